@@ -1,0 +1,218 @@
+# ngx_olla_dmr_module
+#
+#   make                 build build/<flavour>/ngx_olla_dmr_module.so
+#   make test            install what is missing, build, run every test
+#   make run             the gateway on :40114 in front of DMR (or a stand-in)
+#   make install         module, profiles and olla_proxy_params for Debian's nginx
+#
+# NGINX_SRC=/path/to/nginx-x.y.z builds against another nginx source tree
+# (a release tarball or a checkout); the tree is copied into build/ and
+# nothing outside the repository is written.  NGINX_BIN=/path/to/nginx runs
+# the suites with that binary (default: the one built from NGINX_SRC, or
+# Debian's /usr/sbin/nginx).
+
+SHELL        := /bin/bash
+TOP          := $(abspath .)
+DEBIAN_SRC   := /usr/share/nginx/src
+NGINX_SRC    ?=
+ASAN         ?=
+
+ifeq ($(NGINX_SRC),)
+FLAVOUR      := debian
+NGINX_BIN    ?= /usr/sbin/nginx
+else
+FLAVOUR      := $(notdir $(abspath $(NGINX_SRC)))
+NGINX_BIN    ?= $(TOP)/build/$(FLAVOUR)/objs/nginx
+endif
+
+ifneq ($(ASAN),)
+FLAVOUR      := $(FLAVOUR)-asan
+ASAN_CFLAGS  := -fsanitize=address -fno-omit-frame-pointer
+ASAN_LDFLAGS := -fsanitize=address
+endif
+
+BUILD        := $(TOP)/build/$(FLAVOUR)
+MODULE       := $(BUILD)/ngx_olla_dmr_module.so
+ifeq ($(NGINX_SRC),)
+MODULE_OBJS  := $(BUILD)
+else
+MODULE_OBJS  := $(BUILD)/objs
+MODULE       := $(BUILD)/objs/ngx_olla_dmr_module.so
+endif
+
+SOURCES      := config ngx_olla_dmr_module.c $(wildcard src/*.c src/*.h)
+
+CFLAGS_DEB   := $(shell dpkg-buildflags --get CFLAGS 2>/dev/null) -fPIC \
+                $(shell dpkg-buildflags --get CPPFLAGS 2>/dev/null)
+LDFLAGS_DEB  := $(shell dpkg-buildflags --get LDFLAGS 2>/dev/null) -fPIC
+
+# Debian packages needed to build and test (make deps installs the missing)
+DEB_BUILD    := gcc make nginx nginx-dev libyaml-dev libjansson-dev \
+                libssl-dev libpcre2-dev zlib1g-dev pkg-config
+DEB_TEST     := libcmocka-dev libnginx-mod-http-echo perl \
+                libtest-base-perl libtext-diff-perl curl openssl \
+                procps nodejs npm
+DEB_EXTRA    := valgrind clang wrk
+
+.PHONY: all build deps deps-extra unit test test-t test-valgrind test-asan \
+        fuzz bench run install clean distclean
+
+all: build
+
+build: $(MODULE)
+
+# ---------------------------------------------------------------- deps
+
+define apt_install
+	missing=""; for p in $(1); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	        | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "olla: installing Debian packages:$$missing"; \
+	    SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
+	    $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	        --no-install-recommends $$missing >/dev/null || exit 1; \
+	fi
+endef
+
+deps:
+	@$(call apt_install,$(DEB_BUILD) $(DEB_TEST))
+
+deps-extra: deps
+	@$(call apt_install,$(DEB_EXTRA))
+
+# ---------------------------------------------------------------- build
+
+ifeq ($(NGINX_SRC),)
+
+$(BUILD)/Makefile: config | deps
+	@mkdir -p $(BUILD)
+	cd $(DEBIAN_SRC) && bash -c '. ./conf_flags && ./configure \
+	    --with-cc-opt="$(CFLAGS_DEB) $(ASAN_CFLAGS)" \
+	    --with-ld-opt="$(LDFLAGS_DEB) $(ASAN_LDFLAGS)" \
+	    "$${NGX_CONF_FLAGS[@]}" \
+	    --add-dynamic-module=$(TOP) --builddir=$(BUILD)' \
+	    > $(BUILD)/configure.log 2>&1 \
+	    || { tail -20 $(BUILD)/configure.log; exit 1; }
+
+$(MODULE): $(BUILD)/Makefile $(SOURCES)
+	$(MAKE) -s -f $(BUILD)/Makefile -C $(DEBIAN_SRC) modules
+
+else
+
+NGX_CONFIGURE := $(if $(wildcard $(NGINX_SRC)/configure),./configure,./auto/configure)
+
+$(BUILD)/Makefile: config | deps
+	@mkdir -p $(BUILD)
+	cp -a $(abspath $(NGINX_SRC))/. $(BUILD)/
+	cd $(BUILD) && $(NGX_CONFIGURE) --with-compat --with-debug \
+	    --with-threads --with-http_ssl_module --with-http_v2_module \
+	    --with-http_stub_status_module --with-http_realip_module \
+	    --with-cc-opt="-g -O2 -fPIC $(ASAN_CFLAGS)" \
+	    --with-ld-opt="-fPIC $(ASAN_LDFLAGS)" \
+	    --add-dynamic-module=$(TOP) > configure.log 2>&1 \
+	    || { tail -20 $(BUILD)/configure.log; exit 1; }
+
+$(MODULE): $(BUILD)/Makefile $(SOURCES)
+	$(MAKE) -s -C $(BUILD) -f objs/Makefile binary modules
+
+endif
+
+# ---------------------------------------------------------------- tests
+
+UNIT_CFLAGS := -std=c99 -D_DEFAULT_SOURCE -D_GNU_SOURCE -g -O1 -Wall -Wextra \
+               -Werror -Wno-unused-parameter -Isrc $(UNIT_SAN)
+UNIT_LIBS   := -lcmocka -lyaml -ljansson -lm
+UNIT_BUILD  := $(TOP)/build/unit
+UNIT_SRCS   := $(wildcard t/unit/test_*.c)
+UNIT_BINS   := $(patsubst t/unit/%.c,$(UNIT_BUILD)/%,$(UNIT_SRCS))
+
+# the pure-C sources each unit test links
+UNIT_DEPS_test_profile   := src/olla_profile.c
+UNIT_DEPS_test_json      := src/olla_json.c
+UNIT_DEPS_test_model     := src/olla_model.c
+UNIT_DEPS_test_probe     := src/olla_probe.c src/olla_model.c
+UNIT_DEPS_test_sse       := src/olla_sse.c
+UNIT_DEPS_test_anthropic := src/olla_anthropic.c src/olla_sse.c
+
+.SECONDEXPANSION:
+$(UNIT_BUILD)/%: t/unit/%.c $$(UNIT_DEPS_$$*) $(wildcard src/olla_*.h) | deps
+	@mkdir -p $(UNIT_BUILD)
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(UNIT_DEPS_$*) $(UNIT_LIBS)
+
+unit: $(UNIT_BINS)
+	@fail=0; total=0; for t in $(UNIT_BINS); do \
+	    total=$$((total+1)); \
+	    ( cd $(TOP) && CMOCKA_MESSAGE_OUTPUT=stdout $$t ) || fail=$$((fail+1)); \
+	done; \
+	echo "unit: $$total suites, $$fail failed"; [ $$fail = 0 ]
+
+# Test::Nginx: the real one when installed, else the compatible runner
+TEST_ENV = TEST_NGINX_BINARY=$(NGINX_BIN) \
+           TEST_NGINX_OLLA_MODULE=$(MODULE) \
+           TEST_NGINX_OLLA_ROOT=$(TOP) \
+           TEST_NGINX_LOAD_MODULES="$(MODULE)" \
+           PERL5LIB=$$(perl -MTest::Nginx::Socket -e1 2>/dev/null \
+                       || echo $(TOP)/t/compat-lib)$${PERL5LIB:+:$$PERL5LIB}
+
+PROVE_ARGS ?= -r t/
+
+test-t: build
+	$(TEST_ENV) prove $(PROVE_ARGS)
+
+test: deps build unit test-t
+
+test-valgrind: deps-extra build
+	$(TEST_ENV) TEST_NGINX_USE_VALGRIND=1 \
+	    TEST_NGINX_OLLA_VALGRIND_STRICT=1 prove $(PROVE_ARGS)
+
+test-asan:
+	$(MAKE) ASAN=1 build
+	$(MAKE) UNIT_SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" \
+	    UNIT_BUILD=$(TOP)/build/unit-asan unit
+	$(MAKE) ASAN=1 test-t \
+	    TEST_NGINX_OLLA_ASAN=1
+
+# ---------------------------------------------------------------- fuzz
+# libFuzzer targets t/fuzz/fuzz_NAME.c; corpus in t/fuzz/corpus/NAME/
+# (kept in the repository); FUZZ_TIME seconds per target.
+
+FUZZ_TIME   ?= 60
+FUZZ_BUILD  := $(TOP)/build/fuzz
+FUZZ_SRCS   := $(wildcard t/fuzz/fuzz_*.c)
+FUZZ_BINS   := $(patsubst t/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRCS))
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
+               -fno-omit-frame-pointer -Isrc
+
+FUZZ_DEPS_fuzz_json          := src/olla_json.c
+FUZZ_DEPS_fuzz_anth_request  := src/olla_anthropic.c src/olla_sse.c
+FUZZ_DEPS_fuzz_anth_stream   := src/olla_anthropic.c src/olla_sse.c
+FUZZ_DEPS_fuzz_profile       := src/olla_profile.c
+FUZZ_DEPS_fuzz_probe         := src/olla_probe.c src/olla_model.c
+
+$(FUZZ_BUILD)/%: t/fuzz/%.c $$(FUZZ_DEPS_$$*) $(wildcard src/olla_*.h) | deps-extra
+	@mkdir -p $(FUZZ_BUILD)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_DEPS_$*) -lyaml -ljansson -lm
+
+fuzz: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do \
+	    n=$$(basename $$f); mkdir -p t/fuzz/corpus/$$n $(FUZZ_BUILD)/new-$$n; \
+	    echo "fuzz: $$n for $(FUZZ_TIME)s"; \
+	    $$f -max_total_time=$(FUZZ_TIME) -rss_limit_mb=2048 \
+	        -detect_leaks=1 -print_final_stats=1 \
+	        $(FUZZ_BUILD)/new-$$n t/fuzz/corpus/$$n \
+	        > $(FUZZ_BUILD)/$$n.log 2>&1 \
+	        || { tail -40 $(FUZZ_BUILD)/$$n.log; exit 1; }; \
+	    grep -E "stat::number_of_executed_units|stat::peak_rss_mb" \
+	        $(FUZZ_BUILD)/$$n.log | sed "s/^/  $$n /"; \
+	done; echo "fuzz: all targets ran clean"
+
+# ---------------------------------------------------------------- misc
+
+clean:
+	rm -rf build t/servroot*
+
+distclean: clean
+	rm -rf node_modules tools/*/node_modules

@@ -1,0 +1,93 @@
+
+/*
+ * Copyright (C) ngx_olla_dmr_module authors
+ *
+ * An incremental, validating JSON scanner that allocates nothing: it checks
+ * that a request body is one well-formed JSON object (RFC 8259, UTF-8,
+ * bounded nesting) and picks out chosen top-level members (the "model" a
+ * request names, "stream", "max_tokens", ...) in the same single pass.
+ * The body may arrive in pieces of any size.  No nginx headers.
+ */
+
+
+#ifndef _OLLA_JSON_H_INCLUDED_
+#define _OLLA_JSON_H_INCLUDED_
+
+
+#include <stddef.h>
+
+
+#define OLLA_JSON_OK      0
+#define OLLA_JSON_ERROR  -1
+
+#define OLLA_JSON_DEFAULT_DEPTH  128
+
+
+typedef enum {
+    OLLA_JSON_NONE = 0,          /* member not present */
+    OLLA_JSON_STRING,
+    OLLA_JSON_NUMBER,
+    OLLA_JSON_TRUE,
+    OLLA_JSON_FALSE,
+    OLLA_JSON_NULL,
+    OLLA_JSON_OBJECT,
+    OLLA_JSON_ARRAY
+} olla_json_type_e;
+
+
+/* a top-level member to capture; the caller owns value[] */
+typedef struct {
+    const char        *key;         /* compared byte for byte, unescaped */
+    size_t             key_len;
+    char              *value;       /* string (unescaped) or number text */
+    size_t             cap;         /* size of value[] */
+
+    /* results */
+    olla_json_type_e   type;        /* of the last occurrence */
+    size_t             len;         /* bytes of the value, even if > cap */
+    int                truncated;   /* len > cap: value[] holds cap bytes */
+    unsigned           count;       /* occurrences */
+    size_t             start;       /* offset of the value's first byte */
+    size_t             end;         /* offset just after its last byte */
+} olla_json_field_t;
+
+
+typedef struct {
+    olla_json_field_t  *fields;
+    size_t              nfields;
+    size_t              max_depth;
+
+    /* error: message and byte offset */
+    char                err[160];
+    size_t              err_offset;
+
+    /* private state */
+    size_t              offset;
+    size_t              depth;
+    unsigned char       stack[64];     /* bit per level: 1 object, 0 array */
+    int                 state;
+    int                 sub;
+    unsigned            ucs;
+    unsigned            utf8_need;
+    unsigned            utf8_min;
+    unsigned            hi_surrogate;
+    int                 done;
+    int                 failed;
+
+    /* top-level key being read and member being captured */
+    char                key[64];
+    size_t              key_len;
+    int                 key_overflow;
+    olla_json_field_t  *cur;
+} olla_json_scan_t;
+
+
+/* max_depth 0 means OLLA_JSON_DEFAULT_DEPTH; at most 512 */
+void olla_json_scan_init(olla_json_scan_t *s, olla_json_field_t *fields,
+    size_t nfields, size_t max_depth);
+int olla_json_scan_feed(olla_json_scan_t *s, const char *p, size_t n);
+/* end of input: the document must be complete */
+int olla_json_scan_end(olla_json_scan_t *s);
+
+
+#endif /* _OLLA_JSON_H_INCLUDED_ */

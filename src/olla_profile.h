@@ -1,0 +1,169 @@
+
+/*
+ * Copyright (C) ngx_olla_dmr_module authors
+ *
+ * Olla endpoint-type profiles: YAML (libyaml) -> plain C structs.
+ * No nginx headers here: this file is shared by the module and the
+ * unit tests.
+ */
+
+
+#ifndef _OLLA_PROFILE_H_INCLUDED_
+#define _OLLA_PROFILE_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+#define OLLA_PROFILE_ERRLEN  1024
+
+
+/* a list of strings, NULL-free; items are NUL-terminated */
+typedef struct {
+    char                     **items;
+    size_t                     n;
+} olla_strlist_t;
+
+
+/* one resources.model_sizes entry, or resources.defaults */
+typedef struct {
+    olla_strlist_t             patterns;       /* "70b", "72b", ... */
+    double                     min_memory_gb;
+    double                     recommended_memory_gb;
+    double                     min_gpu_memory_gb;
+    uint64_t                   estimated_load_time_ms;
+} olla_size_class_t;
+
+
+/* one resources.quantization.multipliers entry, in file order */
+typedef struct {
+    char                      *name;           /* "q4" */
+    double                     multiplier;     /* 0.5 */
+} olla_quant_t;
+
+
+/* one resources.concurrency_limits entry, in file order */
+typedef struct {
+    double                     min_memory_gb;
+    uint32_t                   max_concurrent;
+} olla_concurrency_limit_t;
+
+
+typedef struct {
+    char                      *name;           /* "docker-model-runner" */
+    char                      *version;        /* "1.0" unless given */
+    char                      *file;           /* base file path */
+    char                      *custom_file;    /* NAME-custom.yaml or NULL */
+
+    /* routing */
+    olla_strlist_t             prefixes;       /* routing.prefixes */
+
+    /* api */
+    olla_strlist_t             paths;          /* api.paths */
+    char                      *model_discovery_path;
+    char                      *health_check_path;
+    int                        anthropic_enabled;
+    char                      *anthropic_messages_path;
+    int                        anthropic_token_count;
+
+    /* characteristics; 0 / -1 means "not given" where noted */
+    uint64_t                   timeout_ms;               /* 0: not given */
+    uint32_t                   max_concurrent_requests;  /* 0: not given */
+    int32_t                    default_priority;         /* -1: not given */
+    int                        streaming_support;        /* default 1 */
+
+    /* resources */
+    olla_size_class_t         *model_sizes;
+    size_t                     nmodel_sizes;
+    olla_size_class_t          size_defaults;  /* resources.defaults */
+    int                        has_size_defaults;
+    olla_quant_t              *quant;
+    size_t                     nquant;
+    olla_concurrency_limit_t  *concurrency_limits;
+    size_t                     nconcurrency_limits;
+    uint64_t                   base_timeout_ms;  /* timeout_scaling */
+    int                        load_time_buffer;
+
+    /* request */
+    olla_strlist_t             model_field_paths;  /* default ["model"] */
+} olla_profile_t;
+
+
+typedef struct {
+    olla_profile_t            *profiles;
+    size_t                     n;
+    char                      *dir;
+} olla_profile_set_t;
+
+
+/*
+ * Loads every NAME.yaml / NAME.yml in dir; NAME-custom.yaml (or .yml) is
+ * merged over NAME.yaml key by key before the profile is built (mappings
+ * merge recursively, any other node - scalar or list - replaces).  A
+ * custom file without a base file is a profile of its own.
+ *
+ * Returns NULL on error with err set to "FILE:LINE:COL: message"
+ * (or "DIR: message" for directory errors).  Errors: missing or unreadable
+ * directory, malformed YAML, a wrong type (a string where a list or a
+ * mapping belongs, a non-number where a number belongs, a bad duration or
+ * boolean), a profile without "name", two profiles with the same name, a
+ * routing prefix claimed by two profiles, a directory without profiles.
+ * Unknown keys are accepted and ignored.
+ */
+olla_profile_set_t *olla_profiles_load(const char *dir, char *err,
+    size_t errlen);
+void olla_profiles_free(olla_profile_set_t *set);
+
+const olla_profile_t *olla_profiles_find(const olla_profile_set_t *set,
+    const char *name, size_t len);
+const olla_profile_t *olla_profiles_find_prefix(const olla_profile_set_t *set,
+    const char *prefix, size_t len);
+
+/* "a, b, c": the profile names, for error messages */
+size_t olla_profiles_names(const olla_profile_set_t *set, char *buf,
+    size_t cap);
+
+/* api.paths membership (exact) */
+int olla_profile_has_path(const olla_profile_t *p, const char *path,
+    size_t len);
+
+/*
+ * The size class of a model name: the first model_sizes entry one of
+ * whose patterns occurs in the lower-cased name as a token (bounded by
+ * non-alphanumeric characters or the ends), else resources.defaults,
+ * else NULL.
+ */
+const olla_size_class_t *olla_profile_size_class(const olla_profile_t *p,
+    const char *model, size_t len);
+
+/*
+ * Memory estimate of a model in GB: its size class min_memory_gb times
+ * the multiplier of the first quantization entry (file order) occurring
+ * as a token in the name; -1 when no size class applies.
+ */
+double olla_profile_model_memory_gb(const olla_profile_t *p,
+    const char *model, size_t len);
+
+/*
+ * Concurrency limit for a model (SPEC 8): the first concurrency_limits
+ * entry (file order) with memory >= min_memory_gb, else
+ * max_concurrent_requests, else 0 (no limit).  model may be NULL.
+ */
+uint32_t olla_profile_concurrency(const olla_profile_t *p,
+    const char *model, size_t len);
+
+/*
+ * Upstream read timeout for a model (SPEC 8), in ms: the larger of
+ * characteristics.timeout and timeout_scaling.base_timeout_seconds, plus,
+ * when load_time_buffer is true, the estimated_load_time_ms of the model's
+ * size class; 0 when the profile sets no timeout.  model may be NULL.
+ */
+uint64_t olla_profile_timeout_ms(const olla_profile_t *p,
+    const char *model, size_t len);
+
+/* "10m", "5s", "300ms", "1h30m", "90" (seconds) -> ms; -1 on error */
+int64_t olla_parse_duration_ms(const char *s, size_t len);
+
+
+#endif /* _OLLA_PROFILE_H_INCLUDED_ */
