@@ -113,6 +113,37 @@ typedef struct {
  */
 olla_profile_set_t *olla_profiles_load(const char *dir, char *err,
     size_t errlen);
+
+/*
+ * The same from memory (olla_profiles_load() reads the directory and calls
+ * this): names[i] is a file name ("dmr.yaml", "dmr-custom.yaml"), texts[i]
+ * its content of lens[i] bytes (NUL not needed).  dir only prefixes the
+ * file names in messages and in olla_profile_t.file; it may be NULL.
+ * Used by the fuzzer and the unit tests.
+ *
+ * Details common to both loaders:
+ *  - files are processed in name order; a null value ("key:", "~") is the
+ *    same as an absent key (so a custom file can reset a key with it);
+ *  - YAML anchors, aliases and merge keys ("<<") work; duplicate keys in a
+ *    mapping, more than one document, nesting deeper than 64 levels and
+ *    more than 100000 nodes are errors;
+ *  - defaults: version "1.0", model_discovery_path "/v1/models",
+ *    health_check_path = model_discovery_path, model_field_paths
+ *    ["model"], streaming_support 1;
+ *  - checks beyond types: name is letters, digits, '-', '_', '.'; a
+ *    routing prefix is one path segment and not "proxy", "anthropic" or
+ *    "models" (olla_route's own routes) nor listed twice; api.paths are
+ *    normalised absolute paths (no "//", ".", "..", '?', '%'); the other
+ *    paths start with "/"; timeout 1s..24h; max_concurrent_requests and
+ *    max_concurrent 1..1000000; default_priority 0..1000; memory
+ *    0..1048576 GB; estimated_load_time_ms 0..86400000;
+ *    base_timeout_seconds 0..86400; multipliers > 0 and <= 100; a
+ *    model_sizes entry needs patterns; a concurrency_limits entry needs
+ *    max_concurrent; anthropic_support.enabled needs messages_path.
+ */
+olla_profile_set_t *olla_profiles_load_buffers(const char *dir,
+    const char *const *names, const char *const *texts, const size_t *lens,
+    size_t n, char *err, size_t errlen);
 void olla_profiles_free(olla_profile_set_t *set);
 
 const olla_profile_t *olla_profiles_find(const olla_profile_set_t *set,
@@ -132,7 +163,8 @@ int olla_profile_has_path(const olla_profile_t *p, const char *path,
  * The size class of a model name: the first model_sizes entry one of
  * whose patterns occurs in the lower-cased name as a token (bounded by
  * non-alphanumeric characters or the ends), else resources.defaults,
- * else NULL.
+ * else NULL.  A '.' between digits counts as part of a number, so "8b"
+ * does not match "qwen-1.8b".  A NULL or empty model has no size class.
  */
 const olla_size_class_t *olla_profile_size_class(const olla_profile_t *p,
     const char *model, size_t len);
