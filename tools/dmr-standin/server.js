@@ -49,6 +49,8 @@ const USAGE = `usage: node server.js [options]
                          until end of sequence or the context is full, as
                          llama-server)
   --verbose              log every request to stderr
+  --self-check           load the engine and the model, generate a few
+                         tokens, print the result and exit (used by setup.sh)
 Environment: DMR_ORIGINS (comma list or *) adds allowed CORS origins.`;
 
 function parseArgs(argv) {
@@ -56,7 +58,7 @@ function parseArgs(argv) {
     port: 12434, host: '127.0.0.1', names: [], gguf: null, list: 'loaded',
     preload: false, loadDelayMs: 0, loading503: false, tokenDelayMs: 0,
     idleTimeoutS: 300, ctxSize: 8192, parallel: 4, threads: 1,
-    defaultMaxTokens: -1, verbose: false,
+    defaultMaxTokens: -1, verbose: false, selfCheck: false,
   };
   const num = (flag, v) => {
     const n = Number(v);
@@ -86,6 +88,7 @@ function parseArgs(argv) {
       case '--threads': o.threads = Math.max(1, num(a, val())); break;
       case '--default-max-tokens': o.defaultMaxTokens = num(a, val()); break;
       case '--verbose': o.verbose = true; break;
+      case '--self-check': o.selfCheck = true; break;
       case '-h': case '--help': console.log(USAGE); process.exit(0); break;
       default: die(`unknown argument ${argv[i]}\n${USAGE}`);
     }
@@ -658,7 +661,7 @@ function countStringSlots(schema, depth = 0) {
 
 // ================================================================== generation
 
-function samplingFrom(body) {
+function samplingFrom(body, model, TokenBias) {
   const n = (v, d) => (typeof v === 'number' && Number.isFinite(v) ? v : d);
   const s = {
     temperature: n(body.temperature, 0.8),
@@ -673,6 +676,20 @@ function samplingFrom(body) {
   if (fp || pp || rp !== 1) {
     s.repeatPenalty = { lastTokens: 64, penalty: rp, frequencyPenalty: fp || undefined, presencePenalty: pp || undefined };
   }
+  // OpenAI logit_bias {"token id": -100..100}; -100 bans the token
+  if (body.logit_bias && typeof body.logit_bias === 'object' && !Array.isArray(body.logit_bias)) {
+    const tb = TokenBias.for(model);
+    let any = false;
+    for (const [k, v] of Object.entries(body.logit_bias)) {
+      const id = Number(k);
+      if (!Number.isInteger(id) || id < 0 || typeof v !== 'number') continue;
+      tb.set(id, v <= -100 ? 'never' : { logit: v });
+      any = true;
+    }
+    if (any) s.tokenBias = tb;
+  }
+  // llama-server's ignore_eos: keep generating past end-of-generation tokens
+  if (body.ignore_eos === true) s.ignoreEos = true;
   return s;
 }
 
@@ -689,9 +706,16 @@ async function generate(runner, promptTokens, { maxTokens, sampling, stops, sign
     if (maxTokens === 0) { out.finish = 'length'; return out; }
     let pending = [];
     const ctxTail = promptTokens.slice(-8);
-    for await (const tok of seq.evaluate(promptTokens, Object.assign({ yieldEogToken: false }, sampling))) {
+    const ignoreEos = !!sampling.ignoreEos;
+    const evalOpts = Object.assign({}, sampling, { yieldEogToken: ignoreEos });
+    delete evalOpts.ignoreEos;
+    for await (const tok of seq.evaluate(promptTokens, evalOpts)) {
       if (tFirst === null) tFirst = hrms();
       out.nGen++;
+      if (ignoreEos && model.isEogToken(tok)) {
+        if (maxTokens > 0 && out.nGen >= maxTokens) { out.finish = 'length'; break; }
+        continue;
+      }
       out.tokens.push(tok);
       pending.push(tok);
       const done = out.tokens.length - pending.length;
@@ -862,7 +886,7 @@ async function handleChat(ctx) {
   if (maxTokens === -2) return;
   const last = body.messages[body.messages.length - 1];
   const tool = pickTool(tools, choice, openAIContentText(last.content), last.role === 'user');
-  const sampling = samplingFrom(body);
+  const sampling = samplingFrom(body, runner.model, ctx.TokenBias);
   const stream = body.stream === true;
   const includeUsage = !!(body.stream_options && body.stream_options.include_usage);
   const id = 'chatcmpl-' + randomId(32);
@@ -934,7 +958,7 @@ async function handleCompletions(ctx) {
   if (!Array.isArray(prompts) || prompts.length === 0 || !prompts.every((p) => typeof p === 'string')) {
     return engineError(res, 400, "'prompt' must be a string or an array of strings", 'invalid_request_error');
   }
-  const sampling = samplingFrom(body);
+  const sampling = samplingFrom(body, runner.model, ctx.TokenBias);
   const stops = asStopList(body.stop);
   const stream = body.stream === true;
   const includeUsage = !!(body.stream_options && body.stream_options.include_usage);
@@ -1074,7 +1098,7 @@ async function handleMessages(ctx) {
   const lastIsUser = last.role === 'user' &&
     !(Array.isArray(last.content) && last.content.some((b) => b && b.type === 'tool_result'));
   const tool = pickTool(tools, choice, anthropicContentText(last.content, { forUser: true }), lastIsUser);
-  const sampling = samplingFrom(body);
+  const sampling = samplingFrom(body, runner.model, ctx.TokenBias);
   const stream = body.stream === true;
   const id = 'msg_' + randomId(24);
   const stopSeqs = asStopList(body.stop_sequences);
@@ -1167,6 +1191,7 @@ let STORE;
 let SCHED;
 let FINGERPRINT = 'b0-dmr-standin';
 let LLAMA_VERSION = 'unknown';
+let NLC = null;
 
 // scheduling/http_handler.go handleOpenAIInference, in the same order
 async function openAIInference(req, res, backendName, kind, pre) {
@@ -1199,7 +1224,7 @@ async function openAIInference(req, res, backendName, kind, pre) {
   res.on('close', () => { if (!res.writableFinished) ac.abort(); });
   try {
     const body = dec.obj;
-    await k.handler({ req, res, body, runner: e.runner, signal: ac.signal, fingerprint: FINGERPRINT });
+    await k.handler({ req, res, body, runner: e.runner, signal: ac.signal, fingerprint: FINGERPRINT, TokenBias: NLC.TokenBias });
   } catch (err) {
     if (!ac.signal.aborted) {
       process.stderr.write(`dmr-standin: ${kind}: ${err && err.stack || err}\n`);
@@ -1385,6 +1410,7 @@ async function main() {
   let nlc;
   try {
     nlc = await import('node-llama-cpp');
+    NLC = nlc;
   } catch (e) {
     die(`node-llama-cpp is not installed (${e.message}); run tools/dmr-standin/setup.sh`);
   }
@@ -1399,6 +1425,21 @@ async function main() {
   for (const n of OPT.names) await STORE.add(n, OPT.gguf, nlc);
   const engine = new Engine(llama);
   SCHED = new Scheduler(engine);
+
+  if (OPT.selfCheck) {
+    const m = STORE.models.values().next().value;
+    const runner = await engine.acquireRunner(m.file);
+    const prompt = [runner.sp.bos, ...runner.model.tokenize('Hello', false)];
+    const r = await generate(runner, prompt, {
+      maxTokens: 8, sampling: { temperature: 0, seed: 1 }, stops: [], signal: null, onPiece: async () => {},
+    });
+    const emb = await runner.embed(prompt);
+    process.stdout.write(`dmr-standin self-check ok: llama.cpp ${LLAMA_VERSION} (CPU), ${m.file}: ` +
+      `${r.nGen} tokens ${JSON.stringify(r.text)}, embedding dim ${emb.vector.length}, ${Date.now() - t0} ms\n`);
+    await engine.releaseRunner(runner);
+    await llama.dispose();
+    process.exit(0);
+  }
 
   if (OPT.preload) {
     for (const m of STORE.models.values()) await SCHED.ensure(m, 'completion');

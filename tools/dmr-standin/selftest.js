@@ -1,0 +1,287 @@
+#!/usr/bin/env node
+// selftest.js: checks a dmr-standin end to end over HTTP (no dependencies).
+//
+//   node selftest.js              start a stand-in on a free port, test it, stop it
+//   node selftest.js --url http://127.0.0.1:12434
+//                                 test a running stand-in (must be --list loaded,
+//                                 serving ai/smollm2, nothing loaded yet)
+//   node selftest.js --bench      also measure startup time and tokens/s
+//
+// Exit status 0 when every check passes.
+
+'use strict';
+
+const http = require('http');
+const path = require('path');
+const { spawn } = require('child_process');
+
+const argv = process.argv.slice(2);
+const BENCH = argv.includes('--bench');
+const urlArg = argv.includes('--url') ? argv[argv.indexOf('--url') + 1] : null;
+
+let BASE;
+let failures = 0;
+let passes = 0;
+
+function check(name, cond, detail) {
+  if (cond) { passes++; console.log(`ok   ${name}`); } else {
+    failures++;
+    console.log(`FAIL ${name}${detail !== undefined ? ': ' + (typeof detail === 'string' ? detail : JSON.stringify(detail)).slice(0, 400) : ''}`);
+  }
+}
+
+function request(method, p, body, headers = {}, { onChunk, abortAfter } = {}) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(p, BASE);
+    const data = body === undefined ? null : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+    const h = Object.assign({}, headers);
+    if (data) { h['Content-Type'] = h['Content-Type'] || 'application/json'; h['Content-Length'] = data.length; }
+    const t0 = process.hrtime.bigint();
+    const req = http.request({ method, hostname: u.hostname, port: u.port, path: u.pathname + u.search, headers: h }, (res) => {
+      const chunks = [];
+      const times = [];
+      let n = 0;
+      res.on('data', (c) => {
+        chunks.push(c);
+        times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        if (onChunk) onChunk(c);
+        n++;
+        if (abortAfter && n >= abortAfter) { req.destroy(); resolve({ aborted: true, status: res.statusCode }); }
+      });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text: Buffer.concat(chunks).toString('utf8'), times }));
+      res.on('error', () => {});
+    });
+    req.on('error', (e) => { if (!abortAfter) reject(e); });
+    if (data) req.write(data);
+    req.end();
+  });
+}
+
+const post = (p, b, h, o) => request('POST', p, b, h, o);
+const get = (p, h) => request('GET', p, undefined, h);
+const json = (r) => { try { return JSON.parse(r.text); } catch { return null; } };
+
+function sseData(text) {
+  return text.split('\n\n').filter(Boolean).map((blk) => {
+    const ev = /^event: (.*)$/m.exec(blk);
+    const d = /^data: (.*)$/m.exec(blk);
+    return { event: ev ? ev[1] : null, data: d ? d[1] : null };
+  });
+}
+
+const CHAT = { model: 'ai/smollm2', messages: [{ role: 'user', content: 'Say hello' }] };
+
+async function tests() {
+  let r = await get('/');
+  check('GET / liveness', r.status === 200 && r.text === 'Docker Model Runner is running' && /text\/plain/.test(r.headers['content-type']), r.text);
+
+  r = await get('/engines/v1/models');
+  check('models list empty before first use (lazy loading)', r.status === 200 && r.text === '{"object":"list","data":[]}\n' && r.headers['content-type'] === 'application/json', r.text);
+  for (const b of ['llama.cpp', 'vllm', 'whatever']) {
+    const r2 = await get(`/engines/${b}/v1/models`);
+    check(`models list under /engines/${b}/ (backend ignored)`, r2.status === 200 && r2.text === r.text, r2.text);
+  }
+
+  r = await post('/engines/v1/chat/completions', { model: 'ai/nope', messages: [] });
+  check('unknown model: 404 text', r.status === 404 && r.text === `error while getting model: get model '"ai/nope"': model not found\n` && /text\/plain/.test(r.headers['content-type']), r.text);
+  r = await post('/engines/v1/chat/completions', { messages: [] });
+  check('missing model: 400 model is required', r.status === 400 && r.text === 'model is required\n', r.text);
+  r = await post('/engines/v1/chat/completions', '{"model":');
+  check('bad JSON: 400 invalid request', r.status === 400 && r.text === 'invalid request\n', r.text);
+  r = await post('/engines/vllm/v1/chat/completions', CHAT);
+  check('vllm: 412 not installed', r.status === 412 && r.text.startsWith('backend "vllm" is not installed; run: docker model install-runner --backend vllm'), r.text);
+  r = await post('/engines/nosuch/v1/chat/completions', CHAT);
+  check('unknown backend: 404 backend not found', r.status === 404 && r.text === 'backend not found\n', r.text);
+  r = await post('/engines/v1/chat/completions', CHAT, { Origin: 'https://evil.example' });
+  check('foreign Origin: 403', r.status === 403 && r.text === 'Origin not allowed\n', r.text);
+  r = await get('/engines/v1/models', { Origin: 'http://localhost:8080' });
+  check('local Origin allowed', r.status === 200 && r.headers['access-control-allow-origin'] === 'http://localhost:8080');
+  r = await get('/engines/v1/chat/completions');
+  check('GET on a POST route: 405', r.status === 405, r.status);
+  r = await post('/anthropic/v1/messages', { model: 'claude-sonnet-4', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
+  check('anthropic unknown model: 404 Anthropic JSON', r.status === 404 && json(r) && json(r).error.type === 'not_found_error' && json(r).error.message === 'Model not found: claude-sonnet-4', r.text);
+
+  // preload-only loads without inference
+  r = await post('/engines/v1/chat/completions', CHAT, { 'X-Preload-Only': 'true' });
+  check('X-Preload-Only: empty 200', r.status === 200 && r.text === '', r.text);
+  r = await get('/engines/v1/models');
+  let j = json(r);
+  check('model listed after load, DMR shape', j && j.data.length === 1 && j.data[0].id === 'ai/smollm2:latest' && j.data[0].owned_by === 'docker' &&
+    j.data[0].object === 'model' && typeof j.data[0].created === 'number' && j.data[0].dmr && j.data[0].dmr.architecture === 'llama' &&
+    r.text.endsWith('\n'), r.text);
+  r = await get('/engines/v1/models/ai/smollm2:latest');
+  check('model retrieve', r.status === 200 && json(r) && json(r).id === 'ai/smollm2:latest', r.text);
+
+  r = await post('/engines/v1/chat/completions', Object.assign({}, CHAT, { max_tokens: 16 }));
+  j = json(r);
+  check('chat completion', r.status === 200 && j && j.object === 'chat.completion' && j.choices[0].message.role === 'assistant' &&
+    typeof j.choices[0].message.content === 'string' && ['stop', 'length'].includes(j.choices[0].finish_reason) &&
+    j.usage.completion_tokens >= 1 && j.usage.completion_tokens <= 16 && j.usage.prompt_tokens > 0, r.text);
+
+  for (const [name, p] of [['SmolLM2', '/engines/llama.cpp/v1/chat/completions'], ['ai/smollm2:latest', '/v1/chat/completions'], ['smollm2', '/engines/v1/chat/completions']]) {
+    r = await post(p, { model: name, max_tokens: 2, messages: [{ role: 'user', content: 'x' }] });
+    check(`name ${name} via ${p}`, r.status === 200, r.text);
+  }
+  r = await post('/engines/v1/chat/completions', { model: 'ai/smollm2:LATEST', max_tokens: 2, messages: [{ role: 'user', content: 'x' }] });
+  check('tag is case-sensitive (ai/smollm2:LATEST is unknown)', r.status === 404, r.status);
+
+  // greedy generation is deterministic: max_tokens and stop sequences
+  const greedy = Object.assign({}, CHAT, { temperature: 0, max_tokens: 12 });
+  const g1 = json(await post('/engines/v1/chat/completions', greedy));
+  const g2 = json(await post('/engines/v1/chat/completions', greedy));
+  check('greedy decoding is deterministic', g1 && g2 && g1.choices[0].message.content === g2.choices[0].message.content, [g1, g2]);
+  const words = g1.choices[0].message.content.split(' ');
+  if (words.length >= 4) {
+    const stopAt = ' ' + words[2];
+    const g3 = json(await post('/engines/v1/chat/completions', Object.assign({}, greedy, { stop: [stopAt] })));
+    const expect = g1.choices[0].message.content.slice(0, g1.choices[0].message.content.indexOf(stopAt));
+    check('stop sequence cuts the text, finish_reason stop', g3 && g3.choices[0].message.content === expect && g3.choices[0].finish_reason === 'stop', [expect, g3]);
+  }
+
+  // streaming
+  const chunkTimes = [];
+  r = await post('/engines/v1/chat/completions', Object.assign({}, CHAT, { stream: true, max_tokens: 24, stream_options: { include_usage: true } }), {},
+    { onChunk: () => chunkTimes.push(Date.now()) });
+  const ev = sseData(r.text);
+  const last = ev[ev.length - 1];
+  const objs = ev.slice(0, -1).map((e) => JSON.parse(e.data));
+  const content = objs.filter((o) => o.choices[0] && o.choices[0].delta && typeof o.choices[0].delta.content === 'string');
+  const fin = objs.find((o) => o.choices[0] && o.choices[0].finish_reason);
+  const usage = objs.find((o) => o.usage);
+  check('stream: text/event-stream', /text\/event-stream/.test(r.headers['content-type']), r.headers['content-type']);
+  check('stream: role chunk first, content chunks, finish chunk, usage chunk, [DONE] last',
+    objs[0].choices[0].delta.role === 'assistant' && content.length >= 1 && fin && usage && usage.choices.length === 0 &&
+    usage.usage.completion_tokens === content.length && last.data === '[DONE]' && objs.every((o) => o.object === 'chat.completion.chunk'), r.text.slice(0, 300));
+  check('stream: one network chunk per token (flushed)', chunkTimes.length >= content.length, `${chunkTimes.length} chunks for ${content.length} tokens`);
+
+  r = await post('/v1/completions', { model: 'smollm2', prompt: 'Once upon a time', max_tokens: 8, stream: true });
+  const cev = sseData(r.text);
+  check('completions stream', r.status === 200 && cev[cev.length - 1].data === '[DONE]' && JSON.parse(cev[0].data).object === 'text_completion', r.text.slice(0, 200));
+  r = await post('/engines/llama.cpp/v1/completions', { model: 'smollm2', prompt: 'Once upon a time', max_tokens: 8 });
+  check('completions', r.status === 200 && json(r).choices[0].text.length > 0, r.text);
+
+  r = await post('/engines/v1/embeddings', { model: 'ai/smollm2', input: ['hello world', 'the quick dog'] });
+  j = json(r);
+  const norm = (v) => Math.sqrt(v.reduce((a, x) => a + x * x, 0));
+  check('embeddings: 2 unit vectors of 64 dims', r.status === 200 && j.object === 'list' && j.data.length === 2 && j.data[0].embedding.length === 64 &&
+    Math.abs(norm(j.data[1].embedding) - 1) < 1e-6 && j.usage.prompt_tokens > 0, r.text.slice(0, 200));
+  r = await post('/engines/v1/embeddings', { model: 'ai/smollm2', input: 'hello world' });
+  check('embeddings are deterministic', JSON.stringify(json(r).data[0].embedding) === JSON.stringify(j.data[0].embedding));
+
+  // Anthropic
+  const AM = { model: 'ai/smollm2', max_tokens: 12, system: 'Be brief.', messages: [{ role: 'user', content: 'Hello' }] };
+  r = await post('/anthropic/v1/messages', AM);
+  j = json(r);
+  check('anthropic message', r.status === 200 && j.type === 'message' && j.role === 'assistant' && j.content[0].type === 'text' &&
+    ['end_turn', 'max_tokens'].includes(j.stop_reason) && j.usage.input_tokens > 0, r.text);
+  r = await post('/anthropic/v1/messages?beta=true', Object.assign({}, AM, { stream: true }));
+  const aev = sseData(r.text);
+  const names = aev.map((e) => e.event);
+  const order = names.filter((n, i) => n !== names[i - 1]);
+  check('anthropic stream event order', JSON.stringify(order) === JSON.stringify(['message_start', 'content_block_start', 'content_block_delta', 'content_block_stop', 'message_delta', 'message_stop']), names);
+  const md = JSON.parse(aev.find((e) => e.event === 'message_delta').data);
+  check('anthropic stream usage', md.usage.output_tokens === names.filter((n) => n === 'content_block_delta').length, md);
+  r = await post('/anthropic/v1/messages/count_tokens', { model: 'ai/smollm2', messages: [{ role: 'user', content: 'Hello there' }] });
+  check('count_tokens', r.status === 200 && json(r).input_tokens > 0, r.text);
+  r = await post('/v1/messages', AM);
+  check('/v1/messages alias', r.status === 200 && json(r).type === 'message', r.text);
+
+  // tools
+  const ATOOL = [{ name: 'get_weather', description: 'Weather for a city', input_schema: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' } }, required: ['city'] } }];
+  r = await post('/anthropic/v1/messages', Object.assign({}, AM, { max_tokens: 100, tools: ATOOL, tool_choice: { type: 'any' } }));
+  j = json(r);
+  check('anthropic tool_use', j && j.stop_reason === 'tool_use' && j.content[0].type === 'tool_use' && j.content[0].name === 'get_weather' &&
+    typeof j.content[0].input.city === 'string', r.text);
+  r = await post('/anthropic/v1/messages', Object.assign({}, AM, { max_tokens: 100, stream: true, tools: ATOOL,
+    messages: [{ role: 'user', content: 'Use get_weather for Rome' }] }));
+  const tev = sseData(r.text);
+  const partial = tev.filter((e) => e.event === 'content_block_delta').map((e) => JSON.parse(e.data).delta.partial_json).join('');
+  const tstart = JSON.parse(tev.find((e) => e.event === 'content_block_start').data);
+  check('anthropic streamed tool_use (auto, name mentioned)', tstart.content_block.type === 'tool_use' && typeof JSON.parse(partial).city === 'string' &&
+    JSON.parse(tev.find((e) => e.event === 'message_delta').data).delta.stop_reason === 'tool_use', r.text.slice(0, 400));
+  const OTOOL = [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: { q: { type: 'string' } }, required: ['q'] } } }];
+  r = await post('/engines/v1/chat/completions', Object.assign({}, CHAT, { tools: OTOOL, tool_choice: { type: 'function', function: { name: 'lookup' } } }));
+  j = json(r);
+  check('openai tool call', j && j.choices[0].finish_reason === 'tool_calls' && j.choices[0].message.tool_calls[0].function.name === 'lookup' &&
+    typeof JSON.parse(j.choices[0].message.tool_calls[0].function.arguments).q === 'string', r.text);
+  r = await post('/engines/v1/chat/completions', Object.assign({}, CHAT, { max_tokens: 4, tools: OTOOL }));
+  check('openai tools, auto, not mentioned: text answer', json(r) && json(r).choices[0].message.content !== null, r.text);
+
+  // client going away mid-stream, then concurrency beyond the slots
+  const cut = await post('/engines/v1/chat/completions', Object.assign({}, CHAT, { stream: true, max_tokens: 2000 }), {}, { abortAfter: 3 });
+  check('client abort mid-stream', cut.aborted === true);
+  await new Promise((res) => setTimeout(res, 100));
+  const many = await Promise.all(Array.from({ length: 7 }, (_, i) => post('/engines/v1/chat/completions', Object.assign({}, CHAT, { max_tokens: 20, seed: i }))));
+  check('7 concurrent requests (4 slots) all answered', many.every((x) => x.status === 200), many.map((x) => x.status));
+  r = await get('/engines/ps');
+  check('/engines/ps: not in use afterwards', json(r).every((x) => x.in_use === false), r.text);
+
+  r = await post('/engines/unload', { all: true });
+  check('unload', r.status === 200 && json(r).unloaded_runners >= 1, r.text);
+  r = await get('/engines/v1/models');
+  check('list empty again after unload', r.text === '{"object":"list","data":[]}\n', r.text);
+}
+
+async function bench() {
+  // tokens/s as the server measures it (timings), and as a streaming client sees it
+  const N = 5;
+  let tok = 0;
+  let ms = 0;
+  for (let i = 0; i < N; i++) {
+    const j = json(await post('/engines/v1/completions', { model: 'smollm2', prompt: 'Once upon a time', max_tokens: 256, ignore_eos: true, seed: 100 + i }));
+    tok += j.timings.predicted_n; ms += j.timings.predicted_ms;
+  }
+  console.log(`bench: generation ${tok} tokens in ${ms.toFixed(0)} ms = ${(1000 * tok / ms).toFixed(0)} tokens/s (server timings, 1 request at a time)`);
+  const t0 = Date.now();
+  let first = null;
+  let count = 0;
+  await post('/engines/v1/chat/completions', Object.assign({}, CHAT, { stream: true, max_tokens: 256, ignore_eos: true, seed: 7 }), {}, {
+    onChunk: (c) => { const n = (c.toString().match(/"content":"/g) || []).length; if (n && first === null) first = Date.now(); count += n; },
+  });
+  const dt = Date.now() - first;
+  console.log(`bench: streaming client saw ${count} tokens, first after ${first - t0} ms, then ${(1000 * count / Math.max(1, dt)).toFixed(0)} tokens/s`);
+  const P = 4;
+  const t1 = Date.now();
+  const rs = await Promise.all(Array.from({ length: P }, (_, i) => post('/engines/v1/completions', { model: 'smollm2', prompt: 'Hello', max_tokens: 256, ignore_eos: true, seed: 200 + i })));
+  const total = rs.reduce((a, r) => a + json(r).usage.completion_tokens, 0);
+  console.log(`bench: ${P} parallel requests: ${total} tokens in ${Date.now() - t1} ms = ${(1000 * total / (Date.now() - t1)).toFixed(0)} tokens/s aggregate`);
+}
+
+function startServer(extra = []) {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const child = spawn(process.execPath, [path.join(__dirname, 'server.js'), '--port', '0', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /dmr-standin listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve({ child, url: m[1], ms: Date.now() - t0 });
+    });
+    child.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  });
+}
+
+async function main() {
+  let server = null;
+  if (urlArg) BASE = urlArg;
+  else {
+    server = await startServer();
+    BASE = server.url;
+    console.log(`started ${BASE} in ${server.ms} ms`);
+  }
+  try {
+    await tests();
+    if (BENCH) await bench();
+  } finally {
+    if (server) {
+      const exited = new Promise((r) => server.child.once('exit', (code, sig) => r({ code, sig })));
+      server.child.kill('SIGTERM');
+      const { code } = await exited;
+      check('SIGTERM: clean exit', code === 0, code);
+    }
+  }
+  console.log(`${passes} passed, ${failures} failed`);
+  process.exit(failures ? 1 : 0);
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
