@@ -50,8 +50,7 @@ LDFLAGS_DEB  := $(shell dpkg-buildflags --get LDFLAGS 2>/dev/null) -fPIC
 DEB_BUILD    := gcc make nginx nginx-dev libyaml-dev libjansson-dev \
                 libssl-dev libpcre2-dev zlib1g-dev pkg-config
 DEB_TEST     := libcmocka-dev libnginx-mod-http-echo perl \
-                libtest-base-perl libtext-diff-perl curl openssl \
-                procps nodejs npm
+                libtest-base-perl libtext-diff-perl curl openssl procps
 DEB_EXTRA    := valgrind clang wrk
 
 .PHONY: all build deps deps-extra unit test test-t test-valgrind test-asan \
@@ -79,6 +78,13 @@ endef
 
 deps:
 	@$(call apt_install,$(DEB_BUILD) $(DEB_TEST))
+
+# Node.js for the DMR stand-in and the SDK tests: Debian's, unless a node
+# and an npm are on the machine already (a NodeSource node carries its own)
+deps-node: deps
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	    $(call apt_install,nodejs npm); \
+	fi
 
 deps-extra: deps
 	@$(call apt_install,$(DEB_EXTRA))

@@ -1,0 +1,631 @@
+
+/*
+ * Copyright (C) ngx_olla_dmr_module authors
+ *
+ * ngx_olla_dmr_module: nginx as an Olla-compatible gateway in front of
+ * Docker Model Runner and other local LLM servers.  This file holds the
+ * directives, the configuration structures and the init hooks; the work is
+ * done in src/.
+ */
+
+
+#include "ngx_olla_dmr.h"
+
+
+#ifndef NGX_OLLA_DMR_PROFILES_DIR
+#define NGX_OLLA_DMR_PROFILES_DIR  "/usr/share/nginx/olla/profiles"
+#endif
+
+
+static ngx_int_t ngx_olla_dmr_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_olla_dmr_postconfiguration(ngx_conf_t *cf);
+static void *ngx_olla_dmr_create_main_conf(ngx_conf_t *cf);
+static char *ngx_olla_dmr_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_olla_dmr_create_srv_conf(ngx_conf_t *cf);
+static void *ngx_olla_dmr_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_olla_dmr_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_olla_dmr_route_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_olla_dmr_profiles_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_olla_dmr_load_profiles(ngx_conf_t *cf,
+    ngx_olla_dmr_main_conf_t *omcf);
+static void ngx_olla_dmr_free_profiles(void *data);
+static ngx_int_t ngx_olla_dmr_check_routes(ngx_conf_t *cf,
+    ngx_olla_dmr_main_conf_t *omcf);
+#if (NGX_SSL)
+static ngx_int_t ngx_olla_dmr_init_ssl(ngx_conf_t *cf,
+    ngx_olla_dmr_main_conf_t *omcf);
+#endif
+static ngx_int_t ngx_olla_dmr_init_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_num_bounds_t  ngx_olla_dmr_message_size_bounds = {
+    ngx_conf_check_num_bounds, 1, 100 * 1024 * 1024
+};
+
+
+static ngx_command_t  ngx_olla_dmr_commands[] = {
+
+    { ngx_string("olla_profiles"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_olla_dmr_profiles_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("olla_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_olla_dmr_main_conf_t, zone_size),
+      NULL },
+
+    { ngx_string("olla_endpoint"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_1MORE,
+      ngx_olla_dmr_endpoint_directive,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("olla_load_balancer"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_TAKE1,
+      ngx_olla_dmr_load_balancer_directive,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("olla_route"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_olla_dmr_route_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("olla_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_olla_dmr_status_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("olla_passthrough"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_olla_dmr_loc_conf_t, passthrough),
+      NULL },
+
+    { ngx_string("olla_translation"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_olla_dmr_loc_conf_t, translation),
+      NULL },
+
+    { ngx_string("olla_max_message_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_olla_dmr_loc_conf_t, max_message_size),
+      &ngx_olla_dmr_message_size_bounds },
+
+    { ngx_string("olla_forward_credentials"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_olla_dmr_loc_conf_t, forward_credentials),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_olla_dmr_module_ctx = {
+    ngx_olla_dmr_preconfiguration,         /* preconfiguration */
+    ngx_olla_dmr_postconfiguration,        /* postconfiguration */
+
+    ngx_olla_dmr_create_main_conf,         /* create main configuration */
+    ngx_olla_dmr_init_main_conf,           /* init main configuration */
+
+    ngx_olla_dmr_create_srv_conf,          /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_olla_dmr_create_loc_conf,          /* create location configuration */
+    ngx_olla_dmr_merge_loc_conf            /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_olla_dmr_module = {
+    NGX_MODULE_V1,
+    &ngx_olla_dmr_module_ctx,              /* module context */
+    ngx_olla_dmr_commands,                 /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_olla_dmr_init_process,             /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_olla_dmr_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_olla_dmr_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_olla_dmr_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_olla_dmr_main_conf_t   *omcf;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_olla_dmr_module);
+
+    if (omcf->route_used) {
+        cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+        h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        *h = ngx_olla_dmr_route_handler;
+    }
+
+    /* the filters pass through at once for requests without an Olla ctx */
+
+    return ngx_olla_dmr_filter_init(cf);
+}
+
+
+static void *
+ngx_olla_dmr_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_olla_dmr_main_conf_t  *omcf;
+
+    omcf = ngx_pcalloc(cf->pool, sizeof(ngx_olla_dmr_main_conf_t));
+    if (omcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     omcf->profiles_dir = { 0, NULL };
+     *     omcf->profiles = NULL;
+     *     omcf->shm_zone = NULL;
+     *     omcf->nendpoints = 0;
+     *     omcf->route_used = 0;
+     */
+
+    omcf->zone_size = NGX_CONF_UNSET_SIZE;
+
+    if (ngx_array_init(&omcf->upstreams, cf->pool, 4,
+                       sizeof(ngx_olla_dmr_upstream_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    if (ngx_array_init(&omcf->routes, cf->pool, 4,
+                       sizeof(ngx_olla_dmr_loc_conf_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return omcf;
+}
+
+
+static char *
+ngx_olla_dmr_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_olla_dmr_main_conf_t  *omcf = conf;
+
+    ngx_conf_init_size_value(omcf->zone_size, 1024 * 1024);
+
+    if (omcf->zone_size < 64 * 1024) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"olla_zone\" size %uz is too small, "
+                      "at least 64k is needed", omcf->zone_size);
+        return NGX_CONF_ERROR;
+    }
+
+    if (omcf->upstreams.nelts == 0 && !omcf->route_used
+        && omcf->profiles_dir.len == 0)
+    {
+        /* the module is loaded but not used: nothing to pay for */
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_olla_dmr_load_profiles(cf, omcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_olla_dmr_resolve_endpoints(cf, omcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_olla_dmr_check_routes(cf, omcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (omcf->nendpoints == 0) {
+        return NGX_CONF_OK;
+    }
+
+#if (NGX_SSL)
+    if (ngx_olla_dmr_init_ssl(cf, omcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+#endif
+
+    if (ngx_olla_dmr_shm_add(cf, omcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_olla_dmr_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_olla_dmr_upstream_t  *ups;
+
+    ups = ngx_pcalloc(cf->pool, sizeof(ngx_olla_dmr_upstream_t));
+    if (ups == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     ups->uscf = NULL;
+     *     ups->endpoints = { 0 };
+     *     ups->lb_set = 0;
+     *     ups->initialized = 0;
+     */
+
+    ups->lb = NGX_OLLA_DMR_LB_LEAST_CONN;
+
+    return ups;
+}
+
+
+static void *
+ngx_olla_dmr_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_olla_dmr_loc_conf_t  *olcf;
+
+    olcf = ngx_pcalloc(cf->pool, sizeof(ngx_olla_dmr_loc_conf_t));
+    if (olcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     olcf->ups = NULL;
+     *     olcf->route_name = { 0, NULL };
+     */
+
+    olcf->status = NGX_CONF_UNSET;
+    olcf->passthrough = NGX_CONF_UNSET;
+    olcf->translation = NGX_CONF_UNSET;
+    olcf->max_message_size = NGX_CONF_UNSET_SIZE;
+    olcf->forward_credentials = NGX_CONF_UNSET;
+
+    return olcf;
+}
+
+
+static char *
+ngx_olla_dmr_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_olla_dmr_loc_conf_t  *prev = parent;
+    ngx_olla_dmr_loc_conf_t  *conf = child;
+
+    /* olla_route and olla_status are not inherited, as proxy_pass is not */
+
+    if (conf->status == NGX_CONF_UNSET) {
+        conf->status = 0;
+    }
+
+    ngx_conf_merge_value(conf->passthrough, prev->passthrough, 1);
+    ngx_conf_merge_value(conf->translation, prev->translation, 1);
+    ngx_conf_merge_size_value(conf->max_message_size, prev->max_message_size,
+                              10 * 1024 * 1024);
+    ngx_conf_merge_value(conf->forward_credentials,
+                         prev->forward_credentials, 0);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_olla_dmr_profiles_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_olla_dmr_main_conf_t  *omcf = conf;
+
+    ngx_str_t  *value;
+
+    if (omcf->profiles_dir.data) {
+        return "is duplicate";
+    }
+
+    if (omcf->upstreams.nelts) {
+        return "must come before the upstream blocks that use "
+               "\"olla_endpoint\"";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "takes a directory, not an empty string";
+    }
+
+    omcf->profiles_dir = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &omcf->profiles_dir, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_olla_dmr_route_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_olla_dmr_loc_conf_t  *olcf = conf;
+
+    ngx_str_t                  *value;
+    ngx_url_t                   u;
+    ngx_olla_dmr_loc_conf_t   **rp;
+    ngx_olla_dmr_main_conf_t   *omcf;
+    ngx_http_core_loc_conf_t   *clcf;
+
+    if (olcf->route_name.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->exact_match || clcf->named
+#if (NGX_PCRE)
+        || clcf->regex
+#endif
+       )
+    {
+        return "is only allowed in a prefix location such as "
+               "\"location /olla/\"";
+    }
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = value[1];
+    u.default_port = 80;
+    u.no_resolve = 1;
+
+    /* the same upstream "proxy_pass http://NAME" refers to */
+
+    if (ngx_http_upstream_add(cf, &u, 0) == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    olcf->route_name = value[1];
+    olcf->conf_file = cf->conf_file->file.name.data;
+    olcf->conf_line = cf->conf_file->line;
+
+    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_olla_dmr_module);
+    omcf->route_used = 1;
+
+    /* resolved in init_main_conf, once every upstream block is known */
+
+    rp = ngx_array_push(&omcf->routes);
+    if (rp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *rp = olcf;
+
+    return NGX_CONF_OK;
+}
+
+
+void
+ngx_olla_dmr_conf_error(ngx_conf_t *cf, u_char *file, ngx_uint_t line,
+    const char *fmt, ...)
+{
+    u_char   *p, *last;
+    va_list   args;
+    u_char    errstr[NGX_MAX_CONF_ERRSTR];
+
+    last = errstr + NGX_MAX_CONF_ERRSTR;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(errstr, last, fmt, args);
+    va_end(args);
+
+    if (file) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "%*s in %s:%ui",
+                      p - errstr, errstr, file, line);
+
+    } else {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "%*s", p - errstr, errstr);
+    }
+}
+
+
+static ngx_int_t
+ngx_olla_dmr_load_profiles(ngx_conf_t *cf, ngx_olla_dmr_main_conf_t *omcf)
+{
+    char                  err[OLLA_PROFILE_ERRLEN];
+    u_char               *dir;
+    ngx_pool_cleanup_t   *cln;
+
+    if (omcf->profiles_dir.len == 0) {
+        ngx_str_set(&omcf->profiles_dir, NGX_OLLA_DMR_PROFILES_DIR);
+    }
+
+    dir = ngx_pnalloc(cf->pool, omcf->profiles_dir.len + 1);
+    if (dir == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(dir, omcf->profiles_dir.data, omcf->profiles_dir.len);
+    dir[omcf->profiles_dir.len] = '\0';
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    omcf->profiles = olla_profiles_load((char *) dir, err, sizeof(err));
+
+    if (omcf->profiles == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "olla_profiles: %s", err);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_olla_dmr_free_profiles;
+    cln->data = omcf->profiles;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_olla_dmr_free_profiles(void *data)
+{
+    olla_profiles_free(data);
+}
+
+
+static ngx_int_t
+ngx_olla_dmr_check_routes(ngx_conf_t *cf, ngx_olla_dmr_main_conf_t *omcf)
+{
+    ngx_uint_t                      i, j;
+    ngx_olla_dmr_upstream_t        *ups;
+    ngx_olla_dmr_loc_conf_t       **routes;
+    ngx_http_upstream_srv_conf_t  **uscfp;
+    ngx_http_upstream_main_conf_t  *umcf;
+
+    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
+    uscfp = umcf->upstreams.elts;
+    routes = omcf->routes.elts;
+
+    for (i = 0; i < omcf->routes.nelts; i++) {
+
+        ups = NULL;
+
+        for (j = 0; j < umcf->upstreams.nelts; j++) {
+            if (uscfp[j]->host.len == routes[i]->route_name.len
+                && ngx_strncasecmp(uscfp[j]->host.data,
+                                   routes[i]->route_name.data,
+                                   routes[i]->route_name.len)
+                   == 0
+                && uscfp[j]->srv_conf)
+            {
+                ups = ngx_http_conf_upstream_srv_conf(uscfp[j],
+                                                      ngx_olla_dmr_module);
+                break;
+            }
+        }
+
+        if (ups == NULL || ups->endpoints.nelts == 0) {
+            ngx_olla_dmr_conf_error(cf, routes[i]->conf_file,
+                                    routes[i]->conf_line,
+                                    "\"olla_route\" needs an upstream block "
+                                    "with \"olla_endpoint\" lines, "
+                                    "\"%V\" has none",
+                                    &routes[i]->route_name);
+            return NGX_ERROR;
+        }
+
+        routes[i]->ups = ups;
+    }
+
+    return NGX_OK;
+}
+
+
+#if (NGX_SSL)
+
+static ngx_int_t
+ngx_olla_dmr_init_ssl(ngx_conf_t *cf, ngx_olla_dmr_main_conf_t *omcf)
+{
+    ngx_uint_t                 i, j, https;
+    ngx_pool_cleanup_t        *cln;
+    ngx_olla_dmr_upstream_t  **upsp;
+    ngx_olla_dmr_endpoint_t   *ep;
+
+    https = 0;
+    upsp = omcf->upstreams.elts;
+
+    for (i = 0; i < omcf->upstreams.nelts; i++) {
+        ep = upsp[i]->endpoints.elts;
+
+        for (j = 0; j < upsp[i]->endpoints.nelts; j++) {
+            https |= ep[j].https;
+        }
+    }
+
+    if (!https) {
+        return NGX_OK;
+    }
+
+    omcf->ssl = ngx_pcalloc(cf->pool, sizeof(ngx_ssl_t));
+    if (omcf->ssl == NULL) {
+        return NGX_ERROR;
+    }
+
+    omcf->ssl->log = cf->log;
+
+    if (ngx_ssl_create(omcf->ssl, NGX_SSL_TLSv1_2|NGX_SSL_TLSv1_3, NULL)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        ngx_ssl_cleanup_ctx(omcf->ssl);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_ssl_cleanup_ctx;
+    cln->data = omcf->ssl;
+
+    return NGX_OK;
+}
+
+#endif
+
+
+static ngx_int_t
+ngx_olla_dmr_init_process(ngx_cycle_t *cycle)
+{
+    return ngx_olla_dmr_health_init_process(cycle);
+}
+
+
+ngx_olla_dmr_endpoint_t *
+ngx_olla_dmr_endpoint_by_index(ngx_olla_dmr_upstream_t *ups, ngx_uint_t i)
+{
+    return (ngx_olla_dmr_endpoint_t *) ups->endpoints.elts + i;
+}

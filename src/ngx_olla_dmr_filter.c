@@ -1,0 +1,932 @@
+
+/*
+ * Copyright (C) ngx_olla_dmr_module authors
+ *
+ * The response side: the X-Olla-* headers (SPEC 7), JSON instead of
+ * nginx's HTML error pages on Olla routes, unbuffered SSE, and the
+ * OpenAI -> Anthropic translation of responses (SPEC 5).  Requests without
+ * an Olla ctx pass straight through.
+ *
+ * The body filter copies and consumes every upstream buffer at once and
+ * emits its own buffers, tagged and recycled through free/busy chains, so
+ * memory per request stays bounded however long a stream runs.
+ */
+
+
+#include "ngx_olla_dmr.h"
+#include "olla_anthropic.h"
+
+
+#define NGX_OLLA_DMR_OUT_SIZE       8192
+#define NGX_OLLA_DMR_ERR_BODY_MAX   (1024 * 1024)
+#define NGX_OLLA_DMR_JSON_BODY_MAX  (64 * 1024 * 1024)
+#define NGX_OLLA_DMR_SSE_LINE_MAX   (1024 * 1024)
+#define NGX_OLLA_DMR_SSE_HELD_MAX   (8 * 1024 * 1024)
+
+
+static ngx_int_t ngx_olla_dmr_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_olla_dmr_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_olla_dmr_add_header(ngx_http_request_t *r,
+    const char *key, size_t klen, u_char *value, size_t vlen);
+static void ngx_olla_dmr_drop_backend_headers(ngx_http_request_t *r);
+static ngx_int_t ngx_olla_dmr_setup_error(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx);
+static ngx_int_t ngx_olla_dmr_setup_translation(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx);
+static ngx_int_t ngx_olla_dmr_body_replace(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx, ngx_chain_t *in);
+static ngx_int_t ngx_olla_dmr_body_collect(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx, ngx_chain_t *in);
+static ngx_int_t ngx_olla_dmr_body_sse(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx, ngx_chain_t *in);
+static int ngx_olla_dmr_emit(void *data, const char *p, size_t len);
+static ngx_int_t ngx_olla_dmr_flush_out(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx, ngx_uint_t last);
+static void ngx_olla_dmr_stream_cleanup(void *data);
+static ngx_int_t ngx_olla_dmr_is_sse(ngx_http_request_t *r);
+static ngx_int_t ngx_olla_dmr_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+#define NGX_OLLA_DMR_VAR_ENDPOINT   0
+#define NGX_OLLA_DMR_VAR_TYPE       1
+#define NGX_OLLA_DMR_VAR_MODEL      2
+#define NGX_OLLA_DMR_VAR_MODE       3
+#define NGX_OLLA_DMR_VAR_REQUEST_ID 4
+#define NGX_OLLA_DMR_VAR_ROUTE      5
+
+
+static ngx_http_variable_t  ngx_olla_dmr_vars[] = {
+
+    { ngx_string("olla_endpoint"), NULL, ngx_olla_dmr_variable,
+      NGX_OLLA_DMR_VAR_ENDPOINT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("olla_backend_type"), NULL, ngx_olla_dmr_variable,
+      NGX_OLLA_DMR_VAR_TYPE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("olla_model"), NULL, ngx_olla_dmr_variable,
+      NGX_OLLA_DMR_VAR_MODEL, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("olla_mode"), NULL, ngx_olla_dmr_variable,
+      NGX_OLLA_DMR_VAR_MODE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("olla_request_id"), NULL, ngx_olla_dmr_variable,
+      NGX_OLLA_DMR_VAR_REQUEST_ID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("olla_route"), NULL, ngx_olla_dmr_variable,
+      NGX_OLLA_DMR_VAR_ROUTE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+ngx_int_t
+ngx_olla_dmr_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_olla_dmr_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_olla_dmr_body_filter;
+
+    return ngx_olla_dmr_route_init(cf);
+}
+
+
+ngx_int_t
+ngx_olla_dmr_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_olla_dmr_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_olla_dmr_header_filter(ngx_http_request_t *r)
+{
+    u_char               *p;
+    size_t                len;
+    ngx_msec_int_t        ms;
+    ngx_olla_dmr_ctx_t   *ctx;
+    u_char                buf[NGX_OLLA_DMR_HEADER_MODEL];
+
+    ctx = ngx_http_get_module_ctx(r, ngx_olla_dmr_module);
+
+    if (ctx == NULL || r != r->main || ctx->headers_done) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx->headers_done = 1;
+
+    if (r->upstream) {
+        ngx_olla_dmr_drop_backend_headers(r);
+    }
+
+    if (r->err_status && !ctx->local) {
+        /* nginx's own error (502, 504, 413...): JSON in the route's shape */
+
+        if (ngx_olla_dmr_setup_error(r, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+    } else if (ctx->mode == NGX_OLLA_DMR_MODE_TRANSLATION && r->upstream
+               && !ctx->local)
+    {
+        if (ngx_olla_dmr_setup_translation(r, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (r->upstream && r->upstream->buffering && ngx_olla_dmr_is_sse(r)) {
+        /* tokens reach the client as they come, whatever the location */
+        r->upstream->buffering = 0;
+    }
+
+    if (ngx_olla_dmr_add_header(r, "X-Olla-Request-ID",
+                                sizeof("X-Olla-Request-ID") - 1,
+                                ctx->request_id.data, ctx->request_id.len)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ctx->used && !ctx->local) {
+        if (ngx_olla_dmr_add_header(r, "X-Olla-Endpoint",
+                                    sizeof("X-Olla-Endpoint") - 1,
+                                    ctx->used->name.data,
+                                    ctx->used->name.len)
+            != NGX_OK
+            || ngx_olla_dmr_add_header(r, "X-Olla-Backend-Type",
+                                       sizeof("X-Olla-Backend-Type") - 1,
+                                       ctx->used->type.data,
+                                       ctx->used->type.len)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        ms = (ngx_msec_int_t) (ngx_current_msec - ctx->start);
+
+        p = ngx_pnalloc(r->pool, NGX_INT_T_LEN + 2);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        len = ngx_sprintf(p, "%Mms", (ngx_msec_t) ngx_max(ms, 0)) - p;
+
+        if (ngx_olla_dmr_add_header(r, "X-Olla-Response-Time",
+                                    sizeof("X-Olla-Response-Time") - 1,
+                                    p, len)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ctx->model.len) {
+        len = olla_header_value((char *) ctx->model.data, ctx->model.len,
+                                (char *) buf, sizeof(buf));
+
+        if (len) {
+            p = ngx_pnalloc(r->pool, len);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(p, buf, len);
+
+            if (ngx_olla_dmr_add_header(r, "X-Olla-Model",
+                                        sizeof("X-Olla-Model") - 1, p, len)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    if (ctx->mode != NGX_OLLA_DMR_MODE_NONE && !ctx->local) {
+        if (ctx->mode == NGX_OLLA_DMR_MODE_PASSTHROUGH) {
+            p = (u_char *) "passthrough";
+
+        } else {
+            p = (u_char *) "translation";
+        }
+
+        if (ngx_olla_dmr_add_header(r, "X-Olla-Mode",
+                                    sizeof("X-Olla-Mode") - 1,
+                                    p, ngx_strlen(p))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ctx->body_job == NGX_OLLA_DMR_BODY_JSON
+        || ctx->body_job == NGX_OLLA_DMR_BODY_ERROR)
+    {
+        /* the header goes out with the translated body */
+        return NGX_OK;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_olla_dmr_add_header(ngx_http_request_t *r, const char *key, size_t klen,
+    u_char *value, size_t vlen)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+    h->key.data = (u_char *) key;
+    h->key.len = klen;
+    h->value.data = value;
+    h->value.len = vlen;
+
+    return NGX_OK;
+}
+
+
+/* a backend cannot speak for the gateway */
+
+static void
+ngx_olla_dmr_drop_backend_headers(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    for (part = &r->headers_out.headers.part; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (h[i].key.len >= sizeof("X-Olla-") - 1
+                && ngx_strncasecmp(h[i].key.data, (u_char *) "X-Olla-",
+                                   sizeof("X-Olla-") - 1)
+                   == 0)
+            {
+                h[i].hash = 0;
+            }
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_olla_dmr_setup_error(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
+{
+    u_char       *body;
+    size_t        len;
+    ngx_uint_t    status;
+    const char   *type, *code, *msg;
+
+    status = r->err_status;
+
+    switch (status) {
+
+    case NGX_HTTP_BAD_GATEWAY:
+        type = "upstream_error";
+        code = "upstream_unavailable";
+        msg = "the endpoint could not be reached or failed before "
+              "answering, and no other endpoint could take the request";
+        break;
+
+    case NGX_HTTP_GATEWAY_TIME_OUT:
+        type = "upstream_error";
+        code = "upstream_timeout";
+        msg = "the endpoint did not answer in time";
+        break;
+
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        type = "invalid_request_error";
+        code = "request_too_large";
+        msg = "the request body is larger than client_max_body_size";
+        break;
+
+    case NGX_HTTP_BAD_REQUEST:
+        type = "invalid_request_error";
+        code = "bad_request";
+        msg = "bad request";
+        break;
+
+    case NGX_HTTP_REQUEST_TIME_OUT:
+        type = "invalid_request_error";
+        code = "request_timeout";
+        msg = "the request was not received in time";
+        break;
+
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        type = "service_unavailable";
+        code = "service_unavailable";
+        msg = "the service is unavailable";
+        break;
+
+    default:
+        type = status >= 500 ? "server_error" : "invalid_request_error";
+        code = NULL;
+        msg = status >= 500 ? "the gateway failed to handle the request"
+                            : "the request was refused";
+        break;
+    }
+
+    if (ctx->api == NGX_OLLA_DMR_API_ANTHROPIC) {
+        type = olla_anth_error_type((int) status);
+    }
+
+    len = ngx_olla_dmr_error_body(ctx, status, type, code, msg, NULL, 0);
+
+    body = ngx_pnalloc(r->pool, len);
+    if (body == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_olla_dmr_error_body(ctx, status, type, code, msg, body, len);
+
+    ctx->replace.data = body;
+    ctx->replace.len = len;
+    ctx->body_job = NGX_OLLA_DMR_BODY_REPLACE;
+
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.content_length_n = len;
+
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_olla_dmr_setup_translation(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
+{
+    ngx_pool_cleanup_t  *cln;
+    olla_anth_stream_t  *st;
+
+    ctx->backend_status = (int) r->headers_out.status;
+
+    if (r->headers_out.status >= NGX_HTTP_BAD_REQUEST) {
+        ctx->body_job = NGX_OLLA_DMR_BODY_ERROR;
+        ctx->acc_max = NGX_OLLA_DMR_ERR_BODY_MAX;
+
+    } else if (ngx_olla_dmr_is_sse(r)) {
+        st = olla_anth_stream_new((char *) ctx->model.data,
+                                  ctx->input_tokens,
+                                  NGX_OLLA_DMR_SSE_LINE_MAX,
+                                  NGX_OLLA_DMR_SSE_HELD_MAX);
+        if (st == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            olla_anth_stream_free(st);
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_olla_dmr_stream_cleanup;
+        cln->data = st;
+
+        ctx->stream_state = st;
+        ctx->body_job = NGX_OLLA_DMR_BODY_SSE;
+        ctx->last_out = &ctx->out;
+
+        if (r->upstream) {
+            r->upstream->buffering = 0;
+        }
+
+        ngx_str_set(&r->headers_out.content_type, "text/event-stream");
+        r->headers_out.content_type_len = r->headers_out.content_type.len;
+        r->headers_out.content_type_lowcase = NULL;
+
+    } else {
+        ctx->body_job = NGX_OLLA_DMR_BODY_JSON;
+        ctx->acc_max = NGX_OLLA_DMR_JSON_BODY_MAX;
+    }
+
+    if (ctx->body_job != NGX_OLLA_DMR_BODY_SSE) {
+        ngx_str_set(&r->headers_out.content_type, "application/json");
+        r->headers_out.content_type_len = r->headers_out.content_type.len;
+        r->headers_out.content_type_lowcase = NULL;
+    }
+
+    ngx_http_clear_content_length(r);
+    ngx_http_clear_accept_ranges(r);
+    ngx_http_clear_last_modified(r);
+    ngx_http_clear_etag(r);
+
+    r->filter_need_in_memory = 1;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_olla_dmr_stream_cleanup(void *data)
+{
+    olla_anth_stream_free(data);
+}
+
+
+static ngx_int_t
+ngx_olla_dmr_is_sse(ngx_http_request_t *r)
+{
+    ngx_str_t  *ct;
+
+    ct = &r->headers_out.content_type;
+
+    return ct->len >= sizeof("text/event-stream") - 1
+           && ngx_strncasecmp(ct->data, (u_char *) "text/event-stream",
+                              sizeof("text/event-stream") - 1)
+              == 0;
+}
+
+
+static ngx_int_t
+ngx_olla_dmr_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_olla_dmr_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_olla_dmr_module);
+
+    if (ctx == NULL || ctx->body_job == NGX_OLLA_DMR_BODY_PASS
+        || r != r->main)
+    {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    switch (ctx->body_job) {
+
+    case NGX_OLLA_DMR_BODY_REPLACE:
+        return ngx_olla_dmr_body_replace(r, ctx, in);
+
+    case NGX_OLLA_DMR_BODY_SSE:
+        return ngx_olla_dmr_body_sse(r, ctx, in);
+
+    default: /* NGX_OLLA_DMR_BODY_JSON, NGX_OLLA_DMR_BODY_ERROR */
+        return ngx_olla_dmr_body_collect(r, ctx, in);
+    }
+}
+
+
+static ngx_int_t
+ngx_olla_dmr_body_replace(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    ngx_buf_t    *b;
+    ngx_uint_t    last;
+    ngx_chain_t   out;
+
+    last = 0;
+
+    for ( /* void */ ; in; in = in->next) {
+        in->buf->pos = in->buf->last;
+
+        if (in->buf->file) {
+            in->buf->file_pos = in->buf->file_last;
+        }
+
+        if (in->buf->last_buf) {
+            last = 1;
+        }
+    }
+
+    if (!last || ctx->sent_last) {
+        return NGX_OK;
+    }
+
+    ctx->sent_last = 1;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = ctx->replace.data;
+    b->last = ctx->replace.data + ctx->replace.len;
+    b->memory = 1;
+    b->last_buf = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_next_body_filter(r, &out);
+}
+
+
+/* non-streaming translation: the whole backend body, then one answer */
+
+static ngx_int_t
+ngx_olla_dmr_body_collect(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    char          err[OLLA_ANTH_ERRLEN];
+    char         *out;
+    size_t        size, outlen, cap;
+    ngx_int_t     rc;
+    ngx_buf_t    *b, *nb;
+    ngx_uint_t    last, status;
+    ngx_chain_t   cl;
+
+    last = 0;
+
+    for ( /* void */ ; in; in = in->next) {
+        b = in->buf;
+        size = b->last - b->pos;
+
+        if (size && !ctx->sent_last) {
+            if (ctx->acc == NULL
+                || (size_t) (ctx->acc->end - ctx->acc->last) < size)
+            {
+                cap = ctx->acc ? (size_t) (ctx->acc->end - ctx->acc->start)
+                               : 16384;
+
+                while (cap - (ctx->acc ? (size_t) (ctx->acc->last
+                                                   - ctx->acc->start)
+                                       : 0)
+                       < size)
+                {
+                    cap *= 2;
+                }
+
+                if (cap > ctx->acc_max) {
+                    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                                  "olla: backend response larger than %uz "
+                                  "bytes, cannot translate it",
+                                  ctx->acc_max);
+                    return NGX_ERROR;
+                }
+
+                nb = ngx_create_temp_buf(r->pool, cap);
+                if (nb == NULL) {
+                    return NGX_ERROR;
+                }
+
+                if (ctx->acc) {
+                    nb->last = ngx_cpymem(nb->last, ctx->acc->pos,
+                                          ctx->acc->last - ctx->acc->pos);
+                    ngx_pfree(r->pool, ctx->acc->start);
+                }
+
+                ctx->acc = nb;
+            }
+
+            ctx->acc->last = ngx_cpymem(ctx->acc->last, b->pos, size);
+        }
+
+        b->pos = b->last;
+
+        if (b->last_buf) {
+            last = 1;
+        }
+    }
+
+    if (!last || ctx->sent_last) {
+        return NGX_OK;
+    }
+
+    ctx->sent_last = 1;
+
+    status = ctx->backend_status;
+
+    if (ctx->body_job == NGX_OLLA_DMR_BODY_ERROR) {
+        out = olla_anth_error_from_backend(ctx->backend_status,
+                                    ctx->acc ? (char *) ctx->acc->pos : "",
+                                    ctx->acc ? (size_t) (ctx->acc->last
+                                                         - ctx->acc->pos)
+                                             : 0,
+                                    (char *) ctx->request_id.data,
+                                    &outlen);
+        if (out == NULL) {
+            return NGX_ERROR;
+        }
+
+    } else if (olla_anth_response_from_openai(
+                   ctx->acc ? (char *) ctx->acc->pos : "",
+                   ctx->acc ? (size_t) (ctx->acc->last - ctx->acc->pos) : 0,
+                   ctx->model.len ? (char *) ctx->model.data : NULL,
+                   &out, &outlen, err, sizeof(err))
+               != 0)
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "olla: endpoint \"%V\" sent a response that cannot be "
+                      "translated: %s", ctx->used ? &ctx->used->name : NULL,
+                      err);
+
+        status = NGX_HTTP_BAD_GATEWAY;
+        out = olla_anth_error_json(NGX_HTTP_BAD_GATEWAY, err,
+                                   (char *) ctx->request_id.data, &outlen);
+        if (out == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    b = ngx_create_temp_buf(r->pool, outlen ? outlen : 1);
+    if (b == NULL) {
+        free(out);
+        return NGX_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, out, outlen);
+    b->last_buf = 1;
+    free(out);
+
+    r->headers_out.status = status;
+    r->headers_out.status_line.len = 0;
+    r->headers_out.content_length_n = outlen;
+
+    rc = ngx_http_next_header_filter(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    cl.buf = b;
+    cl.next = NULL;
+
+    return ngx_http_next_body_filter(r, &cl);
+}
+
+
+/* streaming translation: events go out as soon as they are complete */
+
+static ngx_int_t
+ngx_olla_dmr_body_sse(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    int          rc;
+    ngx_buf_t   *b;
+    ngx_uint_t   last, flush;
+
+    last = 0;
+    flush = 0;
+
+    for ( /* void */ ; in; in = in->next) {
+        b = in->buf;
+
+        if (!ctx->sent_last && b->last > b->pos) {
+            rc = olla_anth_stream_feed(ctx->stream_state, (char *) b->pos,
+                                       b->last - b->pos, ngx_olla_dmr_emit,
+                                       r);
+            if (rc < 0 || ctx->emit_failed) {
+                return NGX_ERROR;
+            }
+
+            if (rc == 1) {
+                /* message_stop or an error event: the answer is complete */
+                last = 1;
+            }
+        }
+
+        b->pos = b->last;
+
+        if (b->flush) {
+            flush = 1;
+        }
+
+        if (b->last_buf) {
+            last = 1;
+        }
+    }
+
+    /*
+     * the upstream connection is gone without an end of body: nginx only
+     * flushes after a cut, so the stream is ended here, with an error event
+     * when the backend never finished its answer
+     */
+
+    if (!last && flush && r->upstream && r->upstream->peer.connection == NULL
+        && !ctx->sent_last)
+    {
+        last = 1;
+    }
+
+    if (last && !ctx->sent_last) {
+        if (olla_anth_stream_finish(ctx->stream_state, ngx_olla_dmr_emit, r)
+            < 0
+            || ctx->emit_failed)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_olla_dmr_flush_out(r, ctx, last);
+}
+
+
+static int
+ngx_olla_dmr_emit(void *data, const char *p, size_t len)
+{
+    ngx_http_request_t  *r = data;
+
+    size_t               n;
+    ngx_buf_t           *b;
+    ngx_chain_t         *cl;
+    ngx_olla_dmr_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_olla_dmr_module);
+
+    while (len) {
+        b = ctx->cur;
+
+        if (b == NULL || b->last == b->end) {
+            cl = ngx_chain_get_free_buf(r->pool, &ctx->free);
+            if (cl == NULL) {
+                ctx->emit_failed = 1;
+                return -1;
+            }
+
+            b = cl->buf;
+
+            if (b->start == NULL) {
+                b->start = ngx_palloc(r->pool, NGX_OLLA_DMR_OUT_SIZE);
+                if (b->start == NULL) {
+                    ctx->emit_failed = 1;
+                    return -1;
+                }
+
+                b->end = b->start + NGX_OLLA_DMR_OUT_SIZE;
+            }
+
+            b->pos = b->start;
+            b->last = b->start;
+            b->temporary = 1;
+            b->tag = (ngx_buf_tag_t) &ngx_olla_dmr_module;
+            b->flush = 0;
+            b->last_buf = 0;
+
+            *ctx->last_out = cl;
+            ctx->last_out = &cl->next;
+            ctx->cur = b;
+        }
+
+        n = ngx_min(len, (size_t) (b->end - b->last));
+        b->last = ngx_cpymem(b->last, p, n);
+        p += n;
+        len -= n;
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_olla_dmr_flush_out(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
+    ngx_uint_t last)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (last && !ctx->sent_last) {
+        ctx->sent_last = 1;
+
+        if (ctx->cur == NULL) {
+            cl = ngx_chain_get_free_buf(r->pool, &ctx->free);
+            if (cl == NULL) {
+                return NGX_ERROR;
+            }
+
+            b = cl->buf;
+            ngx_memzero(b, sizeof(ngx_buf_t));
+            b->tag = (ngx_buf_tag_t) &ngx_olla_dmr_module;
+            b->sync = 1;
+
+            *ctx->last_out = cl;
+            ctx->last_out = &cl->next;
+            ctx->cur = b;
+        }
+
+        ctx->cur->last_buf = 1;
+    }
+
+    if (ctx->cur) {
+        ctx->cur->flush = 1;
+    }
+
+    if (ctx->out == NULL && !r->connection->buffered) {
+        return NGX_OK;
+    }
+
+    *ctx->last_out = NULL;
+
+    rc = ngx_http_next_body_filter(r, ctx->out);
+
+    ngx_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &ctx->out,
+                            (ngx_buf_tag_t) &ngx_olla_dmr_module);
+
+    ctx->out = NULL;
+    ctx->last_out = &ctx->out;
+    ctx->cur = NULL;
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_olla_dmr_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    u_char              *p;
+    size_t               len;
+    ngx_str_t            s;
+    ngx_olla_dmr_ctx_t  *ctx;
+    u_char               buf[NGX_OLLA_DMR_HEADER_MODEL];
+
+    ctx = ngx_http_get_module_ctx(r, ngx_olla_dmr_module);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    ngx_str_null(&s);
+
+    switch (data) {
+
+    case NGX_OLLA_DMR_VAR_ENDPOINT:
+        if (ctx->used) {
+            s = ctx->used->name;
+        }
+        break;
+
+    case NGX_OLLA_DMR_VAR_TYPE:
+        if (ctx->used) {
+            s = ctx->used->type;
+        }
+        break;
+
+    case NGX_OLLA_DMR_VAR_MODEL:
+        if (ctx->model.len) {
+            len = olla_header_value((char *) ctx->model.data, ctx->model.len,
+                                    (char *) buf, sizeof(buf));
+            p = ngx_pnalloc(r->pool, len);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(p, buf, len);
+            s.data = p;
+            s.len = len;
+        }
+        break;
+
+    case NGX_OLLA_DMR_VAR_MODE:
+        if (ctx->mode == NGX_OLLA_DMR_MODE_PASSTHROUGH) {
+            ngx_str_set(&s, "passthrough");
+
+        } else if (ctx->mode == NGX_OLLA_DMR_MODE_TRANSLATION) {
+            ngx_str_set(&s, "translation");
+        }
+        break;
+
+    case NGX_OLLA_DMR_VAR_REQUEST_ID:
+        s = ctx->request_id;
+        break;
+
+    default: /* NGX_OLLA_DMR_VAR_ROUTE */
+        s = ctx->route_name;
+        break;
+    }
+
+    if (s.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = s.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = s.data;
+
+    return NGX_OK;
+}

@@ -1,0 +1,812 @@
+
+/*
+ * Copyright (C) ngx_olla_dmr_module authors
+ *
+ * What the module tells about itself and its endpoints (SPEC 7): the
+ * olla_status location (health, status/endpoints, status/models, metrics
+ * in Prometheus text) and the model lists olla_route answers locally.
+ * The data is read from the shared zone; JSON is built with jansson.
+ */
+
+
+#include "ngx_olla_dmr.h"
+
+#include <jansson.h>
+
+
+static ngx_int_t ngx_olla_dmr_status_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_olla_dmr_status_health(ngx_http_request_t *r,
+    ngx_olla_dmr_main_conf_t *omcf);
+static ngx_int_t ngx_olla_dmr_status_endpoints(ngx_http_request_t *r,
+    ngx_olla_dmr_main_conf_t *omcf);
+static ngx_int_t ngx_olla_dmr_status_models(ngx_http_request_t *r,
+    ngx_olla_dmr_main_conf_t *omcf);
+static ngx_int_t ngx_olla_dmr_status_metrics(ngx_http_request_t *r,
+    ngx_olla_dmr_main_conf_t *omcf);
+static ngx_int_t ngx_olla_dmr_send_jansson(ngx_http_request_t *r,
+    ngx_uint_t status, json_t *root);
+static json_t *ngx_olla_dmr_str(ngx_str_t *s);
+static ngx_int_t ngx_olla_dmr_collect(ngx_http_request_t *r,
+    ngx_olla_dmr_main_conf_t *omcf, ngx_olla_dmr_upstream_t *only,
+    const olla_profile_t *type, ngx_uint_t healthy_only, json_t *byname,
+    json_t *order);
+static const char *ngx_olla_dmr_circuit(ngx_olla_dmr_ep_sh_t *sh);
+static u_char *ngx_olla_dmr_prom_label(u_char *p, ngx_str_t *s);
+static size_t ngx_olla_dmr_prom_label_len(ngx_str_t *s);
+
+
+char *
+ngx_olla_dmr_status_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_olla_dmr_loc_conf_t  *olcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (olcf->status != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    olcf->status = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_olla_dmr_status_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_olla_dmr_status_handler(ngx_http_request_t *r)
+{
+    u_char                    *p, *last;
+    ngx_int_t                  rc;
+    ngx_str_t                  rest;
+    ngx_olla_dmr_ctx_t        *ctx;
+    ngx_olla_dmr_main_conf_t  *omcf;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_olla_dmr_module);
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    ctx = ngx_olla_dmr_create_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_set(&ctx->route_name, "status");
+    ctx->local = 1;
+
+    p = r->uri.data;
+    last = p + r->uri.len;
+
+    if (r->uri.len >= clcf->name.len
+        && ngx_strncmp(p, clcf->name.data, clcf->name.len) == 0)
+    {
+        p += clcf->name.len;
+    }
+
+    while (p < last && *p == '/') {
+        p++;
+    }
+
+    rest.data = p;
+    rest.len = last - p;
+
+    if (omcf->shpool == NULL) {
+        if (rest.len == 6 && ngx_strncmp(rest.data, "health", 6) == 0) {
+            return ngx_olla_dmr_send_error(r, ctx,
+                                           NGX_HTTP_SERVICE_UNAVAILABLE,
+                                           "service_unavailable",
+                                           "no_endpoints",
+                                           "no olla_endpoint is configured");
+        }
+    }
+
+    if (rest.len == 6 && ngx_strncmp(rest.data, "health", 6) == 0) {
+        return ngx_olla_dmr_status_health(r, omcf);
+    }
+
+    if (rest.len == 16 && ngx_strncmp(rest.data, "status/endpoints", 16) == 0)
+    {
+        return ngx_olla_dmr_status_endpoints(r, omcf);
+    }
+
+    if (rest.len == 13 && ngx_strncmp(rest.data, "status/models", 13) == 0) {
+        return ngx_olla_dmr_status_models(r, omcf);
+    }
+
+    if (rest.len == 7 && ngx_strncmp(rest.data, "metrics", 7) == 0) {
+        return ngx_olla_dmr_status_metrics(r, omcf);
+    }
+
+    return ngx_olla_dmr_send_error(r, ctx, NGX_HTTP_NOT_FOUND,
+                                   "not_found_error", "route_not_found",
+                                   "unknown status path \"%V\"; try health, "
+                                   "status/endpoints, status/models or "
+                                   "metrics", &rest);
+}
+
+
+static ngx_int_t
+ngx_olla_dmr_status_health(ngx_http_request_t *r,
+    ngx_olla_dmr_main_conf_t *omcf)
+{
+    ngx_uint_t                  i, j, routable, total, trial;
+    json_t                     *root;
+    ngx_olla_dmr_endpoint_t    *ep;
+    ngx_olla_dmr_upstream_t   **upsp;
+
+    routable = 0;
+    total = 0;
+    upsp = omcf->upstreams.elts;
+
+    for (i = 0; i < omcf->upstreams.nelts; i++) {
+        ep = upsp[i]->endpoints.elts;
+
+        for (j = 0; j < upsp[i]->endpoints.nelts; j++) {
+            total++;
+
+            if (olla_health_routable((olla_health_e) ep[j].sh->status)
+                && ngx_olla_dmr_breaker_allows(&ep[j], &trial))
+            {
+                routable++;
+            }
+        }
+    }
+
+    root = json_pack("{s:s, s:I, s:I}",
+                     "status", routable ? "healthy" : "unhealthy",
+                     "endpoints", (json_int_t) total,
+                     "routable", (json_int_t) routable);
+
+    return ngx_olla_dmr_send_jansson(r, routable ? NGX_HTTP_OK
+                                                 : NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     root);
+}
+
+
+static const char *
+ngx_olla_dmr_circuit(ngx_olla_dmr_ep_sh_t *sh)
+{
+    if (sh->cb_state == NGX_OLLA_DMR_CB_CLOSED) {
+        return "closed";
+    }
+
+    if ((ngx_msec_int_t) (ngx_current_msec - sh->cb_open_until) < 0) {
+        return "open";
+    }
+
+    return "half-open";
+}
+
+
+static ngx_int_t
+ngx_olla_dmr_status_endpoints(ngx_http_request_t *r,
+    ngx_olla_dmr_main_conf_t *omcf)
+{
+    u_char                     *blob;
+    size_t                      len, pos;
+    ngx_uint_t                  i, j;
+    ngx_tm_t                    tm;
+    ngx_msec_int_t              next;
+    json_t                     *root, *list, *e, *models;
+    olla_model_ref_t            m;
+    ngx_olla_dmr_ep_sh_t       *sh;
+    ngx_olla_dmr_endpoint_t    *ep;
+    ngx_olla_dmr_upstream_t   **upsp;
+    u_char                      ts[sizeof("1970-09-28T12:00:00Z")];
+
+    root = json_object();
+    list = json_array();
+
+    if (root == NULL || list == NULL
+        || json_object_set_new(root, "endpoints", list) != 0)
+    {
+        json_decref(root);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    upsp = omcf->upstreams.elts;
+
+    for (i = 0; i < omcf->upstreams.nelts; i++) {
+        ep = upsp[i]->endpoints.elts;
+
+        for (j = 0; j < upsp[i]->endpoints.nelts; j++) {
+            sh = ep[j].sh;
+
+            models = json_array();
+
+            blob = ngx_olla_dmr_models_copy(omcf, &ep[j], r->pool, &len);
+            pos = 0;
+
+            while (blob && olla_models_next(blob, len, &pos, &m)) {
+                json_array_append_new(models,
+                                      json_stringn(m.id, m.id_len));
+            }
+
+            next = (ngx_msec_int_t) (sh->next_check - ngx_current_msec);
+
+            if (sh->last_check) {
+                ngx_gmtime(sh->last_check, &tm);
+                (void) ngx_sprintf(ts, "%4d-%02d-%02dT%02d:%02d:%02dZ%Z",
+                                   tm.ngx_tm_year, tm.ngx_tm_mon,
+                                   tm.ngx_tm_mday, tm.ngx_tm_hour,
+                                   tm.ngx_tm_min, tm.ngx_tm_sec);
+            }
+
+            e = json_pack("{s:o, s:o, s:o, s:o, s:I, s:s, s:s, s:o, s:I, "
+                          "s:I, s:I, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I}",
+                          "name", ngx_olla_dmr_str(&ep[j].name),
+                          "url", ngx_olla_dmr_str(&ep[j].url),
+                          "type", ngx_olla_dmr_str(&ep[j].type),
+                          "upstream", ngx_olla_dmr_str(&upsp[i]->uscf->host),
+                          "priority", (json_int_t) ep[j].priority,
+                          "status",
+                          olla_health_name((olla_health_e) sh->status),
+                          "reason", (char *) sh->reason,
+                          "last_check",
+                          sh->last_check ? json_string((char *) ts)
+                                         : json_null(),
+                          "last_check_unix", (json_int_t) sh->last_check,
+                          "latency_ms", (json_int_t) sh->latency,
+                          "consecutive_failures",
+                          (json_int_t) sh->consecutive_failures,
+                          "circuit", ngx_olla_dmr_circuit(sh),
+                          "models", models,
+                          "model_count", (json_int_t) sh->nmodels,
+                          "next_check_ms", (json_int_t) ngx_max(next, 0),
+                          "in_flight", (json_int_t) sh->inflight,
+                          "requests", (json_int_t) sh->requests,
+                          "failures", (json_int_t) sh->failures,
+                          "probes", (json_int_t) sh->probes);
+
+            if (e == NULL || json_array_append_new(list, e) != 0) {
+                json_decref(root);
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+    }
+
+    if (json_object_set_new(root, "total", json_integer(json_array_size(list)))
+        != 0)
+    {
+        json_decref(root);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_olla_dmr_send_jansson(r, NGX_HTTP_OK, root);
+}
+
+
+static ngx_int_t
+ngx_olla_dmr_status_models(ngx_http_request_t *r,
+    ngx_olla_dmr_main_conf_t *omcf)
+{
+    json_t  *root, *byname, *order;
+
+    byname = json_object();
+    order = json_array();
+
+    if (byname == NULL || order == NULL
+        || ngx_olla_dmr_collect(r, omcf, NULL, NULL, 0, byname, order)
+           != NGX_OK)
+    {
+        json_decref(byname);
+        json_decref(order);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json_decref(byname);
+
+    root = json_pack("{s:o, s:I}", "models", order,
+                     "total", (json_int_t) json_array_size(order));
+
+    return ngx_olla_dmr_send_jansson(r, NGX_HTTP_OK, root);
+}
+
+
+/*
+ * Models of the endpoints of one upstream (or all), one type (or all):
+ * byname maps the normalised name to an entry {id, object...model json,
+ * "endpoints":[names]}; order keeps them in discovery order.
+ */
+
+static ngx_int_t
+ngx_olla_dmr_collect(ngx_http_request_t *r, ngx_olla_dmr_main_conf_t *omcf,
+    ngx_olla_dmr_upstream_t *only, const olla_profile_t *type,
+    ngx_uint_t healthy_only, json_t *byname, json_t *order)
+{
+    u_char                     *blob;
+    size_t                      len, pos, t;
+    ngx_uint_t                  i, j;
+    json_t                     *entry, *model, *eps, *types;
+    json_error_t                jerr;
+    olla_model_ref_t            m;
+    ngx_olla_dmr_endpoint_t    *ep;
+    ngx_olla_dmr_upstream_t   **upsp;
+    char                        key[OLLA_MODEL_MAX_ID + 64];
+
+    upsp = omcf->upstreams.elts;
+
+    for (i = 0; i < omcf->upstreams.nelts; i++) {
+        if (only && upsp[i] != only) {
+            continue;
+        }
+
+        ep = upsp[i]->endpoints.elts;
+
+        for (j = 0; j < upsp[i]->endpoints.nelts; j++) {
+            if (type && ep[j].profile != type) {
+                continue;
+            }
+
+            if (healthy_only && ep[j].sh->status != OLLA_HEALTH_HEALTHY) {
+                continue;
+            }
+
+            blob = ngx_olla_dmr_models_copy(omcf, &ep[j], r->pool, &len);
+            pos = 0;
+
+            while (blob && olla_models_next(blob, len, &pos, &m)) {
+
+                if (m.norm_len >= sizeof(key)) {
+                    continue;
+                }
+
+                ngx_memcpy(key, m.norm, m.norm_len);
+                key[m.norm_len] = '\0';
+
+                entry = json_object_get(byname, key);
+
+                if (entry == NULL) {
+                    model = json_loadb(m.json, m.json_len, 0, &jerr);
+
+                    if (!json_is_object(model)) {
+                        json_decref(model);
+                        continue;
+                    }
+
+                    entry = json_pack("{s:o, s:[], s:[]}", "model", model,
+                                      "endpoints", "types");
+
+                    if (entry == NULL
+                        || json_object_set_new(byname, key, entry) != 0
+                        || json_array_append(order, entry) != 0)
+                    {
+                        return NGX_ERROR;
+                    }
+                }
+
+                eps = json_object_get(entry, "endpoints");
+                types = json_object_get(entry, "types");
+
+                if (json_array_append_new(eps,
+                                          ngx_olla_dmr_str(&ep[j].name))
+                    != 0)
+                {
+                    return NGX_ERROR;
+                }
+
+                for (t = 0; t < json_array_size(types); t++) {
+                    if (ngx_strcmp(json_string_value(
+                                       json_array_get(types, t)),
+                                   ep[j].profile->name)
+                        == 0)
+                    {
+                        break;
+                    }
+                }
+
+                if (t == json_array_size(types)
+                    && json_array_append_new(types,
+                                             json_string(ep[j].profile->name))
+                       != 0)
+                {
+                    return NGX_ERROR;
+                }
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_olla_dmr_models_response(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
+    ngx_uint_t shape)
+{
+    size_t                      i, n, olen;
+    json_int_t                  created;
+    json_t                     *root, *byname, *order, *data, *item, *entry;
+    json_t                     *model, *id;
+    ngx_tm_t                    tm;
+    const char                 *ids, *owner;
+    ngx_olla_dmr_main_conf_t   *omcf;
+    u_char                      ts[sizeof("1970-09-28T12:00:00Z")];
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_olla_dmr_module);
+
+    byname = json_object();
+    order = json_array();
+    data = json_array();
+
+    if (byname == NULL || order == NULL || data == NULL
+        || ngx_olla_dmr_collect(r, omcf, ctx->ups,
+                                shape == NGX_OLLA_DMR_LIST_DMR ? ctx->type
+                                                               : NULL,
+                                1, byname, order)
+           != NGX_OK)
+    {
+        json_decref(byname);
+        json_decref(order);
+        json_decref(data);
+        return ngx_olla_dmr_send_error(r, ctx,
+                                       NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                       "server_error", NULL,
+                                       "out of memory listing models");
+    }
+
+    n = json_array_size(order);
+
+    ngx_gmtime(ngx_time(), &tm);
+    (void) ngx_sprintf(ts, "%4d-%02d-%02dT%02d:%02d:%02dZ%Z",
+                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+
+    for (i = 0; i < n; i++) {
+        entry = json_array_get(order, i);
+        model = json_object_get(entry, "model");
+        id = json_object_get(model, "id");
+        ids = json_string_value(id);
+
+        switch (shape) {
+
+        case NGX_OLLA_DMR_LIST_DMR:
+            /* as DMR itself lists it, metadata included */
+            item = json_incref(model);
+            break;
+
+        case NGX_OLLA_DMR_LIST_ANTHROPIC:
+            item = json_pack("{s:s, s:O, s:O, s:s}", "type", "model",
+                             "id", id, "display_name", id,
+                             "created_at", (char *) ts);
+            break;
+
+        case NGX_OLLA_DMR_LIST_OPENAI:
+            olen = olla_model_owner(ids, ngx_strlen(ids), &owner);
+            created = json_integer_value(json_object_get(model, "created"));
+            item = json_pack("{s:O, s:s, s:I, s:s#}", "id", id,
+                             "object", "model", "created", created,
+                             "owned_by", owner, (int) olen);
+            break;
+
+        default: /* NGX_OLLA_DMR_LIST_UNIFIED */
+            item = json_deep_copy(model);
+
+            if (item) {
+                json_object_set(item, "olla",
+                                json_pack("{s:O, s:O}", "endpoints",
+                                          json_object_get(entry,
+                                                          "endpoints"),
+                                          "types",
+                                          json_object_get(entry, "types")));
+            }
+
+            break;
+        }
+
+        if (item == NULL || json_array_append_new(data, item) != 0) {
+            json_decref(byname);
+            json_decref(order);
+            json_decref(data);
+            return ngx_olla_dmr_send_error(r, ctx,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                           "server_error", NULL,
+                                           "out of memory listing models");
+        }
+    }
+
+    json_decref(byname);
+
+    if (shape == NGX_OLLA_DMR_LIST_ANTHROPIC) {
+        root = json_pack("{s:o, s:b, s:O, s:O}", "data", data,
+                         "has_more", 0,
+                         "first_id",
+                         n ? json_object_get(json_array_get(data, 0), "id")
+                           : json_null(),
+                         "last_id",
+                         n ? json_object_get(json_array_get(data, n - 1),
+                                             "id")
+                           : json_null());
+
+    } else {
+        root = json_pack("{s:s, s:o}", "object", "list", "data", data);
+    }
+
+    json_decref(order);
+
+    return ngx_olla_dmr_send_jansson(r, NGX_HTTP_OK, root);
+}
+
+
+static ngx_int_t
+ngx_olla_dmr_send_jansson(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *root)
+{
+    u_char  *p;
+    char    *s;
+    size_t   len;
+
+    if (root == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    s = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+
+    if (s == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ngx_strlen(s);
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        free(s);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(p, s, len);
+    p[len] = '\n';
+    free(s);
+
+    return ngx_olla_dmr_send_json(r, status, p, len + 1);
+}
+
+
+static json_t *
+ngx_olla_dmr_str(ngx_str_t *s)
+{
+    return json_stringn((char *) s->data, s->len);
+}
+
+
+/* Prometheus text format */
+
+static size_t
+ngx_olla_dmr_prom_label_len(ngx_str_t *s)
+{
+    size_t  i, n;
+
+    n = s->len;
+
+    for (i = 0; i < s->len; i++) {
+        if (s->data[i] == '"' || s->data[i] == '\\' || s->data[i] == '\n') {
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
+static u_char *
+ngx_olla_dmr_prom_label(u_char *p, ngx_str_t *s)
+{
+    size_t  i;
+
+    for (i = 0; i < s->len; i++) {
+        if (s->data[i] == '"' || s->data[i] == '\\') {
+            *p++ = '\\';
+            *p++ = s->data[i];
+
+        } else if (s->data[i] == '\n') {
+            *p++ = '\\';
+            *p++ = 'n';
+
+        } else {
+            *p++ = s->data[i];
+        }
+    }
+
+    return p;
+}
+
+
+typedef struct {
+    const char   *name;
+    const char   *type;
+    const char   *help;
+} ngx_olla_dmr_metric_t;
+
+
+static ngx_olla_dmr_metric_t  ngx_olla_dmr_metrics[] = {
+    { "olla_endpoint_up", "gauge",
+      "1 when the endpoint is routable (healthy or not yet probed, "
+      "circuit not open)" },
+    { "olla_endpoint_health_status", "gauge",
+      "1 for the endpoint's current health status" },
+    { "olla_endpoint_probe_latency_seconds", "gauge",
+      "duration of the last health probe" },
+    { "olla_endpoint_consecutive_failures", "gauge",
+      "failed health probes in a row" },
+    { "olla_endpoint_circuit_open", "gauge",
+      "1 while the passive circuit breaker is open or half-open" },
+    { "olla_endpoint_in_flight", "gauge",
+      "requests in flight to the endpoint, across workers" },
+    { "olla_endpoint_requests_total", "counter",
+      "requests the endpoint was tried for" },
+    { "olla_endpoint_failures_total", "counter",
+      "requests that failed to reach the endpoint (transport failures)" },
+    { "olla_endpoint_probes_total", "counter",
+      "health probes of the endpoint" },
+    { "olla_endpoint_models", "gauge",
+      "models in the endpoint's last model list" },
+    { NULL, NULL, NULL }
+};
+
+
+static ngx_int_t
+ngx_olla_dmr_status_metrics(ngx_http_request_t *r,
+    ngx_olla_dmr_main_conf_t *omcf)
+{
+    u_char                     *p, *start;
+    size_t                      len, labels;
+    ngx_int_t                   rc;
+    ngx_buf_t                  *b;
+    ngx_uint_t                  i, j, k, s, trial, up;
+    ngx_chain_t                 out;
+    ngx_olla_dmr_ep_sh_t       *sh;
+    ngx_olla_dmr_metric_t      *m;
+    ngx_olla_dmr_endpoint_t    *ep;
+    ngx_olla_dmr_upstream_t   **upsp;
+    static const char          *states[] = { "unknown", "healthy",
+                                             "unhealthy", "offline",
+                                             "config_error",
+                                             "rate_limited" };
+
+    upsp = omcf->upstreams.elts;
+
+    /* the size: every metric per endpoint, with its labels */
+
+    len = 0;
+
+    for (m = ngx_olla_dmr_metrics; m->name; m++) {
+        len += sizeof("# HELP \n# TYPE \n") + 2 * ngx_strlen(m->name)
+               + ngx_strlen(m->help) + ngx_strlen(m->type);
+    }
+
+    for (i = 0; i < omcf->upstreams.nelts; i++) {
+        ep = upsp[i]->endpoints.elts;
+
+        for (j = 0; j < upsp[i]->endpoints.nelts; j++) {
+            labels = ngx_olla_dmr_prom_label_len(&ep[j].name)
+                     + ngx_olla_dmr_prom_label_len(&ep[j].type)
+                     + ngx_olla_dmr_prom_label_len(&upsp[i]->uscf->host);
+
+            /* 15 lines: name <= 40, fixed label text, status, value */
+            len += 15 * (labels + 40 + 64 + 32 + NGX_ATOMIC_T_LEN);
+        }
+    }
+
+    start = ngx_pnalloc(r->pool, len);
+    if (start == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = start;
+
+    for (m = ngx_olla_dmr_metrics, k = 0; m->name; m++, k++) {
+
+        p = ngx_sprintf(p, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help,
+                        m->name, m->type);
+
+        for (i = 0; i < omcf->upstreams.nelts; i++) {
+            ep = upsp[i]->endpoints.elts;
+
+            for (j = 0; j < upsp[i]->endpoints.nelts; j++) {
+                sh = ep[j].sh;
+
+                for (s = 0; s < (k == 1 ? 6 : 1); s++) {
+                    p = ngx_sprintf(p, "%s{endpoint=\"", m->name);
+                    p = ngx_olla_dmr_prom_label(p, &ep[j].name);
+                    p = ngx_cpymem(p, "\",type=\"", 8);
+                    p = ngx_olla_dmr_prom_label(p, &ep[j].type);
+                    p = ngx_cpymem(p, "\",upstream=\"", 12);
+                    p = ngx_olla_dmr_prom_label(p, &upsp[i]->uscf->host);
+
+                    if (k == 1) {
+                        p = ngx_sprintf(p, "\",status=\"%s", states[s]);
+                    }
+
+                    p = ngx_cpymem(p, "\"} ", 3);
+
+                    switch (k) {
+
+                    case 0:
+                        up = olla_health_routable((olla_health_e) sh->status)
+                             && ngx_olla_dmr_breaker_allows(&ep[j], &trial);
+                        p = ngx_sprintf(p, "%ui\n", up);
+                        break;
+
+                    case 1:
+                        p = ngx_sprintf(p, "%d\n", sh->status == s);
+                        break;
+
+                    case 2:
+                        p = ngx_sprintf(p, "%M.%03M\n", sh->latency / 1000,
+                                        sh->latency % 1000);
+                        break;
+
+                    case 3:
+                        p = ngx_sprintf(p, "%ui\n", sh->consecutive_failures);
+                        break;
+
+                    case 4:
+                        p = ngx_sprintf(p, "%d\n", sh->cb_state
+                                                   != NGX_OLLA_DMR_CB_CLOSED);
+                        break;
+
+                    case 5:
+                        p = ngx_sprintf(p, "%A\n", sh->inflight);
+                        break;
+
+                    case 6:
+                        p = ngx_sprintf(p, "%A\n", sh->requests);
+                        break;
+
+                    case 7:
+                        p = ngx_sprintf(p, "%A\n", sh->failures);
+                        break;
+
+                    case 8:
+                        p = ngx_sprintf(p, "%ui\n", sh->probes);
+                        break;
+
+                    default:
+                        p = ngx_sprintf(p, "%ui\n", sh->nmodels);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = p - start;
+    ngx_str_set(&r->headers_out.content_type,
+                "text/plain; version=0.0.4; charset=utf-8");
+    r->headers_out.content_type_len = sizeof("text/plain") - 1;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = start;
+    b->last = p;
+    b->memory = 1;
+    b->last_buf = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}

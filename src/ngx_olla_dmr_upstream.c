@@ -1,0 +1,915 @@
+
+/*
+ * Copyright (C) ngx_olla_dmr_module authors
+ *
+ * The Olla upstream: olla_endpoint and olla_load_balancer inside
+ * "upstream {}", and a balancer in the pattern of nginx's least_conn
+ * module (the directive sets init_upstream, init_upstream sets the
+ * per-request init, which installs get and free).  The module owns its
+ * peer list instead of nginx's round-robin peers: endpoints carry a type,
+ * a priority, health and a model list, and a request's endpoint is chosen
+ * by olla_route before nginx asks for a peer.  Because no round-robin peer
+ * is ever handed out, the 1.27.3+ peer reference counting of the
+ * round-robin module does not apply here.
+ */
+
+
+#include "ngx_olla_dmr.h"
+
+
+typedef struct {
+    ngx_http_request_t          *request;
+    ngx_olla_dmr_ctx_t          *ctx;
+    ngx_olla_dmr_upstream_t     *ups;
+} ngx_olla_dmr_peer_data_t;
+
+
+static ngx_int_t ngx_olla_dmr_init_upstream(ngx_conf_t *cf,
+    ngx_http_upstream_srv_conf_t *us);
+static ngx_int_t ngx_olla_dmr_init_peer(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us);
+static ngx_int_t ngx_olla_dmr_get_peer(ngx_peer_connection_t *pc,
+    void *data);
+static void ngx_olla_dmr_free_peer(ngx_peer_connection_t *pc, void *data,
+    ngx_uint_t state);
+static void ngx_olla_dmr_release_cleanup(void *data);
+static char *ngx_olla_dmr_parse_url(ngx_conf_t *cf,
+    ngx_olla_dmr_endpoint_t *ep, ngx_str_t *url);
+static ngx_int_t ngx_olla_dmr_check_order(ngx_conf_t *cf,
+    ngx_http_upstream_srv_conf_t *uscf, ngx_olla_dmr_upstream_t *ups,
+    ngx_str_t *name);
+
+
+static ngx_str_t  ngx_olla_dmr_lb_names[] = {
+    ngx_string("least-connections"),
+    ngx_string("round-robin"),
+    ngx_string("priority"),
+};
+
+
+static ngx_int_t
+ngx_olla_dmr_check_order(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *uscf,
+    ngx_olla_dmr_upstream_t *ups, ngx_str_t *name)
+{
+    ngx_olla_dmr_main_conf_t   *omcf;
+    ngx_olla_dmr_upstream_t   **upsp;
+
+    if (uscf->peer.init_upstream
+        && uscf->peer.init_upstream != ngx_olla_dmr_init_upstream)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must come before \"keepalive\" and is "
+                           "not combined with another balancing method "
+                           "(least_conn, hash, ip_hash, random)", name);
+        return NGX_ERROR;
+    }
+
+    /* each olla_endpoint adds a server entry (nginx wants one at least) */
+
+    if (uscf->servers && uscf->servers->nelts != ups->endpoints.nelts) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" cannot be mixed with \"server\" lines "
+                           "in one upstream; use \"olla_endpoint\" for "
+                           "every backend", name);
+        return NGX_ERROR;
+    }
+
+    if (ups->uscf == NULL) {
+        ups->uscf = uscf;
+        ups->conf_file = cf->conf_file->file.name.data;
+        ups->conf_line = cf->conf_file->line;
+
+        if (ngx_array_init(&ups->endpoints, cf->pool, 4,
+                           sizeof(ngx_olla_dmr_endpoint_t))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        omcf = ngx_http_conf_get_module_main_conf(cf, ngx_olla_dmr_module);
+
+        upsp = ngx_array_push(&omcf->upstreams);
+        if (upsp == NULL) {
+            return NGX_ERROR;
+        }
+
+        *upsp = ups;
+    }
+
+    uscf->peer.init_upstream = ngx_olla_dmr_init_upstream;
+    uscf->flags = NGX_HTTP_UPSTREAM_CREATE;
+
+    return NGX_OK;
+}
+
+
+char *
+ngx_olla_dmr_load_balancer_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_olla_dmr_upstream_t  *ups = conf;
+
+    ngx_str_t                     *value;
+    ngx_uint_t                     i;
+    ngx_http_upstream_srv_conf_t  *uscf;
+
+    if (ups->lb_set) {
+        return "is duplicate";
+    }
+
+    uscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_upstream_module);
+
+    if (ngx_olla_dmr_check_order(cf, uscf, ups, &cmd->name) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 0; i < sizeof(ngx_olla_dmr_lb_names) / sizeof(ngx_str_t); i++) {
+        if (value[1].len == ngx_olla_dmr_lb_names[i].len
+            && ngx_strncmp(value[1].data, ngx_olla_dmr_lb_names[i].data,
+                           value[1].len)
+               == 0)
+        {
+            ups->lb = i;
+            ups->lb_set = 1;
+            return NGX_CONF_OK;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid balancer \"%V\", expected "
+                       "\"least-connections\", \"round-robin\" or "
+                       "\"priority\"", &value[1]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+char *
+ngx_olla_dmr_endpoint_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_olla_dmr_upstream_t  *ups = conf;
+
+    char                          *rv;
+    ngx_int_t                      n;
+    ngx_str_t                     *value, s;
+    ngx_uint_t                     i;
+    ngx_msec_t                     ms;
+    ngx_olla_dmr_endpoint_t       *ep, *other;
+    ngx_http_upstream_server_t    *us;
+    ngx_http_upstream_srv_conf_t  *uscf;
+
+    uscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_upstream_module);
+
+    if (ngx_olla_dmr_check_order(cf, uscf, ups, &cmd->name) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ep = ngx_array_push(&ups->endpoints);
+    if (ep == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(ep, sizeof(ngx_olla_dmr_endpoint_t));
+
+    ep->index = ups->endpoints.nelts - 1;
+    ep->upstream = ups;
+    ep->priority = -1;
+    ep->interval = NGX_CONF_UNSET_MSEC;
+    ep->timeout = NGX_CONF_UNSET_MSEC;
+    ep->conf_file = cf->conf_file->file.name.data;
+    ep->conf_line = cf->conf_file->line;
+
+    value = cf->args->elts;
+
+    rv = ngx_olla_dmr_parse_url(cf, ep, &value[1]);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "name=", 5) == 0) {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            if (s.len == 0 || s.len > 128) {
+                goto invalid;
+            }
+
+            for (n = 0; n < (ngx_int_t) s.len; n++) {
+                if (s.data[n] <= 0x20 || s.data[n] >= 0x7f
+                    || s.data[n] == '"' || s.data[n] == '\\')
+                {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "endpoint name \"%V\" must be "
+                                       "visible ASCII without quotes",
+                                       &s);
+                    return NGX_CONF_ERROR;
+                }
+            }
+
+            ep->name = s;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "type=", 5) == 0) {
+            ep->type.data = value[i].data + 5;
+            ep->type.len = value[i].len - 5;
+
+            if (ep->type.len == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "priority=", 9) == 0) {
+            n = ngx_atoi(value[i].data + 9, value[i].len - 9);
+
+            if (n == NGX_ERROR || n > 1000) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": priority must be an "
+                                   "integer from 0 to 1000", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            ep->priority = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "model_url=", 10) == 0
+            || ngx_strncmp(value[i].data, "health_check_url=", 17) == 0)
+        {
+            s.data = (u_char *) ngx_strchr(value[i].data, '=') + 1;
+            s.len = value[i].data + value[i].len - s.data;
+
+            if (s.len == 0 || s.data[0] != '/') {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": a path starting with "
+                                   "\"/\" is expected", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            for (n = 0; n < (ngx_int_t) s.len; n++) {
+                if (s.data[n] <= 0x20 || s.data[n] >= 0x7f) {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "invalid \"%V\": the path has "
+                                       "spaces or control characters",
+                                       &value[i]);
+                    return NGX_CONF_ERROR;
+                }
+            }
+
+            if (value[i].data[0] == 'm') {
+                ep->model_url = s;
+
+            } else {
+                ep->health_url = s;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "check_interval=", 15) == 0
+            || ngx_strncmp(value[i].data, "check_timeout=", 14) == 0)
+        {
+            s.data = (u_char *) ngx_strchr(value[i].data, '=') + 1;
+            s.len = value[i].data + value[i].len - s.data;
+
+            ms = ngx_parse_time(&s, 0);
+
+            if (ms == (ngx_msec_t) NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": a time such as \"10s\" "
+                                   "is expected", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            if (value[i].data[6] == 'i') {
+                ep->interval = ms;
+
+            } else {
+                ep->timeout = ms;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_concurrent=", 15) == 0) {
+            n = ngx_atoi(value[i].data + 15, value[i].len - 15);
+
+            if (n == NGX_ERROR || n < 1 || n > 100000) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": max_concurrent must be "
+                                   "an integer from 1 to 100000",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            ep->max_concurrent = n;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (ep->interval == NGX_CONF_UNSET_MSEC) {
+        ep->interval = 5000;
+    }
+
+    if (ep->timeout == NGX_CONF_UNSET_MSEC) {
+        ep->timeout = 2000;
+    }
+
+    if (ep->interval < 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "check_interval=%Mms is too short, the minimum "
+                           "is 1s", ep->interval);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ep->timeout > 30000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "check_timeout=%Mms is too long, the maximum "
+                           "is 30s", ep->timeout);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ep->timeout >= ep->interval) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "check_timeout (%Mms) must be less than "
+                           "check_interval (%Mms)", ep->timeout,
+                           ep->interval);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ep->name.len == 0) {
+        ep->name = ep->host;
+    }
+
+    us = ngx_array_push(uscf->servers);
+    if (us == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(us, sizeof(ngx_http_upstream_server_t));
+
+    us->name = ep->url;
+    us->addrs = ep->addr;
+    us->naddrs = 1;
+    us->weight = 1;
+
+    other = ups->endpoints.elts;
+
+    for (i = 0; i + 1 < ups->endpoints.nelts; i++) {
+        if (other[i].https != ep->https) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" mixes http and https endpoints in "
+                               "one upstream; proxy_pass decides the "
+                               "scheme for the whole upstream, so put them "
+                               "in separate upstreams", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (other[i].name.len == ep->name.len
+            && ngx_strncmp(other[i].name.data, ep->name.data, ep->name.len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate endpoint name \"%V\"", &ep->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"; olla_endpoint takes "
+                       "URL [name=] [type=] [priority=] [model_url=] "
+                       "[health_check_url=] [check_interval=] "
+                       "[check_timeout=] [max_concurrent=]", &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_olla_dmr_parse_url(ngx_conf_t *cf, ngx_olla_dmr_endpoint_t *ep,
+    ngx_str_t *url)
+{
+    u_char     *p, *last;
+    ngx_url_t   u;
+
+    if (url->len > 7 && ngx_strncasecmp(url->data, (u_char *) "http://", 7)
+                        == 0)
+    {
+        p = url->data + 7;
+
+    } else if (url->len > 8
+               && ngx_strncasecmp(url->data, (u_char *) "https://", 8) == 0)
+    {
+        p = url->data + 8;
+        ep->https = 1;
+
+#if !(NGX_SSL)
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "https endpoint \"%V\" needs nginx built with "
+                           "SSL", url);
+        return NGX_CONF_ERROR;
+#endif
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid endpoint URL \"%V\": it must start with "
+                           "\"http://\" or \"https://\"", url);
+        return NGX_CONF_ERROR;
+    }
+
+    last = url->data + url->len;
+
+    if (last > p && last[-1] == '/') {
+        last--;
+    }
+
+    if (ngx_strlchr(p, last, '@')) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "endpoint URL \"%V\" must not carry credentials "
+                           "(user:password@host)", url);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_strlchr(p, last, '/') || ngx_strlchr(p, last, '?')
+        || ngx_strlchr(p, last, '#'))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "endpoint URL \"%V\" must not have a path: give "
+                           "scheme://host[:port], the module adds the API "
+                           "paths of the endpoint's type", url);
+        return NGX_CONF_ERROR;
+    }
+
+    if (p == last) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "endpoint URL \"%V\" has no host", url);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url.data = p;
+    u.url.len = last - p;
+    u.default_port = ep->https ? 443 : 80;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+        if (u.err) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s in endpoint URL \"%V\"", u.err, url);
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    if (u.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "host of endpoint URL \"%V\" has no address",
+                           url);
+        return NGX_CONF_ERROR;
+    }
+
+    ep->addr = &u.addrs[0];
+
+    ep->url.len = (p - url->data) + (last - p);
+    ep->url.data = url->data;
+
+    ep->host.data = p;
+    ep->host.len = last - p;
+
+    ep->sni = u.host;
+
+    return NGX_CONF_OK;
+}
+
+
+/* types, profile defaults and the checks that need every endpoint */
+
+ngx_int_t
+ngx_olla_dmr_resolve_endpoints(ngx_conf_t *cf, ngx_olla_dmr_main_conf_t *omcf)
+{
+    char                        names[512];
+    ngx_uint_t                  i, j, k, l;
+    const olla_profile_t       *p;
+    ngx_olla_dmr_upstream_t   **upsp, *ups;
+    ngx_olla_dmr_endpoint_t    *ep, *other;
+
+    upsp = omcf->upstreams.elts;
+
+    for (i = 0; i < omcf->upstreams.nelts; i++) {
+        ups = upsp[i];
+
+        if (!ups->initialized) {
+            ngx_olla_dmr_conf_error(cf, ups->conf_file, ups->conf_line,
+                                    "upstream \"%V\" uses \"olla_endpoint\", "
+                                    "which cannot be combined with "
+                                    "another balancing method (least_conn, "
+                                    "hash, ip_hash, random)",
+                                    &ups->uscf->host);
+            return NGX_ERROR;
+        }
+
+        ep = ups->endpoints.elts;
+
+        for (j = 0; j < ups->endpoints.nelts; j++) {
+
+            if (ep[j].type.len == 0) {
+                ngx_str_set(&ep[j].type, "docker-model-runner");
+            }
+
+            p = olla_profiles_find(omcf->profiles,
+                                   (const char *) ep[j].type.data,
+                                   ep[j].type.len);
+
+            if (p == NULL) {
+                olla_profiles_names(omcf->profiles, names, sizeof(names));
+
+                p = olla_profiles_find_prefix(omcf->profiles,
+                                              (const char *) ep[j].type.data,
+                                              ep[j].type.len);
+
+                ngx_olla_dmr_conf_error(cf, ep[j].conf_file, ep[j].conf_line,
+                                        "unknown endpoint type \"%V\": no "
+                                        "profile of that name in \"%V\" "
+                                        "(known types: %s)%s%s%s",
+                                        &ep[j].type, &omcf->profiles_dir,
+                                        names,
+                                        p ? "; \"" : "",
+                                        p ? "\" is a routing prefix of "
+                                            "type \"" : "",
+                                        p ? p->name : "");
+                return NGX_ERROR;
+            }
+
+            ep[j].profile = p;
+
+            if (ep[j].priority < 0) {
+                ep[j].priority = p->default_priority >= 0
+                                 ? p->default_priority : 50;
+            }
+
+            if (ep[j].model_url.len == 0) {
+                if (p->model_discovery_path) {
+                    ep[j].model_url.data = (u_char *) p->model_discovery_path;
+                    ep[j].model_url.len = ngx_strlen(p->model_discovery_path);
+
+                } else {
+                    ngx_str_set(&ep[j].model_url, "/v1/models");
+                }
+            }
+
+            if (ep[j].health_url.len == 0) {
+                if (p->health_check_path) {
+                    ep[j].health_url.data = (u_char *) p->health_check_path;
+                    ep[j].health_url.len = ngx_strlen(p->health_check_path);
+
+                } else {
+                    ep[j].health_url = ep[j].model_url;
+                }
+            }
+
+            /* names are unique across every Olla upstream */
+
+            for (k = 0; k < i; k++) {
+                other = upsp[k]->endpoints.elts;
+
+                for (l = 0; l < upsp[k]->endpoints.nelts; l++) {
+                    if (other[l].name.len == ep[j].name.len
+                        && ngx_strncmp(other[l].name.data, ep[j].name.data,
+                                       ep[j].name.len)
+                           == 0)
+                    {
+                        ngx_olla_dmr_conf_error(cf, ep[j].conf_file,
+                                                ep[j].conf_line,
+                                                "duplicate endpoint name "
+                                                "\"%V\" (also used in "
+                                                "upstream \"%V\")",
+                                                &ep[j].name,
+                                                &upsp[k]->uscf->host);
+                        return NGX_ERROR;
+                    }
+                }
+            }
+
+            omcf->nendpoints++;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_olla_dmr_init_upstream(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
+{
+    ngx_olla_dmr_upstream_t  *ups;
+
+    ups = ngx_http_conf_upstream_srv_conf(us, ngx_olla_dmr_module);
+
+    if (us->servers && us->servers->nelts != ups->endpoints.nelts) {
+        ngx_olla_dmr_conf_error(cf, ups->conf_file, ups->conf_line,
+                                "upstream \"%V\" mixes \"server\" lines with "
+                                "\"olla_endpoint\"; use \"olla_endpoint\" "
+                                "for every backend", &us->host);
+        return NGX_ERROR;
+    }
+
+#if (NGX_HTTP_UPSTREAM_ZONE)
+    if (us->shm_zone) {
+        ngx_olla_dmr_conf_error(cf, ups->conf_file, ups->conf_line,
+                                "upstream \"%V\" has a \"zone\": Olla "
+                                "upstreams keep their shared state in "
+                                "\"olla_zone\", remove the \"zone\" line",
+                                &us->host);
+        return NGX_ERROR;
+    }
+#endif
+
+    us->peer.init = ngx_olla_dmr_init_peer;
+    us->peer.data = ups;
+
+    ups->initialized = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_olla_dmr_init_peer(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us)
+{
+    ngx_uint_t                   i, n;
+    ngx_olla_dmr_ctx_t          *ctx;
+    ngx_http_upstream_t         *u;
+    ngx_http_upstream_conf_t    *conf;
+    ngx_olla_dmr_upstream_t     *ups;
+    ngx_olla_dmr_endpoint_t     *ep;
+    ngx_olla_dmr_peer_data_t    *pd;
+
+    ups = ngx_http_conf_upstream_srv_conf(us, ngx_olla_dmr_module);
+    u = r->upstream;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_olla_dmr_module);
+
+    if (ctx == NULL || ctx->ups != ups) {
+
+        if (ctx && ctx->ups) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "olla: the location routes with \"olla_route "
+                          "%V\" but proxies to upstream \"%V\"; "
+                          "use \"proxy_pass http://%V\"",
+                          &ctx->ups->uscf->host, &us->host,
+                          &ctx->ups->uscf->host);
+        }
+
+        /* a plain proxy_pass to an Olla upstream: balance over all */
+
+        if (ctx == NULL) {
+            ctx = ngx_olla_dmr_create_ctx(r);
+            if (ctx == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_str_set(&ctx->route_name, "balancer");
+            ctx->route = NGX_OLLA_DMR_ROUTE_BALANCER;
+        }
+
+        ctx->ups = ups;
+        ctx->type = NULL;
+        ctx->chosen = NULL;
+    }
+
+    if (ctx->tried == NULL) {
+        ctx->tried = ngx_pcalloc(r->pool, ups->endpoints.nelts);
+        if (ctx->tried == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    pd = ngx_palloc(r->pool, sizeof(ngx_olla_dmr_peer_data_t));
+    if (pd == NULL) {
+        return NGX_ERROR;
+    }
+
+    pd->request = r;
+    pd->ctx = ctx;
+    pd->ups = ups;
+
+    u->peer.data = pd;
+    u->peer.get = ngx_olla_dmr_get_peer;
+    u->peer.free = ngx_olla_dmr_free_peer;
+
+    /* retries stay within the type, so the rewritten path stays right */
+
+    n = 0;
+    ep = ups->endpoints.elts;
+
+    for (i = 0; i < ups->endpoints.nelts; i++) {
+        if (ctx->type == NULL || ep[i].profile == ctx->type) {
+            n++;
+        }
+    }
+
+    u->peer.tries = n ? n : 1;
+
+    /* the profile's read timeout (SPEC 8), on a copy of the conf */
+
+    if (ctx->read_timeout && ctx->read_timeout != u->conf->read_timeout) {
+        conf = ngx_palloc(r->pool, sizeof(ngx_http_upstream_conf_t));
+        if (conf == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(conf, u->conf, sizeof(ngx_http_upstream_conf_t));
+        conf->read_timeout = ctx->read_timeout;
+        u->conf = conf;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_olla_dmr_get_peer(ngx_peer_connection_t *pc, void *data)
+{
+    ngx_olla_dmr_peer_data_t  *pd = data;
+
+    ngx_uint_t                reason;
+    ngx_olla_dmr_ctx_t       *ctx;
+    ngx_olla_dmr_endpoint_t  *ep;
+
+    ctx = pd->ctx;
+
+    if (ctx->chosen) {
+        /* picked (and reserved) by olla_route */
+        ep = ctx->chosen;
+        ctx->chosen = NULL;
+
+    } else {
+        ep = ngx_olla_dmr_choose(pd->request, ctx, &reason);
+
+        if (ep == NULL) {
+            pc->name = &pd->ups->uscf->host;
+            return NGX_BUSY;
+        }
+    }
+
+    ctx->tried[ep->index] = 1;
+    ctx->endpoint = ep;
+    ctx->used = ep;
+
+    pc->sockaddr = ep->addr->sockaddr;
+    pc->socklen = ep->addr->socklen;
+    pc->name = &ep->addr->name;
+    pc->cached = 0;
+    pc->connection = NULL;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, pc->log, 0,
+                   "olla: peer \"%V\" %V, in flight %A",
+                   &ep->name, &ep->addr->name, ep->sh->inflight);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_olla_dmr_free_peer(ngx_peer_connection_t *pc, void *data,
+    ngx_uint_t state)
+{
+    ngx_olla_dmr_peer_data_t  *pd = data;
+
+    ngx_uint_t                transport;
+    ngx_http_request_t       *r;
+    ngx_olla_dmr_ctx_t       *ctx;
+    ngx_olla_dmr_endpoint_t  *ep;
+
+    ctx = pd->ctx;
+    ep = ctx->endpoint;
+    r = pd->request;
+
+    if (ep == NULL) {
+        return;
+    }
+
+    /*
+     * a transport failure: nginx gave up on the peer before any response
+     * header arrived (refused, reset, timed out); an HTTP error answer from
+     * the backend (a DMR 503 while a model loads) is not one
+     */
+
+    transport = (state & NGX_PEER_FAILED)
+                && r->upstream->headers_in.status_n == 0;
+
+    (void) ngx_atomic_fetch_add(&ep->sh->requests, 1);
+
+    if (transport) {
+        (void) ngx_atomic_fetch_add(&ep->sh->failures, 1);
+    }
+
+    ngx_olla_dmr_passive_result(ep, transport, ctx->trial);
+    ctx->trial = 0;
+
+    ngx_olla_dmr_release(ctx);
+
+    ctx->endpoint = NULL;
+
+    if (pc->tries) {
+        pc->tries--;
+    }
+}
+
+
+ngx_uint_t
+ngx_olla_dmr_endpoint_limit(ngx_olla_dmr_endpoint_t *ep, ngx_str_t *model)
+{
+    if (ep->max_concurrent) {
+        return ep->max_concurrent;
+    }
+
+    return olla_profile_concurrency(ep->profile,
+                                    model->len ? (char *) model->data : NULL,
+                                    model->len);
+}
+
+
+ngx_int_t
+ngx_olla_dmr_reserve(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
+    ngx_olla_dmr_endpoint_t *ep)
+{
+    ngx_uint_t           limit;
+    ngx_atomic_uint_t    n;
+    ngx_pool_cleanup_t  *cln;
+
+    limit = ngx_olla_dmr_endpoint_limit(ep, &ctx->model);
+
+    for ( ;; ) {
+        n = ep->sh->inflight;
+
+        if (limit && n >= limit) {
+            return NGX_BUSY;
+        }
+
+        if (ngx_atomic_cmp_set(&ep->sh->inflight, n, n + 1)) {
+            break;
+        }
+    }
+
+    if (!ctx->cleanup) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            (void) ngx_atomic_fetch_add(&ep->sh->inflight, -1);
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_olla_dmr_release_cleanup;
+        cln->data = ctx;
+        ctx->cleanup = 1;
+    }
+
+    ctx->reserved = 1;
+    ctx->reserved_ep = ep;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_olla_dmr_release(ngx_olla_dmr_ctx_t *ctx)
+{
+    ngx_olla_dmr_endpoint_t  *ep;
+
+    if (!ctx->reserved) {
+        return;
+    }
+
+    ep = ctx->reserved_ep;
+    ctx->reserved = 0;
+
+    (void) ngx_atomic_fetch_add(&ep->sh->inflight, -1);
+
+    if (ctx->trial) {
+        ep->sh->cb_trial = 0;
+        ctx->trial = 0;
+    }
+}
+
+
+static void
+ngx_olla_dmr_release_cleanup(void *data)
+{
+    ngx_olla_dmr_ctx_t  *ctx = data;
+
+    ngx_olla_dmr_release(ctx);
+}

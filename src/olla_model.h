@@ -1,0 +1,98 @@
+
+/*
+ * Copyright (C) ngx_olla_dmr_module authors
+ *
+ * Model names and model lists: DMR name normalisation, the {"data":[...]}
+ * list a backend reports, a packed form of it for shared memory, and small
+ * string rules (request ids, header values).  No nginx headers.
+ */
+
+
+#ifndef _OLLA_MODEL_H_INCLUDED_
+#define _OLLA_MODEL_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+#define OLLA_MODEL_MAX_LIST    4096     /* models kept per endpoint */
+#define OLLA_MODEL_MAX_ID      512      /* longer ids are skipped */
+
+
+/*
+ * DMR's rules, case-insensitive: trimmed, lower-cased, "hf.co/" is
+ * "huggingface.co/", a name without "/" gets the "ai/" namespace, a name
+ * without a tag (":" after the last "/") gets ":latest".
+ *   "smollm2" -> "ai/smollm2:latest", "AI/SmolLM2" -> "ai/smollm2:latest"
+ * Writes at most cap - 1 bytes and a NUL; returns the full length.
+ */
+size_t olla_model_normalise(const char *in, size_t len, char *out,
+    size_t cap);
+
+
+typedef struct {
+    char       *id;            /* as the backend listed it */
+    size_t      id_len;
+    char       *norm;          /* normalised */
+    size_t      norm_len;
+    char       *json;          /* the model object, compact JSON */
+    size_t      json_len;
+} olla_model_t;
+
+
+typedef struct {
+    olla_model_t  *items;
+    size_t         n;
+} olla_model_list_t;
+
+
+/*
+ * Parses a backend's model list: a JSON object whose "data" is an array
+ * (empty is fine).  Entries without a string "id" are skipped.  Returns 0,
+ * or -1 with err set when the body is not such an object.
+ */
+int olla_models_parse(const char *body, size_t len, olla_model_list_t *list,
+    char *err, size_t errlen);
+void olla_models_free(olla_model_list_t *list);
+
+
+/*
+ * The packed form: a contiguous blob of records
+ *   u32 id_len, id, u32 norm_len, norm, u32 json_len, json
+ * (lengths in host order, no padding), safe to copy into shared memory.
+ */
+size_t olla_models_pack_size(const olla_model_list_t *list);
+void olla_models_pack(const olla_model_list_t *list, unsigned char *dst);
+
+typedef struct {
+    const char  *id;
+    size_t       id_len;
+    const char  *norm;
+    size_t       norm_len;
+    const char  *json;
+    size_t       json_len;
+} olla_model_ref_t;
+
+/* iterate: pos starts at 0; returns 1 with *m filled, 0 at the end */
+int olla_models_next(const unsigned char *blob, size_t len, size_t *pos,
+    olla_model_ref_t *m);
+/* 1 if a record's normalised name equals norm */
+int olla_models_has(const unsigned char *blob, size_t len, const char *norm,
+    size_t norm_len);
+
+
+/* owner of a DMR id for listings: the namespace before "/", else "docker" */
+size_t olla_model_owner(const char *id, size_t len, const char **owner);
+
+/*
+ * A header-safe copy: visible ASCII (0x21-0x7e) and spaces between words
+ * only, at most cap - 1 bytes, NUL-terminated; returns the length written.
+ */
+size_t olla_header_value(const char *in, size_t len, char *out, size_t cap);
+
+/* a client-supplied request id is echoed when 1-128 bytes of 0x21-0x7e */
+int olla_request_id_valid(const char *p, size_t len);
+
+
+#endif /* _OLLA_MODEL_H_INCLUDED_ */
