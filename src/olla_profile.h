@@ -108,8 +108,11 @@ typedef struct {
  * directory, malformed YAML, a wrong type (a string where a list or a
  * mapping belongs, a non-number where a number belongs, a bad duration or
  * boolean), a profile without "name", two profiles with the same name, a
- * routing prefix claimed by two profiles, a directory without profiles.
- * Unknown keys are accepted and ignored.
+ * routing prefix claimed by two profiles, a directory without profiles,
+ * a custom file whose "name" differs from its base file's.
+ * Unknown keys are accepted and ignored.  Hidden files and files not
+ * ending in .yaml/.yml are skipped.  Everything is malloc()ed: release it
+ * with olla_profiles_free().
  */
 olla_profile_set_t *olla_profiles_load(const char *dir, char *err,
     size_t errlen);
@@ -146,6 +149,10 @@ olla_profile_set_t *olla_profiles_load_buffers(const char *dir,
     size_t n, char *err, size_t errlen);
 void olla_profiles_free(olla_profile_set_t *set);
 
+/*
+ * Names compare ASCII case-insensitively (as the duplicate check does),
+ * prefixes exactly (they are URL path segments).
+ */
 const olla_profile_t *olla_profiles_find(const olla_profile_set_t *set,
     const char *name, size_t len);
 const olla_profile_t *olla_profiles_find_prefix(const olla_profile_set_t *set,

@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 #include "olla_profile.h"
@@ -941,6 +944,222 @@ test_error_yaml_structure(void **state)
 }
 
 
+/* messages quote values safely; the node budget holds without aliases */
+
+static void
+test_error_quoting_and_budget(void **state)
+{
+    char    *text;
+    size_t   i;
+
+    expect_buf_error("name: \"a\\tb\\\"c\\\\\"\n",
+                     "t.yaml:1:7: name must be letters, digits, '-', '_' "
+                     "or '.', not \"a\\x09b\\\"c\\\\\"");
+    expect_buf_error("name: x\ncharacteristics:\n  timeout: "
+                     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                     "aaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+                     "t.yaml:3:12: characteristics.timeout must be a "
+                     "duration such as 30s, 5m or 1h30m, not "
+                     "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                     "aa...\"");
+    expect_buf_error("name: x\na: b: c\n",
+                     "t.yaml:2:5: mapping values are not allowed in this "
+                     "context");
+    expect_buf_error("name: x\napi:\n  anthropic_support:\n"
+                     "    enabled: [true]\n",
+                     "t.yaml:4:14: api.anthropic_support.enabled must be "
+                     "true or false, not a list");
+
+    /* root, 2 keys, a value, the list and 99996 items: node 100001 */
+    text = malloc(16 + 2 * 100001);
+    assert_non_null(text);
+    strcpy(text, "name: x\nl: [");
+
+    for (i = 0; i < 100000; i++) {
+        memcpy(text + 12 + 2 * i, "0,", 2);
+    }
+
+    strcpy(text + 12 + 2 * 100000, "]\n");
+
+    expect_buf_error(text, "t.yaml:2:199995: more than 100000 YAML nodes");
+    free(text);
+}
+
+
+static void
+test_error_more_sections(void **state)
+{
+    expect_buf_error("name: x\nresources:\n  concurrency_limits: [4]\n",
+                     "t.yaml:3:24: resources.concurrency_limits[0] must be a "
+                     "mapping, not a string");
+    expect_buf_error("name: x\nresources:\n  quantization:\n"
+                     "    multipliers:\n      \"\": 0.5\n",
+                     "t.yaml:5:7: resources.quantization.multipliers.: a "
+                     "quantization name must be a non-empty string");
+    expect_buf_error("name: x\nresources:\n  quantization:\n"
+                     "    multipliers: [q4]\n",
+                     "t.yaml:4:18: resources.quantization.multipliers must "
+                     "be a mapping, not a list");
+    expect_buf_error("name: x\nresources: 5\n",
+                     "t.yaml:2:12: resources must be a mapping, not a "
+                     "string");
+    expect_buf_error("name: x\nrequest: [model]\n",
+                     "t.yaml:2:10: request must be a mapping, not a list");
+    expect_buf_error("name: x\napi: 1\n",
+                     "t.yaml:2:6: api must be a mapping, not a string");
+    expect_buf_error("name: x\ncharacteristics: 1\n",
+                     "t.yaml:2:18: characteristics must be a mapping, not a "
+                     "string");
+    expect_buf_error("name: x\napi: {anthropic_support: on}\n",
+                     "t.yaml:2:26: api.anthropic_support must be a mapping, "
+                     "not a string");
+    expect_buf_error("name: x\nresources: {timeout_scaling: [1]}\n",
+                     "t.yaml:2:30: resources.timeout_scaling must be a "
+                     "mapping, not a list");
+    expect_buf_error("name: x\nresources: {defaults: [1]}\n",
+                     "t.yaml:2:23: resources.defaults must be a mapping, "
+                     "not a list");
+}
+
+
+static void
+test_quant_edges(void **state)
+{
+    olla_profile_set_t    *set;
+    const olla_profile_t  *p;
+
+    /* an empty multipliers mapping; merge keys inside multipliers */
+    set = buf_ok("name: x\nbase: &q {q4: 0.5}\nresources:\n"
+                 "  quantization:\n    multipliers: {}\n");
+    assert_int_equal(set->profiles[0].nquant, 0);
+    olla_profiles_free(set);
+
+    set = buf_ok("name: x\nbase: &q {q4: 0.5}\nresources:\n"
+                 "  model_sizes: [{patterns: [70b], min_memory_gb: 40}]\n"
+                 "  quantization:\n    multipliers:\n      <<: *q\n"
+                 "      q8: 0.875\n");
+    p = &set->profiles[0];
+    assert_int_equal(p->nquant, 2);
+    assert_string_equal(p->quant[0].name, "q8");
+    assert_string_equal(p->quant[1].name, "q4");
+    assert_double_equal(olla_profile_model_memory_gb(p, S("m-70b-q4_0")),
+                        20);
+
+    /* "q4.1" is not the token q4: a '.' between digits */
+    assert_double_equal(olla_profile_model_memory_gb(p, S("m-70b-q4.1")),
+                        40);
+    olla_profiles_free(set);
+}
+
+
+static void
+test_custom_of_custom(void **state)
+{
+    char                 err[OLLA_PROFILE_ERRLEN];
+    size_t               lens[3];
+    const char          *names[3], *texts[3];
+    olla_profile_set_t  *set;
+
+    names[0] = "x.yaml";
+    names[1] = "x-custom.yaml";
+    names[2] = "x-custom-custom.yaml";
+    texts[0] = texts[1] = texts[2] = "name: x\n";
+    lens[0] = lens[1] = lens[2] = 8;
+
+    set = olla_profiles_load_buffers("d/", names, texts, lens, 3, err,
+                                     sizeof(err));
+    assert_null(set);
+    assert_string_equal(err, "d/x-custom-custom.yaml: a custom file of the "
+                        "custom file d/x-custom.yaml is not supported");
+
+    /* a name without .yaml is taken as it is (from memory only) */
+    names[0] = "plain";
+    set = olla_profiles_load_buffers("/", names, texts, lens, 1, err,
+                                     sizeof(err));
+    assert_non_null(set);
+    assert_string_equal(set->profiles[0].file, "/plain");
+    olla_profiles_free(set);
+}
+
+
+/* the directory loader's file handling, in a temporary directory */
+
+static void
+write_file(const char *path, const char *text)
+{
+    FILE  *fp;
+
+    fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(text, 1, strlen(text), fp), strlen(text));
+    assert_int_equal(fclose(fp), 0);
+}
+
+
+static void
+test_directory_files(void **state)
+{
+    int                  fd;
+    char                 dir[64], path[128], err[OLLA_PROFILE_ERRLEN];
+    char                 want[256];
+    olla_profile_set_t  *set;
+
+    strcpy(dir, "/tmp/olla-profile-test-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+
+    /* a trailing slash, a directory named *.yaml, other files skipped */
+    snprintf(path, sizeof(path), "%s/x.yaml", dir);
+    write_file(path, "name: x\n");
+    snprintf(path, sizeof(path), "%s/sub.yaml", dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/notes.txt", dir);
+    write_file(path, "name: [\n");
+    snprintf(path, sizeof(path), "%s/x.yaml.bak", dir);
+    write_file(path, "name: [\n");
+
+    snprintf(path, sizeof(path), "%s//", dir);
+    set = olla_profiles_load(path, err, sizeof(err));
+    assert_non_null(set);
+    assert_int_equal(set->n, 1);
+    snprintf(want, sizeof(want), "%s/x.yaml", dir);
+    assert_string_equal(set->profiles[0].file, want);
+    olla_profiles_free(set);
+
+    /* a dangling symlink */
+    snprintf(path, sizeof(path), "%s/gone.yaml", dir);
+    assert_int_equal(symlink("/nonexistent/olla/gone.yaml", path), 0);
+    set = olla_profiles_load(dir, err, sizeof(err));
+    assert_null(set);
+    snprintf(want, sizeof(want), "%s/gone.yaml: cannot read profile: No "
+             "such file or directory", dir);
+    assert_string_equal(err, want);
+    assert_int_equal(unlink(path), 0);
+
+    /* a file over 4 MiB */
+    snprintf(path, sizeof(path), "%s/big.yaml", dir);
+    fd = open(path, O_CREAT | O_WRONLY, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 4 * 1024 * 1024 + 1), 0);
+    close(fd);
+    set = olla_profiles_load(dir, err, sizeof(err));
+    assert_null(set);
+    snprintf(want, sizeof(want), "%s/big.yaml: a profile must be smaller "
+             "than 4194304 bytes", dir);
+    assert_string_equal(err, want);
+    assert_int_equal(unlink(path), 0);
+
+    snprintf(path, sizeof(path), "%s/x.yaml", dir);
+    assert_int_equal(unlink(path), 0);
+    snprintf(path, sizeof(path), "%s/notes.txt", dir);
+    assert_int_equal(unlink(path), 0);
+    snprintf(path, sizeof(path), "%s/x.yaml.bak", dir);
+    assert_int_equal(unlink(path), 0);
+    snprintf(path, sizeof(path), "%s/sub.yaml", dir);
+    assert_int_equal(rmdir(path), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
+
 /* ------------------------------------------------------------ features */
 
 
@@ -1313,6 +1532,11 @@ main(void)
         cmocka_unit_test(test_error_custom_name_differs),
         cmocka_unit_test(test_error_types_and_ranges),
         cmocka_unit_test(test_error_yaml_structure),
+        cmocka_unit_test(test_error_quoting_and_budget),
+        cmocka_unit_test(test_error_more_sections),
+        cmocka_unit_test(test_quant_edges),
+        cmocka_unit_test(test_custom_of_custom),
+        cmocka_unit_test(test_directory_files),
         cmocka_unit_test(test_unknown_keys_defaults_and_yaml),
         cmocka_unit_test(test_merge_rules),
         cmocka_unit_test(test_duration),
