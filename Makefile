@@ -53,7 +53,7 @@ DEB_TEST     := libcmocka-dev libnginx-mod-http-echo perl \
                 libtest-base-perl libtext-diff-perl curl openssl procps
 DEB_EXTRA    := valgrind clang wrk
 
-.PHONY: all build deps deps-extra unit test test-t test-valgrind test-asan \
+.PHONY: all build deps deps-unit deps-node deps-extra unit test test-t test-valgrind test-asan \
         fuzz bench run install clean distclean
 
 all: build
@@ -85,6 +85,9 @@ deps-node: deps
 	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
 	    $(call apt_install,nodejs npm); \
 	fi
+
+deps-unit:
+	@$(call apt_install,gcc make libyaml-dev libjansson-dev libcmocka-dev)
 
 deps-extra: deps
 	@$(call apt_install,$(DEB_EXTRA))
@@ -131,7 +134,7 @@ endif
 UNIT_CFLAGS := -std=c99 -D_DEFAULT_SOURCE -D_GNU_SOURCE -g -O1 -Wall -Wextra \
                -Werror -Wno-unused-parameter -Isrc $(UNIT_SAN)
 UNIT_LIBS   := -lcmocka -lyaml -ljansson -lm
-UNIT_BUILD  := $(TOP)/build/unit
+UNIT_BUILD  := build/unit
 UNIT_SRCS   := $(wildcard t/unit/test_*.c)
 UNIT_BINS   := $(patsubst t/unit/%.c,$(UNIT_BUILD)/%,$(UNIT_SRCS))
 
@@ -144,7 +147,7 @@ UNIT_DEPS_test_sse       := src/olla_sse.c
 UNIT_DEPS_test_anthropic := src/olla_anthropic.c src/olla_sse.c
 
 .SECONDEXPANSION:
-$(UNIT_BUILD)/%: t/unit/%.c $$(UNIT_DEPS_$$*) $(wildcard src/olla_*.h) | deps
+$(UNIT_BUILD)/%: t/unit/%.c $$(UNIT_DEPS_$$*) $(wildcard src/olla_*.h) | deps-unit
 	@mkdir -p $(UNIT_BUILD)
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(UNIT_DEPS_$*) $(UNIT_LIBS)
 
@@ -177,7 +180,7 @@ test-valgrind: deps-extra build
 test-asan:
 	$(MAKE) ASAN=1 build
 	$(MAKE) UNIT_SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" \
-	    UNIT_BUILD=$(TOP)/build/unit-asan unit
+	    UNIT_BUILD=build/unit-asan unit
 	$(MAKE) ASAN=1 test-t \
 	    TEST_NGINX_OLLA_ASAN=1
 
@@ -186,7 +189,7 @@ test-asan:
 # (kept in the repository); FUZZ_TIME seconds per target.
 
 FUZZ_TIME   ?= 60
-FUZZ_BUILD  := $(TOP)/build/fuzz
+FUZZ_BUILD  := build/fuzz
 FUZZ_SRCS   := $(wildcard t/fuzz/fuzz_*.c)
 FUZZ_BINS   := $(patsubst t/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRCS))
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \

@@ -41,8 +41,11 @@ static ngx_int_t ngx_olla_dmr_init_ssl(ngx_conf_t *cf,
 static ngx_int_t ngx_olla_dmr_init_process(ngx_cycle_t *cycle);
 
 
-static ngx_conf_num_bounds_t  ngx_olla_dmr_message_size_bounds = {
-    ngx_conf_check_num_bounds, 1, 100 * 1024 * 1024
+static char *ngx_olla_dmr_check_message_size(ngx_conf_t *cf, void *post,
+    void *data);
+
+static ngx_conf_post_t  ngx_olla_dmr_message_size_post = {
+    ngx_olla_dmr_check_message_size
 };
 
 
@@ -109,7 +112,7 @@ static ngx_command_t  ngx_olla_dmr_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_olla_dmr_loc_conf_t, max_message_size),
-      &ngx_olla_dmr_message_size_bounds },
+      &ngx_olla_dmr_message_size_post },
 
     { ngx_string("olla_forward_credentials"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
@@ -353,6 +356,19 @@ ngx_olla_dmr_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
 
 static char *
+ngx_olla_dmr_check_message_size(ngx_conf_t *cf, void *post, void *data)
+{
+    size_t  *sp = data;
+
+    if (*sp < 1 || *sp > 100 * 1024 * 1024) {
+        return "must be between 1 and 100m";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
 ngx_olla_dmr_profiles_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
@@ -376,6 +392,8 @@ ngx_olla_dmr_profiles_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     omcf->profiles_dir = value[1];
+    omcf->profiles_file = cf->conf_file->file.name.data;
+    omcf->profiles_line = cf->conf_file->line;
 
     if (ngx_conf_full_name(cf->cycle, &omcf->profiles_dir, 1) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -497,8 +515,8 @@ ngx_olla_dmr_load_profiles(ngx_conf_t *cf, ngx_olla_dmr_main_conf_t *omcf)
     omcf->profiles = olla_profiles_load((char *) dir, err, sizeof(err));
 
     if (omcf->profiles == NULL) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "olla_profiles: %s", err);
+        ngx_olla_dmr_conf_error(cf, omcf->profiles_file, omcf->profiles_line,
+                                "olla_profiles: %s", err);
         return NGX_ERROR;
     }
 

@@ -149,6 +149,8 @@ struct ngx_olla_dmr_upstream_s {
 
 typedef struct {
     ngx_str_t                    profiles_dir;
+    u_char                      *profiles_file;  /* where it was set */
+    ngx_uint_t                   profiles_line;
     olla_profile_set_t          *profiles;
     size_t                       zone_size;
     ngx_shm_zone_t              *shm_zone;

@@ -540,16 +540,27 @@ ngx_olla_dmr_resolve_endpoints(ngx_conf_t *cf, ngx_olla_dmr_main_conf_t *omcf)
                                               (const char *) ep[j].type.data,
                                               ep[j].type.len);
 
-                ngx_olla_dmr_conf_error(cf, ep[j].conf_file, ep[j].conf_line,
-                                        "unknown endpoint type \"%V\": no "
-                                        "profile of that name in \"%V\" "
-                                        "(known types: %s)%s%s%s",
-                                        &ep[j].type, &omcf->profiles_dir,
-                                        names,
-                                        p ? "; \"" : "",
-                                        p ? "\" is a routing prefix of "
-                                            "type \"" : "",
-                                        p ? p->name : "");
+                if (p) {
+                    ngx_olla_dmr_conf_error(cf, ep[j].conf_file,
+                                            ep[j].conf_line,
+                                            "unknown endpoint type \"%V\": "
+                                            "no profile of that name in "
+                                            "\"%V\" (known types: %s); "
+                                            "\"%V\" is a routing prefix of "
+                                            "type \"%s\"",
+                                            &ep[j].type, &omcf->profiles_dir,
+                                            names, &ep[j].type, p->name);
+
+                } else {
+                    ngx_olla_dmr_conf_error(cf, ep[j].conf_file,
+                                            ep[j].conf_line,
+                                            "unknown endpoint type \"%V\": "
+                                            "no profile of that name in "
+                                            "\"%V\" (known types: %s)",
+                                            &ep[j].type, &omcf->profiles_dir,
+                                            names);
+                }
+
                 return NGX_ERROR;
             }
 
