@@ -138,6 +138,11 @@ async function tests() {
     check('stop sequence cuts the text, finish_reason stop', g3 && g3.choices[0].message.content === expect && g3.choices[0].finish_reason === 'stop', [expect, g3]);
   }
 
+  r = await post('/engines/v1/completions', { model: 'smollm2', prompt: 'x', max_tokens: 300, ignore_eos: true });
+  check('ignore_eos runs to max_tokens', json(r) && json(r).usage.completion_tokens === 300 && json(r).choices[0].finish_reason === 'length', r.text.slice(0, 200));
+  r = await request('HEAD', '/engines/v1/models');
+  check('HEAD /engines/v1/models', r.status === 200 && r.text === '', r.status);
+
   // streaming
   const chunkTimes = [];
   r = await post('/engines/v1/chat/completions', Object.assign({}, CHAT, { stream: true, max_tokens: 24, stream_options: { include_usage: true } }), {},

@@ -176,8 +176,10 @@ function readBody(req) {
       if (size > MAX_BODY) { tooLarge = true; chunks.length = 0; return; }
       chunks.push(c);
     });
-    req.on('end', () => resolve(tooLarge ? { tooLarge: true } : { buf: Buffer.concat(chunks) }));
-    req.on('error', reject);
+    let ended = false;
+    req.on('end', () => { ended = true; resolve(tooLarge ? { tooLarge: true } : { buf: Buffer.concat(chunks) }); });
+    req.on('close', () => { if (!ended) resolve({ aborted: true }); });
+    req.on('error', () => { if (!ended) resolve({ aborted: true }); });
   });
 }
 
@@ -1198,6 +1200,7 @@ async function openAIInference(req, res, backendName, kind, pre) {
   const backend = backendName === undefined ? 'llama.cpp' : backendName;
   if (!KNOWN_BACKENDS.includes(backend)) return goError(res, 404, 'backend not found');
   const got = pre || await readBody(req);
+  if (got.aborted) return res.destroy();
   if (got.tooLarge) return goError(res, 400, 'request too large');
   const dec = decodeModelField(got.buf);
   if (dec.err) return goError(res, 400, 'invalid request');
@@ -1242,6 +1245,7 @@ async function openAIInference(req, res, backendName, kind, pre) {
 // then forwards to /engines/v1/messages[/count_tokens]
 async function anthropicRoute(req, res, kind) {
   const got = await readBody(req);
+  if (got.aborted) return res.destroy();
   if (got.tooLarge) return anthropicError(res, 413, 'request_too_large', 'Request body too large');
   const dec = decodeModelField(got.buf);
   if (dec.err) return anthropicError(res, 400, 'invalid_request_error', 'Invalid JSON in request body');
@@ -1299,7 +1303,7 @@ async function route(req, res) {
     return res.end('Docker Model Runner is running');
   }
   if (p === '/version') {
-    if (method !== 'GET') return methodNotAllowed(res, 'GET');
+    if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET');
     return goJSON(res, 200, { version: `dmr-standin-${PKG.version}` });
   }
 
@@ -1316,11 +1320,11 @@ async function route(req, res) {
   if (p.startsWith('/engines/')) {
     let m;
     if ((m = RE_MODELS.exec(p))) {
-      if (method !== 'GET') return methodNotAllowed(res, 'GET');
+      if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET');
       return goJSON(res, 200, modelsList());
     }
     if ((m = RE_MODEL.exec(p))) {
-      if (method !== 'GET') return methodNotAllowed(res, 'GET');
+      if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET');
       const name = decodeURIComponent(m[2]);
       const mm = STORE.get(name);
       if (!mm) return goError(res, 404, `error while getting model: get model '${goQuote(name)}': model not found`);
@@ -1339,7 +1343,7 @@ async function enginesAdmin(req, res, p) {
   const method = req.method;
   switch (p) {
     case '/engines/status': {
-      if (method !== 'GET') return methodNotAllowed(res, 'GET');
+      if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET');
       const st = {};
       for (const b of KNOWN_BACKENDS) {
         st[b] = INSTALLED_BACKENDS.has(b) ? `running llama.cpp version: ${LLAMA_VERSION} (dmr-standin)` : 'not installed';
@@ -1348,10 +1352,10 @@ async function enginesAdmin(req, res, p) {
       return res.end(JSON.stringify(st));
     }
     case '/engines/ps':
-      if (method !== 'GET') return methodNotAllowed(res, 'GET');
+      if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET');
       return goJSON(res, 200, SCHED.ps());
     case '/engines/df': {
-      if (method !== 'GET') return methodNotAllowed(res, 'GET');
+      if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET');
       const files = new Set([...STORE.models.values()].map((m) => m.file));
       let total = 0;
       for (const f of files) total += fs.statSync(f).size;
@@ -1360,6 +1364,7 @@ async function enginesAdmin(req, res, p) {
     case '/engines/unload': {
       if (method !== 'POST') return methodNotAllowed(res, 'POST');
       const got = await readBody(req);
+      if (got.aborted) return res.destroy();
       if (got.tooLarge) return goError(res, 400, 'request too large');
       let b;
       try { b = JSON.parse(got.buf.toString('utf8') || 'null'); } catch { return goError(res, 400, 'invalid request'); }
@@ -1368,10 +1373,10 @@ async function enginesAdmin(req, res, p) {
       return goJSON(res, 200, { unloaded_runners: n });
     }
     case '/engines/requests':
-      if (method !== 'GET') return methodNotAllowed(res, 'GET');
+      if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET');
       return goJSON(res, 200, []);
     case '/engines/_configure':
-      if (method === 'GET') return goJSON(res, 200, []);
+      if (method === 'GET' || method === 'HEAD') return goJSON(res, 200, []);
       // falls through
     default: {
       const cm = /^\/engines(?:\/([^/]+))?\/_configure$/.exec(p);
@@ -1379,6 +1384,7 @@ async function enginesAdmin(req, res, p) {
         if (method !== 'POST') return methodNotAllowed(res, 'POST');
         if (cm[1] !== undefined && !KNOWN_BACKENDS.includes(cm[1])) return goError(res, 404, 'backend not found');
         const got = await readBody(req);
+        if (got.aborted) return res.destroy();
         if (got.tooLarge) return goError(res, 400, 'request too large');
         const dec = decodeModelField(got.buf);
         if (dec.err) return goError(res, 400, 'invalid request');
@@ -1394,7 +1400,7 @@ async function enginesAdmin(req, res, p) {
 }
 
 function nativeModels(req, res, p) {
-  if (req.method !== 'GET') return goError(res, 405, 'Method Not Allowed');
+  if (req.method !== 'GET' && req.method !== 'HEAD') return methodNotAllowed(res, 'GET');
   if (p === '/models') return goJSON(res, 200, [...STORE.models.values()].map((m) => STORE.native(m)));
   const name = decodeURIComponent(p.slice('/models/'.length));
   const m = STORE.find(name);
