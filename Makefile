@@ -54,7 +54,7 @@ DEB_TEST     := libcmocka-dev libnginx-mod-http-echo perl \
 DEB_EXTRA    := valgrind clang wrk
 
 .PHONY: all build deps deps-unit deps-node deps-extra unit test test-t test-valgrind test-asan \
-        fuzz bench run install clean distclean
+        fuzz bench run install clean distclean test-t
 
 all: build
 
@@ -218,10 +218,34 @@ fuzz: $(FUZZ_BINS)
 	        $(FUZZ_BUILD)/$$n.log | sed "s/^/  $$n /"; \
 	done; echo "fuzz: all targets ran clean"
 
+# ---------------------------------------------------------------- run
+
+run: deps deps-node build
+	NGINX_BIN=$(NGINX_BIN) OLLA_MODULE=$(MODULE) tools/run.sh
+
+# ---------------------------------------------------------------- install
+
+DESTDIR       ?=
+MODULES_DIR   ?= /usr/lib/nginx/modules
+PROFILES_DIR  ?= /usr/share/nginx/olla/profiles
+NGINX_CONF    ?= /etc/nginx
+
+install: build
+	install -d $(DESTDIR)$(MODULES_DIR) $(DESTDIR)$(PROFILES_DIR) \
+	    $(DESTDIR)$(NGINX_CONF)/modules-available
+	install -m 644 $(MODULE) $(DESTDIR)$(MODULES_DIR)/
+	install -m 644 profiles/*.yaml $(DESTDIR)$(PROFILES_DIR)/
+	install -m 644 conf.examples/olla_proxy_params $(DESTDIR)$(NGINX_CONF)/
+	echo "load_module modules/ngx_olla_dmr_module.so;" \
+	    > $(DESTDIR)$(NGINX_CONF)/modules-available/50-mod-http-olla-dmr.conf
+	@echo "installed; enable with:"
+	@echo "  ln -s ../modules-available/50-mod-http-olla-dmr.conf $(NGINX_CONF)/modules-enabled/"
+	@echo "  cp conf.examples/basic.conf $(NGINX_CONF)/conf.d/olla.conf && nginx -t"
+
 # ---------------------------------------------------------------- misc
 
 clean:
 	rm -rf build t/servroot*
 
 distclean: clean
-	rm -rf node_modules tools/*/node_modules
+	rm -rf node_modules tools/*/node_modules tools/dmr-standin/models
