@@ -88,6 +88,13 @@ typedef int (*olla_anth_emit_pt)(void *data, const char *p, size_t len);
 
 typedef struct olla_anth_stream_s  olla_anth_stream_t;
 
+/*
+ * model: the model the client asked for (NULL: the backend's);
+ * input_tokens: the local estimate reported in message_start (the
+ * backend's prompt_tokens, when the stream reports usage, goes in
+ * message_delta); max_line, max_buffered: 0 means 1 MiB.  NULL when out
+ * of memory.  The bytes handed to emit are valid during the call only.
+ */
 olla_anth_stream_t *olla_anth_stream_new(const char *model,
     long input_tokens, size_t max_line, size_t max_buffered);
 
@@ -107,6 +114,17 @@ int olla_anth_stream_finish(olla_anth_stream_t *s, olla_anth_emit_pt emit,
     void *data);
 
 void olla_anth_stream_free(olla_anth_stream_t *s);
+
+/* bytes the stream holds now (line buffer, tools, event buffer) */
+size_t olla_anth_stream_memory(const olla_anth_stream_t *s);
+
+
+/*
+ * Message and tool ids ("msg_..." and "toolu_..." + 24 base58 characters)
+ * come from a generator seeded per process.  A non-zero seed makes the
+ * sequence fixed (tests); 0 goes back to random ids.
+ */
+void olla_anth_set_id_seed(unsigned long long seed);
 
 
 #endif /* _OLLA_ANTHROPIC_H_INCLUDED_ */

@@ -34,6 +34,7 @@ typedef struct {
 } olla_sse_t;
 
 
+/* max_line 0 means 1 MiB; after an error the assembler is only freed */
 void olla_sse_init(olla_sse_t *s, size_t max_line);
 int olla_sse_feed(olla_sse_t *s, const char *p, size_t n,
     olla_sse_line_pt cb, void *data);
