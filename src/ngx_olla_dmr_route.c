@@ -1188,17 +1188,27 @@ ngx_olla_dmr_choose(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
         }
 
         if (ups->lb == NGX_OLLA_DMR_LB_PRIORITY) {
+            /* weighted random; every endpoint of a tier weighs the same */
             k = ngx_random() % ties;
 
-        } else {
-            k = ups->cursor++ % ties;
-        }
+            for (i = 0; i < n; i++) {
+                if (cls[i] && k-- == 0) {
+                    break;
+                }
+            }
 
-        for (i = 0; i < n; i++) {
-            if (cls[i] && k-- == 0) {
-                break;
+        } else {
+            /* rotation: the first candidate after the last one chosen */
+            for (k = 1; k <= n; k++) {
+                i = (ups->cursor + k) % n;
+
+                if (cls[i]) {
+                    break;
+                }
             }
         }
+
+        ups->cursor = i;
 
         e = &ep[i];
 

@@ -651,6 +651,9 @@ ngx_olla_dmr_init_upstream(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
     us->peer.init = ngx_olla_dmr_init_peer;
     us->peer.data = ups;
 
+    /* rotation starts at the first endpoint */
+    ups->cursor = ups->endpoints.nelts - 1;
+
     ups->initialized = 1;
 
     return NGX_OK;

@@ -1,0 +1,241 @@
+# Active health checks (SPEC 6): classification, traffic only to routable
+# endpoints, recovery, backoff, one probe per interval whatever the number
+# of workers, TLS probes.
+
+use Test::Nginx::Socket 'no_plan';
+use Cwd qw(cwd);
+use lib 't/lib';
+use OllaMock;
+use OllaTest;
+
+$ENV{TEST_NGINX_OLLA_ROOT} ||= cwd();
+
+OllaMock::start(names => ['mock-a', 'mock-b']);
+
+my ($crt, $key) = OllaTest::tls_cert(OllaMock::state_dir());
+$ENV{TEST_NGINX_TLS_CRT} = $crt;
+$ENV{TEST_NGINX_TLS_KEY} = $key;
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: each answer is classified as SPEC 6 says
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models {
+        olla_endpoint http://127.0.0.1:18201 name=empty    check_interval=1s check_timeout=500ms;
+        olla_endpoint http://127.0.0.1:18202 name=e500     check_interval=1s check_timeout=500ms;
+        olla_endpoint http://127.0.0.1:18203 name=garbage  check_interval=1s check_timeout=500ms;
+        olla_endpoint http://127.0.0.1:18204 name=e401     check_interval=1s check_timeout=500ms;
+        olla_endpoint http://127.0.0.1:18205 name=e429     check_interval=1s check_timeout=500ms;
+        olla_endpoint http://127.0.0.1:1     name=refused  check_interval=1s check_timeout=500ms;
+        olla_endpoint http://127.0.0.1:18206 name=nodata   check_interval=1s check_timeout=500ms;
+        olla_endpoint http://127.0.0.1:18207 name=e403     check_interval=1s check_timeout=500ms;
+    }
+    server { listen 18201; location / { return 200 '{"object":"list","data":[]}\n'; } }
+    server { listen 18202; location / { return 500 'oops'; } }
+    server { listen 18203; location / { return 200 '<html>not json</html>'; } }
+    server { listen 18204; location / { return 401 '{"error":"no key"}'; } }
+    server { listen 18205; location / { add_header Retry-After 30 always; return 429 'slow down'; } }
+    server { listen 18206; location / { return 200 '{"object":"list"}'; } }
+    server { listen 18207; location / { return 403 'forbidden'; } }
+--- config
+    location /internal/ { olla_status; }
+--- init
+Time::HiRes::sleep(0.8);
+--- request
+GET /internal/status/endpoints
+--- response_body_like eval
+qr{"name":"empty".*?"status":"healthy".*?"consecutive_failures":0
+   .*"name":"e500".*?"status":"unhealthy","reason":"HTTP\s500"
+   .*"name":"garbage".*?"status":"unhealthy","reason":"HTTP\s200\sbut\smodel\slist\sis\snot\svalid\sJSON
+   .*"name":"e401".*?"status":"config_error"
+   .*"name":"e429".*?"status":"rate_limited","reason":"HTTP\s429:\srate\slimited,\sRetry-After:\s30"
+   .*?"next_check_ms":(?:29\d\d\d|30000)
+   .*"name":"refused".*?"status":"offline","reason":"connection\srefused"
+   .*"name":"nodata".*?"status":"unhealthy","reason":"HTTP\s200\sbut\smodel\slist\shas\sno\s\\"data\\"\sarray"
+   .*"name":"e403".*?"status":"config_error"}xs
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 2: only the routable endpoint gets traffic; an empty model list is healthy
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models {
+        olla_endpoint http://127.0.0.1:18201 name=empty  check_interval=1s check_timeout=500ms;
+        olla_endpoint http://127.0.0.1:18202 name=e500   check_interval=1s check_timeout=500ms;
+        olla_endpoint http://127.0.0.1:18203 name=garbage check_interval=1s check_timeout=500ms;
+        olla_endpoint http://127.0.0.1:1     name=refused check_interval=1s check_timeout=500ms;
+    }
+    server { listen 18201; location = /engines/v1/models { return 200 '{"object":"list","data":[]}\n'; }
+                           location / { return 200 "empty\n"; } }
+    server { listen 18202; location = /engines/v1/models { return 500; } location / { return 200 "e500\n"; } }
+    server { listen 18203; location = /engines/v1/models { return 200 'xx'; } location / { return 200 "garbage\n"; } }
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- init
+Time::HiRes::sleep(0.5);
+--- request eval
+[ map { "POST /olla/dmr/engines/v1/chat/completions\n{\"model\":\"ai/smollm2\",\"messages\":[]}" } 1..6 ]
+--- response_body eval
+[ ("empty\n") x 6 ]
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: an endpoint that never answers times out as offline
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models {
+        olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1 name=hang check_interval=2s check_timeout=300ms;
+    }
+--- config
+    location /internal/ { olla_status; }
+    location /_mock/ { proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1; }
+--- init
+OllaTest::http(GET => "http://127.0.0.1:$ENV{TEST_NGINX_MOCK_PORT_1}/_mock/set?port=$ENV{TEST_NGINX_MOCK_PORT_1}&mode=hang");
+Time::HiRes::sleep(0.9);
+--- request eval
+["GET /internal/status/endpoints", "GET /internal/health", "GET /_mock/reset"]
+--- response_body_like eval
+[qr{"name":"hang".*"status":"offline","reason":"timed out"}, qr{"status":"unhealthy"}, qr{.}]
+--- error_code eval
+[200, 503, 200]
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: an unhealthy endpoint gets no traffic and comes back after it recovers
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models {
+        olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1 name=a check_interval=1s check_timeout=500ms;
+    }
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+    location /_mock/ { proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1; }
+--- init
+OllaTest::http(GET => "http://127.0.0.1:$ENV{TEST_NGINX_MOCK_PORT_1}/_mock/set?port=$ENV{TEST_NGINX_MOCK_PORT_1}&models_status=500");
+--- request eval
+[
+ "GET /_mock/sleep?s=2.5",
+ "POST /olla/dmr/engines/v1/chat/completions\n{\"model\":\"ai/smollm2\"}",
+ "GET /_mock/set?port=$ENV{TEST_NGINX_MOCK_PORT_1}&models_status=200",
+ "GET /_mock/sleep?s=2.6",
+ "POST /olla/dmr/engines/v1/chat/completions\n{\"model\":\"ai/smollm2\"}",
+ "GET /_mock/reset",
+]
+--- error_code eval
+[200, 503, 200, 200, 200, 200]
+--- response_body_like eval
+[qr{.}, qr{"code":"no_healthy_endpoint"}, qr{.}, qr{.}, qr{"mock":"mock-a"}, qr{.}]
+--- error_log eval
+[qr{olla: endpoint "a" \(http://127\.0\.0\.1:\d+\) is unhealthy, was (?:healthy|unknown): HTTP 500},
+ qr{olla: endpoint "a" \(http://127\.0\.0\.1:\d+\) is healthy, was unhealthy}]
+--- no_error_log
+[error]
+--- timeout: 12
+
+
+
+=== TEST 5: backoff: 1x, 2x, 4x the interval after consecutive failures
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models {
+        olla_endpoint http://127.0.0.1:18202 name=e500 check_interval=1s check_timeout=500ms;
+    }
+    server { listen 18202; location / { return 500; } }
+--- config
+    location /internal/ { olla_status; }
+--- init
+Time::HiRes::sleep(4.6);
+--- request
+GET /internal/status/endpoints
+--- response_body_like eval
+qr{"status":"unhealthy".*"consecutive_failures":3,.*"next_check_ms":(?:[2-4]\d\d\d),.*"probes":3\}}
+--- no_error_log
+[error]
+--- timeout: 10
+
+
+
+=== TEST 6: Retry-After holds the next probe back
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models {
+        olla_endpoint http://127.0.0.1:18205 name=e429 check_interval=1s check_timeout=500ms;
+    }
+    server { listen 18205; location / { add_header Retry-After 3 always; return 429; } }
+--- config
+    location /internal/ { olla_status; }
+--- init
+Time::HiRes::sleep(2.2);
+--- request
+GET /internal/status/endpoints
+--- response_body_like eval
+qr{"status":"rate_limited".*"probes":1\}}
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: an https endpoint is probed over TLS and proxied to
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models {
+        olla_endpoint https://127.0.0.1:18443 name=tls check_interval=1s check_timeout=500ms;
+    }
+    server {
+        listen 18443 ssl;
+        ssl_certificate $TEST_NGINX_TLS_CRT;
+        ssl_certificate_key $TEST_NGINX_TLS_KEY;
+        location = /engines/v1/models { return 200 '{"object":"list","data":[{"id":"ai/smollm2:latest","object":"model"}]}'; }
+        location / { return 200 "tls $ssl_protocol\n"; }
+    }
+--- config
+    location /olla/ { olla_route models; proxy_pass https://models; }
+    location /internal/ { olla_status; }
+--- init
+Time::HiRes::sleep(0.6);
+--- request eval
+["GET /internal/status/endpoints", "POST /olla/dmr/engines/v1/chat/completions\n{\"model\":\"smollm2\"}"]
+--- response_body_like eval
+[qr{"name":"tls","url":"https://127\.0\.0\.1:18443".*"status":"healthy","reason":"HTTP 200, 1 model".*"models":\["ai/smollm2:latest"\]},
+ qr{^tls TLSv1\.[23]$}]
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: each successful probe replaces the model list
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models {
+        olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1 name=a check_interval=1s check_timeout=500ms;
+    }
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+    location /_mock/ { proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1; }
+--- init
+OllaTest::http(GET => "http://127.0.0.1:$ENV{TEST_NGINX_MOCK_PORT_1}/_mock/set?port=$ENV{TEST_NGINX_MOCK_PORT_1}&models_body=%7B%22object%22%3A%22list%22%2C%22data%22%3A%5B%7B%22id%22%3A%22ai%2Fsmollm2%3Alatest%22%7D%5D%7D");
+Time::HiRes::sleep(1.3);
+--- request eval
+[
+ "GET /olla/dmr/engines/v1/models",
+ "GET /_mock/set?port=$ENV{TEST_NGINX_MOCK_PORT_1}&models_body=%7B%22object%22%3A%22list%22%2C%22data%22%3A%5B%5D%7D",
+ "GET /_mock/sleep?s=1.3",
+ "GET /olla/dmr/engines/v1/models",
+ "GET /_mock/reset",
+]
+--- response_body_like eval
+[qr{^\{"object":"list","data":\[\{"id":"ai/smollm2:latest"\}\]\}$}, qr{.}, qr{.}, qr{^\{"object":"list","data":\[\]\}$}, qr{.}]
+--- no_error_log
+[error]
+--- timeout: 8

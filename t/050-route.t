@@ -1,0 +1,541 @@
+# olla_route (SPEC 3, 4): the route table, the path allow-list and
+# traversal attempts, model-aware choice, error shapes, request headers.
+
+use Test::Nginx::Socket 'no_plan';
+use Cwd qw(cwd);
+use lib 't/lib';
+use OllaMock;
+
+$ENV{TEST_NGINX_OLLA_ROOT} ||= cwd();
+
+OllaMock::start(names => ['dmr-a', 'dmr-b', 'dmr-c']);
+
+repeat_each(2);
+no_shuffle();
+
+add_block_preprocessor(sub {
+    my $block = shift;
+
+    # three DMR endpoints: a lists ai/smollm2, b lists ai/llama3.2, c none;
+    # the lists come from nginx mocks, the traffic goes to OllaMock echoes
+    if (!defined $block->http_config) {
+        $block->set_value("http_config", <<'_EOC_');
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models {
+        olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1 name=a model_url=/a/models health_check_url=/a/models check_interval=30s check_timeout=2s;
+        olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_2 name=b model_url=/b/models health_check_url=/b/models check_interval=30s check_timeout=2s;
+        olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_3 name=c check_interval=30s check_timeout=2s;
+    }
+_EOC_
+    }
+
+    if (!defined $block->init) {
+        $block->set_value("init", "Time::HiRes::sleep(0.3);");
+    }
+});
+
+# model lists for a and b, by path, from the mock's per-port settings
+sub setup_lists {
+    require OllaTest;
+    my ($p1, $p2) = ($ENV{TEST_NGINX_MOCK_PORT_1}, $ENV{TEST_NGINX_MOCK_PORT_2});
+    my $a = '{"object":"list","data":[{"id":"ai/smollm2:latest","object":"model","created":1734000000,"owned_by":"docker","dmr":{"parameters":"361.82M"}}]}';
+    my $b = '{"object":"list","data":[{"id":"ai/llama3.2:latest","object":"model","created":1734000001,"owned_by":"docker"}]}';
+    for ([$p1, $a], [$p2, $b]) {
+        my ($port, $body) = @$_;
+        (my $enc = $body) =~ s/([^A-Za-z0-9_.~-])/sprintf("%%%02X", ord $1)/ge;
+        OllaTest::http(GET => "http://127.0.0.1:$port/_mock/set?port=$port&models_body=$enc");
+    }
+}
+
+setup_lists();
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: the nine DMR inference paths reach a DMR endpoint unchanged
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- request eval
+[ map { "POST /olla/dmr$_\n{\"model\":\"ai/smollm2\"}" }
+  map { my $e = $_; map { "$e/$_" } qw(chat/completions completions embeddings) }
+  qw(/engines/v1 /engines/llama.cpp/v1 /engines/vllm/v1) ]
+--- response_body_like eval
+[ map { qr{"uri":"\Q$_\E"} }
+  map { my $e = $_; map { "$e/$_" } qw(chat/completions completions embeddings) }
+  qw(/engines/v1 /engines/llama.cpp/v1 /engines/vllm/v1) ]
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: the three DMR models paths are answered by the gateway
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- request eval
+["GET /olla/dmr/engines/v1/models", "GET /olla/dmr/engines/llama.cpp/v1/models", "GET /olla/dmr/engines/vllm/v1/models"]
+--- response_body eval
+[ ('{"object":"list","data":[{"id":"ai/smollm2:latest","object":"model","created":1734000000,"owned_by":"docker","dmr":{"parameters":"361.82M"}},{"id":"ai/llama3.2:latest","object":"model","created":1734000001,"owned_by":"docker"}]}' . "\n") x 3 ]
+--- response_headers
+Content-Type: application/json
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: the query string is forwarded
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- request
+POST /olla/dmr/engines/v1/chat/completions?beta=true&x=%20y
+{"model":"ai/smollm2"}
+--- response_body_like: "uri":"/engines/v1/chat/completions\?beta=true&x=%20y"
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: a path the profile does not list is a 404 naming it
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- request
+POST /olla/dmr/engines/v1/responses
+{"model":"ai/smollm2"}
+--- error_code: 404
+--- response_headers
+Content-Type: application/json
+--- response_body_like: ^\{"error":\{"message":"\\"/engines/v1/responses\\" is not an API path of endpoint type \\"docker-model-runner\\"","type":"not_found_error","code":"path_not_found","request_id":"[0-9a-f]{32}"\}\}$
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: an unknown prefix is a 404
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- request
+GET /olla/nonexistent/v1/models
+--- error_code: 404
+--- response_body_like: "code":"route_not_found"
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: traversal attempts are refused: ".."
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- raw_request eval
+"GET /olla/dmr/engines/v1/../v1/models HTTP/1.0\r\n\r\n"
+--- error_code: 400
+--- response_body_like: "code":"invalid_path"
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: traversal attempts are refused: an encoded slash
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- raw_request eval
+"GET /olla/dmr/engines%2Fv1/models HTTP/1.0\r\n\r\n"
+--- error_code: 400
+--- response_body_like: "code":"invalid_path"
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: traversal attempts are refused: a doubled slash
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- raw_request eval
+"GET /olla/dmr//engines/v1/models HTTP/1.0\r\n\r\n"
+--- error_code: 400
+--- response_body_like: "code":"invalid_path"
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: traversal attempts are refused: an encoded dot segment
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- raw_request eval
+"GET /olla/dmr/engines/%2e%2e/engines/v1/models HTTP/1.0\r\n\r\n"
+--- error_code: 400
+--- response_body_like: "code":"invalid_path"
+--- no_error_log
+[error]
+
+
+
+=== TEST 10: model-aware choice: the endpoint that lists the model
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- request eval
+[ map { "POST /olla/dmr/engines/v1/chat/completions\n{\"model\":\"$_\",\"messages\":[]}" }
+  ("ai/smollm2", "AI/SmolLM2", "ai/smollm2:latest", "smollm2", "llama3.2", "ai/llama3.2:latest") ]
+--- response_body_like eval
+[ (qr{"mock":"dmr-a"}) x 4, (qr{"mock":"dmr-b"}) x 2 ]
+--- no_error_log
+[error]
+
+
+
+=== TEST 11: a model nobody lists goes to the endpoint with an empty list (lazy loading)
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- request
+POST /olla/dmr/engines/v1/chat/completions
+{"model":"ai/qwen3","messages":[]}
+--- response_body_like: "mock":"dmr-c"
+--- response_headers_like
+X-Olla-Endpoint: c
+X-Olla-Model: ai/qwen3
+--- no_error_log
+[error]
+
+
+
+=== TEST 12: when every endpoint lists models and none this one: 404 model_not_found
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models {
+        olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1 name=a model_url=/a/models health_check_url=/a/models check_interval=30s check_timeout=2s;
+        olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_2 name=b model_url=/b/models health_check_url=/b/models check_interval=30s check_timeout=2s;
+    }
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- request
+POST /olla/dmr/engines/v1/chat/completions
+{"model":"ai/qwen3","messages":[]}
+--- error_code: 404
+--- response_headers
+Content-Type: application/json
+--- response_body_like: ^\{"error":\{"message":"model \\"ai/qwen3:latest\\" is not available on any healthy endpoint","type":"invalid_request_error","code":"model_not_found","request_id":"[0-9a-f]{32}"\}\}$
+--- no_error_log
+[error]
+
+
+
+=== TEST 13: no routable endpoint: 503 with Retry-After
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models {
+        olla_endpoint http://127.0.0.1:1 name=gone check_interval=5s check_timeout=1s;
+    }
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- request
+POST /olla/dmr/engines/v1/chat/completions
+{"model":"ai/smollm2"}
+--- error_code: 503
+--- response_headers_like
+Retry-After: [1-5]
+Content-Type: application/json
+--- response_body_like: "type":"service_unavailable","code":"no_healthy_endpoint"
+--- no_error_log
+[error]
+
+
+
+=== TEST 14: at the concurrency limit: 429 with Retry-After
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models {
+        olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1 name=a max_concurrent=1 check_interval=30s check_timeout=2s;
+    }
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- init
+require OllaTest;
+Time::HiRes::sleep(0.3);
+OllaTest::background(POST => "/olla/dmr/engines/v1/chat/completions", headers => {'X-Mock-Delay' => 1.5}, body => '{"model":"m"}');
+Time::HiRes::sleep(0.3);
+--- request
+POST /olla/dmr/engines/v1/chat/completions
+{"model":"ai/smollm2"}
+--- error_code: 429
+--- response_headers
+Retry-After: 1
+--- response_body_like: "type":"rate_limit_error","code":"concurrency_limit"
+--- no_error_log
+[error]
+--- timeout: 5
+
+
+
+=== TEST 15: invalid JSON is a 400 with the offset
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- request
+POST /olla/dmr/engines/v1/chat/completions
+{"model": "ai/smollm2", "messages": [}
+--- error_code: 400
+--- response_body_like: ^\{"error":\{"message":"request body is not valid JSON: [^"]+ \(at byte 37\)","type":"invalid_request_error","code":"invalid_json"
+--- no_error_log
+[error]
+
+
+
+=== TEST 16: a model that is not a string is a 400
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- request
+POST /olla/dmr/engines/v1/chat/completions
+{"model": {"name": "ai/smollm2"}}
+--- error_code: 400
+--- response_body_like: "message":"\\"model\\" must be a string","type":"invalid_request_error","code":"invalid_model"
+--- no_error_log
+[error]
+
+
+
+=== TEST 17: deeply nested JSON is a 400
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- request eval
+"POST /olla/dmr/engines/v1/chat/completions\n{\"model\":\"m\",\"x\":" . ("[" x 5000) . ("]" x 5000) . "}"
+--- error_code: 400
+--- response_body_like: "code":"invalid_json"
+--- no_error_log
+[error]
+
+
+
+=== TEST 18: a body that is not an object is a 400
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- request
+POST /olla/dmr/engines/v1/chat/completions
+["model"]
+--- error_code: 400
+--- response_body_like: "code":"invalid_json"
+--- no_error_log
+[error]
+
+
+
+=== TEST 19: a body over client_max_body_size is a 413 in JSON
+--- config
+    client_max_body_size 1k;
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- request eval
+"POST /olla/dmr/engines/v1/chat/completions\n{\"model\":\"m\",\"x\":\"" . ("a" x 4000) . "\"}"
+--- error_code: 413
+--- response_headers
+Content-Type: application/json
+--- response_body_like: ^\{"error":\{"message":"the request body is larger than client_max_body_size","type":"invalid_request_error","code":"request_too_large","request_id":"[0-9a-f]{32}"\}\}$
+
+
+
+=== TEST 20: a body larger than client_body_buffer_size reaches the backend byte for byte
+--- config
+    client_body_buffer_size 1k;
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- request eval
+"POST /olla/dmr/engines/v1/chat/completions\n" . '{"model":"ai/smollm2","messages":[{"role":"user","content":"' . ("x\\u00e9y " x 20000) . '"}]}'
+--- response_body_like eval
+use Digest::SHA qw(sha256_hex);
+my $body = '{"model":"ai/smollm2","messages":[{"role":"user","content":"' . ("x\\u00e9y " x 20000) . '"}]}';
+my $sha = sha256_hex($body);
+my $len = length $body;
+qr{(?=.*"body_length":$len\b)(?=.*"body_sha256":"$sha")(?=.*"mock":"dmr-a")}s
+--- no_error_log
+[error]
+
+
+
+=== TEST 21: Origin and credentials stay at the gateway; X-Request-ID goes upstream
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- more_headers
+Origin: http://evil.example
+Authorization: Bearer sk-client
+X-Api-Key: client-key
+Cookie: session=1
+Proxy-Authorization: Basic eA==
+X-Request-ID: my-trace-42
+--- request
+POST /olla/dmr/engines/v1/chat/completions
+{"model":"ai/smollm2"}
+--- response_body_like eval
+qr{(?!.*"origin")(?!.*"authorization")(?!.*"x-api-key")(?!.*"cookie")(?!.*"proxy-authorization")(?=.*"x-request-id":"my-trace-42")}s
+--- response_headers
+X-Olla-Request-ID: my-trace-42
+--- no_error_log
+[error]
+
+
+
+=== TEST 22: olla_forward_credentials on passes them through
+--- config
+    olla_forward_credentials on;
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- more_headers
+Origin: http://evil.example
+Authorization: Bearer sk-client
+X-Api-Key: client-key
+--- request
+POST /olla/dmr/engines/v1/chat/completions
+{"model":"ai/smollm2"}
+--- response_body_like eval
+qr{(?!.*"origin")(?=.*"authorization":"Bearer sk-client")(?=.*"x-api-key":"client-key")}s
+--- no_error_log
+[error]
+
+
+
+=== TEST 23: an invalid inbound X-Request-ID is replaced
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- more_headers eval
+"X-Request-ID: " . ("x" x 200)
+--- request
+POST /olla/dmr/engines/v1/chat/completions
+{"model":"ai/smollm2"}
+--- response_headers_like
+X-Olla-Request-ID: ^[0-9a-f]{32}$
+--- response_body_like: "x-request-id":"[0-9a-f]{32}"
+--- no_error_log
+[error]
+
+
+
+=== TEST 24: the X-Olla-* response headers, and a backend's own dropped
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- more_headers
+X-Mock-Header: X-Olla-Endpoint: spoofed
+--- request
+POST /olla/dmr/engines/v1/chat/completions
+{"model":"AI/SmolLM2"}
+--- response_headers_like
+X-Olla-Request-ID: ^[0-9a-f]{32}$
+X-Olla-Endpoint: ^a$
+X-Olla-Backend-Type: ^docker-model-runner$
+X-Olla-Model: ^AI/SmolLM2$
+X-Olla-Response-Time: ^\d+ms$
+--- raw_response_headers_unlike: spoofed
+--- no_error_log
+[error]
+
+
+
+=== TEST 25: a model name with CR/LF is sanitised in X-Olla-Model
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- request
+POST /olla/dmr/engines/v1/chat/completions
+{"model":"ai/evil\r\nX-Injected: yes"}
+--- response_headers
+X-Olla-Model: ai/evilX-Injected: yes
+X-Injected:
+--- no_error_log
+[error]
+
+
+
+=== TEST 26: a 10 KB model name is bounded in X-Olla-Model
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- request eval
+"POST /olla/dmr/engines/v1/chat/completions\n{\"model\":\"" . ("m" x 10240) . "\"}"
+--- response_headers_like eval
+"X-Olla-Model: ^m{255}\$"
+--- response_body_like: "mock":"dmr-c"
+--- no_error_log
+[error]
+
+
+
+=== TEST 27: the variables, for log_format and add_header
+--- config
+    location /olla/ {
+        olla_route models;
+        proxy_pass http://models;
+        add_header X-Vars "route=$olla_route endpoint=$olla_endpoint type=$olla_backend_type model=$olla_model mode=$olla_mode id=$olla_request_id";
+    }
+--- more_headers
+X-Request-ID: abc-1
+--- request
+POST /olla/dmr/engines/v1/chat/completions
+{"model":"ai/smollm2"}
+--- response_headers
+X-Vars: route=dmr endpoint=a type=docker-model-runner model=ai/smollm2 mode= id=abc-1
+--- no_error_log
+[error]
+
+
+
+=== TEST 28: /olla/proxy/v1/... rewrites the path per type
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream dmr { olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1 name=a check_interval=30s check_timeout=2s; }
+    upstream ollama { olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_2 name=o type=ollama check_interval=30s check_timeout=2s; }
+--- config
+    location /dmr/ { olla_route dmr; proxy_pass http://dmr; }
+    location /ollama/ { olla_route ollama; proxy_pass http://ollama; }
+--- request eval
+["POST /dmr/proxy/v1/chat/completions\n{\"model\":\"ai/smollm2\"}",
+ "POST /dmr/proxy/v1/embeddings\n{\"model\":\"ai/smollm2\"}",
+ "POST /ollama/proxy/v1/chat/completions\n{\"model\":\"llama3.2\"}"]
+--- response_body_like eval
+[qr{"uri":"/engines/v1/chat/completions"}, qr{"uri":"/engines/v1/embeddings"}, qr{"uri":"/v1/chat/completions"}]
+--- no_error_log
+[error]
+
+
+
+=== TEST 29: /olla/proxy/v1/models and /olla/models list every type
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- request eval
+["GET /olla/proxy/v1/models", "GET /olla/models"]
+--- response_body eval
+['{"object":"list","data":[{"id":"ai/smollm2:latest","object":"model","created":1734000000,"owned_by":"ai"},{"id":"ai/llama3.2:latest","object":"model","created":1734000001,"owned_by":"ai"}]}' . "\n",
+ '{"object":"list","data":[{"id":"ai/smollm2:latest","object":"model","created":1734000000,"owned_by":"docker","dmr":{"parameters":"361.82M"},"olla":{"endpoints":["a"],"types":["docker-model-runner"]}},{"id":"ai/llama3.2:latest","object":"model","created":1734000001,"owned_by":"docker","olla":{"endpoints":["b"],"types":["docker-model-runner"]}}]}' . "\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 30: POST to a models path is refused with 405
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- request
+POST /olla/dmr/engines/v1/models
+{}
+--- error_code: 405
+--- response_headers
+Allow: GET, HEAD
+--- response_body_like: "code":"method_not_allowed"
+--- no_error_log
+[error]
+
+
+
+=== TEST 31: a GET without a body is routed too
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- request
+GET /olla/dmr/engines/v1/chat/completions
+--- response_body_like: "method":"GET"
+--- no_error_log
+[error]
+
+
+
+=== TEST 32: a profile's custom prefix works with no nginx change
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/t/unit/fixtures/profiles/seed;
+    upstream models { olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_3 name=c check_interval=30s check_timeout=2s; }
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- request eval
+["POST /olla/docker/engines/v1/chat/completions\n{\"model\":\"ai/smollm2\"}", "POST /olla/dmr/engines/v1/completions\n{\"model\":\"ai/smollm2\"}"]
+--- response_body_like eval
+[qr{"uri":"/engines/v1/chat/completions"}, qr{"uri":"/engines/v1/completions"}]
+--- no_error_log
+[error]
