@@ -62,16 +62,19 @@ typedef struct {
     size_t              err_offset;
 
     /* private state */
-    size_t              offset;
-    size_t              depth;
+    size_t              offset;        /* bytes fed before this piece */
+    size_t              depth;         /* objects and arrays open */
     unsigned char       stack[64];     /* bit per level: 1 object, 0 array */
-    int                 state;
-    int                 sub;
-    unsigned            ucs;
-    unsigned            utf8_need;
-    unsigned            utf8_min;
-    unsigned            hi_surrogate;
-    int                 done;
+    unsigned            state;
+    unsigned            sub;           /* \u digits read, literal position */
+    unsigned            lit;           /* literal: true, false, null */
+    unsigned            ucs;           /* \u code unit being read */
+    unsigned            hi_surrogate;  /* high surrogate awaiting its pair */
+    unsigned            utf8_need;     /* UTF-8 continuation bytes due */
+    unsigned            utf8_lo;       /* range of the next one */
+    unsigned            utf8_hi;
+    unsigned            str_key;       /* the string is a member name */
+    unsigned            cap;           /* capturing: nothing, value, key */
     int                 failed;
 
     /* top-level key being read and member being captured */
