@@ -126,7 +126,7 @@ olla_models_parse(const char *body, size_t len, olla_model_list_t *list,
     char *err, size_t errlen)
 {
     char          norm[OLLA_MODEL_MAX_ID + 64];
-    size_t        i, n, idlen, nlen;
+    size_t        i, n, size, idlen, nlen;
     json_t       *root, *data, *item, *id;
     json_error_t  jerr;
     olla_model_t *m;
@@ -156,10 +156,10 @@ olla_models_parse(const char *body, size_t len, olla_model_list_t *list,
         return -1;
     }
 
-    n = json_array_size(data);
-    if (n > OLLA_MODEL_MAX_LIST) {
-        n = OLLA_MODEL_MAX_LIST;
-    }
+    /* the cap is on the models kept, not on the entries looked at */
+
+    size = json_array_size(data);
+    n = size < OLLA_MODEL_MAX_LIST ? size : OLLA_MODEL_MAX_LIST;
 
     if (n) {
         list->items = calloc(n, sizeof(olla_model_t));
@@ -170,7 +170,7 @@ olla_models_parse(const char *body, size_t len, olla_model_list_t *list,
         }
     }
 
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < size && list->n < n; i++) {
         item = json_array_get(data, i);
         id = json_object_get(item, "id");
 
@@ -338,7 +338,8 @@ olla_model_owner(const char *id, size_t len, const char **owner)
 {
     const char  *slash;
 
-    slash = memchr(id, '/', len);
+    /* memchr() must not see a NULL pointer, even with a zero length */
+    slash = len ? memchr(id, '/', len) : NULL;
 
     if (slash == NULL || slash == id) {
         *owner = "docker";

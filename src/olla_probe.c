@@ -31,6 +31,8 @@ static int olla_http_line(olla_http_resp_t *r, const char **pp,
 static int olla_http_status_line(olla_http_resp_t *r);
 static int olla_http_header_line(olla_http_resp_t *r);
 static int olla_http_body(olla_http_resp_t *r, const char *p, size_t n);
+static int olla_http_chunk_size(olla_http_resp_t *r);
+static int olla_http_headers_done(olla_http_resp_t *r);
 static int olla_http_fail(olla_http_resp_t *r, int rc, const char *msg);
 
 
@@ -97,12 +99,13 @@ olla_http_line(olla_http_resp_t *r, const char **pp, const char *last)
 static int
 olla_http_status_line(olla_http_resp_t *r)
 {
+    int    status;
     char  *p;
 
     /* HTTP/1.x SP 3DIGIT [SP reason] */
 
     if (r->line_len < 12 || strncmp(r->line, "HTTP/1.", 7) != 0
-        || r->line[8] != ' ')
+        || !isdigit((unsigned char) r->line[7]) || r->line[8] != ' ')
     {
         return -1;
     }
@@ -116,11 +119,13 @@ olla_http_status_line(olla_http_resp_t *r)
         return -1;
     }
 
-    r->status = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+    status = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
 
-    if (r->status < 100) {
+    if (status < 100) {
         return -1;
     }
+
+    r->status = status;
 
     return 0;
 }
@@ -160,11 +165,19 @@ olla_http_header_line(olla_http_resp_t *r)
         n = 0;
 
         for ( /* void */ ; *v; v++) {
-            if (!isdigit((unsigned char) *v) || n > (INT64_MAX - 9) / 10) {
+            if (!isdigit((unsigned char) *v)
+                || n > (INT64_MAX - (*v - '0')) / 10)
+            {
                 return -1;
             }
 
             n = n * 10 + (*v - '0');
+        }
+
+        /* differing Content-Length headers: the length is unknowable */
+
+        if (r->content_length >= 0 && r->content_length != n) {
+            return -1;
         }
 
         r->content_length = n;
@@ -231,14 +244,102 @@ olla_http_body(olla_http_resp_t *r, const char *p, size_t n)
 }
 
 
+/* the empty line after the headers: where the body is, if anywhere */
+
+static int
+olla_http_headers_done(olla_http_resp_t *r)
+{
+    if (r->status < 200) {
+        /* 1xx: another status line follows, with headers of its own */
+        r->state = OLLA_RS_STATUS;
+        r->content_length = -1;
+        r->chunked = 0;
+        r->retry_after[0] = '\0';
+        return 0;
+    }
+
+    if (r->status == 204 || r->status == 304) {
+        /* never a body, whatever the headers say (RFC 9112, 6.3) */
+        r->state = OLLA_RS_DONE;
+        return 0;
+    }
+
+    if (r->chunked) {
+        r->state = OLLA_RS_CHUNK_SIZE;
+        return 0;
+    }
+
+    if (r->content_length >= 0) {
+        if ((uint64_t) r->content_length > r->max_body) {
+            return olla_http_fail(r, OLLA_HTTP_TOO_BIG,
+                                  "response body too large");
+        }
+
+        r->chunk_left = r->content_length;
+        r->state = r->content_length ? OLLA_RS_BODY : OLLA_RS_DONE;
+        return 0;
+    }
+
+    r->eof_body = 1;
+    r->state = OLLA_RS_BODY;
+
+    return 0;
+}
+
+
+/* chunk-size [BWS ";" chunk-ext]: hex digits only, no sign, no "0x" */
+
+static int
+olla_http_chunk_size(olla_http_resp_t *r)
+{
+    int          d;
+    uint64_t     size;
+    const char  *p;
+
+    size = 0;
+
+    for (p = r->line; isxdigit((unsigned char) *p); p++) {
+        d = isdigit((unsigned char) *p) ? *p - '0'
+                                        : (*p | 0x20) - 'a' + 10;
+
+        if (size > (UINT64_MAX >> 4)) {
+            return olla_http_fail(r, OLLA_HTTP_TOO_BIG,
+                                  "response body too large");
+        }
+
+        size = (size << 4) | (uint64_t) d;
+    }
+
+    if (p == r->line) {
+        return olla_http_fail(r, OLLA_HTTP_ERROR, "invalid chunk size");
+    }
+
+    while (*p == ' ' || *p == '\t') {
+        p++;
+    }
+
+    if (*p != '\0' && *p != ';') {
+        return olla_http_fail(r, OLLA_HTTP_ERROR, "invalid chunk size");
+    }
+
+    if (size > r->max_body - r->body_len) {
+        return olla_http_fail(r, OLLA_HTTP_TOO_BIG,
+                              "response body too large");
+    }
+
+    r->chunk_left = (int64_t) size;
+    r->state = size ? OLLA_RS_CHUNK_DATA : OLLA_RS_TRAILER;
+
+    return 0;
+}
+
+
 int
 olla_http_resp_feed(olla_http_resp_t *r, const char *p, size_t n)
 {
     int          rc;
-    char        *end;
     size_t       k;
     const char  *last;
-    long long    size;
 
     last = p + n;
 
@@ -275,53 +376,26 @@ olla_http_resp_feed(olla_http_resp_t *r, const char *p, size_t n)
             } else if (r->state == OLLA_RS_HEADER) {
 
                 if (r->line_len == 0) {
-
-                    if (r->status < 200) {
-                        /* 1xx: another status line follows */
-                        r->state = OLLA_RS_STATUS;
-
-                    } else if (r->chunked) {
-                        r->state = OLLA_RS_CHUNK_SIZE;
-
-                    } else if (r->content_length >= 0) {
-                        if ((uint64_t) r->content_length > r->max_body) {
-                            return olla_http_fail(r, OLLA_HTTP_TOO_BIG,
-                                                  "response body too large");
-                        }
-
-                        r->state = r->content_length ? OLLA_RS_BODY
-                                                     : OLLA_RS_DONE;
-
-                    } else if (r->status == 204 || r->status == 304) {
-                        r->state = OLLA_RS_DONE;
-
-                    } else {
-                        r->eof_body = 1;
-                        r->state = OLLA_RS_BODY;
-                    }
+                    rc = olla_http_headers_done(r);
 
                 } else if (olla_http_header_line(r) != 0) {
-                    return olla_http_fail(r, OLLA_HTTP_ERROR,
-                                          "invalid response header");
+                    rc = olla_http_fail(r, OLLA_HTTP_ERROR,
+                                        "invalid response header");
+
+                } else {
+                    rc = 0;
+                }
+
+                if (rc != 0) {
+                    return rc;
                 }
 
             } else if (r->state == OLLA_RS_CHUNK_SIZE) {
-                size = strtoll(r->line, &end, 16);
+                rc = olla_http_chunk_size(r);
 
-                if (end == r->line || size < 0
-                    || (*end != '\0' && *end != ';' && *end != ' '))
-                {
-                    return olla_http_fail(r, OLLA_HTTP_ERROR,
-                                          "invalid chunk size");
+                if (rc != 0) {
+                    return rc;
                 }
-
-                if ((uint64_t) size > r->max_body) {
-                    return olla_http_fail(r, OLLA_HTTP_TOO_BIG,
-                                          "response body too large");
-                }
-
-                r->chunk_left = size;
-                r->state = size ? OLLA_RS_CHUNK_DATA : OLLA_RS_TRAILER;
 
             } else if (r->state == OLLA_RS_CHUNK_CRLF) {
                 if (r->line_len != 0) {
@@ -344,16 +418,11 @@ olla_http_resp_feed(olla_http_resp_t *r, const char *p, size_t n)
         case OLLA_RS_BODY:
         case OLLA_RS_CHUNK_DATA:
 
+            /* chunk_left: what the chunk or Content-Length has left */
+
             k = (size_t) (last - p);
 
-            if (!r->eof_body && (int64_t) k > r->content_length
-                && r->state == OLLA_RS_BODY)
-            {
-                k = (size_t) r->content_length;
-            }
-
-            if (r->state == OLLA_RS_CHUNK_DATA && (int64_t) k > r->chunk_left)
-            {
+            if (!r->eof_body && (int64_t) k > r->chunk_left) {
                 k = (size_t) r->chunk_left;
             }
 
@@ -364,18 +433,12 @@ olla_http_resp_feed(olla_http_resp_t *r, const char *p, size_t n)
 
             p += k;
 
-            if (r->state == OLLA_RS_CHUNK_DATA) {
+            if (!r->eof_body) {
                 r->chunk_left -= (int64_t) k;
 
                 if (r->chunk_left == 0) {
-                    r->state = OLLA_RS_CHUNK_CRLF;
-                }
-
-            } else if (!r->eof_body) {
-                r->content_length -= (int64_t) k;
-
-                if (r->content_length == 0) {
-                    r->state = OLLA_RS_DONE;
+                    r->state = (r->state == OLLA_RS_CHUNK_DATA)
+                               ? OLLA_RS_CHUNK_CRLF : OLLA_RS_DONE;
                 }
             }
 
@@ -512,7 +575,7 @@ olla_retry_after_seconds(const char *v, time_t now)
     static const char  *months[] = { "Jan", "Feb", "Mar", "Apr", "May",
                                      "Jun", "Jul", "Aug", "Sep", "Oct",
                                      "Nov", "Dec" };
-    int                 i, day, year, hh, mm, ss;
+    int                 i, day, year, hh, mm, ss, end;
     char                mon[4];
     int64_t             n;
     struct tm           tm;
@@ -552,10 +615,25 @@ olla_retry_after_seconds(const char *v, time_t now)
         return -1;
     }
 
-    if (sscanf(p + 1, " %2d %3s %4d %2d:%2d:%2d GMT", &day, mon, &year, &hh,
-               &mm, &ss)
-        != 6)
+    /*
+     * a literal after the last conversion does not count in sscanf()'s
+     * result: %n tells whether "GMT" matched, and where the date ends
+     */
+
+    end = 0;
+
+    if (sscanf(p + 1, " %2d %3s %4d %2d:%2d:%2d GMT%n", &day, mon, &year,
+               &hh, &mm, &ss, &end)
+        != 6 || end == 0)
     {
+        return -1;
+    }
+
+    for (p = p + 1 + end; *p == ' ' || *p == '\t'; p++) {
+        /* void */
+    }
+
+    if (*p != '\0') {
         return -1;
     }
 
@@ -567,8 +645,8 @@ olla_retry_after_seconds(const char *v, time_t now)
         }
     }
 
-    if (i == 12 || day < 1 || day > 31 || year < 1970 || hh > 23 || mm > 59
-        || ss > 60)
+    if (i == 12 || day < 1 || day > 31 || year < 1970 || hh < 0 || hh > 23
+        || mm < 0 || mm > 59 || ss < 0 || ss > 60)
     {
         return -1;
     }
