@@ -173,9 +173,16 @@ test-t: build
 
 test: deps build unit test-t
 
+VALGRIND_OPTS = --tool=memcheck --leak-check=full --show-possibly-lost=no \
+                --num-callers=50 --suppressions=$(TOP)/valgrind.suppress \
+                --log-file=$(TOP)/build/valgrind/vg.%p.log
+
+# the suites under valgrind; fails on any report with a frame in the module
 test-valgrind: deps-extra build
-	$(TEST_ENV) TEST_NGINX_USE_VALGRIND=1 \
-	    TEST_NGINX_OLLA_VALGRIND_STRICT=1 prove $(PROVE_ARGS)
+	rm -rf build/valgrind && mkdir -p build/valgrind
+	$(TEST_ENV) TEST_NGINX_USE_VALGRIND="$(VALGRIND_OPTS)" \
+	    TEST_NGINX_OLLA_SLOW=1 prove $(PROVE_ARGS); rc=$$?; \
+	tools/valgrind-check.pl build/valgrind && exit $$rc
 
 test-asan:
 	$(MAKE) ASAN=1 build

@@ -225,8 +225,10 @@ typedef struct {
     size_t                       acc_max;
     int                          backend_status;
     void                        *stream_state; /* olla_anth_stream_t */
+    ngx_chain_t                 *in;           /* held back (slow client) */
     ngx_chain_t                 *free;
     ngx_chain_t                 *busy;
+    size_t                       busy_size;
     ngx_chain_t                 *out;
     ngx_chain_t                **last_out;
     ngx_buf_t                   *cur;

@@ -22,11 +22,16 @@
 #define NGX_OLLA_DMR_JSON_BODY_MAX  (64 * 1024 * 1024)
 #define NGX_OLLA_DMR_SSE_LINE_MAX   (1024 * 1024)
 #define NGX_OLLA_DMR_SSE_HELD_MAX   (8 * 1024 * 1024)
+#define NGX_OLLA_DMR_BUSY_MAX       (64 * 1024)
+
+/* r->buffered: input held back while the client is slow */
+#define NGX_OLLA_DMR_BUFFERED       0x08
 
 
 static ngx_int_t ngx_olla_dmr_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_olla_dmr_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
+static ngx_olla_dmr_ctx_t *ngx_olla_dmr_error_ctx(ngx_http_request_t *r);
 static ngx_int_t ngx_olla_dmr_add_header(ngx_http_request_t *r,
     const char *key, size_t klen, u_char *value, size_t vlen);
 static void ngx_olla_dmr_drop_backend_headers(ngx_http_request_t *r);
@@ -127,6 +132,14 @@ ngx_olla_dmr_header_filter(ngx_http_request_t *r)
     u_char                buf[NGX_OLLA_DMR_HEADER_MODEL];
 
     ctx = ngx_http_get_module_ctx(r, ngx_olla_dmr_module);
+
+    if (ctx == NULL && r->err_status && r == r->main) {
+        /*
+         * an error nginx raised before the route ran (a body over
+         * client_max_body_size is refused while the location is found)
+         */
+        ctx = ngx_olla_dmr_error_ctx(r);
+    }
 
     if (ctx == NULL || r != r->main || ctx->headers_done) {
         return ngx_http_next_header_filter(r);
@@ -245,6 +258,50 @@ ngx_olla_dmr_header_filter(ngx_http_request_t *r)
     }
 
     return ngx_http_next_header_filter(r);
+}
+
+
+/* a ctx for an error on an olla_route location that has none yet */
+
+static ngx_olla_dmr_ctx_t *
+ngx_olla_dmr_error_ctx(ngx_http_request_t *r)
+{
+    u_char                    *p, *last;
+    ngx_olla_dmr_ctx_t        *ctx;
+    ngx_olla_dmr_loc_conf_t   *olcf;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_olla_dmr_module);
+
+    if (olcf == NULL || olcf->ups == NULL) {
+        return NULL;
+    }
+
+    ctx = ngx_olla_dmr_create_ctx(r);
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ctx->ups = olcf->ups;
+    ctx->olcf = olcf;
+    ctx->api = NGX_OLLA_DMR_API_OPENAI;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (r->uri.len > clcf->name.len) {
+        p = r->uri.data + clcf->name.len;
+        last = r->uri.data + r->uri.len;
+
+        while (p < last && *p == '/') {
+            p++;
+        }
+
+        if (last - p > 10 && ngx_strncmp(p, "anthropic/", 10) == 0) {
+            ctx->api = NGX_OLLA_DMR_API_ANTHROPIC;
+        }
+    }
+
+    return ctx;
 }
 
 
@@ -676,69 +733,125 @@ ngx_olla_dmr_body_collect(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
 }
 
 
-/* streaming translation: events go out as soon as they are complete */
+/*
+ * streaming translation: events go out as soon as they are complete.
+ * Upstream buffers are consumed only while the client keeps up: with more
+ * than NGX_OLLA_DMR_BUSY_MAX bytes of our output unsent, input waits in
+ * ctx->in, unconsumed, so nginx stops reading the backend (its buffer is
+ * not freed) until the client drains - memory stays bounded.
+ */
 
 static ngx_int_t
 ngx_olla_dmr_body_sse(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     ngx_chain_t *in)
 {
-    int          rc;
-    ngx_buf_t   *b;
-    ngx_uint_t   last, flush;
+    int           rc;
+    ngx_int_t     frc;
+    ngx_buf_t    *b;
+    ngx_uint_t    last, flush;
+    ngx_chain_t  *cl, **ll;
 
-    last = 0;
-    flush = 0;
+    /* queue the new input */
+
+    for (ll = &ctx->in; *ll; ll = &(*ll)->next) { /* void */ }
 
     for ( /* void */ ; in; in = in->next) {
-        b = in->buf;
-
-        if (!ctx->sent_last && b->last > b->pos) {
-            rc = olla_anth_stream_feed(ctx->stream_state, (char *) b->pos,
-                                       b->last - b->pos, ngx_olla_dmr_emit,
-                                       r);
-            if (rc < 0 || ctx->emit_failed) {
-                return NGX_ERROR;
-            }
-
-            if (rc == 1) {
-                /* message_stop or an error event: the answer is complete */
-                last = 1;
-            }
-        }
-
-        b->pos = b->last;
-
-        if (b->flush) {
-            flush = 1;
-        }
-
-        if (b->last_buf) {
-            last = 1;
-        }
-    }
-
-    /*
-     * the upstream connection is gone without an end of body: nginx only
-     * flushes after a cut, so the stream is ended here, with an error event
-     * when the backend never finished its answer
-     */
-
-    if (!last && flush && r->upstream && r->upstream->peer.connection == NULL
-        && !ctx->sent_last)
-    {
-        last = 1;
-    }
-
-    if (last && !ctx->sent_last) {
-        if (olla_anth_stream_finish(ctx->stream_state, ngx_olla_dmr_emit, r)
-            < 0
-            || ctx->emit_failed)
-        {
+        cl = ngx_alloc_chain_link(r->pool);
+        if (cl == NULL) {
             return NGX_ERROR;
         }
+
+        cl->buf = in->buf;
+        cl->next = NULL;
+        *ll = cl;
+        ll = &cl->next;
     }
 
-    return ngx_olla_dmr_flush_out(r, ctx, last);
+    frc = NGX_OK;
+
+    for ( ;; ) {
+        last = 0;
+        flush = 0;
+
+        while (ctx->in && ctx->busy_size < NGX_OLLA_DMR_BUSY_MAX) {
+            cl = ctx->in;
+            b = cl->buf;
+
+            if (!ctx->sent_last && b->last > b->pos) {
+                rc = olla_anth_stream_feed(ctx->stream_state,
+                                           (char *) b->pos, b->last - b->pos,
+                                           ngx_olla_dmr_emit, r);
+                if (rc < 0 || ctx->emit_failed) {
+                    return NGX_ERROR;
+                }
+
+                if (rc == 1) {
+                    /* message_stop or an error event: the answer is done */
+                    last = 1;
+                }
+            }
+
+            b->pos = b->last;
+
+            if (b->flush) {
+                flush = 1;
+            }
+
+            if (b->last_buf) {
+                last = 1;
+            }
+
+            ctx->in = cl->next;
+            ngx_free_chain(r->pool, cl);
+
+            if (ctx->out && ctx->cur && ctx->cur->last - ctx->cur->pos
+                                        >= NGX_OLLA_DMR_OUT_SIZE / 2)
+            {
+                break;
+            }
+        }
+
+        /*
+         * the upstream connection is gone without an end of body: nginx
+         * only flushes after a cut, so the stream ends here, with an error
+         * event when the backend never finished its answer
+         */
+
+        if (!last && flush && ctx->in == NULL && r->upstream
+            && r->upstream->peer.connection == NULL && !ctx->sent_last)
+        {
+            last = 1;
+        }
+
+        if (last && !ctx->sent_last) {
+            if (olla_anth_stream_finish(ctx->stream_state, ngx_olla_dmr_emit,
+                                        r)
+                < 0
+                || ctx->emit_failed)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        frc = ngx_olla_dmr_flush_out(r, ctx, last);
+
+        if (frc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (ctx->in == NULL || ctx->busy_size >= NGX_OLLA_DMR_BUSY_MAX) {
+            break;
+        }
+    }
+
+    if (ctx->in) {
+        r->buffered |= NGX_OLLA_DMR_BUFFERED;
+
+    } else {
+        r->buffered &= ~NGX_OLLA_DMR_BUFFERED;
+    }
+
+    return frc;
 }
 
 
@@ -842,6 +955,12 @@ ngx_olla_dmr_flush_out(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
 
     ngx_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &ctx->out,
                             (ngx_buf_tag_t) &ngx_olla_dmr_module);
+
+    ctx->busy_size = 0;
+
+    for (cl = ctx->busy; cl; cl = cl->next) {
+        ctx->busy_size += ngx_buf_size(cl->buf);
+    }
 
     ctx->out = NULL;
     ctx->last_out = &ctx->out;

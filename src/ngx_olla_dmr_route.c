@@ -622,15 +622,19 @@ ngx_olla_dmr_route_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
         }
 
         if (rc == NGX_DECLINED) {
+            if (ngx_strncmp(scan.err, "invalid JSON: ", 14) == 0) {
+                return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                         "invalid_request_error",
+                                         "invalid_json",
+                                         "request body is not valid JSON: "
+                                         "%s (at byte %uz)", scan.err + 14,
+                                         scan.err_offset);
+            }
+
             return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                           "invalid_request_error",
-                                           "invalid_json",
-                                           "request body is not valid "
-                                           "JSON: %s (at byte %uz)",
-                                           scan.err + (ngx_strncmp(scan.err,
-                                               "invalid JSON: ", 14) == 0
-                                               ? 14 : 0),
-                                           scan.err_offset);
+                                     "invalid_request_error", "invalid_json",
+                                     "%s (at byte %uz)", scan.err,
+                                     scan.err_offset);
         }
 
         if (fields[0].type != OLLA_JSON_NONE
@@ -643,6 +647,13 @@ ngx_olla_dmr_route_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
         }
 
         if (fields[0].type == OLLA_JSON_STRING) {
+            if (fields[0].len == 0) {
+                return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                         "invalid_request_error",
+                                         "invalid_model",
+                                         "\"model\" must not be empty");
+            }
+
             if (fields[0].truncated) {
                 return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
                                                "invalid_request_error",
@@ -1689,13 +1700,21 @@ ngx_olla_dmr_set_headers(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
     }
 
     if (rebuild) {
-        if (ngx_list_init(&headers, r->pool, 20, sizeof(ngx_table_elt_t))
+        /*
+         * a new list in place: ngx_list_t points into itself, so it is
+         * never copied by value; the old parts stay valid in the pool
+         */
+
+        headers = r->headers_in.headers;
+
+        if (ngx_list_init(&r->headers_in.headers, r->pool, 20,
+                          sizeof(ngx_table_elt_t))
             != NGX_OK)
         {
             return NGX_ERROR;
         }
 
-        for (part = &r->headers_in.headers.part; part; part = part->next) {
+        for (part = &headers.part; part; part = part->next) {
             h = part->elts;
 
             for (i = 0; i < part->nelts; i++) {
@@ -1718,7 +1737,7 @@ ngx_olla_dmr_set_headers(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
                     continue;
                 }
 
-                nh = ngx_list_push(&headers);
+                nh = ngx_list_push(&r->headers_in.headers);
                 if (nh == NULL) {
                     return NGX_ERROR;
                 }
@@ -1726,8 +1745,6 @@ ngx_olla_dmr_set_headers(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
                 *nh = h[i];
             }
         }
-
-        r->headers_in.headers = headers;
 
         if (mask & NGX_OLLA_DMR_DROP_CREDENTIALS) {
             r->headers_in.authorization = NULL;

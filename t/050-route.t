@@ -76,8 +76,8 @@ __DATA__
 ["GET /olla/dmr/engines/v1/models", "GET /olla/dmr/engines/llama.cpp/v1/models", "GET /olla/dmr/engines/vllm/v1/models"]
 --- response_body eval
 [ ('{"object":"list","data":[{"id":"ai/smollm2:latest","object":"model","created":1734000000,"owned_by":"docker","dmr":{"parameters":"361.82M"}},{"id":"ai/llama3.2:latest","object":"model","created":1734000001,"owned_by":"docker"}]}' . "\n") x 3 ]
---- response_headers
-Content-Type: application/json
+--- response_headers eval
+[ ("Content-Type: application/json") x 3 ]
 --- no_error_log
 [error]
 
@@ -251,7 +251,7 @@ Content-Type: application/json
 --- init
 require OllaTest;
 Time::HiRes::sleep(0.3);
-OllaTest::background(POST => "/olla/dmr/engines/v1/chat/completions", headers => {'X-Mock-Delay' => 1.5}, body => '{"model":"m"}');
+OllaTest::background(POST => "/olla/dmr/engines/v1/chat/completions", headers => {'X-Mock-Delay' => 1.5}, body => '{"model":"ai/smollm2"}');
 Time::HiRes::sleep(0.3);
 --- request
 POST /olla/dmr/engines/v1/chat/completions
@@ -292,7 +292,20 @@ POST /olla/dmr/engines/v1/chat/completions
 
 
 
-=== TEST 17: deeply nested JSON is a 400
+=== TEST 17: an empty model is a 400
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+--- request
+POST /olla/dmr/engines/v1/chat/completions
+{"model": ""}
+--- error_code: 400
+--- response_body_like: "message":"\\"model\\" must not be empty","type":"invalid_request_error","code":"invalid_model"
+--- no_error_log
+[error]
+
+
+
+=== TEST 18: deeply nested JSON is a 400
 --- config
     location /olla/ { olla_route models; proxy_pass http://models; }
 --- request eval
@@ -304,7 +317,7 @@ POST /olla/dmr/engines/v1/chat/completions
 
 
 
-=== TEST 18: a body that is not an object is a 400
+=== TEST 19: a body that is not an object is a 400
 --- config
     location /olla/ { olla_route models; proxy_pass http://models; }
 --- request
@@ -317,10 +330,9 @@ POST /olla/dmr/engines/v1/chat/completions
 
 
 
-=== TEST 19: a body over client_max_body_size is a 413 in JSON
+=== TEST 20: a body over client_max_body_size is a 413 in JSON
 --- config
-    client_max_body_size 1k;
-    location /olla/ { olla_route models; proxy_pass http://models; }
+    location /olla/ { client_max_body_size 1k; olla_route models; proxy_pass http://models; }
 --- request eval
 "POST /olla/dmr/engines/v1/chat/completions\n{\"model\":\"m\",\"x\":\"" . ("a" x 4000) . "\"}"
 --- error_code: 413
@@ -330,7 +342,7 @@ Content-Type: application/json
 
 
 
-=== TEST 20: a body larger than client_body_buffer_size reaches the backend byte for byte
+=== TEST 21: a body larger than client_body_buffer_size reaches the backend byte for byte
 --- config
     client_body_buffer_size 1k;
     location /olla/ { olla_route models; proxy_pass http://models; }
@@ -347,7 +359,7 @@ qr{(?=.*"body_length":$len\b)(?=.*"body_sha256":"$sha")(?=.*"mock":"dmr-a")}s
 
 
 
-=== TEST 21: Origin and credentials stay at the gateway; X-Request-ID goes upstream
+=== TEST 22: Origin and credentials stay at the gateway; X-Request-ID goes upstream
 --- config
     location /olla/ { olla_route models; proxy_pass http://models; }
 --- more_headers
@@ -369,7 +381,7 @@ X-Olla-Request-ID: my-trace-42
 
 
 
-=== TEST 22: olla_forward_credentials on passes them through
+=== TEST 23: olla_forward_credentials on passes them through
 --- config
     olla_forward_credentials on;
     location /olla/ { olla_route models; proxy_pass http://models; }
@@ -387,7 +399,7 @@ qr{(?!.*"origin")(?=.*"authorization":"Bearer sk-client")(?=.*"x-api-key":"clien
 
 
 
-=== TEST 23: an invalid inbound X-Request-ID is replaced
+=== TEST 24: an invalid inbound X-Request-ID is replaced
 --- config
     location /olla/ { olla_route models; proxy_pass http://models; }
 --- more_headers eval
@@ -403,7 +415,7 @@ X-Olla-Request-ID: ^[0-9a-f]{32}$
 
 
 
-=== TEST 24: the X-Olla-* response headers, and a backend's own dropped
+=== TEST 25: the X-Olla-* response headers, and a backend's own dropped
 --- config
     location /olla/ { olla_route models; proxy_pass http://models; }
 --- more_headers
@@ -423,7 +435,7 @@ X-Olla-Response-Time: ^\d+ms$
 
 
 
-=== TEST 25: a model name with CR/LF is sanitised in X-Olla-Model
+=== TEST 26: a model name with CR/LF is sanitised in X-Olla-Model
 --- config
     location /olla/ { olla_route models; proxy_pass http://models; }
 --- request
@@ -437,7 +449,7 @@ X-Injected:
 
 
 
-=== TEST 26: a 10 KB model name is bounded in X-Olla-Model
+=== TEST 27: a 10 KB model name is bounded in X-Olla-Model
 --- config
     location /olla/ { olla_route models; proxy_pass http://models; }
 --- request eval
@@ -450,7 +462,7 @@ X-Injected:
 
 
 
-=== TEST 27: the variables, for log_format and add_header
+=== TEST 28: the variables, for log_format and add_header
 --- config
     location /olla/ {
         olla_route models;
@@ -469,7 +481,7 @@ X-Vars: route=dmr endpoint=a type=docker-model-runner model=ai/smollm2 mode= id=
 
 
 
-=== TEST 28: /olla/proxy/v1/... rewrites the path per type
+=== TEST 29: /olla/proxy/v1/... rewrites the path per type
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream dmr { olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1 name=a check_interval=30s check_timeout=2s; }
@@ -488,7 +500,7 @@ X-Vars: route=dmr endpoint=a type=docker-model-runner model=ai/smollm2 mode= id=
 
 
 
-=== TEST 29: /olla/proxy/v1/models and /olla/models list every type
+=== TEST 30: /olla/proxy/v1/models and /olla/models list every type
 --- config
     location /olla/ { olla_route models; proxy_pass http://models; }
 --- request eval
@@ -501,7 +513,7 @@ X-Vars: route=dmr endpoint=a type=docker-model-runner model=ai/smollm2 mode= id=
 
 
 
-=== TEST 30: POST to a models path is refused with 405
+=== TEST 31: POST to a models path is refused with 405
 --- config
     location /olla/ { olla_route models; proxy_pass http://models; }
 --- request
@@ -516,7 +528,7 @@ Allow: GET, HEAD
 
 
 
-=== TEST 31: a GET without a body is routed too
+=== TEST 32: a GET without a body is routed too
 --- config
     location /olla/ { olla_route models; proxy_pass http://models; }
 --- request
@@ -527,7 +539,7 @@ GET /olla/dmr/engines/v1/chat/completions
 
 
 
-=== TEST 32: a profile's custom prefix works with no nginx change
+=== TEST 33: a profile's custom prefix works with no nginx change
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/t/unit/fixtures/profiles/seed;
     upstream models { olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_3 name=c check_interval=30s check_timeout=2s; }
