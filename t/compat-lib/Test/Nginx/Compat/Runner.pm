@@ -1167,9 +1167,9 @@ sub check_headers {
         $line =~ s/\r\z//;
         next unless $line =~ /\S/;
 
-        my ($hname, $value, $absent);
+        my ($hname, $value, $absent, $bang);
         if ($line =~ /^\s*!\s*([^:\s]+)\s*$/) {
-            ($hname, $absent) = ($1, 1);
+            ($hname, $absent, $bang) = ($1, 1, 1);
         }
         elsif ($line =~ /^\s*([^:]+?)\s*:\s*(.*?)\s*$/) {
             ($hname, $value) = ($1, $2);
@@ -1183,7 +1183,11 @@ sub check_headers {
         my $vals = $r->{headers}{ lc $hname };
         my $got = $vals ? join(', ', @$vals) : undef;
 
-        if ($absent) {
+        if ($bang) {
+            Test::More::ok(!defined $got, "$name - header $hname not present"
+                                          . " in the raw headers");
+        }
+        elsif ($absent) {
             Test::More::is($got, undef, "$name - header $hname ok");
         }
         elsif ($like) {
@@ -1254,12 +1258,13 @@ sub check_log_patterns {
                              . " in $file (req $rep)");
         }
         else {
-            Test::More::fail("$name - pattern \"$p\" should not match any"
-                             . " line in $file (req $rep)");
-            my @hits = grep {
+            my ($hit) = grep {
                 ref $p eq 'Regexp' ? $_ =~ $p : index($_, $p) >= 0
             } @lines;
-            Test::More::diag("matching line: $_") for @hits[0 .. ($#hits < 4 ? $#hits : 4)];
+            (my $q = $hit) =~ s/(["\\])/\\$1/g;
+            Test::More::fail("$name - pattern \"$p\" should not match any"
+                             . " line in $file but matches line \"$q\""
+                             . " (req $rep)");
         }
     }
     return;
