@@ -94,6 +94,11 @@ static int olla_anth_tools(json_t *req, json_t *root, char *err,
 static int olla_anth_tool_choice(json_t *tc, json_t **choice, int *parallel,
     char *err, size_t errlen);
 
+static uint64_t olla_anth_rand(void);
+static json_t *olla_anth_usage_json(json_int_t in, json_int_t cached,
+    json_int_t out);
+static json_t *olla_anth_cstring(const char *s);
+static const char *olla_anth_known_type(const char *type);
 static const char *olla_anth_stop_reason(const char *finish, int tools);
 static json_t *olla_anth_args_object(json_t *args);
 static int olla_anth_usage(json_t *usage, json_int_t *in, json_int_t *out,
@@ -2570,7 +2575,7 @@ static int olla_anth_block_stop(olla_anth_stream_t *s);
 static int olla_anth_delta(olla_anth_stream_t *s, const char *type,
     const char *key, const char *p, size_t n);
 static int olla_anth_tool_find(olla_anth_stream_t *s, json_int_t index,
-    const char *id, size_t *ti);
+    const char *id, int call, size_t *ti);
 static int olla_anth_tool_open(olla_anth_stream_t *s, size_t ti);
 static int olla_anth_tool_advance(olla_anth_stream_t *s);
 static void olla_anth_tool_scan(olla_anth_tool_t *t, const char *p,
@@ -2968,8 +2973,9 @@ olla_anth_stream_text(olla_anth_stream_t *s, olla_anth_blk_e kind,
 
 /*
  * One entry of delta.tool_calls.  An entry belongs to the latest tool
- * with its index, unless it names a different id: some servers number
- * every call 0, and a new id is then a new call.
+ * with its index, unless it starts another call: some servers number
+ * every call 0, so a different id, or (without ids) a function name with
+ * new arguments after the tool's arguments were complete, is a new call.
  */
 
 static int
@@ -3020,7 +3026,9 @@ olla_anth_stream_tool(olla_anth_stream_t *s, json_t *tc)
         n = tmp.len;
     }
 
-    if (olla_anth_tool_find(s, index, id, &ti) != 0) {
+    if (olla_anth_tool_find(s, index, id, name != NULL && n > 0, &ti)
+        != 0)
+    {
         goto failed;
     }
 
@@ -3114,7 +3122,7 @@ failed:
 
 static int
 olla_anth_tool_find(olla_anth_stream_t *s, json_int_t index, const char *id,
-    size_t *ti)
+    int call, size_t *ti)
 {
     size_t             i, n;
     olla_anth_tool_t  *t, *nt;
@@ -3126,7 +3134,12 @@ olla_anth_tool_find(olla_anth_stream_t *s, json_int_t index, const char *id,
             continue;
         }
 
-        if (id != NULL && t->id != NULL && strcmp(id, t->id) != 0) {
+        if (id != NULL && t->id != NULL) {
+            if (strcmp(id, t->id) != 0) {
+                break;
+            }
+
+        } else if (call && t->name != NULL && t->complete) {
             break;
         }
 
