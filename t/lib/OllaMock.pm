@@ -217,23 +217,41 @@ sub set {
 
 sub reset {
     my ($port) = @_;
-    return control($Ports[0], '/_mock/reset'
+    return control(defined $port ? $port : $Ports[0], '/_mock/reset'
                               . (defined $port ? "?port=$port" : ''));
 }
 
+# (stats and logs are asked from another port, so that asking does not
+# count as a connection to the port itself)
 sub stats {
     my ($port) = @_;
-    return control($port, "/_mock/stats?port=$port");
+    return control(other_port($port), "/_mock/stats?port=$port");
 }
 
 sub requests_log {
     my ($port, $n) = @_;
-    return control($port, "/_mock/log?port=$port&n=" . ($n || 20));
+    return control(other_port($port),
+                   "/_mock/log?port=$port&n=" . ($n || 20));
 }
 
-# GET a control URI; returns the decoded JSON answer (dies on errors)
+sub other_port {
+    my ($port) = @_;
+    my ($other) = grep { $_ != $port } @Ports;
+    return defined $other ? $other : $port;
+}
+
+# GET a control URI from a port that is listening (the one given, else
+# any); returns the decoded JSON answer (dies on errors)
 sub control {
     my ($port, $uri) = @_;
+
+    for my $p ($port, @Ports) {
+        my $l = read_file("listening-$p");
+        if (defined $l && $l eq '1') {
+            $port = $p;
+            last;
+        }
+    }
 
     my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                      PeerPort => $port, Proto => 'tcp',

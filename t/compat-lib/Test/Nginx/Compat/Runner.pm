@@ -234,7 +234,6 @@ sub short_body {
     $b = '' unless defined $b;
     $b =~ s/\s+/ /g;
     $b =~ s/^ | $//g;
-    $b = substr($b, 0, 200) . '...' if length $b > 200;
     return $b;
 }
 
@@ -997,8 +996,17 @@ sub run_requests {
         $Server->settle_log(0.02, 0.2) unless $Run{no_manager};
 
         for my $r (@responses) {
-            if ($r->{warning} && !($res->{timed_out} && has($block, 'abort')))
-            {
+            my $aborted = $res->{timed_out} && has($block, 'abort');
+            if ($r->{chunked} && !$r->{complete} && !$aborted) {
+                # like Test::Nginx: a chunked response without its last
+                # chunk is a failure and nothing of it is checked
+                Test::More::fail("$name - no last chunk found - "
+                                 . ($r->{warning} || 'truncated'));
+                Test::More::diag("body so far: " . esc($r->{body}));
+                $r = { %$r, status => undef, headers => {}, body => '',
+                       raw_headers => '' };
+            }
+            elsif ($r->{warning} && !$aborted) {
                 warn "WARNING: $name - $r->{warning}\n";
             }
             check_response($block, $name, $r, $req_idx, $nreq, $rep)
