@@ -266,6 +266,7 @@ ngx_olla_dmr_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_OK;
     }
 
+
 #if (NGX_SSL)
     if (ngx_olla_dmr_init_ssl(cf, omcf) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -591,6 +592,16 @@ ngx_olla_dmr_init_ssl(ngx_conf_t *cf, ngx_olla_dmr_main_conf_t *omcf)
     ngx_pool_cleanup_t        *cln;
     ngx_olla_dmr_upstream_t  **upsp;
     ngx_olla_dmr_endpoint_t   *ep;
+
+    /* TLS sessions kept for reuse with https endpoints */
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_olla_dmr_free_sessions;
+    cln->data = omcf;
 
     https = 0;
     upsp = omcf->upstreams.elts;

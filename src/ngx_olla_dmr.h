@@ -129,6 +129,10 @@ typedef struct {
     u_char                      *conf_file;    /* where it was declared */
     ngx_uint_t                   conf_line;
 
+#if (NGX_HTTP_SSL)
+    ngx_ssl_session_t           *ssl_session;  /* reused, this worker */
+#endif
+
     /* this process's prober */
     ngx_event_t                  timer;
     ngx_olla_dmr_probe_t        *probe;
@@ -257,6 +261,9 @@ ngx_uint_t ngx_olla_dmr_endpoint_limit(ngx_olla_dmr_endpoint_t *ep,
     ngx_str_t *model);
 ngx_int_t ngx_olla_dmr_routable(ngx_olla_dmr_endpoint_t *ep,
     ngx_uint_t *full);
+#if (NGX_HTTP_SSL)
+void ngx_olla_dmr_free_sessions(void *data);
+#endif
 ngx_int_t ngx_olla_dmr_reserve(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx, ngx_olla_dmr_endpoint_t *ep);
 void ngx_olla_dmr_release(ngx_olla_dmr_ctx_t *ctx);

@@ -33,6 +33,12 @@ static ngx_int_t ngx_olla_dmr_get_peer(ngx_peer_connection_t *pc,
 static void ngx_olla_dmr_free_peer(ngx_peer_connection_t *pc, void *data,
     ngx_uint_t state);
 static void ngx_olla_dmr_release_cleanup(void *data);
+#if (NGX_HTTP_SSL)
+static ngx_int_t ngx_olla_dmr_set_session(ngx_peer_connection_t *pc,
+    void *data);
+static void ngx_olla_dmr_save_session(ngx_peer_connection_t *pc,
+    void *data);
+#endif
 static char *ngx_olla_dmr_parse_url(ngx_conf_t *cf,
     ngx_olla_dmr_endpoint_t *ep, ngx_str_t *url);
 static ngx_int_t ngx_olla_dmr_check_order(ngx_conf_t *cf,
@@ -724,6 +730,10 @@ ngx_olla_dmr_init_peer(ngx_http_request_t *r,
     u->peer.data = pd;
     u->peer.get = ngx_olla_dmr_get_peer;
     u->peer.free = ngx_olla_dmr_free_peer;
+#if (NGX_HTTP_SSL)
+    u->peer.set_session = ngx_olla_dmr_set_session;
+    u->peer.save_session = ngx_olla_dmr_save_session;
+#endif
 
     /* retries stay within the type, so the rewritten path stays right */
 
@@ -843,6 +853,81 @@ ngx_olla_dmr_free_peer(ngx_peer_connection_t *pc, void *data,
         pc->tries--;
     }
 }
+
+
+#if (NGX_HTTP_SSL)
+
+/* TLS session reuse per endpoint, in this worker */
+
+static ngx_int_t
+ngx_olla_dmr_set_session(ngx_peer_connection_t *pc, void *data)
+{
+    ngx_olla_dmr_peer_data_t  *pd = data;
+
+    ngx_olla_dmr_endpoint_t  *ep;
+
+    ep = pd->ctx->endpoint;
+
+    if (ep == NULL || ep->ssl_session == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_ssl_set_session(pc->connection, ep->ssl_session);
+}
+
+
+static void
+ngx_olla_dmr_save_session(ngx_peer_connection_t *pc, void *data)
+{
+    ngx_olla_dmr_peer_data_t  *pd = data;
+
+    ngx_ssl_session_t        *session, *old;
+    ngx_olla_dmr_endpoint_t  *ep;
+
+    ep = pd->ctx->endpoint;
+
+    if (ep == NULL) {
+        return;
+    }
+
+    session = ngx_ssl_get_session(pc->connection);
+    if (session == NULL) {
+        return;
+    }
+
+    old = ep->ssl_session;
+    ep->ssl_session = session;
+
+    if (old) {
+        ngx_ssl_free_session(old);
+    }
+}
+
+
+void
+ngx_olla_dmr_free_sessions(void *data)
+{
+    ngx_olla_dmr_main_conf_t  *omcf = data;
+
+    ngx_uint_t                  i, j;
+    ngx_olla_dmr_endpoint_t    *ep;
+    ngx_olla_dmr_upstream_t   **upsp;
+
+    upsp = omcf->upstreams.elts;
+
+    for (i = 0; i < omcf->upstreams.nelts; i++) {
+        ep = upsp[i]->endpoints.elts;
+
+        for (j = 0; j < upsp[i]->endpoints.nelts; j++) {
+            if (ep[j].ssl_session) {
+                ngx_ssl_free_session(ep[j].ssl_session);
+                ep[j].ssl_session = NULL;
+            }
+        }
+    }
+}
+
+#endif
 
 
 ngx_uint_t

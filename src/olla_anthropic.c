@@ -11,6 +11,29 @@
  * bounded by one SSE line plus the tool-call arguments it holds back.
  * Errors of either side become Anthropic error bodies.
  *
+ * Where this differs from Olla, on purpose:
+ *  - requests: images become image_url parts; {"type":"none"} is "none";
+ *    stream_options.include_usage is asked for; system blocks and
+ *    assistant texts are joined with "\n"; several user text blocks stay
+ *    separate content parts; tool_result blocks become their texts; tool
+ *    input absent -> "{}"; a tool without input_schema gets an empty
+ *    object schema; Anthropic server tools (a "type" other than "custom")
+ *    and Claude Code's "x-anthropic-billing-header" system block are left
+ *    out; disable_parallel_tool_use -> parallel_tool_calls false;
+ *    metadata.user_id -> user; null optional fields count as absent;
+ *  - responses: the client's model name; "text" and "input" always
+ *    present; thinking blocks carry "signature":""; content_filter ->
+ *    "refusal"; tool calls with finish_reason "stop" (or none) ->
+ *    "tool_use"; prompt_tokens_details.cached_tokens ->
+ *    cache_read_input_tokens (and out of input_tokens);
+ *  - streams: message_start and ping at the first chunk; tool_use blocks
+ *    start with "input":{}; interleaved parallel calls are held back and
+ *    emitted in order; "data:" without a space; [DONE] ends the input;
+ *    upstream error events and "error:" lines become error events; a
+ *    stream without finish_reason or [DONE] ends with an error event.
+ *
+ * Numbers are written with 15 significant digits, so 0.7 stays 0.7.
+ *
  * No nginx headers: plain buffers in, malloc'd buffers out.
  */
 

@@ -136,16 +136,39 @@ OllaTest::http(GET => "http://127.0.0.1:$ENV{TEST_NGINX_MOCK_PORT_1}/_mock/set?p
 [200, 503, 200, 200, 200, 200]
 --- response_body_like eval
 [qr{.}, qr{"code":"no_healthy_endpoint"}, qr{.}, qr{.}, qr{"mock":"mock-a"}, qr{.}]
---- error_log eval
-[qr{olla: endpoint "a" \(http://127\.0\.0\.1:\d+\) is unhealthy, was (?:healthy|unknown): HTTP 500},
- qr{olla: endpoint "a" \(http://127\.0\.0\.1:\d+\) is healthy, was unhealthy}]
 --- no_error_log
 [error]
 --- timeout: 12
 
 
 
-=== TEST 5: backoff: 1x, 2x, 4x the interval after consecutive failures
+=== TEST 5: health changes are logged once, at warn, not per probe
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models {
+        olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1 name=a check_interval=1s check_timeout=500ms;
+    }
+--- config
+    location /internal/ { olla_status; }
+--- init
+my $p = $ENV{TEST_NGINX_MOCK_PORT_1};
+OllaTest::http(GET => "http://127.0.0.1:$p/_mock/set?port=$p&models_status=500");
+Time::HiRes::sleep(3.3);
+OllaTest::http(GET => "http://127.0.0.1:$p/_mock/set?port=$p&models_status=200");
+Time::HiRes::sleep(4.2);
+--- request
+GET /internal/status/endpoints
+--- response_body_like: "status":"healthy"
+--- grep_error_log eval: qr/\[warn\] .*olla: endpoint "a" \S+ is \w+, was \w+: [^,\n]+/
+--- grep_error_log_out eval
+qr{^\[warn\] .*olla: endpoint "a" \(http://127\.0\.0\.1:\d+\) is unhealthy, was (?:healthy|unknown): HTTP 500\n\[warn\] .*olla: endpoint "a" \(http://127\.0\.0\.1:\d+\) is healthy, was unhealthy: HTTP 200\n$}
+--- no_error_log
+[error]
+--- timeout: 12
+
+
+
+=== TEST 6: backoff: 1x, 2x, 4x the interval after consecutive failures
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream models {
@@ -166,7 +189,7 @@ qr{"status":"unhealthy".*"consecutive_failures":3,.*"next_check_ms":(?:[2-4]\d\d
 
 
 
-=== TEST 6: Retry-After holds the next probe back
+=== TEST 7: Retry-After holds the next probe back
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream models {
@@ -186,7 +209,7 @@ qr{"status":"rate_limited".*"probes":1\}}
 
 
 
-=== TEST 7: an https endpoint is probed over TLS and proxied to
+=== TEST 8: an https endpoint is probed over TLS and proxied to
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream models {
@@ -214,7 +237,7 @@ Time::HiRes::sleep(0.6);
 
 
 
-=== TEST 8: each successful probe replaces the model list
+=== TEST 9: each successful probe replaces the model list
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream models {

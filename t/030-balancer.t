@@ -18,6 +18,13 @@ our $P2 = $ENV{TEST_NGINX_MOCK_PORT_2};
 sub chat { "POST /olla/dmr/engines/v1/chat/completions\n{\"model\":\"ai/smollm2\",\"messages\":[]}" }
 sub proxy_chat { "POST /olla/proxy/v1/chat/completions\n{\"model\":\"ai/smollm2\",\"messages\":[]}" }
 
+# every block starts with the mocks in their default state
+add_block_preprocessor(sub {
+    my $block = shift;
+    my $init = $block->init // '';
+    $block->set_value("init", "OllaMock::reset();\n$init");
+});
+
 no_shuffle();
 run_tests();
 
@@ -169,16 +176,16 @@ Time::HiRes::sleep(0.4);
 Time::HiRes::sleep(0.4);
 OllaTest::http(GET => "http://127.0.0.1:$ENV{TEST_NGINX_MOCK_PORT_3}/_mock/set?port=$ENV{TEST_NGINX_MOCK_PORT_1}&mode=down");
 --- request eval
-[ (map { main::chat() } 1..4), "GET /_mock/set?port=$main::P1&mode=up" ]
+[ map { main::chat() } 1..4 ]
 --- response_body_like eval
-[ (qr{"mock":"dmr-b"}) x 4, qr{.} ]
+[ (qr{"mock":"dmr-b"}) x 4 ]
 --- grep_error_log eval: qr/connect\(\) failed \(111: Connection refused\) while connecting to upstream/
---- grep_error_log_out eval
-qr/^(connect\(\) failed \(111: Connection refused\) while connecting to upstream\n){4}$/
+--- grep_error_log_out
+connect() failed (111: Connection refused) while connecting to upstream
 
 
 
-=== TEST 7: the circuit opens after 5 transport failures, and closes after a success
+=== TEST 7: the circuit opens after 5 transport failures
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream models {
@@ -189,35 +196,48 @@ qr/^(connect\(\) failed \(111: Connection refused\) while connecting to upstream
 --- config
     location /olla/ { olla_route models; proxy_pass http://models; proxy_next_upstream error timeout; }
     location /internal/ { olla_status; }
-    location /_mock/ { proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT_3; }
 --- init
 Time::HiRes::sleep(0.4);
-OllaTest::http(GET => "http://127.0.0.1:$ENV{TEST_NGINX_MOCK_PORT_3}/_mock/set?port=$ENV{TEST_NGINX_MOCK_PORT_1}&mode=down");
+OllaMock::set($ENV{TEST_NGINX_MOCK_PORT_1}, mode => 'down');
 --- request eval
-[
- (map { main::chat() } 1..10),
- "GET /internal/status/endpoints",
- "GET /_mock/set?port=$main::P1&mode=up",
- "GET /_mock/sleep?s=30.5",
- (map { main::chat() } 1..4),
- "GET /internal/status/endpoints",
-]
+[ (map { main::chat() } 1..10), "GET /internal/status/endpoints" ]
 --- response_body_like eval
-[
- (qr{"mock":"dmr-b"}) x 10,
- qr{"name":"a".*"circuit":"open".*"failures":5,.*"name":"b".*"circuit":"closed"},
- qr{.}, qr{.},
- qr{"mock":"dmr-a"}, qr{"mock":"dmr-b"}, qr{"mock":"dmr-a"}, qr{"mock":"dmr-b"},
- qr{"name":"a".*"circuit":"closed"},
-]
---- error_log eval
-[qr{olla: circuit of endpoint "a" \(http://127\.0\.0\.1:\d+\) opened after 5 consecutive connection failures},
- qr{olla: circuit of endpoint "a" \(http://127\.0\.0\.1:\d+\) closed: a request succeeded}]
+[ (qr{"mock":"dmr-b"}) x 10,
+  qr{"name":"a".*"circuit":"open".*"requests":5,"failures":5,.*"name":"b".*"circuit":"closed"} ]
+
+
+
+=== TEST 8: an open circuit is logged once, lets one request try after 30s, and closes on its success
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models {
+        olla_load_balancer round-robin;
+        olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1 name=a check_interval=60s check_timeout=1s;
+        olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_2 name=b check_interval=60s check_timeout=1s;
+    }
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; proxy_next_upstream error timeout; }
+    location /internal/ { olla_status; }
+--- init
+my $body = '{"model":"ai/smollm2"}';
+Time::HiRes::sleep(0.4);
+OllaMock::set($ENV{TEST_NGINX_MOCK_PORT_1}, mode => 'down');
+OllaTest::http(POST => '/olla/dmr/engines/v1/chat/completions', body => $body) for 1..7;
+OllaMock::set($ENV{TEST_NGINX_MOCK_PORT_1}, mode => 'up');
+Time::HiRes::sleep(30.3);
+my @who = map { OllaTest::http(POST => '/olla/dmr/engines/v1/chat/completions', body => $body)->{body} =~ /"mock":"([^"]+)"/ } 1..2;
+Test::More::is("@who", "dmr-a dmr-b", "after 30s one request tries the endpoint, then it is back in rotation");
+--- request
+GET /internal/status/endpoints
+--- response_body_like: "name":"a".*"circuit":"closed".*"failures":5,
+--- grep_error_log eval: qr/olla: circuit of endpoint "a" \S+ (?:opened after \d+|closed)/
+--- grep_error_log_out eval
+qr{^olla: circuit of endpoint "a" \(http://127\.0\.0\.1:\d+\) opened after 5\nolla: circuit of endpoint "a" \(http://127\.0\.0\.1:\d+\) closed\n$}
 --- timeout: 45
 
 
 
-=== TEST 8: a backend's HTTP errors do not open the circuit
+=== TEST 9: a backend's HTTP errors do not open the circuit
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream models {
@@ -240,7 +260,7 @@ X-Mock-Body: {"error":{"message":"Loading model","type":"unavailable_error","cod
 
 
 
-=== TEST 9: keepalive after the olla directives reuses connections
+=== TEST 10: keepalive after the olla directives reuses connections
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream models {
