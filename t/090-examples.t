@@ -69,6 +69,7 @@ add_block_preprocessor(sub {
         unless defined $block->init;
 });
 
+no_root_location();
 no_shuffle();
 run_tests();
 
