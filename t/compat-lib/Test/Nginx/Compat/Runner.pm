@@ -483,19 +483,16 @@ sub run_block {
         return;
     }
 
-    if (defined(my $init = section($block, 'init'))) {
-        my $ok = eval "package main; $init; 1";
-        bail_out("$name - --- init failed: $@") unless $ok;
-    }
-
     if (has($block, 'must_die')) {
+        run_init($block, $name);
         run_must_die_block($block, $name);
         return;
     }
 
     my $fresh = setup_server($block, $name);
 
-    my $nreq = request_count($block, $name);
+    # like Test::Nginx: --- init runs once, after nginx has started
+    run_init($block, $name);
     my $accum_offset = $fresh ? 0 : $Server->log_size;
     my $accum_aoffset = $fresh ? 0 : $Server->log_size($Server->access_log_path);
 
@@ -519,6 +516,15 @@ sub run_block {
                          . " see " . $Server->error_log_path);
         $Server->{pid} = undef;
     }
+    return;
+}
+
+sub run_init {
+    my ($block, $name) = @_;
+    my $init = section($block, 'init');
+    return unless defined $init;
+    my $ok = eval "package main; $init; 1";
+    bail_out("$name - --- init failed: $@") unless $ok;
     return;
 }
 
@@ -819,14 +825,6 @@ sub request_source {
         return ($sec, $v);
     }
     bail_out("$name - No '--- request' section is specified");
-}
-
-sub request_count {
-    my ($block, $name) = @_;
-    my ($kind, $v) = request_source($block, $name);
-    return scalar @$v if $kind eq 'pipelined_requests' && ref $v eq 'ARRAY';
-    return scalar @$v if $kind eq 'request' && ref $v eq 'ARRAY';
-    return 1;
 }
 
 sub more_headers {
