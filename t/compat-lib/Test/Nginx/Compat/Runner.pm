@@ -721,7 +721,10 @@ sub setup_server {
     return 0 if $Run{no_manager};
 
     if (!defined section($block, 'config')) {
-        my @other = grep { has($block, $_) }
+        # sections written in the block itself (a preprocessor's defaults
+        # are harmless when the previous server is reused)
+        my %own = map { $_ => 1 } @{ $block->{_section_order}[0] || [] };
+        my @other = grep { $own{$_} }
                     qw(main_config http_config post_main_config);
         if ($Server->running) {
             if (@other) {
