@@ -313,7 +313,6 @@ sub init_run {
         no_manager   => env_true('TEST_NGINX_NO_NGINX_MANAGER'),
         verbose      => env_true('TEST_NGINX_VERBOSE'),
         rand_ports   => {},
-        started_here => 0,     # the current nginx was started by a block
     );
 
     $Server = Test::Nginx::Compat::Server->new(
@@ -478,7 +477,8 @@ sub run_block {
     if (my $skip = skip_count($block, $name)) {
         my ($n, $why) = @$skip;
         SKIP: {
-            Test::More::skip("$name - $why", $n);
+            # the subtests of every repetition
+            Test::More::skip("$name - $why", $n * $Opt{repeat_each});
         }
         return;
     }
@@ -544,10 +544,7 @@ sub skip_count {
             my $r = version_cond($terms[$i + 1], $cur, $name);
             $res = $terms[$i] eq 'and' ? ($res && $r) : ($res || $r);
         }
-        if ($res) {
-            return [$n, "tests skipped due to nginx "
-                        . join('.', $Server->version) . " $expr"];
-        }
+        return [$n, "nginx version $expr"] if $res;
     }
 
     if (defined(my $v = section($block, 'skip_eval'))) {
@@ -556,7 +553,7 @@ sub skip_count {
             or die "compat runner: bad --- skip_eval value in $name\n";
         my $r = eval "package main; $code";
         die "compat runner: --- skip_eval failed in $name: $@" if $@;
-        return [$n, "tests skipped due to $code"] if $r;
+        return [$n, 'skip_eval'] if $r;
     }
     return undef;
 }
