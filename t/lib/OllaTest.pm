@@ -162,6 +162,8 @@ sub tls_cert {
 }
 
 END {
+    local $?;    # waitpid must not change the test's exit status
+
     for my $pid (@children) {
         kill 'TERM', $pid;
         waitpid $pid, 0;
