@@ -391,7 +391,7 @@ X-Extra: yes
 --- response_body_like eval
 [qr/^\{"object":"list","data":\[\]\}$/,
  qr/^\{"models":\[\]\}$/,
- qr/"models_status":"503"/,
+ qr/"models_status":503\b/,
  qr/^\{"error":1\}$/,
  qr/^\{"object":"list","data":\[\]\}$/,
  qr/"reset"/,

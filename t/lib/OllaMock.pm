@@ -1034,6 +1034,9 @@ sub control_request {
                     $c->{models_header} = [] unless $headers_given++;
                     push @{ $c->{models_header} }, $v;
                 }
+                elsif ($k =~ /^models_(?:status|delay)$/ && $v =~ /^\d+(?:\.\d+)?$/) {
+                    $c->{$k} = $v + 0;
+                }
                 else {
                     $c->{$k} = $v;
                 }
