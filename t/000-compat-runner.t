@@ -155,7 +155,7 @@ sub stops {
 }
 
 # every section the runner implements; repeat_each(2) and a plan line
-passes('pass-sections.tt', 104);
+passes('pass-sections.tt', 108);
 
 # preprocessor defaults, consumed custom section, SKIP, master + workers
 passes('pass-preprocessor.tt', 7);
