@@ -16,6 +16,7 @@ TOP          := $(abspath .)
 DEBIAN_SRC   := /usr/share/nginx/src
 NGINX_SRC    ?=
 ASAN         ?=
+OLLA_ASAN_LOG ?= /tmp/olla-asan
 
 ifeq ($(NGINX_SRC),)
 FLAVOUR      := debian
@@ -159,7 +160,7 @@ unit: $(UNIT_BINS)
 	echo "unit: $$total suites, $$fail failed"; [ $$fail = 0 ]
 
 # Test::Nginx: the real one when installed, else the compatible runner
-TEST_ENV = TEST_NGINX_BINARY=$(NGINX_BIN) \
+TEST_ENV = TEST_NGINX_BINARY=$(NGINX_BIN) OLLA_ASAN_LOG=$(OLLA_ASAN_LOG) \
            TEST_NGINX_OLLA_MODULE=$(MODULE) \
            TEST_NGINX_OLLA_ROOT=$(TOP) \
            TEST_NGINX_LOAD_MODULES="$(MODULE)" \
@@ -184,12 +185,18 @@ test-valgrind: deps-extra build
 	    TEST_NGINX_OLLA_SLOW=1 prove $(PROVE_ARGS); rc=$$?; \
 	tools/valgrind-check.pl build/valgrind && exit $$rc
 
-test-asan:
+# the module and the unit tests built with AddressSanitizer; Debian's nginx
+# runs the suites with the ASan runtime preloaded (tools/asan-nginx)
+test-asan: deps
 	$(MAKE) ASAN=1 build
 	$(MAKE) UNIT_SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" \
 	    UNIT_BUILD=build/unit-asan unit
-	$(MAKE) ASAN=1 test-t \
-	    TEST_NGINX_OLLA_ASAN=1
+	rm -rf build/asan && mkdir -p build/asan
+	$(MAKE) ASAN=1 test-t NGINX_BIN=$(TOP)/tools/asan-nginx \
+	    OLLA_ASAN_LOG=$(TOP)/build/asan/asan; rc=$$?; \
+	if ls build/asan/asan.* >/dev/null 2>&1; then \
+	    cat build/asan/asan.*; echo "asan: reports found"; exit 1; \
+	fi; echo "asan: no reports"; exit $$rc
 
 # ---------------------------------------------------------------- fuzz
 # libFuzzer targets t/fuzz/fuzz_NAME.c; corpus in t/fuzz/corpus/NAME/
