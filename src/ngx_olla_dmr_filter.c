@@ -21,7 +21,7 @@
 #define NGX_OLLA_DMR_ERR_BODY_MAX   (1024 * 1024)
 #define NGX_OLLA_DMR_JSON_BODY_MAX  (64 * 1024 * 1024)
 #define NGX_OLLA_DMR_SSE_LINE_MAX   (1024 * 1024)
-#define NGX_OLLA_DMR_SSE_HELD_MAX   (8 * 1024 * 1024)
+#define NGX_OLLA_DMR_SSE_HELD_MAX   (4 * 1024 * 1024)
 #define NGX_OLLA_DMR_BUSY_MAX       (64 * 1024)
 
 /* r->buffered: input held back while the client is slow */
@@ -431,6 +431,7 @@ ngx_olla_dmr_setup_error(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.charset.len = 0;
     r->headers_out.content_length_n = len;
 
     if (r->headers_out.content_length) {
@@ -494,6 +495,8 @@ ngx_olla_dmr_setup_translation(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
         r->headers_out.content_type_len = r->headers_out.content_type.len;
         r->headers_out.content_type_lowcase = NULL;
     }
+
+    r->headers_out.charset.len = 0;
 
     ngx_http_clear_content_length(r);
     ngx_http_clear_accept_ranges(r);

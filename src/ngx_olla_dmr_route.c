@@ -855,12 +855,12 @@ ngx_olla_dmr_route_anthropic(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
         }
 
         p = ngx_pnalloc(r->pool,
-                        sizeof("{\"input_tokens\":}") + NGX_INT_T_LEN);
+                        sizeof("{\"input_tokens\":}\n") + NGX_INT_T_LEN);
         if (p == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        outlen = ngx_sprintf(p, "{\"input_tokens\":%l}", tokens) - p;
+        outlen = ngx_sprintf(p, "{\"input_tokens\":%l}\n", tokens) - p;
 
         ngx_olla_dmr_release(ctx);
         ctx->chosen = NULL;

@@ -45,7 +45,8 @@ sub http {
         or return { status => 0, error => "connect: $!" };
 
     my $body = $o{body} // '';
-    my $req = "$method $path HTTP/1.1\r\nHost: localhost\r\n"
+    my $proto = $o{http10} ? 'HTTP/1.0' : 'HTTP/1.1';
+    my $req = "$method $path $proto\r\nHost: localhost\r\n"
             . "Connection: close\r\n";
 
     for my $k (sort keys %{ $o{headers} || {} }) {
@@ -71,6 +72,14 @@ sub http {
 
         my $n = sysread($sock, my $buf, 65536);
         last unless $n;
+
+        if ($o{discard}) {
+            # count, keep the head and the tail only (long streams)
+            $o{discard}{bytes} += $n;
+            $raw .= $buf if length $raw < 4096;
+            $o{discard}{tail} = substr(($o{discard}{tail} // '') . $buf, -4096);
+            next;
+        }
 
         push @events, [time - $start, $buf];
         $raw .= $buf;
@@ -121,6 +130,19 @@ sub background {
 
     push @children, $pid;
     return $pid;
+}
+
+# peak and current resident memory of a process, in kB
+sub memory {
+    my ($pid) = @_;
+    open my $fh, '<', "/proc/$pid/status" or return (0, 0);
+    my ($hwm, $rss) = (0, 0);
+    while (<$fh>) {
+        $hwm = $1 if /^VmHWM:\s+(\d+)/;
+        $rss = $1 if /^VmRSS:\s+(\d+)/;
+    }
+    close $fh;
+    return ($hwm, $rss);
 }
 
 sub nginx_pid {
