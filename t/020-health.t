@@ -44,7 +44,8 @@ __DATA__
 --- config
     location /internal/ { olla_status; }
 --- init
-Time::HiRes::sleep(0.8);
+OllaTest::wait_status_settled();
+Time::HiRes::sleep(0.3);
 --- request
 GET /internal/status/endpoints
 --- response_body_like eval
@@ -53,7 +54,7 @@ qr{"name":"empty".*?"status":"healthy".*?"consecutive_failures":0
    .*"name":"garbage".*?"status":"unhealthy","reason":"HTTP\s200\sbut\smodel\slist\sis\snot\svalid\sJSON
    .*"name":"e401".*?"status":"config_error"
    .*"name":"e429".*?"status":"rate_limited","reason":"HTTP\s429:\srate\slimited,\sRetry-After:\s30"
-   .*?"next_check_ms":(?:29\d\d\d|30000)
+   .*?"next_check_ms":(?:2\d\d\d\d|30000)
    .*"name":"refused".*?"status":"offline","reason":"connection\srefused"
    .*"name":"nodata".*?"status":"unhealthy","reason":"HTTP\s200\sbut\smodel\slist\shas\sno\s\\"data\\"\sarray"
    .*"name":"e403".*?"status":"config_error"}xs
@@ -93,14 +94,14 @@ Time::HiRes::sleep(0.5);
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream models {
-        olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1 name=hang check_interval=2s check_timeout=300ms;
+        olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1 name=hang check_interval=20s check_timeout=300ms;
     }
 --- config
     location /internal/ { olla_status; }
     location /_mock/ { proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1; }
 --- init
 OllaTest::http(GET => "http://127.0.0.1:$ENV{TEST_NGINX_MOCK_PORT_1}/_mock/set?port=$ENV{TEST_NGINX_MOCK_PORT_1}&mode=hang");
-Time::HiRes::sleep(0.9);
+OllaTest::wait_status_settled();
 --- request eval
 ["GET /internal/status/endpoints", "GET /internal/health", "GET /_mock/reset"]
 --- response_body_like eval
@@ -213,7 +214,7 @@ qr{"status":"rate_limited".*"probes":1\}}
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream models {
-        olla_endpoint https://127.0.0.1:18443 name=tls check_interval=1s check_timeout=500ms;
+        olla_endpoint https://127.0.0.1:18443 name=tls check_interval=3s check_timeout=2s;
     }
     server {
         listen 18443 ssl;
@@ -226,7 +227,7 @@ qr{"status":"rate_limited".*"probes":1\}}
     location /olla/ { olla_route models; proxy_pass https://models; }
     location /internal/ { olla_status; }
 --- init
-Time::HiRes::sleep(0.6);
+OllaTest::wait_status_settled();
 --- request eval
 ["GET /internal/status/endpoints", "POST /olla/dmr/engines/v1/chat/completions\n{\"model\":\"smollm2\"}"]
 --- response_body_like eval

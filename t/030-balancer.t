@@ -171,9 +171,10 @@ Time::HiRes::sleep(0.4);
     }
 --- config
     location /olla/ { olla_route models; proxy_pass http://models; }
+    location /internal/ { olla_status; }
     location /_mock/ { proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT_3; }
 --- init
-Time::HiRes::sleep(0.4);
+OllaTest::wait_status_settled();
 OllaTest::http(GET => "http://127.0.0.1:$ENV{TEST_NGINX_MOCK_PORT_3}/_mock/set?port=$ENV{TEST_NGINX_MOCK_PORT_1}&mode=down");
 --- request eval
 [ map { main::chat() } 1..4 ]
@@ -197,7 +198,7 @@ connect() failed (111: Connection refused) while connecting to upstream
     location /olla/ { olla_route models; proxy_pass http://models; proxy_next_upstream error timeout; }
     location /internal/ { olla_status; }
 --- init
-Time::HiRes::sleep(0.4);
+OllaTest::wait_status_settled();
 OllaMock::set($ENV{TEST_NGINX_MOCK_PORT_1}, mode => 'down');
 --- request eval
 [ (map { main::chat() } 1..10), "GET /internal/status/endpoints" ]
@@ -220,7 +221,7 @@ OllaMock::set($ENV{TEST_NGINX_MOCK_PORT_1}, mode => 'down');
     location /internal/ { olla_status; }
 --- init
 my $body = '{"model":"ai/smollm2"}';
-Time::HiRes::sleep(0.4);
+OllaTest::wait_status_settled();
 OllaMock::set($ENV{TEST_NGINX_MOCK_PORT_1}, mode => 'down');
 OllaTest::http(POST => '/olla/dmr/engines/v1/chat/completions', body => $body) for 1..7;
 OllaMock::set($ENV{TEST_NGINX_MOCK_PORT_1}, mode => 'up');

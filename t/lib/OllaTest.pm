@@ -167,6 +167,25 @@ sub wait_until {
     return 0;
 }
 
+# until the mock on PORT has answered N health probes (model list GETs)
+sub wait_probes {
+    my ($port, $n, $limit) = @_;
+    require OllaMock;
+    return wait_until(sub {
+        my $st = OllaMock::stats($port);
+        return ref $st eq 'HASH' && ($st->{models_gets} // 0) >= ($n // 1);
+    }, $limit // 20);
+}
+
+# until no endpoint in /internal/status/endpoints is still "unknown"
+sub wait_status_settled {
+    my ($path, $limit) = @_;
+    return wait_until(sub {
+        my $r = http(GET => $path // '/internal/status/endpoints');
+        return $r->{status} == 200 && $r->{body} !~ /"status":"unknown"/;
+    }, $limit // 20);
+}
+
 # a self-signed certificate for a TLS mock; returns (cert, key)
 sub tls_cert {
     my ($dir) = @_;
