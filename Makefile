@@ -54,7 +54,7 @@ DEB_TEST     := libcmocka-dev libnginx-mod-http-echo perl \
                 libtest-base-perl libtext-diff-perl curl openssl procps
 DEB_EXTRA    := valgrind clang wrk
 
-.PHONY: all build deps deps-unit deps-node deps-extra unit test test-t test-valgrind test-asan \
+.PHONY: all build deps deps-unit deps-node deps-extra unit test test-t test-valgrind test-asan test-e2e \
         fuzz bench run install clean distclean test-t
 
 all: build
@@ -172,7 +172,12 @@ PROVE_ARGS ?= -r t/
 test-t: build
 	$(TEST_ENV) prove $(PROVE_ARGS)
 
-test: deps build unit test-t
+# the official OpenAI, LangChain and Anthropic SDKs against nginx + the
+# module in front of real llama.cpp stand-ins (needs node >= 20)
+test-e2e: deps deps-node build
+	NGINX_BIN=$(NGINX_BIN) OLLA_MODULE=$(MODULE) t/e2e/run.sh
+
+test: deps build unit test-t test-e2e
 
 VALGRIND_OPTS = --tool=memcheck --leak-check=full --show-possibly-lost=no \
                 --num-callers=50 --suppressions=$(TOP)/valgrind.suppress \

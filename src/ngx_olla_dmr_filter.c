@@ -233,7 +233,9 @@ ngx_olla_dmr_header_filter(ngx_http_request_t *r)
         }
     }
 
-    if (ctx->mode != NGX_OLLA_DMR_MODE_NONE && !ctx->local) {
+    if (ctx->mode != NGX_OLLA_DMR_MODE_NONE
+        && (!ctx->local || ctx->route == NGX_OLLA_DMR_ROUTE_ANTHROPIC))
+    {
         if (ctx->mode == NGX_OLLA_DMR_MODE_PASSTHROUGH) {
             p = (u_char *) "passthrough";
 

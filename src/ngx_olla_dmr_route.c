@@ -77,6 +77,7 @@ static ngx_int_t ngx_olla_dmr_replace_body(ngx_http_request_t *r,
     u_char *data, size_t len);
 static ngx_int_t ngx_olla_dmr_set_headers(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx);
+static ngx_uint_t ngx_olla_dmr_dropped(ngx_table_elt_t *h, ngx_uint_t mask);
 static ngx_int_t ngx_olla_dmr_check_path(ngx_http_request_t *r);
 static ngx_uint_t ngx_olla_dmr_type_ok(ngx_olla_dmr_ctx_t *ctx,
     ngx_olla_dmr_endpoint_t *ep);
@@ -1653,17 +1654,37 @@ ngx_olla_dmr_replace_body(ngx_http_request_t *r, u_char *data, size_t len)
 }
 
 
+/* a request header the rules in force drop before proxying */
+
+static ngx_uint_t
+ngx_olla_dmr_dropped(ngx_table_elt_t *h, ngx_uint_t mask)
+{
+    ngx_olla_dmr_header_rule_t  *rule;
+
+    for (rule = ngx_olla_dmr_header_rules; rule->name.len; rule++) {
+        if ((rule->drop & mask)
+            && h->key.len == rule->name.len
+            && ngx_strncasecmp(h->key.data, rule->name.data, rule->name.len)
+               == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 /* Origin and client credentials stay here; X-Request-ID goes upstream */
 
 static ngx_int_t
 ngx_olla_dmr_set_headers(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 {
-    ngx_uint_t                   i, drop, mask, rebuild;
-    ngx_list_t                   headers;
-    ngx_list_part_t             *part;
-    ngx_table_elt_t             *h, *nh;
-    ngx_olla_dmr_loc_conf_t     *olcf;
-    ngx_olla_dmr_header_rule_t  *rule;
+    ngx_uint_t                i, mask, rebuild;
+    ngx_list_t                headers;
+    ngx_list_part_t          *part;
+    ngx_table_elt_t          *h, *nh;
+    ngx_olla_dmr_loc_conf_t  *olcf;
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_olla_dmr_module);
 
@@ -1681,20 +1702,15 @@ ngx_olla_dmr_set_headers(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 
     rebuild = 0;
 
-    for (part = &r->headers_in.headers.part; part; part = part->next) {
+    for (part = &r->headers_in.headers.part; part && !rebuild;
+         part = part->next)
+    {
         h = part->elts;
 
         for (i = 0; i < part->nelts; i++) {
-            for (rule = ngx_olla_dmr_header_rules; rule->name.len; rule++) {
-                if ((rule->drop & mask)
-                    && h[i].key.len == rule->name.len
-                    && ngx_strncasecmp(h[i].key.data, rule->name.data,
-                                       rule->name.len)
-                       == 0)
-                {
-                    rebuild = 1;
-                    break;
-                }
+            if (ngx_olla_dmr_dropped(&h[i], mask)) {
+                rebuild = 1;
+                break;
             }
         }
     }
@@ -1718,22 +1734,7 @@ ngx_olla_dmr_set_headers(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
             h = part->elts;
 
             for (i = 0; i < part->nelts; i++) {
-                drop = 0;
-
-                for (rule = ngx_olla_dmr_header_rules; rule->name.len; rule++)
-                {
-                    if ((rule->drop & mask)
-                        && h[i].key.len == rule->name.len
-                        && ngx_strncasecmp(h[i].key.data, rule->name.data,
-                                           rule->name.len)
-                           == 0)
-                    {
-                        drop = 1;
-                        break;
-                    }
-                }
-
-                if (drop) {
+                if (ngx_olla_dmr_dropped(&h[i], mask)) {
                     continue;
                 }
 

@@ -16,6 +16,16 @@ my ($crt, $key) = OllaTest::tls_cert(OllaMock::state_dir());
 $ENV{TEST_NGINX_TLS_CRT} = $crt;
 $ENV{TEST_NGINX_TLS_KEY} = $key;
 
+# "--- mock_setup": Perl run before the block's nginx starts, so that its
+# first health probes already see the mocks as the block wants them
+add_block_preprocessor(sub {
+    my $block = shift;
+    OllaMock::reset();
+    if (defined(my $code = $block->mock_setup)) {
+        eval "package main; $code; 1" or die "mock_setup: $@";
+    }
+});
+
 no_shuffle();
 run_tests();
 
@@ -99,8 +109,9 @@ Time::HiRes::sleep(0.5);
 --- config
     location /internal/ { olla_status; }
     location /_mock/ { proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1; }
+--- mock_setup
+OllaMock::set($ENV{TEST_NGINX_MOCK_PORT_1}, mode => 'hang');
 --- init
-OllaTest::http(GET => "http://127.0.0.1:$ENV{TEST_NGINX_MOCK_PORT_1}/_mock/set?port=$ENV{TEST_NGINX_MOCK_PORT_1}&mode=hang");
 OllaTest::wait_status_settled();
 --- request eval
 ["GET /internal/status/endpoints", "GET /internal/health", "GET /_mock/reset"]

@@ -18,11 +18,14 @@ our $P2 = $ENV{TEST_NGINX_MOCK_PORT_2};
 sub chat { "POST /olla/dmr/engines/v1/chat/completions\n{\"model\":\"ai/smollm2\",\"messages\":[]}" }
 sub proxy_chat { "POST /olla/proxy/v1/chat/completions\n{\"model\":\"ai/smollm2\",\"messages\":[]}" }
 
-# every block starts with the mocks in their default state
+# "--- mock_setup": Perl run before the block's nginx starts, so that its
+# first health probes already see the mocks as the block wants them
 add_block_preprocessor(sub {
     my $block = shift;
-    my $init = $block->init // '';
-    $block->set_value("init", "OllaMock::reset();\n$init");
+    OllaMock::reset();
+    if (defined(my $code = $block->mock_setup)) {
+        eval "package main; $code; 1" or die "mock_setup: $@";
+    }
 });
 
 no_shuffle();

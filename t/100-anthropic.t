@@ -58,8 +58,15 @@ _EOC_
 _EOC_
     }
 
+    # before this block's nginx starts (and probes): no state left over
+    OllaMock::reset();
+
+    if (defined(my $code = $block->mock_setup)) {
+        eval "package main; $code; 1" or die "mock_setup: $@";
+    }
+
     my $init = $block->init // '';
-    $block->set_value("init", "OllaMock::reset();\nTime::HiRes::sleep(0.2);\n$init");
+    $block->set_value("init", "Time::HiRes::sleep(0.2);\n$init");
 });
 
 no_shuffle();
@@ -271,6 +278,8 @@ X-Mock-Body: <html>not json</html>
 --- request
 POST /tr/anthropic/v1/messages/count_tokens
 {"model":"ai/smollm2","system":"You are a helpful assistant.","messages":[{"role":"user","content":"What is the weather?"}]}
+--- response_headers
+X-Olla-Mode: translation
 --- response_body
 {"input_tokens":12}
 --- no_error_log
@@ -283,12 +292,13 @@ POST /tr/anthropic/v1/messages/count_tokens
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream dmr { olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1 name=dmr check_interval=30s check_timeout=2s; }
     upstream oai { olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_2 name=oai type=openai-compatible check_interval=30s check_timeout=2s; }
+--- mock_setup
+OllaMock::set($main::P1, models_body => '{"object":"list","data":[{"id":"ai/smollm2:latest","object":"model"},{"id":"ai/qwen3:latest","object":"model"}]}');
 --- init
-OllaMock::set($main::P1, models_body => '{"object":"list","data":[{"id":"ai/smollm2:latest"},{"id":"ai/qwen3:latest"}]}');
-OllaMock::reset();
+OllaTest::wait_until(sub { OllaTest::http(GET => '/pt/anthropic/v1/models')->{body} =~ /qwen3/ }, 10);
 --- request
 GET /pt/anthropic/v1/models
---- response_body_like: ^\{"data":\[\],"has_more":false,"first_id":null,"last_id":null\}$
+--- response_body_like: ^\{"data":\[\{"type":"model","id":"ai/smollm2:latest","display_name":"ai/smollm2:latest","created_at":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"\},\{"type":"model","id":"ai/qwen3:latest".*\}\],"has_more":false,"first_id":"ai/smollm2:latest","last_id":"ai/qwen3:latest"\}$
 --- no_error_log
 [error]
 
