@@ -43,14 +43,15 @@ endif
 
 SOURCES      := config ngx_olla_dmr_module.c $(wildcard src/*.c src/*.h)
 
-CFLAGS_DEB   := $(shell dpkg-buildflags --get CFLAGS 2>/dev/null) -fPIC \
+# deferred (=): dpkg-buildflags is installed by "make deps" on a fresh machine
+CFLAGS_DEB    = $(shell dpkg-buildflags --get CFLAGS 2>/dev/null) -fPIC \
                 $(shell dpkg-buildflags --get CPPFLAGS 2>/dev/null)
-LDFLAGS_DEB  := $(shell dpkg-buildflags --get LDFLAGS 2>/dev/null) -fPIC
+LDFLAGS_DEB   = $(shell dpkg-buildflags --get LDFLAGS 2>/dev/null) -fPIC
 
 # Debian packages needed to build and test (make deps installs the missing)
-DEB_BUILD    := gcc make nginx nginx-dev libyaml-dev libjansson-dev \
+DEB_BUILD    := gcc make dpkg-dev nginx nginx-dev libyaml-dev libjansson-dev \
                 libssl-dev libpcre2-dev zlib1g-dev pkg-config
-DEB_TEST     := libcmocka-dev libnginx-mod-http-echo perl \
+DEB_TEST     := libcmocka-dev perl \
                 libtest-base-perl libtext-diff-perl curl openssl procps
 DEB_EXTRA    := valgrind clang wrk
 
@@ -120,6 +121,7 @@ $(BUILD)/Makefile: config | deps
 	cd $(BUILD) && $(NGX_CONFIGURE) --with-compat --with-debug \
 	    --with-threads --with-http_ssl_module --with-http_v2_module \
 	    --with-http_stub_status_module --with-http_realip_module \
+	    --with-http_sub_module \
 	    --with-cc-opt="-g -O2 -fPIC $(ASAN_CFLAGS)" \
 	    --with-ld-opt="-fPIC $(ASAN_LDFLAGS)" \
 	    --add-dynamic-module=$(TOP) > configure.log 2>&1 \

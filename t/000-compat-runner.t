@@ -55,7 +55,20 @@ sub free_ports {
 my ($port, $port_b) = free_ports();
 plan skip_all => 'no free port in 19800-19899' unless $port_b;
 
+# Debian's echo module, when it loads into this nginx (it is built for
+# Debian's nginx only)
 my $echo = '/usr/lib/nginx/modules/ngx_http_echo_module.so';
+
+if (-f $echo) {
+    my $dir = tempdir('compat-echo-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    open my $fh, '>', "$dir/t.conf" or die $!;
+    print $fh "load_module $echo;\nerror_log $dir/e.log;\npid $dir/p;\n"
+            . "events {}\n";
+    close $fh;
+    system("$nginx -t -q -p $dir -c $dir/t.conf >/dev/null 2>&1");
+    $echo = '' if $? != 0;
+}
+
 my $servroot = tempdir('compat-selftest-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 
 # run one fixture; returns { rc, out (stdout+stderr), ok => [names],

@@ -257,6 +257,7 @@ qr{invalid "check_interval=soon": a time such as "10s" is expected}
 
 
 === TEST 21: olla_endpoint after keepalive
+--- skip_nginx: 2: >= 1.29.7
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream models {
@@ -271,6 +272,7 @@ qr{"olla_endpoint" must come before "keepalive" and is not combined with another
 
 
 === TEST 22: olla_load_balancer after keepalive
+--- skip_nginx: 2: >= 1.29.7
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream models {
@@ -284,7 +286,27 @@ qr{"olla_load_balancer" must come before "keepalive"}
 
 
 
-=== TEST 23: least_conn beside olla_endpoint
+=== TEST 23: since nginx 1.29.7 keepalive wraps any balancer: its place does not matter
+--- skip_nginx: 3: < 1.29.7
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models {
+        keepalive 8;
+        olla_load_balancer priority;
+        olla_endpoint http://127.0.0.1:1 name=a;
+    }
+--- config
+    location = /t { return 200 "ok\n"; }
+--- request
+GET /t
+--- response_body
+ok
+--- no_error_log
+[error]
+
+
+
+=== TEST 24: least_conn beside olla_endpoint
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream models {
@@ -298,7 +320,7 @@ qr{upstream "models" uses "olla_endpoint", which cannot be combined with another
 
 
 
-=== TEST 24: hash before olla_endpoint
+=== TEST 25: hash before olla_endpoint
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream models {
@@ -312,7 +334,7 @@ qr{"olla_endpoint" must come before "keepalive" and is not combined with another
 
 
 
-=== TEST 25: server lines mixed with olla_endpoint
+=== TEST 26: server lines mixed with olla_endpoint
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream models {
@@ -326,7 +348,7 @@ qr{upstream "models" mixes "server" lines with "olla_endpoint"}
 
 
 
-=== TEST 26: a server line first
+=== TEST 27: a server line first
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream models {
@@ -340,7 +362,7 @@ qr{"olla_endpoint" cannot be mixed with "server" lines in one upstream}
 
 
 
-=== TEST 27: a zone in an Olla upstream
+=== TEST 28: a zone in an Olla upstream
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream models {
@@ -354,7 +376,7 @@ qr{upstream "models" has a "zone": Olla upstreams keep their shared state in "ol
 
 
 
-=== TEST 28: an unknown balancer
+=== TEST 29: an unknown balancer
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream models {
@@ -368,7 +390,7 @@ qr{invalid balancer "fastest", expected "least-connections", "round-robin" or "p
 
 
 
-=== TEST 29: olla_load_balancer twice
+=== TEST 30: olla_load_balancer twice
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream models {
@@ -383,7 +405,7 @@ qr{"olla_load_balancer" directive is duplicate}
 
 
 
-=== TEST 30: olla_route to an upstream without olla_endpoint
+=== TEST 31: olla_route to an upstream without olla_endpoint
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream plain { server 127.0.0.1:12434; }
@@ -395,7 +417,7 @@ qr{"olla_route" needs an upstream block with "olla_endpoint" lines, "plain" has 
 
 
 
-=== TEST 31: olla_route in a regex location
+=== TEST 32: olla_route in a regex location
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream models { olla_endpoint http://127.0.0.1:12434; }
@@ -407,7 +429,7 @@ qr{"olla_route" directive is only allowed in a prefix location such as "location
 
 
 
-=== TEST 32: olla_zone too small
+=== TEST 33: olla_zone too small
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     olla_zone 16k;
@@ -419,7 +441,7 @@ qr{"olla_zone" size 16384 is too small, at least 64k is needed}
 
 
 
-=== TEST 33: olla_max_message_size 0
+=== TEST 34: olla_max_message_size 0
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
 --- config
@@ -430,7 +452,7 @@ qr{"olla_max_message_size" directive must be between 1 and 100m in \S+nginx\.con
 
 
 
-=== TEST 34: olla_profiles twice
+=== TEST 35: olla_profiles twice
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
@@ -441,7 +463,7 @@ qr{"olla_profiles" directive is duplicate}
 
 
 
-=== TEST 35: olla_profiles after an Olla upstream
+=== TEST 36: olla_profiles after an Olla upstream
 --- http_config
     upstream models { olla_endpoint http://127.0.0.1:12434; }
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
@@ -452,7 +474,7 @@ qr{"olla_profiles" directive must come before the upstream blocks that use "olla
 
 
 
-=== TEST 36: a host that does not resolve
+=== TEST 37: a host that does not resolve
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream models { olla_endpoint http://no-such-host.invalid:12434; }
@@ -463,7 +485,7 @@ qr{host not found in endpoint URL "http://no-such-host\.invalid:12434"}
 
 
 
-=== TEST 37: a name with a quote
+=== TEST 38: a name with a quote
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream models { olla_endpoint http://127.0.0.1:12434 'name=a"b'; }
@@ -474,7 +496,7 @@ qr{endpoint name "a"b" must be visible ASCII without quotes}
 
 
 
-=== TEST 38: the module loaded but not used costs nothing and starts
+=== TEST 39: the module loaded but not used costs nothing and starts
 --- config
     location = /t { return 200 "plain\n"; }
 --- request

@@ -115,6 +115,7 @@ GET /olla/dmr/engines/v1/models
 --- config
     location /plain/ {
         proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1/;
+        proxy_http_version 1.0;
         proxy_buffering on;
     }
 --- init

@@ -204,8 +204,7 @@ X-Mock-Replay: t/unit/fixtures/anthropic/interleaved_tools.sse
 --- request eval
 "POST /tr/anthropic/v1/messages\n$main::stream_msg"
 --- response_body_like eval
-qr{"index":0,"content_block":\{"type":"tool_use","id":"call_r1","name":"Read".*"content_block_stop","index":0\}.*"index":1,"content_block":\{"type":"tool_use","id":"call_b1","name":"Bash".*"content_block_stop","index":1\}.*event: message_stop}s
---- response_body_unlike: event: error
+qr{^(?!.*event: error)(?=.*"index":0,"content_block":\{"type":"tool_use","id":"call_r1","name":"Read".*"content_block_stop","index":0\}.*"index":1,"content_block":\{"type":"tool_use","id":"call_b1","name":"Bash".*"content_block_stop","index":1\}.*event: message_stop)}s
 --- no_error_log
 [error]
 
@@ -241,8 +240,7 @@ X-Mock-Cut: 3
 --- request eval
 "POST /tr/anthropic/v1/messages\n$main::stream_msg"
 --- response_body_like eval
-qr{"text":"tok2".*event: error\ndata: \{"type":"error","error":\{"type":"api_error","message":"[^"]+"\}\}\n\n$}s
---- response_body_unlike: message_stop
+qr{^(?!.*message_stop)(?=.*"text":"tok2".*event: error\ndata: \{"type":"error","error":\{"type":"api_error","message":"[^"]+"\}\}\n\n$)}s
 
 
 
