@@ -151,6 +151,18 @@ struct ngx_olla_dmr_upstream_s {
 };
 
 
+/* what a profile says about a model: its concurrency limit and timeout */
+typedef struct {
+    const olla_profile_t        *profile;
+    size_t                       len;
+    u_char                       model[96];
+    ngx_uint_t                   limit;
+    ngx_msec_t                   timeout;
+} ngx_olla_dmr_facts_t;
+
+#define NGX_OLLA_DMR_FACTS           16
+
+
 typedef struct {
     ngx_str_t                    profiles_dir;
     u_char                      *profiles_file;  /* where it was set */
@@ -168,6 +180,10 @@ typedef struct {
     ngx_ssl_t                   *ssl;          /* client side of probes */
 #endif
     ngx_log_t                   *probe_log;
+
+    /* this worker's memory of model facts (model names repeat) */
+    ngx_olla_dmr_facts_t         facts[NGX_OLLA_DMR_FACTS];
+    ngx_uint_t                   facts_next;
 } ngx_olla_dmr_main_conf_t;
 
 
@@ -259,6 +275,8 @@ ngx_int_t ngx_olla_dmr_resolve_endpoints(ngx_conf_t *cf,
     ngx_olla_dmr_main_conf_t *omcf);
 ngx_uint_t ngx_olla_dmr_endpoint_limit(ngx_olla_dmr_endpoint_t *ep,
     ngx_str_t *model);
+ngx_olla_dmr_facts_t *ngx_olla_dmr_model_facts(ngx_olla_dmr_main_conf_t *omcf,
+    const olla_profile_t *p, ngx_str_t *model, ngx_olla_dmr_facts_t *tmp);
 ngx_int_t ngx_olla_dmr_routable(ngx_olla_dmr_endpoint_t *ep,
     ngx_uint_t *full);
 #if (NGX_HTTP_SSL)

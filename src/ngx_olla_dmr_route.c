@@ -17,6 +17,8 @@
 #include "olla_json.h"
 #include "olla_anthropic.h"
 
+#include <openssl/rand.h>
+
 
 #define NGX_OLLA_DMR_PICK_NONE       1
 #define NGX_OLLA_DMR_PICK_FULL       2
@@ -53,6 +55,7 @@ static ngx_olla_dmr_header_rule_t  ngx_olla_dmr_header_rules[] = {
 static ngx_int_t ngx_olla_dmr_route_start(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx);
 static ngx_int_t ngx_olla_dmr_read_body(ngx_http_request_t *r);
+static void ngx_olla_dmr_new_id(u_char *p);
 static ngx_int_t ngx_olla_dmr_fail(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx, ngx_uint_t status, const char *type,
     const char *code, const char *fmt, ...);
@@ -94,7 +97,6 @@ static u_char *ngx_olla_dmr_json_str(u_char *dst, const u_char *src,
 static size_t ngx_olla_dmr_json_str_len(const u_char *src, size_t len);
 
 
-static ngx_int_t  ngx_olla_dmr_request_id_index = NGX_ERROR;
 
 
 ngx_int_t
@@ -146,13 +148,12 @@ ngx_olla_dmr_route_handler(ngx_http_request_t *r)
 ngx_olla_dmr_ctx_t *
 ngx_olla_dmr_create_ctx(ngx_http_request_t *r)
 {
-    u_char                     *p;
-    ngx_str_t                  *id;
-    ngx_uint_t                  i;
-    ngx_list_part_t            *part;
-    ngx_table_elt_t            *h;
-    ngx_olla_dmr_ctx_t         *ctx;
-    ngx_http_variable_value_t  *vv;
+    u_char              *p;
+    ngx_str_t           *id;
+    ngx_uint_t           i;
+    ngx_list_part_t     *part;
+    ngx_table_elt_t     *h;
+    ngx_olla_dmr_ctx_t  *ctx;
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_olla_dmr_ctx_t));
     if (ctx == NULL) {
@@ -191,32 +192,23 @@ ngx_olla_dmr_create_ctx(ngx_http_request_t *r)
         }
     }
 
-    if (ctx->request_id.len == 0) {
-        if (ngx_olla_dmr_request_id_index == NGX_ERROR) {
-            return NULL;
-        }
-
-        vv = ngx_http_get_indexed_variable(r, ngx_olla_dmr_request_id_index);
-
-        if (vv == NULL || vv->not_found) {
-            return NULL;
-        }
-
-        id = &ctx->request_id;
-        id->data = vv->data;
-        id->len = vv->len;
-    }
-
     /* NUL-terminated: the pure-C side takes it as a C string */
 
     id = &ctx->request_id;
 
-    p = ngx_pnalloc(r->pool, id->len + 1);
+    p = ngx_pnalloc(r->pool, ngx_max(id->len, 32) + 1);
     if (p == NULL) {
         return NULL;
     }
 
-    ngx_memcpy(p, id->data, id->len);
+    if (id->len) {
+        ngx_memcpy(p, id->data, id->len);
+
+    } else {
+        ngx_olla_dmr_new_id(p);
+        id->len = 32;
+    }
+
     p[id->len] = '\0';
     id->data = p;
 
@@ -226,14 +218,40 @@ ngx_olla_dmr_create_ctx(ngx_http_request_t *r)
 }
 
 
+/*
+ * A request id: 32 hex digits, a random 64-bit prefix drawn once per
+ * process and a counter.  Unique without asking OpenSSL for randomness on
+ * every request (nginx's $request_id does that, and it is the dearest
+ * part of a request's bookkeeping).
+ */
+
+static void
+ngx_olla_dmr_new_id(u_char *p)
+{
+    static ngx_pid_t  pid;
+    static uint64_t   prefix, count;
+
+    if (pid != ngx_pid) {
+        pid = ngx_pid;
+
+        if (RAND_bytes((u_char *) &prefix, sizeof(prefix)) != 1) {
+            prefix = ((uint64_t) ngx_random() << 32) ^ (uint64_t) ngx_random()
+                     ^ ((uint64_t) ngx_pid << 16) ^ (uint64_t) ngx_time();
+        }
+
+        count = 0;
+    }
+
+    count++;
+
+    (void) ngx_sprintf(p, "%016uxL%016uxL", prefix, count);
+}
+
+
 ngx_int_t
 ngx_olla_dmr_route_init(ngx_conf_t *cf)
 {
-    ngx_str_t  name = ngx_string("request_id");
-
-    ngx_olla_dmr_request_id_index = ngx_http_get_variable_index(cf, &name);
-
-    return ngx_olla_dmr_request_id_index == NGX_ERROR ? NGX_ERROR : NGX_OK;
+    return NGX_OK;
 }
 
 
@@ -569,7 +587,7 @@ ngx_olla_dmr_route_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
     ngx_int_t                  rc;
     ngx_uint_t                 reason;
     const char                *path;
-    u_char                     num[32];
+    u_char                     num[32], small[512];
     olla_json_scan_t           scan;
     olla_json_field_t          fields[4];
     ngx_olla_dmr_endpoint_t   *ep;
@@ -577,17 +595,14 @@ ngx_olla_dmr_route_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_olla_dmr_module);
 
-    model = ngx_pnalloc(r->pool, NGX_OLLA_DMR_MAX_MODEL + 1);
-    if (model == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     ngx_memzero(fields, sizeof(fields));
+
+    /* most names fit the stack; a longer one is read again below */
 
     fields[0].key = "model";
     fields[0].key_len = 5;
-    fields[0].value = (char *) model;
-    fields[0].cap = NGX_OLLA_DMR_MAX_MODEL;
+    fields[0].value = (char *) small;
+    fields[0].cap = sizeof(small);
 
     fields[1].key = "stream";
     fields[1].key_len = 6;
@@ -655,13 +670,35 @@ ngx_olla_dmr_route_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
                                          "\"model\" must not be empty");
             }
 
-            if (fields[0].truncated) {
+            if (fields[0].len > NGX_OLLA_DMR_MAX_MODEL) {
                 return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                               "invalid_request_error",
-                                               "invalid_model",
-                                               "\"model\" is longer than "
-                                               "%d bytes",
-                                               NGX_OLLA_DMR_MAX_MODEL);
+                                         "invalid_request_error",
+                                         "invalid_model",
+                                         "\"model\" is longer than "
+                                         "%d bytes", NGX_OLLA_DMR_MAX_MODEL);
+            }
+
+            model = ngx_pnalloc(r->pool, fields[0].len + 1);
+            if (model == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            if (fields[0].truncated) {
+                /* a long name: the body once more, into room for it */
+
+                fields[0].value = (char *) model;
+                fields[0].cap = fields[0].len;
+
+                olla_json_scan_init(&scan, fields, 4, 0);
+
+                if (ngx_olla_dmr_scan_body(r, ctx, &scan) != NGX_OK
+                    || fields[0].truncated)
+                {
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                }
+
+            } else {
+                ngx_memcpy(model, small, fields[0].len);
             }
 
             ctx->model.data = model;
@@ -775,18 +812,16 @@ ngx_olla_dmr_route_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 static ngx_int_t
 ngx_olla_dmr_route_proxy(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 {
-    uint64_t                  ms;
-    ngx_olla_dmr_endpoint_t  *ep;
+    ngx_olla_dmr_facts_t       facts;
+    ngx_olla_dmr_endpoint_t   *ep;
+    ngx_olla_dmr_main_conf_t  *omcf;
 
     ep = ctx->chosen;
+    omcf = ngx_http_get_module_main_conf(r, ngx_olla_dmr_module);
 
-    ms = olla_profile_timeout_ms(ep->profile,
-                                 ctx->model.len ? (char *) ctx->model.data
-                                                : NULL,
-                                 ctx->model.len);
-    if (ms) {
-        ctx->read_timeout = (ngx_msec_t) ngx_min(ms, (uint64_t) 86400000);
-    }
+    ctx->read_timeout = ngx_olla_dmr_model_facts(omcf, ep->profile,
+                                                 &ctx->model, &facts)
+                        ->timeout;
 
     if (ngx_olla_dmr_set_headers(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1051,7 +1086,8 @@ ngx_olla_dmr_choose(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     u_char                    *cls, c;
     ngx_int_t                  best_prio;
     ngx_uint_t                 i, n, attempt, routable, full, eligible;
-    ngx_uint_t                 best, ties, k, limit, trial;
+    ngx_uint_t                 best, ties, k, limit, trial, locked;
+    ngx_olla_dmr_facts_t       facts;
     ngx_atomic_uint_t          min;
     ngx_olla_dmr_upstream_t   *ups;
     ngx_olla_dmr_endpoint_t   *ep, *e;
@@ -1079,10 +1115,7 @@ ngx_olla_dmr_choose(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
         routable = 0;
         full = 0;
         eligible = 0;
-
-        if (ctx->norm.len) {
-            ngx_olla_dmr_shm_lock(omcf);
-        }
+        locked = 0;
 
         for (i = 0; i < n; i++) {
             e = &ep[i];
@@ -1108,6 +1141,12 @@ ngx_olla_dmr_choose(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
             c = 1;
 
             if (ctx->norm.len && e->sh->nmodels) {
+                if (!locked) {
+                    /* the lists change under the zone's mutex */
+                    ngx_olla_dmr_shm_lock(omcf);
+                    locked = 1;
+                }
+
                 c = ngx_olla_dmr_models_has_locked(e, &ctx->norm) ? 2 : 0;
             }
 
@@ -1117,10 +1156,9 @@ ngx_olla_dmr_choose(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
 
             if (ctx->limit_profile != e->profile) {
                 ctx->limit_profile = e->profile;
-                ctx->limit = olla_profile_concurrency(e->profile,
-                                 ctx->model.len ? (char *) ctx->model.data
-                                                : NULL,
-                                 ctx->model.len);
+                ctx->limit = ngx_olla_dmr_model_facts(omcf, e->profile,
+                                                      &ctx->model, &facts)
+                             ->limit;
             }
 
             limit = e->max_concurrent ? e->max_concurrent : ctx->limit;
@@ -1138,7 +1176,7 @@ ngx_olla_dmr_choose(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
             }
         }
 
-        if (ctx->norm.len) {
+        if (locked) {
             ngx_olla_dmr_shm_unlock(omcf);
         }
 

@@ -930,16 +930,67 @@ ngx_olla_dmr_free_sessions(void *data)
 #endif
 
 
+/*
+ * The concurrency limit and read timeout a profile gives a model (SPEC 8).
+ * Matching a name against the size classes is the dearest step of
+ * routing, and the same few model names come again and again, so each
+ * worker remembers the last NGX_OLLA_DMR_FACTS answers.
+ */
+
+ngx_olla_dmr_facts_t *
+ngx_olla_dmr_model_facts(ngx_olla_dmr_main_conf_t *omcf,
+    const olla_profile_t *p, ngx_str_t *model, ngx_olla_dmr_facts_t *tmp)
+{
+    char                  *name;
+    uint64_t               ms;
+    ngx_uint_t             i;
+    ngx_olla_dmr_facts_t  *f;
+
+    if (model->len <= sizeof(f->model)) {
+        for (i = 0; i < NGX_OLLA_DMR_FACTS; i++) {
+            f = &omcf->facts[i];
+
+            if (f->profile == p && f->len == model->len
+                && ngx_memcmp(f->model, model->data, model->len) == 0)
+            {
+                return f;
+            }
+        }
+
+        f = &omcf->facts[omcf->facts_next++ % NGX_OLLA_DMR_FACTS];
+
+    } else {
+        f = tmp;
+    }
+
+    name = model->len ? (char *) model->data : NULL;
+
+    ms = olla_profile_timeout_ms(p, name, model->len);
+
+    f->profile = p;
+    f->len = ngx_min(model->len, sizeof(f->model));
+    ngx_memcpy(f->model, model->data, f->len);
+    f->limit = olla_profile_concurrency(p, name, model->len);
+    f->timeout = (ngx_msec_t) ngx_min(ms, (uint64_t) 86400000);
+
+    return f;
+}
+
+
 ngx_uint_t
 ngx_olla_dmr_endpoint_limit(ngx_olla_dmr_endpoint_t *ep, ngx_str_t *model)
 {
+    ngx_olla_dmr_facts_t       tmp;
+    ngx_olla_dmr_main_conf_t  *omcf;
+
     if (ep->max_concurrent) {
         return ep->max_concurrent;
     }
 
-    return olla_profile_concurrency(ep->profile,
-                                    model->len ? (char *) model->data : NULL,
-                                    model->len);
+    omcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_olla_dmr_module);
+
+    return ngx_olla_dmr_model_facts(omcf, ep->profile, model, &tmp)->limit;
 }
 
 
