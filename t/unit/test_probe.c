@@ -620,6 +620,8 @@ expand(const char *text, const char *body, size_t *len)
     size_t       blen, cap, k, step;
     const char  *t;
 
+    *len = 0;
+
     blen = body ? strlen(body) : 0;
     cap = strlen(text) + 4 * blen + 256;
 
@@ -1037,6 +1039,7 @@ with_head(const char *head, const char *body, size_t blen, size_t *len)
     size_t   h;
 
     h = strlen(head);
+    *len = 0;
 
     t = malloc(h + blen + 64);
     if (t == NULL) {
