@@ -1,0 +1,529 @@
+#!/usr/bin/env bash
+# make bench: what ngx_olla_dmr_module costs on top of plain nginx.
+#
+# One run, side by side, against one fast local DMR-like backend (benchd):
+#   direct       the backend itself
+#   plain        plain nginx proxy_pass + keepalive (the floor)
+#   dmr          the module, /olla/dmr/engines/v1/chat/completions
+#   passthrough  the module, /olla/anthropic/v1/messages to DMR endpoints
+#   translation  the module, /olla/anthropic/v1/messages to openai-compatible
+#                endpoints (Anthropic -> OpenAI -> Anthropic)
+# with wrk (requests/s, p50/p99) and nginx worker CPU per request (from
+# /proc/<pid>/stat), streams timed with streamc (time to first event, each
+# event's transit time), and worker RSS with 1,000 open streams and with one
+# 50 MB translated stream.  Writes build/bench/report.md and prints it.
+#
+# Assumes the module is built (make) and Debian's nginx is installed;
+# installs wrk with apt-get when missing.  Knobs (environment):
+#   BENCH_DURATION=2     seconds per wrk run
+#   BENCH_ROUNDS=3       runs of every wrk row (interleaved); medians reported
+#   BENCH_CONNS=8        wrk connections (one wrk thread); latency rows use 1
+#   BENCH_STREAMS=150    streams per stream-latency run (20 events, 1 ms apart)
+#   BENCH_HOLD=1000      streams held open for the RSS measurement
+#   NGINX_BIN, OLLA_MODULE   the nginx binary and the module to load
+# Ports: 20001-20030 (backend), 20100-20180 (nginx).
+#
+# Bodies stay in memory (client_body_buffer_size 2m, both nginx): with the
+# default 16k a buffered body goes to a temp file and is sent upstream from
+# it, and plain nginx then stalls ~40 ms per request (Nagle on the upstream
+# connection against the backend's delayed ACK), which would hide the
+# module's cost.  The "tempfile" rows measure that default path too.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+here=$top/tools/bench
+out=$top/build/bench
+nginx=${NGINX_BIN:-/usr/sbin/nginx}
+module=${OLLA_MODULE:-$top/build/debian/ngx_olla_dmr_module.so}
+dur=${BENCH_DURATION:-2}
+conns=${BENCH_CONNS:-8}
+nstreams=${BENCH_STREAMS:-150}
+nhold=${BENCH_HOLD:-1000}
+rounds=${BENCH_ROUNDS:-3}
+events=20
+event_gap_us=1000
+big_bytes=$((50 * 1024 * 1024))
+
+t_start=$(date +%s)
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+# ------------------------------------------------------------ prerequisites
+
+[ -f "$module" ] || die "no module at $module (run make first)"
+[ -x "$nginx" ] || die "no nginx at $nginx"
+if ! command -v wrk >/dev/null; then
+    say "installing wrk"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends wrk >/dev/null
+fi
+command -v gcc >/dev/null || die "gcc is needed"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+[ "$(ulimit -n)" -ge $((nhold * 3 + 100)) ] || die "open files limit $(ulimit -n) too low for $nhold streams"
+
+for port in 20001 20030 20100 20101 20103 20110 20113 20130 20151 20153 20163 20180; do
+    if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
+        die "port $port is taken; something else is listening in 20000-20999"
+    fi
+done
+
+mkdir -p "$out"
+rm -rf "$out"/run.*        # the previous run's configs, bodies and logs
+run=$(mktemp -d "$out/run.XXXXXX")
+chmod 755 "$run"          # the workers (nobody) write temp files under it
+res=$run/results.tsv
+: > "$res"
+
+gcc -O2 -Wall -o "$out/benchd" "$here/backend.c" -lpthread
+gcc -O2 -Wall -o "$out/streamc" "$here/streamc.c"
+perl "$here/genbodies.pl" "$run/bodies" >/dev/null
+
+# ------------------------------------------------------------ processes
+
+backend_pid=""
+plain_pid=""
+olla_pid=""
+
+stop_pid() {    # stop_pid PID: TERM (QUIT for nginx), wait
+    local pid=$1 sig=${2:-TERM}
+    [ -n "$pid" ] || return 0
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -"$sig" "$pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    stop_nginx plain
+    stop_nginx olla
+    stop_pid "$backend_pid"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+"$out/benchd" -p 20001-20030 2> "$run/benchd.log" &
+backend_pid=$!
+
+wait_port() {
+    for _ in $(seq 1 100); do
+        (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0
+        sleep 0.05
+    done
+    die "nothing listens on $1"
+}
+wait_port 20001
+wait_port 20030
+
+# ------------------------------------------------------------ nginx configs
+# Both: 2 workers, the same events/http settings, the same proxy settings
+# (conf.examples/olla_proxy_params: HTTP/1.1, Connection "", buffering off,
+# the same headers), keepalive 64 to the backend, no access log.  The plain
+# upstream is nginx's closest equivalent of the module's: least_conn over
+# the same 3 backend ports.
+
+common_main() {   # common_main NAME
+    cat <<CONF
+daemon off;
+worker_processes 2;
+worker_rlimit_nofile 16384;
+error_log $run/$1/error.log warn;
+pid $run/$1/nginx.pid;
+events { worker_connections 8192; }
+CONF
+}
+
+common_http() {   # common_http NAME
+    cat <<CONF
+    access_log off;
+    client_max_body_size 16m;
+    client_body_buffer_size 2m;
+    client_body_temp_path $run/$1/tmp/body;
+    proxy_temp_path $run/$1/tmp/proxy;
+    fastcgi_temp_path $run/$1/tmp/fastcgi;
+    uwsgi_temp_path $run/$1/tmp/uwsgi;
+    scgi_temp_path $run/$1/tmp/scgi;
+CONF
+}
+
+mkdir -p "$run/plain/tmp" "$run/olla/tmp"
+
+{
+    common_main plain
+    echo "http {"
+    common_http plain
+    cat <<CONF
+    upstream plain {
+        least_conn;
+        server 127.0.0.1:20001;
+        server 127.0.0.1:20002;
+        server 127.0.0.1:20003;
+        keepalive 64;
+    }
+    server {
+        listen 127.0.0.1:20100;
+        location / {
+            proxy_pass http://plain;
+            include $top/conf.examples/olla_proxy_params;
+        }
+    }
+    server {
+        listen 127.0.0.1:20110;
+        client_body_buffer_size 16k;
+        location / {
+            proxy_pass http://plain;
+            include $top/conf.examples/olla_proxy_params;
+        }
+    }
+}
+CONF
+} > "$run/plain/nginx.conf"
+
+olla_upstream() {   # olla_upstream NAME TYPE COUNT
+    local name=$1 type=$2 n=$3 i
+    echo "    upstream $name {"
+    echo "        olla_load_balancer least-connections;"
+    for i in $(seq 1 "$n"); do
+        printf '        olla_endpoint http://127.0.0.1:%d name=%s-%d type=%s check_interval=5s check_timeout=2s max_concurrent=10000;\n' \
+            $((20000 + i)) "$name" "$i" "$type"
+    done
+    echo "        keepalive 64;"
+    echo "    }"
+}
+
+olla_server() {   # olla_server PORT UPSTREAM [DIRECTIVE]
+    cat <<CONF
+    server {
+        listen 127.0.0.1:$1;
+        ${3:-}
+        location /olla/ {
+            olla_route $2;
+            proxy_pass http://$2;
+            include $top/conf.examples/olla_proxy_params;
+        }
+        location /internal/ { olla_status; }
+    }
+CONF
+}
+
+{
+    echo "load_module $module;"
+    common_main olla
+    echo "http {"
+    common_http olla
+    echo "    olla_profiles $top/profiles;"
+    olla_upstream dmr1 docker-model-runner 1
+    olla_upstream dmr3 docker-model-runner 3
+    olla_upstream dmr30 docker-model-runner 30
+    olla_upstream oai1 openai-compatible 1
+    olla_upstream oai3 openai-compatible 3
+    olla_upstream oai30 openai-compatible 30
+    olla_server 20101 dmr1
+    olla_server 20103 dmr3
+    olla_server 20130 dmr30
+    olla_server 20151 oai1
+    olla_server 20153 oai3
+    olla_server 20180 oai30
+    olla_server 20113 dmr3 "client_body_buffer_size 16k;"
+    olla_server 20163 oai3 "client_body_buffer_size 16k;"
+    echo "}"
+} > "$run/olla/nginx.conf"
+
+start_nginx() {   # start_nginx plain|olla ; sets plain_pid / olla_pid
+    local name=$1 pid
+    "$nginx" -t -q -p "$run/$name" -c "$run/$name/nginx.conf" \
+        || die "nginx -t failed for $run/$name/nginx.conf"
+    "$nginx" -p "$run/$name" -c "$run/$name/nginx.conf" &
+    pid=$!
+    eval "${name}_pid=$pid"
+    if [ "$name" = plain ]; then wait_port 20100; else wait_port 20103; wait_port 20180; fi
+    for _ in $(seq 1 100); do
+        [ "$(workers "$pid" | wc -w)" = 2 ] && return 0
+        sleep 0.05
+    done
+    die "$name nginx has no 2 workers"
+}
+
+stop_nginx() {    # graceful, then fast, then the workers and master by pid
+    local name=$1 pid w p
+    eval "pid=\${${name}_pid}"
+    eval "${name}_pid=''"
+    [ -n "$pid" ] || return 0
+    w=$(workers "$pid")
+    kill -QUIT "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    fi
+    for p in $pid $w; do kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null; done
+    wait "$pid" 2>/dev/null || true
+}
+
+workers() {       # workers MASTER_PID: its worker processes
+    local p
+    for p in $(pgrep -P "$1" 2>/dev/null); do
+        grep -q 'nginx: worker process' /proc/"$p"/cmdline 2>/dev/null \
+            && echo "$p"
+    done
+    true
+}
+
+cpu_ticks() {     # cpu_ticks PID...: utime+stime summed
+    local t=0 p f
+    for p in "$@"; do
+        f=$(sed 's/^.*) //' /proc/"$p"/stat)
+        set -- $f
+        t=$((t + ${12} + ${13}))     # fields 14 and 15 of stat
+    done
+    echo $t
+}
+
+# ------------------------------------------------------------ checks
+
+b=$run/bodies
+start_nginx plain
+start_nginx olla
+
+# every endpoint probed healthy before anything is timed
+for _ in $(seq 1 100); do
+    n=$(curl -fsS http://127.0.0.1:20130/internal/status/endpoints 2>/dev/null \
+        | grep -o '"status":"healthy"' | wc -l) || n=0
+    [ "$n" -ge 68 ] && break
+    sleep 0.1
+done
+[ "$n" -ge 68 ] || { curl -sS http://127.0.0.1:20130/internal/status/endpoints >&2 || true; die "endpoints not healthy ($n of 68)"; }
+
+check() {         # check PORT PATH BODY EXPECT-IN-BODY [EXPECT-HEADER]
+    local h=$run/check.h o=$run/check.o
+    curl -sS -o "$o" -D "$h" -H 'Content-Type: application/json' \
+        --data-binary @"$3" "http://127.0.0.1:$1$2" || die "check $1$2: curl failed"
+    grep -q "^HTTP/1.1 200" "$h" || { cat "$h" "$o" >&2; die "check $1$2: not 200"; }
+    grep -q "$4" "$o" || { head -c 600 "$o" >&2; die "check $1$2: answer lacks $4"; }
+    if [ -n "${5:-}" ]; then
+        grep -qi "$5" "$h" || { cat "$h" >&2; die "check $1$2: no header $5"; }
+    fi
+}
+check 20001 /engines/v1/chat/completions "$b/oai-1k.json" '"chat.completion"'
+check 20100 /engines/v1/chat/completions "$b/oai-1k.json" '"chat.completion"'
+for p in 20101 20103 20130; do
+    check $p /olla/dmr/engines/v1/chat/completions "$b/oai-50k.json" '"chat.completion"' 'X-Olla-Endpoint: dmr'
+    check $p /olla/anthropic/v1/messages "$b/anth-50k.json" '"type":"message"' 'X-Olla-Mode: passthrough'
+done
+for p in 20151 20153 20180; do
+    check $p /olla/anthropic/v1/messages "$b/anth-50k.json" '"type":"message"' 'X-Olla-Mode: translation'
+done
+check 20153 /olla/anthropic/v1/messages "$b/anth-1m.json" '"type":"message"' 'X-Olla-Mode: translation'
+check 20153 /olla/anthropic/v1/messages "$b/anth-stream.json" 'content_block_delta' 'X-Olla-Mode: translation'
+check 20103 /olla/dmr/engines/v1/chat/completions "$b/oai-stream.json" 'chat.completion.chunk'
+check 20110 /engines/v1/chat/completions "$b/oai-1m.json" '"chat.completion"'
+check 20113 /olla/dmr/engines/v1/chat/completions "$b/oai-1m.json" '"chat.completion"' 'X-Olla-Endpoint: dmr3'
+check 20163 /olla/anthropic/v1/messages "$b/anth-50k.json" '"type":"message"' 'X-Olla-Mode: translation'
+
+# ------------------------------------------------------------ throughput
+
+# One-at-a-time measurements (wrk -c1, stream timing) run with the backend,
+# both nginx's workers and the client on one core: a request's latency is
+# then the CPU work on its path, not where the scheduler happened to put
+# each process (cross-core wake-ups on this VM vary by tens of µs).
+ncpu=$(nproc)
+pin_cpu=$((ncpu - 1))
+pin_one() {
+    local p
+    [ "$ncpu" -gt 1 ] || return 0
+    for p in $backend_pid $(workers "$plain_pid") $(workers "$olla_pid"); do
+        taskset -a -p -c "$pin_cpu" "$p" >/dev/null
+    done
+}
+unpin() {
+    local p
+    [ "$ncpu" -gt 1 ] || return 0
+    for p in $backend_pid $(workers "$plain_pid") $(workers "$olla_pid"); do
+        taskset -a -p -c "0-$pin_cpu" "$p" >/dev/null
+    done
+}
+one() { if [ "$ncpu" -gt 1 ]; then taskset -c "$pin_cpu" "$@"; else "$@"; fi; }
+
+nginx_of() {      # the master pid of a target
+    case $1 in direct) echo "";; plain) echo "$plain_pid";; *) echo "$olla_pid";; esac
+}
+
+# bench GROUP LABEL TARGET PORT PATH BODY ENDPOINTS [HEADERS]
+bench() {
+    local group=$1 label=$2 target=$3 port=$4 path=$5 body=$6 eps=$7 hdrs=${8:-}
+    local master pids="" c0=0 c1=0 line tick
+    master=$(nginx_of "$target")
+    [ -n "$master" ] && pids=$(workers "$master")
+    [ -n "$pids" ] && c0=$(cpu_ticks $pids)
+    line=$(BENCH_BODY=$body BENCH_HEADERS=$hdrs \
+           ${WRAP:-} wrk -t1 -c"${BC:-$conns}" -d"${dur}s" --latency -s "$here/post.lua" \
+               "http://127.0.0.1:$port$path" | grep '^BENCH ') \
+        || die "wrk failed: $group $label"
+    [ -n "$pids" ] && c1=$(cpu_ticks $pids)
+    printf 'wrk\t%s\t%s\t%s\t%s\t%s\tticks=%s\t%s\n' "$group" "$label" "$target" \
+        "$(basename "$body" .json)" "$eps" "$((c1 - c0))" "${line#BENCH }" >> "$res"
+    printf '  %-28s %-12s %s\n' "$group" "$label" \
+        "$(echo "$line" | grep -o 'rps=[0-9.]*') $(echo "$line" | grep -o 'p99_us=[0-9]*') $(echo "$line" | grep -o 'err_status=[0-9]*')" >&2
+}
+
+D=/engines/v1/chat/completions
+A=/anthropic/v1/messages
+OD=/olla/dmr/engines/v1/chat/completions
+OA=/olla/anthropic/v1/messages
+S="X-Bench-Events: $events"
+
+matrix() {
+    local sz
+    for sz in 1k 50k 1m; do
+        bench "openai $sz" direct      direct      20001 $D  "$b/oai-$sz.json" -
+        bench "openai $sz" plain       plain       20100 $D  "$b/oai-$sz.json" 3
+        bench "openai $sz" dmr         dmr         20103 $OD "$b/oai-$sz.json" 3
+    done
+    for sz in 1k 50k 1m; do
+        bench "anthropic $sz" direct      direct      20001 $A  "$b/anth-$sz.json" -
+        bench "anthropic $sz" plain       plain       20100 $A  "$b/anth-$sz.json" 3
+        bench "anthropic $sz" passthrough passthrough 20103 $OA "$b/anth-$sz.json" 3
+        bench "anthropic $sz" translation translation 20153 $OA "$b/anth-$sz.json" 3
+    done
+    bench "endpoints openai 1k"    dmr         dmr         20101 $OD "$b/oai-1k.json" 1
+    bench "endpoints openai 1k"    dmr         dmr         20103 $OD "$b/oai-1k.json" 3
+    bench "endpoints openai 1k"    dmr         dmr         20130 $OD "$b/oai-1k.json" 30
+    bench "endpoints anthropic 1k" passthrough passthrough 20101 $OA "$b/anth-1k.json" 1
+    bench "endpoints anthropic 1k" passthrough passthrough 20103 $OA "$b/anth-1k.json" 3
+    bench "endpoints anthropic 1k" passthrough passthrough 20130 $OA "$b/anth-1k.json" 30
+    bench "endpoints anthropic 1k" translation translation 20151 $OA "$b/anth-1k.json" 1
+    bench "endpoints anthropic 1k" translation translation 20153 $OA "$b/anth-1k.json" 3
+    bench "endpoints anthropic 1k" translation translation 20180 $OA "$b/anth-1k.json" 30
+    pin_one
+    WRAP=one BC=1 bench "latency openai 1k"    direct      direct      20001 $D  "$b/oai-1k.json" -
+    WRAP=one BC=1 bench "latency openai 1k"    plain       plain       20100 $D  "$b/oai-1k.json" 3
+    WRAP=one BC=1 bench "latency openai 1k"    dmr         dmr         20103 $OD "$b/oai-1k.json" 3
+    WRAP=one BC=1 bench "latency anthropic 1k" direct      direct      20001 $A  "$b/anth-1k.json" -
+    WRAP=one BC=1 bench "latency anthropic 1k" plain       plain       20100 $A  "$b/anth-1k.json" 3
+    WRAP=one BC=1 bench "latency anthropic 1k" passthrough passthrough 20103 $OA "$b/anth-1k.json" 3
+    WRAP=one BC=1 bench "latency anthropic 1k" translation translation 20153 $OA "$b/anth-1k.json" 3
+    unpin
+    bench "tempfile openai 50k"    plain       plain       20110 $D  "$b/oai-50k.json" 3
+    bench "tempfile openai 50k"    dmr         dmr         20113 $OD "$b/oai-50k.json" 3
+    bench "tempfile openai 1m"     plain       plain       20110 $D  "$b/oai-1m.json" 3
+    bench "tempfile openai 1m"     dmr         dmr         20113 $OD "$b/oai-1m.json" 3
+    bench "tempfile anthropic 50k" plain       plain       20110 $A  "$b/anth-50k.json" 3
+    bench "tempfile anthropic 50k" translation translation 20163 $OA "$b/anth-50k.json" 3
+    bench "openai stream"    direct      direct      20001 $D  "$b/oai-stream.json" - "$S"
+    bench "openai stream"    plain       plain       20100 $D  "$b/oai-stream.json" 3 "$S"
+    bench "openai stream"    dmr         dmr         20103 $OD "$b/oai-stream.json" 3 "$S"
+    bench "anthropic stream" direct      direct      20001 $A  "$b/anth-stream.json" - "$S"
+    bench "anthropic stream" plain       plain       20100 $A  "$b/anth-stream.json" 3 "$S"
+    bench "anthropic stream" passthrough passthrough 20103 $OA "$b/anth-stream.json" 3 "$S"
+    bench "anthropic stream" translation translation 20153 $OA "$b/anth-stream.json" 3 "$S"
+}
+
+# a short warm-up of every path (keepalive pools, page cache, allocators)
+say "warm-up"
+for t in "20001 $D oai" "20100 $D oai" "20103 $OD oai" "20100 $A anth" "20103 $OA anth" "20153 $OA anth"; do
+    set -- $t
+    BENCH_BODY=$b/$3-50k.json wrk -t1 -c"$conns" -d1s -s "$here/post.lua" "http://127.0.0.1:$1$2" >/dev/null
+done
+
+for r in $(seq 1 "$rounds"); do
+    say "throughput, round $r of $rounds: wrk -t1 -c$conns -d${dur}s per row (latency rows -c1)"
+    matrix
+done
+
+# ------------------------------------------------------------ stream latency
+
+# lat GROUP LABEL TARGET PORT PATH BODY
+lat() {
+    local line
+    line=$(one "$out/streamc" -m lat -p "$4" -u "$5" -b "$6" -n "$nstreams" \
+               -H "X-Bench-Events: $events" -H "X-Bench-Delay-Us: $event_gap_us") \
+        || die "streamc failed: $1 $2"
+    printf 'lat\t%s\t%s\t%s\t%s\t%s\t-\t%s\n' "$1" "$2" "$3" "$(basename "$6" .json)" 3 "$line" >> "$res"
+    printf '  %-28s %-12s %s\n' "$1" "$2" "$(echo "$line" | grep -o 'transit_p50_us=[0-9.]*')" >&2
+}
+
+say "stream latency: $nstreams streams x $events events, ${event_gap_us} us apart, one at a time, on CPU $pin_cpu"
+pin_one
+lat "openai stream"    direct      direct      20001 $D  "$b/oai-stream.json"
+lat "openai stream"    plain       plain       20100 $D  "$b/oai-stream.json"
+lat "openai stream"    dmr         dmr         20103 $OD "$b/oai-stream.json"
+lat "anthropic stream" direct      direct      20001 $A  "$b/anth-stream.json"
+lat "anthropic stream" plain       plain       20100 $A  "$b/anth-stream.json"
+lat "anthropic stream" passthrough passthrough 20103 $OA "$b/anth-stream.json"
+lat "anthropic stream" translation translation 20153 $OA "$b/anth-stream.json"
+unpin
+
+# ------------------------------------------------------------ memory
+# Each on a freshly started nginx, so a worker's VmHWM is this test's peak.
+
+rss_kb() { awk -v k="$2" '$1 == k":" { print $2 }' /proc/"$1"/status; }
+
+# mem LABEL NGINX PORT PATH BODY CONNS HEADER...
+mem() {
+    local label=$1 name=$2 port=$3 path=$4 body=$5 n=$6 pid p base=0 peak=0 line b0 h
+    shift 6
+    stop_nginx "$name"
+    start_nginx "$name"
+    eval "pid=\${${name}_pid}"
+    sleep 0.5
+    for p in $(workers "$pid"); do
+        b0=$(rss_kb "$p" VmRSS); [ "$b0" -gt "$base" ] && base=$b0
+    done
+    local hdr=()
+    for h in "$@"; do hdr+=(-H "$h"); done
+    line=$("$out/streamc" -m hold -p "$port" -u "$path" -b "$body" -c "$n" "${hdr[@]}" 2>"$run/hold.err") \
+        || { cat "$run/hold.err" >&2; die "streamc hold failed: $label"; }
+    for p in $(workers "$pid"); do
+        h=$(rss_kb "$p" VmHWM); [ "$h" -gt "$peak" ] && peak=$h
+    done
+    printf 'mem\t%s\t%s\t%s\t%s\t%s\tbase_kb=%s peak_kb=%s\t%s\n' "$label" "$name" "$name" \
+        "$(basename "$body" .json)" "$n" "$base" "$peak" "$line" >> "$res"
+    printf '  %-40s worker RSS %s kB idle, %s kB peak\n' "$label" "$base" "$peak" >&2
+}
+
+say "memory: $nhold streams open (1 event/s), one 50 MB stream"
+slow=("X-Bench-Events: 4" "X-Bench-Delay-Us: 1000000")
+mem "open streams, plain"        plain 20100 $D  "$b/oai-stream.json"  "$nhold" "${slow[@]}"
+mem "open streams, dmr"          olla  20103 $OD "$b/oai-stream.json"  "$nhold" "${slow[@]}"
+mem "open streams, passthrough"  olla  20103 $OA "$b/anth-stream.json" "$nhold" "${slow[@]}"
+mem "open streams, translation"  olla  20153 $OA "$b/anth-stream.json" "$nhold" "${slow[@]}"
+mem "50 MB stream, plain"        plain 20100 $D  "$b/oai-stream.json"  1 "X-Bench-Bytes: $big_bytes"
+mem "50 MB stream, translation"  olla  20153 $OA "$b/anth-stream.json" 1 "X-Bench-Bytes: $big_bytes"
+
+stop_nginx plain
+stop_nginx olla
+stop_pid "$backend_pid"; backend_pid=""
+
+# ------------------------------------------------------------ report
+
+t_end=$(date +%s)
+{
+    envs=$(env | grep -E '^(BENCH_[A-Z]+|NGINX_BIN|OLLA_MODULE)=' | sort | tr '\n' ' ' || true)
+    echo "cmd=${envs}make bench"
+    echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
+    echo "cores=$(nproc)"
+    echo "pin_cpu=$pin_cpu"
+    echo "kernel=$(uname -sr)"
+    echo "os=$(. /etc/os-release && echo "$PRETTY_NAME")"
+    echo "nginx=$("$nginx" -v 2>&1 | sed 's/^nginx version: //')"
+    echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{print $1" "$2}')"
+    echo "module=${module#$top/} (sha256 $(sha256sum "$module" | cut -c1-12), built $(date -u -r "$module" '+%Y-%m-%d %H:%M:%S UTC'))"
+    echo "checkout=$(cd "$top" && git log -1 --format='%h %s' 2>/dev/null | cut -c1-60)$(cd "$top" && [ -n "$(git status --porcelain -- src ngx_olla_dmr_module.c config 2>/dev/null)" ] && echo '; src/ has uncommitted changes')"
+    echo "duration=$dur"
+    echo "conns=$conns"
+    echo "rounds=$rounds"
+    echo "streams=$nstreams"
+    echo "events=$events"
+    echo "gap_us=$event_gap_us"
+    echo "hold=$nhold"
+    echo "clk_tck=$(getconf CLK_TCK)"
+    echo "elapsed=$((t_end - t_start))"
+} > "$run/machine.txt"
+
+perl "$here/report.pl" "$run/machine.txt" "$res" > "$out/report.md"
+cp "$res" "$out/results.tsv"
+cat "$out/report.md"
+say "report: $out/report.md (raw: $out/results.tsv, run dir $run)"
