@@ -239,6 +239,13 @@ fuzz: $(FUZZ_BINS)
 	        $(FUZZ_BUILD)/$$n.log | sed "s/^/  $$n /"; \
 	done; echo "fuzz: all targets ran clean"
 
+# ---------------------------------------------------------------- bench
+# the cost over plain nginx, a few minutes (tools/bench/run.sh, BENCHMARKS.md)
+
+bench: deps build
+	@$(call apt_install,wrk)
+	NGINX_BIN=$(NGINX_BIN) OLLA_MODULE=$(MODULE) tools/bench/run.sh
+
 # ---------------------------------------------------------------- run
 
 run: deps deps-node build
