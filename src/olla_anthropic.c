@@ -2,7 +2,7 @@
 /*
  * Copyright (C) ngx_olla_dmr_module authors
  *
- * Anthropic Messages API <-> OpenAI chat completions, with jansson.
+ * Anthropic Messages API <-> OpenAI chat completions, on olla_jdom.
  *
  * Requests: an Anthropic Messages body becomes an OpenAI chat completion
  * body (SPEC 5, reference/olla-anthropic.md 3.2).  Responses: an OpenAI
@@ -32,12 +32,18 @@
  *    upstream error events and "error:" lines become error events; a
  *    stream without finish_reason or [DONE] ends with an error event.
  *
- * Numbers are written with 15 significant digits, so 0.7 stays 0.7.
+ * Each body (and each SSE data line) is parsed once into an olla_jdom
+ * arena and the output is written straight into one buffer: there is no
+ * tree to build and dump.  The output is what jansson made before, byte
+ * for byte (key order, escapes), except that numbers copied from the
+ * input keep the text they were written with.  String comparisons that
+ * jansson's json_string_value() made up to a U+0000 still stop there.
  *
  * No nginx headers: plain buffers in, malloc'd buffers out.
  */
 
 
+#include <locale.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,27 +52,23 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
+#include "olla_jdom.h"
 #include "olla_sse.h"
 #include "olla_anthropic.h"
 
-
-#define OLLA_ANTH_DUMP_FLAGS   (JSON_COMPACT | JSON_REAL_PRECISION(15))
-#define OLLA_ANTH_LOAD_FLAGS   JSON_ALLOW_NUL
-#define OLLA_ANTH_OOM(jerr)                                                  \
-    (json_error_code(&(jerr)) == json_error_out_of_memory)
 
 #define OLLA_ANTH_ID_CHARS     24
 #define OLLA_ANTH_DEFAULT_MAX  (1024 * 1024)
 #define OLLA_ANTH_OUT_KEEP     (64 * 1024)
 #define OLLA_ANTH_TEXT_ERRMAX  200
 #define OLLA_ANTH_JSON_ERRMAX  1024
+#define OLLA_ANTH_ARENA        4096       /* arena on the C stack */
+#define OLLA_ANTH_SMALL_ARENA  1024
 
 #define OLLA_ANTH_BILLING      "x-anthropic-billing-header:"
 
 
-/* a growable byte buffer, malloc'd */
+/* a growable byte buffer, malloc'd, always NUL-terminated */
 typedef struct {
     char      *p;
     size_t     len;
@@ -74,10 +76,20 @@ typedef struct {
 } olla_abuf_t;
 
 
+/* a request being translated */
+typedef struct {
+    olla_jout_t   out;
+    olla_jout_t   tmp;            /* JSON text that becomes a string */
+    size_t        nmsgs;
+    char         *err;
+    size_t        errlen;
+} olla_anth_req_t;
+
+
+typedef olla_jdom_t  olla_anth_node_t;
+
+
 static int olla_abuf_add(olla_abuf_t *b, const char *p, size_t n);
-static int olla_abuf_str(olla_abuf_t *b, const char *s);
-static int olla_abuf_dump_cb(const char *buffer, size_t size, void *data);
-static int olla_abuf_json(olla_abuf_t *b, json_t *v, size_t flags);
 static void olla_abuf_free(olla_abuf_t *b);
 
 static char *olla_anth_strndup(const char *p, size_t n);
@@ -91,42 +103,51 @@ static void olla_anth_err(char *err, size_t errlen, const char *fmt, ...)
     ;
 static void olla_anth_gen_id(char *buf, const char *prefix);
 
-static json_t *olla_anth_load(const char *body, size_t len, const char *what,
-    char *err, size_t errlen);
-static json_t *olla_anth_opt(json_t *obj, const char *key);
-static const char *olla_anth_block_type(json_t *b);
-static const char *olla_anth_block_text(json_t *b, size_t *len);
-static size_t olla_anth_json_len(json_t *v);
-static size_t olla_anth_block_chars(json_t *b);
-static size_t olla_anth_content_chars(json_t *c);
-static long olla_anth_estimate(json_t *root);
-static int olla_anth_check(json_t *root, char *err, size_t errlen);
-static int olla_anth_info_fill(json_t *root, olla_anth_info_t *info);
+static const olla_jdom_t *olla_anth_load(olla_jdom_doc_t *doc,
+    const char *body, size_t len, const char *what, char *err,
+    size_t errlen);
+static const olla_jdom_t *olla_anth_opt(const olla_jdom_t *obj,
+    const char *key, size_t len);
+static int olla_anth_str_is(const olla_jdom_t *v, const char *s, size_t n);
+static int olla_anth_type_is(const olla_jdom_t *b, const char *s, size_t n);
+static const olla_jdom_t *olla_anth_block_text(const olla_jdom_t *b);
+static size_t olla_anth_esc_len(const olla_jdom_t *v);
+static size_t olla_anth_real_len(double d);
+static size_t olla_anth_dump_len(const olla_jdom_t *v);
+static size_t olla_anth_json_len(const olla_jdom_t *v);
+static size_t olla_anth_block_chars(const olla_jdom_t *b);
+static size_t olla_anth_content_chars(const olla_jdom_t *c);
+static long olla_anth_estimate(const olla_jdom_t *root);
+static int olla_anth_check(const olla_jdom_t *root, char *err,
+    size_t errlen);
+static int olla_anth_info_fill(const olla_jdom_t *root,
+    olla_anth_info_t *info);
 
-static int olla_anth_system(json_t *out, json_t *system, char *err,
-    size_t errlen);
-static int olla_anth_message(json_t *out, json_t *m, size_t i, char *err,
-    size_t errlen);
-static int olla_anth_user_blocks(json_t *out, const char *role,
-    json_t *blocks);
-static int olla_anth_assistant_blocks(json_t *out, json_t *blocks);
-static json_t *olla_anth_tool_result(json_t *b);
-static int olla_anth_image(json_t *b, json_t **part);
-static int olla_anth_tools(json_t *req, json_t *root, char *err,
-    size_t errlen);
-static int olla_anth_tool_choice(json_t *tc, json_t **choice, int *parallel,
-    char *err, size_t errlen);
+static void olla_anth_cstr(olla_jout_t *o, const olla_jdom_t *v);
+static void olla_anth_msg_begin(olla_anth_req_t *r);
+static int olla_anth_system(olla_anth_req_t *r, const olla_jdom_t *system);
+static int olla_anth_message(olla_anth_req_t *r, const olla_jdom_t *m,
+    size_t i);
+static void olla_anth_user_blocks(olla_anth_req_t *r,
+    const olla_jdom_t *role, const olla_jdom_t *blocks, size_t n);
+static void olla_anth_assistant_blocks(olla_anth_req_t *r,
+    const olla_jdom_t *blocks, size_t n);
+static void olla_anth_tool_result(olla_anth_req_t *r, const olla_jdom_t *b);
+static void olla_anth_result_text(olla_jout_t *o, const olla_jdom_t *c,
+    int raw);
+static int olla_anth_image(olla_jout_t *o, const olla_jdom_t *b);
+static int olla_anth_tools(olla_anth_req_t *r, const olla_jdom_t *root);
+static void olla_anth_as_string(olla_anth_req_t *r, const olla_jdom_t *v);
 
 static uint64_t olla_anth_rand(void);
-static json_t *olla_anth_usage_json(json_int_t in, json_int_t cached,
-    json_int_t out);
-static json_t *olla_anth_cstring(const char *s);
-static const char *olla_anth_known_type(const char *type);
+static void olla_anth_usage_json(olla_jout_t *o, long long in,
+    long long cached, long long out);
+static const char *olla_anth_known_type(const olla_jdom_t *type);
 static const char *olla_anth_stop_reason(const char *finish, int tools);
-static json_t *olla_anth_args_object(json_t *args);
-static int olla_anth_usage(json_t *usage, json_int_t *in, json_int_t *out,
-    json_int_t *cached, int *have_in, int *have_out);
-static int olla_anth_error_message(json_t *v, olla_abuf_t *msg,
+static int olla_anth_args_object(olla_jout_t *o, const olla_jdom_t *args);
+static int olla_anth_usage(const olla_jdom_t *usage, long long *in,
+    long long *out, long long *cached, int *have_in, int *have_out);
+static int olla_anth_error_message(const olla_jdom_t *v, olla_abuf_t *msg,
     const char **type);
 static int olla_anth_text_message(const char *body, size_t len,
     olla_abuf_t *msg);
@@ -137,6 +158,14 @@ static char *olla_anth_error_build(int status, const char *type,
 
 #define olla_anth_nomem(err, errlen)                                         \
     olla_anth_err(err, errlen, "out of memory")
+
+#define olla_anth_get(obj, lit)   olla_jdom_getl(obj, lit)
+#define olla_anth_optl(obj, lit)  olla_anth_opt(obj, lit, sizeof(lit) - 1)
+#define olla_anth_is(v, lit)      olla_anth_str_is(v, lit, sizeof(lit) - 1)
+#define olla_anth_type(b, lit)    olla_anth_type_is(b, lit, sizeof(lit) - 1)
+
+/* a non-empty string */
+#define olla_anth_nonempty(v)     (olla_jdom_is_string(v) && (v)->len)
 
 
 /* ------------------------------------------------------------------ */
@@ -160,7 +189,7 @@ olla_abuf_add(olla_abuf_t *b, const char *p, size_t n)
             cap *= 2;
         }
 
-        nb = realloc(b->p, cap);
+        nb = olla_jdom_realloc(b->p, cap);
         if (nb == NULL) {
             return -1;
         }
@@ -180,28 +209,6 @@ olla_abuf_add(olla_abuf_t *b, const char *p, size_t n)
 }
 
 
-static int
-olla_abuf_str(olla_abuf_t *b, const char *s)
-{
-    return olla_abuf_add(b, s, strlen(s));
-}
-
-
-static int
-olla_abuf_dump_cb(const char *buffer, size_t size, void *data)
-{
-    return olla_abuf_add(data, buffer, size);
-}
-
-
-static int
-olla_abuf_json(olla_abuf_t *b, json_t *v, size_t flags)
-{
-    return json_dump_callback(v, olla_abuf_dump_cb, b,
-                              flags | JSON_ENCODE_ANY);
-}
-
-
 static void
 olla_abuf_free(olla_abuf_t *b)
 {
@@ -217,7 +224,7 @@ olla_anth_strndup(const char *p, size_t n)
 {
     char  *s;
 
-    s = malloc(n + 1);
+    s = olla_jdom_malloc(n + 1);
     if (s == NULL) {
         return NULL;
     }
@@ -480,17 +487,17 @@ olla_anth_gen_id(char *buf, const char *prefix)
 }
 
 
+
 /* ------------------------------------------------------------------ */
 /* parsing, validation, token estimate                                 */
 
 
-static json_t *
-olla_anth_load(const char *body, size_t len, const char *what, char *err,
-    size_t errlen)
+static const olla_jdom_t *
+olla_anth_load(olla_jdom_doc_t *doc, const char *body, size_t len,
+    const char *what, char *err, size_t errlen)
 {
-    size_t         i;
-    json_t        *root;
-    json_error_t   jerr;
+    int     rc;
+    size_t  i;
 
     for (i = 0; i < len; i++) {
         if (body[i] != ' ' && body[i] != '\t' && body[i] != '\r'
@@ -505,86 +512,226 @@ olla_anth_load(const char *body, size_t len, const char *what, char *err,
         return NULL;
     }
 
-    root = json_loadb(body, len, JSON_DECODE_ANY | OLLA_ANTH_LOAD_FLAGS,
-                      &jerr);
-    if (root == NULL) {
-        if (OLLA_ANTH_OOM(jerr)) {
-            olla_anth_nomem(err, errlen);
-            return NULL;
-        }
+    rc = olla_jdom_parse(doc, body, len);
 
-        olla_anth_err(err, errlen,
-                      "%s is not valid JSON: %s at line %d column %d",
-                      what, jerr.text, jerr.line, jerr.column);
+    if (rc == OLLA_JDOM_NOMEM) {
+        olla_anth_nomem(err, errlen);
         return NULL;
     }
 
-    if (!json_is_object(root)) {
-        json_decref(root);
+    if (rc != OLLA_JDOM_OK) {
+        olla_anth_err(err, errlen,
+                      "%s is not valid JSON: %s at line %zu column %zu",
+                      what, doc->error, doc->line, doc->column);
+        return NULL;
+    }
+
+    if (!olla_jdom_is_object(doc->root)) {
         olla_anth_err(err, errlen, "%s must be a JSON object", what);
         return NULL;
     }
 
-    return root;
+    return doc->root;
 }
 
 
-static const char *
-olla_anth_block_type(json_t *b)
+/* optional members: absent and null are the same */
+
+static const olla_jdom_t *
+olla_anth_opt(const olla_jdom_t *obj, const char *key, size_t len)
 {
-    const char  *type;
+    const olla_jdom_t  *v;
 
-    if (!json_is_object(b)) {
-        return "";
-    }
+    v = olla_jdom_get(obj, key, len);
 
-    type = json_string_value(json_object_get(b, "type"));
+    return olla_jdom_is_null(v) ? NULL : v;
+}
 
-    return type ? type : "";
+
+/* a string that is s up to its first U+0000, as strcmp() saw it */
+
+static int
+olla_anth_str_is(const olla_jdom_t *v, const char *s, size_t n)
+{
+    return olla_jdom_is_string(v) && olla_jdom_cstrlen(v) == n
+           && memcmp(v->u.str, s, n) == 0;
+}
+
+
+/* an object whose "type" is the string s */
+
+static int
+olla_anth_type_is(const olla_jdom_t *b, const char *s, size_t n)
+{
+    return olla_jdom_is_object(b)
+           && olla_anth_str_is(olla_jdom_getl(b, "type"), s, n);
 }
 
 
 /* the text of a "text" block (or of a block without a type), or NULL */
 
-static const char *
-olla_anth_block_text(json_t *b, size_t *len)
+static const olla_jdom_t *
+olla_anth_block_text(const olla_jdom_t *b)
 {
-    json_t  *text, *type;
+    const olla_jdom_t  *text, *type;
 
-    if (!json_is_object(b)) {
+    if (!olla_jdom_is_object(b)) {
         return NULL;
     }
 
-    type = json_object_get(b, "type");
-    if (type != NULL && !json_is_null(type)
-        && (!json_is_string(type)
-            || strcmp(json_string_value(type), "text") != 0))
+    type = olla_anth_get(b, "type");
+
+    if (type != NULL && type->type != OLLA_JDOM_NULL
+        && !olla_anth_is(type, "text"))
     {
         return NULL;
     }
 
-    text = json_object_get(b, "text");
-    if (!json_is_string(text)) {
-        return NULL;
-    }
+    text = olla_anth_get(b, "text");
 
-    *len = json_string_length(text);
-
-    return json_string_value(text);
+    return olla_jdom_is_string(text) ? text : NULL;
 }
 
 
-/* bytes of the compact JSON text of v (keys sorted, as Go marshals it) */
+/* bytes of a string's value escaped as jansson escapes it */
 
 static size_t
-olla_anth_json_len(json_t *v)
+olla_anth_esc_len(const olla_jdom_t *v)
 {
-    if (v == NULL || json_is_null(v)) {
+    size_t          i, n;
+    unsigned char   c;
+
+    if (!(v->flags & OLLA_JDOM_ESCAPED)) {
+        /* the input's text, which had nothing to escape */
+        return v->len;
+    }
+
+    n = v->len;
+
+    for (i = 0; i < v->len; i++) {
+        c = (unsigned char) v->u.str[i];
+
+        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n'
+            || c == '\r' || c == '\t')
+        {
+            n += 1;
+
+        } else if (c < 0x20) {
+            n += 5;
+        }
+    }
+
+    return n;
+}
+
+
+/* bytes of jansson's text of a real: "%.17g", ".0" added, exponent bare */
+
+static size_t
+olla_anth_real_len(double d)
+{
+    int     n;
+    char    buf[64], *e;
+    size_t  len;
+
+    n = snprintf(buf, sizeof(buf), "%.17g", d);
+    if (n < 0 || (size_t) n >= sizeof(buf)) {
         return 0;
     }
 
-    return json_dumpb(v, NULL, 0,
-                      JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    len = (size_t) n;
+    e = strchr(buf, 'e');
+
+    if (e == NULL) {
+        if (strchr(buf, '.') == NULL
+            && strchr(buf, localeconv()->decimal_point[0]) == NULL)
+        {
+            len += 2;
+        }
+
+        return len;
+    }
+
+    e++;
+
+    if (*e == '+') {
+        len--;
+    }
+
+    if (*e == '+' || *e == '-') {
+        e++;
+    }
+
+    while (*e == '0' && e[1] != '\0') {
+        len--;
+        e++;
+    }
+
+    return len;
+}
+
+
+/*
+ * Bytes of the compact JSON text jansson writes for v (keys sorted, as Go
+ * marshals it; their order does not change the length).  Counted, not
+ * written: integers are their text ("-0" is "0"), reals jansson's.
+ */
+
+static size_t
+olla_anth_dump_len(const olla_jdom_t *v)
+{
+    size_t  i, n;
+
+    switch (v->type) {
+
+    case OLLA_JDOM_NULL:
+    case OLLA_JDOM_TRUE:
+        return 4;
+
+    case OLLA_JDOM_FALSE:
+        return 5;
+
+    case OLLA_JDOM_NUMBER:
+        if (v->flags & OLLA_JDOM_INT) {
+            return (v->len == 2 && v->u.str[0] == '-' && v->u.str[1] == '0')
+                   ? 1 : v->len;
+        }
+
+        return olla_anth_real_len(olla_jdom_double(v));
+
+    case OLLA_JDOM_STRING:
+        return 2 + olla_anth_esc_len(v);
+
+    case OLLA_JDOM_ARRAY:
+        n = v->len ? 1 + v->len : 2;
+
+        for (i = 0; i < v->len; i++) {
+            n += olla_anth_dump_len(&v->u.items[i]);
+        }
+
+        return n;
+
+    default: /* OLLA_JDOM_OBJECT */
+        n = v->len ? 1 + v->len : 2;
+
+        for (i = 0; i < v->len; i++) {
+            n += 3 + olla_anth_esc_len(&v->u.members[i].key)
+                 + olla_anth_dump_len(&v->u.members[i].value);
+        }
+
+        return n;
+    }
+}
+
+
+static size_t
+olla_anth_json_len(const olla_jdom_t *v)
+{
+    if (v == NULL || v->type == OLLA_JDOM_NULL) {
+        return 0;
+    }
+
+    return olla_anth_dump_len(v);
 }
 
 
@@ -595,31 +742,29 @@ olla_anth_json_len(json_t *v)
  */
 
 static size_t
-olla_anth_block_chars(json_t *b)
+olla_anth_block_chars(const olla_jdom_t *b)
 {
-    size_t       n;
-    json_t      *v;
-    const char  *type;
+    size_t              n;
+    const olla_jdom_t  *v;
 
-    if (olla_anth_block_text(b, &n) != NULL) {
-        return n;
+    v = olla_anth_block_text(b);
+    if (v != NULL) {
+        return v->len;
     }
 
-    type = olla_anth_block_type(b);
-
-    if (strcmp(type, "tool_result") == 0) {
-        return olla_anth_content_chars(json_object_get(b, "content"));
+    if (olla_anth_type(b, "tool_result")) {
+        return olla_anth_content_chars(olla_anth_get(b, "content"));
     }
 
-    if (strcmp(type, "tool_use") == 0) {
+    if (olla_anth_type(b, "tool_use")) {
         n = 0;
 
-        v = json_object_get(b, "name");
-        if (json_is_string(v)) {
-            n += json_string_length(v);
+        v = olla_anth_get(b, "name");
+        if (olla_jdom_is_string(v)) {
+            n += v->len;
         }
 
-        return n + olla_anth_json_len(json_object_get(b, "input"));
+        return n + olla_anth_json_len(olla_anth_get(b, "input"));
     }
 
     return 0;
@@ -627,23 +772,30 @@ olla_anth_block_chars(json_t *b)
 
 
 static size_t
-olla_anth_content_chars(json_t *c)
+olla_anth_content_chars(const olla_jdom_t *c)
 {
-    size_t   i, n;
-    json_t  *b;
+    size_t  i, n;
 
-    if (json_is_string(c)) {
-        return json_string_length(c);
+    if (c == NULL) {
+        return 0;
     }
 
-    if (json_is_object(c)) {
+    if (c->type == OLLA_JDOM_STRING) {
+        return c->len;
+    }
+
+    if (c->type == OLLA_JDOM_OBJECT) {
         return olla_anth_block_chars(c);
+    }
+
+    if (c->type != OLLA_JDOM_ARRAY) {
+        return 0;
     }
 
     n = 0;
 
-    json_array_foreach(c, i, b) {
-        n += olla_anth_block_chars(b);
+    for (i = 0; i < c->len; i++) {
+        n += olla_anth_block_chars(&c->u.items[i]);
     }
 
     return n;
@@ -651,39 +803,47 @@ olla_anth_content_chars(json_t *c)
 
 
 static long
-olla_anth_estimate(json_t *root)
+olla_anth_estimate(const olla_jdom_t *root)
 {
-    size_t   i, n;
-    json_t  *v, *e, *f;
+    size_t              i, n;
+    const olla_jdom_t  *v, *e, *f;
 
-    n = olla_anth_content_chars(json_object_get(root, "system"));
+    n = olla_anth_content_chars(olla_anth_get(root, "system"));
 
-    v = json_object_get(root, "messages");
+    v = olla_anth_get(root, "messages");
 
-    json_array_foreach(v, i, e) {
-        if (json_is_object(e)) {
-            n += olla_anth_content_chars(json_object_get(e, "content"));
+    if (olla_jdom_is_array(v)) {
+        for (i = 0; i < v->len; i++) {
+            e = &v->u.items[i];
+
+            if (e->type == OLLA_JDOM_OBJECT) {
+                n += olla_anth_content_chars(olla_anth_get(e, "content"));
+            }
         }
     }
 
-    v = json_object_get(root, "tools");
+    v = olla_anth_get(root, "tools");
 
-    json_array_foreach(v, i, e) {
-        if (!json_is_object(e)) {
-            continue;
+    if (olla_jdom_is_array(v)) {
+        for (i = 0; i < v->len; i++) {
+            e = &v->u.items[i];
+
+            if (e->type != OLLA_JDOM_OBJECT) {
+                continue;
+            }
+
+            f = olla_anth_get(e, "name");
+            if (olla_jdom_is_string(f)) {
+                n += f->len;
+            }
+
+            f = olla_anth_get(e, "description");
+            if (olla_jdom_is_string(f)) {
+                n += f->len;
+            }
+
+            n += olla_anth_json_len(olla_anth_get(e, "input_schema"));
         }
-
-        f = json_object_get(e, "name");
-        if (json_is_string(f)) {
-            n += json_string_length(f);
-        }
-
-        f = json_object_get(e, "description");
-        if (json_is_string(f)) {
-            n += json_string_length(f);
-        }
-
-        n += olla_anth_json_len(json_object_get(e, "input_schema"));
     }
 
     n /= 4;
@@ -696,86 +856,69 @@ olla_anth_estimate(json_t *root)
 }
 
 
-/* optional members: absent and null are the same */
-
-static json_t *
-olla_anth_opt(json_t *obj, const char *key)
-{
-    json_t  *v;
-
-    v = json_object_get(obj, key);
-
-    return json_is_null(v) ? NULL : v;
-}
-
-
 static int
-olla_anth_check(json_t *root, char *err, size_t errlen)
+olla_anth_check(const olla_jdom_t *root, char *err, size_t errlen)
 {
-    size_t       i, n;
-    double       d;
-    json_t      *v;
-    const char  *s;
+    size_t              i;
+    double              d;
+    const olla_jdom_t  *v;
 
-    v = json_object_get(root, "model");
-    if (!json_is_string(v) || json_string_length(v) == 0) {
+    v = olla_anth_get(root, "model");
+    if (!olla_anth_nonempty(v)) {
         olla_anth_err(err, errlen, "model must be a non-empty string");
         return -1;
     }
 
-    s = json_string_value(v);
-    n = json_string_length(v);
-
-    for (i = 0; i < n; i++) {
-        if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f) {
+    for (i = 0; i < v->len; i++) {
+        if ((unsigned char) v->u.str[i] < 0x20 || v->u.str[i] == 0x7f) {
             olla_anth_err(err, errlen,
                           "model must not contain control characters");
             return -1;
         }
     }
 
-    v = json_object_get(root, "messages");
-    if (!json_is_array(v) || json_array_size(v) == 0) {
+    v = olla_anth_get(root, "messages");
+    if (!olla_jdom_is_array(v) || v->len == 0) {
         olla_anth_err(err, errlen, "messages must be a non-empty array");
         return -1;
     }
 
-    v = json_object_get(root, "max_tokens");
-    if (!json_is_integer(v) || json_integer_value(v) < 1) {
+    v = olla_anth_get(root, "max_tokens");
+    if (!olla_jdom_is_integer(v) || olla_jdom_int(v) < 1) {
         olla_anth_err(err, errlen, "max_tokens must be an integer >= 1");
         return -1;
     }
 
-    v = olla_anth_opt(root, "temperature");
+    v = olla_anth_optl(root, "temperature");
     if (v != NULL) {
-        d = json_number_value(v);
+        d = olla_jdom_double(v);
 
-        if (!json_is_number(v) || d < 0 || d > 2) {
+        if (!olla_jdom_is_number(v) || d < 0 || d > 2) {
             olla_anth_err(err, errlen,
                           "temperature must be a number between 0 and 2");
             return -1;
         }
     }
 
-    v = olla_anth_opt(root, "top_p");
+    v = olla_anth_optl(root, "top_p");
     if (v != NULL) {
-        d = json_number_value(v);
+        d = olla_jdom_double(v);
 
-        if (!json_is_number(v) || d < 0 || d > 1) {
+        if (!olla_jdom_is_number(v) || d < 0 || d > 1) {
             olla_anth_err(err, errlen,
                           "top_p must be a number between 0 and 1");
             return -1;
         }
     }
 
-    v = olla_anth_opt(root, "top_k");
-    if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 0)) {
+    v = olla_anth_optl(root, "top_k");
+    if (v != NULL && (!olla_jdom_is_integer(v) || olla_jdom_int(v) < 0)) {
         olla_anth_err(err, errlen, "top_k must be an integer >= 0");
         return -1;
     }
 
-    v = olla_anth_opt(root, "stream");
-    if (v != NULL && !json_is_boolean(v)) {
+    v = olla_anth_optl(root, "stream");
+    if (v != NULL && !olla_jdom_is_boolean(v)) {
         olla_anth_err(err, errlen, "stream must be a boolean");
         return -1;
     }
@@ -785,23 +928,22 @@ olla_anth_check(json_t *root, char *err, size_t errlen)
 
 
 static int
-olla_anth_info_fill(json_t *root, olla_anth_info_t *info)
+olla_anth_info_fill(const olla_jdom_t *root, olla_anth_info_t *info)
 {
-    json_t  *v;
+    const olla_jdom_t  *v;
 
     if (info == NULL) {
         return 0;
     }
 
-    v = json_object_get(root, "model");
+    v = olla_anth_get(root, "model");
 
-    info->model = olla_anth_strndup(json_string_value(v),
-                                    json_string_length(v));
+    info->model = olla_anth_strndup(v->u.str, v->len);
     if (info->model == NULL) {
         return -1;
     }
 
-    info->stream = json_is_true(json_object_get(root, "stream"));
+    info->stream = olla_jdom_is_true(olla_anth_get(root, "stream"));
     info->input_tokens = olla_anth_estimate(root);
 
     return 0;
@@ -824,31 +966,33 @@ int
 olla_anth_validate(const char *body, size_t len, olla_anth_info_t *info,
     char *err, size_t errlen)
 {
-    json_t  *root;
+    int                 rc;
+    char                arena[OLLA_ANTH_ARENA];
+    olla_jdom_doc_t     doc;
+    const olla_jdom_t  *root;
 
     if (info) {
         memset(info, 0, sizeof(olla_anth_info_t));
     }
 
-    root = olla_anth_load(body, len, "request body", err, errlen);
-    if (root == NULL) {
-        return -1;
+    olla_jdom_init(&doc, arena, sizeof(arena));
+
+    rc = -1;
+
+    root = olla_anth_load(&doc, body, len, "request body", err, errlen);
+
+    if (root != NULL && olla_anth_check(root, err, errlen) == 0) {
+        if (olla_anth_info_fill(root, info) != 0) {
+            olla_anth_nomem(err, errlen);
+
+        } else {
+            rc = 0;
+        }
     }
 
-    if (olla_anth_check(root, err, errlen) != 0) {
-        json_decref(root);
-        return -1;
-    }
+    olla_jdom_free(&doc);
 
-    if (olla_anth_info_fill(root, info) != 0) {
-        json_decref(root);
-        olla_anth_nomem(err, errlen);
-        return -1;
-    }
-
-    json_decref(root);
-
-    return 0;
+    return rc;
 }
 
 
@@ -856,19 +1000,23 @@ int
 olla_anth_count_tokens(const char *body, size_t len, long *tokens,
     char *err, size_t errlen)
 {
-    json_t  *root;
+    char                arena[OLLA_ANTH_ARENA];
+    olla_jdom_doc_t     doc;
+    const olla_jdom_t  *root;
 
-    root = olla_anth_load(body, len, "request body", err, errlen);
-    if (root == NULL) {
-        return -1;
+    olla_jdom_init(&doc, arena, sizeof(arena));
+
+    root = olla_anth_load(&doc, body, len, "request body", err, errlen);
+
+    if (root != NULL) {
+        *tokens = olla_anth_estimate(root);
     }
 
-    *tokens = olla_anth_estimate(root);
+    olla_jdom_free(&doc);
 
-    json_decref(root);
-
-    return 0;
+    return root ? 0 : -1;
 }
+
 
 
 /* ------------------------------------------------------------------ */
@@ -879,9 +1027,12 @@ int
 olla_anth_request_to_openai(const char *body, size_t len, char **out,
     size_t *outlen, olla_anth_info_t *info, char *err, size_t errlen)
 {
-    size_t        i;
-    json_t       *root, *req, *msgs, *v, *e, *stop;
-    olla_abuf_t   b;
+    size_t              i;
+    char                arena[OLLA_ANTH_ARENA];
+    olla_jout_t        *o;
+    olla_jdom_doc_t     doc;
+    olla_anth_req_t     r;
+    const olla_jdom_t  *root, *v;
 
     *out = NULL;
 
@@ -893,125 +1044,116 @@ olla_anth_request_to_openai(const char *body, size_t len, char **out,
         memset(info, 0, sizeof(olla_anth_info_t));
     }
 
-    root = olla_anth_load(body, len, "request body", err, errlen);
-    if (root == NULL) {
-        return -1;
-    }
+    olla_jdom_init(&doc, arena, sizeof(arena));
 
-    req = NULL;
+    r.nmsgs = 0;
+    r.err = err;
+    r.errlen = errlen;
+    olla_jout_init(&r.out, 0);
+    olla_jout_init(&r.tmp, 0);
+    o = &r.out;
+
+    root = olla_anth_load(&doc, body, len, "request body", err, errlen);
+    if (root == NULL) {
+        goto failed;
+    }
 
     if (olla_anth_check(root, err, errlen) != 0) {
         goto failed;
     }
 
-    req = json_object();
-
-    if (req == NULL
-        || json_object_set(req, "model", json_object_get(root, "model"))
-        || json_object_set_new(req, "messages", json_array()))
-    {
+    /* the output is about as long as the input */
+    if (olla_jout_grow(o, len + 256) != 0) {
         goto nomem;
     }
 
-    msgs = json_object_get(req, "messages");
+    olla_jout_lit(o, "{\"model\":");
+    olla_jout_string(o, olla_anth_get(root, "model"));
+    olla_jout_lit(o, ",\"messages\":[");
 
-    if (olla_anth_system(msgs, olla_anth_opt(root, "system"), err, errlen)
-        != 0)
-    {
+    if (olla_anth_system(&r, olla_anth_optl(root, "system")) != 0) {
         goto failed;
     }
 
-    json_array_foreach(json_object_get(root, "messages"), i, e) {
-        if (olla_anth_message(msgs, e, i, err, errlen) != 0) {
+    v = olla_anth_get(root, "messages");
+
+    for (i = 0; i < v->len; i++) {
+        if (olla_anth_message(&r, &v->u.items[i], i) != 0) {
             goto failed;
         }
     }
 
-    if (json_object_set(req, "max_tokens",
-                        json_object_get(root, "max_tokens")))
-    {
-        goto nomem;
+    olla_jout_lit(o, "],\"max_tokens\":");
+    olla_jout_value(o, olla_anth_get(root, "max_tokens"));
+
+    v = olla_anth_optl(root, "temperature");
+    if (v) {
+        olla_jout_lit(o, ",\"temperature\":");
+        olla_jout_value(o, v);
     }
 
-    v = olla_anth_opt(root, "temperature");
-    if (v && json_object_set(req, "temperature", v)) {
-        goto nomem;
+    v = olla_anth_optl(root, "top_p");
+    if (v) {
+        olla_jout_lit(o, ",\"top_p\":");
+        olla_jout_value(o, v);
     }
 
-    v = olla_anth_opt(root, "top_p");
-    if (v && json_object_set(req, "top_p", v)) {
-        goto nomem;
-    }
-
-    v = olla_anth_opt(root, "stop_sequences");
+    v = olla_anth_optl(root, "stop_sequences");
     if (v != NULL) {
-        if (!json_is_array(v)) {
+        if (!olla_jdom_is_array(v)) {
             olla_anth_err(err, errlen,
                           "stop_sequences must be an array of strings");
             goto failed;
         }
 
-        json_array_foreach(v, i, e) {
-            if (!json_is_string(e)) {
+        for (i = 0; i < v->len; i++) {
+            if (v->u.items[i].type != OLLA_JDOM_STRING) {
                 olla_anth_err(err, errlen,
                               "stop_sequences must be an array of strings");
                 goto failed;
             }
         }
 
-        if (json_array_size(v)) {
-            stop = json_deep_copy(v);
-            if (stop == NULL || json_object_set_new(req, "stop", stop)) {
-                goto nomem;
-            }
+        if (v->len) {
+            olla_jout_lit(o, ",\"stop\":");
+            olla_jout_value(o, v);
         }
     }
 
-    if (json_is_true(json_object_get(root, "stream"))) {
-        if (json_object_set_new(req, "stream", json_true())
-            || json_object_set_new(req, "stream_options",
-                                   json_pack("{s:b}", "include_usage", 1)))
-        {
-            goto nomem;
-        }
+    if (olla_jdom_is_true(olla_anth_get(root, "stream"))) {
+        olla_jout_lit(o, ",\"stream\":true,"
+                         "\"stream_options\":{\"include_usage\":true}");
 
-    } else if (json_object_set_new(req, "stream", json_false())) {
-        goto nomem;
+    } else {
+        olla_jout_lit(o, ",\"stream\":false");
     }
 
-    if (olla_anth_tools(req, root, err, errlen) != 0) {
+    if (olla_anth_tools(&r, root) != 0) {
         goto failed;
     }
 
-    v = olla_anth_opt(root, "metadata");
-    v = json_object_get(v, "user_id");
+    v = olla_anth_optl(root, "metadata");
+    v = olla_anth_get(v, "user_id");
 
-    if (json_is_string(v) && json_string_length(v)
-        && json_object_set(req, "user", v))
-    {
-        goto nomem;
+    if (olla_anth_nonempty(v)) {
+        olla_jout_lit(o, ",\"user\":");
+        olla_jout_string(o, v);
     }
 
-    memset(&b, 0, sizeof(olla_abuf_t));
+    olla_jout_ch(o, '}');
 
-    if (olla_abuf_json(&b, req, OLLA_ANTH_DUMP_FLAGS) != 0) {
-        olla_abuf_free(&b);
+    if (o->failed || r.tmp.failed) {
         goto nomem;
     }
 
     if (olla_anth_info_fill(root, info) != 0) {
-        olla_abuf_free(&b);
         goto nomem;
     }
 
-    json_decref(req);
-    json_decref(root);
+    *out = olla_jout_finish(o, outlen);
 
-    *out = b.p;
-
-    if (outlen) {
-        *outlen = b.len;
-    }
+    olla_jout_free(&r.tmp);
+    olla_jdom_free(&doc);
 
     return 0;
 
@@ -1021,10 +1163,49 @@ nomem:
 
 failed:
 
-    json_decref(req);
-    json_decref(root);
+    olla_jout_free(&r.out);
+    olla_jout_free(&r.tmp);
+    olla_jdom_free(&doc);
 
     return -1;
+}
+
+
+/*
+ * A string as jansson's json_string_value() gave it to "s" in json_pack():
+ * up to its first U+0000.
+ */
+
+static void
+olla_anth_cstr(olla_jout_t *o, const olla_jdom_t *v)
+{
+    if (v->flags & OLLA_JDOM_HAS_NUL) {
+        olla_jout_str(o, v->u.str, strlen(v->u.str));
+
+    } else {
+        olla_jout_string(o, v);
+    }
+}
+
+
+static void
+olla_anth_msg_begin(olla_anth_req_t *r)
+{
+    if (r->nmsgs++) {
+        olla_jout_ch(&r->out, ',');
+    }
+}
+
+
+/* the JSON text of v as a JSON string (tool arguments, tool results) */
+
+static void
+olla_anth_as_string(olla_anth_req_t *r, const olla_jdom_t *v)
+{
+    r->tmp.len = 0;
+    olla_jout_value(&r->tmp, v);
+
+    olla_jout_str(&r->out, r->tmp.p, r->tmp.len);
 }
 
 
@@ -1036,155 +1217,134 @@ failed:
  */
 
 static int
-olla_anth_system(json_t *out, json_t *system, char *err, size_t errlen)
+olla_anth_system(olla_anth_req_t *r, const olla_jdom_t *system)
 {
-    size_t        i, n;
-    json_t       *e, *blocks, *m;
-    const char   *t;
-    olla_abuf_t   b;
+    size_t              i, n, joined;
+    olla_jout_t        *o;
+    const olla_jdom_t  *blocks, *t;
 
     if (system == NULL) {
         return 0;
     }
 
-    if (json_is_string(system)) {
-        if (json_string_length(system) == 0) {
+    o = &r->out;
+
+    if (system->type == OLLA_JDOM_STRING) {
+        if (system->len == 0) {
             return 0;
         }
 
-        m = json_pack("{s:s,s:O}", "role", "system", "content", system);
-        if (m == NULL || json_array_append_new(out, m)) {
-            olla_anth_nomem(err, errlen);
-            return -1;
-        }
+        olla_anth_msg_begin(r);
+        olla_jout_lit(o, "{\"role\":\"system\",\"content\":");
+        olla_jout_string(o, system);
+        olla_jout_ch(o, '}');
 
         return 0;
     }
 
-    if (json_is_object(system)) {
-        blocks = json_pack("[O]", system);
-        if (blocks == NULL) {
-            olla_anth_nomem(err, errlen);
-            return -1;
-        }
+    if (system->type == OLLA_JDOM_OBJECT) {
+        blocks = system;
+        n = 1;
 
-    } else if (json_is_array(system)) {
-        blocks = json_incref(system);
+    } else if (system->type == OLLA_JDOM_ARRAY) {
+        blocks = system->u.items;
+        n = system->len;
 
     } else {
-        olla_anth_err(err, errlen,
+        olla_anth_err(r->err, r->errlen,
                       "system must be a string or an array of text blocks");
         return -1;
     }
 
-    memset(&b, 0, sizeof(olla_abuf_t));
+    joined = 0;
 
-    json_array_foreach(blocks, i, e) {
-        t = olla_anth_block_text(e, &n);
+    for (i = 0; i < n; i++) {
+        t = olla_anth_block_text(&blocks[i]);
 
-        if (t == NULL || n == 0
-            || olla_anth_prefix_ci(t, n, OLLA_ANTH_BILLING))
+        if (t == NULL || t->len == 0
+            || olla_anth_prefix_ci(t->u.str, t->len, OLLA_ANTH_BILLING))
         {
             continue;
         }
 
-        if ((b.len && olla_abuf_add(&b, "\n", 1))
-            || olla_abuf_add(&b, t, n))
-        {
-            goto nomem;
+        if (joined++ == 0) {
+            olla_anth_msg_begin(r);
+            olla_jout_lit(o, "{\"role\":\"system\",\"content\":\"");
+
+        } else {
+            olla_jout_lit(o, "\\n");
         }
+
+        olla_jout_string_esc(o, t);
     }
 
-    json_decref(blocks);
-    blocks = NULL;
-
-    if (b.len) {
-        m = json_pack("{s:s,s:s%}", "role", "system", "content", b.p, b.len);
-        if (m == NULL || json_array_append_new(out, m)) {
-            goto nomem;
-        }
+    if (joined) {
+        olla_jout_lit(o, "\"}");
     }
-
-    olla_abuf_free(&b);
 
     return 0;
-
-nomem:
-
-    json_decref(blocks);
-    olla_abuf_free(&b);
-    olla_anth_nomem(err, errlen);
-
-    return -1;
 }
 
 
 static int
-olla_anth_message(json_t *out, json_t *m, size_t i, char *err,
-    size_t errlen)
+olla_anth_message(olla_anth_req_t *r, const olla_jdom_t *m, size_t i)
 {
-    int          rc;
-    json_t      *role, *content, *blocks, *msg;
-    const char  *r;
+    size_t              n;
+    olla_jout_t        *o;
+    const olla_jdom_t  *role, *content, *blocks;
 
-    if (!json_is_object(m)) {
-        olla_anth_err(err, errlen, "messages[%zu] must be an object", i);
+    if (!olla_jdom_is_object(m)) {
+        olla_anth_err(r->err, r->errlen, "messages[%zu] must be an object",
+                      i);
         return -1;
     }
 
-    role = json_object_get(m, "role");
-    if (!json_is_string(role) || json_string_length(role) == 0) {
-        olla_anth_err(err, errlen,
+    role = olla_anth_get(m, "role");
+    if (!olla_anth_nonempty(role)) {
+        olla_anth_err(r->err, r->errlen,
                       "messages[%zu].role must be a non-empty string", i);
         return -1;
     }
 
-    r = json_string_value(role);
-    content = json_object_get(m, "content");
+    content = olla_anth_get(m, "content");
 
-    if (json_is_string(content)) {
-        if (json_string_length(content) == 0) {
+    if (olla_jdom_is_string(content)) {
+        if (content->len == 0) {
             return 0;
         }
 
-        msg = json_pack("{s:O,s:O}", "role", role, "content", content);
-        if (msg == NULL || json_array_append_new(out, msg)) {
-            olla_anth_nomem(err, errlen);
-            return -1;
-        }
+        o = &r->out;
+
+        olla_anth_msg_begin(r);
+        olla_jout_lit(o, "{\"role\":");
+        olla_jout_string(o, role);
+        olla_jout_lit(o, ",\"content\":");
+        olla_jout_string(o, content);
+        olla_jout_ch(o, '}');
 
         return 0;
     }
 
-    if (json_is_object(content)) {
-        blocks = json_pack("[O]", content);
-        if (blocks == NULL) {
-            olla_anth_nomem(err, errlen);
-            return -1;
-        }
+    if (olla_jdom_is_object(content)) {
+        blocks = content;
+        n = 1;
 
-    } else if (json_is_array(content)) {
-        blocks = json_incref(content);
+    } else if (olla_jdom_is_array(content)) {
+        blocks = content->u.items;
+        n = content->len;
 
     } else {
-        olla_anth_err(err, errlen,
+        olla_anth_err(r->err, r->errlen,
                       "messages[%zu].content must be a string or an array "
                       "of content blocks", i);
         return -1;
     }
 
-    if (strcmp(r, "assistant") == 0) {
-        rc = olla_anth_assistant_blocks(out, blocks);
+    if (olla_anth_is(role, "assistant")) {
+        olla_anth_assistant_blocks(r, blocks, n);
 
     } else {
-        rc = olla_anth_user_blocks(out, r, blocks);
-    }
-
-    json_decref(blocks);
-
-    if (rc != 0) {
-        olla_anth_nomem(err, errlen);
-        return -1;
+        olla_anth_user_blocks(r, role, blocks, n);
     }
 
     return 0;
@@ -1198,151 +1358,143 @@ olla_anth_message(json_t *out, json_t *m, size_t i, char *err,
  * else OpenAI content parts.  Other blocks are ignored.
  */
 
-static int
-olla_anth_user_blocks(json_t *out, const char *role, json_t *blocks)
+static void
+olla_anth_user_blocks(olla_anth_req_t *r, const olla_jdom_t *role,
+    const olla_jdom_t *blocks, size_t n)
 {
-    size_t       i, n, ntext;
-    json_t      *b, *parts, *part, *msg, *text;
-    const char  *t, *type;
+    size_t              i, nparts, ntext;
+    olla_jout_t        *o;
+    const olla_jdom_t  *b, *t, *text;
 
-    parts = json_array();
-    if (parts == NULL) {
-        return -1;
-    }
-
+    nparts = 0;
     ntext = 0;
     text = NULL;
 
-    json_array_foreach(blocks, i, b) {
-        type = olla_anth_block_type(b);
-        part = NULL;
+    for (i = 0; i < n; i++) {
+        b = &blocks[i];
 
-        if (strcmp(type, "text") == 0) {
-            t = olla_anth_block_text(b, &n);
-            if (t == NULL || n == 0) {
-                continue;
+        if (olla_anth_type(b, "text")) {
+            t = olla_anth_block_text(b);
+
+            if (t != NULL && t->len) {
+                text = t;
+                nparts++;
+                ntext++;
             }
 
-            text = json_object_get(b, "text");
-            part = json_pack("{s:s,s:O}", "type", "text", "text", text);
-            ntext++;
-
-        } else if (strcmp(type, "image") == 0) {
-            if (olla_anth_image(b, &part) != 0) {
-                goto failed;
+        } else if (olla_anth_type(b, "image")) {
+            if (olla_anth_image(NULL, b)) {
+                nparts++;
             }
 
-            if (part == NULL) {
-                continue;
-            }
-
-        } else if (strcmp(type, "tool_result") == 0) {
-            msg = olla_anth_tool_result(b);
-            if (msg == NULL || json_array_append_new(out, msg)) {
-                goto failed;
-            }
-
-            continue;
-
-        } else {
-            continue;
-        }
-
-        if (part == NULL || json_array_append_new(parts, part)) {
-            goto failed;
+        } else if (olla_anth_type(b, "tool_result")) {
+            olla_anth_tool_result(r, b);
         }
     }
 
-    if (json_array_size(parts) == 0) {
-        json_decref(parts);
-        return 0;
+    if (nparts == 0) {
+        return;
     }
 
-    if (json_array_size(parts) == 1 && ntext == 1) {
-        msg = json_pack("{s:s,s:O}", "role", role, "content", text);
-        json_decref(parts);
+    o = &r->out;
 
-    } else {
-        msg = json_pack("{s:s,s:o}", "role", role, "content", parts);
+    olla_anth_msg_begin(r);
+    olla_jout_lit(o, "{\"role\":");
+    olla_anth_cstr(o, role);
+    olla_jout_lit(o, ",\"content\":");
+
+    if (nparts == 1 && ntext == 1) {
+        olla_jout_string(o, text);
+        olla_jout_ch(o, '}');
+        return;
     }
 
-    if (msg == NULL || json_array_append_new(out, msg)) {
-        return -1;
+    olla_jout_ch(o, '[');
+    nparts = 0;
+
+    for (i = 0; i < n; i++) {
+        b = &blocks[i];
+
+        if (olla_anth_type(b, "text")) {
+            t = olla_anth_block_text(b);
+
+            if (t == NULL || t->len == 0) {
+                continue;
+            }
+
+            if (nparts++) {
+                olla_jout_ch(o, ',');
+            }
+
+            olla_jout_lit(o, "{\"type\":\"text\",\"text\":");
+            olla_jout_string(o, t);
+            olla_jout_ch(o, '}');
+
+        } else if (olla_anth_type(b, "image") && olla_anth_image(NULL, b)) {
+            if (nparts++) {
+                olla_jout_ch(o, ',');
+            }
+
+            (void) olla_anth_image(o, b);
+        }
     }
 
-    return 0;
-
-failed:
-
-    json_decref(parts);
-
-    return -1;
+    olla_jout_lit(o, "]}");
 }
 
 
 /*
  * An image block -> {"type":"image_url","image_url":{"url":...}}: a data
- * URL for a base64 source, the URL itself for a url source.  *part is
- * NULL for an image that cannot be expressed (it is left out).  Returns
- * -1 when out of memory.
+ * URL for a base64 source, the URL itself for a url source.  Returns 0
+ * for an image that cannot be expressed (it is left out), else 1, having
+ * written the part when o is not NULL.
  */
 
 static int
-olla_anth_image(json_t *b, json_t **part)
+olla_anth_image(olla_jout_t *o, const olla_jdom_t *b)
 {
-    json_t       *src, *url, *media, *data;
-    const char   *type;
-    olla_abuf_t   u;
+    const olla_jdom_t  *src, *url, *media, *data;
 
-    *part = NULL;
+    src = olla_anth_get(b, "source");
 
-    src = json_object_get(b, "source");
-    type = olla_anth_block_type(src);
+    if (olla_anth_type(src, "url")) {
+        url = olla_anth_get(src, "url");
 
-    if (strcmp(type, "url") == 0) {
-        url = json_object_get(src, "url");
-        if (!json_is_string(url) || json_string_length(url) == 0) {
+        if (!olla_anth_nonempty(url)) {
             return 0;
         }
 
-        *part = json_pack("{s:s,s:{s:O}}", "type", "image_url",
-                          "image_url", "url", url);
+        if (o) {
+            olla_jout_lit(o, "{\"type\":\"image_url\","
+                             "\"image_url\":{\"url\":");
+            olla_jout_string(o, url);
+            olla_jout_lit(o, "}}");
+        }
 
-        return *part ? 0 : -1;
+        return 1;
     }
 
-    if (strcmp(type, "base64") != 0) {
+    if (!olla_anth_type(src, "base64")) {
         return 0;
     }
 
-    media = json_object_get(src, "media_type");
-    data = json_object_get(src, "data");
+    media = olla_anth_get(src, "media_type");
+    data = olla_anth_get(src, "data");
 
-    if (!json_is_string(media) || !json_is_string(data)
-        || json_string_length(data) == 0)
-    {
+    if (!olla_jdom_is_string(media) || !olla_anth_nonempty(data)) {
         return 0;
     }
 
-    memset(&u, 0, sizeof(olla_abuf_t));
-
-    if (olla_abuf_str(&u, "data:")
-        || olla_abuf_add(&u, json_string_value(media),
-                         json_string_length(media))
-        || olla_abuf_str(&u, ";base64,")
-        || olla_abuf_add(&u, json_string_value(data),
-                         json_string_length(data)))
-    {
-        olla_abuf_free(&u);
-        return -1;
+    if (o) {
+        olla_jout_lit(o, "{\"type\":\"image_url\","
+                         "\"image_url\":{\"url\":\"data:");
+        olla_jout_string_esc(o, media);
+        olla_jout_lit(o, ";base64,");
+        olla_jout_string_esc(o, data);
+        olla_jout_lit(o, "\"}}");
     }
 
-    *part = json_pack("{s:s,s:{s:s%}}", "type", "image_url",
-                      "image_url", "url", u.p, u.len);
-
-    olla_abuf_free(&u);
-
-    return *part ? 0 : -1;
+    return 1;
 }
 
 
@@ -1353,76 +1505,130 @@ olla_anth_image(json_t *b, json_t **part)
  * already starts with "error".
  */
 
-static json_t *
-olla_anth_tool_result(json_t *b)
+static void
+olla_anth_tool_result(olla_anth_req_t *r, const olla_jdom_t *b)
 {
-    size_t        i, n;
-    json_t       *c, *e, *id, *msg;
-    const char   *t;
-    olla_abuf_t   s;
+    olla_jout_t        *o, *t;
+    const olla_jdom_t  *c, *id;
 
-    memset(&s, 0, sizeof(olla_abuf_t));
+    o = &r->out;
 
-    if (olla_abuf_add(&s, "", 0) != 0) {
-        return NULL;
+    olla_anth_msg_begin(r);
+    olla_jout_lit(o, "{\"role\":\"tool\",\"tool_call_id\":");
+
+    id = olla_anth_get(b, "tool_use_id");
+
+    if (olla_jdom_is_string(id)) {
+        olla_anth_cstr(o, id);
+
+    } else {
+        olla_jout_lit(o, "\"\"");
     }
 
-    c = json_object_get(b, "content");
+    olla_jout_lit(o, ",\"content\":");
 
-    if (json_is_string(c)) {
-        if (olla_abuf_add(&s, json_string_value(c), json_string_length(c))) {
-            goto failed;
+    c = olla_anth_get(b, "content");
+
+    if (!olla_jdom_is_true(olla_anth_get(b, "is_error"))) {
+        if (c != NULL && (c->type == OLLA_JDOM_OBJECT
+                          || c->type == OLLA_JDOM_NUMBER
+                          || c->type == OLLA_JDOM_TRUE
+                          || c->type == OLLA_JDOM_FALSE))
+        {
+            olla_anth_as_string(r, c);
+
+        } else {
+            olla_jout_ch(o, '"');
+            olla_anth_result_text(o, c, 0);
+            olla_jout_ch(o, '"');
         }
 
-    } else if (json_is_array(c)) {
-        n = 0;
-
-        json_array_foreach(c, i, e) {
-            t = olla_anth_block_text(e, &n);
-            if (t == NULL) {
-                continue;
-            }
-
-            if ((s.len && olla_abuf_add(&s, "\n", 1))
-                || olla_abuf_add(&s, t, n))
-            {
-                goto failed;
-            }
-        }
-
-    } else if (c != NULL && !json_is_null(c)) {
-        if (olla_abuf_json(&s, c, OLLA_ANTH_DUMP_FLAGS) != 0) {
-            goto failed;
-        }
+        olla_jout_ch(o, '}');
+        return;
     }
 
-    if (json_is_true(json_object_get(b, "is_error"))
-        && !olla_anth_prefix_ci(s.p, s.len, "error"))
+    /* the text is needed whole to see how it starts */
+
+    t = &r->tmp;
+    t->len = 0;
+    olla_anth_result_text(t, c, 1);
+
+    if (olla_jout_grow(t, 0) == 0
+        && olla_anth_prefix_ci(t->p, t->len, "error"))
     {
-        if (olla_abuf_add(&s, "Error: ", 7) != 0) {
-            goto failed;
-        }
+        olla_jout_str(o, t->p, t->len);
 
-        memmove(s.p + 7, s.p, s.len - 7);
-        memcpy(s.p, "Error: ", 7);
+    } else {
+        olla_jout_lit(o, "\"Error: ");
+        olla_jout_esc(o, t->p, t->len);
+        olla_jout_ch(o, '"');
     }
 
-    id = json_object_get(b, "tool_use_id");
+    olla_jout_ch(o, '}');
+}
 
-    msg = json_pack("{s:s,s:s,s:s%}", "role", "tool",
-                    "tool_call_id", json_is_string(id)
-                                    ? json_string_value(id) : "",
-                    "content", s.p, s.len);
 
-    olla_abuf_free(&s);
+/*
+ * The text of a tool_result's content, escaped for a JSON string or (raw)
+ * as it is: a string, the texts of blocks joined with "\n", or the JSON
+ * text of another value.
+ */
 
-    return msg;
+static void
+olla_anth_result_text(olla_jout_t *o, const olla_jdom_t *c, int raw)
+{
+    size_t              i, n;
+    const olla_jdom_t  *t;
 
-failed:
+    if (c == NULL || c->type == OLLA_JDOM_NULL) {
+        return;
+    }
 
-    olla_abuf_free(&s);
+    if (c->type == OLLA_JDOM_STRING) {
+        if (raw) {
+            olla_jout_add(o, c->u.str, c->len);
 
-    return NULL;
+        } else {
+            olla_jout_string_esc(o, c);
+        }
+
+        return;
+    }
+
+    if (c->type != OLLA_JDOM_ARRAY) {
+        /* only raw comes here: olla_anth_as_string() does the others */
+        olla_jout_value(o, c);
+        return;
+    }
+
+    n = 0;
+
+    for (i = 0; i < c->len; i++) {
+        t = olla_anth_block_text(&c->u.items[i]);
+        if (t == NULL) {
+            continue;
+        }
+
+        if (n) {
+            if (raw) {
+                olla_jout_ch(o, '\n');
+
+            } else {
+                olla_jout_lit(o, "\\n");
+            }
+
+            n++;
+        }
+
+        if (raw) {
+            olla_jout_add(o, t->u.str, t->len);
+
+        } else {
+            olla_jout_string_esc(o, t);
+        }
+
+        n += t->len;
+    }
 }
 
 
@@ -1433,124 +1639,115 @@ failed:
  * left with nothing.
  */
 
-static int
-olla_anth_assistant_blocks(json_t *out, json_t *blocks)
-{
-    size_t        i, n;
-    json_t       *b, *calls, *call, *id, *name, *input, *msg, *content;
-    const char   *t, *type;
-    olla_abuf_t   text, args;
+#define olla_anth_call_ok(b)                                                 \
+    (olla_anth_type(b, "tool_use")                                           \
+     && olla_anth_nonempty(olla_anth_get(b, "id"))                           \
+     && olla_anth_nonempty(olla_anth_get(b, "name")))
 
-    calls = json_array();
-    if (calls == NULL) {
-        return -1;
+
+static void
+olla_anth_assistant_blocks(olla_anth_req_t *r, const olla_jdom_t *blocks,
+    size_t n)
+{
+    size_t              i, ntext, ncalls;
+    olla_jout_t        *o;
+    const olla_jdom_t  *b, *t, *input;
+
+    ntext = 0;
+    ncalls = 0;
+
+    for (i = 0; i < n; i++) {
+        b = &blocks[i];
+
+        if (olla_anth_type(b, "text")) {
+            t = olla_anth_block_text(b);
+
+            if (t != NULL && t->len) {
+                ntext++;
+            }
+
+        } else if (olla_anth_call_ok(b)) {
+            ncalls++;
+        }
     }
 
-    memset(&text, 0, sizeof(olla_abuf_t));
-    memset(&args, 0, sizeof(olla_abuf_t));
+    if (ntext == 0 && ncalls == 0) {
+        return;
+    }
 
-    json_array_foreach(blocks, i, b) {
-        type = olla_anth_block_type(b);
+    o = &r->out;
 
-        if (strcmp(type, "text") == 0) {
-            t = olla_anth_block_text(b, &n);
-            if (t == NULL || n == 0) {
+    olla_anth_msg_begin(r);
+    olla_jout_lit(o, "{\"role\":\"assistant\",\"content\":");
+
+    if (ntext == 0) {
+        olla_jout_lit(o, "null");
+
+    } else {
+        olla_jout_ch(o, '"');
+        ntext = 0;
+
+        for (i = 0; i < n; i++) {
+            b = &blocks[i];
+
+            if (!olla_anth_type(b, "text")) {
                 continue;
             }
 
-            if ((text.len && olla_abuf_add(&text, "\n", 1))
-                || olla_abuf_add(&text, t, n))
-            {
-                goto failed;
+            t = olla_anth_block_text(b);
+
+            if (t == NULL || t->len == 0) {
+                continue;
             }
 
-            continue;
-        }
-
-        if (strcmp(type, "tool_use") != 0) {
-            continue;
-        }
-
-        id = json_object_get(b, "id");
-        name = json_object_get(b, "name");
-
-        if (!json_is_string(id) || json_string_length(id) == 0
-            || !json_is_string(name) || json_string_length(name) == 0)
-        {
-            continue;
-        }
-
-        input = olla_anth_opt(b, "input");
-        args.len = 0;
-
-        if (input == NULL) {
-            if (olla_abuf_str(&args, "{}") != 0) {
-                goto failed;
+            if (ntext++) {
+                olla_jout_lit(o, "\\n");
             }
 
-        } else if (olla_abuf_json(&args, input, OLLA_ANTH_DUMP_FLAGS) != 0) {
-            goto failed;
+            olla_jout_string_esc(o, t);
         }
 
-        call = json_pack("{s:O,s:s,s:{s:O,s:s%}}", "id", id,
-                         "type", "function", "function", "name", name,
-                         "arguments", args.p, args.len);
+        olla_jout_ch(o, '"');
+    }
 
-        if (call == NULL || json_array_append_new(calls, call)) {
-            goto failed;
+    if (ncalls) {
+        olla_jout_lit(o, ",\"tool_calls\":[");
+        ncalls = 0;
+
+        for (i = 0; i < n; i++) {
+            b = &blocks[i];
+
+            if (!olla_anth_call_ok(b)) {
+                continue;
+            }
+
+            if (ncalls++) {
+                olla_jout_ch(o, ',');
+            }
+
+            olla_jout_lit(o, "{\"id\":");
+            olla_jout_string(o, olla_anth_get(b, "id"));
+            olla_jout_lit(o, ",\"type\":\"function\",\"function\":"
+                             "{\"name\":");
+            olla_jout_string(o, olla_anth_get(b, "name"));
+            olla_jout_lit(o, ",\"arguments\":");
+
+            input = olla_anth_optl(b, "input");
+
+            if (input == NULL) {
+                olla_jout_lit(o, "\"{}\"");
+
+            } else {
+                olla_anth_as_string(r, input);
+            }
+
+            olla_jout_lit(o, "}}");
         }
+
+        olla_jout_ch(o, ']');
     }
 
-    olla_abuf_free(&args);
-
-    if (text.len == 0 && json_array_size(calls) == 0) {
-        json_decref(calls);
-        return 0;
-    }
-
-    if (text.len) {
-        content = json_stringn(text.p, text.len);
-        if (content == NULL) {
-            goto failed;
-        }
-
-    } else {
-        content = json_null();
-    }
-
-    msg = json_pack("{s:s,s:o}", "role", "assistant", "content", content);
-    if (msg == NULL) {
-        goto failed;
-    }
-
-    if (json_array_size(calls)) {
-        if (json_object_set_new(msg, "tool_calls", calls)) {
-            calls = NULL;
-            json_decref(msg);
-            goto failed;
-        }
-
-    } else {
-        json_decref(calls);
-    }
-
-    calls = NULL;
-
-    if (json_array_append_new(out, msg)) {
-        goto failed;
-    }
-
-    olla_abuf_free(&text);
-
-    return 0;
-
-failed:
-
-    json_decref(calls);
-    olla_abuf_free(&text);
-    olla_abuf_free(&args);
-
-    return -1;
+    olla_jout_ch(o, '}');
 }
 
 
@@ -1559,203 +1756,157 @@ failed:
  * other than "custom": web_search_..., bash_..., text_editor_...) are left
  * out: a local model cannot run them and the client does not run them
  * either.  tool_choice goes along only when some tool does.
- */
-
-static int
-olla_anth_tools(json_t *req, json_t *root, char *err, size_t errlen)
-{
-    int          parallel;
-    size_t       i;
-    json_t      *tools, *out, *t, *name, *desc, *schema, *fn, *tool, *choice;
-    const char  *type;
-
-    choice = NULL;
-    parallel = 1;
-
-    if (olla_anth_tool_choice(olla_anth_opt(root, "tool_choice"), &choice,
-                              &parallel, err, errlen)
-        != 0)
-    {
-        return -1;
-    }
-
-    tools = olla_anth_opt(root, "tools");
-
-    if (tools == NULL) {
-        json_decref(choice);
-        return 0;
-    }
-
-    if (!json_is_array(tools)) {
-        json_decref(choice);
-        olla_anth_err(err, errlen, "tools must be an array");
-        return -1;
-    }
-
-    out = json_array();
-    if (out == NULL) {
-        goto nomem;
-    }
-
-    json_array_foreach(tools, i, t) {
-        if (!json_is_object(t)) {
-            olla_anth_err(err, errlen, "tools[%zu] must be an object", i);
-            goto failed;
-        }
-
-        type = json_string_value(json_object_get(t, "type"));
-        if (type != NULL && strcmp(type, "custom") != 0) {
-            continue;
-        }
-
-        name = json_object_get(t, "name");
-        if (!json_is_string(name) || json_string_length(name) == 0) {
-            olla_anth_err(err, errlen,
-                          "tools[%zu].name must be a non-empty string", i);
-            goto failed;
-        }
-
-        fn = json_pack("{s:O}", "name", name);
-        if (fn == NULL) {
-            goto nomem;
-        }
-
-        desc = json_object_get(t, "description");
-        if (json_is_string(desc) && json_object_set(fn, "description", desc))
-        {
-            json_decref(fn);
-            goto nomem;
-        }
-
-        schema = json_object_get(t, "input_schema");
-
-        if (json_is_object(schema)) {
-            schema = json_incref(schema);
-
-        } else {
-            schema = json_pack("{s:s,s:{}}", "type", "object",
-                               "properties");
-        }
-
-        if (schema == NULL || json_object_set_new(fn, "parameters", schema))
-        {
-            json_decref(fn);
-            goto nomem;
-        }
-
-        tool = json_pack("{s:s,s:o}", "type", "function", "function", fn);
-        if (tool == NULL || json_array_append_new(out, tool)) {
-            goto nomem;
-        }
-    }
-
-    if (json_array_size(out) == 0) {
-        json_decref(out);
-        json_decref(choice);
-        return 0;
-    }
-
-    if (json_object_set_new(req, "tools", out)) {
-        out = NULL;
-        goto nomem;
-    }
-
-    out = NULL;
-
-    if (choice) {
-        if (json_object_set_new(req, "tool_choice", choice)) {
-            choice = NULL;
-            goto nomem;
-        }
-
-        choice = NULL;
-    }
-
-    if (!parallel
-        && json_object_set_new(req, "parallel_tool_calls", json_false()))
-    {
-        goto nomem;
-    }
-
-    return 0;
-
-nomem:
-
-    olla_anth_nomem(err, errlen);
-
-failed:
-
-    json_decref(out);
-    json_decref(choice);
-
-    return -1;
-}
-
-
-/*
+ *
  * tool_choice: auto -> "auto", any -> "required", none -> "none" (string
  * or object), {"type":"tool","name":X} -> the function X; an unknown kind
  * is "auto".  disable_parallel_tool_use -> parallel_tool_calls false.
  */
 
 static int
-olla_anth_tool_choice(json_t *tc, json_t **choice, int *parallel, char *err,
-    size_t errlen)
+olla_anth_tools(olla_anth_req_t *r, const olla_jdom_t *root)
 {
-    json_t      *name;
-    const char  *type;
+    int                 parallel;
+    size_t              i, k;
+    olla_jout_t        *o;
+    const char         *choice;
+    const olla_jdom_t  *tc, *type, *name, *tools, *t, *v;
 
-    *choice = NULL;
+    o = &r->out;
+    parallel = 1;
+    choice = NULL;
+    name = NULL;
 
-    if (tc == NULL) {
-        return 0;
-    }
+    tc = olla_anth_optl(root, "tool_choice");
 
-    if (json_is_string(tc)) {
-        type = json_string_value(tc);
+    if (tc != NULL) {
+        if (tc->type == OLLA_JDOM_STRING) {
+            type = tc;
 
-    } else if (json_is_object(tc)) {
-        type = olla_anth_block_type(tc);
+        } else if (tc->type == OLLA_JDOM_OBJECT) {
+            type = olla_anth_get(tc, "type");
 
-        if (json_is_true(json_object_get(tc, "disable_parallel_tool_use"))) {
-            *parallel = 0;
-        }
+            if (olla_jdom_is_true(olla_anth_get(tc,
+                                                "disable_parallel_tool_use")))
+            {
+                parallel = 0;
+            }
 
-    } else {
-        olla_anth_err(err, errlen,
-                      "tool_choice must be a string or an object");
-        return -1;
-    }
-
-    if (strcmp(type, "any") == 0) {
-        *choice = json_string("required");
-
-    } else if (strcmp(type, "none") == 0) {
-        *choice = json_string("none");
-
-    } else if (strcmp(type, "tool") == 0) {
-        name = json_object_get(tc, "name");
-
-        if (!json_is_string(name) || json_string_length(name) == 0) {
-            olla_anth_err(err, errlen,
-                          "tool_choice of type \"tool\" requires a name");
+        } else {
+            olla_anth_err(r->err, r->errlen,
+                          "tool_choice must be a string or an object");
             return -1;
         }
 
-        *choice = json_pack("{s:s,s:{s:O}}", "type", "function",
-                            "function", "name", name);
+        if (olla_anth_is(type, "any")) {
+            choice = "\"required\"";
 
-    } else {
-        *choice = json_string("auto");
+        } else if (olla_anth_is(type, "none")) {
+            choice = "\"none\"";
+
+        } else if (olla_anth_is(type, "tool")) {
+            name = olla_anth_get(tc, "name");
+
+            if (!olla_anth_nonempty(name)) {
+                olla_anth_err(r->err, r->errlen,
+                              "tool_choice of type \"tool\" requires a name");
+                return -1;
+            }
+
+        } else {
+            choice = "\"auto\"";
+        }
     }
 
-    if (*choice == NULL) {
-        olla_anth_nomem(err, errlen);
+    tools = olla_anth_optl(root, "tools");
+
+    if (tools == NULL) {
+        return 0;
+    }
+
+    if (tools->type != OLLA_JDOM_ARRAY) {
+        olla_anth_err(r->err, r->errlen, "tools must be an array");
         return -1;
+    }
+
+    k = 0;
+
+    for (i = 0; i < tools->len; i++) {
+        t = &tools->u.items[i];
+
+        if (t->type != OLLA_JDOM_OBJECT) {
+            olla_anth_err(r->err, r->errlen, "tools[%zu] must be an object",
+                          i);
+            return -1;
+        }
+
+        v = olla_anth_get(t, "type");
+        if (olla_jdom_is_string(v) && !olla_anth_is(v, "custom")) {
+            continue;
+        }
+
+        v = olla_anth_get(t, "name");
+        if (!olla_anth_nonempty(v)) {
+            olla_anth_err(r->err, r->errlen,
+                          "tools[%zu].name must be a non-empty string", i);
+            return -1;
+        }
+
+        if (k++) {
+            olla_jout_ch(o, ',');
+
+        } else {
+            olla_jout_lit(o, ",\"tools\":[");
+        }
+
+        olla_jout_lit(o, "{\"type\":\"function\",\"function\":{\"name\":");
+        olla_jout_string(o, v);
+
+        v = olla_anth_get(t, "description");
+        if (olla_jdom_is_string(v)) {
+            olla_jout_lit(o, ",\"description\":");
+            olla_jout_string(o, v);
+        }
+
+        olla_jout_lit(o, ",\"parameters\":");
+
+        v = olla_anth_get(t, "input_schema");
+
+        if (olla_jdom_is_object(v)) {
+            olla_jout_value(o, v);
+
+        } else {
+            olla_jout_lit(o, "{\"type\":\"object\",\"properties\":{}}");
+        }
+
+        olla_jout_lit(o, "}}");
+    }
+
+    if (k == 0) {
+        return 0;
+    }
+
+    olla_jout_ch(o, ']');
+
+    if (tc != NULL) {
+        olla_jout_lit(o, ",\"tool_choice\":");
+
+        if (choice) {
+            olla_jout_add(o, choice, strlen(choice));
+
+        } else {
+            olla_jout_lit(o, "{\"type\":\"function\",\"function\":{\"name\":");
+            olla_jout_string(o, name);
+            olla_jout_lit(o, "}}");
+        }
+    }
+
+    if (!parallel) {
+        olla_jout_lit(o, ",\"parallel_tool_calls\":false");
     }
 
     return 0;
 }
+
 
 
 /* ------------------------------------------------------------------ */
@@ -1792,66 +1943,93 @@ olla_anth_stop_reason(const char *finish, int tools)
 }
 
 
+/* a finish_reason string -> one of ours (its text up to a U+0000) */
+
+static const char *
+olla_anth_finish_norm(const olla_jdom_t *v)
+{
+    size_t              i;
+    static const char  *known[] = {
+        "length", "tool_calls", "function_call", "content_filter"
+    };
+
+    for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        if (olla_anth_str_is(v, known[i], strlen(known[i]))) {
+            return known[i];
+        }
+    }
+
+    return "stop";
+}
+
+
 /*
  * tool call arguments (JSON text, or an object) -> an object, {} if not;
- * NULL when out of memory
+ * -1 when out of memory
  */
 
-static json_t *
-olla_anth_args_object(json_t *args)
+static int
+olla_anth_args_object(olla_jout_t *o, const olla_jdom_t *args)
 {
-    json_t        *v;
-    json_error_t   jerr;
+    int                rc;
+    char               arena[OLLA_ANTH_SMALL_ARENA];
+    olla_jdom_doc_t    doc;
 
-    if (json_is_object(args)) {
-        return json_incref(args);
+    if (olla_jdom_is_object(args)) {
+        olla_jout_value(o, args);
+        return 0;
     }
 
-    if (json_is_string(args)) {
-        v = json_loadb(json_string_value(args), json_string_length(args),
-                       OLLA_ANTH_LOAD_FLAGS, &jerr);
+    if (olla_jdom_is_string(args)) {
+        olla_jdom_init(&doc, arena, sizeof(arena));
 
-        if (v == NULL && OLLA_ANTH_OOM(jerr)) {
-            return NULL;
+        rc = olla_jdom_parse(&doc, args->u.str, args->len);
+
+        if (rc == OLLA_JDOM_OK && olla_jdom_is_object(doc.root)) {
+            olla_jout_value(o, doc.root);
+            olla_jdom_free(&doc);
+            return 0;
         }
 
-        if (json_is_object(v)) {
-            return v;
-        }
+        olla_jdom_free(&doc);
 
-        json_decref(v);
+        if (rc == OLLA_JDOM_NOMEM) {
+            return -1;
+        }
     }
 
-    return json_object();
+    olla_jout_lit(o, "{}");
+
+    return 0;
 }
 
 
 static int
-olla_anth_usage(json_t *usage, json_int_t *in, json_int_t *out,
-    json_int_t *cached, int *have_in, int *have_out)
+olla_anth_usage(const olla_jdom_t *usage, long long *in, long long *out,
+    long long *cached, int *have_in, int *have_out)
 {
-    json_t  *v;
+    const olla_jdom_t  *v;
 
-    if (!json_is_object(usage)) {
+    if (!olla_jdom_is_object(usage)) {
         return 0;
     }
 
-    v = json_object_get(usage, "prompt_tokens");
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        *in = json_integer_value(v);
+    v = olla_anth_get(usage, "prompt_tokens");
+    if (olla_jdom_is_integer(v) && olla_jdom_int(v) >= 0) {
+        *in = olla_jdom_int(v);
         *have_in = 1;
     }
 
-    v = json_object_get(usage, "completion_tokens");
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        *out = json_integer_value(v);
+    v = olla_anth_get(usage, "completion_tokens");
+    if (olla_jdom_is_integer(v) && olla_jdom_int(v) >= 0) {
+        *out = olla_jdom_int(v);
         *have_out = 1;
     }
 
-    v = json_object_get(json_object_get(usage, "prompt_tokens_details"),
-                        "cached_tokens");
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        *cached = json_integer_value(v);
+    v = olla_anth_get(olla_anth_get(usage, "prompt_tokens_details"),
+                      "cached_tokens");
+    if (olla_jdom_is_integer(v) && olla_jdom_int(v) >= 0) {
+        *cached = olla_jdom_int(v);
     }
 
     return 1;
@@ -1864,28 +2042,31 @@ olla_anth_usage(json_t *usage, json_int_t *in, json_int_t *out,
  * which are cache_read_input_tokens, as in Anthropic's own accounting.
  */
 
-static json_t *
-olla_anth_usage_json(json_int_t in, json_int_t cached, json_int_t out)
+static void
+olla_anth_usage_json(olla_jout_t *o, long long in, long long cached,
+    long long out)
 {
     if (cached > in) {
         cached = in;
     }
 
-    return json_pack("{s:I,s:I,s:I,s:I}",
-                     "input_tokens", in - cached,
-                     "cache_creation_input_tokens", (json_int_t) 0,
-                     "cache_read_input_tokens", cached,
-                     "output_tokens", out);
+    olla_jout_lit(o, "{\"input_tokens\":");
+    olla_jout_int(o, in - cached);
+    olla_jout_lit(o, ",\"cache_creation_input_tokens\":0,"
+                     "\"cache_read_input_tokens\":");
+    olla_jout_int(o, cached);
+    olla_jout_lit(o, ",\"output_tokens\":");
+    olla_jout_int(o, out);
+    olla_jout_ch(o, '}');
 }
 
 
 /* a C string from outside as a JSON string (invalid UTF-8 mended) */
 
-static json_t *
-olla_anth_cstring(const char *s)
+static int
+olla_anth_cstring(olla_jout_t *o, const char *s)
 {
-    json_t       *v;
-    olla_abuf_t   b;
+    olla_abuf_t  b;
 
     memset(&b, 0, sizeof(olla_abuf_t));
 
@@ -1894,14 +2075,13 @@ olla_anth_cstring(const char *s)
                            (size_t) -1, 0) != 0)
     {
         olla_abuf_free(&b);
-        return NULL;
+        return -1;
     }
 
-    v = json_stringn(b.p, b.len);
-
+    olla_jout_str(o, b.p, b.len);
     olla_abuf_free(&b);
 
-    return v;
+    return 0;
 }
 
 
@@ -1910,14 +2090,16 @@ olla_anth_response_from_openai(const char *body, size_t len,
     const char *model, char **out, size_t *outlen, char *err,
     size_t errlen)
 {
-    int           have_in, have_out, r;
-    char          id[sizeof("toolu_") + OLLA_ANTH_ID_CHARS];
-    size_t        i, n, ntools;
-    json_t       *root, *c, *msg, *content, *v, *fn, *name, *blk, *input;
-    json_t       *usage, *mod, *res, *calls;
-    json_int_t    in, outt, cached;
-    const char   *finish, *t;
-    olla_abuf_t   b, text;
+    int                 have_in, have_out, r;
+    char                id[sizeof("toolu_") + OLLA_ANTH_ID_CHARS];
+    char                arena[OLLA_ANTH_ARENA];
+    size_t              i, n, ntools, nblocks, idpos, total;
+    long long           in, outt, cached;
+    olla_jout_t         o;
+    olla_abuf_t         text;
+    const char         *finish;
+    olla_jdom_doc_t     doc;
+    const olla_jdom_t  *root, *c, *msg, *v, *fn, *name, *calls, *parts, *t;
 
     *out = NULL;
 
@@ -1925,15 +2107,16 @@ olla_anth_response_from_openai(const char *body, size_t len,
         *outlen = 0;
     }
 
-    root = olla_anth_load(body, len, "backend response", err, errlen);
-    if (root == NULL) {
-        return -1;
-    }
-
-    content = NULL;
+    olla_jdom_init(&doc, arena, sizeof(arena));
+    olla_jout_init(&o, 0);
     memset(&text, 0, sizeof(olla_abuf_t));
 
-    v = olla_anth_opt(root, "error");
+    root = olla_anth_load(&doc, body, len, "backend response", err, errlen);
+    if (root == NULL) {
+        goto failed;
+    }
+
+    v = olla_anth_optl(root, "error");
     if (v != NULL) {
         r = olla_anth_error_message(root, &text, NULL);
         if (r < 0) {
@@ -1945,132 +2128,173 @@ olla_anth_response_from_openai(const char *body, size_t len,
         goto failed;
     }
 
-    v = json_object_get(root, "choices");
-    if (!json_is_array(v) || json_array_size(v) == 0) {
+    v = olla_anth_get(root, "choices");
+    if (!olla_jdom_is_array(v) || v->len == 0) {
         olla_anth_err(err, errlen, "backend response has no choices");
         goto failed;
     }
 
-    c = json_array_get(v, 0);
-    msg = json_object_get(c, "message");
+    c = &v->u.items[0];
+    msg = olla_anth_get(c, "message");
 
-    if (!json_is_object(msg)) {
+    if (!olla_jdom_is_object(msg)) {
         olla_anth_err(err, errlen, "backend response has no message");
         goto failed;
     }
 
-    content = json_array();
-    if (content == NULL) {
+    if (olla_jout_grow(&o, len + 256) != 0) {
         goto nomem;
     }
 
-    /* thinking */
+    /* the id goes in once the content has drawn its tool ids */
 
-    v = json_object_get(msg, "reasoning_content");
-    if (!json_is_string(v) || json_string_length(v) == 0) {
-        v = json_object_get(msg, "reasoning");
-    }
+    olla_jout_lit(&o, "{\"id\":\"");
+    idpos = o.len;
+    olla_jout_lit(&o, "msg_........................\",\"type\":\"message\","
+                      "\"role\":\"assistant\",\"model\":");
 
-    if (json_is_string(v) && json_string_length(v)) {
-        blk = json_pack("{s:s,s:O,s:s}", "type", "thinking", "thinking", v,
-                        "signature", "");
-        if (blk == NULL || json_array_append_new(content, blk)) {
+    if (model) {
+        if (olla_anth_cstring(&o, model) != 0) {
             goto nomem;
         }
+
+    } else {
+        v = olla_anth_get(root, "model");
+
+        if (olla_jdom_is_string(v)) {
+            olla_jout_string(&o, v);
+
+        } else {
+            olla_jout_lit(&o, "\"unknown\"");
+        }
+    }
+
+    olla_jout_lit(&o, ",\"content\":[");
+    nblocks = 0;
+
+    /* thinking */
+
+    v = olla_anth_get(msg, "reasoning_content");
+    if (!olla_anth_nonempty(v)) {
+        v = olla_anth_get(msg, "reasoning");
+    }
+
+    if (olla_anth_nonempty(v)) {
+        olla_jout_lit(&o, "{\"type\":\"thinking\",\"thinking\":");
+        olla_jout_string(&o, v);
+        olla_jout_lit(&o, ",\"signature\":\"\"}");
+        nblocks++;
     }
 
     /* text: a string, or content parts; then a refusal */
 
-    v = json_object_get(msg, "content");
+    parts = olla_anth_get(msg, "content");
+    v = olla_anth_get(msg, "refusal");
 
-    if (json_is_string(v)) {
-        if (olla_abuf_add(&text, json_string_value(v), json_string_length(v)))
-        {
-            goto nomem;
+    total = 0;
+
+    if (olla_jdom_is_string(parts)) {
+        total = parts->len;
+
+    } else if (olla_jdom_is_array(parts)) {
+        for (i = 0; i < parts->len; i++) {
+            t = olla_anth_block_text(&parts->u.items[i]);
+            total += t ? t->len : 0;
+        }
+    }
+
+    if (total || olla_anth_nonempty(v)) {
+        if (nblocks++) {
+            olla_jout_ch(&o, ',');
         }
 
-    } else if (json_is_array(v)) {
-        json_array_foreach(v, i, fn) {
-            t = olla_anth_block_text(fn, &n);
-            if (t && olla_abuf_add(&text, t, n)) {
-                goto nomem;
+        olla_jout_lit(&o, "{\"type\":\"text\",\"text\":\"");
+
+        if (olla_jdom_is_string(parts)) {
+            olla_jout_string_esc(&o, parts);
+
+        } else if (olla_jdom_is_array(parts)) {
+            for (i = 0; i < parts->len; i++) {
+                t = olla_anth_block_text(&parts->u.items[i]);
+
+                if (t) {
+                    olla_jout_string_esc(&o, t);
+                }
             }
         }
-    }
 
-    v = json_object_get(msg, "refusal");
-    if (json_is_string(v) && json_string_length(v)) {
-        if ((text.len && olla_abuf_add(&text, "\n", 1))
-            || olla_abuf_add(&text, json_string_value(v),
-                             json_string_length(v)))
-        {
-            goto nomem;
+        if (olla_anth_nonempty(v)) {
+            if (total) {
+                olla_jout_lit(&o, "\\n");
+            }
+
+            olla_jout_string_esc(&o, v);
         }
-    }
 
-    if (text.len) {
-        blk = json_pack("{s:s,s:s%}", "type", "text", "text", text.p,
-                        text.len);
-        if (blk == NULL || json_array_append_new(content, blk)) {
-            goto nomem;
-        }
+        olla_jout_lit(&o, "\"}");
     }
-
-    olla_abuf_free(&text);
 
     /* tool calls, and the legacy function_call */
 
     ntools = 0;
-    calls = json_object_get(msg, "tool_calls");
+    calls = olla_anth_get(msg, "tool_calls");
+    n = olla_jdom_is_array(calls) ? calls->len : 0;
 
-    for (i = 0; i <= json_array_size(calls); i++) {
-        if (i < json_array_size(calls)) {
-            c = json_array_get(calls, i);
-            fn = json_object_get(c, "function");
-            v = json_object_get(c, "id");
+    for (i = 0; i <= n; i++) {
+        if (i < n) {
+            c = &calls->u.items[i];
+            fn = olla_anth_get(c, "function");
+            v = olla_anth_get(c, "id");
 
         } else {
-            c = NULL;
-            fn = json_object_get(msg, "function_call");
+            fn = olla_anth_get(msg, "function_call");
             v = NULL;
         }
 
-        name = json_object_get(fn, "name");
-        if (!json_is_string(name) || json_string_length(name) == 0) {
+        name = olla_anth_get(fn, "name");
+        if (!olla_anth_nonempty(name)) {
             continue;
         }
 
-        if (json_is_string(v) && json_string_length(v)) {
-            v = json_incref(v);
+        if (nblocks++) {
+            olla_jout_ch(&o, ',');
+        }
+
+        olla_jout_lit(&o, "{\"type\":\"tool_use\",\"id\":");
+
+        if (olla_anth_nonempty(v)) {
+            olla_jout_string(&o, v);
 
         } else {
             olla_anth_gen_id(id, "toolu_");
-            v = json_string(id);
+            olla_jout_str(&o, id, strlen(id));
         }
 
-        input = olla_anth_args_object(json_object_get(fn, "arguments"));
+        olla_jout_lit(&o, ",\"name\":");
+        olla_jout_string(&o, name);
+        olla_jout_lit(&o, ",\"input\":");
 
-        blk = json_pack("{s:s,s:o,s:O,s:o}", "type", "tool_use", "id", v,
-                        "name", name, "input", input);
-        if (blk == NULL || json_array_append_new(content, blk)) {
+        if (olla_anth_args_object(&o, olla_anth_get(fn, "arguments")) != 0) {
             goto nomem;
         }
+
+        olla_jout_ch(&o, '}');
 
         ntools++;
     }
 
-    if (json_array_size(content) == 0) {
-        blk = json_pack("{s:s,s:s}", "type", "text", "text", "");
-        if (blk == NULL || json_array_append_new(content, blk)) {
-            goto nomem;
-        }
+    if (nblocks == 0) {
+        olla_jout_lit(&o, "{\"type\":\"text\",\"text\":\"\"}");
     }
 
-    finish = json_string_value(
-                 json_object_get(json_array_get(json_object_get(root,
-                                                                "choices"),
-                                                0),
-                                 "finish_reason"));
+    v = olla_anth_get(olla_jdom_at(olla_anth_get(root, "choices"), 0),
+                      "finish_reason");
+    finish = olla_jdom_is_string(v) ? olla_anth_finish_norm(v) : NULL;
+
+    olla_jout_lit(&o, "],\"stop_reason\":\"");
+    olla_jout_add(&o, olla_anth_stop_reason(finish, ntools > 0),
+                  strlen(olla_anth_stop_reason(finish, ntools > 0)));
+    olla_jout_lit(&o, "\",\"stop_sequence\":null,\"usage\":");
 
     in = 0;
     outt = 0;
@@ -2078,48 +2302,23 @@ olla_anth_response_from_openai(const char *body, size_t len,
     have_in = 0;
     have_out = 0;
 
-    olla_anth_usage(json_object_get(root, "usage"), &in, &outt, &cached,
+    olla_anth_usage(olla_anth_get(root, "usage"), &in, &outt, &cached,
                     &have_in, &have_out);
 
-    usage = olla_anth_usage_json(in, cached, outt);
-
-    if (model) {
-        mod = olla_anth_cstring(model);
-
-    } else {
-        v = json_object_get(root, "model");
-        mod = json_is_string(v) ? json_incref(v) : json_string("unknown");
-    }
+    olla_anth_usage_json(&o, in, cached, outt);
+    olla_jout_ch(&o, '}');
 
     olla_anth_gen_id(id, "msg_");
 
-    res = json_pack("{s:s,s:s,s:s,s:o,s:o,s:s,s:n,s:o}",
-                    "id", id, "type", "message", "role", "assistant",
-                    "model", mod, "content", content,
-                    "stop_reason", olla_anth_stop_reason(finish, ntools > 0),
-                    "stop_sequence", "usage", usage);
-    content = NULL;
-
-    if (res == NULL) {
+    if (o.failed) {
         goto nomem;
     }
 
-    memset(&b, 0, sizeof(olla_abuf_t));
+    memcpy(o.p + idpos, id, sizeof("msg_") - 1 + OLLA_ANTH_ID_CHARS);
 
-    if (olla_abuf_json(&b, res, OLLA_ANTH_DUMP_FLAGS) != 0) {
-        json_decref(res);
-        olla_abuf_free(&b);
-        goto nomem;
-    }
+    *out = olla_jout_finish(&o, outlen);
 
-    json_decref(res);
-    json_decref(root);
-
-    *out = b.p;
-
-    if (outlen) {
-        *outlen = b.len;
-    }
+    olla_jdom_free(&doc);
 
     return 0;
 
@@ -2129,9 +2328,9 @@ nomem:
 
 failed:
 
-    json_decref(content);
-    json_decref(root);
+    olla_jout_free(&o);
     olla_abuf_free(&text);
+    olla_jdom_free(&doc);
 
     return -1;
 }
@@ -2168,12 +2367,16 @@ olla_anth_error_type(int status)
 }
 
 
-/* an error type a backend named -> an Anthropic error type, or NULL */
+/*
+ * An error type a backend named (a string; its text up to a U+0000) ->
+ * an Anthropic error type, or NULL
+ */
 
 static const char *
-olla_anth_known_type(const char *type)
+olla_anth_known_type(const olla_jdom_t *type)
 {
-    size_t              i;
+    size_t              i, j, n, k;
+    const char         *s;
     static const char  *map[][2] = {
         { "invalid_request", "invalid_request_error" },
         { "authentication", "authentication_error" },
@@ -2186,13 +2389,20 @@ olla_anth_known_type(const char *type)
         { "api_error", "api_error" },
     };
 
-    if (type == NULL) {
+    if (!olla_jdom_is_string(type)) {
         return NULL;
     }
 
+    s = type->u.str;
+    n = olla_jdom_cstrlen(type);
+
     for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
-        if (strstr(type, map[i][0]) != NULL) {
-            return map[i][1];
+        k = strlen(map[i][0]);
+
+        for (j = 0; j + k <= n; j++) {
+            if (memcmp(s + j, map[i][0], k) == 0) {
+                return map[i][1];
+            }
         }
     }
 
@@ -2209,45 +2419,50 @@ olla_anth_known_type(const char *type)
  */
 
 static int
-olla_anth_error_message(json_t *v, olla_abuf_t *msg, const char **type)
+olla_anth_error_message(const olla_jdom_t *v, olla_abuf_t *msg,
+    const char **type)
 {
-    json_t      *e, *m, *code;
-    const char  *t;
+    long long           c;
+    const olla_jdom_t  *e, *m, *code, *t;
 
     m = NULL;
     code = NULL;
     t = NULL;
 
-    if (json_is_object(v)) {
-        e = json_object_get(v, "error");
+    if (olla_jdom_is_object(v)) {
+        e = olla_anth_get(v, "error");
 
-        if (json_is_object(e)) {
-            m = json_object_get(e, "message");
-            code = json_object_get(e, "code");
-            t = json_string_value(json_object_get(e, "type"));
+        if (olla_jdom_is_object(e)) {
+            m = olla_anth_get(e, "message");
+            code = olla_anth_get(e, "code");
+            t = olla_anth_get(e, "type");
 
-        } else if (json_is_string(e)) {
+            if (!olla_jdom_is_string(t)) {
+                t = NULL;
+            }
+
+        } else if (olla_jdom_is_string(e)) {
             m = e;
         }
 
-        if (!json_is_string(m) || json_string_length(m) == 0) {
-            m = json_object_get(v, "message");
+        if (!olla_anth_nonempty(m)) {
+            m = olla_anth_get(v, "message");
         }
 
-        if (!json_is_string(m) || json_string_length(m) == 0) {
-            m = json_object_get(v, "detail");
+        if (!olla_anth_nonempty(m)) {
+            m = olla_anth_get(v, "detail");
         }
 
-        if (!json_is_integer(code)) {
-            code = json_object_get(v, "code");
+        if (!olla_jdom_is_integer(code)) {
+            code = olla_anth_get(v, "code");
         }
 
-        if (!json_is_integer(code)) {
-            code = json_object_get(v, "status");
+        if (!olla_jdom_is_integer(code)) {
+            code = olla_anth_get(v, "status");
         }
 
-        if (t == NULL && !json_is_object(e)) {
-            t = json_string_value(json_object_get(v, "type"));
+        if (t == NULL && !olla_jdom_is_object(e)) {
+            t = olla_anth_get(v, "type");
         }
 
     } else {
@@ -2256,26 +2471,25 @@ olla_anth_error_message(json_t *v, olla_abuf_t *msg, const char **type)
 
     if (type) {
         *type = NULL;
+        c = olla_jdom_int(code);
 
-        if (json_is_integer(code) && json_integer_value(code) >= 400
-            && json_integer_value(code) <= 599)
-        {
-            *type = olla_anth_error_type((int) json_integer_value(code));
+        if (olla_jdom_is_integer(code) && c >= 400 && c <= 599) {
+            *type = olla_anth_error_type((int) c);
 
         } else {
             *type = olla_anth_known_type(t);
         }
     }
 
-    if (!json_is_string(m) || json_string_length(m) == 0) {
+    if (!olla_anth_nonempty(m)) {
         return 0;
     }
 
     msg->len = 0;
 
     if (olla_abuf_add(msg, "", 0) != 0
-        || olla_anth_clean(msg, (const unsigned char *) json_string_value(m),
-                           json_string_length(m), OLLA_ANTH_JSON_ERRMAX, 1)
+        || olla_anth_clean(msg, (const unsigned char *) m->u.str, m->len,
+                           OLLA_ANTH_JSON_ERRMAX, 1)
            != 0)
     {
         return -1;
@@ -2368,11 +2582,12 @@ static char *
 olla_anth_error_build(int status, const char *type, const char *message,
     size_t mlen, const char *request_id, size_t *outlen)
 {
-    json_t       *e, *rid;
-    olla_abuf_t   m, b;
+    char         *p;
+    olla_jout_t   o;
+    olla_abuf_t   m;
 
     memset(&m, 0, sizeof(olla_abuf_t));
-    memset(&b, 0, sizeof(olla_abuf_t));
+    olla_jout_init(&o, 0);
 
     if (olla_abuf_add(&m, "", 0) != 0
         || olla_anth_clean(&m, (const unsigned char *) message, mlen,
@@ -2381,11 +2596,11 @@ olla_anth_error_build(int status, const char *type, const char *message,
         goto failed;
     }
 
-    e = json_pack("{s:s,s:{s:s,s:s%}}", "type", "error", "error",
-                  "type", type, "message", m.p, m.len);
-    if (e == NULL) {
-        goto failed;
-    }
+    olla_jout_lit(&o, "{\"type\":\"error\",\"error\":{\"type\":");
+    olla_jout_str(&o, type, strlen(type));
+    olla_jout_lit(&o, ",\"message\":");
+    olla_jout_str(&o, m.p, m.len);
+    olla_jout_ch(&o, '}');
 
     if (request_id != NULL && request_id[0] != '\0') {
         m.len = 0;
@@ -2393,36 +2608,29 @@ olla_anth_error_build(int status, const char *type, const char *message,
         if (olla_anth_clean(&m, (const unsigned char *) request_id,
                             strlen(request_id), 256, 1) != 0)
         {
-            json_decref(e);
             goto failed;
         }
 
-        rid = json_stringn(m.p, m.len);
-
-        if (rid == NULL || json_object_set_new(e, "request_id", rid)) {
-            json_decref(e);
-            goto failed;
-        }
+        olla_jout_lit(&o, ",\"request_id\":");
+        olla_jout_str(&o, m.p, m.len);
     }
 
-    if (olla_abuf_json(&b, e, OLLA_ANTH_DUMP_FLAGS) != 0) {
-        json_decref(e);
-        goto failed;
-    }
+    olla_jout_ch(&o, '}');
 
-    json_decref(e);
     olla_abuf_free(&m);
 
-    if (outlen) {
-        *outlen = b.len;
+    p = olla_jout_finish(&o, outlen);
+
+    if (p == NULL && outlen) {
+        *outlen = 0;
     }
 
-    return b.p;
+    return p;
 
 failed:
 
     olla_abuf_free(&m);
-    olla_abuf_free(&b);
+    olla_jout_free(&o);
 
     return NULL;
 }
@@ -2450,26 +2658,28 @@ char *
 olla_anth_error_from_backend(int status, const char *body, size_t len,
     const char *request_id, size_t *outlen)
 {
-    int           r;
-    char         *res, dflt[64];
-    json_t       *v;
-    olla_abuf_t   msg;
+    int               r, rc;
+    char             *res, dflt[64], arena[OLLA_ANTH_SMALL_ARENA];
+    olla_abuf_t       msg;
+    olla_jdom_doc_t   doc;
 
     memset(&msg, 0, sizeof(olla_abuf_t));
     r = 0;
 
     if (body != NULL && len) {
-        v = json_loadb(body, len, JSON_DECODE_ANY | OLLA_ANTH_LOAD_FLAGS,
-                       NULL);
+        olla_jdom_init(&doc, arena, sizeof(arena));
 
-        if (v != NULL) {
-            r = olla_anth_error_message(v, &msg, NULL);
-            json_decref(v);
+        rc = olla_jdom_parse(&doc, body, len);
 
-            if (r < 0) {
-                olla_abuf_free(&msg);
-                return NULL;
-            }
+        if (rc == OLLA_JDOM_OK) {
+            r = olla_anth_error_message(doc.root, &msg, NULL);
+        }
+
+        olla_jdom_free(&doc);
+
+        if (rc == OLLA_JDOM_NOMEM || r < 0) {
+            olla_abuf_free(&msg);
+            return NULL;
         }
 
         if (r == 0) {
@@ -2510,6 +2720,10 @@ olla_anth_error_from_backend(int status, const char *body, size_t len,
  * that tool's turn comes.  The open tool's turn ends when its arguments
  * form a complete JSON value and a later tool is ready, when text or
  * thinking comes, or at the end of the stream.
+ *
+ * Each data line is parsed into the stream's own olla_jdom document,
+ * whose arena is kept from line to line, and each event is written into
+ * one buffer: a chunk costs no allocation once the stream has started.
  */
 
 #define OLLA_TOOL_PENDING  0
@@ -2526,7 +2740,7 @@ typedef enum {
 
 
 typedef struct {
-    json_int_t          index;         /* OpenAI tool_calls[].index */
+    long long           index;         /* OpenAI tool_calls[].index */
     char               *id;            /* the backend's id, or NULL */
     char               *name;
     olla_abuf_t         args;          /* arguments held back */
@@ -2540,7 +2754,8 @@ typedef struct {
 
 struct olla_anth_stream_s {
     olla_sse_t          sse;
-    olla_abuf_t         out;           /* the event being emitted */
+    olla_jout_t         out;           /* the event being emitted */
+    olla_jdom_doc_t     doc;           /* the data line being read */
     char               *model;         /* the client's, or NULL */
     char                id[sizeof("msg_") + OLLA_ANTH_ID_CHARS];
 
@@ -2559,10 +2774,10 @@ struct olla_anth_stream_s {
     olla_anth_blk_e     open;
     unsigned            tool_blocks;
 
-    json_int_t          input_tokens;  /* the local estimate */
-    json_int_t          usage_in;
-    json_int_t          usage_out;
-    json_int_t          usage_cached;
+    long long           input_tokens;  /* the local estimate */
+    long long           usage_in;
+    long long           usage_out;
+    long long           usage_cached;
     int                 have_in;
     int                 have_out;
     size_t              out_bytes;     /* text and thinking, for estimates */
@@ -2579,32 +2794,39 @@ struct olla_anth_stream_s {
 static int olla_anth_stream_line(void *data, const char *line, size_t len);
 static int olla_anth_stream_data(olla_anth_stream_t *s, const char *v,
     size_t n);
-static int olla_anth_stream_chunk(olla_anth_stream_t *s, json_t *root);
-static int olla_anth_stream_tool(olla_anth_stream_t *s, json_t *tc);
+static int olla_anth_stream_chunk(olla_anth_stream_t *s,
+    const olla_jdom_t *root);
+static int olla_anth_stream_tool(olla_anth_stream_t *s,
+    const olla_jdom_t *tc);
 static int olla_anth_stream_text(olla_anth_stream_t *s, olla_anth_blk_e kind,
-    const char *p, size_t n);
-static int olla_anth_stream_start(olla_anth_stream_t *s, json_t *chunk);
+    const olla_jdom_t *v);
+static int olla_anth_stream_start(olla_anth_stream_t *s,
+    const olla_jdom_t *chunk);
 static int olla_anth_stream_end(olla_anth_stream_t *s);
 static int olla_anth_stream_upstream_error(olla_anth_stream_t *s,
-    json_t *v, const char *text, size_t n);
+    const olla_jdom_t *v, const char *text, size_t n);
 static int olla_anth_stream_error(olla_anth_stream_t *s, const char *type,
     const char *msg);
 static int olla_anth_stream_nomem(olla_anth_stream_t *s);
-static int olla_anth_event(olla_anth_stream_t *s, const char *name,
-    json_t *data);
+static olla_jout_t *olla_anth_event_start(olla_anth_stream_t *s,
+    const char *name, size_t len);
+static int olla_anth_event_end(olla_anth_stream_t *s);
 static int olla_anth_block_start(olla_anth_stream_t *s,
-    olla_anth_blk_e kind, json_t *block);
+    olla_anth_blk_e kind, const char *id, const char *name);
 static int olla_anth_block_stop(olla_anth_stream_t *s);
 static int olla_anth_delta(olla_anth_stream_t *s, const char *type,
-    const char *key, const char *p, size_t n);
-static int olla_anth_tool_find(olla_anth_stream_t *s, json_int_t index,
-    const char *id, int call, size_t *ti);
+    const char *key, const char *p, size_t n, const olla_jdom_t *v);
+static int olla_anth_tool_find(olla_anth_stream_t *s, long long index,
+    const char *id, size_t idlen, int call, size_t *ti);
 static int olla_anth_tool_open(olla_anth_stream_t *s, size_t ti);
 static int olla_anth_tool_advance(olla_anth_stream_t *s);
 static void olla_anth_tool_scan(olla_anth_tool_t *t, const char *p,
     size_t n);
 static int olla_anth_hold(olla_anth_stream_t *s, size_t n);
-static const char *olla_anth_finish_norm(const char *fr);
+
+
+#define olla_anth_event(s, lit)                                              \
+    olla_anth_event_start(s, lit, sizeof(lit) - 1)
 
 
 olla_anth_stream_t *
@@ -2614,10 +2836,12 @@ olla_anth_stream_new(const char *model, long input_tokens, size_t max_line,
     olla_abuf_t          m;
     olla_anth_stream_t  *s;
 
-    s = calloc(1, sizeof(olla_anth_stream_t));
+    s = olla_jdom_malloc(sizeof(olla_anth_stream_t));
     if (s == NULL) {
         return NULL;
     }
+
+    memset(s, 0, sizeof(olla_anth_stream_t));
 
     if (model != NULL) {
         memset(&m, 0, sizeof(olla_abuf_t));
@@ -2635,6 +2859,8 @@ olla_anth_stream_new(const char *model, long input_tokens, size_t max_line,
     }
 
     olla_sse_init(&s->sse, max_line ? max_line : OLLA_ANTH_DEFAULT_MAX);
+    olla_jdom_init(&s->doc, NULL, 0);
+    olla_jout_init(&s->out, 0);
 
     s->max_buffered = max_buffered ? max_buffered : OLLA_ANTH_DEFAULT_MAX;
     s->input_tokens = input_tokens > 0 ? input_tokens : 0;
@@ -2662,7 +2888,8 @@ olla_anth_stream_free(olla_anth_stream_t *s)
 
     free(s->tools);
     free(s->model);
-    olla_abuf_free(&s->out);
+    olla_jout_free(&s->out);
+    olla_jdom_free(&s->doc);
     olla_sse_free(&s->sse);
     free(s);
 }
@@ -2674,7 +2901,7 @@ olla_anth_stream_memory(const olla_anth_stream_t *s)
     size_t  i, n;
 
     n = sizeof(olla_anth_stream_t) + s->sse.cap + s->out.cap
-        + s->nalloc * sizeof(olla_anth_tool_t);
+        + olla_jdom_memory(&s->doc) + s->nalloc * sizeof(olla_anth_tool_t);
 
     if (s->model) {
         n += strlen(s->model) + 1;
@@ -2841,11 +3068,10 @@ olla_anth_stream_line(void *data, const char *line, size_t len)
 static int
 olla_anth_stream_data(olla_anth_stream_t *s, const char *v, size_t n)
 {
-    int            rc;
-    size_t         k;
-    json_t        *root;
-    const char    *p;
-    json_error_t   jerr;
+    int                 rc;
+    size_t              k;
+    const char         *p;
+    const olla_jdom_t  *root;
 
     p = v;
     k = n;
@@ -2863,96 +3089,97 @@ olla_anth_stream_data(olla_anth_stream_t *s, const char *v, size_t n)
         return olla_anth_stream_end(s);
     }
 
-    root = json_loadb(v, n, OLLA_ANTH_LOAD_FLAGS, &jerr);
+    rc = olla_jdom_parse(&s->doc, v, n);
 
-    if (root == NULL && OLLA_ANTH_OOM(jerr)) {
+    if (rc == OLLA_JDOM_NOMEM) {
         return olla_anth_stream_nomem(s);
     }
 
-    if (!json_is_object(root)) {
+    root = s->doc.root;
+
+    if (rc != OLLA_JDOM_OK || !olla_jdom_is_object(root)) {
         /* not a chunk: skipped */
-        json_decref(root);
         return 0;
     }
 
-    if (olla_anth_opt(root, "error") != NULL) {
-        rc = olla_anth_stream_upstream_error(s, root, NULL, 0);
-
-    } else {
-        rc = olla_anth_stream_chunk(s, root);
+    if (olla_anth_optl(root, "error") != NULL) {
+        return olla_anth_stream_upstream_error(s, root, NULL, 0);
     }
 
-    json_decref(root);
-
-    return rc;
+    return olla_anth_stream_chunk(s, root);
 }
 
 
 static int
-olla_anth_stream_chunk(olla_anth_stream_t *s, json_t *root)
+olla_anth_stream_chunk(olla_anth_stream_t *s, const olla_jdom_t *root)
 {
-    size_t   i;
-    json_t  *usage, *c, *delta, *v, *tc;
+    size_t              i;
+    const olla_jdom_t  *usage, *c, *delta, *v, *tc;
 
     if (olla_anth_stream_start(s, root) != 0) {
         return -1;
     }
 
-    usage = json_object_get(root, "usage");
+    usage = olla_anth_get(root, "usage");
 
-    if (json_is_object(usage)) {
+    if (olla_jdom_is_object(usage)) {
         s->usage_cached = 0;
         olla_anth_usage(usage, &s->usage_in, &s->usage_out,
                         &s->usage_cached, &s->have_in, &s->have_out);
     }
 
-    c = json_array_get(json_object_get(root, "choices"), 0);
-    if (!json_is_object(c)) {
+    c = olla_jdom_at(olla_anth_get(root, "choices"), 0);
+    if (!olla_jdom_is_object(c)) {
         return 0;
     }
 
-    v = json_object_get(c, "finish_reason");
-    if (json_is_string(v) && json_string_length(v)) {
-        s->finish = olla_anth_finish_norm(json_string_value(v));
+    v = olla_anth_get(c, "finish_reason");
+    if (olla_anth_nonempty(v)) {
+        s->finish = olla_anth_finish_norm(v);
         s->saw_finish = 1;
     }
 
-    delta = json_object_get(c, "delta");
-    if (!json_is_object(delta)) {
+    delta = olla_anth_get(c, "delta");
+    if (!olla_jdom_is_object(delta)) {
         return 0;
     }
 
-    v = json_object_get(delta, "reasoning_content");
-    if (!json_is_string(v) || json_string_length(v) == 0) {
-        v = json_object_get(delta, "reasoning");
+    v = olla_anth_get(delta, "reasoning_content");
+    if (!olla_anth_nonempty(v)) {
+        v = olla_anth_get(delta, "reasoning");
     }
 
-    if (json_is_string(v) && json_string_length(v)
-        && olla_anth_stream_text(s, OLLA_BLK_THINKING, json_string_value(v),
-                                 json_string_length(v)) != 0)
+    if (olla_anth_nonempty(v)
+        && olla_anth_stream_text(s, OLLA_BLK_THINKING, v) != 0)
     {
         return -1;
     }
 
-    v = json_object_get(delta, "content");
-    if (json_is_string(v) && json_string_length(v)
-        && olla_anth_stream_text(s, OLLA_BLK_TEXT, json_string_value(v),
-                                 json_string_length(v)) != 0)
+    v = olla_anth_get(delta, "content");
+    if (olla_anth_nonempty(v)
+        && olla_anth_stream_text(s, OLLA_BLK_TEXT, v) != 0)
     {
         return -1;
     }
 
-    v = json_object_get(delta, "refusal");
-    if (json_is_string(v) && json_string_length(v)
-        && olla_anth_stream_text(s, OLLA_BLK_TEXT, json_string_value(v),
-                                 json_string_length(v)) != 0)
+    v = olla_anth_get(delta, "refusal");
+    if (olla_anth_nonempty(v)
+        && olla_anth_stream_text(s, OLLA_BLK_TEXT, v) != 0)
     {
         return -1;
     }
 
-    json_array_foreach(json_object_get(delta, "tool_calls"), i, tc) {
-        if (json_is_object(tc) && olla_anth_stream_tool(s, tc) != 0) {
-            return -1;
+    v = olla_anth_get(delta, "tool_calls");
+
+    if (olla_jdom_is_array(v)) {
+        for (i = 0; i < v->len; i++) {
+            tc = &v->u.items[i];
+
+            if (tc->type == OLLA_JDOM_OBJECT
+                && olla_anth_stream_tool(s, tc) != 0)
+            {
+                return -1;
+            }
         }
     }
 
@@ -2962,35 +3189,25 @@ olla_anth_stream_chunk(olla_anth_stream_t *s, json_t *root)
 
 static int
 olla_anth_stream_text(olla_anth_stream_t *s, olla_anth_blk_e kind,
-    const char *p, size_t n)
+    const olla_jdom_t *v)
 {
-    json_t  *block;
-
     if (s->open != kind) {
         if (olla_anth_block_stop(s) != 0) {
             return -1;
         }
 
-        if (kind == OLLA_BLK_TEXT) {
-            block = json_pack("{s:s,s:s}", "type", "text", "text", "");
-
-        } else {
-            block = json_pack("{s:s,s:s,s:s}", "type", "thinking",
-                              "thinking", "", "signature", "");
-        }
-
-        if (olla_anth_block_start(s, kind, block) != 0) {
+        if (olla_anth_block_start(s, kind, NULL, NULL) != 0) {
             return -1;
         }
     }
 
-    s->out_bytes += n;
+    s->out_bytes += v->len;
 
     if (kind == OLLA_BLK_TEXT) {
-        return olla_anth_delta(s, "text_delta", "text", p, n);
+        return olla_anth_delta(s, "text_delta", "text", NULL, 0, v);
     }
 
-    return olla_anth_delta(s, "thinking_delta", "thinking", p, n);
+    return olla_anth_delta(s, "thinking_delta", "thinking", NULL, 0, v);
 }
 
 
@@ -3002,46 +3219,57 @@ olla_anth_stream_text(olla_anth_stream_t *s, olla_anth_blk_e kind,
  */
 
 static int
-olla_anth_stream_tool(olla_anth_stream_t *s, json_t *tc)
+olla_anth_stream_tool(olla_anth_stream_t *s, const olla_jdom_t *tc)
 {
-    int                rc;
-    char               msg[128];
-    size_t             ti, n, k;
-    json_t            *v, *fn;
-    json_int_t         index;
-    const char        *id, *name, *args;
-    olla_abuf_t        tmp;
-    olla_anth_tool_t  *t;
+    int                 rc;
+    char                msg[128];
+    size_t              ti, n, k, idlen, namelen;
+    long long           index;
+    olla_jout_t         tmp;
+    const char         *id, *name, *args;
+    olla_anth_tool_t   *t;
+    const olla_jdom_t  *v, *fn;
 
-    v = json_object_get(tc, "index");
-    index = json_is_integer(v) ? json_integer_value(v) : 0;
+    v = olla_anth_get(tc, "index");
+    index = olla_jdom_is_integer(v) ? olla_jdom_int(v) : 0;
 
-    id = json_string_value(json_object_get(tc, "id"));
-    if (id != NULL && id[0] == '\0') {
-        id = NULL;
+    /* id and name as C strings were: up to a U+0000, empty is none */
+
+    v = olla_anth_get(tc, "id");
+    id = NULL;
+    idlen = 0;
+
+    if (olla_jdom_is_string(v) && olla_jdom_cstrlen(v)) {
+        id = v->u.str;
+        idlen = olla_jdom_cstrlen(v);
     }
 
-    fn = json_object_get(tc, "function");
+    fn = olla_anth_get(tc, "function");
 
-    name = json_string_value(json_object_get(fn, "name"));
-    if (name != NULL && name[0] == '\0') {
-        name = NULL;
+    v = olla_anth_get(fn, "name");
+    name = NULL;
+    namelen = 0;
+
+    if (olla_jdom_is_string(v) && olla_jdom_cstrlen(v)) {
+        name = v->u.str;
+        namelen = olla_jdom_cstrlen(v);
     }
 
-    memset(&tmp, 0, sizeof(olla_abuf_t));
+    olla_jout_init(&tmp, 0);
     args = NULL;
     n = 0;
     ti = 0;
 
-    v = json_object_get(fn, "arguments");
+    v = olla_anth_get(fn, "arguments");
 
-    if (json_is_string(v)) {
-        args = json_string_value(v);
-        n = json_string_length(v);
+    if (olla_jdom_is_string(v)) {
+        args = v->u.str;
+        n = v->len;
 
-    } else if (json_is_object(v) || json_is_array(v)) {
-        if (olla_abuf_json(&tmp, v, OLLA_ANTH_DUMP_FLAGS) != 0) {
-            olla_abuf_free(&tmp);
+    } else if (olla_jdom_is_object(v) || olla_jdom_is_array(v)) {
+        olla_jout_value(&tmp, v);
+
+        if (olla_jout_grow(&tmp, 0) != 0) {
             return olla_anth_stream_nomem(s);
         }
 
@@ -3049,7 +3277,7 @@ olla_anth_stream_tool(olla_anth_stream_t *s, json_t *tc)
         n = tmp.len;
     }
 
-    if (olla_anth_tool_find(s, index, id, name != NULL && n > 0, &ti)
+    if (olla_anth_tool_find(s, index, id, idlen, name != NULL && n > 0, &ti)
         != 0)
     {
         goto failed;
@@ -3059,22 +3287,22 @@ olla_anth_stream_tool(olla_anth_stream_t *s, json_t *tc)
 
     if (t->state == OLLA_TOOL_PENDING) {
         if (id != NULL && t->id == NULL) {
-            if (olla_anth_hold(s, strlen(id) + 1) != 0) {
+            if (olla_anth_hold(s, idlen + 1) != 0) {
                 goto failed;
             }
 
-            t->id = olla_anth_strndup(id, strlen(id));
+            t->id = olla_anth_strndup(id, idlen);
             if (t->id == NULL) {
                 goto nomem;
             }
         }
 
         if (name != NULL && t->name == NULL) {
-            if (olla_anth_hold(s, strlen(name) + 1) != 0) {
+            if (olla_anth_hold(s, namelen + 1) != 0) {
                 goto failed;
             }
 
-            t->name = olla_anth_strndup(name, strlen(name));
+            t->name = olla_anth_strndup(name, namelen);
             if (t->name == NULL) {
                 goto nomem;
             }
@@ -3082,7 +3310,7 @@ olla_anth_stream_tool(olla_anth_stream_t *s, json_t *tc)
     }
 
     if (n == 0) {
-        olla_abuf_free(&tmp);
+        olla_jout_free(&tmp);
         return olla_anth_tool_advance(s);
     }
 
@@ -3095,7 +3323,7 @@ olla_anth_stream_tool(olla_anth_stream_t *s, json_t *tc)
             }
         }
 
-        olla_abuf_free(&tmp);
+        olla_jout_free(&tmp);
 
         if (k == n) {
             return 0;
@@ -3103,7 +3331,7 @@ olla_anth_stream_tool(olla_anth_stream_t *s, json_t *tc)
 
         snprintf(msg, sizeof(msg),
                  "arguments for tool call %lld arrived after its block "
-                 "was closed", (long long) index);
+                 "was closed", index);
 
         return olla_anth_stream_error(s, "api_error", msg);
     }
@@ -3111,8 +3339,9 @@ olla_anth_stream_tool(olla_anth_stream_t *s, json_t *tc)
     olla_anth_tool_scan(t, args, n);
 
     if (t->state == OLLA_TOOL_OPEN) {
-        rc = olla_anth_delta(s, "input_json_delta", "partial_json", args, n);
-        olla_abuf_free(&tmp);
+        rc = olla_anth_delta(s, "input_json_delta", "partial_json", args, n,
+                             NULL);
+        olla_jout_free(&tmp);
 
         return rc ? rc : olla_anth_tool_advance(s);
     }
@@ -3125,27 +3354,27 @@ olla_anth_stream_tool(olla_anth_stream_t *s, json_t *tc)
         goto nomem;
     }
 
-    olla_abuf_free(&tmp);
+    olla_jout_free(&tmp);
 
     return olla_anth_tool_advance(s);
 
 nomem:
 
-    olla_abuf_free(&tmp);
+    olla_jout_free(&tmp);
 
     return olla_anth_stream_nomem(s);
 
 failed:
 
-    olla_abuf_free(&tmp);
+    olla_jout_free(&tmp);
 
     return -1;
 }
 
 
 static int
-olla_anth_tool_find(olla_anth_stream_t *s, json_int_t index, const char *id,
-    int call, size_t *ti)
+olla_anth_tool_find(olla_anth_stream_t *s, long long index, const char *id,
+    size_t idlen, int call, size_t *ti)
 {
     size_t             i, n;
     olla_anth_tool_t  *t, *nt;
@@ -3158,7 +3387,7 @@ olla_anth_tool_find(olla_anth_stream_t *s, json_int_t index, const char *id,
         }
 
         if (id != NULL && t->id != NULL) {
-            if (strcmp(id, t->id) != 0) {
+            if (strlen(t->id) != idlen || memcmp(id, t->id, idlen) != 0) {
                 break;
             }
 
@@ -3177,7 +3406,7 @@ olla_anth_tool_find(olla_anth_stream_t *s, json_int_t index, const char *id,
     if (s->ntools == s->nalloc) {
         n = s->nalloc ? s->nalloc * 2 : 4;
 
-        nt = realloc(s->tools, n * sizeof(olla_anth_tool_t));
+        nt = olla_jdom_realloc(s->tools, n * sizeof(olla_anth_tool_t));
         if (nt == NULL) {
             return olla_anth_stream_nomem(s);
         }
@@ -3221,7 +3450,6 @@ olla_anth_tool_open(olla_anth_stream_t *s, size_t ti)
 {
     int                rc;
     char               id[sizeof("toolu_") + OLLA_ANTH_ID_CHARS];
-    json_t            *block;
     olla_anth_tool_t  *t;
 
     if (olla_anth_block_stop(s) != 0) {
@@ -3234,15 +3462,14 @@ olla_anth_tool_open(olla_anth_stream_t *s, size_t ti)
         olla_anth_gen_id(id, "toolu_");
     }
 
-    block = json_pack("{s:s,s:s,s:s,s:{}}", "type", "tool_use",
-                      "id", t->id ? t->id : id, "name", t->name, "input");
-
     t->state = OLLA_TOOL_OPEN;
     s->open_tool = ti;
     s->next_tool = ti + 1;
     s->tool_blocks++;
 
-    if (olla_anth_block_start(s, OLLA_BLK_TOOL, block) != 0) {
+    if (olla_anth_block_start(s, OLLA_BLK_TOOL, t->id ? t->id : id, t->name)
+        != 0)
+    {
         return -1;
     }
 
@@ -3251,7 +3478,7 @@ olla_anth_tool_open(olla_anth_stream_t *s, size_t ti)
     }
 
     rc = olla_anth_delta(s, "input_json_delta", "partial_json", t->args.p,
-                         t->args.len);
+                         t->args.len, NULL);
 
     s->held -= t->args.len;
     olla_abuf_free(&t->args);
@@ -3341,28 +3568,11 @@ olla_anth_hold(olla_anth_stream_t *s, size_t n)
 }
 
 
-static const char *
-olla_anth_finish_norm(const char *fr)
-{
-    static const char  *known[] = {
-        "length", "tool_calls", "function_call", "content_filter"
-    };
-    size_t              i;
-
-    for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-        if (strcmp(fr, known[i]) == 0) {
-            return known[i];
-        }
-    }
-
-    return "stop";
-}
-
-
 static int
-olla_anth_stream_start(olla_anth_stream_t *s, json_t *chunk)
+olla_anth_stream_start(olla_anth_stream_t *s, const olla_jdom_t *chunk)
 {
-    json_t  *model, *msg;
+    olla_jout_t        *o;
+    const olla_jdom_t  *model;
 
     if (s->started) {
         return 0;
@@ -3370,42 +3580,39 @@ olla_anth_stream_start(olla_anth_stream_t *s, json_t *chunk)
 
     s->started = 1;
 
+    o = olla_anth_event(s, "message_start");
+
+    olla_jout_lit(o, "{\"type\":\"message_start\",\"message\":{\"id\":");
+    olla_jout_str(o, s->id, strlen(s->id));
+    olla_jout_lit(o, ",\"type\":\"message\",\"role\":\"assistant\","
+                     "\"model\":");
+
+    model = olla_anth_get(chunk, "model");
+
     if (s->model) {
-        model = json_string(s->model);
+        olla_jout_str(o, s->model, strlen(s->model));
+
+    } else if (olla_anth_nonempty(model)) {
+        olla_jout_string(o, model);
 
     } else {
-        model = json_object_get(chunk, "model");
-
-        if (json_is_string(model) && json_string_length(model)) {
-            model = json_incref(model);
-
-        } else {
-            model = json_string("unknown");
-        }
+        olla_jout_lit(o, "\"unknown\"");
     }
 
-    msg = json_pack("{s:s,s:{s:s,s:s,s:s,s:o,s:[],s:n,s:n,"
-                    "s:{s:I,s:I,s:I,s:I}}}",
-                    "type", "message_start",
-                    "message",
-                    "id", s->id,
-                    "type", "message",
-                    "role", "assistant",
-                    "model", model,
-                    "content",
-                    "stop_reason",
-                    "stop_sequence",
-                    "usage",
-                    "input_tokens", s->input_tokens,
-                    "cache_creation_input_tokens", (json_int_t) 0,
-                    "cache_read_input_tokens", (json_int_t) 0,
-                    "output_tokens", (json_int_t) 0);
+    olla_jout_lit(o, ",\"content\":[],\"stop_reason\":null,"
+                     "\"stop_sequence\":null,\"usage\":{\"input_tokens\":");
+    olla_jout_int(o, s->input_tokens);
+    olla_jout_lit(o, ",\"cache_creation_input_tokens\":0,"
+                     "\"cache_read_input_tokens\":0,\"output_tokens\":0}}}");
 
-    if (olla_anth_event(s, "message_start", msg) != 0) {
+    if (olla_anth_event_end(s) != 0) {
         return -1;
     }
 
-    return olla_anth_event(s, "ping", json_pack("{s:s}", "type", "ping"));
+    o = olla_anth_event(s, "ping");
+    olla_jout_lit(o, "{\"type\":\"ping\"}");
+
+    return olla_anth_event_end(s);
 }
 
 
@@ -3413,8 +3620,9 @@ static int
 olla_anth_stream_end(olla_anth_stream_t *s)
 {
     size_t              i;
-    json_t             *ev, *usage;
-    json_int_t          in, out, cached;
+    long long           in, out, cached;
+    const char         *reason;
+    olla_jout_t        *o;
     olla_anth_tool_t   *t;
 
     if (olla_anth_stream_start(s, NULL) != 0
@@ -3452,28 +3660,31 @@ olla_anth_stream_end(olla_anth_stream_t *s)
         out = s->usage_out;
 
     } else {
-        out = (json_int_t) (s->out_bytes / 4);
+        out = (long long) (s->out_bytes / 4);
 
         if (out == 0 && s->out_bytes) {
             out = 1;
         }
     }
 
-    usage = olla_anth_usage_json(in, cached, out);
+    reason = olla_anth_stop_reason(s->finish, s->tool_blocks > 0);
 
-    ev = json_pack("{s:s,s:{s:s,s:n},s:o}",
-                   "type", "message_delta",
-                   "delta",
-                   "stop_reason",
-                   olla_anth_stop_reason(s->finish, s->tool_blocks > 0),
-                   "stop_sequence",
-                   "usage", usage);
+    o = olla_anth_event(s, "message_delta");
+    olla_jout_lit(o, "{\"type\":\"message_delta\",\"delta\":"
+                     "{\"stop_reason\":\"");
+    olla_jout_add(o, reason, strlen(reason));
+    olla_jout_lit(o, "\",\"stop_sequence\":null},\"usage\":");
+    olla_anth_usage_json(o, in, cached, out);
+    olla_jout_ch(o, '}');
 
-    if (olla_anth_event(s, "message_delta", ev) != 0
-        || olla_anth_event(s, "message_stop",
-                           json_pack("{s:s}", "type", "message_stop"))
-           != 0)
-    {
+    if (olla_anth_event_end(s) != 0) {
+        return -1;
+    }
+
+    o = olla_anth_event(s, "message_stop");
+    olla_jout_lit(o, "{\"type\":\"message_stop\"}");
+
+    if (olla_anth_event_end(s) != 0) {
         return -1;
     }
 
@@ -3490,11 +3701,10 @@ olla_anth_stream_end(olla_anth_stream_t *s)
  */
 
 static int
-olla_anth_stream_upstream_error(olla_anth_stream_t *s, json_t *v,
+olla_anth_stream_upstream_error(olla_anth_stream_t *s, const olla_jdom_t *v,
     const char *text, size_t n)
 {
-    int           r;
-    json_t       *j;
+    int           r, rc;
     const char   *type;
     olla_abuf_t   msg;
 
@@ -3506,12 +3716,14 @@ olla_anth_stream_upstream_error(olla_anth_stream_t *s, json_t *v,
         r = olla_anth_error_message(v, &msg, &type);
 
     } else if (n) {
-        j = json_loadb(text, n, JSON_DECODE_ANY | OLLA_ANTH_LOAD_FLAGS,
-                       NULL);
+        /* the text is not in the document: it can be reused */
+        rc = olla_jdom_parse(&s->doc, text, n);
 
-        if (j != NULL) {
-            r = olla_anth_error_message(j, &msg, &type);
-            json_decref(j);
+        if (rc == OLLA_JDOM_NOMEM) {
+            r = -1;
+
+        } else if (rc == OLLA_JDOM_OK) {
+            r = olla_anth_error_message(s->doc.root, &msg, &type);
         }
 
         if (r == 0) {
@@ -3539,12 +3751,16 @@ static int
 olla_anth_stream_error(olla_anth_stream_t *s, const char *type,
     const char *msg)
 {
-    json_t  *e;
+    olla_jout_t  *o;
 
-    e = json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error",
-                  "type", type, "message", msg);
+    o = olla_anth_event(s, "error");
+    olla_jout_lit(o, "{\"type\":\"error\",\"error\":{\"type\":");
+    olla_jout_str(o, type, strlen(type));
+    olla_jout_lit(o, ",\"message\":");
+    olla_jout_str(o, msg, strlen(msg));
+    olla_jout_lit(o, "}}");
 
-    (void) olla_anth_event(s, "error", e);
+    (void) olla_anth_event_end(s);
 
     s->done = 1;
 
@@ -3572,40 +3788,49 @@ olla_anth_stream_nomem(olla_anth_stream_t *s)
 }
 
 
-/* emits "event: NAME\ndata: JSON\n\n"; data is consumed */
+/*
+ * An event is "event: NAME\ndata: JSON\n\n": event_start() writes up to
+ * the JSON, which the caller writes into the buffer it returns, and
+ * event_end() finishes and emits it.
+ */
+
+static olla_jout_t *
+olla_anth_event_start(olla_anth_stream_t *s, const char *name, size_t len)
+{
+    olla_jout_t  *o;
+
+    o = &s->out;
+    o->len = 0;
+
+    olla_jout_lit(o, "event: ");
+    olla_jout_add(o, name, len);
+    olla_jout_lit(o, "\ndata: ");
+
+    return o;
+}
+
 
 static int
-olla_anth_event(olla_anth_stream_t *s, const char *name, json_t *data)
+olla_anth_event_end(olla_anth_stream_t *s)
 {
     int  rc;
 
-    if (data == NULL) {
-        return olla_anth_stream_nomem(s);
-    }
-
     if (s->done) {
-        json_decref(data);
+        s->out.len = 0;
         return -1;
     }
 
-    s->out.len = 0;
+    olla_jout_lit(&s->out, "\n\n");
 
-    rc = olla_abuf_str(&s->out, "event: ")
-         || olla_abuf_str(&s->out, name)
-         || olla_abuf_str(&s->out, "\ndata: ")
-         || olla_abuf_json(&s->out, data, OLLA_ANTH_DUMP_FLAGS)
-         || olla_abuf_add(&s->out, "\n\n", 2);
-
-    json_decref(data);
-
-    if (rc) {
+    if (s->out.failed) {
+        olla_jout_free(&s->out);
         return olla_anth_stream_nomem(s);
     }
 
     rc = s->emit(s->emit_data, s->out.p, s->out.len);
 
     if (s->out.cap > OLLA_ANTH_OUT_KEEP) {
-        olla_abuf_free(&s->out);
+        olla_jout_free(&s->out);
     }
 
     if (rc != 0) {
@@ -3618,25 +3843,48 @@ olla_anth_event(olla_anth_stream_t *s, const char *name, json_t *data)
 }
 
 
+/* text and thinking blocks start empty, tool_use ones with "input":{} */
+
 static int
 olla_anth_block_start(olla_anth_stream_t *s, olla_anth_blk_e kind,
-    json_t *block)
+    const char *id, const char *name)
 {
-    json_t  *ev;
+    olla_jout_t  *o;
 
     s->open = kind;
 
-    ev = json_pack("{s:s,s:I,s:o}", "type", "content_block_start",
-                   "index", (json_int_t) s->next_block++,
-                   "content_block", block);
+    o = olla_anth_event(s, "content_block_start");
+    olla_jout_lit(o, "{\"type\":\"content_block_start\",\"index\":");
+    olla_jout_int(o, s->next_block++);
+    olla_jout_lit(o, ",\"content_block\":");
 
-    return olla_anth_event(s, "content_block_start", ev);
+    switch (kind) {
+
+    case OLLA_BLK_TEXT:
+        olla_jout_lit(o, "{\"type\":\"text\",\"text\":\"\"}}");
+        break;
+
+    case OLLA_BLK_THINKING:
+        olla_jout_lit(o, "{\"type\":\"thinking\",\"thinking\":\"\","
+                         "\"signature\":\"\"}}");
+        break;
+
+    default: /* OLLA_BLK_TOOL */
+        olla_jout_lit(o, "{\"type\":\"tool_use\",\"id\":");
+        olla_jout_str(o, id, strlen(id));
+        olla_jout_lit(o, ",\"name\":");
+        olla_jout_str(o, name, strlen(name));
+        olla_jout_lit(o, ",\"input\":{}}}");
+    }
+
+    return olla_anth_event_end(s);
 }
 
 
 static int
 olla_anth_block_stop(olla_anth_stream_t *s)
 {
+    olla_jout_t       *o;
     olla_anth_tool_t  *t;
 
     if (s->open == OLLA_BLK_NONE) {
@@ -3652,23 +3900,40 @@ olla_anth_block_stop(olla_anth_stream_t *s)
 
     s->open = OLLA_BLK_NONE;
 
-    return olla_anth_event(s, "content_block_stop",
-                           json_pack("{s:s,s:I}",
-                                     "type", "content_block_stop",
-                                     "index",
-                                     (json_int_t) (s->next_block - 1)));
+    o = olla_anth_event(s, "content_block_stop");
+    olla_jout_lit(o, "{\"type\":\"content_block_stop\",\"index\":");
+    olla_jout_int(o, (long long) s->next_block - 1);
+    olla_jout_ch(o, '}');
+
+    return olla_anth_event_end(s);
 }
 
 
+/* the text is the string node v, or p[0..n) */
+
 static int
 olla_anth_delta(olla_anth_stream_t *s, const char *type, const char *key,
-    const char *p, size_t n)
+    const char *p, size_t n, const olla_jdom_t *v)
 {
-    json_t  *ev;
+    olla_jout_t  *o;
 
-    ev = json_pack("{s:s,s:I,s:{s:s,s:s%}}", "type", "content_block_delta",
-                   "index", (json_int_t) (s->next_block - 1),
-                   "delta", "type", type, key, p, n);
+    o = olla_anth_event(s, "content_block_delta");
+    olla_jout_lit(o, "{\"type\":\"content_block_delta\",\"index\":");
+    olla_jout_int(o, (long long) s->next_block - 1);
+    olla_jout_lit(o, ",\"delta\":{\"type\":\"");
+    olla_jout_add(o, type, strlen(type));
+    olla_jout_lit(o, "\",\"");
+    olla_jout_add(o, key, strlen(key));
+    olla_jout_lit(o, "\":");
 
-    return olla_anth_event(s, "content_block_delta", ev);
+    if (v) {
+        olla_jout_string(o, v);
+
+    } else {
+        olla_jout_str(o, p, n);
+    }
+
+    olla_jout_lit(o, "}}");
+
+    return olla_anth_event_end(s);
 }

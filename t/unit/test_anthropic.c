@@ -33,6 +33,7 @@
 #include <jansson.h>
 
 #include "olla_sse.h"
+#include "olla_jdom.h"
 #include "olla_anthropic.h"
 
 
@@ -3467,12 +3468,25 @@ fi_free(void *p)
 }
 
 
+/* the translator's own allocations (olla_jdom_set_alloc) fail the same */
+
+static void *
+fi_realloc(void *p, size_t n)
+{
+    if (fi_fail_at && !fi_parsing && ++fi_count == fi_fail_at) {
+        return NULL;
+    }
+
+    return realloc(p, n);
+}
+
+
 static void
 test_allocation_failures(void **state)
 {
     int                  rc, ok;
     char                *body, *out, err[OLLA_ANTH_ERRLEN], *ref, *sse;
-    size_t               len, outlen, k;
+    size_t               len, outlen, k, fi_saved;
     sink_t               sink;
     olla_anth_info_t     info;
     olla_anth_stream_t  *s;
@@ -3492,6 +3506,7 @@ test_allocation_failures(void **state)
     keep(ref);
 
     json_set_alloc_funcs(fi_malloc, fi_free);
+    olla_jdom_set_alloc(fi_malloc, fi_realloc);
 
     for (k = 1, ok = 0; !ok && k < 200000; k++) {
         fi_count = 0;
@@ -3528,7 +3543,10 @@ test_allocation_failures(void **state)
         }
 
         memset(&sink, 0, sizeof(sink_t));
+        fi_saved = fi_fail_at;
+        fi_fail_at = 0;     /* test_allocation_failures_stream_new() */
         s = olla_anth_stream_new(NULL, 1, 0, 0);
+        fi_fail_at = fi_saved;
         assert_non_null(s);
         rc = olla_anth_stream_feed(s, sse, strlen(sse), sink_emit, &sink);
         rc = olla_anth_stream_finish(s, sink_emit, &sink);
@@ -3549,6 +3567,64 @@ test_allocation_failures(void **state)
     }
 
     json_set_alloc_funcs(malloc, free);
+    olla_jdom_set_alloc(NULL, NULL);
+    fi_fail_at = 0;
+
+    assert_true(ok);
+    print_message("[   INFO   ] %zu allocation failure points survived\n",
+                  k - 1);
+}
+
+
+/*
+ * The stream's own allocations fail in turn, from olla_anth_stream_new()
+ * (NULL, nothing leaked) through a stream with a client's model name.
+ */
+
+static void
+test_allocation_failures_stream_new(void **state)
+{
+    int                  rc, ok;
+    char                *sse;
+    size_t               k;
+    sink_t               sink;
+    olla_anth_stream_t  *s;
+
+    sse = fixture("interleaved_tools.sse", NULL);
+
+    olla_jdom_set_alloc(fi_malloc, fi_realloc);
+
+    for (k = 1, ok = 0; !ok && k < 100000; k++) {
+        fi_count = 0;
+        fi_fail_at = k;
+
+        s = olla_anth_stream_new("claude-\xff-model", 7, 4096, 4096);
+        if (s == NULL) {
+            continue;
+        }
+
+        memset(&sink, 0, sizeof(sink_t));
+        rc = olla_anth_stream_feed(s, sse, strlen(sse), sink_emit, &sink);
+        assert_true(rc == 0 || rc == 1);
+        rc = olla_anth_stream_finish(s, sink_emit, &sink);
+        assert_int_equal(rc, 1);
+
+        assert_non_null(sink.p);
+        ok = (strstr(sink.p, "out of memory") == NULL);
+
+        if (ok) {
+            assert_non_null(strstr(sink.p, "event: message_stop\n"));
+            assert_non_null(strstr(sink.p, "\"model\":\"claude-?-model\""));
+
+        } else {
+            assert_non_null(strstr(sink.p, "event: error\n"));
+        }
+
+        olla_anth_stream_free(s);
+        free(sink.p);
+    }
+
+    olla_jdom_set_alloc(NULL, NULL);
     fi_fail_at = 0;
 
     assert_true(ok);
@@ -3608,6 +3684,8 @@ main(void)
         cmocka_unit_test_teardown(test_stream_fixtures, teardown),
         cmocka_unit_test_teardown(test_stream_50mb, teardown),
         cmocka_unit_test_teardown(test_allocation_failures, teardown),
+        cmocka_unit_test_teardown(test_allocation_failures_stream_new,
+                                  teardown),
     };
 
     return cmocka_run_group_tests_name("olla_anthropic", tests, NULL, NULL);

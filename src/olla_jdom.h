@@ -1,0 +1,272 @@
+
+/*
+ * Copyright (C) ngx_olla_dmr_module authors
+ *
+ * A small, fast JSON DOM and writer for the translators.
+ *
+ * olla_jdom_parse() reads a whole buffer into nodes allocated from one
+ * arena (the caller's buffer first, then a few malloc'd chunks, all freed
+ * at once).  Objects are ordered arrays of (key, value) looked up
+ * linearly; strings without escapes point into the input (which must
+ * outlive the document), others are unescaped into the arena; numbers
+ * keep their literal text.  Validation is RFC 8259's, UTF-8 included,
+ * with the limits jansson sets, so that the two agree on every input:
+ * nesting of at most OLLA_JDOM_MAX_DEPTH values, integers that fit in 64
+ * bits, reals that do not overflow a double, and no U+0000 in object keys
+ * (U+0000 in string values is fine).  A key given twice keeps its first
+ * place and its last value, as in jansson.
+ *
+ * olla_jout_t is a growable output buffer with JSON string escaping (the
+ * escapes jansson writes: \" \\ \b \f \n \r \t and \u00XX, UTF-8 passed
+ * through) and a writer of DOM values in compact form, numbers verbatim.
+ * An allocation failure is sticky: the buffer is dropped, later writes do
+ * nothing, and olla_jout_finish() returns NULL.
+ *
+ * No nginx headers.
+ */
+
+
+#ifndef _OLLA_JDOM_H_INCLUDED_
+#define _OLLA_JDOM_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+
+#define OLLA_JDOM_OK          0
+#define OLLA_JDOM_ERROR      -1
+#define OLLA_JDOM_NOMEM      -2
+
+#define OLLA_JDOM_MAX_DEPTH   2048        /* jansson's */
+#define OLLA_JDOM_STACK       64          /* nodes held inline */
+#define OLLA_JDOM_ERRLEN      96
+
+
+typedef enum {
+    OLLA_JDOM_NULL = 1,
+    OLLA_JDOM_FALSE,
+    OLLA_JDOM_TRUE,
+    OLLA_JDOM_NUMBER,
+    OLLA_JDOM_STRING,
+    OLLA_JDOM_ARRAY,
+    OLLA_JDOM_OBJECT
+} olla_jdom_type_e;
+
+
+/* node flags */
+#define OLLA_JDOM_ESCAPED     0x01        /* string: unescaped copy */
+#define OLLA_JDOM_HAS_NUL     0x02        /* string: contains U+0000 */
+#define OLLA_JDOM_INT         0x04        /* number: no fraction/exponent */
+
+
+typedef struct olla_jdom_s         olla_jdom_t;
+typedef struct olla_jdom_member_s  olla_jdom_member_t;
+typedef struct olla_jdom_chunk_s   olla_jdom_chunk_t;
+
+
+struct olla_jdom_s {
+    uint8_t                 type;
+    uint8_t                 flags;
+    uint32_t                len;          /* bytes, or items, or members */
+    union {
+        const char          *str;         /* string value, number text */
+        olla_jdom_t         *items;
+        olla_jdom_member_t  *members;
+    } u;
+};
+
+
+struct olla_jdom_member_s {
+    olla_jdom_t             key;          /* a string */
+    olla_jdom_t             value;
+};
+
+
+typedef struct {
+    olla_jdom_t            *root;
+    size_t                  max_depth;    /* OLLA_JDOM_MAX_DEPTH by init */
+
+    /* after OLLA_JDOM_ERROR: what, and where (as jansson counts: bytes
+     * read, the line, and the character in the line of the last one) */
+    char                    error[OLLA_JDOM_ERRLEN];
+    size_t                  position;
+    size_t                  line;
+    size_t                  column;
+
+    /* private */
+    char                   *free;         /* arena: the current chunk */
+    size_t                  avail;
+    size_t                  next_chunk;   /* size of the next malloc */
+    olla_jdom_chunk_t      *chunks;       /* malloc'd ones */
+    char                   *buf;          /* the caller's first chunk */
+    size_t                  buf_size;
+    olla_jdom_t            *stack;        /* values of open containers */
+    size_t                  stack_cap;
+    uint32_t               *seen;         /* duplicate key search */
+    size_t                  seen_cap;
+    olla_jdom_t             stack0[OLLA_JDOM_STACK];
+} olla_jdom_doc_t;
+
+
+/*
+ * buf (may be NULL) is memory the arena uses before it mallocs any; it
+ * must stay valid while the document is used.
+ */
+void olla_jdom_init(olla_jdom_doc_t *doc, void *buf, size_t size);
+
+/*
+ * Parses p[0..len) (any JSON value) into doc->root, dropping what an
+ * earlier parse of the same doc made.  Returns OLLA_JDOM_OK, OLLA_JDOM_ERROR
+ * (doc->error and the position say why) or OLLA_JDOM_NOMEM.
+ */
+int olla_jdom_parse(olla_jdom_doc_t *doc, const char *p, size_t len);
+
+/* frees what the document holds (not the caller's buffer) */
+void olla_jdom_free(olla_jdom_doc_t *doc);
+
+/* bytes malloc'd for the document now */
+size_t olla_jdom_memory(const olla_jdom_doc_t *doc);
+
+
+/* NULL when obj is NULL, not an object, or has no such key */
+const olla_jdom_t *olla_jdom_get(const olla_jdom_t *obj, const char *key,
+    size_t len);
+
+/*
+ * The same for a string literal: inlined, the compiler compares the key
+ * with a load or two instead of a call to memcmp().
+ */
+#define olla_jdom_getl(obj, lit)                                             \
+    olla_jdom_get_inline(obj, lit, sizeof(lit) - 1)
+
+
+static inline const olla_jdom_t *
+olla_jdom_get_inline(const olla_jdom_t *obj, const char *key, size_t len)
+{
+    uint32_t                   i;
+    const olla_jdom_member_t  *m;
+
+    if (obj == NULL || obj->type != OLLA_JDOM_OBJECT) {
+        return NULL;
+    }
+
+    m = obj->u.members;
+
+    for (i = 0; i < obj->len; i++) {
+        if (m[i].key.len == len && memcmp(m[i].key.u.str, key, len) == 0) {
+            return &m[i].value;
+        }
+    }
+
+    return NULL;
+}
+
+/* NULL when arr is NULL, not an array, or too short */
+const olla_jdom_t *olla_jdom_at(const olla_jdom_t *arr, size_t i);
+
+#define olla_jdom_is(v, t)       ((v) != NULL && (v)->type == (t))
+#define olla_jdom_is_string(v)   olla_jdom_is(v, OLLA_JDOM_STRING)
+#define olla_jdom_is_object(v)   olla_jdom_is(v, OLLA_JDOM_OBJECT)
+#define olla_jdom_is_array(v)    olla_jdom_is(v, OLLA_JDOM_ARRAY)
+#define olla_jdom_is_number(v)   olla_jdom_is(v, OLLA_JDOM_NUMBER)
+#define olla_jdom_is_true(v)     olla_jdom_is(v, OLLA_JDOM_TRUE)
+#define olla_jdom_is_null(v)     olla_jdom_is(v, OLLA_JDOM_NULL)
+#define olla_jdom_is_boolean(v)                                              \
+    ((v) != NULL                                                             \
+     && ((v)->type == OLLA_JDOM_TRUE || (v)->type == OLLA_JDOM_FALSE))
+#define olla_jdom_is_integer(v)                                              \
+    (olla_jdom_is_number(v) && ((v)->flags & OLLA_JDOM_INT))
+
+/*
+ * The bytes of a string up to its first U+0000 (what strlen() of
+ * jansson's json_string_value() gives).
+ */
+size_t olla_jdom_cstrlen(const olla_jdom_t *v);
+
+/* the value of an integer number (0 for anything else) */
+long long olla_jdom_int(const olla_jdom_t *v);
+
+/* the value of any number, as strtod() reads it (0 for anything else) */
+double olla_jdom_double(const olla_jdom_t *v);
+
+
+/*
+ * All memory the DOM, the writer and the translators allocate comes from
+ * these; NULL restores malloc and realloc.  Whatever they return must be
+ * memory free() accepts.  For tests (allocation failure injection).
+ */
+void olla_jdom_set_alloc(void *(*alloc)(size_t),
+    void *(*resize)(void *, size_t));
+void *olla_jdom_malloc(size_t size);
+void *olla_jdom_realloc(void *p, size_t size);
+
+
+/* ------------------------------------------------------------------ */
+/* output                                                              */
+
+
+typedef struct {
+    char                   *p;            /* malloc'd */
+    size_t                  len;
+    size_t                  cap;
+    unsigned                failed;       /* an allocation failed */
+} olla_jout_t;
+
+
+/* with room for hint bytes (0: none yet) */
+void olla_jout_init(olla_jout_t *o, size_t hint);
+
+/* room for n more bytes (and a NUL); 0, or -1 when out of memory */
+int olla_jout_grow(olla_jout_t *o, size_t n);
+
+/* p[0..n) as a JSON string, quotes included; p must be valid UTF-8 */
+void olla_jout_str(olla_jout_t *o, const char *p, size_t n);
+
+/* the same without the quotes */
+void olla_jout_esc(olla_jout_t *o, const char *p, size_t n);
+
+/* a string node as a JSON string */
+void olla_jout_string(olla_jout_t *o, const olla_jdom_t *v);
+
+/* a string node's value escaped, without quotes */
+void olla_jout_string_esc(olla_jout_t *o, const olla_jdom_t *v);
+
+/* any node, compact, numbers as they were written */
+void olla_jout_value(olla_jout_t *o, const olla_jdom_t *v);
+
+void olla_jout_int(olla_jout_t *o, long long n);
+
+/*
+ * NUL-terminates and hands over the buffer (the caller frees it); NULL
+ * when an allocation failed.  The olla_jout_t is then empty.
+ */
+char *olla_jout_finish(olla_jout_t *o, size_t *len);
+
+void olla_jout_free(olla_jout_t *o);
+
+
+static inline void
+olla_jout_add(olla_jout_t *o, const char *p, size_t n)
+{
+    if (n < o->cap - o->len || olla_jout_grow(o, n) == 0) {
+        memcpy(o->p + o->len, p, n);
+        o->len += n;
+    }
+}
+
+
+static inline void
+olla_jout_ch(olla_jout_t *o, char c)
+{
+    if (o->cap - o->len > 1 || olla_jout_grow(o, 1) == 0) {
+        o->p[o->len++] = c;
+    }
+}
+
+
+#define olla_jout_lit(o, lit)  olla_jout_add(o, lit, sizeof(lit) - 1)
+
+
+#endif /* _OLLA_JDOM_H_INCLUDED_ */

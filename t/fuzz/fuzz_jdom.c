@@ -1,0 +1,247 @@
+
+/*
+ * Copyright (C) ngx_olla_dmr_module authors
+ *
+ * libFuzzer target: the JSON DOM (src/olla_jdom.c) against jansson.  The
+ * input is parsed by both (jansson with JSON_DECODE_ANY | JSON_ALLOW_NUL,
+ * as the translator used it): the verdicts must be the same and, when it
+ * is valid, the DOM converted to jansson must be json_equal() to
+ * jansson's value.  The writer's text of the DOM must load back to the
+ * same value and be a fixed point of parse + write, every string written
+ * alone must load back to itself, and an error must have a message and a
+ * position inside the input.  The first byte (when the input is longer
+ * than one) picks the arena: the caller's buffer or none, and whether the
+ * document is parsed again in the same doc.
+ *
+ * One documented difference: jansson skips a raw NUL byte that follows a
+ * number or a literal ("1<NUL>" loads); the DOM rejects it.
+ */
+
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "olla_jdom.h"
+
+
+#define CHECK(cond)                                                          \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            fprintf(stderr, "check failed: %s (%s:%d)\n", #cond, __FILE__,   \
+                    __LINE__);                                               \
+            abort();                                                         \
+        }                                                                    \
+    } while (0)
+
+
+static json_t *
+convert(const olla_jdom_t *v)
+{
+    size_t   i;
+    json_t  *o, *e;
+
+    switch (v->type) {
+
+    case OLLA_JDOM_NULL:
+        return json_null();
+
+    case OLLA_JDOM_TRUE:
+        return json_true();
+
+    case OLLA_JDOM_FALSE:
+        return json_false();
+
+    case OLLA_JDOM_NUMBER:
+        CHECK(v->len > 0);
+
+        if (v->flags & OLLA_JDOM_INT) {
+            return json_integer(olla_jdom_int(v));
+        }
+
+        return json_real(olla_jdom_double(v));
+
+    case OLLA_JDOM_STRING:
+        CHECK(((v->flags & OLLA_JDOM_HAS_NUL) != 0)
+              == (memchr(v->u.str, '\0', v->len) != NULL));
+        CHECK(olla_jdom_cstrlen(v) <= v->len);
+
+        return json_stringn(v->u.str, v->len);
+
+    case OLLA_JDOM_ARRAY:
+        o = json_array();
+        CHECK(o != NULL);
+
+        for (i = 0; i < v->len; i++) {
+            CHECK(olla_jdom_at(v, i) == &v->u.items[i]);
+            CHECK(json_array_append_new(o, convert(&v->u.items[i])) == 0);
+        }
+
+        CHECK(olla_jdom_at(v, v->len) == NULL);
+
+        return o;
+
+    default:
+        CHECK(v->type == OLLA_JDOM_OBJECT);
+
+        o = json_object();
+        CHECK(o != NULL);
+
+        for (i = 0; i < v->len; i++) {
+            /* unique keys, each found where it is */
+            CHECK(json_object_getn(o, v->u.members[i].key.u.str,
+                                   v->u.members[i].key.len) == NULL);
+            CHECK(olla_jdom_get(v, v->u.members[i].key.u.str,
+                                v->u.members[i].key.len)
+                  == &v->u.members[i].value);
+
+            e = convert(&v->u.members[i].value);
+            CHECK(json_object_setn_new(o, v->u.members[i].key.u.str,
+                                       v->u.members[i].key.len, e) == 0);
+        }
+
+        return o;
+    }
+}
+
+
+static char *
+written(const olla_jdom_t *v, size_t *len)
+{
+    char         *p;
+    olla_jout_t   o;
+
+    olla_jout_init(&o, 0);
+    olla_jout_value(&o, v);
+    p = olla_jout_finish(&o, len);
+    CHECK(p != NULL);
+    CHECK(strlen(p) == *len);
+
+    return p;
+}
+
+
+/* each string written alone loads back to itself */
+
+static void
+check_strings(const olla_jdom_t *v)
+{
+    char         *p;
+    size_t        i, len;
+    json_t       *j;
+    olla_jout_t   o;
+
+    if (v->type == OLLA_JDOM_ARRAY) {
+        for (i = 0; i < v->len; i++) {
+            check_strings(&v->u.items[i]);
+        }
+    }
+
+    if (v->type == OLLA_JDOM_OBJECT) {
+        for (i = 0; i < v->len; i++) {
+            check_strings(&v->u.members[i].key);
+            check_strings(&v->u.members[i].value);
+        }
+    }
+
+    if (v->type != OLLA_JDOM_STRING) {
+        return;
+    }
+
+    olla_jout_init(&o, 0);
+    olla_jout_str(&o, v->u.str, v->len);
+    p = olla_jout_finish(&o, &len);
+    CHECK(p != NULL);
+
+    j = json_loadb(p, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    CHECK(json_is_string(j));
+    CHECK(json_string_length(j) == v->len);
+    CHECK(memcmp(json_string_value(j), v->u.str, v->len) == 0);
+
+    json_decref(j);
+    free(p);
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    int                rc;
+    char              *w, *w2, buf[256];
+    size_t             wlen, wlen2;
+    json_t            *j, *c, *back;
+    unsigned           mode;
+    const char        *doc;
+    olla_jdom_doc_t    d, d2;
+
+    mode = (size > 1) ? data[0] : 0;
+    doc = (const char *) data + (size > 1);
+    size -= (size > 1);
+
+    j = json_loadb(doc, size, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+
+    if (mode & 1) {
+        olla_jdom_init(&d, buf, sizeof(buf));
+
+    } else {
+        olla_jdom_init(&d, NULL, 0);
+    }
+
+    if (mode & 2) {
+        /* something else first: the doc is reused */
+        (void) olla_jdom_parse(&d, "{\"a\":[1,\"b\\n\"]}", 15);
+    }
+
+    rc = olla_jdom_parse(&d, doc, size);
+    CHECK(rc == OLLA_JDOM_OK || rc == OLLA_JDOM_ERROR);
+
+    if (rc != OLLA_JDOM_OK && j != NULL && memchr(doc, '\0', size) != NULL) {
+        /* jansson skipped a raw NUL */
+        rc = OLLA_JDOM_ERROR;
+        json_decref(j);
+        j = NULL;
+        goto done;
+    }
+
+    CHECK((rc == OLLA_JDOM_OK) == (j != NULL));
+
+    if (rc != OLLA_JDOM_OK) {
+        CHECK(d.root == NULL);
+        CHECK(d.error[0] != '\0');
+        CHECK(strlen(d.error) < OLLA_JDOM_ERRLEN);
+        CHECK(d.position <= size);
+        CHECK(d.line >= 1 && d.column <= size);
+        goto done;
+    }
+
+    c = convert(d.root);
+    CHECK(json_equal(c, j));
+    json_decref(c);
+
+    w = written(d.root, &wlen);
+
+    back = json_loadb(w, wlen, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    CHECK(back != NULL);
+    CHECK(json_equal(back, j));
+    json_decref(back);
+
+    olla_jdom_init(&d2, NULL, 0);
+    CHECK(olla_jdom_parse(&d2, w, wlen) == OLLA_JDOM_OK);
+    w2 = written(d2.root, &wlen2);
+    CHECK(wlen == wlen2 && memcmp(w, w2, wlen) == 0);
+    free(w2);
+    olla_jdom_free(&d2);
+    free(w);
+
+    check_strings(d.root);
+
+done:
+
+    json_decref(j);
+    olla_jdom_free(&d);
+
+    return 0;
+}
