@@ -147,7 +147,8 @@ UNIT_DEPS_test_json      := src/olla_json.c
 UNIT_DEPS_test_model     := src/olla_model.c
 UNIT_DEPS_test_probe     := src/olla_probe.c src/olla_model.c
 UNIT_DEPS_test_sse       := src/olla_sse.c
-UNIT_DEPS_test_anthropic := src/olla_anthropic.c src/olla_sse.c
+UNIT_DEPS_test_anthropic := src/olla_anthropic.c src/olla_sse.c src/olla_jdom.c
+UNIT_DEPS_test_jdom      := src/olla_jdom.c
 
 .SECONDEXPANSION:
 $(UNIT_BUILD)/%: t/unit/%.c $$(UNIT_DEPS_$$*) $(wildcard src/olla_*.h) | deps-unit
@@ -217,8 +218,9 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-omit-frame-pointer -Isrc
 
 FUZZ_DEPS_fuzz_json          := src/olla_json.c
-FUZZ_DEPS_fuzz_anth_request  := src/olla_anthropic.c src/olla_sse.c
-FUZZ_DEPS_fuzz_anth_stream   := src/olla_anthropic.c src/olla_sse.c
+FUZZ_DEPS_fuzz_anth_request  := src/olla_anthropic.c src/olla_sse.c src/olla_jdom.c
+FUZZ_DEPS_fuzz_anth_stream   := src/olla_anthropic.c src/olla_sse.c src/olla_jdom.c
+FUZZ_DEPS_fuzz_jdom          := src/olla_jdom.c
 FUZZ_DEPS_fuzz_profile       := src/olla_profile.c
 FUZZ_DEPS_fuzz_probe         := src/olla_probe.c src/olla_model.c
 
