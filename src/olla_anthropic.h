@@ -2,7 +2,8 @@
 /*
  * Copyright (C) ngx_olla_dmr_module authors
  *
- * Anthropic Messages API <-> OpenAI chat completions (jansson).
+ * Anthropic Messages API <-> OpenAI chat completions, on olla_jdom (an
+ * arena JSON DOM and writer; jansson only off the per-request paths).
  * Pure C: plain buffers in, malloc'd buffers out, no nginx headers.
  */
 
