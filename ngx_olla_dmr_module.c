@@ -652,9 +652,3 @@ ngx_olla_dmr_init_process(ngx_cycle_t *cycle)
     return ngx_olla_dmr_health_init_process(cycle);
 }
 
-
-ngx_olla_dmr_endpoint_t *
-ngx_olla_dmr_endpoint_by_index(ngx_olla_dmr_upstream_t *ups, ngx_uint_t i)
-{
-    return (ngx_olla_dmr_endpoint_t *) ups->endpoints.elts + i;
-}

@@ -179,7 +179,6 @@ typedef struct {
 #if (NGX_SSL)
     ngx_ssl_t                   *ssl;          /* client side of probes */
 #endif
-    ngx_log_t                   *probe_log;
 
     /* this worker's memory of model facts (model names repeat) */
     ngx_olla_dmr_facts_t         facts[NGX_OLLA_DMR_FACTS];
@@ -263,8 +262,6 @@ extern ngx_module_t  ngx_olla_dmr_module;
 /* ngx_olla_dmr_module.c */
 void ngx_olla_dmr_conf_error(ngx_conf_t *cf, u_char *file, ngx_uint_t line,
     const char *fmt, ...);
-ngx_olla_dmr_endpoint_t *ngx_olla_dmr_endpoint_by_index(
-    ngx_olla_dmr_upstream_t *ups, ngx_uint_t i);
 
 /* ngx_olla_dmr_upstream.c */
 char *ngx_olla_dmr_endpoint_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -277,8 +274,6 @@ ngx_uint_t ngx_olla_dmr_endpoint_limit(ngx_olla_dmr_endpoint_t *ep,
     ngx_str_t *model);
 ngx_olla_dmr_facts_t *ngx_olla_dmr_model_facts(ngx_olla_dmr_main_conf_t *omcf,
     const olla_profile_t *p, ngx_str_t *model, ngx_olla_dmr_facts_t *tmp);
-ngx_int_t ngx_olla_dmr_routable(ngx_olla_dmr_endpoint_t *ep,
-    ngx_uint_t *full);
 #if (NGX_HTTP_SSL)
 void ngx_olla_dmr_free_sessions(void *data);
 #endif
@@ -308,7 +303,6 @@ ngx_int_t ngx_olla_dmr_breaker_allows(ngx_olla_dmr_endpoint_t *ep,
     ngx_uint_t *trial);
 
 /* ngx_olla_dmr_route.c */
-ngx_int_t ngx_olla_dmr_route_init(ngx_conf_t *cf);
 ngx_int_t ngx_olla_dmr_route_handler(ngx_http_request_t *r);
 ngx_olla_dmr_ctx_t *ngx_olla_dmr_create_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_olla_dmr_send_json(ngx_http_request_t *r,

@@ -99,7 +99,7 @@ ngx_olla_dmr_filter_init(ngx_conf_t *cf)
     ngx_http_next_body_filter = ngx_http_top_body_filter;
     ngx_http_top_body_filter = ngx_olla_dmr_body_filter;
 
-    return ngx_olla_dmr_route_init(cf);
+    return NGX_OK;
 }
 
 

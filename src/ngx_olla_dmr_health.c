@@ -34,7 +34,6 @@ struct ngx_olla_dmr_probe_s {
     ngx_uint_t                   step;       /* 0: health, 1: models */
     ngx_uint_t                   want_models;
     unsigned                     active:1;
-    unsigned                     sent:1;
     unsigned                     connected:1;
 };
 
@@ -221,7 +220,6 @@ ngx_olla_dmr_probe_start(ngx_olla_dmr_probe_t *pr)
     ep = pr->ep;
 
     pr->active = 1;
-    pr->sent = 0;
     pr->connected = 0;
 
     if (pr->step == 0) {
@@ -614,7 +612,6 @@ ngx_olla_dmr_probe_done(ngx_olla_dmr_probe_t *pr, olla_health_e status,
 {
     size_t                    len;
     ngx_msec_t                now, next;
-    ngx_uint_t                old;
     ngx_olla_dmr_ep_sh_t     *sh;
     ngx_olla_dmr_endpoint_t  *ep;
 
@@ -660,7 +657,6 @@ ngx_olla_dmr_probe_done(ngx_olla_dmr_probe_t *pr, olla_health_e status,
     ngx_memcpy(sh->reason, reason, len);
     sh->reason[len] = '\0';
 
-    old = sh->status;
     ngx_olla_dmr_health_set(ep, status, reason, len);
 
     sh->next_check = now + next;
@@ -670,8 +666,6 @@ ngx_olla_dmr_probe_done(ngx_olla_dmr_probe_t *pr, olla_health_e status,
                    "olla: probe of \"%V\": %s (%s) %Mms, next in %Mms",
                    &ep->name, olla_health_name(status), reason,
                    sh->latency, next);
-
-    (void) old;
 
     ngx_olla_dmr_probe_arm(ep, next);
 }

@@ -248,12 +248,6 @@ ngx_olla_dmr_new_id(u_char *p)
 }
 
 
-ngx_int_t
-ngx_olla_dmr_route_init(ngx_conf_t *cf)
-{
-    return NGX_OK;
-}
-
 
 /* the route table (SPEC 3) */
 
