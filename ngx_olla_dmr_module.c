@@ -300,7 +300,7 @@ ngx_olla_dmr_create_srv_conf(ngx_conf_t *cf)
      *     ups->initialized = 0;
      */
 
-    ups->lb = NGX_OLLA_DMR_LB_LEAST_CONN;
+    ups->lb = OLLA_PICK_LEAST_CONN;
 
     return ups;
 }
@@ -462,30 +462,6 @@ ngx_olla_dmr_route_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     *rp = olcf;
 
     return NGX_CONF_OK;
-}
-
-
-void
-ngx_olla_dmr_conf_error(ngx_conf_t *cf, u_char *file, ngx_uint_t line,
-    const char *fmt, ...)
-{
-    u_char   *p, *last;
-    va_list   args;
-    u_char    errstr[NGX_MAX_CONF_ERRSTR];
-
-    last = errstr + NGX_MAX_CONF_ERRSTR;
-
-    va_start(args, fmt);
-    p = ngx_vslprintf(errstr, last, fmt, args);
-    va_end(args);
-
-    if (file) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "%*s in %s:%ui",
-                      p - errstr, errstr, file, line);
-
-    } else {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "%*s", p - errstr, errstr);
-    }
 }
 
 

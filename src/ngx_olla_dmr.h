@@ -18,13 +18,14 @@
 #include "olla_profile.h"
 #include "olla_model.h"
 #include "olla_probe.h"
+#include "olla_errors.h"
+#include "olla_routes.h"
+#include "olla_path.h"
+#include "olla_xlat.h"
+#include "olla_pick.h"
 
 
 #define NGX_OLLA_DMR_VERSION          "0.1.0"
-
-#define NGX_OLLA_DMR_LB_LEAST_CONN    0
-#define NGX_OLLA_DMR_LB_ROUND_ROBIN   1
-#define NGX_OLLA_DMR_LB_PRIORITY      2
 
 #define NGX_OLLA_DMR_CB_CLOSED        0
 #define NGX_OLLA_DMR_CB_OPEN          1
@@ -35,17 +36,6 @@
 #define NGX_OLLA_DMR_MAX_MODEL        (64 * 1024)
 #define NGX_OLLA_DMR_HEADER_MODEL     256
 
-/* routes (SPEC 3) */
-#define NGX_OLLA_DMR_ROUTE_PROVIDER   1
-#define NGX_OLLA_DMR_ROUTE_PROXY      2
-#define NGX_OLLA_DMR_ROUTE_ANTHROPIC  3
-#define NGX_OLLA_DMR_ROUTE_MODELS     4
-#define NGX_OLLA_DMR_ROUTE_BALANCER   5   /* proxy_pass without olla_route */
-
-/* error shapes */
-#define NGX_OLLA_DMR_API_OPENAI       0
-#define NGX_OLLA_DMR_API_ANTHROPIC    1
-
 /* Anthropic modes */
 #define NGX_OLLA_DMR_MODE_NONE        0
 #define NGX_OLLA_DMR_MODE_PASSTHROUGH 1
@@ -54,9 +44,9 @@
 /* body filter jobs */
 #define NGX_OLLA_DMR_BODY_PASS        0
 #define NGX_OLLA_DMR_BODY_REPLACE     1   /* our own JSON instead */
-#define NGX_OLLA_DMR_BODY_ERROR       2   /* backend error -> Anthropic */
-#define NGX_OLLA_DMR_BODY_JSON        3   /* OpenAI JSON -> Anthropic */
-#define NGX_OLLA_DMR_BODY_SSE         4   /* OpenAI SSE -> Anthropic SSE */
+#define NGX_OLLA_DMR_BODY_ERROR       2   /* backend error -> client API */
+#define NGX_OLLA_DMR_BODY_JSON        3   /* OpenAI JSON -> client API */
+#define NGX_OLLA_DMR_BODY_SSE         4   /* OpenAI SSE -> client API SSE */
 
 
 typedef struct ngx_olla_dmr_upstream_s  ngx_olla_dmr_upstream_t;
@@ -142,10 +132,11 @@ typedef struct {
 struct ngx_olla_dmr_upstream_s {
     ngx_http_upstream_srv_conf_t  *uscf;
     ngx_array_t                    endpoints;  /* ngx_olla_dmr_endpoint_t */
-    ngx_uint_t                     lb;
+    ngx_uint_t                     lb;         /* OLLA_PICK_LEAST_CONN ... */
     ngx_uint_t                     lb_set;
     ngx_uint_t                     initialized;
     ngx_uint_t                     cursor;     /* round-robin, ties */
+    olla_pick_ep_t                *facts;      /* this worker's scratch */
     u_char                        *conf_file;
     ngx_uint_t                     conf_line;
 };
@@ -201,37 +192,39 @@ typedef struct {
 
 typedef struct {
     ngx_olla_dmr_upstream_t     *ups;
-    ngx_uint_t                   route;
-    ngx_uint_t                   api;
+    ngx_olla_dmr_loc_conf_t     *olcf;         /* NULL: balancer route */
+    olla_route_kind_e            kind;
+    olla_dialect_e               dialect;
+    const olla_route_t          *route;        /* the route table's row */
+    const olla_xlat_t           *xlat;         /* when translating */
     ngx_uint_t                   mode;
     ngx_str_t                    route_name;   /* $olla_route */
 
     const olla_profile_t        *type;         /* NULL: any type */
     ngx_str_t                    path;         /* path within the type */
-    ngx_olla_dmr_endpoint_t     *endpoint;     /* the current peer */
-    ngx_olla_dmr_endpoint_t     *used;         /* the last peer tried */
-    ngx_olla_dmr_endpoint_t     *chosen;       /* picked by the route */
-    ngx_olla_dmr_endpoint_t     *reserved_ep;  /* holds its inflight slot */
-    u_char                      *tried;        /* one byte per endpoint */
+    olla_path_cache_t            map;
+
+    /*
+     * The endpoint of the last try: picked by the route (pending until
+     * nginx asks for a peer) or by a retry; it holds an in-flight slot
+     * while reserved.  skip: one byte per endpoint of the upstream, set
+     * for endpoints not of the route's types and for those tried.
+     */
+    ngx_olla_dmr_endpoint_t     *ep;
+    u_char                      *skip;
 
     ngx_str_t                    model;        /* as the client sent it */
     ngx_str_t                    norm;         /* normalised */
     ngx_int_t                    stream;       /* -1 unknown, 0, 1 */
     long                         input_tokens; /* translation estimate */
-    ngx_olla_dmr_loc_conf_t     *olcf;
-    u_char                      *scratch;      /* per endpoint, choose() */
-    const olla_profile_t        *limit_profile;
-    ngx_uint_t                   limit;
-    const olla_profile_t        *map_profile;
-    const char                  *map_path;
     ngx_str_t                    request_id;
     ngx_msec_t                   start;
-    ngx_msec_t                   upstream_time;   /* headers received */
     ngx_msec_t                   read_timeout;
 
     ngx_int_t                    status;       /* re-entry of the phase */
     unsigned                     phase_done:1;
-    unsigned                     reserved:1;   /* holds an inflight slot */
+    unsigned                     pending:1;    /* ep not handed out yet */
+    unsigned                     reserved:1;   /* ep holds a slot */
     unsigned                     cleanup:1;
     unsigned                     trial:1;      /* holds the breaker trial */
     unsigned                     local:1;      /* answered by the module */
@@ -243,7 +236,7 @@ typedef struct {
     ngx_buf_t                   *acc;          /* BODY_JSON, BODY_ERROR */
     size_t                       acc_max;
     int                          backend_status;
-    void                        *stream_state; /* olla_anth_stream_t */
+    void                        *stream_state; /* the translator's */
     ngx_chain_t                 *in;           /* held back (slow client) */
     ngx_chain_t                 *free;
     ngx_chain_t                 *busy;
@@ -259,9 +252,22 @@ typedef struct {
 extern ngx_module_t  ngx_olla_dmr_module;
 
 
-/* ngx_olla_dmr_module.c */
-void ngx_olla_dmr_conf_error(ngx_conf_t *cf, u_char *file, ngx_uint_t line,
-    const char *fmt, ...);
+/*
+ * The glue's calls go down only:
+ *   module -> route, filter, status -> upstream, reply, models
+ *          -> health -> shm
+ */
+
+/* ngx_olla_dmr_route.c */
+ngx_int_t ngx_olla_dmr_route_handler(ngx_http_request_t *r);
+
+/* ngx_olla_dmr_filter.c */
+ngx_int_t ngx_olla_dmr_filter_init(ngx_conf_t *cf);
+ngx_int_t ngx_olla_dmr_add_variables(ngx_conf_t *cf);
+
+/* ngx_olla_dmr_status.c */
+char *ngx_olla_dmr_status_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* ngx_olla_dmr_upstream.c */
 char *ngx_olla_dmr_endpoint_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -270,16 +276,48 @@ char *ngx_olla_dmr_load_balancer_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_olla_dmr_resolve_endpoints(ngx_conf_t *cf,
     ngx_olla_dmr_main_conf_t *omcf);
-ngx_uint_t ngx_olla_dmr_endpoint_limit(ngx_olla_dmr_endpoint_t *ep,
-    ngx_str_t *model);
-ngx_olla_dmr_facts_t *ngx_olla_dmr_model_facts(ngx_olla_dmr_main_conf_t *omcf,
-    const olla_profile_t *p, ngx_str_t *model, ngx_olla_dmr_facts_t *tmp);
 #if (NGX_HTTP_SSL)
 void ngx_olla_dmr_free_sessions(void *data);
 #endif
-ngx_int_t ngx_olla_dmr_reserve(ngx_http_request_t *r,
-    ngx_olla_dmr_ctx_t *ctx, ngx_olla_dmr_endpoint_t *ep);
+ngx_olla_dmr_endpoint_t *ngx_olla_dmr_pick(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx, olla_pick_result_e *result);
 void ngx_olla_dmr_release(ngx_olla_dmr_ctx_t *ctx);
+ngx_msec_t ngx_olla_dmr_model_timeout(ngx_olla_dmr_main_conf_t *omcf,
+    const olla_profile_t *p, ngx_str_t *model);
+ngx_uint_t ngx_olla_dmr_retry_after(ngx_olla_dmr_ctx_t *ctx);
+
+/* ngx_olla_dmr_reply.c */
+ngx_olla_dmr_ctx_t *ngx_olla_dmr_create_ctx(ngx_http_request_t *r);
+ngx_olla_dmr_ctx_t *ngx_olla_dmr_error_ctx(ngx_http_request_t *r);
+ngx_int_t ngx_olla_dmr_add_header(ngx_http_request_t *r, const char *key,
+    u_char *value, size_t len);
+ngx_int_t ngx_olla_dmr_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, u_char *body, size_t len);
+ngx_int_t ngx_olla_dmr_send_error(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx, olla_err_e err, const char *fmt, ...);
+ngx_int_t ngx_olla_dmr_fail(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
+    olla_err_e err, const char *fmt, ...);
+u_char *ngx_olla_dmr_error_json(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx, const olla_err_t *e, u_char *msg,
+    size_t msg_len, size_t *len);
+void ngx_olla_dmr_conf_error(ngx_conf_t *cf, u_char *file, ngx_uint_t line,
+    const char *fmt, ...);
+
+/* ngx_olla_dmr_models.c */
+ngx_int_t ngx_olla_dmr_models_list(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx, olla_route_act_e shape);
+ngx_int_t ngx_olla_dmr_models_status(ngx_http_request_t *r);
+
+/* ngx_olla_dmr_health.c */
+ngx_int_t ngx_olla_dmr_health_init_process(ngx_cycle_t *cycle);
+void ngx_olla_dmr_health_set(ngx_olla_dmr_endpoint_t *ep,
+    olla_health_e status, const char *reason, size_t len);
+void ngx_olla_dmr_passive_result(ngx_olla_dmr_endpoint_t *ep,
+    ngx_uint_t transport_failure, ngx_uint_t trial);
+ngx_int_t ngx_olla_dmr_breaker_allows(ngx_olla_dmr_endpoint_t *ep,
+    ngx_uint_t *trial);
+const char *ngx_olla_dmr_circuit_name(ngx_olla_dmr_ep_sh_t *sh);
+ngx_uint_t ngx_olla_dmr_routable(ngx_olla_dmr_endpoint_t *ep);
 
 /* ngx_olla_dmr_shm.c */
 ngx_int_t ngx_olla_dmr_shm_add(ngx_conf_t *cf,
@@ -292,44 +330,6 @@ ngx_int_t ngx_olla_dmr_models_set(ngx_olla_dmr_main_conf_t *omcf,
     ngx_olla_dmr_endpoint_t *ep, olla_model_list_t *list);
 u_char *ngx_olla_dmr_models_copy(ngx_olla_dmr_main_conf_t *omcf,
     ngx_olla_dmr_endpoint_t *ep, ngx_pool_t *pool, size_t *len);
-
-/* ngx_olla_dmr_health.c */
-ngx_int_t ngx_olla_dmr_health_init_process(ngx_cycle_t *cycle);
-void ngx_olla_dmr_health_set(ngx_olla_dmr_endpoint_t *ep,
-    olla_health_e status, const char *reason, size_t len);
-void ngx_olla_dmr_passive_result(ngx_olla_dmr_endpoint_t *ep,
-    ngx_uint_t transport_failure, ngx_uint_t trial);
-ngx_int_t ngx_olla_dmr_breaker_allows(ngx_olla_dmr_endpoint_t *ep,
-    ngx_uint_t *trial);
-
-/* ngx_olla_dmr_route.c */
-ngx_int_t ngx_olla_dmr_route_handler(ngx_http_request_t *r);
-ngx_olla_dmr_ctx_t *ngx_olla_dmr_create_ctx(ngx_http_request_t *r);
-ngx_int_t ngx_olla_dmr_send_json(ngx_http_request_t *r,
-    ngx_uint_t status, u_char *body, size_t len);
-ngx_int_t ngx_olla_dmr_send_error(ngx_http_request_t *r,
-    ngx_olla_dmr_ctx_t *ctx, ngx_uint_t status, const char *type,
-    const char *code, const char *fmt, ...);
-size_t ngx_olla_dmr_error_body(ngx_olla_dmr_ctx_t *ctx, ngx_uint_t status,
-    const char *type, const char *code, const char *msg, u_char *buf,
-    size_t cap);
-ngx_olla_dmr_endpoint_t *ngx_olla_dmr_choose(ngx_http_request_t *r,
-    ngx_olla_dmr_ctx_t *ctx, ngx_uint_t *reason);
-
-/* ngx_olla_dmr_filter.c */
-ngx_int_t ngx_olla_dmr_filter_init(ngx_conf_t *cf);
-ngx_int_t ngx_olla_dmr_add_variables(ngx_conf_t *cf);
-
-/* ngx_olla_dmr_status.c */
-char *ngx_olla_dmr_status_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-ngx_int_t ngx_olla_dmr_models_response(ngx_http_request_t *r,
-    ngx_olla_dmr_ctx_t *ctx, ngx_uint_t shape);
-
-#define NGX_OLLA_DMR_LIST_DMR        0   /* DMR/OpenAI list of a type */
-#define NGX_OLLA_DMR_LIST_UNIFIED    1   /* /models: with endpoints */
-#define NGX_OLLA_DMR_LIST_ANTHROPIC  2   /* Anthropic's list shape */
-#define NGX_OLLA_DMR_LIST_OPENAI     3   /* proxy/v1/models */
 
 
 #endif /* _NGX_OLLA_DMR_H_INCLUDED_ */

@@ -3,9 +3,10 @@
  * Copyright (C) ngx_olla_dmr_module authors
  *
  * The response side: the X-Olla-* headers (SPEC 7), JSON instead of
- * nginx's HTML error pages on Olla routes, unbuffered SSE, and the
- * OpenAI -> Anthropic translation of responses (SPEC 5).  Requests without
- * an Olla ctx pass straight through.
+ * nginx's HTML error pages on Olla routes (in the route's dialect), unbuffered
+ * SSE, and the translation of responses back into the client's API
+ * (SPEC 5), through the translator the route chose (ctx->xlat).  Requests
+ * without an Olla ctx pass straight through.
  *
  * The body filter copies and consumes every upstream buffer at once and
  * emits its own buffers, tagged and recycled through free/busy chains, so
@@ -14,7 +15,6 @@
 
 
 #include "ngx_olla_dmr.h"
-#include "olla_anthropic.h"
 
 
 #define NGX_OLLA_DMR_OUT_SIZE       8192
@@ -31,9 +31,6 @@
 static ngx_int_t ngx_olla_dmr_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_olla_dmr_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
-static ngx_olla_dmr_ctx_t *ngx_olla_dmr_error_ctx(ngx_http_request_t *r);
-static ngx_int_t ngx_olla_dmr_add_header(ngx_http_request_t *r,
-    const char *key, size_t klen, u_char *value, size_t vlen);
 static void ngx_olla_dmr_drop_backend_headers(ngx_http_request_t *r);
 static ngx_int_t ngx_olla_dmr_setup_error(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx);
@@ -158,8 +155,8 @@ ngx_olla_dmr_header_filter(ngx_http_request_t *r)
             return NGX_ERROR;
         }
 
-    } else if (ctx->mode == NGX_OLLA_DMR_MODE_TRANSLATION && r->upstream
-               && !ctx->local)
+    } else if (ctx->xlat && ctx->mode == NGX_OLLA_DMR_MODE_TRANSLATION
+               && r->upstream && !ctx->local)
     {
         if (ngx_olla_dmr_setup_translation(r, ctx) != NGX_OK) {
             return NGX_ERROR;
@@ -172,23 +169,19 @@ ngx_olla_dmr_header_filter(ngx_http_request_t *r)
     }
 
     if (ngx_olla_dmr_add_header(r, "X-Olla-Request-ID",
-                                sizeof("X-Olla-Request-ID") - 1,
                                 ctx->request_id.data, ctx->request_id.len)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    if (ctx->used && !ctx->local) {
+    if (ctx->ep && !ctx->local) {
         if (ngx_olla_dmr_add_header(r, "X-Olla-Endpoint",
-                                    sizeof("X-Olla-Endpoint") - 1,
-                                    ctx->used->name.data,
-                                    ctx->used->name.len)
+                                    ctx->ep->name.data, ctx->ep->name.len)
             != NGX_OK
             || ngx_olla_dmr_add_header(r, "X-Olla-Backend-Type",
-                                       sizeof("X-Olla-Backend-Type") - 1,
-                                       ctx->used->type.data,
-                                       ctx->used->type.len)
+                                       ctx->ep->type.data,
+                                       ctx->ep->type.len)
                != NGX_OK)
         {
             return NGX_ERROR;
@@ -203,9 +196,7 @@ ngx_olla_dmr_header_filter(ngx_http_request_t *r)
 
         len = ngx_sprintf(p, "%Mms", (ngx_msec_t) ngx_max(ms, 0)) - p;
 
-        if (ngx_olla_dmr_add_header(r, "X-Olla-Response-Time",
-                                    sizeof("X-Olla-Response-Time") - 1,
-                                    p, len)
+        if (ngx_olla_dmr_add_header(r, "X-Olla-Response-Time", p, len)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -224,8 +215,7 @@ ngx_olla_dmr_header_filter(ngx_http_request_t *r)
 
             ngx_memcpy(p, buf, len);
 
-            if (ngx_olla_dmr_add_header(r, "X-Olla-Model",
-                                        sizeof("X-Olla-Model") - 1, p, len)
+            if (ngx_olla_dmr_add_header(r, "X-Olla-Model", p, len)
                 != NGX_OK)
             {
                 return NGX_ERROR;
@@ -234,7 +224,7 @@ ngx_olla_dmr_header_filter(ngx_http_request_t *r)
     }
 
     if (ctx->mode != NGX_OLLA_DMR_MODE_NONE
-        && (!ctx->local || ctx->route == NGX_OLLA_DMR_ROUTE_ANTHROPIC))
+        && (!ctx->local || ctx->kind == OLLA_ROUTE_ANTHROPIC))
     {
         if (ctx->mode == NGX_OLLA_DMR_MODE_PASSTHROUGH) {
             p = (u_char *) "passthrough";
@@ -243,9 +233,7 @@ ngx_olla_dmr_header_filter(ngx_http_request_t *r)
             p = (u_char *) "translation";
         }
 
-        if (ngx_olla_dmr_add_header(r, "X-Olla-Mode",
-                                    sizeof("X-Olla-Mode") - 1,
-                                    p, ngx_strlen(p))
+        if (ngx_olla_dmr_add_header(r, "X-Olla-Mode", p, ngx_strlen(p))
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -260,74 +248,6 @@ ngx_olla_dmr_header_filter(ngx_http_request_t *r)
     }
 
     return ngx_http_next_header_filter(r);
-}
-
-
-/* a ctx for an error on an olla_route location that has none yet */
-
-static ngx_olla_dmr_ctx_t *
-ngx_olla_dmr_error_ctx(ngx_http_request_t *r)
-{
-    u_char                    *p, *last;
-    ngx_olla_dmr_ctx_t        *ctx;
-    ngx_olla_dmr_loc_conf_t   *olcf;
-    ngx_http_core_loc_conf_t  *clcf;
-
-    olcf = ngx_http_get_module_loc_conf(r, ngx_olla_dmr_module);
-
-    if (olcf == NULL || olcf->ups == NULL) {
-        return NULL;
-    }
-
-    ctx = ngx_olla_dmr_create_ctx(r);
-    if (ctx == NULL) {
-        return NULL;
-    }
-
-    ctx->ups = olcf->ups;
-    ctx->olcf = olcf;
-    ctx->api = NGX_OLLA_DMR_API_OPENAI;
-
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    if (r->uri.len > clcf->name.len) {
-        p = r->uri.data + clcf->name.len;
-        last = r->uri.data + r->uri.len;
-
-        while (p < last && *p == '/') {
-            p++;
-        }
-
-        if (last - p > 10 && ngx_strncmp(p, "anthropic/", 10) == 0) {
-            ctx->api = NGX_OLLA_DMR_API_ANTHROPIC;
-        }
-    }
-
-    return ctx;
-}
-
-
-static ngx_int_t
-ngx_olla_dmr_add_header(ngx_http_request_t *r, const char *key, size_t klen,
-    u_char *value, size_t vlen)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    h->key.data = (u_char *) key;
-    h->key.len = klen;
-    h->value.data = value;
-    h->value.len = vlen;
-
-    return NGX_OK;
 }
 
 
@@ -359,72 +279,17 @@ ngx_olla_dmr_drop_backend_headers(ngx_http_request_t *r)
 static ngx_int_t
 ngx_olla_dmr_setup_error(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 {
-    u_char       *body;
-    size_t        len;
-    ngx_uint_t    status;
-    const char   *type, *code, *msg;
+    u_char            *body;
+    size_t             len;
+    olla_err_t         tmp;
+    const olla_err_t  *e;
 
-    status = r->err_status;
+    e = olla_err_for_status((int) r->err_status, &tmp);
 
-    switch (status) {
-
-    case NGX_HTTP_BAD_GATEWAY:
-        type = "upstream_error";
-        code = "upstream_unavailable";
-        msg = "the endpoint could not be reached or failed before "
-              "answering, and no other endpoint could take the request";
-        break;
-
-    case NGX_HTTP_GATEWAY_TIME_OUT:
-        type = "upstream_error";
-        code = "upstream_timeout";
-        msg = "the endpoint did not answer in time";
-        break;
-
-    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
-        type = "invalid_request_error";
-        code = "request_too_large";
-        msg = "the request body is larger than client_max_body_size";
-        break;
-
-    case NGX_HTTP_BAD_REQUEST:
-        type = "invalid_request_error";
-        code = "bad_request";
-        msg = "bad request";
-        break;
-
-    case NGX_HTTP_REQUEST_TIME_OUT:
-        type = "invalid_request_error";
-        code = "request_timeout";
-        msg = "the request was not received in time";
-        break;
-
-    case NGX_HTTP_SERVICE_UNAVAILABLE:
-        type = "service_unavailable";
-        code = "service_unavailable";
-        msg = "the service is unavailable";
-        break;
-
-    default:
-        type = status >= 500 ? "server_error" : "invalid_request_error";
-        code = NULL;
-        msg = status >= 500 ? "the gateway failed to handle the request"
-                            : "the request was refused";
-        break;
-    }
-
-    if (ctx->api == NGX_OLLA_DMR_API_ANTHROPIC) {
-        type = olla_anth_error_type((int) status);
-    }
-
-    len = ngx_olla_dmr_error_body(ctx, status, type, code, msg, NULL, 0);
-
-    body = ngx_pnalloc(r->pool, len);
+    body = ngx_olla_dmr_error_json(r, ctx, e, NULL, 0, &len);
     if (body == NULL) {
         return NGX_ERROR;
     }
-
-    len = ngx_olla_dmr_error_body(ctx, status, type, code, msg, body, len);
 
     ctx->replace.data = body;
     ctx->replace.len = len;
@@ -448,8 +313,8 @@ ngx_olla_dmr_setup_error(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 static ngx_int_t
 ngx_olla_dmr_setup_translation(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 {
+    void                *st;
     ngx_pool_cleanup_t  *cln;
-    olla_anth_stream_t  *st;
 
     ctx->backend_status = (int) r->headers_out.status;
 
@@ -458,22 +323,22 @@ ngx_olla_dmr_setup_translation(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
         ctx->acc_max = NGX_OLLA_DMR_ERR_BODY_MAX;
 
     } else if (ngx_olla_dmr_is_sse(r)) {
-        st = olla_anth_stream_new((char *) ctx->model.data,
-                                  ctx->input_tokens,
-                                  NGX_OLLA_DMR_SSE_LINE_MAX,
-                                  NGX_OLLA_DMR_SSE_HELD_MAX);
+        st = ctx->xlat->stream_new((char *) ctx->model.data,
+                                   ctx->input_tokens,
+                                   NGX_OLLA_DMR_SSE_LINE_MAX,
+                                   NGX_OLLA_DMR_SSE_HELD_MAX);
         if (st == NULL) {
             return NGX_ERROR;
         }
 
         cln = ngx_pool_cleanup_add(r->pool, 0);
         if (cln == NULL) {
-            olla_anth_stream_free(st);
+            ctx->xlat->stream_free(st);
             return NGX_ERROR;
         }
 
         cln->handler = ngx_olla_dmr_stream_cleanup;
-        cln->data = st;
+        cln->data = ctx;
 
         ctx->stream_state = st;
         ctx->body_job = NGX_OLLA_DMR_BODY_SSE;
@@ -514,7 +379,9 @@ ngx_olla_dmr_setup_translation(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 static void
 ngx_olla_dmr_stream_cleanup(void *data)
 {
-    olla_anth_stream_free(data);
+    ngx_olla_dmr_ctx_t  *ctx = data;
+
+    ctx->xlat->stream_free(ctx->stream_state);
 }
 
 
@@ -610,7 +477,7 @@ static ngx_int_t
 ngx_olla_dmr_body_collect(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     ngx_chain_t *in)
 {
-    char          err[OLLA_ANTH_ERRLEN];
+    char          err[512];
     char         *out;
     size_t        size, outlen, cap;
     ngx_int_t     rc;
@@ -680,7 +547,7 @@ ngx_olla_dmr_body_collect(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     status = ctx->backend_status;
 
     if (ctx->body_job == NGX_OLLA_DMR_BODY_ERROR) {
-        out = olla_anth_error_from_backend(ctx->backend_status,
+        out = ctx->xlat->backend_error(ctx->backend_status,
                                     ctx->acc ? (char *) ctx->acc->pos : "",
                                     ctx->acc ? (size_t) (ctx->acc->last
                                                          - ctx->acc->pos)
@@ -691,7 +558,7 @@ ngx_olla_dmr_body_collect(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
             return NGX_ERROR;
         }
 
-    } else if (olla_anth_response_from_openai(
+    } else if (ctx->xlat->response(
                    ctx->acc ? (char *) ctx->acc->pos : "",
                    ctx->acc ? (size_t) (ctx->acc->last - ctx->acc->pos) : 0,
                    ctx->model.len ? (char *) ctx->model.data : NULL,
@@ -700,12 +567,11 @@ ngx_olla_dmr_body_collect(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "olla: endpoint \"%V\" sent a response that cannot be "
-                      "translated: %s", ctx->used ? &ctx->used->name : NULL,
-                      err);
+                      "translated: %s", &ctx->ep->name, err);
 
         status = NGX_HTTP_BAD_GATEWAY;
-        out = olla_anth_error_json(NGX_HTTP_BAD_GATEWAY, err,
-                                   (char *) ctx->request_id.data, &outlen);
+        out = ctx->xlat->error(NGX_HTTP_BAD_GATEWAY, err,
+                               (char *) ctx->request_id.data, &outlen);
         if (out == NULL) {
             return NGX_ERROR;
         }
@@ -783,7 +649,7 @@ ngx_olla_dmr_body_sse(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
             b = cl->buf;
 
             if (!ctx->sent_last && b->last > b->pos) {
-                rc = olla_anth_stream_feed(ctx->stream_state,
+                rc = ctx->xlat->stream_feed(ctx->stream_state,
                                            (char *) b->pos, b->last - b->pos,
                                            ngx_olla_dmr_emit, r);
                 if (rc < 0 || ctx->emit_failed) {
@@ -829,8 +695,8 @@ ngx_olla_dmr_body_sse(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
         }
 
         if (last && !ctx->sent_last) {
-            if (olla_anth_stream_finish(ctx->stream_state, ngx_olla_dmr_emit,
-                                        r)
+            if (ctx->xlat->stream_finish(ctx->stream_state,
+                                         ngx_olla_dmr_emit, r)
                 < 0
                 || ctx->emit_failed)
             {
@@ -997,14 +863,14 @@ ngx_olla_dmr_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     switch (data) {
 
     case NGX_OLLA_DMR_VAR_ENDPOINT:
-        if (ctx->used) {
-            s = ctx->used->name;
+        if (ctx->ep) {
+            s = ctx->ep->name;
         }
         break;
 
     case NGX_OLLA_DMR_VAR_TYPE:
-        if (ctx->used) {
-            s = ctx->used->type;
+        if (ctx->ep) {
+            s = ctx->ep->type;
         }
         break;
 

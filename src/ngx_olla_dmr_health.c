@@ -782,3 +782,30 @@ ngx_olla_dmr_passive_result(ngx_olla_dmr_endpoint_t *ep,
         sh->cb_trial = 0;
     }
 }
+
+
+const char *
+ngx_olla_dmr_circuit_name(ngx_olla_dmr_ep_sh_t *sh)
+{
+    if (sh->cb_state == NGX_OLLA_DMR_CB_CLOSED) {
+        return "closed";
+    }
+
+    if ((ngx_msec_int_t) (ngx_current_msec - sh->cb_open_until) < 0) {
+        return "open";
+    }
+
+    return "half-open";
+}
+
+
+/* routable now: healthy or not yet probed, and the circuit lets it try */
+
+ngx_uint_t
+ngx_olla_dmr_routable(ngx_olla_dmr_endpoint_t *ep)
+{
+    ngx_uint_t  trial;
+
+    return olla_health_routable((olla_health_e) ep->sh->status)
+           && ngx_olla_dmr_breaker_allows(ep, &trial);
+}

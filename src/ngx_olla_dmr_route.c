@@ -2,28 +2,29 @@
 /*
  * Copyright (C) ngx_olla_dmr_module authors
  *
- * olla_route: a precontent-phase handler for the location it is set in.
- * It decides everything about a request once (SPEC 3, 4, 5): the route,
- * the endpoint type, the endpoint (reserved against its concurrency limit),
- * the mode on the Anthropic route, the upstream URI and the request
- * headers, and stores it in the request ctx; proxy_pass then runs, the
- * balancer honours the ctx and the filters read it on the way back.
- * Requests answered by the module itself (model lists, errors) never reach
- * the proxy.
+ * olla_route: a precontent-phase handler for the location it is set in,
+ * driven by the route table of olla_routes.c.  It decides everything
+ * about a request once (SPEC 3, 4, 5): the route and its dialect, the
+ * endpoint types that may serve it, the body's model, the endpoint (asked
+ * of ngx_olla_dmr_upstream.c, reserved against its concurrency limit),
+ * passthrough or translation on a translating route, the upstream URI and
+ * the request headers, and keeps it in the request ctx; proxy_pass then
+ * runs, the balancer honours the ctx and the filters read it on the way
+ * back.  Requests answered by the module itself (model lists, errors)
+ * never reach the proxy.
  */
 
 
 #include "ngx_olla_dmr.h"
 #include "olla_json.h"
-#include "olla_anthropic.h"
-
-#include <openssl/rand.h>
 
 
-#define NGX_OLLA_DMR_PICK_NONE       1
-#define NGX_OLLA_DMR_PICK_FULL       2
-#define NGX_OLLA_DMR_PICK_NO_MODEL   3
-#define NGX_OLLA_DMR_PICK_NO_TYPE    4
+/* the scanner's fields of a body */
+#define NGX_OLLA_DMR_F_MODEL         0
+#define NGX_OLLA_DMR_F_STREAM        1
+#define NGX_OLLA_DMR_F_MAX_TOKENS    2
+#define NGX_OLLA_DMR_F_MESSAGES      3
+#define NGX_OLLA_DMR_F_N             4
 
 
 typedef struct {
@@ -54,24 +55,36 @@ static ngx_olla_dmr_header_rule_t  ngx_olla_dmr_header_rules[] = {
 
 static ngx_int_t ngx_olla_dmr_route_start(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx);
+static ngx_int_t ngx_olla_dmr_route_provider(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx, ngx_str_t *rest);
+static ngx_int_t ngx_olla_dmr_route_not_found(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx, ngx_str_t *rest);
+static ngx_int_t ngx_olla_dmr_method(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx);
+static ngx_int_t ngx_olla_dmr_body_too_large(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx);
 static ngx_int_t ngx_olla_dmr_read_body(ngx_http_request_t *r);
-static void ngx_olla_dmr_new_id(u_char *p);
-static ngx_int_t ngx_olla_dmr_fail(ngx_http_request_t *r,
-    ngx_olla_dmr_ctx_t *ctx, ngx_uint_t status, const char *type,
-    const char *code, const char *fmt, ...);
-static ngx_int_t ngx_olla_dmr_answer(ngx_http_request_t *r, ngx_int_t rc);
-static ngx_int_t ngx_olla_dmr_send_errorv(ngx_http_request_t *r,
-    ngx_olla_dmr_ctx_t *ctx, ngx_uint_t status, const char *type,
-    const char *code, const char *fmt, va_list args);
 static void ngx_olla_dmr_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_olla_dmr_route_body(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx);
+static ngx_int_t ngx_olla_dmr_read_model(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx, olla_json_field_t *fields, u_char *num);
+static ngx_int_t ngx_olla_dmr_check_message(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx, olla_json_field_t *fields, u_char *num);
+static ngx_int_t ngx_olla_dmr_candidates(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx);
+static ngx_uint_t ngx_olla_dmr_serves(ngx_olla_dmr_ctx_t *ctx,
+    ngx_olla_dmr_endpoint_t *ep);
+static ngx_int_t ngx_olla_dmr_pick_error(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx, olla_pick_result_e result);
+static ngx_int_t ngx_olla_dmr_route_translating(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx, ngx_olla_dmr_endpoint_t *ep);
+static ngx_int_t ngx_olla_dmr_translate_body(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx, ngx_olla_dmr_endpoint_t *ep);
+static ngx_int_t ngx_olla_dmr_count_locally(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx);
 static ngx_int_t ngx_olla_dmr_route_proxy(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx);
-static ngx_int_t ngx_olla_dmr_route_anthropic(ngx_http_request_t *r,
-    ngx_olla_dmr_ctx_t *ctx, ngx_olla_dmr_endpoint_t *ep);
-static ngx_int_t ngx_olla_dmr_pick_error(ngx_http_request_t *r,
-    ngx_olla_dmr_ctx_t *ctx, ngx_uint_t reason);
 static ngx_int_t ngx_olla_dmr_scan_body(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx, olla_json_scan_t *scan);
 static ngx_int_t ngx_olla_dmr_body_bytes(ngx_http_request_t *r,
@@ -81,22 +94,9 @@ static ngx_int_t ngx_olla_dmr_replace_body(ngx_http_request_t *r,
 static ngx_int_t ngx_olla_dmr_set_headers(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx);
 static ngx_uint_t ngx_olla_dmr_dropped(ngx_table_elt_t *h, ngx_uint_t mask);
-static ngx_int_t ngx_olla_dmr_check_path(ngx_http_request_t *r);
-static ngx_uint_t ngx_olla_dmr_type_ok(ngx_olla_dmr_ctx_t *ctx,
-    ngx_olla_dmr_endpoint_t *ep);
-static const char *ngx_olla_dmr_type_path(ngx_olla_dmr_ctx_t *ctx,
-    const olla_profile_t *p, ngx_str_t *path);
-static const char *ngx_olla_dmr_chat_path(const olla_profile_t *p);
 static ngx_int_t ngx_olla_dmr_set_uri(ngx_http_request_t *r,
-    const char *path, const char *suffix);
-static ngx_int_t ngx_olla_dmr_method_get(ngx_http_request_t *r,
-    ngx_olla_dmr_ctx_t *ctx);
-static ngx_uint_t ngx_olla_dmr_retry_after(ngx_olla_dmr_ctx_t *ctx);
-static u_char *ngx_olla_dmr_json_str(u_char *dst, const u_char *src,
-    size_t len);
-static size_t ngx_olla_dmr_json_str_len(const u_char *src, size_t len);
-
-
+    ngx_olla_dmr_ctx_t *ctx, const char *path, const char *suffix);
+static void ngx_olla_dmr_unpick(ngx_olla_dmr_ctx_t *ctx);
 
 
 ngx_int_t
@@ -145,128 +145,18 @@ ngx_olla_dmr_route_handler(ngx_http_request_t *r)
 }
 
 
-ngx_olla_dmr_ctx_t *
-ngx_olla_dmr_create_ctx(ngx_http_request_t *r)
-{
-    u_char              *p;
-    ngx_str_t           *id;
-    ngx_uint_t           i;
-    ngx_list_part_t     *part;
-    ngx_table_elt_t     *h;
-    ngx_olla_dmr_ctx_t  *ctx;
-
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_olla_dmr_ctx_t));
-    if (ctx == NULL) {
-        return NULL;
-    }
-
-    ctx->stream = -1;
-    ctx->start = ngx_current_msec;
-
-    /* a valid inbound X-Request-ID is echoed, else nginx's $request_id */
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("X-Request-ID") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-Request-ID",
-                               sizeof("X-Request-ID") - 1)
-               == 0
-            && olla_request_id_valid((char *) h[i].value.data,
-                                     h[i].value.len))
-        {
-            ctx->request_id = h[i].value;
-            break;
-        }
-    }
-
-    /* NUL-terminated: the pure-C side takes it as a C string */
-
-    id = &ctx->request_id;
-
-    p = ngx_pnalloc(r->pool, ngx_max(id->len, 32) + 1);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    if (id->len) {
-        ngx_memcpy(p, id->data, id->len);
-
-    } else {
-        ngx_olla_dmr_new_id(p);
-        id->len = 32;
-    }
-
-    p[id->len] = '\0';
-    id->data = p;
-
-    ngx_http_set_ctx(r, ctx, ngx_olla_dmr_module);
-
-    return ctx;
-}
-
-
-/*
- * A request id: 32 hex digits, a random 64-bit prefix drawn once per
- * process and a counter.  Unique without asking OpenSSL for randomness on
- * every request (nginx's $request_id does that, and it is the dearest
- * part of a request's bookkeeping).
- */
-
-static void
-ngx_olla_dmr_new_id(u_char *p)
-{
-    static ngx_pid_t  pid;
-    static uint64_t   prefix, count;
-
-    if (pid != ngx_pid) {
-        pid = ngx_pid;
-
-        if (RAND_bytes((u_char *) &prefix, sizeof(prefix)) != 1) {
-            prefix = ((uint64_t) ngx_random() << 32) ^ (uint64_t) ngx_random()
-                     ^ ((uint64_t) ngx_pid << 16) ^ (uint64_t) ngx_time();
-        }
-
-        count = 0;
-    }
-
-    count++;
-
-    (void) ngx_sprintf(p, "%016uxL%016uxL", prefix, count);
-}
-
-
-
-/* the route table (SPEC 3) */
+/* the route table's row for the path, and what the row says to do */
 
 static ngx_int_t
 ngx_olla_dmr_route_start(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 {
-    u_char                    *p, *last, *seg;
+    u_char                    *p, *last;
     ngx_int_t                  rc;
-    ngx_str_t                  rest, prefix;
-    ngx_uint_t                 i;
-    const olla_profile_t      *prof;
-    ngx_olla_dmr_endpoint_t   *ep;
-    ngx_olla_dmr_main_conf_t  *omcf;
+    ngx_str_t                  rest;
+    const olla_route_t        *row;
     ngx_http_core_loc_conf_t  *clcf;
 
-    omcf = ngx_http_get_module_main_conf(r, ngx_olla_dmr_module);
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    ctx->api = NGX_OLLA_DMR_API_OPENAI;
 
     if (r->uri.len < clcf->name.len
         || ngx_strncmp(r->uri.data, clcf->name.data, clcf->name.len) != 0)
@@ -284,238 +174,82 @@ ngx_olla_dmr_route_start(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
     rest.data = p;
     rest.len = last - p;
 
-    if (rest.len > 10 && ngx_strncmp(rest.data, "anthropic/", 10) == 0) {
-        ctx->api = NGX_OLLA_DMR_API_ANTHROPIC;
+    row = olla_route_match((char *) rest.data, rest.len);
+
+    ctx->route = row;
+    ctx->kind = row->kind;
+    ctx->dialect = row->dialect;
+    ctx->route_name.data = (u_char *) olla_route_name(row->kind);
+    ctx->route_name.len = ngx_strlen(ctx->route_name.data);
+
+    if (!olla_path_safe((char *) r->unparsed_uri.data, r->unparsed_uri.len))
+    {
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_INVALID_PATH, NULL);
     }
 
-    rc = ngx_olla_dmr_check_path(r);
-    if (rc != NGX_OK) {
-        return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                       "invalid_request_error",
-                                       "invalid_path",
-                                       "the path must not contain \"..\" "
-                                       "or \".\" segments, encoded "
-                                       "slashes or empty segments");
-    }
+    if (row->match == OLLA_MATCH_PROVIDER) {
+        rc = ngx_olla_dmr_route_provider(r, ctx, &rest);
 
-    /* models: every model of every endpoint, with its endpoints */
-
-    if (rest.len == 6 && ngx_strncmp(rest.data, "models", 6) == 0) {
-        ngx_str_set(&ctx->route_name, "models");
-        ctx->route = NGX_OLLA_DMR_ROUTE_MODELS;
-
-        rc = ngx_olla_dmr_method_get(r, ctx);
         if (rc != NGX_OK) {
             return rc;
         }
 
-        return ngx_olla_dmr_answer(r, ngx_olla_dmr_models_response(r, ctx,
-                                            NGX_OLLA_DMR_LIST_UNIFIED));
+        row = ctx->route;
+
+    } else if (row->kind == OLLA_ROUTE_PROXY) {
+        /* "proxy/v1/..." -> "/v1/..." */
+        ctx->path.data = rest.data + sizeof("proxy") - 1;
+        ctx->path.len = rest.len - (sizeof("proxy") - 1);
+
+    } else if (row->kind == OLLA_ROUTE_ANTHROPIC) {
+        /* "anthropic/v1/messages" -> "/messages" */
+        ctx->path.data = rest.data + sizeof("anthropic/v1") - 1;
+        ctx->path.len = rest.len - (sizeof("anthropic/v1") - 1);
     }
 
-    /* anthropic/v1/{messages, messages/count_tokens, models} */
-
-    if (ctx->api == NGX_OLLA_DMR_API_ANTHROPIC) {
-        ngx_str_set(&ctx->route_name, "anthropic");
-        ctx->route = NGX_OLLA_DMR_ROUTE_ANTHROPIC;
-
-        rest.data += 10;
-        rest.len -= 10;
-
-        if (rest.len == sizeof("v1/models") - 1
-            && ngx_strncmp(rest.data, "v1/models", rest.len) == 0)
-        {
-            rc = ngx_olla_dmr_method_get(r, ctx);
-            if (rc != NGX_OK) {
-                return rc;
-            }
-
-            return ngx_olla_dmr_answer(r, ngx_olla_dmr_models_response(r,
-                                                ctx,
-                                                NGX_OLLA_DMR_LIST_ANTHROPIC));
-        }
-
-        if ((rest.len == sizeof("v1/messages") - 1
-             && ngx_strncmp(rest.data, "v1/messages", rest.len) == 0)
-            || (rest.len == sizeof("v1/messages/count_tokens") - 1
-                && ngx_strncmp(rest.data, "v1/messages/count_tokens",
-                               rest.len)
-                   == 0))
-        {
-            ctx->path.data = rest.data + 2;      /* "/messages..." */
-            ctx->path.len = rest.len - 2;
-
-            if (r->method != NGX_HTTP_POST) {
-                ngx_table_elt_t  *h;
-
-                h = ngx_list_push(&r->headers_out.headers);
-                if (h) {
-                    h->hash = 1;
-#if (nginx_version >= 1023000)
-                    h->next = NULL;
-#endif
-                    ngx_str_set(&h->key, "Allow");
-                    ngx_str_set(&h->value, "POST");
-                }
-
-                return ngx_olla_dmr_fail(r, ctx,
-                                               NGX_HTTP_NOT_ALLOWED,
-                                               "invalid_request_error",
-                                               "method_not_allowed",
-                                               "use POST for /v1/messages");
-            }
-
-            goto body;
-        }
-
-        return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_NOT_FOUND,
-                                       "not_found_error", "route_not_found",
-                                       "unknown Anthropic path "
-                                       "\"/anthropic/%V\"; the Anthropic "
-                                       "route serves /v1/messages, "
-                                       "/v1/messages/count_tokens and "
-                                       "/v1/models", &rest);
+    if (row->action == OLLA_ACT_NOT_FOUND) {
+        return ngx_olla_dmr_route_not_found(r, ctx, &rest);
     }
 
-    /* proxy/v1/...: the OpenAI route over every endpoint type */
+    rc = ngx_olla_dmr_method(r, ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
-    if (rest.len >= 5 && ngx_strncmp(rest.data, "proxy", 5) == 0
-        && (rest.len == 5 || rest.data[5] == '/'))
-    {
-        ngx_str_set(&ctx->route_name, "proxy");
-        ctx->route = NGX_OLLA_DMR_ROUTE_PROXY;
+    if (row->action != OLLA_ACT_PROXY) {
+        /* a model list, answered here */
+        ngx_http_finalize_request(r, ngx_olla_dmr_models_list(r, ctx,
+                                                              row->action));
+        return NGX_DONE;
+    }
 
-        ctx->path.data = rest.data + 5;
-        ctx->path.len = rest.len - 5;
+    if (ctx->kind == OLLA_ROUTE_PROXY) {
+        /* some type must serve the path */
 
-        if (ctx->path.len == sizeof("/v1/models") - 1
-            && ngx_strncmp(ctx->path.data, "/v1/models", ctx->path.len)
-               == 0)
-        {
-            rc = ngx_olla_dmr_method_get(r, ctx);
-            if (rc != NGX_OK) {
-                return rc;
-            }
-
-            return ngx_olla_dmr_answer(r, ngx_olla_dmr_models_response(r,
-                                                ctx,
-                                                NGX_OLLA_DMR_LIST_OPENAI));
-        }
-
-        if (ctx->path.len < 4
-            || ngx_strncmp(ctx->path.data, "/v1/", 4) != 0)
-        {
-            return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_NOT_FOUND,
-                                           "not_found_error",
-                                           "path_not_found",
-                                           "the proxy route serves OpenAI "
-                                           "paths under /proxy/v1/, not "
-                                           "\"/proxy%V\"", &ctx->path);
-        }
+        ngx_olla_dmr_endpoint_t  *ep;
+        ngx_uint_t                i;
 
         ep = ctx->ups->endpoints.elts;
 
         for (i = 0; i < ctx->ups->endpoints.nelts; i++) {
-            if (ngx_olla_dmr_type_path(ctx, ep[i].profile, &ctx->path)) {
-                goto body;
+            if (olla_path_map_cached(&ctx->map, ep[i].profile,
+                                     (char *) ctx->path.data, ctx->path.len))
+            {
+                break;
             }
         }
 
-        return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_NOT_FOUND,
-                                       "not_found_error", "path_not_found",
-                                       "no endpoint type serves \"%V\"",
-                                       &ctx->path);
-    }
-
-    /* <prefix>/<api path>: a provider route */
-
-    seg = ngx_strlchr(rest.data, rest.data + rest.len, '/');
-
-    prefix.data = rest.data;
-    prefix.len = seg ? (size_t) (seg - rest.data) : rest.len;
-
-    prof = prefix.len ? olla_profiles_find_prefix(omcf->profiles,
-                                                  (char *) prefix.data,
-                                                  prefix.len)
-                      : NULL;
-
-    if (prof == NULL) {
-        return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_NOT_FOUND,
-                                       "not_found_error", "route_not_found",
-                                       "unknown route \"%V\": the path "
-                                       "must start with a provider prefix "
-                                       "of a profile, \"proxy/\", "
-                                       "\"anthropic/\" or be \"models\"",
-                                       &r->uri);
-    }
-
-    ctx->route = NGX_OLLA_DMR_ROUTE_PROVIDER;
-    ctx->route_name = prefix;
-    ctx->type = prof;
-
-    ctx->path.data = seg ? seg : rest.data + rest.len;
-    ctx->path.len = rest.data + rest.len - ctx->path.data;
-
-    if (!olla_profile_has_path(prof, (char *) ctx->path.data,
-                               ctx->path.len))
-    {
-        return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_NOT_FOUND,
-                                       "not_found_error", "path_not_found",
-                                       "\"%V\" is not an API path of "
-                                       "endpoint type \"%s\"",
-                                       &ctx->path, prof->name);
-    }
-
-    ep = ctx->ups->endpoints.elts;
-
-    for (i = 0; i < ctx->ups->endpoints.nelts; i++) {
-        if (ep[i].profile == prof) {
-            break;
+        if (i == ctx->ups->endpoints.nelts) {
+            return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_PATH_NOT_FOUND,
+                                     "no endpoint type serves \"%V\"",
+                                     &ctx->path);
         }
     }
-
-    if (i == ctx->ups->endpoints.nelts) {
-        return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_NOT_FOUND,
-                                       "not_found_error", "no_endpoint",
-                                       "upstream \"%V\" has no endpoint of "
-                                       "type \"%s\"", &ctx->ups->uscf->host,
-                                       prof->name);
-    }
-
-    /* every models path of the profile is answered locally */
-
-    if (ctx->path.len >= 7
-        && ngx_strncmp(ctx->path.data + ctx->path.len - 7, "/models", 7)
-           == 0)
-    {
-        rc = ngx_olla_dmr_method_get(r, ctx);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        return ngx_olla_dmr_answer(r, ngx_olla_dmr_models_response(r, ctx,
-                                                     NGX_OLLA_DMR_LIST_DMR));
-    }
-
-body:
 
     if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
 
-        if (ctx->route == NGX_OLLA_DMR_ROUTE_ANTHROPIC) {
-            ngx_olla_dmr_loc_conf_t  *olcf;
-
-            olcf = ngx_http_get_module_loc_conf(r, ngx_olla_dmr_module);
-
-            if (r->headers_in.content_length_n
-                > (off_t) olcf->max_message_size)
-            {
-                return ngx_olla_dmr_fail(r, ctx,
-                                    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                    "request_too_large", "request_too_large",
-                                    "request body exceeds the maximum "
-                                    "message size (%uz bytes)",
-                                    olcf->max_message_size);
-            }
+        if (ngx_olla_dmr_body_too_large(r, ctx)) {
+            return NGX_DONE;
         }
 
         rc = ngx_olla_dmr_read_body(r);
@@ -528,6 +262,190 @@ body:
     }
 
     return ngx_olla_dmr_route_body(r, ctx);
+}
+
+
+/* "<prefix>/<api path>": a profile's routing prefix and one of its paths */
+
+static ngx_int_t
+ngx_olla_dmr_route_provider(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
+    ngx_str_t *rest)
+{
+    u_char                    *seg;
+    ngx_str_t                  prefix;
+    ngx_uint_t                 i;
+    const olla_profile_t      *prof;
+    ngx_olla_dmr_endpoint_t   *ep;
+    ngx_olla_dmr_main_conf_t  *omcf;
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_olla_dmr_module);
+
+    seg = ngx_strlchr(rest->data, rest->data + rest->len, '/');
+
+    prefix.data = rest->data;
+    prefix.len = seg ? (size_t) (seg - rest->data) : rest->len;
+
+    prof = prefix.len ? olla_profiles_find_prefix(omcf->profiles,
+                                                  (char *) prefix.data,
+                                                  prefix.len)
+                      : NULL;
+
+    if (prof == NULL) {
+        u_char  reserved[128];
+
+        (void) olla_route_reserved_text((char *) reserved, sizeof(reserved));
+
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_ROUTE_NOT_FOUND,
+                                 "unknown route \"%V\": the path must start "
+                                 "with a provider prefix of a profile or be "
+                                 "one of %s", &r->uri, reserved);
+    }
+
+    ctx->route_name = prefix;
+    ctx->type = prof;
+
+    ctx->path.data = seg ? seg : rest->data + rest->len;
+    ctx->path.len = rest->data + rest->len - ctx->path.data;
+
+    if (!olla_profile_has_path(prof, (char *) ctx->path.data,
+                               ctx->path.len))
+    {
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_PATH_NOT_FOUND,
+                                 "\"%V\" is not an API path of endpoint "
+                                 "type \"%s\"", &ctx->path, prof->name);
+    }
+
+    ep = ctx->ups->endpoints.elts;
+
+    for (i = 0; i < ctx->ups->endpoints.nelts; i++) {
+        if (ep[i].profile == prof) {
+            break;
+        }
+    }
+
+    if (i == ctx->ups->endpoints.nelts) {
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_NO_ENDPOINT,
+                                 "upstream \"%V\" has no endpoint of type "
+                                 "\"%s\"", &ctx->ups->uscf->host, prof->name);
+    }
+
+    /* every models path of the profile is answered locally */
+
+    if (ctx->path.len >= 7
+        && ngx_strncmp(ctx->path.data + ctx->path.len - 7, "/models", 7)
+           == 0)
+    {
+        static const olla_route_t  list = {
+            "", 0, OLLA_MATCH_PROVIDER, OLLA_ROUTE_PROVIDER,
+            OLLA_DIALECT_OPENAI, OLLA_METHOD_GET, OLLA_ACT_LIST_TYPE,
+            OLLA_BODY_JSON, OLLA_XLAT_NONE
+        };
+
+        ctx->route = &list;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a route's 404: what the route serves, from the table */
+
+static ngx_int_t
+ngx_olla_dmr_route_not_found(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
+    ngx_str_t *rest)
+{
+    u_char  paths[256];
+
+    if (ctx->kind == OLLA_ROUTE_PROXY) {
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_PATH_NOT_FOUND,
+                                 "the proxy route serves OpenAI paths under "
+                                 "/proxy/v1/, not \"/proxy%V\"", &ctx->path);
+    }
+
+    (void) olla_route_paths_text(ctx->kind, (char *) paths, sizeof(paths));
+
+    return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_ROUTE_NOT_FOUND,
+                             "unknown %s path \"/%V\"; the route serves %s",
+                             ctx->dialect == OLLA_DIALECT_ANTHROPIC
+                             ? "Anthropic" : "OpenAI", rest, paths);
+}
+
+
+/* the row's methods; 405 with Allow otherwise */
+
+static ngx_int_t
+ngx_olla_dmr_method(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
+{
+    ngx_int_t            rc;
+    ngx_str_t            allow;
+    const olla_route_t  *row;
+
+    row = ctx->route;
+
+    switch (row->methods) {
+
+    case OLLA_METHOD_GET:
+        if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+            rc = ngx_http_discard_request_body(r);
+            return rc == NGX_OK ? NGX_OK : rc;
+        }
+
+        ngx_str_set(&allow, "GET, HEAD");
+        break;
+
+    case OLLA_METHOD_POST:
+        if (r->method == NGX_HTTP_POST) {
+            return NGX_OK;
+        }
+
+        ngx_str_set(&allow, "POST");
+        break;
+
+    default:
+        return NGX_OK;
+    }
+
+    if (ngx_olla_dmr_add_header(r, "Allow", allow.data, allow.len)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (row->methods == OLLA_METHOD_GET) {
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_METHOD_NOT_ALLOWED,
+                                 "this path is read with GET");
+    }
+
+    return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_METHOD_NOT_ALLOWED,
+                             "use POST for /v1%V", &ctx->path);
+}
+
+
+/*
+ * olla_max_message_size on the rows that have it: known before the body
+ * is read when the client sent Content-Length, after it for a chunked
+ * body.  1 when the request was answered (413).
+ */
+
+static ngx_int_t
+ngx_olla_dmr_body_too_large(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
+{
+    size_t  max;
+
+    if (ctx->route->body == OLLA_BODY_JSON) {
+        return 0;
+    }
+
+    max = ctx->olcf->max_message_size;
+
+    if (r->headers_in.content_length_n <= (off_t) max) {
+        return 0;
+    }
+
+    (void) ngx_olla_dmr_fail(r, ctx, OLLA_ERR_MESSAGE_TOO_LARGE,
+                             "request body exceeds the maximum message size "
+                             "(%uz bytes)", max);
+    return 1;
 }
 
 
@@ -577,201 +495,68 @@ ngx_olla_dmr_body_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_olla_dmr_route_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 {
-    u_char                    *model;
-    ngx_int_t                  rc;
-    ngx_uint_t                 reason;
-    const char                *path;
-    u_char                     num[32], small[512];
-    olla_json_scan_t           scan;
-    olla_json_field_t          fields[4];
-    ngx_olla_dmr_endpoint_t   *ep;
-    ngx_olla_dmr_loc_conf_t   *olcf;
-
-    olcf = ngx_http_get_module_loc_conf(r, ngx_olla_dmr_module);
+    ngx_int_t                 rc;
+    const char               *path;
+    olla_pick_result_e        result;
+    ngx_olla_dmr_endpoint_t  *ep;
+    u_char                    num[32];
+    olla_json_field_t         fields[NGX_OLLA_DMR_F_N];
 
     ngx_memzero(fields, sizeof(fields));
 
-    /* most names fit the stack; a longer one is read again below */
-
-    fields[0].key = "model";
-    fields[0].key_len = 5;
-    fields[0].value = (char *) small;
-    fields[0].cap = sizeof(small);
-
-    fields[1].key = "stream";
-    fields[1].key_len = 6;
-
-    fields[2].key = "max_tokens";
-    fields[2].key_len = 10;
-    fields[2].value = (char *) num;
-    fields[2].cap = sizeof(num);
-
-    fields[3].key = "messages";
-    fields[3].key_len = 8;
-
-    olla_json_scan_init(&scan, fields, 4, 0);
-
     if (r->request_body && r->request_body->bufs) {
 
-        if (ctx->route == NGX_OLLA_DMR_ROUTE_ANTHROPIC
-            && (size_t) r->headers_in.content_length_n
-               > olcf->max_message_size)
-        {
-            return ngx_olla_dmr_fail(r, ctx,
-                                    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                    "request_too_large", "request_too_large",
-                                    "request body exceeds the maximum "
-                                    "message size (%uz bytes)",
-                                    olcf->max_message_size);
+        if (r->headers_in.chunked && ngx_olla_dmr_body_too_large(r, ctx)) {
+            return NGX_DONE;
         }
 
-        rc = ngx_olla_dmr_scan_body(r, ctx, &scan);
-
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if (rc == NGX_DECLINED) {
-            if (ngx_strncmp(scan.err, "invalid JSON: ", 14) == 0) {
-                return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                         "invalid_request_error",
-                                         "invalid_json",
-                                         "request body is not valid JSON: "
-                                         "%s (at byte %uz)", scan.err + 14,
-                                         scan.err_offset);
-            }
-
-            return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                     "invalid_request_error", "invalid_json",
-                                     "%s (at byte %uz)", scan.err,
-                                     scan.err_offset);
-        }
-
-        if (fields[0].type != OLLA_JSON_NONE
-            && fields[0].type != OLLA_JSON_STRING)
-        {
-            return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                           "invalid_request_error",
-                                           "invalid_model",
-                                           "\"model\" must be a string");
-        }
-
-        if (fields[0].type == OLLA_JSON_STRING) {
-            if (fields[0].len == 0) {
-                return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                         "invalid_request_error",
-                                         "invalid_model",
-                                         "\"model\" must not be empty");
-            }
-
-            if (fields[0].len > NGX_OLLA_DMR_MAX_MODEL) {
-                return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                         "invalid_request_error",
-                                         "invalid_model",
-                                         "\"model\" is longer than "
-                                         "%d bytes", NGX_OLLA_DMR_MAX_MODEL);
-            }
-
-            model = ngx_pnalloc(r->pool, fields[0].len + 1);
-            if (model == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            if (fields[0].truncated) {
-                /* a long name: the body once more, into room for it */
-
-                fields[0].value = (char *) model;
-                fields[0].cap = fields[0].len;
-
-                olla_json_scan_init(&scan, fields, 4, 0);
-
-                if (ngx_olla_dmr_scan_body(r, ctx, &scan) != NGX_OK
-                    || fields[0].truncated)
-                {
-                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
-                }
-
-            } else {
-                ngx_memcpy(model, small, fields[0].len);
-            }
-
-            ctx->model.data = model;
-            ctx->model.len = fields[0].len;
-            model[ctx->model.len] = '\0';
-
-            ctx->norm.data = ngx_pnalloc(r->pool, ctx->model.len + 32);
-            if (ctx->norm.data == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            ctx->norm.len = olla_model_normalise((char *) model,
-                                                 ctx->model.len,
-                                                 (char *) ctx->norm.data,
-                                                 ctx->model.len + 32);
-        }
-
-        if (fields[1].type == OLLA_JSON_TRUE) {
-            ctx->stream = 1;
-
-        } else if (fields[1].type == OLLA_JSON_FALSE) {
-            ctx->stream = 0;
+        rc = ngx_olla_dmr_read_model(r, ctx, fields, num);
+        if (rc != NGX_OK) {
+            return rc;
         }
     }
 
-    if (ctx->route == NGX_OLLA_DMR_ROUTE_ANTHROPIC) {
-
-        if (ctx->model.len == 0) {
-            return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                           "invalid_request_error",
-                                           "invalid_model",
-                                           "\"model\" is required and must "
-                                           "be a non-empty string");
-        }
-
-        if (ctx->path.len == sizeof("/messages") - 1) {
-            /* the shape checks a passthrough needs, from the same scan */
-
-            if (fields[2].type != OLLA_JSON_NUMBER || fields[2].truncated
-                || fields[2].len == 0 || num[0] == '-'
-                || ngx_strlchr(num, num + fields[2].len, '.')
-                || ngx_strlchr(num, num + fields[2].len, 'e')
-                || ngx_strlchr(num, num + fields[2].len, 'E')
-                || (fields[2].len == 1 && num[0] == '0'))
-            {
-                return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                               "invalid_request_error",
-                                               "invalid_max_tokens",
-                                               "\"max_tokens\" is required "
-                                               "and must be an integer "
-                                               ">= 1");
-            }
-
-            if (fields[3].type != OLLA_JSON_ARRAY) {
-                return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                               "invalid_request_error",
-                                               "invalid_messages",
-                                               "\"messages\" is required "
-                                               "and must be an array");
-            }
+    if (ctx->route->body == OLLA_BODY_MESSAGE_SHAPE
+        || ctx->route->body == OLLA_BODY_MESSAGE)
+    {
+        rc = ngx_olla_dmr_check_message(r, ctx, fields, num);
+        if (rc != NGX_OK) {
+            return rc;
         }
     }
 
-    ctx->tried = ngx_pcalloc(r->pool, ctx->ups->endpoints.nelts);
-    if (ctx->tried == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    rc = ngx_olla_dmr_candidates(r, ctx);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
-    ep = ngx_olla_dmr_choose(r, ctx, &reason);
+    ep = ngx_olla_dmr_pick(r, ctx, &result);
 
     if (ep == NULL) {
-        return ngx_olla_dmr_pick_error(r, ctx, reason);
+        return ngx_olla_dmr_pick_error(r, ctx, result);
     }
 
-    ctx->chosen = ep;
-    ctx->type = ep->profile;
+    ctx->pending = 1;
 
-    if (ctx->route == NGX_OLLA_DMR_ROUTE_ANTHROPIC) {
-        rc = ngx_olla_dmr_route_anthropic(r, ctx, ep);
+    /* retries stay with the type chosen, so the path stays right */
+
+    if (ctx->type == NULL) {
+        ngx_uint_t                i;
+        ngx_olla_dmr_endpoint_t  *all;
+
+        all = ctx->ups->endpoints.elts;
+
+        for (i = 0; i < ctx->ups->endpoints.nelts; i++) {
+            if (all[i].profile != ep->profile) {
+                ctx->skip[i] = 1;
+            }
+        }
+
+        ctx->type = ep->profile;
+    }
+
+    if (ctx->route->xlat != OLLA_XLAT_NONE) {
+        rc = ngx_olla_dmr_route_translating(r, ctx, ep);
 
         if (rc != NGX_OK) {
             /* the request is finalized: the pool cleanup releases */
@@ -779,20 +564,16 @@ ngx_olla_dmr_route_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
         }
 
     } else {
-        if (ctx->route == NGX_OLLA_DMR_ROUTE_PROXY) {
-            path = ngx_olla_dmr_type_path(ctx, ep->profile, &ctx->path);
+        if (ctx->kind == OLLA_ROUTE_PROXY) {
+            path = olla_path_map_cached(&ctx->map, ep->profile,
+                                        (char *) ctx->path.data,
+                                        ctx->path.len);
 
         } else {
             path = NULL;     /* the provider path as it is */
         }
 
-        if (path && ngx_olla_dmr_set_uri(r, path, NULL) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if (path == NULL
-            && ngx_olla_dmr_set_uri(r, NULL, NULL) != NGX_OK)
-        {
+        if (ngx_olla_dmr_set_uri(r, ctx, path, NULL) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
@@ -801,21 +582,455 @@ ngx_olla_dmr_route_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 }
 
 
+/* the body through the scanner once: valid JSON, its model and stream */
+
+static ngx_int_t
+ngx_olla_dmr_read_model(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
+    olla_json_field_t *fields, u_char *num)
+{
+    u_char            *model;
+    ngx_int_t          rc;
+    olla_json_scan_t   scan;
+    u_char             small[512];
+
+    /* most names fit the stack; a longer one is read again below */
+
+    fields[NGX_OLLA_DMR_F_MODEL].key = "model";
+    fields[NGX_OLLA_DMR_F_MODEL].key_len = 5;
+    fields[NGX_OLLA_DMR_F_MODEL].value = (char *) small;
+    fields[NGX_OLLA_DMR_F_MODEL].cap = sizeof(small);
+
+    fields[NGX_OLLA_DMR_F_STREAM].key = "stream";
+    fields[NGX_OLLA_DMR_F_STREAM].key_len = 6;
+
+    fields[NGX_OLLA_DMR_F_MAX_TOKENS].key = "max_tokens";
+    fields[NGX_OLLA_DMR_F_MAX_TOKENS].key_len = 10;
+    fields[NGX_OLLA_DMR_F_MAX_TOKENS].value = (char *) num;
+    fields[NGX_OLLA_DMR_F_MAX_TOKENS].cap = 32;
+
+    fields[NGX_OLLA_DMR_F_MESSAGES].key = "messages";
+    fields[NGX_OLLA_DMR_F_MESSAGES].key_len = 8;
+
+    olla_json_scan_init(&scan, fields, NGX_OLLA_DMR_F_N, 0);
+
+    rc = ngx_olla_dmr_scan_body(r, ctx, &scan);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        if (ngx_strncmp(scan.err, "invalid JSON: ", 14) == 0) {
+            return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_INVALID_JSON,
+                                     "request body is not valid JSON: %s "
+                                     "(at byte %uz)", scan.err + 14,
+                                     scan.err_offset);
+        }
+
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_INVALID_JSON,
+                                 "%s (at byte %uz)", scan.err,
+                                 scan.err_offset);
+    }
+
+    if (fields[NGX_OLLA_DMR_F_STREAM].type == OLLA_JSON_TRUE) {
+        ctx->stream = 1;
+
+    } else if (fields[NGX_OLLA_DMR_F_STREAM].type == OLLA_JSON_FALSE) {
+        ctx->stream = 0;
+    }
+
+    switch (fields[NGX_OLLA_DMR_F_MODEL].type) {
+
+    case OLLA_JSON_NONE:
+        return NGX_OK;
+
+    case OLLA_JSON_STRING:
+        break;
+
+    default:
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_INVALID_MODEL,
+                                 "\"model\" must be a string");
+    }
+
+    if (fields[NGX_OLLA_DMR_F_MODEL].len == 0) {
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_INVALID_MODEL,
+                                 "\"model\" must not be empty");
+    }
+
+    if (fields[NGX_OLLA_DMR_F_MODEL].len > NGX_OLLA_DMR_MAX_MODEL) {
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_INVALID_MODEL,
+                                 "\"model\" is longer than %d bytes",
+                                 NGX_OLLA_DMR_MAX_MODEL);
+    }
+
+    model = ngx_pnalloc(r->pool, fields[NGX_OLLA_DMR_F_MODEL].len + 1);
+    if (model == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (fields[NGX_OLLA_DMR_F_MODEL].truncated) {
+        /* a long name: the body once more, into room for it */
+
+        fields[NGX_OLLA_DMR_F_MODEL].value = (char *) model;
+        fields[NGX_OLLA_DMR_F_MODEL].cap = fields[NGX_OLLA_DMR_F_MODEL].len;
+
+        olla_json_scan_init(&scan, fields, NGX_OLLA_DMR_F_N, 0);
+
+        if (ngx_olla_dmr_scan_body(r, ctx, &scan) != NGX_OK
+            || fields[NGX_OLLA_DMR_F_MODEL].truncated)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+    } else {
+        ngx_memcpy(model, small, fields[NGX_OLLA_DMR_F_MODEL].len);
+    }
+
+    ctx->model.data = model;
+    ctx->model.len = fields[NGX_OLLA_DMR_F_MODEL].len;
+    model[ctx->model.len] = '\0';
+
+    ctx->norm.data = ngx_pnalloc(r->pool, ctx->model.len + 32);
+    if (ctx->norm.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->norm.len = olla_model_normalise((char *) model, ctx->model.len,
+                                         (char *) ctx->norm.data,
+                                         ctx->model.len + 32);
+
+    return NGX_OK;
+}
+
+
+/*
+ * An Anthropic Messages request: a model always; for /messages the shape
+ * a passthrough needs, from the same scan (a translation validates the
+ * whole request again with the same words).
+ */
+
+static ngx_int_t
+ngx_olla_dmr_check_message(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
+    olla_json_field_t *fields, u_char *num)
+{
+    olla_json_field_t  *mt;
+
+    if (ctx->model.len == 0) {
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_INVALID_MODEL,
+                                 "\"model\" is required and must be a "
+                                 "non-empty string");
+    }
+
+    if (ctx->route->body != OLLA_BODY_MESSAGE_SHAPE) {
+        return NGX_OK;
+    }
+
+    mt = &fields[NGX_OLLA_DMR_F_MAX_TOKENS];
+
+    if (mt->type != OLLA_JSON_NUMBER || mt->truncated || mt->len == 0
+        || num[0] == '-'
+        || ngx_strlchr(num, num + mt->len, '.')
+        || ngx_strlchr(num, num + mt->len, 'e')
+        || ngx_strlchr(num, num + mt->len, 'E')
+        || (mt->len == 1 && num[0] == '0'))
+    {
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_INVALID_MAX_TOKENS, NULL);
+    }
+
+    if (fields[NGX_OLLA_DMR_F_MESSAGES].type != OLLA_JSON_ARRAY) {
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_INVALID_MESSAGES, NULL);
+    }
+
+    return NGX_OK;
+}
+
+
+/* the endpoints that may serve the route: the others are skipped */
+
+static ngx_int_t
+ngx_olla_dmr_candidates(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
+{
+    ngx_uint_t                i, n;
+    ngx_olla_dmr_endpoint_t  *ep;
+
+    n = ctx->ups->endpoints.nelts;
+    ep = ctx->ups->endpoints.elts;
+
+    ctx->skip = ngx_pnalloc(r->pool, n);
+    if (ctx->skip == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        ctx->skip[i] = !ngx_olla_dmr_serves(ctx, &ep[i]);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_olla_dmr_serves(ngx_olla_dmr_ctx_t *ctx, ngx_olla_dmr_endpoint_t *ep)
+{
+    ngx_olla_dmr_loc_conf_t  *olcf;
+
+    if (ctx->type) {
+        return ep->profile == ctx->type;
+    }
+
+    switch (ctx->kind) {
+
+    case OLLA_ROUTE_PROXY:
+        return olla_path_map_cached(&ctx->map, ep->profile,
+                                    (char *) ctx->path.data, ctx->path.len)
+               != NULL;
+
+    case OLLA_ROUTE_ANTHROPIC:
+        olcf = ctx->olcf;
+
+        if (olcf->passthrough && ep->profile->anthropic_enabled) {
+            return 1;
+        }
+
+        return olcf->translation && olla_path_chat(ep->profile) != NULL;
+
+    default:
+        return 1;
+    }
+}
+
+
+static ngx_int_t
+ngx_olla_dmr_pick_error(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
+    olla_pick_result_e result)
+{
+    u_char      *p;
+    ngx_uint_t   secs;
+    const char  *type;
+
+    type = ctx->type ? ctx->type->name : "any";
+
+    switch (result) {
+
+    case OLLA_PICK_NO_MODEL:
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_MODEL_NOT_FOUND,
+                                 "model \"%V\" is not available on any "
+                                 "healthy endpoint", &ctx->norm);
+
+    case OLLA_PICK_NO_TYPE:
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_NO_ENDPOINT, NULL);
+
+    default:
+        break;
+    }
+
+    secs = (result == OLLA_PICK_FULL) ? 1 : ngx_olla_dmr_retry_after(ctx);
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_olla_dmr_add_header(r, "Retry-After", p,
+                                ngx_sprintf(p, "%ui", secs) - p)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (result == OLLA_PICK_FULL) {
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_CONCURRENCY_LIMIT,
+                                 "every %s endpoint that can serve this "
+                                 "request is at its concurrency limit; "
+                                 "retry shortly", type);
+    }
+
+    return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_NO_HEALTHY_ENDPOINT,
+                             "no healthy %s endpoint is available in "
+                             "upstream \"%V\"", type, &ctx->ups->uscf->host);
+}
+
+
+/*
+ * A translating route (the Anthropic Messages API): passed through when
+ * the endpoint speaks the API natively, else translated to its chat
+ * completions path; a count without a native counter is answered here.
+ */
+
+static ngx_int_t
+ngx_olla_dmr_route_translating(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
+    ngx_olla_dmr_endpoint_t *ep)
+{
+    ngx_uint_t                count;
+    const olla_profile_t     *prof;
+    ngx_olla_dmr_loc_conf_t  *olcf;
+
+    olcf = ctx->olcf;
+    prof = ep->profile;
+
+    count = (ctx->path.len > sizeof("/messages") - 1);
+
+    if (olcf->passthrough && prof->anthropic_enabled
+        && (!count || prof->anthropic_token_count))
+    {
+        ctx->mode = NGX_OLLA_DMR_MODE_PASSTHROUGH;
+
+        if (ngx_olla_dmr_set_uri(r, ctx, prof->anthropic_messages_path
+                                         ? prof->anthropic_messages_path
+                                         : "/v1/messages",
+                                 count ? "/count_tokens" : NULL)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    ctx->xlat = olla_xlat_get(ctx->route->xlat);
+
+    if (count) {
+        return ngx_olla_dmr_count_locally(r, ctx);
+    }
+
+    return ngx_olla_dmr_translate_body(r, ctx, ep);
+}
+
+
+static ngx_int_t
+ngx_olla_dmr_translate_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
+    ngx_olla_dmr_endpoint_t *ep)
+{
+    char              *out;
+    u_char            *p;
+    size_t             outlen;
+    ngx_str_t          body;
+    const char        *chat;
+    olla_xlat_info_t   info;
+    char               err[512];
+
+    if (!ctx->olcf->translation) {
+        ngx_olla_dmr_unpick(ctx);
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_NOT_TRANSLATABLE,
+                                 "endpoint \"%V\" (type %s) does not speak "
+                                 "the Anthropic API and olla_translation is "
+                                 "off", &ep->name, ep->profile->name);
+    }
+
+    chat = olla_path_chat(ep->profile);
+
+    if (chat == NULL) {
+        ngx_olla_dmr_unpick(ctx);
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_NOT_TRANSLATABLE,
+                                 "endpoint type %s has no chat completions "
+                                 "path to translate to", ep->profile->name);
+    }
+
+    if (ngx_olla_dmr_body_bytes(r, &body) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(&info, sizeof(olla_xlat_info_t));
+
+    if (ctx->xlat->request((char *) body.data, body.len, &out, &outlen, &info,
+                           err, sizeof(err))
+        != 0)
+    {
+        olla_xlat_info_free(&info);
+        ngx_olla_dmr_unpick(ctx);
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_INVALID_REQUEST, "%s", err);
+    }
+
+    ctx->stream = info.stream;
+    ctx->input_tokens = info.input_tokens;
+    olla_xlat_info_free(&info);
+
+    p = ngx_pnalloc(r->pool, outlen);
+    if (p == NULL) {
+        free(out);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(p, out, outlen);
+    free(out);
+
+    if (ngx_olla_dmr_replace_body(r, p, outlen) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_olla_dmr_set_uri(r, ctx, chat, NULL) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->mode = NGX_OLLA_DMR_MODE_TRANSLATION;
+
+    return NGX_OK;
+}
+
+
+/* no native counter: the translator's local estimate */
+
+static ngx_int_t
+ngx_olla_dmr_count_locally(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
+{
+    long        tokens;
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   body;
+    char        err[512];
+
+    ngx_olla_dmr_unpick(ctx);
+    ctx->mode = NGX_OLLA_DMR_MODE_TRANSLATION;
+
+    if (ngx_olla_dmr_body_bytes(r, &body) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->xlat->count_tokens((char *) body.data, body.len, &tokens, err,
+                                sizeof(err))
+        != 0)
+    {
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_INVALID_REQUEST, "%s", err);
+    }
+
+    p = ngx_pnalloc(r->pool, sizeof("{\"input_tokens\":}\n") + NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ngx_sprintf(p, "{\"input_tokens\":%l}\n", tokens) - p;
+
+    ngx_http_finalize_request(r, ngx_olla_dmr_send_json(r, NGX_HTTP_OK, p,
+                                                        len));
+    return NGX_DONE;
+}
+
+
+/* a pick the route does not use after all: the slot goes back */
+
+static void
+ngx_olla_dmr_unpick(ngx_olla_dmr_ctx_t *ctx)
+{
+    ngx_olla_dmr_release(ctx);
+
+    ctx->ep = NULL;
+    ctx->pending = 0;
+}
+
+
 /* the request leaves for the chosen endpoint */
 
 static ngx_int_t
 ngx_olla_dmr_route_proxy(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 {
-    ngx_olla_dmr_facts_t       facts;
     ngx_olla_dmr_endpoint_t   *ep;
     ngx_olla_dmr_main_conf_t  *omcf;
 
-    ep = ctx->chosen;
+    ep = ctx->ep;
     omcf = ngx_http_get_module_main_conf(r, ngx_olla_dmr_module);
 
-    ctx->read_timeout = ngx_olla_dmr_model_facts(omcf, ep->profile,
-                                                 &ctx->model, &facts)
-                        ->timeout;
+    ctx->read_timeout = ngx_olla_dmr_model_timeout(omcf, ep->profile,
+                                                   &ctx->model);
 
     if (ngx_olla_dmr_set_headers(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -831,565 +1046,11 @@ ngx_olla_dmr_route_proxy(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 
 
 static ngx_int_t
-ngx_olla_dmr_route_anthropic(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
-    ngx_olla_dmr_endpoint_t *ep)
+ngx_olla_dmr_set_uri(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
+    const char *path, const char *suffix)
 {
-    char                      err[OLLA_ANTH_ERRLEN];
-    long                      tokens;
-    u_char                   *p;
-    size_t                    outlen;
-    ngx_str_t                 body;
-    ngx_uint_t                count_tokens;
-    const char               *chat;
-    char                     *out;
-    olla_anth_info_t          info;
-    const olla_profile_t     *prof;
-    ngx_olla_dmr_loc_conf_t  *olcf;
-
-    olcf = ngx_http_get_module_loc_conf(r, ngx_olla_dmr_module);
-    prof = ep->profile;
-
-    count_tokens = (ctx->path.len > sizeof("/messages") - 1);
-
-    if (olcf->passthrough && prof->anthropic_enabled
-        && (!count_tokens || prof->anthropic_token_count))
-    {
-        ctx->mode = NGX_OLLA_DMR_MODE_PASSTHROUGH;
-
-        if (ngx_olla_dmr_set_uri(r, prof->anthropic_messages_path
-                                    ? prof->anthropic_messages_path
-                                    : "/v1/messages",
-                                 count_tokens ? "/count_tokens" : NULL)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return NGX_OK;
-    }
-
-    if (ngx_olla_dmr_body_bytes(r, &body) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (count_tokens) {
-        /* no native counter: the local estimate */
-
-        if (olla_anth_count_tokens((char *) body.data, body.len, &tokens,
-                                   err, sizeof(err))
-            != 0)
-        {
-            return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                           "invalid_request_error", NULL,
-                                           "%s", err);
-        }
-
-        p = ngx_pnalloc(r->pool,
-                        sizeof("{\"input_tokens\":}\n") + NGX_INT_T_LEN);
-        if (p == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        outlen = ngx_sprintf(p, "{\"input_tokens\":%l}\n", tokens) - p;
-
-        ngx_olla_dmr_release(ctx);
-        ctx->chosen = NULL;
-        ctx->mode = NGX_OLLA_DMR_MODE_TRANSLATION;
-        ctx->local = 1;
-
-        ngx_http_finalize_request(r, ngx_olla_dmr_send_json(r, NGX_HTTP_OK,
-                                                            p, outlen));
-        return NGX_DONE;
-    }
-
-    if (!olcf->translation) {
-        return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "api_error", NULL,
-                                       "endpoint \"%V\" (type %s) does not "
-                                       "speak the Anthropic API and "
-                                       "olla_translation is off",
-                                       &ep->name, prof->name);
-    }
-
-    chat = ngx_olla_dmr_chat_path(prof);
-
-    if (chat == NULL) {
-        return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "api_error", NULL,
-                                       "endpoint type %s has no chat "
-                                       "completions path to translate to",
-                                       prof->name);
-    }
-
-    ngx_memzero(&info, sizeof(olla_anth_info_t));
-
-    if (olla_anth_request_to_openai((char *) body.data, body.len, &out,
-                                    &outlen, &info, err, sizeof(err))
-        != 0)
-    {
-        olla_anth_info_free(&info);
-        return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                       "invalid_request_error", NULL,
-                                       "%s", err);
-    }
-
-    ctx->stream = info.stream;
-    ctx->input_tokens = info.input_tokens;
-    olla_anth_info_free(&info);
-
-    p = ngx_pnalloc(r->pool, outlen);
-    if (p == NULL) {
-        free(out);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memcpy(p, out, outlen);
-    free(out);
-
-    if (ngx_olla_dmr_replace_body(r, p, outlen) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_olla_dmr_set_uri(r, chat, NULL) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->mode = NGX_OLLA_DMR_MODE_TRANSLATION;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_olla_dmr_pick_error(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
-    ngx_uint_t reason)
-{
-    u_char            *p;
-    ngx_uint_t         secs;
-    ngx_table_elt_t   *h;
-    const char        *type;
-
-    type = ctx->type ? ctx->type->name : "any";
-
-    switch (reason) {
-
-    case NGX_OLLA_DMR_PICK_NO_MODEL:
-        return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_NOT_FOUND,
-                                       ctx->api == NGX_OLLA_DMR_API_ANTHROPIC
-                                       ? "not_found_error"
-                                       : "invalid_request_error",
-                                       "model_not_found",
-                                       "model \"%V\" is not available on "
-                                       "any healthy endpoint", &ctx->norm);
-
-    case NGX_OLLA_DMR_PICK_NO_TYPE:
-        return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_NOT_FOUND,
-                                       "not_found_error", "no_endpoint",
-                                       "no endpoint can serve this route");
-
-    default:
-        break;
-    }
-
-    secs = (reason == NGX_OLLA_DMR_PICK_FULL) ? 1
-                                              : ngx_olla_dmr_retry_after(ctx);
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    ngx_str_set(&h->key, "Retry-After");
-    h->value.data = p;
-    h->value.len = ngx_sprintf(p, "%ui", secs) - p;
-
-    if (reason == NGX_OLLA_DMR_PICK_FULL) {
-        return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_TOO_MANY_REQUESTS,
-                                       "rate_limit_error",
-                                       "concurrency_limit",
-                                       "every %s endpoint that can serve "
-                                       "this request is at its concurrency "
-                                       "limit; retry shortly", type);
-    }
-
-    return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                   ctx->api == NGX_OLLA_DMR_API_ANTHROPIC
-                                   ? "api_error" : "service_unavailable",
-                                   "no_healthy_endpoint",
-                                   "no healthy %s endpoint is available "
-                                   "in upstream \"%V\"", type,
-                                   &ctx->ups->uscf->host);
-}
-
-
-/* seconds until the next health check of the route's endpoints */
-
-static ngx_uint_t
-ngx_olla_dmr_retry_after(ngx_olla_dmr_ctx_t *ctx)
-{
-    ngx_uint_t                i;
-    ngx_msec_t                now;
-    ngx_msec_int_t            d, best;
-    ngx_olla_dmr_endpoint_t  *ep;
-
-    now = ngx_current_msec;
-    best = 60000;
-    ep = ctx->ups->endpoints.elts;
-
-    for (i = 0; i < ctx->ups->endpoints.nelts; i++) {
-        if (ctx->type && ep[i].profile != ctx->type) {
-            continue;
-        }
-
-        d = (ngx_msec_int_t) (ep[i].sh->next_check - now);
-
-        if (ep[i].sh->cb_state == NGX_OLLA_DMR_CB_OPEN) {
-            d = ngx_min(d, (ngx_msec_int_t) (ep[i].sh->cb_open_until - now));
-        }
-
-        if (d < best) {
-            best = d;
-        }
-    }
-
-    return best <= 1000 ? 1 : (ngx_uint_t) (best + 999) / 1000;
-}
-
-
-/*
- * Endpoint choice (SPEC 4): candidates of the route's type that were not
- * tried; routable (healthy or not yet probed, circuit closed or due a
- * trial); model-aware (listing the model first, else an empty list - DMR
- * loads lazily); under the concurrency limit; the highest priority tier;
- * then the balancer.  The endpoint returned holds an inflight slot.
- */
-
-ngx_olla_dmr_endpoint_t *
-ngx_olla_dmr_choose(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
-    ngx_uint_t *reason)
-{
-    u_char                    *cls, c;
-    ngx_int_t                  best_prio;
-    ngx_uint_t                 i, n, attempt, routable, full, eligible;
-    ngx_uint_t                 best, ties, k, limit, trial, locked;
-    ngx_olla_dmr_facts_t       facts;
-    ngx_atomic_uint_t          min;
-    ngx_olla_dmr_upstream_t   *ups;
-    ngx_olla_dmr_endpoint_t   *ep, *e;
-    ngx_olla_dmr_main_conf_t  *omcf;
-
-    omcf = ngx_http_get_module_main_conf(r, ngx_olla_dmr_module);
-    ups = ctx->ups;
-    ep = ups->endpoints.elts;
-    n = ups->endpoints.nelts;
-
-    if (ctx->scratch == NULL) {
-        ctx->scratch = ngx_pnalloc(r->pool, n);
-        if (ctx->scratch == NULL) {
-            *reason = NGX_OLLA_DMR_PICK_NONE;
-            return NULL;
-        }
-    }
-
-    cls = ctx->scratch;
-
-    for (attempt = 0; attempt < 8; attempt++) {
-
-        best = 0;
-        best_prio = -1;
-        routable = 0;
-        full = 0;
-        eligible = 0;
-        locked = 0;
-
-        for (i = 0; i < n; i++) {
-            e = &ep[i];
-            cls[i] = 0;
-
-            if ((ctx->tried && ctx->tried[i]) || !ngx_olla_dmr_type_ok(ctx, e))
-            {
-                continue;
-            }
-
-            eligible++;
-
-            if (!olla_health_routable((olla_health_e) e->sh->status)
-                || !ngx_olla_dmr_breaker_allows(e, &trial))
-            {
-                continue;
-            }
-
-            routable++;
-
-            /* 2: lists the model, 1: can serve any (empty list) */
-
-            c = 1;
-
-            if (ctx->norm.len && e->sh->nmodels) {
-                if (!locked) {
-                    /* the lists change under the zone's mutex */
-                    ngx_olla_dmr_shm_lock(omcf);
-                    locked = 1;
-                }
-
-                c = ngx_olla_dmr_models_has_locked(e, &ctx->norm) ? 2 : 0;
-            }
-
-            if (c == 0) {
-                continue;
-            }
-
-            if (ctx->limit_profile != e->profile) {
-                ctx->limit_profile = e->profile;
-                ctx->limit = ngx_olla_dmr_model_facts(omcf, e->profile,
-                                                      &ctx->model, &facts)
-                             ->limit;
-            }
-
-            limit = e->max_concurrent ? e->max_concurrent : ctx->limit;
-
-            if (limit && e->sh->inflight >= limit) {
-                full++;
-                continue;
-            }
-
-            cls[i] = c;
-
-            if (c > best || (c == best && e->priority > best_prio)) {
-                best = c;
-                best_prio = e->priority;
-            }
-        }
-
-        if (locked) {
-            ngx_olla_dmr_shm_unlock(omcf);
-        }
-
-        if (best == 0) {
-            if (eligible == 0) {
-                *reason = NGX_OLLA_DMR_PICK_NO_TYPE;
-
-            } else if (routable == 0) {
-                *reason = NGX_OLLA_DMR_PICK_NONE;
-
-            } else if (full) {
-                *reason = NGX_OLLA_DMR_PICK_FULL;
-
-            } else {
-                *reason = NGX_OLLA_DMR_PICK_NO_MODEL;
-            }
-
-            return NULL;
-        }
-
-        /* the tier: best class, highest priority; then the balancer */
-
-        ties = 0;
-        min = (ngx_atomic_uint_t) -1;
-
-        for (i = 0; i < n; i++) {
-            if (cls[i] != best || ep[i].priority != best_prio) {
-                cls[i] = 0;
-                continue;
-            }
-
-            if (ups->lb == NGX_OLLA_DMR_LB_LEAST_CONN) {
-                if (ep[i].sh->inflight < min) {
-                    min = ep[i].sh->inflight;
-                    ties = 0;
-                }
-            }
-
-            ties++;
-        }
-
-        if (ups->lb == NGX_OLLA_DMR_LB_LEAST_CONN) {
-            for (i = 0; i < n; i++) {
-                if (cls[i] && ep[i].sh->inflight != min) {
-                    cls[i] = 0;
-                }
-            }
-
-            /* the count may have moved meanwhile: recount */
-            ties = 0;
-
-            for (i = 0; i < n; i++) {
-                ties += (cls[i] != 0);
-            }
-
-            if (ties == 0) {
-                continue;
-            }
-        }
-
-        if (ups->lb == NGX_OLLA_DMR_LB_PRIORITY) {
-            /* weighted random; every endpoint of a tier weighs the same */
-            k = ngx_random() % ties;
-
-            for (i = 0; i < n; i++) {
-                if (cls[i] && k-- == 0) {
-                    break;
-                }
-            }
-
-        } else {
-            /* rotation: the first candidate after the last one chosen */
-            for (k = 1; k <= n; k++) {
-                i = (ups->cursor + k) % n;
-
-                if (cls[i]) {
-                    break;
-                }
-            }
-        }
-
-        ups->cursor = i;
-
-        e = &ep[i];
-
-        if (!ngx_olla_dmr_breaker_allows(e, &trial)) {
-            continue;
-        }
-
-        if (trial && !ngx_atomic_cmp_set(&e->sh->cb_trial, 0, 1)) {
-            continue;
-        }
-
-        if (ngx_olla_dmr_reserve(r, ctx, e) != NGX_OK) {
-            if (trial) {
-                e->sh->cb_trial = 0;
-            }
-
-            continue;
-        }
-
-        ctx->trial = trial;
-
-        return e;
-    }
-
-    *reason = NGX_OLLA_DMR_PICK_FULL;
-
-    return NULL;
-}
-
-
-static ngx_uint_t
-ngx_olla_dmr_type_ok(ngx_olla_dmr_ctx_t *ctx, ngx_olla_dmr_endpoint_t *ep)
-{
-    ngx_olla_dmr_loc_conf_t  *olcf;
-
-    if (ctx->type) {
-        return ep->profile == ctx->type;
-    }
-
-    switch (ctx->route) {
-
-    case NGX_OLLA_DMR_ROUTE_PROXY:
-        return ngx_olla_dmr_type_path(ctx, ep->profile, &ctx->path) != NULL;
-
-    case NGX_OLLA_DMR_ROUTE_ANTHROPIC:
-        olcf = ctx->olcf;
-
-        if (olcf->passthrough && ep->profile->anthropic_enabled) {
-            return 1;
-        }
-
-        return olcf->translation
-               && ngx_olla_dmr_chat_path(ep->profile) != NULL;
-
-    default:
-        return 1;
-    }
-}
-
-
-/*
- * The path a type serves an OpenAI path under: the shortest of the
- * profile's api.paths ending with it ("/v1/chat/completions" is
- * "/engines/v1/chat/completions" on DMR, itself elsewhere).
- */
-
-static const char *
-ngx_olla_dmr_type_path(ngx_olla_dmr_ctx_t *ctx, const olla_profile_t *p,
-    ngx_str_t *path)
-{
-    size_t       i, len, best_len;
-    const char  *best, *s;
-
-    if (ctx->map_profile == p) {
-        return ctx->map_path;
-    }
-
-    best = NULL;
-    best_len = 0;
-
-    for (i = 0; i < p->paths.n; i++) {
-        s = p->paths.items[i];
-        len = ngx_strlen(s);
-
-        if (len >= path->len
-            && ngx_strncmp(s + len - path->len, path->data, path->len) == 0
-            && (best == NULL || len < best_len))
-        {
-            best = s;
-            best_len = len;
-        }
-    }
-
-    ctx->map_profile = p;
-    ctx->map_path = best;
-
-    return best;
-}
-
-
-static const char *
-ngx_olla_dmr_chat_path(const olla_profile_t *p)
-{
-    size_t       i, len, best_len;
-    const char  *best, *s;
-
-    best = NULL;
-    best_len = 0;
-
-    for (i = 0; i < p->paths.n; i++) {
-        s = p->paths.items[i];
-        len = ngx_strlen(s);
-
-        if (len >= sizeof("/v1/chat/completions") - 1
-            && ngx_strcmp(s + len - (sizeof("/v1/chat/completions") - 1),
-                          "/v1/chat/completions")
-               == 0
-            && (best == NULL || len < best_len))
-        {
-            best = s;
-            best_len = len;
-        }
-    }
-
-    return best;
-}
-
-
-static ngx_int_t
-ngx_olla_dmr_set_uri(ngx_http_request_t *r, const char *path,
-    const char *suffix)
-{
-    u_char              *p;
-    size_t               len, slen;
-    ngx_olla_dmr_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_olla_dmr_module);
+    u_char  *p;
+    size_t   len, slen;
 
     if (path == NULL) {
         /* the provider path, which is a suffix of r->uri */
@@ -1417,108 +1078,6 @@ ngx_olla_dmr_set_uri(ngx_http_request_t *r, const char *path,
     r->valid_unparsed_uri = 0;
 
     return NGX_OK;
-}
-
-
-/* dot segments, encoded slashes and empty segments are refused */
-
-static ngx_int_t
-ngx_olla_dmr_check_path(ngx_http_request_t *r)
-{
-    u_char  *p, *last, *seg;
-    size_t   dots, other;
-
-    p = r->unparsed_uri.data;
-    last = p + r->unparsed_uri.len;
-
-    seg = ngx_strlchr(p, last, '?');
-    if (seg) {
-        last = seg;
-    }
-
-    if (p == last || *p != '/') {
-        return NGX_OK;
-    }
-
-    dots = 0;
-    other = 0;
-
-    for (p++; p <= last; p++) {
-
-        if (p == last || *p == '/') {
-            if ((dots && !other) || (p < last && dots == 0 && other == 0)) {
-                return NGX_DECLINED;
-            }
-
-            dots = 0;
-            other = 0;
-            continue;
-        }
-
-        if (*p == '\\') {
-            return NGX_DECLINED;
-        }
-
-        if (*p == '%' && last - p >= 3) {
-            if (p[1] == '2' && (p[2] == 'f' || p[2] == 'F')) {
-                return NGX_DECLINED;
-            }
-
-            if (p[1] == '5' && (p[2] == 'c' || p[2] == 'C')) {
-                return NGX_DECLINED;
-            }
-
-            if (p[1] == '2' && (p[2] == 'e' || p[2] == 'E')) {
-                dots++;
-                p += 2;
-                continue;
-            }
-        }
-
-        if (*p == '.') {
-            dots++;
-
-        } else {
-            other++;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_olla_dmr_method_get(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
-{
-    ngx_int_t         rc;
-    ngx_table_elt_t  *h;
-
-    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
-        rc = ngx_http_discard_request_body(r);
-
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        return NGX_OK;
-    }
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    ngx_str_set(&h->key, "Allow");
-    ngx_str_set(&h->value, "GET, HEAD");
-
-    return ngx_olla_dmr_fail(r, ctx, NGX_HTTP_NOT_ALLOWED,
-                                   "invalid_request_error",
-                                   "method_not_allowed",
-                                   "this path is read with GET");
 }
 
 
@@ -1813,297 +1372,4 @@ ngx_olla_dmr_set_headers(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
     }
 
     return NGX_OK;
-}
-
-
-/* responses made by the module */
-
-ngx_int_t
-ngx_olla_dmr_send_json(ngx_http_request_t *r, ngx_uint_t status, u_char *body,
-    size_t len)
-{
-    ngx_int_t            rc;
-    ngx_buf_t           *b;
-    ngx_chain_t          out;
-    ngx_olla_dmr_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_olla_dmr_module);
-    if (ctx) {
-        ctx->local = 1;
-    }
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = len;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    if (len == 0) {
-        r->header_only = 1;
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
-    b->pos = body;
-    b->last = body + len;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
-}
-
-
-ngx_int_t
-ngx_olla_dmr_send_error(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
-    ngx_uint_t status, const char *type, const char *code,
-    const char *fmt, ...)
-{
-    ngx_int_t  rc;
-    va_list    args;
-
-    va_start(args, fmt);
-    rc = ngx_olla_dmr_send_errorv(r, ctx, status, type, code, fmt, args);
-    va_end(args);
-
-    return rc;
-}
-
-
-/* in the precontent phase: answer and finalize */
-
-static ngx_int_t
-ngx_olla_dmr_fail(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
-    ngx_uint_t status, const char *type, const char *code,
-    const char *fmt, ...)
-{
-    ngx_int_t  rc;
-    va_list    args;
-
-    va_start(args, fmt);
-    rc = ngx_olla_dmr_send_errorv(r, ctx, status, type, code, fmt, args);
-    va_end(args);
-
-    ngx_http_finalize_request(r, rc);
-
-    return NGX_DONE;
-}
-
-
-static ngx_int_t
-ngx_olla_dmr_answer(ngx_http_request_t *r, ngx_int_t rc)
-{
-    ngx_http_finalize_request(r, rc);
-
-    return NGX_DONE;
-}
-
-
-static ngx_int_t
-ngx_olla_dmr_send_errorv(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
-    ngx_uint_t status, const char *type, const char *code,
-    const char *fmt, va_list args)
-{
-    u_char   *p, *body;
-    size_t    len;
-    u_char    msg[1024];
-
-    p = ngx_vslprintf(msg, msg + sizeof(msg) - 1, fmt, args);
-    *p = '\0';
-
-    len = ngx_olla_dmr_error_body(ctx, status, type, code, (char *) msg,
-                                  NULL, 0);
-
-    body = ngx_pnalloc(r->pool, len);
-    if (body == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    len = ngx_olla_dmr_error_body(ctx, status, type, code, (char *) msg,
-                                  body, len);
-
-    if ((r->headers_in.content_length_n > 0 || r->headers_in.chunked)
-        && r->request_body == NULL)
-    {
-        if (ngx_http_discard_request_body(r) != NGX_OK) {
-            r->keepalive = 0;
-        }
-    }
-
-    return ngx_olla_dmr_send_json(r, status, body, len);
-}
-
-
-/*
- * OpenAI:    {"error":{"message":M,"type":T,"code":C,"request_id":ID}}
- * Anthropic: {"type":"error","error":{"type":T,"message":M},
- *             "request_id":ID}
- * With buf NULL, returns the length needed.
- */
-
-size_t
-ngx_olla_dmr_error_body(ngx_olla_dmr_ctx_t *ctx, ngx_uint_t status,
-    const char *type, const char *code, const char *msg, u_char *buf,
-    size_t cap)
-{
-    u_char       *p;
-    size_t        len, mlen, idlen;
-    ngx_uint_t    anthropic;
-    const char   *t;
-
-    anthropic = (ctx && ctx->api == NGX_OLLA_DMR_API_ANTHROPIC);
-
-    if (anthropic) {
-        t = olla_anth_error_type((int) status);
-        if (type && ngx_strcmp(type, "request_too_large") != 0
-            && ngx_strncmp(type, "invalid_request", 15) != 0
-            && ngx_strcmp(type, "not_found_error") != 0)
-        {
-            type = t;
-        }
-
-        if (type == NULL) {
-            type = t;
-        }
-    }
-
-    if (type == NULL) {
-        type = "api_error";
-    }
-
-    mlen = ngx_strlen(msg);
-    idlen = ctx ? ctx->request_id.len : 0;
-
-    len = sizeof("{\"error\":{\"message\":\"\",\"type\":\"\",\"code\":\"\","
-                 "\"request_id\":\"\"},\"type\":\"error\"}") + 16
-          + ngx_olla_dmr_json_str_len((u_char *) msg, mlen)
-          + ngx_strlen(type) + (code ? ngx_strlen(code) : 4)
-          + (ctx ? ngx_olla_dmr_json_str_len(ctx->request_id.data, idlen)
-                 : 0);
-
-    if (buf == NULL) {
-        return len;
-    }
-
-    p = buf;
-
-    if (anthropic) {
-        p = ngx_cpymem(p, "{\"type\":\"error\",\"error\":{\"type\":\"",
-                       sizeof("{\"type\":\"error\",\"error\":{\"type\":\"")
-                       - 1);
-        p = ngx_cpymem(p, type, ngx_strlen(type));
-        p = ngx_cpymem(p, "\",\"message\":\"",
-                       sizeof("\",\"message\":\"") - 1);
-        p = ngx_olla_dmr_json_str(p, (u_char *) msg, mlen);
-        *p++ = '"';
-        *p++ = '}';
-
-        if (idlen) {
-            p = ngx_cpymem(p, ",\"request_id\":\"",
-                           sizeof(",\"request_id\":\"") - 1);
-            p = ngx_olla_dmr_json_str(p, ctx->request_id.data, idlen);
-            *p++ = '"';
-        }
-
-        *p++ = '}';
-
-    } else {
-        p = ngx_cpymem(p, "{\"error\":{\"message\":\"",
-                       sizeof("{\"error\":{\"message\":\"") - 1);
-        p = ngx_olla_dmr_json_str(p, (u_char *) msg, mlen);
-        p = ngx_cpymem(p, "\",\"type\":\"", sizeof("\",\"type\":\"") - 1);
-        p = ngx_cpymem(p, type, ngx_strlen(type));
-        p = ngx_cpymem(p, "\",\"code\":", sizeof("\",\"code\":") - 1);
-
-        if (code) {
-            *p++ = '"';
-            p = ngx_cpymem(p, code, ngx_strlen(code));
-            *p++ = '"';
-
-        } else {
-            p = ngx_cpymem(p, "null", 4);
-        }
-
-        if (idlen) {
-            p = ngx_cpymem(p, ",\"request_id\":\"",
-                           sizeof(",\"request_id\":\"") - 1);
-            p = ngx_olla_dmr_json_str(p, ctx->request_id.data, idlen);
-            *p++ = '"';
-        }
-
-        *p++ = '}';
-        *p++ = '}';
-    }
-
-    *p++ = '\n';
-
-    return p - buf;
-}
-
-
-/* JSON string contents: ASCII only, other bytes become "?" */
-
-static size_t
-ngx_olla_dmr_json_str_len(const u_char *src, size_t len)
-{
-    size_t  i, n;
-
-    n = 0;
-
-    for (i = 0; i < len; i++) {
-        if (src[i] == '"' || src[i] == '\\') {
-            n += 2;
-
-        } else if (src[i] < 0x20) {
-            n += 6;
-
-        } else {
-            n++;
-        }
-    }
-
-    return n;
-}
-
-
-static u_char *
-ngx_olla_dmr_json_str(u_char *dst, const u_char *src, size_t len)
-{
-    size_t                 i;
-    static const u_char    hex[] = "0123456789abcdef";
-
-    for (i = 0; i < len; i++) {
-        if (src[i] == '"' || src[i] == '\\') {
-            *dst++ = '\\';
-            *dst++ = src[i];
-
-        } else if (src[i] < 0x20) {
-            *dst++ = '\\';
-            *dst++ = 'u';
-            *dst++ = '0';
-            *dst++ = '0';
-            *dst++ = hex[src[i] >> 4];
-            *dst++ = hex[src[i] & 0xf];
-
-        } else if (src[i] >= 0x7f) {
-            *dst++ = '?';
-
-        } else {
-            *dst++ = src[i];
-        }
-    }
-
-    return dst;
 }

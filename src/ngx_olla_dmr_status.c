@@ -4,8 +4,8 @@
  *
  * What the module tells about itself and its endpoints (SPEC 7): the
  * olla_status location (health, status/endpoints, status/models, metrics
- * in Prometheus text) and the model lists olla_route answers locally.
- * The data is read from the shared zone; JSON is built with jansson.
+ * in Prometheus text).  The data is read from the shared zone; JSON is
+ * built with jansson; the model lists are ngx_olla_dmr_models.c's.
  */
 
 
@@ -19,18 +19,11 @@ static ngx_int_t ngx_olla_dmr_status_health(ngx_http_request_t *r,
     ngx_olla_dmr_main_conf_t *omcf);
 static ngx_int_t ngx_olla_dmr_status_endpoints(ngx_http_request_t *r,
     ngx_olla_dmr_main_conf_t *omcf);
-static ngx_int_t ngx_olla_dmr_status_models(ngx_http_request_t *r,
-    ngx_olla_dmr_main_conf_t *omcf);
 static ngx_int_t ngx_olla_dmr_status_metrics(ngx_http_request_t *r,
     ngx_olla_dmr_main_conf_t *omcf);
 static ngx_int_t ngx_olla_dmr_send_jansson(ngx_http_request_t *r,
     ngx_uint_t status, json_t *root);
 static json_t *ngx_olla_dmr_str(ngx_str_t *s);
-static ngx_int_t ngx_olla_dmr_collect(ngx_http_request_t *r,
-    ngx_olla_dmr_main_conf_t *omcf, ngx_olla_dmr_upstream_t *only,
-    const olla_profile_t *type, ngx_uint_t healthy_only, json_t *byname,
-    json_t *order);
-static const char *ngx_olla_dmr_circuit(ngx_olla_dmr_ep_sh_t *sh);
 static u_char *ngx_olla_dmr_prom_label(u_char *p, ngx_str_t *s);
 static size_t ngx_olla_dmr_prom_label_len(ngx_str_t *s);
 
@@ -103,11 +96,8 @@ ngx_olla_dmr_status_handler(ngx_http_request_t *r)
 
     if (omcf->shpool == NULL) {
         if (rest.len == 6 && ngx_strncmp(rest.data, "health", 6) == 0) {
-            return ngx_olla_dmr_send_error(r, ctx,
-                                           NGX_HTTP_SERVICE_UNAVAILABLE,
-                                           "service_unavailable",
-                                           "no_endpoints",
-                                           "no olla_endpoint is configured");
+            return ngx_olla_dmr_send_error(r, ctx, OLLA_ERR_NO_ENDPOINTS,
+                                           NULL);
         }
     }
 
@@ -121,15 +111,14 @@ ngx_olla_dmr_status_handler(ngx_http_request_t *r)
     }
 
     if (rest.len == 13 && ngx_strncmp(rest.data, "status/models", 13) == 0) {
-        return ngx_olla_dmr_status_models(r, omcf);
+        return ngx_olla_dmr_models_status(r);
     }
 
     if (rest.len == 7 && ngx_strncmp(rest.data, "metrics", 7) == 0) {
         return ngx_olla_dmr_status_metrics(r, omcf);
     }
 
-    return ngx_olla_dmr_send_error(r, ctx, NGX_HTTP_NOT_FOUND,
-                                   "not_found_error", "route_not_found",
+    return ngx_olla_dmr_send_error(r, ctx, OLLA_ERR_ROUTE_NOT_FOUND,
                                    "unknown status path \"%V\"; try health, "
                                    "status/endpoints, status/models or "
                                    "metrics", &rest);
@@ -140,7 +129,7 @@ static ngx_int_t
 ngx_olla_dmr_status_health(ngx_http_request_t *r,
     ngx_olla_dmr_main_conf_t *omcf)
 {
-    ngx_uint_t                  i, j, routable, total, trial;
+    ngx_uint_t                  i, j, routable, total;
     json_t                     *root;
     ngx_olla_dmr_endpoint_t    *ep;
     ngx_olla_dmr_upstream_t   **upsp;
@@ -155,11 +144,7 @@ ngx_olla_dmr_status_health(ngx_http_request_t *r,
         for (j = 0; j < upsp[i]->endpoints.nelts; j++) {
             total++;
 
-            if (olla_health_routable((olla_health_e) ep[j].sh->status)
-                && ngx_olla_dmr_breaker_allows(&ep[j], &trial))
-            {
-                routable++;
-            }
+            routable += ngx_olla_dmr_routable(&ep[j]);
         }
     }
 
@@ -171,21 +156,6 @@ ngx_olla_dmr_status_health(ngx_http_request_t *r,
     return ngx_olla_dmr_send_jansson(r, routable ? NGX_HTTP_OK
                                                  : NGX_HTTP_SERVICE_UNAVAILABLE,
                                      root);
-}
-
-
-static const char *
-ngx_olla_dmr_circuit(ngx_olla_dmr_ep_sh_t *sh)
-{
-    if (sh->cb_state == NGX_OLLA_DMR_CB_CLOSED) {
-        return "closed";
-    }
-
-    if ((ngx_msec_int_t) (ngx_current_msec - sh->cb_open_until) < 0) {
-        return "open";
-    }
-
-    return "half-open";
 }
 
 
@@ -260,7 +230,7 @@ ngx_olla_dmr_status_endpoints(ngx_http_request_t *r,
                           "latency_ms", (json_int_t) sh->latency,
                           "consecutive_failures",
                           (json_int_t) sh->consecutive_failures,
-                          "circuit", ngx_olla_dmr_circuit(sh),
+                          "circuit", ngx_olla_dmr_circuit_name(sh),
                           "models", models,
                           "model_count", (json_int_t) sh->nmodels,
                           "next_check_ms", (json_int_t) ngx_max(next, 0),
@@ -282,258 +252,6 @@ ngx_olla_dmr_status_endpoints(ngx_http_request_t *r,
         json_decref(root);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    return ngx_olla_dmr_send_jansson(r, NGX_HTTP_OK, root);
-}
-
-
-static ngx_int_t
-ngx_olla_dmr_status_models(ngx_http_request_t *r,
-    ngx_olla_dmr_main_conf_t *omcf)
-{
-    json_t  *root, *byname, *order;
-
-    byname = json_object();
-    order = json_array();
-
-    if (byname == NULL || order == NULL
-        || ngx_olla_dmr_collect(r, omcf, NULL, NULL, 0, byname, order)
-           != NGX_OK)
-    {
-        json_decref(byname);
-        json_decref(order);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    json_decref(byname);
-
-    root = json_pack("{s:o, s:I}", "models", order,
-                     "total", (json_int_t) json_array_size(order));
-
-    return ngx_olla_dmr_send_jansson(r, NGX_HTTP_OK, root);
-}
-
-
-/*
- * Models of the endpoints of one upstream (or all), one type (or all):
- * byname maps the normalised name to an entry {id, object...model json,
- * "endpoints":[names]}; order keeps them in discovery order.
- */
-
-static ngx_int_t
-ngx_olla_dmr_collect(ngx_http_request_t *r, ngx_olla_dmr_main_conf_t *omcf,
-    ngx_olla_dmr_upstream_t *only, const olla_profile_t *type,
-    ngx_uint_t healthy_only, json_t *byname, json_t *order)
-{
-    u_char                     *blob;
-    size_t                      len, pos, t;
-    ngx_uint_t                  i, j;
-    json_t                     *entry, *model, *eps, *types;
-    json_error_t                jerr;
-    olla_model_ref_t            m;
-    ngx_olla_dmr_endpoint_t    *ep;
-    ngx_olla_dmr_upstream_t   **upsp;
-    char                        key[OLLA_MODEL_MAX_ID + 64];
-
-    upsp = omcf->upstreams.elts;
-
-    for (i = 0; i < omcf->upstreams.nelts; i++) {
-        if (only && upsp[i] != only) {
-            continue;
-        }
-
-        ep = upsp[i]->endpoints.elts;
-
-        for (j = 0; j < upsp[i]->endpoints.nelts; j++) {
-            if (type && ep[j].profile != type) {
-                continue;
-            }
-
-            if (healthy_only && ep[j].sh->status != OLLA_HEALTH_HEALTHY) {
-                continue;
-            }
-
-            blob = ngx_olla_dmr_models_copy(omcf, &ep[j], r->pool, &len);
-            pos = 0;
-
-            while (blob && olla_models_next(blob, len, &pos, &m)) {
-
-                if (m.norm_len >= sizeof(key)) {
-                    continue;
-                }
-
-                ngx_memcpy(key, m.norm, m.norm_len);
-                key[m.norm_len] = '\0';
-
-                entry = json_object_get(byname, key);
-
-                if (entry == NULL) {
-                    model = json_loadb(m.json, m.json_len, 0, &jerr);
-
-                    if (!json_is_object(model)) {
-                        json_decref(model);
-                        continue;
-                    }
-
-                    entry = json_pack("{s:o, s:[], s:[]}", "model", model,
-                                      "endpoints", "types");
-
-                    if (entry == NULL
-                        || json_object_set_new(byname, key, entry) != 0
-                        || json_array_append(order, entry) != 0)
-                    {
-                        return NGX_ERROR;
-                    }
-                }
-
-                eps = json_object_get(entry, "endpoints");
-                types = json_object_get(entry, "types");
-
-                if (json_array_append_new(eps,
-                                          ngx_olla_dmr_str(&ep[j].name))
-                    != 0)
-                {
-                    return NGX_ERROR;
-                }
-
-                for (t = 0; t < json_array_size(types); t++) {
-                    if (ngx_strcmp(json_string_value(
-                                       json_array_get(types, t)),
-                                   ep[j].profile->name)
-                        == 0)
-                    {
-                        break;
-                    }
-                }
-
-                if (t == json_array_size(types)
-                    && json_array_append_new(types,
-                                             json_string(ep[j].profile->name))
-                       != 0)
-                {
-                    return NGX_ERROR;
-                }
-            }
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_olla_dmr_models_response(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
-    ngx_uint_t shape)
-{
-    size_t                      i, n, olen;
-    json_int_t                  created;
-    json_t                     *root, *byname, *order, *data, *item, *entry;
-    json_t                     *model, *id;
-    ngx_tm_t                    tm;
-    const char                 *ids, *owner;
-    ngx_olla_dmr_main_conf_t   *omcf;
-    u_char                      ts[sizeof("1970-09-28T12:00:00Z")];
-
-    omcf = ngx_http_get_module_main_conf(r, ngx_olla_dmr_module);
-
-    byname = json_object();
-    order = json_array();
-    data = json_array();
-
-    if (byname == NULL || order == NULL || data == NULL
-        || ngx_olla_dmr_collect(r, omcf, ctx->ups,
-                                shape == NGX_OLLA_DMR_LIST_DMR ? ctx->type
-                                                               : NULL,
-                                1, byname, order)
-           != NGX_OK)
-    {
-        json_decref(byname);
-        json_decref(order);
-        json_decref(data);
-        return ngx_olla_dmr_send_error(r, ctx,
-                                       NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                       "server_error", NULL,
-                                       "out of memory listing models");
-    }
-
-    n = json_array_size(order);
-
-    ngx_gmtime(ngx_time(), &tm);
-    (void) ngx_sprintf(ts, "%4d-%02d-%02dT%02d:%02d:%02dZ%Z",
-                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
-
-    for (i = 0; i < n; i++) {
-        entry = json_array_get(order, i);
-        model = json_object_get(entry, "model");
-        id = json_object_get(model, "id");
-        ids = json_string_value(id);
-
-        switch (shape) {
-
-        case NGX_OLLA_DMR_LIST_DMR:
-            /* as DMR itself lists it, metadata included */
-            item = json_incref(model);
-            break;
-
-        case NGX_OLLA_DMR_LIST_ANTHROPIC:
-            item = json_pack("{s:s, s:O, s:O, s:s}", "type", "model",
-                             "id", id, "display_name", id,
-                             "created_at", (char *) ts);
-            break;
-
-        case NGX_OLLA_DMR_LIST_OPENAI:
-            olen = olla_model_owner(ids, ngx_strlen(ids), &owner);
-            created = json_integer_value(json_object_get(model, "created"));
-            item = json_pack("{s:O, s:s, s:I, s:s#}", "id", id,
-                             "object", "model", "created", created,
-                             "owned_by", owner, (int) olen);
-            break;
-
-        default: /* NGX_OLLA_DMR_LIST_UNIFIED */
-            item = json_deep_copy(model);
-
-            if (item) {
-                json_object_set(item, "olla",
-                                json_pack("{s:O, s:O}", "endpoints",
-                                          json_object_get(entry,
-                                                          "endpoints"),
-                                          "types",
-                                          json_object_get(entry, "types")));
-            }
-
-            break;
-        }
-
-        if (item == NULL || json_array_append_new(data, item) != 0) {
-            json_decref(byname);
-            json_decref(order);
-            json_decref(data);
-            return ngx_olla_dmr_send_error(r, ctx,
-                                           NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                           "server_error", NULL,
-                                           "out of memory listing models");
-        }
-    }
-
-    json_decref(byname);
-
-    if (shape == NGX_OLLA_DMR_LIST_ANTHROPIC) {
-        root = json_pack("{s:o, s:b, s:O, s:O}", "data", data,
-                         "has_more", 0,
-                         "first_id",
-                         n ? json_object_get(json_array_get(data, 0), "id")
-                           : json_null(),
-                         "last_id",
-                         n ? json_object_get(json_array_get(data, n - 1),
-                                             "id")
-                           : json_null());
-
-    } else {
-        root = json_pack("{s:s, s:o}", "object", "list", "data", data);
-    }
-
-    json_decref(order);
 
     return ngx_olla_dmr_send_jansson(r, NGX_HTTP_OK, root);
 }
@@ -623,37 +341,59 @@ ngx_olla_dmr_prom_label(u_char *p, ngx_str_t *s)
 }
 
 
+typedef enum {
+    NGX_OLLA_DMR_M_UP = 0,
+    NGX_OLLA_DMR_M_HEALTH,
+    NGX_OLLA_DMR_M_LATENCY,
+    NGX_OLLA_DMR_M_CONSECUTIVE,
+    NGX_OLLA_DMR_M_CIRCUIT,
+    NGX_OLLA_DMR_M_IN_FLIGHT,
+    NGX_OLLA_DMR_M_REQUESTS,
+    NGX_OLLA_DMR_M_FAILURES,
+    NGX_OLLA_DMR_M_PROBES,
+    NGX_OLLA_DMR_M_MODELS
+} ngx_olla_dmr_metric_e;
+
+
 typedef struct {
-    const char   *name;
-    const char   *type;
-    const char   *help;
+    ngx_olla_dmr_metric_e   id;
+    const char             *name;
+    const char             *type;
+    const char             *help;
+    ngx_uint_t              per_state;    /* one series per health state */
 } ngx_olla_dmr_metric_t;
 
 
 static ngx_olla_dmr_metric_t  ngx_olla_dmr_metrics[] = {
-    { "olla_endpoint_up", "gauge",
+    { NGX_OLLA_DMR_M_UP, "olla_endpoint_up", "gauge",
       "1 when the endpoint is routable (healthy or not yet probed, "
-      "circuit not open)" },
-    { "olla_endpoint_health_status", "gauge",
-      "1 for the endpoint's current health status" },
-    { "olla_endpoint_probe_latency_seconds", "gauge",
-      "duration of the last health probe" },
-    { "olla_endpoint_consecutive_failures", "gauge",
-      "failed health probes in a row" },
-    { "olla_endpoint_circuit_open", "gauge",
-      "1 while the passive circuit breaker is open or half-open" },
-    { "olla_endpoint_in_flight", "gauge",
-      "requests in flight to the endpoint, across workers" },
-    { "olla_endpoint_requests_total", "counter",
-      "requests the endpoint was tried for" },
-    { "olla_endpoint_failures_total", "counter",
-      "requests that failed to reach the endpoint (transport failures)" },
-    { "olla_endpoint_probes_total", "counter",
-      "health probes of the endpoint" },
-    { "olla_endpoint_models", "gauge",
-      "models in the endpoint's last model list" },
-    { NULL, NULL, NULL }
+      "circuit not open)", 0 },
+    { NGX_OLLA_DMR_M_HEALTH, "olla_endpoint_health_status", "gauge",
+      "1 for the endpoint's current health status", 1 },
+    { NGX_OLLA_DMR_M_LATENCY, "olla_endpoint_probe_latency_seconds", "gauge",
+      "duration of the last health probe", 0 },
+    { NGX_OLLA_DMR_M_CONSECUTIVE, "olla_endpoint_consecutive_failures",
+      "gauge", "failed health probes in a row", 0 },
+    { NGX_OLLA_DMR_M_CIRCUIT, "olla_endpoint_circuit_open", "gauge",
+      "1 while the passive circuit breaker is open or half-open", 0 },
+    { NGX_OLLA_DMR_M_IN_FLIGHT, "olla_endpoint_in_flight", "gauge",
+      "requests in flight to the endpoint, across workers", 0 },
+    { NGX_OLLA_DMR_M_REQUESTS, "olla_endpoint_requests_total", "counter",
+      "requests the endpoint was tried for", 0 },
+    { NGX_OLLA_DMR_M_FAILURES, "olla_endpoint_failures_total", "counter",
+      "requests that failed to reach the endpoint (transport failures)", 0 },
+    { NGX_OLLA_DMR_M_PROBES, "olla_endpoint_probes_total", "counter",
+      "health probes of the endpoint", 0 },
+    { NGX_OLLA_DMR_M_MODELS, "olla_endpoint_models", "gauge",
+      "models in the endpoint's last model list", 0 },
+    { 0, NULL, NULL, NULL, 0 }
 };
+
+
+/* the longest label text a series adds besides the three names */
+#define NGX_OLLA_DMR_PROM_FIXED                                              \
+    (sizeof("{endpoint=\"\",type=\"\",upstream=\"\",status=\"\"} \n")       \
+     + sizeof("config_error") + NGX_ATOMIC_T_LEN + 8)
 
 
 static ngx_int_t
@@ -661,29 +401,32 @@ ngx_olla_dmr_status_metrics(ngx_http_request_t *r,
     ngx_olla_dmr_main_conf_t *omcf)
 {
     u_char                     *p, *start;
-    size_t                      len, labels;
+    size_t                      len, labels, per_endpoint;
     ngx_int_t                   rc;
     ngx_buf_t                  *b;
-    ngx_uint_t                  i, j, k, s, trial, up;
+    ngx_uint_t                  i, j, s, states, series;
     ngx_chain_t                 out;
     ngx_olla_dmr_ep_sh_t       *sh;
     ngx_olla_dmr_metric_t      *m;
     ngx_olla_dmr_endpoint_t    *ep;
     ngx_olla_dmr_upstream_t   **upsp;
-    static const char          *states[] = { "unknown", "healthy",
-                                             "unhealthy", "offline",
-                                             "config_error",
-                                             "rate_limited" };
 
     upsp = omcf->upstreams.elts;
 
-    /* the size: every metric per endpoint, with its labels */
+    /* the size: every series of every metric, with its labels */
 
     len = 0;
+    series = 0;
+    per_endpoint = 0;
 
     for (m = ngx_olla_dmr_metrics; m->name; m++) {
         len += sizeof("# HELP \n# TYPE \n") + 2 * ngx_strlen(m->name)
                + ngx_strlen(m->help) + ngx_strlen(m->type);
+
+        states = m->per_state ? OLLA_HEALTH_COUNT : 1;
+        series += states;
+        per_endpoint += states
+                        * (ngx_strlen(m->name) + NGX_OLLA_DMR_PROM_FIXED);
     }
 
     for (i = 0; i < omcf->upstreams.nelts; i++) {
@@ -694,8 +437,7 @@ ngx_olla_dmr_status_metrics(ngx_http_request_t *r,
                      + ngx_olla_dmr_prom_label_len(&ep[j].type)
                      + ngx_olla_dmr_prom_label_len(&upsp[i]->uscf->host);
 
-            /* 15 lines: name <= 40, fixed label text, status, value */
-            len += 15 * (labels + 40 + 64 + 32 + NGX_ATOMIC_T_LEN);
+            len += per_endpoint + series * labels;
         }
     }
 
@@ -706,10 +448,12 @@ ngx_olla_dmr_status_metrics(ngx_http_request_t *r,
 
     p = start;
 
-    for (m = ngx_olla_dmr_metrics, k = 0; m->name; m++, k++) {
+    for (m = ngx_olla_dmr_metrics; m->name; m++) {
 
         p = ngx_sprintf(p, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help,
                         m->name, m->type);
+
+        states = m->per_state ? OLLA_HEALTH_COUNT : 1;
 
         for (i = 0; i < omcf->upstreams.nelts; i++) {
             ep = upsp[i]->endpoints.elts;
@@ -717,7 +461,7 @@ ngx_olla_dmr_status_metrics(ngx_http_request_t *r,
             for (j = 0; j < upsp[i]->endpoints.nelts; j++) {
                 sh = ep[j].sh;
 
-                for (s = 0; s < (k == 1 ? 6 : 1); s++) {
+                for (s = 0; s < states; s++) {
                     p = ngx_sprintf(p, "%s{endpoint=\"", m->name);
                     p = ngx_olla_dmr_prom_label(p, &ep[j].name);
                     p = ngx_cpymem(p, "\",type=\"", 8);
@@ -725,55 +469,55 @@ ngx_olla_dmr_status_metrics(ngx_http_request_t *r,
                     p = ngx_cpymem(p, "\",upstream=\"", 12);
                     p = ngx_olla_dmr_prom_label(p, &upsp[i]->uscf->host);
 
-                    if (k == 1) {
-                        p = ngx_sprintf(p, "\",status=\"%s", states[s]);
+                    if (m->per_state) {
+                        p = ngx_sprintf(p, "\",status=\"%s",
+                                        olla_health_name((olla_health_e) s));
                     }
 
                     p = ngx_cpymem(p, "\"} ", 3);
 
-                    switch (k) {
+                    switch (m->id) {
 
-                    case 0:
-                        up = olla_health_routable((olla_health_e) sh->status)
-                             && ngx_olla_dmr_breaker_allows(&ep[j], &trial);
-                        p = ngx_sprintf(p, "%ui\n", up);
+                    case NGX_OLLA_DMR_M_UP:
+                        p = ngx_sprintf(p, "%ui\n",
+                                        ngx_olla_dmr_routable(&ep[j]));
                         break;
 
-                    case 1:
+                    case NGX_OLLA_DMR_M_HEALTH:
                         p = ngx_sprintf(p, "%d\n", sh->status == s);
                         break;
 
-                    case 2:
+                    case NGX_OLLA_DMR_M_LATENCY:
                         p = ngx_sprintf(p, "%M.%03M\n", sh->latency / 1000,
                                         sh->latency % 1000);
                         break;
 
-                    case 3:
+                    case NGX_OLLA_DMR_M_CONSECUTIVE:
                         p = ngx_sprintf(p, "%ui\n", sh->consecutive_failures);
                         break;
 
-                    case 4:
+                    case NGX_OLLA_DMR_M_CIRCUIT:
                         p = ngx_sprintf(p, "%d\n", sh->cb_state
                                                    != NGX_OLLA_DMR_CB_CLOSED);
                         break;
 
-                    case 5:
+                    case NGX_OLLA_DMR_M_IN_FLIGHT:
                         p = ngx_sprintf(p, "%A\n", sh->inflight);
                         break;
 
-                    case 6:
+                    case NGX_OLLA_DMR_M_REQUESTS:
                         p = ngx_sprintf(p, "%A\n", sh->requests);
                         break;
 
-                    case 7:
+                    case NGX_OLLA_DMR_M_FAILURES:
                         p = ngx_sprintf(p, "%A\n", sh->failures);
                         break;
 
-                    case 8:
+                    case NGX_OLLA_DMR_M_PROBES:
                         p = ngx_sprintf(p, "%ui\n", sh->probes);
                         break;
 
-                    default:
+                    case NGX_OLLA_DMR_M_MODELS:
                         p = ngx_sprintf(p, "%ui\n", sh->nmodels);
                         break;
                     }

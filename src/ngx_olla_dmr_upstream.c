@@ -7,10 +7,14 @@
  * module (the directive sets init_upstream, init_upstream sets the
  * per-request init, which installs get and free).  The module owns its
  * peer list instead of nginx's round-robin peers: endpoints carry a type,
- * a priority, health and a model list, and a request's endpoint is chosen
- * by olla_route before nginx asks for a peer.  Because no round-robin peer
- * is ever handed out, the 1.27.3+ peer reference counting of the
- * round-robin module does not apply here.
+ * a priority, health and a model list.  ngx_olla_dmr_pick() gathers each
+ * endpoint's facts from the shared zone and asks the policy of olla_pick.c
+ * which one takes the request; olla_route asks once, before nginx asks
+ * for a peer, and "get" asks again for every retry.  The chosen endpoint
+ * holds an in-flight slot (its concurrency limit counts across workers)
+ * until "free".  Because no round-robin peer is ever handed out, the
+ * 1.27.3+ peer reference counting of the round-robin module does not
+ * apply here.
  */
 
 
@@ -44,12 +48,20 @@ static char *ngx_olla_dmr_parse_url(ngx_conf_t *cf,
 static ngx_int_t ngx_olla_dmr_check_order(ngx_conf_t *cf,
     ngx_http_upstream_srv_conf_t *uscf, ngx_olla_dmr_upstream_t *ups,
     ngx_str_t *name);
+static ngx_olla_dmr_facts_t *ngx_olla_dmr_model_facts(
+    ngx_olla_dmr_main_conf_t *omcf, const olla_profile_t *p,
+    ngx_str_t *model, ngx_olla_dmr_facts_t *tmp);
+static ngx_int_t ngx_olla_dmr_reserve(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx, ngx_olla_dmr_endpoint_t *ep, ngx_uint_t limit);
+static ngx_uint_t ngx_olla_dmr_param(ngx_str_t *value, const char *name,
+    ngx_str_t *arg);
 
 
+/* the balancers, by OLLA_PICK_* value */
 static ngx_str_t  ngx_olla_dmr_lb_names[] = {
-    ngx_string("least-connections"),
-    ngx_string("round-robin"),
-    ngx_string("priority"),
+    ngx_string("least-connections"),      /* OLLA_PICK_LEAST_CONN */
+    ngx_string("round-robin"),            /* OLLA_PICK_ROUND_ROBIN */
+    ngx_string("priority"),               /* OLLA_PICK_PRIORITY */
 };
 
 
@@ -161,7 +173,7 @@ ngx_olla_dmr_endpoint_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     char                          *rv;
     ngx_int_t                      n;
     ngx_str_t                     *value, s;
-    ngx_uint_t                     i;
+    ngx_uint_t                     i, is_model, is_interval;
     ngx_msec_t                     ms;
     ngx_olla_dmr_endpoint_t       *ep, *other;
     ngx_http_upstream_server_t    *us;
@@ -246,12 +258,10 @@ ngx_olla_dmr_endpoint_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "model_url=", 10) == 0
-            || ngx_strncmp(value[i].data, "health_check_url=", 17) == 0)
-        {
-            s.data = (u_char *) ngx_strchr(value[i].data, '=') + 1;
-            s.len = value[i].data + value[i].len - s.data;
+        is_model = ngx_olla_dmr_param(&value[i], "model_url=", &s);
 
+        if (is_model || ngx_olla_dmr_param(&value[i], "health_check_url=", &s))
+        {
             if (s.len == 0 || s.data[0] != '/') {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid \"%V\": a path starting with "
@@ -269,7 +279,7 @@ ngx_olla_dmr_endpoint_directive(ngx_conf_t *cf, ngx_command_t *cmd,
                 }
             }
 
-            if (value[i].data[0] == 'm') {
+            if (is_model) {
                 ep->model_url = s;
 
             } else {
@@ -279,12 +289,11 @@ ngx_olla_dmr_endpoint_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "check_interval=", 15) == 0
-            || ngx_strncmp(value[i].data, "check_timeout=", 14) == 0)
-        {
-            s.data = (u_char *) ngx_strchr(value[i].data, '=') + 1;
-            s.len = value[i].data + value[i].len - s.data;
+        is_interval = ngx_olla_dmr_param(&value[i], "check_interval=", &s);
 
+        if (is_interval
+            || ngx_olla_dmr_param(&value[i], "check_timeout=", &s))
+        {
             ms = ngx_parse_time(&s, 0);
 
             if (ms == (ngx_msec_t) NGX_ERROR) {
@@ -294,7 +303,7 @@ ngx_olla_dmr_endpoint_directive(ngx_conf_t *cf, ngx_command_t *cmd,
                 return NGX_CONF_ERROR;
             }
 
-            if (value[i].data[6] == 'i') {
+            if (is_interval) {
                 ep->interval = ms;
 
             } else {
@@ -401,6 +410,26 @@ invalid:
                        "[check_timeout=] [max_concurrent=]", &value[i]);
 
     return NGX_CONF_ERROR;
+}
+
+
+/* "name=value": 1 and the value in *arg when value starts with name */
+
+static ngx_uint_t
+ngx_olla_dmr_param(ngx_str_t *value, const char *name, ngx_str_t *arg)
+{
+    size_t  len;
+
+    len = ngx_strlen(name);
+
+    if (value->len < len || ngx_strncmp(value->data, name, len) != 0) {
+        return 0;
+    }
+
+    arg->data = value->data + len;
+    arg->len = value->len - len;
+
+    return 1;
 }
 
 
@@ -657,6 +686,14 @@ ngx_olla_dmr_init_upstream(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
     us->peer.init = ngx_olla_dmr_init_peer;
     us->peer.data = ups;
 
+    /* the facts a pick gathers: one array per upstream and process */
+
+    ups->facts = ngx_pcalloc(cf->pool, ups->endpoints.nelts
+                                       * sizeof(olla_pick_ep_t));
+    if (ups->facts == NULL) {
+        return NGX_ERROR;
+    }
+
     /* rotation starts at the first endpoint */
     ups->cursor = ups->endpoints.nelts - 1;
 
@@ -675,7 +712,6 @@ ngx_olla_dmr_init_peer(ngx_http_request_t *r,
     ngx_http_upstream_t         *u;
     ngx_http_upstream_conf_t    *conf;
     ngx_olla_dmr_upstream_t     *ups;
-    ngx_olla_dmr_endpoint_t     *ep;
     ngx_olla_dmr_peer_data_t    *pd;
 
     ups = ngx_http_conf_upstream_srv_conf(us, ngx_olla_dmr_module);
@@ -692,6 +728,8 @@ ngx_olla_dmr_init_peer(ngx_http_request_t *r,
                           "use \"proxy_pass http://%V\"",
                           &ctx->ups->uscf->host, &us->host,
                           &ctx->ups->uscf->host);
+
+            ngx_olla_dmr_release(ctx);
         }
 
         /* a plain proxy_pass to an Olla upstream: balance over all */
@@ -702,18 +740,20 @@ ngx_olla_dmr_init_peer(ngx_http_request_t *r,
                 return NGX_ERROR;
             }
 
+            ctx->kind = OLLA_ROUTE_BALANCER;
             ngx_str_set(&ctx->route_name, "balancer");
-            ctx->route = NGX_OLLA_DMR_ROUTE_BALANCER;
         }
 
         ctx->ups = ups;
         ctx->type = NULL;
-        ctx->chosen = NULL;
+        ctx->ep = NULL;
+        ctx->pending = 0;
+        ctx->skip = NULL;
     }
 
-    if (ctx->tried == NULL) {
-        ctx->tried = ngx_pcalloc(r->pool, ups->endpoints.nelts);
-        if (ctx->tried == NULL) {
+    if (ctx->skip == NULL) {
+        ctx->skip = ngx_pcalloc(r->pool, ups->endpoints.nelts);
+        if (ctx->skip == NULL) {
             return NGX_ERROR;
         }
     }
@@ -735,15 +775,17 @@ ngx_olla_dmr_init_peer(ngx_http_request_t *r,
     u->peer.save_session = ngx_olla_dmr_save_session;
 #endif
 
-    /* retries stay within the type, so the rewritten path stays right */
+    /* retries stay within the route's type, so the path stays right */
 
     n = 0;
-    ep = ups->endpoints.elts;
 
     for (i = 0; i < ups->endpoints.nelts; i++) {
-        if (ctx->type == NULL || ep[i].profile == ctx->type) {
-            n++;
-        }
+        n += !ctx->skip[i];
+    }
+
+    if (ctx->pending) {
+        /* the route's pick is marked tried when nginx takes it */
+        n++;
     }
 
     u->peer.tries = n ? n : 1;
@@ -770,19 +812,19 @@ ngx_olla_dmr_get_peer(ngx_peer_connection_t *pc, void *data)
 {
     ngx_olla_dmr_peer_data_t  *pd = data;
 
-    ngx_uint_t                reason;
+    olla_pick_result_e        result;
     ngx_olla_dmr_ctx_t       *ctx;
     ngx_olla_dmr_endpoint_t  *ep;
 
     ctx = pd->ctx;
 
-    if (ctx->chosen) {
+    if (ctx->pending) {
         /* picked (and reserved) by olla_route */
-        ep = ctx->chosen;
-        ctx->chosen = NULL;
+        ctx->pending = 0;
+        ep = ctx->ep;
 
     } else {
-        ep = ngx_olla_dmr_choose(pd->request, ctx, &reason);
+        ep = ngx_olla_dmr_pick(pd->request, ctx, &result);
 
         if (ep == NULL) {
             pc->name = &pd->ups->uscf->host;
@@ -790,9 +832,7 @@ ngx_olla_dmr_get_peer(ngx_peer_connection_t *pc, void *data)
         }
     }
 
-    ctx->tried[ep->index] = 1;
-    ctx->endpoint = ep;
-    ctx->used = ep;
+    ctx->skip[ep->index] = 1;
 
     pc->sockaddr = ep->addr->sockaddr;
     pc->socklen = ep->addr->socklen;
@@ -820,10 +860,10 @@ ngx_olla_dmr_free_peer(ngx_peer_connection_t *pc, void *data,
     ngx_olla_dmr_endpoint_t  *ep;
 
     ctx = pd->ctx;
-    ep = ctx->endpoint;
+    ep = ctx->ep;
     r = pd->request;
 
-    if (ep == NULL) {
+    if (ep == NULL || !ctx->reserved) {
         return;
     }
 
@@ -847,8 +887,6 @@ ngx_olla_dmr_free_peer(ngx_peer_connection_t *pc, void *data,
 
     ngx_olla_dmr_release(ctx);
 
-    ctx->endpoint = NULL;
-
     if (pc->tries) {
         pc->tries--;
     }
@@ -866,7 +904,7 @@ ngx_olla_dmr_set_session(ngx_peer_connection_t *pc, void *data)
 
     ngx_olla_dmr_endpoint_t  *ep;
 
-    ep = pd->ctx->endpoint;
+    ep = pd->ctx->ep;
 
     if (ep == NULL || ep->ssl_session == NULL) {
         return NGX_OK;
@@ -884,7 +922,7 @@ ngx_olla_dmr_save_session(ngx_peer_connection_t *pc, void *data)
     ngx_ssl_session_t        *session, *old;
     ngx_olla_dmr_endpoint_t  *ep;
 
-    ep = pd->ctx->endpoint;
+    ep = pd->ctx->ep;
 
     if (ep == NULL) {
         return;
@@ -931,13 +969,176 @@ ngx_olla_dmr_free_sessions(void *data)
 
 
 /*
+ * Endpoint choice (SPEC 4): the facts of every endpoint of the upstream,
+ * as the shared zone has them now, and the policy's verdict.  Endpoints
+ * the route does not use, and those tried, are skipped; a model is looked
+ * up in the endpoints' lists under the zone's mutex.  The endpoint
+ * returned holds an in-flight slot and, when its circuit is half-open,
+ * the breaker's one trial.
+ */
+
+ngx_olla_dmr_endpoint_t *
+ngx_olla_dmr_pick(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
+    olla_pick_result_e *result)
+{
+    ngx_uint_t                 i, n, attempt, trial, locked, limit;
+    olla_pick_ep_t            *f;
+    olla_pick_req_t            req;
+    olla_pick_out_t            out;
+    const olla_profile_t      *last;
+    ngx_olla_dmr_facts_t       facts;
+    ngx_olla_dmr_upstream_t   *ups;
+    ngx_olla_dmr_endpoint_t   *ep, *e;
+    ngx_olla_dmr_main_conf_t  *omcf;
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_olla_dmr_module);
+    ups = ctx->ups;
+    ep = ups->endpoints.elts;
+    n = ups->endpoints.nelts;
+    f = ups->facts;
+
+    last = NULL;
+    limit = 0;
+
+    for (attempt = 0; attempt < 8; attempt++) {
+
+        locked = 0;
+
+        for (i = 0; i < n; i++) {
+            e = &ep[i];
+
+            f[i].inflight = (uint32_t) e->sh->inflight;
+            f[i].priority = (int32_t) e->priority;
+            f[i].serve = OLLA_PICK_MAYBE;
+            f[i].limit = 0;
+
+            if (ctx->skip[i]) {
+                f[i].state = OLLA_PICK_SKIP;
+                continue;
+            }
+
+            if (!ngx_olla_dmr_routable(e)) {
+                f[i].state = OLLA_PICK_DOWN;
+                continue;
+            }
+
+            f[i].state = OLLA_PICK_UP;
+
+            if (ctx->norm.len && e->sh->nmodels) {
+                if (!locked) {
+                    /* the lists change under the zone's mutex */
+                    ngx_olla_dmr_shm_lock(omcf);
+                    locked = 1;
+                }
+
+                f[i].serve = ngx_olla_dmr_models_has_locked(e, &ctx->norm)
+                             ? OLLA_PICK_LISTED : OLLA_PICK_NO;
+            }
+
+            if (e->max_concurrent) {
+                f[i].limit = (uint32_t) e->max_concurrent;
+                continue;
+            }
+
+            if (e->profile != last) {
+                last = e->profile;
+                limit = ngx_olla_dmr_model_facts(omcf, e->profile,
+                                                 &ctx->model, &facts)
+                        ->limit;
+            }
+
+            f[i].limit = (uint32_t) limit;
+        }
+
+        if (locked) {
+            ngx_olla_dmr_shm_unlock(omcf);
+        }
+
+        req.lb = ups->lb;
+        req.cursor = ups->cursor;
+        req.random = (uint32_t) ngx_random();
+
+        olla_pick(f, n, &req, &out);
+
+        if (out.result != OLLA_PICK_OK) {
+            *result = out.result;
+            return NULL;
+        }
+
+        i = out.index;
+        ups->cursor = i;
+        e = &ep[i];
+
+        if (!ngx_olla_dmr_breaker_allows(e, &trial)) {
+            continue;
+        }
+
+        if (trial && !ngx_atomic_cmp_set(&e->sh->cb_trial, 0, 1)) {
+            continue;
+        }
+
+        if (ngx_olla_dmr_reserve(r, ctx, e, f[i].limit) != NGX_OK) {
+            if (trial) {
+                e->sh->cb_trial = 0;
+            }
+
+            continue;
+        }
+
+        ctx->trial = trial;
+        *result = OLLA_PICK_OK;
+
+        return e;
+    }
+
+    *result = OLLA_PICK_FULL;
+
+    return NULL;
+}
+
+
+/* seconds until the next health check of the route's endpoints */
+
+ngx_uint_t
+ngx_olla_dmr_retry_after(ngx_olla_dmr_ctx_t *ctx)
+{
+    ngx_uint_t                i;
+    ngx_msec_t                now;
+    ngx_msec_int_t            d, best;
+    ngx_olla_dmr_endpoint_t  *ep;
+
+    now = ngx_current_msec;
+    best = 60000;
+    ep = ctx->ups->endpoints.elts;
+
+    for (i = 0; i < ctx->ups->endpoints.nelts; i++) {
+        if (ctx->skip && ctx->skip[i]) {
+            continue;
+        }
+
+        d = (ngx_msec_int_t) (ep[i].sh->next_check - now);
+
+        if (ep[i].sh->cb_state == NGX_OLLA_DMR_CB_OPEN) {
+            d = ngx_min(d, (ngx_msec_int_t) (ep[i].sh->cb_open_until - now));
+        }
+
+        if (d < best) {
+            best = d;
+        }
+    }
+
+    return best <= 1000 ? 1 : (ngx_uint_t) (best + 999) / 1000;
+}
+
+
+/*
  * The concurrency limit and read timeout a profile gives a model (SPEC 8).
  * Matching a name against the size classes is the dearest step of
  * routing, and the same few model names come again and again, so each
  * worker remembers the last NGX_OLLA_DMR_FACTS answers.
  */
 
-ngx_olla_dmr_facts_t *
+static ngx_olla_dmr_facts_t *
 ngx_olla_dmr_model_facts(ngx_olla_dmr_main_conf_t *omcf,
     const olla_profile_t *p, ngx_str_t *model, ngx_olla_dmr_facts_t *tmp)
 {
@@ -977,32 +1178,22 @@ ngx_olla_dmr_model_facts(ngx_olla_dmr_main_conf_t *omcf,
 }
 
 
-ngx_uint_t
-ngx_olla_dmr_endpoint_limit(ngx_olla_dmr_endpoint_t *ep, ngx_str_t *model)
+ngx_msec_t
+ngx_olla_dmr_model_timeout(ngx_olla_dmr_main_conf_t *omcf,
+    const olla_profile_t *p, ngx_str_t *model)
 {
-    ngx_olla_dmr_facts_t       tmp;
-    ngx_olla_dmr_main_conf_t  *omcf;
+    ngx_olla_dmr_facts_t  tmp;
 
-    if (ep->max_concurrent) {
-        return ep->max_concurrent;
-    }
-
-    omcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_olla_dmr_module);
-
-    return ngx_olla_dmr_model_facts(omcf, ep->profile, model, &tmp)->limit;
+    return ngx_olla_dmr_model_facts(omcf, p, model, &tmp)->timeout;
 }
 
 
-ngx_int_t
+static ngx_int_t
 ngx_olla_dmr_reserve(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
-    ngx_olla_dmr_endpoint_t *ep)
+    ngx_olla_dmr_endpoint_t *ep, ngx_uint_t limit)
 {
-    ngx_uint_t           limit;
     ngx_atomic_uint_t    n;
     ngx_pool_cleanup_t  *cln;
-
-    limit = ngx_olla_dmr_endpoint_limit(ep, &ctx->model);
 
     for ( ;; ) {
         n = ep->sh->inflight;
@@ -1028,12 +1219,14 @@ ngx_olla_dmr_reserve(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
         ctx->cleanup = 1;
     }
 
+    ctx->ep = ep;
     ctx->reserved = 1;
-    ctx->reserved_ep = ep;
 
     return NGX_OK;
 }
 
+
+/* the endpoint's in-flight slot (and the breaker's trial) go back */
 
 void
 ngx_olla_dmr_release(ngx_olla_dmr_ctx_t *ctx)
@@ -1044,7 +1237,7 @@ ngx_olla_dmr_release(ngx_olla_dmr_ctx_t *ctx)
         return;
     }
 
-    ep = ctx->reserved_ep;
+    ep = ctx->ep;
     ctx->reserved = 0;
 
     (void) ngx_atomic_fetch_add(&ep->sh->inflight, -1);

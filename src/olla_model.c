@@ -121,6 +121,48 @@ olla_model_dup(const char *p, size_t len)
 }
 
 
+/* a positive integer member that fits 32 bits, else 0 */
+
+static uint32_t
+olla_model_u32(json_t *v)
+{
+    json_int_t  n;
+
+    if (!json_is_integer(v)) {
+        return 0;
+    }
+
+    n = json_integer_value(v);
+
+    return (n > 0 && n <= (json_int_t) UINT32_MAX) ? (uint32_t) n : 0;
+}
+
+
+static uint32_t
+olla_model_context(json_t *item)
+{
+    uint32_t  n;
+
+    n = olla_model_u32(json_object_get(item, "context_window"));
+
+    if (n == 0) {
+        n = olla_model_u32(json_object_get(json_object_get(item, "dmr"),
+                                           "context_window"));
+    }
+
+    if (n == 0) {
+        n = olla_model_u32(json_object_get(json_object_get(item, "meta"),
+                                           "n_ctx_train"));
+    }
+
+    if (n == 0) {
+        n = olla_model_u32(json_object_get(item, "max_model_len"));
+    }
+
+    return n;
+}
+
+
 int
 olla_models_parse(const char *body, size_t len, olla_model_list_t *list,
     char *err, size_t errlen)
@@ -204,6 +246,10 @@ olla_models_parse(const char *body, size_t len, olla_model_list_t *list,
         }
 
         m->json_len = strlen(m->json);
+        m->created = json_is_integer(json_object_get(item, "created"))
+                     ? json_integer_value(json_object_get(item, "created"))
+                     : 0;
+        m->context_window = olla_model_context(item);
         list->n++;
     }
 
@@ -238,7 +284,7 @@ olla_models_pack_size(const olla_model_list_t *list)
     size = 0;
 
     for (i = 0; i < list->n; i++) {
-        size += 3 * sizeof(uint32_t) + list->items[i].id_len
+        size += sizeof(int64_t) + 4 * sizeof(uint32_t) + list->items[i].id_len
                 + list->items[i].norm_len + list->items[i].json_len;
     }
 
@@ -255,6 +301,11 @@ olla_models_pack(const olla_model_list_t *list, unsigned char *dst)
 
     for (i = 0; i < list->n; i++) {
         m = &list->items[i];
+
+        memcpy(dst, &m->created, sizeof(int64_t));
+        dst += sizeof(int64_t);
+        memcpy(dst, &m->context_window, sizeof(uint32_t));
+        dst += sizeof(uint32_t);
 
         l = (uint32_t) m->id_len;
         memcpy(dst, &l, sizeof(l));
@@ -284,6 +335,15 @@ olla_models_next(const unsigned char *blob, size_t len, size_t *pos,
     int            k;
 
     p = *pos;
+
+    if (p > len || len - p < sizeof(int64_t) + sizeof(uint32_t)) {
+        return 0;
+    }
+
+    memcpy(&m->created, blob + p, sizeof(int64_t));
+    p += sizeof(int64_t);
+    memcpy(&m->context_window, blob + p, sizeof(uint32_t));
+    p += sizeof(uint32_t);
 
     for (k = 0; k < 3; k++) {
         if (p > len || len - p < sizeof(uint32_t)) {

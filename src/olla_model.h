@@ -38,6 +38,8 @@ typedef struct {
     size_t      norm_len;
     char       *json;          /* the model object, compact JSON */
     size_t      json_len;
+    int64_t     created;       /* "created", 0 when absent */
+    uint32_t    context_window;   /* tokens, 0 when not listed */
 } olla_model_t;
 
 
@@ -49,7 +51,10 @@ typedef struct {
 
 /*
  * Parses a backend's model list: a JSON object whose "data" is an array
- * (empty is fine).  Entries without a string "id" are skipped.  Returns 0,
+ * (empty is fine).  Entries without a string "id" are skipped.  An entry's
+ * context window is read from "context_window", "dmr.context_window"
+ * (DMR), "meta.n_ctx_train" (llama-server) or "max_model_len" (vLLM),
+ * the first that is a positive integer.  Returns 0,
  * or -1 with err set when the body is not such an object.
  */
 int olla_models_parse(const char *body, size_t len, olla_model_list_t *list,
@@ -59,8 +64,9 @@ void olla_models_free(olla_model_list_t *list);
 
 /*
  * The packed form: a contiguous blob of records
- *   u32 id_len, id, u32 norm_len, norm, u32 json_len, json
- * (lengths in host order, no padding), safe to copy into shared memory.
+ *   i64 created, u32 context_window, u32 id_len, id, u32 norm_len, norm,
+ *   u32 json_len, json
+ * (numbers in host order, no padding), safe to copy into shared memory.
  */
 size_t olla_models_pack_size(const olla_model_list_t *list);
 void olla_models_pack(const olla_model_list_t *list, unsigned char *dst);
@@ -72,6 +78,8 @@ typedef struct {
     size_t       norm_len;
     const char  *json;
     size_t       json_len;
+    int64_t      created;
+    uint32_t     context_window;
 } olla_model_ref_t;
 
 /* iterate: pos starts at 0; returns 1 with *m filled, 0 at the end */

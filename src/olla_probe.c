@@ -545,20 +545,16 @@ olla_probe_classify(const olla_http_resp_t *r, int want_models,
 const char *
 olla_health_name(olla_health_e h)
 {
-    switch (h) {
-    case OLLA_HEALTH_HEALTHY:
-        return "healthy";
-    case OLLA_HEALTH_UNHEALTHY:
-        return "unhealthy";
-    case OLLA_HEALTH_OFFLINE:
-        return "offline";
-    case OLLA_HEALTH_CONFIG_ERROR:
-        return "config_error";
-    case OLLA_HEALTH_RATE_LIMITED:
-        return "rate_limited";
-    default:
+    static const char  *names[OLLA_HEALTH_COUNT] = {
+        "unknown", "healthy", "unhealthy", "offline", "config_error",
+        "rate_limited"
+    };
+
+    if ((unsigned) h >= OLLA_HEALTH_COUNT) {
         return "unknown";
     }
+
+    return names[h];
 }
 
 

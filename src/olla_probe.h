@@ -34,7 +34,9 @@ typedef enum {
     OLLA_HEALTH_UNHEALTHY,
     OLLA_HEALTH_OFFLINE,
     OLLA_HEALTH_CONFIG_ERROR,
-    OLLA_HEALTH_RATE_LIMITED
+    OLLA_HEALTH_RATE_LIMITED,
+
+    OLLA_HEALTH_COUNT              /* the number of states */
 } olla_health_e;
 
 

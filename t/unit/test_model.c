@@ -659,7 +659,7 @@ test_pack_roundtrip(void **state)
 
     want = 0;
     for (i = 0; i < list.n; i++) {
-        want += 12 + list.items[i].id_len + list.items[i].norm_len
+        want += 24 + list.items[i].id_len + list.items[i].norm_len
                 + list.items[i].json_len;
     }
 
@@ -676,7 +676,18 @@ test_pack_roundtrip(void **state)
         assert_memory_equal(m.norm, list.items[i].norm, m.norm_len);
         assert_int_equal(m.json_len, list.items[i].json_len);
         assert_memory_equal(m.json, list.items[i].json, m.json_len);
+        assert_int_equal(m.created, list.items[i].created);
+        assert_int_equal(m.context_window, list.items[i].context_window);
     }
+
+    /* what rendering and routing read without parsing the JSON again */
+
+    assert_int_equal(list.items[0].created, 1742916473);
+    assert_int_equal(list.items[0].context_window, 8192);
+    assert_int_equal(list.items[1].context_window, 131072);
+    assert_int_equal(list.items[2].created, 1743000000);
+    assert_int_equal(list.items[2].context_window, 0);
+    assert_int_equal(list.items[3].created, 0);
 
     assert_int_equal(pos, len);
     assert_int_equal(olla_models_next(blob, len, &pos, &m), 0);
@@ -754,7 +765,7 @@ test_blob_truncated(void **state)
     /* record ends */
     off = 0;
     for (i = 0; i < list.n; i++) {
-        off += 12 + list.items[i].id_len + list.items[i].norm_len
+        off += 24 + list.items[i].id_len + list.items[i].norm_len
                + list.items[i].json_len;
         rec[i] = off;
     }
@@ -800,12 +811,12 @@ test_blob_corrupt(void **state)
         0xffffffff, 0xfffffffe, 0x80000000, 0x7fffffff, 0x10000, 61, 53, 52
     };
 
-    /* huge lengths in each of the three fields */
+    /* huge lengths in each of the three fields (after created, window) */
 
     for (i = 0; i < 3; i++) {
         for (j = 0; j < sizeof(evil) / sizeof(evil[0]); j++) {
             memset(raw, 0, sizeof(raw));
-            put32(raw + 4 * i, evil[j]);
+            put32(raw + 12 + 4 * i, evil[j]);
 
             t = copy(raw, sizeof(raw));
             (void) walk(t, sizeof(raw));
@@ -814,35 +825,43 @@ test_blob_corrupt(void **state)
         }
     }
 
-    /* a record that fits exactly */
-    put32(raw, 2);
-    memcpy(raw + 4, "id", 2);
-    put32(raw + 6, 3);
-    memcpy(raw + 10, "abc", 3);
-    put32(raw + 13, 2);
-    memcpy(raw + 17, "{}", 2);
+    /* a record that fits exactly: 12 bytes of numbers, then the fields */
+    memset(raw, 0, sizeof(raw));
+    put32(raw + 12, 2);
+    memcpy(raw + 16, "id", 2);
+    put32(raw + 18, 3);
+    memcpy(raw + 22, "abc", 3);
+    put32(raw + 25, 2);
+    memcpy(raw + 29, "{}", 2);
 
-    t = copy(raw, 19);
-    assert_int_equal(walk(t, 19), 1);
-    assert_true(olla_models_has(t, 19, S("abc")));
+    t = copy(raw, 31);
+    assert_int_equal(walk(t, 31), 1);
+    assert_true(olla_models_has(t, 31, S("abc")));
     free(t);
+
+    /* a record cut inside its numbers */
+    for (pos = 0; pos < 12; pos++) {
+        t = copy(raw, pos);
+        assert_int_equal(walk(t, pos), 0);
+        free(t);
+    }
 
     /* json length one too long */
-    put32(raw + 13, 3);
-    t = copy(raw, 19);
-    assert_int_equal(walk(t, 19), 0);
-    assert_false(olla_models_has(t, 19, S("abc")));
+    put32(raw + 25, 3);
+    t = copy(raw, 31);
+    assert_int_equal(walk(t, 31), 0);
+    assert_false(olla_models_has(t, 31, S("abc")));
     free(t);
 
-    /* all-zero records: empty but well-formed, the walk ends */
+    /* all-zero records (24 bytes each): empty but well-formed */
     memset(raw, 0, sizeof(raw));
-    t = copy(raw, 60);
-    assert_int_equal(walk(t, 60), 5);
-    assert_true(olla_models_has(t, 60, "", 0));
+    t = copy(raw, 48);
+    assert_int_equal(walk(t, 48), 2);
+    assert_true(olla_models_has(t, 48, "", 0));
     free(t);
 
-    t = copy(raw, 59);
-    assert_int_equal(walk(t, 59), 4);
+    t = copy(raw, 47);
+    assert_int_equal(walk(t, 47), 1);
     free(t);
 
     /* a position at or past the end */

@@ -1,0 +1,380 @@
+
+/*
+ * Copyright (C) ngx_olla_dmr_module authors
+ *
+ * What the module answers itself, for every part of it: the request
+ * context and its request id, JSON answers and errors in the dialect of
+ * the request's route (the catalogue of olla_errors.h), response headers,
+ * and, at configuration time, messages that name the file and line a
+ * directive came from.
+ */
+
+
+#include "ngx_olla_dmr.h"
+
+#include <openssl/rand.h>
+
+
+static void ngx_olla_dmr_new_id(u_char *p);
+static ngx_int_t ngx_olla_dmr_send_errorv(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx, olla_err_e err, const char *fmt, va_list args);
+
+
+ngx_olla_dmr_ctx_t *
+ngx_olla_dmr_create_ctx(ngx_http_request_t *r)
+{
+    u_char              *p;
+    ngx_str_t           *id;
+    ngx_uint_t           i;
+    ngx_list_part_t     *part;
+    ngx_table_elt_t     *h;
+    ngx_olla_dmr_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_olla_dmr_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ctx->stream = -1;
+    ctx->start = ngx_current_msec;
+    ctx->dialect = OLLA_DIALECT_OPENAI;
+
+    /* a valid inbound X-Request-ID is echoed, else a new id */
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("X-Request-ID") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-Request-ID",
+                               sizeof("X-Request-ID") - 1)
+               == 0
+            && olla_request_id_valid((char *) h[i].value.data,
+                                     h[i].value.len))
+        {
+            ctx->request_id = h[i].value;
+            break;
+        }
+    }
+
+    /* NUL-terminated: the pure-C side takes it as a C string */
+
+    id = &ctx->request_id;
+
+    p = ngx_pnalloc(r->pool, ngx_max(id->len, 32) + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    if (id->len) {
+        ngx_memcpy(p, id->data, id->len);
+
+    } else {
+        ngx_olla_dmr_new_id(p);
+        id->len = 32;
+    }
+
+    p[id->len] = '\0';
+    id->data = p;
+
+    ngx_http_set_ctx(r, ctx, ngx_olla_dmr_module);
+
+    return ctx;
+}
+
+
+/*
+ * A ctx for an error nginx raises on an olla_route location before the
+ * route ran (a body over client_max_body_size is refused as soon as the
+ * location is found): the route table's row gives the dialect.
+ */
+
+ngx_olla_dmr_ctx_t *
+ngx_olla_dmr_error_ctx(ngx_http_request_t *r)
+{
+    u_char                    *p, *last;
+    ngx_olla_dmr_ctx_t        *ctx;
+    const olla_route_t        *row;
+    ngx_olla_dmr_loc_conf_t   *olcf;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_olla_dmr_module);
+
+    if (olcf == NULL || olcf->ups == NULL) {
+        return NULL;
+    }
+
+    ctx = ngx_olla_dmr_create_ctx(r);
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ctx->ups = olcf->ups;
+    ctx->olcf = olcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    p = r->uri.data;
+    last = r->uri.data + r->uri.len;
+
+    if (r->uri.len >= clcf->name.len) {
+        p += clcf->name.len;
+    }
+
+    while (p < last && *p == '/') {
+        p++;
+    }
+
+    row = olla_route_match((char *) p, last - p);
+
+    ctx->route = row;
+    ctx->kind = row->kind;
+    ctx->dialect = row->dialect;
+
+    return ctx;
+}
+
+
+/*
+ * A request id: 32 hex digits, a random 64-bit prefix drawn once per
+ * process and a counter.  Unique without asking OpenSSL for randomness on
+ * every request (nginx's $request_id does that, and it is the dearest
+ * part of a request's bookkeeping).
+ */
+
+static void
+ngx_olla_dmr_new_id(u_char *p)
+{
+    static ngx_pid_t  pid;
+    static uint64_t   prefix, count;
+
+    if (pid != ngx_pid) {
+        pid = ngx_pid;
+
+        if (RAND_bytes((u_char *) &prefix, sizeof(prefix)) != 1) {
+            prefix = ((uint64_t) ngx_random() << 32) ^ (uint64_t) ngx_random()
+                     ^ ((uint64_t) ngx_pid << 16) ^ (uint64_t) ngx_time();
+        }
+
+        count = 0;
+    }
+
+    count++;
+
+    (void) ngx_sprintf(p, "%016uxL%016uxL", prefix, count);
+}
+
+
+/* a response header; key is a literal, value lives in the request pool */
+
+ngx_int_t
+ngx_olla_dmr_add_header(ngx_http_request_t *r, const char *key, u_char *value,
+    size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value.data = value;
+    h->value.len = len;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_olla_dmr_send_json(ngx_http_request_t *r, ngx_uint_t status, u_char *body,
+    size_t len)
+{
+    ngx_int_t            rc;
+    ngx_buf_t           *b;
+    ngx_chain_t          out;
+    ngx_olla_dmr_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_olla_dmr_module);
+    if (ctx) {
+        ctx->local = 1;
+    }
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = len;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    if (len == 0) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = body;
+    b->last = body + len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/* the error body in the request's dialect, in the request pool */
+
+u_char *
+ngx_olla_dmr_error_json(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
+    const olla_err_t *e, u_char *msg, size_t msg_len, size_t *len)
+{
+    char    *json;
+    u_char  *p;
+
+    json = olla_err_json(ctx ? ctx->dialect : OLLA_DIALECT_OPENAI, e,
+                         (char *) msg, msg_len,
+                         ctx ? (char *) ctx->request_id.data : NULL,
+                         ctx ? ctx->request_id.len : 0, len);
+    if (json == NULL) {
+        return NULL;
+    }
+
+    p = ngx_pnalloc(r->pool, *len);
+    if (p == NULL) {
+        free(json);
+        return NULL;
+    }
+
+    ngx_memcpy(p, json, *len);
+    free(json);
+
+    return p;
+}
+
+
+/*
+ * An error from the catalogue; fmt (an ngx_sprintf() format) replaces the
+ * default message when not NULL.
+ */
+
+ngx_int_t
+ngx_olla_dmr_send_error(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
+    olla_err_e err, const char *fmt, ...)
+{
+    ngx_int_t  rc;
+    va_list    args;
+
+    va_start(args, fmt);
+    rc = ngx_olla_dmr_send_errorv(r, ctx, err, fmt, args);
+    va_end(args);
+
+    return rc;
+}
+
+
+/* the same in a phase handler: answer, finalize, NGX_DONE */
+
+ngx_int_t
+ngx_olla_dmr_fail(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
+    olla_err_e err, const char *fmt, ...)
+{
+    ngx_int_t  rc;
+    va_list    args;
+
+    va_start(args, fmt);
+    rc = ngx_olla_dmr_send_errorv(r, ctx, err, fmt, args);
+    va_end(args);
+
+    ngx_http_finalize_request(r, rc);
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_olla_dmr_send_errorv(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
+    olla_err_e err, const char *fmt, va_list args)
+{
+    u_char            *p, *body;
+    size_t             len;
+    const olla_err_t  *e;
+    u_char             msg[1024];
+
+    e = olla_err(err);
+
+    if (fmt) {
+        p = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
+        body = ngx_olla_dmr_error_json(r, ctx, e, msg, p - msg, &len);
+
+    } else {
+        body = ngx_olla_dmr_error_json(r, ctx, e, NULL, 0, &len);
+    }
+
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if ((r->headers_in.content_length_n > 0 || r->headers_in.chunked)
+        && r->request_body == NULL)
+    {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            r->keepalive = 0;
+        }
+    }
+
+    return ngx_olla_dmr_send_json(r, e->status, body, len);
+}
+
+
+/* configuration: a message that names where a directive was written */
+
+void
+ngx_olla_dmr_conf_error(ngx_conf_t *cf, u_char *file, ngx_uint_t line,
+    const char *fmt, ...)
+{
+    u_char   *p, *last;
+    va_list   args;
+    u_char    errstr[NGX_MAX_CONF_ERRSTR];
+
+    last = errstr + NGX_MAX_CONF_ERRSTR;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(errstr, last, fmt, args);
+    va_end(args);
+
+    if (file) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "%*s in %s:%ui",
+                      p - errstr, errstr, file, line);
+
+    } else {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "%*s", p - errstr, errstr);
+    }
+}

@@ -1,0 +1,360 @@
+
+/*
+ * Copyright (C) ngx_olla_dmr_module authors
+ *
+ * The error catalogue and the error bodies (see olla_errors.h).
+ */
+
+
+#include "olla_errors.h"
+#include "olla_jdom.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+static const olla_err_t  olla_errs[OLLA_ERR_COUNT] = {
+
+    /* OLLA_ERR_INVALID_PATH */
+    { 400, "invalid_request_error", "invalid_path", "invalid_request_error",
+      "the path must not contain \"..\" or \".\" segments, encoded "
+      "slashes or empty segments" },
+
+    /* OLLA_ERR_METHOD_NOT_ALLOWED */
+    { 405, "invalid_request_error", "method_not_allowed",
+      "invalid_request_error", "method not allowed" },
+
+    /* OLLA_ERR_ROUTE_NOT_FOUND */
+    { 404, "not_found_error", "route_not_found", "not_found_error",
+      "unknown route" },
+
+    /* OLLA_ERR_PATH_NOT_FOUND */
+    { 404, "not_found_error", "path_not_found", "not_found_error",
+      "unknown path" },
+
+    /* OLLA_ERR_NO_ENDPOINT */
+    { 404, "not_found_error", "no_endpoint", "not_found_error",
+      "no endpoint can serve this route" },
+
+    /* OLLA_ERR_MESSAGE_TOO_LARGE */
+    { 413, "request_too_large", "request_too_large", "request_too_large",
+      "request body exceeds the maximum message size" },
+
+    /* OLLA_ERR_INVALID_JSON */
+    { 400, "invalid_request_error", "invalid_json", "invalid_request_error",
+      "request body is not valid JSON" },
+
+    /* OLLA_ERR_INVALID_MODEL */
+    { 400, "invalid_request_error", "invalid_model", "invalid_request_error",
+      "\"model\" must be a non-empty string" },
+
+    /* OLLA_ERR_INVALID_MAX_TOKENS */
+    { 400, "invalid_request_error", "invalid_max_tokens",
+      "invalid_request_error",
+      "\"max_tokens\" is required and must be an integer >= 1" },
+
+    /* OLLA_ERR_INVALID_MESSAGES */
+    { 400, "invalid_request_error", "invalid_messages",
+      "invalid_request_error",
+      "\"messages\" is required and must be an array" },
+
+    /* OLLA_ERR_INVALID_REQUEST */
+    { 400, "invalid_request_error", NULL, "invalid_request_error",
+      "invalid request" },
+
+    /* OLLA_ERR_MODEL_NOT_FOUND */
+    { 404, "invalid_request_error", "model_not_found", "not_found_error",
+      "the model is not available on any healthy endpoint" },
+
+    /* OLLA_ERR_CONCURRENCY_LIMIT */
+    { 429, "rate_limit_error", "concurrency_limit", "rate_limit_error",
+      "every endpoint that can serve this request is at its concurrency "
+      "limit; retry shortly" },
+
+    /* OLLA_ERR_NO_HEALTHY_ENDPOINT */
+    { 503, "service_unavailable", "no_healthy_endpoint", "api_error",
+      "no healthy endpoint is available" },
+
+    /* OLLA_ERR_NOT_TRANSLATABLE */
+    { 503, "api_error", NULL, "api_error",
+      "the endpoint cannot serve this API" },
+
+    /* OLLA_ERR_NO_ENDPOINTS */
+    { 503, "service_unavailable", "no_endpoints", "api_error",
+      "no olla_endpoint is configured" },
+
+    /* OLLA_ERR_INTERNAL */
+    { 500, "server_error", NULL, "api_error",
+      "the gateway failed to handle the request" },
+
+    /* OLLA_ERR_UPSTREAM_UNAVAILABLE */
+    { 502, "upstream_error", "upstream_unavailable", "api_error",
+      "the endpoint could not be reached or failed before answering, and "
+      "no other endpoint could take the request" },
+
+    /* OLLA_ERR_UPSTREAM_TIMEOUT */
+    { 504, "upstream_error", "upstream_timeout", "timeout_error",
+      "the endpoint did not answer in time" },
+
+    /* OLLA_ERR_BODY_TOO_LARGE */
+    { 413, "invalid_request_error", "request_too_large", "request_too_large",
+      "the request body is larger than client_max_body_size" },
+
+    /* OLLA_ERR_BAD_REQUEST */
+    { 400, "invalid_request_error", "bad_request", "invalid_request_error",
+      "bad request" },
+
+    /* OLLA_ERR_REQUEST_TIMEOUT */
+    { 408, "invalid_request_error", "request_timeout", "timeout_error",
+      "the request was not received in time" },
+
+    /* OLLA_ERR_UNAVAILABLE */
+    { 503, "service_unavailable", "service_unavailable", "api_error",
+      "the service is unavailable" },
+};
+
+
+/* the rows that stand for a status nginx raised */
+
+static const olla_err_e  olla_err_statuses[] = {
+    OLLA_ERR_UPSTREAM_UNAVAILABLE,
+    OLLA_ERR_UPSTREAM_TIMEOUT,
+    OLLA_ERR_BODY_TOO_LARGE,
+    OLLA_ERR_BAD_REQUEST,
+    OLLA_ERR_REQUEST_TIMEOUT,
+    OLLA_ERR_UNAVAILABLE,
+};
+
+
+const olla_err_t *
+olla_err(olla_err_e e)
+{
+    if ((unsigned) e >= OLLA_ERR_COUNT) {
+        e = OLLA_ERR_INTERNAL;
+    }
+
+    return &olla_errs[e];
+}
+
+
+const olla_err_t *
+olla_err_for_status(int status, olla_err_t *tmp)
+{
+    size_t  i;
+
+    for (i = 0; i < sizeof(olla_err_statuses) / sizeof(olla_err_e); i++) {
+        if (olla_errs[olla_err_statuses[i]].status == status) {
+            return &olla_errs[olla_err_statuses[i]];
+        }
+    }
+
+    tmp->status = status;
+    tmp->code = NULL;
+    tmp->anthropic_type = olla_err_anthropic_type(status);
+
+    if (status >= 500) {
+        tmp->openai_type = "server_error";
+        tmp->message = "the gateway failed to handle the request";
+
+    } else {
+        tmp->openai_type = "invalid_request_error";
+        tmp->message = "the request was refused";
+    }
+
+    return tmp;
+}
+
+
+const char *
+olla_err_anthropic_type(int status)
+{
+    switch (status) {
+
+    case 400:
+        return "invalid_request_error";
+
+    case 401:
+        return "authentication_error";
+
+    case 403:
+        return "permission_error";
+
+    case 404:
+        return "not_found_error";
+
+    case 413:
+        return "request_too_large";
+
+    case 429:
+        return "rate_limit_error";
+
+    case 408:
+    case 504:
+        return "timeout_error";
+
+    case 529:
+        return "overloaded_error";
+
+    default:
+        return "api_error";
+    }
+}
+
+
+/* the length of a valid UTF-8 sequence at p, 0 when it is not one */
+
+static size_t
+olla_err_utf8(const unsigned char *p, size_t n)
+{
+    unsigned char  c, lo, hi;
+    size_t         need, i;
+
+    c = p[0];
+
+    if (c < 0x80) {
+        return 1;
+    }
+
+    lo = 0x80;
+    hi = 0xbf;
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        need = 1;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        need = 2;
+
+        if (c == 0xe0) {
+            lo = 0xa0;
+
+        } else if (c == 0xed) {
+            hi = 0x9f;            /* no surrogates */
+        }
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 3;
+
+        if (c == 0xf0) {
+            lo = 0x90;
+
+        } else if (c == 0xf4) {
+            hi = 0x8f;
+        }
+
+    } else {
+        return 0;
+    }
+
+    if (n < need + 1) {
+        return 0;
+    }
+
+    for (i = 1; i <= need; i++) {
+        if (p[i] < lo || p[i] > hi) {
+            return 0;
+        }
+
+        lo = 0x80;
+        hi = 0xbf;
+    }
+
+    return need + 1;
+}
+
+
+/* any bytes as JSON string contents: invalid UTF-8 becomes U+FFFD */
+
+static void
+olla_err_esc(olla_jout_t *o, const char *s, size_t n)
+{
+    size_t                i, k;
+    const unsigned char  *p;
+
+    p = (const unsigned char *) s;
+    i = 0;
+
+    while (i < n) {
+        k = i;
+
+        while (k < n) {
+            size_t  l;
+
+            l = olla_err_utf8(p + k, n - k);
+
+            if (l == 0) {
+                break;
+            }
+
+            k += l;
+        }
+
+        olla_jout_esc(o, (const char *) p + i, k - i);
+
+        if (k < n) {
+            olla_jout_add(o, "\xef\xbf\xbd", 3);
+            k++;
+        }
+
+        i = k;
+    }
+}
+
+
+char *
+olla_err_json(olla_dialect_e dialect, const olla_err_t *e, const char *msg,
+    size_t msg_len, const char *request_id, size_t id_len, size_t *len)
+{
+    olla_jout_t  o;
+
+    if (msg == NULL) {
+        msg = e->message;
+        msg_len = strlen(msg);
+    }
+
+    olla_jout_init(&o, msg_len + id_len + 128);
+
+    if (dialect == OLLA_DIALECT_ANTHROPIC) {
+        olla_jout_add(&o, "{\"type\":\"error\",\"error\":{\"type\":\"",
+                      sizeof("{\"type\":\"error\",\"error\":{\"type\":\"")
+                      - 1);
+        olla_jout_add(&o, e->anthropic_type, strlen(e->anthropic_type));
+        olla_jout_add(&o, "\",\"message\":\"",
+                      sizeof("\",\"message\":\"") - 1);
+        olla_err_esc(&o, msg, msg_len);
+        olla_jout_add(&o, "\"}", 2);
+
+    } else {
+        olla_jout_add(&o, "{\"error\":{\"message\":\"",
+                      sizeof("{\"error\":{\"message\":\"") - 1);
+        olla_err_esc(&o, msg, msg_len);
+        olla_jout_add(&o, "\",\"type\":\"", sizeof("\",\"type\":\"") - 1);
+        olla_jout_add(&o, e->openai_type, strlen(e->openai_type));
+        olla_jout_add(&o, "\",\"code\":", sizeof("\",\"code\":") - 1);
+
+        if (e->code) {
+            olla_jout_ch(&o, '"');
+            olla_jout_add(&o, e->code, strlen(e->code));
+            olla_jout_ch(&o, '"');
+
+        } else {
+            olla_jout_add(&o, "null", 4);
+        }
+    }
+
+    if (request_id && id_len) {
+        olla_jout_add(&o, ",\"request_id\":\"",
+                      sizeof(",\"request_id\":\"") - 1);
+        olla_err_esc(&o, request_id, id_len);
+        olla_jout_ch(&o, '"');
+    }
+
+    if (dialect == OLLA_DIALECT_ANTHROPIC) {
+        olla_jout_add(&o, "}\n", 2);
+
+    } else {
+        olla_jout_add(&o, "}}\n", 3);
+    }
+
+    return olla_jout_finish(&o, len);
+}
