@@ -253,9 +253,13 @@ extern ngx_module_t  ngx_olla_dmr_module;
 
 
 /*
- * The glue's calls go down only:
- *   module -> route, filter, status -> upstream, reply, models
- *          -> health -> shm
+ * The glue's calls go down only, never back up:
+ *
+ *   module.c                      directives, configuration, init
+ *   route.c  filter.c  status.c   a request's way in, its way out, status
+ *   upstream.c  models.c          endpoint choice; the model lists
+ *   reply.c  health.c             answers and ctx; probes and breaker
+ *   shm.c                         the shared zone
  */
 
 /* ngx_olla_dmr_route.c */
@@ -310,8 +314,6 @@ ngx_int_t ngx_olla_dmr_models_status(ngx_http_request_t *r);
 
 /* ngx_olla_dmr_health.c */
 ngx_int_t ngx_olla_dmr_health_init_process(ngx_cycle_t *cycle);
-void ngx_olla_dmr_health_set(ngx_olla_dmr_endpoint_t *ep,
-    olla_health_e status, const char *reason, size_t len);
 void ngx_olla_dmr_passive_result(ngx_olla_dmr_endpoint_t *ep,
     ngx_uint_t transport_failure, ngx_uint_t trial);
 ngx_int_t ngx_olla_dmr_breaker_allows(ngx_olla_dmr_endpoint_t *ep,

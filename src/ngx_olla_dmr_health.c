@@ -56,6 +56,8 @@ static void ngx_olla_dmr_probe_done(ngx_olla_dmr_probe_t *pr,
     olla_health_e status, const char *reason, olla_model_list_t *models);
 static u_char *ngx_olla_dmr_probe_log_handler(ngx_log_t *log, u_char *buf,
     size_t len);
+static void ngx_olla_dmr_health_set(ngx_olla_dmr_endpoint_t *ep,
+    olla_health_e status, const char *reason, size_t len);
 
 
 static ngx_log_t  ngx_olla_dmr_quiet_log;
@@ -673,7 +675,7 @@ ngx_olla_dmr_probe_done(ngx_olla_dmr_probe_t *pr, olla_health_e status,
 
 /* the one place an endpoint's health changes; logs transitions once */
 
-void
+static void
 ngx_olla_dmr_health_set(ngx_olla_dmr_endpoint_t *ep, olla_health_e status,
     const char *reason, size_t len)
 {
