@@ -301,6 +301,9 @@ ngx_olla_dmr_create_srv_conf(ngx_conf_t *cf)
      */
 
     ups->lb = OLLA_PICK_LEAST_CONN;
+    ups->resident_first = 1;
+    ups->affinity = 1;
+    ups->prewarm = 1;
 
     return ups;
 }

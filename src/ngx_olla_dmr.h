@@ -112,6 +112,7 @@ typedef struct {
     ngx_msec_t                   timeout;
     ngx_uint_t                   max_concurrent;  /* 0: from profile */
     ngx_uint_t                   index;        /* in its upstream */
+    uint32_t                     id;           /* olla_pick_id(name) */
 
     ngx_olla_dmr_upstream_t     *upstream;
     ngx_olla_dmr_ep_sh_t        *sh;
@@ -134,6 +135,9 @@ struct ngx_olla_dmr_upstream_s {
     ngx_array_t                    endpoints;  /* ngx_olla_dmr_endpoint_t */
     ngx_uint_t                     lb;         /* OLLA_PICK_LEAST_CONN ... */
     ngx_uint_t                     lb_set;
+    ngx_flag_t                     resident_first;
+    ngx_flag_t                     affinity;
+    ngx_flag_t                     prewarm;
     ngx_uint_t                     initialized;
     ngx_uint_t                     cursor;     /* round-robin, ties */
     olla_pick_ep_t                *facts;      /* this worker's scratch */

@@ -365,6 +365,8 @@ ngx_olla_dmr_endpoint_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         ep->name = ep->host;
     }
 
+    ep->id = olla_pick_id((char *) ep->name.data, ep->name.len);
+
     us = ngx_array_push(uscf->servers);
     if (us == NULL) {
         return NGX_CONF_ERROR;
@@ -1009,7 +1011,10 @@ ngx_olla_dmr_pick(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
 
             f[i].inflight = (uint32_t) e->sh->inflight;
             f[i].priority = (int32_t) e->priority;
+            f[i].id = e->id;
             f[i].serve = OLLA_PICK_MAYBE;
+            f[i].resident = OLLA_RES_UNKNOWN;
+            f[i].in_use = 0;
             f[i].limit = 0;
 
             if (ctx->skip[i]) {
@@ -1054,7 +1059,12 @@ ngx_olla_dmr_pick(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
             ngx_olla_dmr_shm_unlock(omcf);
         }
 
+        ngx_memzero(&req, sizeof(olla_pick_req_t));
+
         req.lb = ups->lb;
+        req.resident_first = (ups->resident_first != 0);
+        req.affinity = (ups->affinity != 0);
+        req.prewarm = (ups->prewarm != 0);
         req.cursor = ups->cursor;
         req.random = (uint32_t) ngx_random();
 
