@@ -150,6 +150,7 @@ UNIT_DEPS_test_sse       := src/olla_sse.c
 UNIT_DEPS_test_anthropic := src/olla_anthropic.c src/olla_sse.c src/olla_jdom.c
 UNIT_DEPS_test_jdom      := src/olla_jdom.c
 UNIT_DEPS_test_pick      := src/olla_pick.c
+UNIT_DEPS_test_ps        := src/olla_ps.c src/olla_model.c
 
 .SECONDEXPANSION:
 $(UNIT_BUILD)/%: t/unit/%.c $$(UNIT_DEPS_$$*) $(wildcard src/olla_*.h) | deps-unit
