@@ -79,6 +79,27 @@ static ngx_command_t  ngx_olla_dmr_commands[] = {
       0,
       NULL },
 
+    { ngx_string("olla_resident_first"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_olla_dmr_upstream_t, resident_first),
+      NULL },
+
+    { ngx_string("olla_affinity"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_olla_dmr_upstream_t, affinity),
+      NULL },
+
+    { ngx_string("olla_prewarm"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_olla_dmr_upstream_t, prewarm),
+      NULL },
+
     { ngx_string("olla_route"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_olla_dmr_route_directive,
@@ -301,9 +322,9 @@ ngx_olla_dmr_create_srv_conf(ngx_conf_t *cf)
      */
 
     ups->lb = OLLA_PICK_LEAST_CONN;
-    ups->resident_first = 1;
-    ups->affinity = 1;
-    ups->prewarm = 1;
+    ups->resident_first = NGX_CONF_UNSET;
+    ups->affinity = NGX_CONF_UNSET;
+    ups->prewarm = NGX_CONF_UNSET;
 
     return ups;
 }

@@ -23,6 +23,7 @@
 #include "olla_path.h"
 #include "olla_xlat.h"
 #include "olla_pick.h"
+#include "olla_ps.h"
 
 
 #define NGX_OLLA_DMR_VERSION          "0.1.0"
@@ -51,6 +52,35 @@
 
 typedef struct ngx_olla_dmr_upstream_s  ngx_olla_dmr_upstream_t;
 typedef struct ngx_olla_dmr_probe_s     ngx_olla_dmr_probe_t;
+
+
+/*
+ * Residency: what an endpoint has loaded, per model and runner mode,
+ * from its running-models answer (NGX_OLLA_DMR_RES_PROBE) and from the
+ * gateway's own traffic (NGX_OLLA_DMR_RES_TRAFFIC: a request sent makes
+ * the model loading there until the next answer says otherwise).  Slots
+ * are written under the zone's mutex and read without it.
+ */
+
+#define NGX_OLLA_DMR_RES_SLOTS        8
+#define NGX_OLLA_DMR_RES_NAME         112
+#define NGX_OLLA_DMR_RES_PROBE        1
+#define NGX_OLLA_DMR_RES_TRAFFIC      2
+
+/* a model the gateway sent traffic for is taken as loaded this long */
+#define NGX_OLLA_DMR_RES_TRAFFIC_TTL  300
+
+#define NGX_OLLA_DMR_PRELOADS         8      /* preload= models */
+
+typedef struct {
+    uint64_t                     hash;         /* of the name; 0: free */
+    ngx_atomic_t                 last;         /* unix s: used, or sent */
+    uint8_t                      state;        /* OLLA_RES_LOADING ... */
+    uint8_t                      in_use;
+    uint8_t                      mode;         /* OLLA_PS_COMPLETION ... */
+    uint8_t                      from;
+    u_char                       name[NGX_OLLA_DMR_RES_NAME];
+} ngx_olla_dmr_res_t;
 
 
 /* an endpoint's state in the shared zone */
@@ -87,6 +117,23 @@ typedef struct {
     size_t                       models_len;
     ngx_uint_t                   nmodels;
     time_t                       models_time;
+
+    /* residency */
+    ngx_olla_dmr_res_t           res[NGX_OLLA_DMR_RES_SLOTS];
+    ngx_atomic_t                 res_known;    /* the last read worked */
+    time_t                       res_time;
+    u_char                       res_reason[96];
+
+    /* keeping models warm: preload= by index, and pre-warming */
+    ngx_atomic_t                 preload_busy[NGX_OLLA_DMR_PRELOADS];
+    time_t                       preload_time[NGX_OLLA_DMR_PRELOADS];
+    ngx_atomic_t                 prewarm_busy;
+    time_t                       prewarm_time;
+    uint64_t                     prewarm_hash;
+    ngx_atomic_t                 preloads;     /* sent, all kinds */
+
+    /* routing decisions by reason */
+    ngx_atomic_t                 decisions[OLLA_REASON_COUNT];
 } ngx_olla_dmr_ep_sh_t;
 
 
@@ -108,6 +155,9 @@ typedef struct {
     ngx_int_t                    priority;     /* -1 until resolved */
     ngx_str_t                    model_url;
     ngx_str_t                    health_url;
+    ngx_str_t                    ps_url;       /* running models, or "" */
+    olla_ps_format_e             ps_format;
+    ngx_array_t                 *preload;      /* ngx_olla_dmr_preload_t */
     ngx_msec_t                   interval;
     ngx_msec_t                   timeout;
     ngx_uint_t                   max_concurrent;  /* 0: from profile */
@@ -144,6 +194,14 @@ struct ngx_olla_dmr_upstream_s {
     u_char                        *conf_file;
     ngx_uint_t                     conf_line;
 };
+
+
+/* a preload= model */
+typedef struct {
+    ngx_str_t                    name;         /* as written */
+    ngx_str_t                    norm;
+    uint64_t                     hash;
+} ngx_olla_dmr_preload_t;
 
 
 /* what a profile says about a model: its concurrency limit and timeout */
@@ -219,6 +277,10 @@ typedef struct {
 
     ngx_str_t                    model;        /* as the client sent it */
     ngx_str_t                    norm;         /* normalised */
+    uint64_t                     model_hash;   /* of norm, 0: no model */
+    ngx_uint_t                   runner;       /* OLLA_PS_COMPLETION ... */
+    uint64_t                     key;          /* conversation, 0: none */
+    olla_pick_reason_e           reason;       /* $olla_route_reason */
     ngx_int_t                    stream;       /* -1 unknown, 0, 1 */
     long                         input_tokens; /* translation estimate */
     ngx_str_t                    request_id;
@@ -323,6 +385,8 @@ void ngx_olla_dmr_passive_result(ngx_olla_dmr_endpoint_t *ep,
 ngx_int_t ngx_olla_dmr_breaker_allows(ngx_olla_dmr_endpoint_t *ep,
     ngx_uint_t *trial);
 const char *ngx_olla_dmr_circuit_name(ngx_olla_dmr_ep_sh_t *sh);
+void ngx_olla_dmr_prewarm(ngx_olla_dmr_endpoint_t *ep, ngx_str_t *norm,
+    uint64_t hash);
 ngx_uint_t ngx_olla_dmr_routable(ngx_olla_dmr_endpoint_t *ep);
 
 /* ngx_olla_dmr_shm.c */
@@ -336,6 +400,15 @@ ngx_int_t ngx_olla_dmr_models_set(ngx_olla_dmr_main_conf_t *omcf,
     ngx_olla_dmr_endpoint_t *ep, olla_model_list_t *list);
 u_char *ngx_olla_dmr_models_copy(ngx_olla_dmr_main_conf_t *omcf,
     ngx_olla_dmr_endpoint_t *ep, ngx_pool_t *pool, size_t *len);
+ngx_uint_t ngx_olla_dmr_res_lookup(ngx_olla_dmr_endpoint_t *ep,
+    uint64_t hash, ngx_uint_t mode, ngx_uint_t *in_use);
+void ngx_olla_dmr_res_mark(ngx_olla_dmr_main_conf_t *omcf,
+    ngx_olla_dmr_endpoint_t *ep, uint64_t hash, ngx_uint_t mode,
+    ngx_str_t *norm, ngx_uint_t state);
+void ngx_olla_dmr_res_set(ngx_olla_dmr_main_conf_t *omcf,
+    ngx_olla_dmr_endpoint_t *ep, olla_ps_list_t *list, time_t since);
+ngx_uint_t ngx_olla_dmr_res_unknown(ngx_olla_dmr_endpoint_t *ep,
+    const char *reason);
 
 
 #endif /* _NGX_OLLA_DMR_H_INCLUDED_ */

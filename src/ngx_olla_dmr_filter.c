@@ -61,6 +61,7 @@ static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 #define NGX_OLLA_DMR_VAR_MODE       3
 #define NGX_OLLA_DMR_VAR_REQUEST_ID 4
 #define NGX_OLLA_DMR_VAR_ROUTE      5
+#define NGX_OLLA_DMR_VAR_REASON     6
 
 
 static ngx_http_variable_t  ngx_olla_dmr_vars[] = {
@@ -82,6 +83,9 @@ static ngx_http_variable_t  ngx_olla_dmr_vars[] = {
 
     { ngx_string("olla_route"), NULL, ngx_olla_dmr_variable,
       NGX_OLLA_DMR_VAR_ROUTE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("olla_route_reason"), NULL, ngx_olla_dmr_variable,
+      NGX_OLLA_DMR_VAR_REASON, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -900,6 +904,13 @@ ngx_olla_dmr_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
     case NGX_OLLA_DMR_VAR_REQUEST_ID:
         s = ctx->request_id;
+        break;
+
+    case NGX_OLLA_DMR_VAR_REASON:
+        if (ctx->reason != OLLA_REASON_NONE) {
+            s.data = (u_char *) olla_pick_reason_name(ctx->reason);
+            s.len = ngx_strlen(s.data);
+        }
         break;
 
     default: /* NGX_OLLA_DMR_VAR_ROUTE */

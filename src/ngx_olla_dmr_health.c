@@ -11,17 +11,33 @@
  * per interval reaches the backend whatever worker_processes is.  A probe
  * is a non-blocking GET of the health URL (over TLS for https endpoints),
  * bounded by check_timeout, read into a bounded buffer and classified by
- * olla_probe_classify().  Its connection logs through a quiet log: the
- * verdict, not nginx's connect() errors, is what an operator reads.
+ * olla_probe_classify().  After a healthy answer, the endpoint's running
+ * models (DMR's /engines/ps, Ollama's /api/ps) are read under the same
+ * lease into its residency, and models it should keep loaded (preload=)
+ * that are neither loaded nor loading are loaded: DMR's X-Preload-Only
+ * request, Ollama's empty generate.  Such a load request runs on its own
+ * connection, bounded by the type's timeout, at most one per model at a
+ * time.  Probe connections log through a quiet log: the verdict, not
+ * nginx's connect() errors, is what an operator reads.
  */
 
 
 #include "ngx_olla_dmr.h"
 
 
+#define NGX_OLLA_DMR_STEP_HEALTH   0
+#define NGX_OLLA_DMR_STEP_MODELS   1
+#define NGX_OLLA_DMR_STEP_PS       2
+#define NGX_OLLA_DMR_STEP_LOAD     3     /* a load request, on its own */
+
+
 struct ngx_olla_dmr_probe_s {
     ngx_olla_dmr_endpoint_t     *ep;
     ngx_olla_dmr_main_conf_t    *omcf;
+    ngx_msec_t                   next;       /* the next probe, once done */
+    time_t                       ps_since;   /* when the ps read began */
+    ngx_str_t                    load;       /* STEP_LOAD: the model */
+    ngx_atomic_t                *load_busy;  /* its in-flight flag */
     ngx_peer_connection_t        peer;
     ngx_pool_t                  *pool;
     ngx_buf_t                   *request;
@@ -31,7 +47,7 @@ struct ngx_olla_dmr_probe_s {
     ngx_msec_t                   latency;    /* of the health answer */
     int64_t                      retry_after;   /* seconds, -1: none */
     ngx_event_t                  deadline;
-    ngx_uint_t                   step;       /* 0: health, 1: models */
+    ngx_uint_t                   step;       /* NGX_OLLA_DMR_STEP_* */
     ngx_uint_t                   want_models;
     unsigned                     active:1;
     unsigned                     connected:1;
@@ -56,6 +72,17 @@ static void ngx_olla_dmr_probe_done(ngx_olla_dmr_probe_t *pr,
     olla_health_e status, const char *reason, olla_model_list_t *models);
 static u_char *ngx_olla_dmr_probe_log_handler(ngx_log_t *log, u_char *buf,
     size_t len);
+static void ngx_olla_dmr_probe_ps_answer(ngx_olla_dmr_probe_t *pr);
+static void ngx_olla_dmr_probe_ps(ngx_olla_dmr_probe_t *pr, ngx_uint_t ok,
+    const char *reason);
+static ngx_int_t ngx_olla_dmr_load_request(ngx_olla_dmr_probe_t *pr);
+static ngx_msec_t ngx_olla_dmr_load_timeout(ngx_olla_dmr_endpoint_t *ep);
+static void ngx_olla_dmr_probe_finish(ngx_olla_dmr_probe_t *pr);
+static void ngx_olla_dmr_preload_check(ngx_olla_dmr_probe_t *pr);
+static ngx_int_t ngx_olla_dmr_load(ngx_olla_dmr_endpoint_t *ep,
+    ngx_str_t *model, ngx_atomic_t *busy);
+static void ngx_olla_dmr_load_done(ngx_olla_dmr_probe_t *pr, ngx_uint_t ok,
+    const char *reason);
 static void ngx_olla_dmr_health_set(ngx_olla_dmr_endpoint_t *ep,
     olla_health_e status, const char *reason, size_t len);
 
@@ -224,23 +251,38 @@ ngx_olla_dmr_probe_start(ngx_olla_dmr_probe_t *pr)
     pr->active = 1;
     pr->connected = 0;
 
-    if (pr->step == 0) {
+    if (pr->step == NGX_OLLA_DMR_STEP_HEALTH) {
         pr->start = ngx_current_msec;
         pr->latency = 0;
         pr->retry_after = -1;
     }
 
-    if (pr->step == 0) {
+    switch (pr->step) {
+
+    case NGX_OLLA_DMR_STEP_HEALTH:
         pr->want_models = (ep->health_url.len == ep->model_url.len
                            && ngx_strncmp(ep->health_url.data,
                                           ep->model_url.data,
                                           ep->model_url.len)
                               == 0);
         uri = &ep->health_url;
+        break;
 
-    } else {
+    case NGX_OLLA_DMR_STEP_MODELS:
         pr->want_models = 1;
         uri = &ep->model_url;
+        break;
+
+    case NGX_OLLA_DMR_STEP_PS:
+        pr->want_models = 0;
+        pr->ps_since = ngx_time();
+        uri = &ep->ps_url;
+        break;
+
+    default: /* NGX_OLLA_DMR_STEP_LOAD */
+        pr->want_models = 0;
+        uri = NULL;
+        break;
     }
 
     pr->pool = ngx_create_pool(2048, &ngx_olla_dmr_quiet_log);
@@ -248,27 +290,35 @@ ngx_olla_dmr_probe_start(ngx_olla_dmr_probe_t *pr)
         goto failed;
     }
 
-    len = sizeof("GET  HTTP/1.0" CRLF "Host: " CRLF
-                 "User-Agent: ngx_olla_dmr/" NGX_OLLA_DMR_VERSION CRLF
-                 "Accept: application/json" CRLF
-                 "Connection: close" CRLF CRLF) - 1
-          + uri->len + ep->host.len;
-
-    pr->request = ngx_create_temp_buf(pr->pool, len);
     pr->buffer = ngx_create_temp_buf(pr->pool, 16384);
-
-    if (pr->request == NULL || pr->buffer == NULL) {
+    if (pr->buffer == NULL) {
         goto failed;
     }
 
-    pr->request->last = ngx_sprintf(pr->request->last,
-                                    "GET %V HTTP/1.0" CRLF
-                                    "Host: %V" CRLF
-                                    "User-Agent: ngx_olla_dmr/"
-                                    NGX_OLLA_DMR_VERSION CRLF
-                                    "Accept: application/json" CRLF
-                                    "Connection: close" CRLF CRLF,
-                                    uri, &ep->host);
+    if (uri) {
+        len = sizeof("GET  HTTP/1.0" CRLF "Host: " CRLF
+                     "User-Agent: ngx_olla_dmr/" NGX_OLLA_DMR_VERSION CRLF
+                     "Accept: application/json" CRLF
+                     "Connection: close" CRLF CRLF) - 1
+              + uri->len + ep->host.len;
+
+        pr->request = ngx_create_temp_buf(pr->pool, len);
+        if (pr->request == NULL) {
+            goto failed;
+        }
+
+        pr->request->last = ngx_sprintf(pr->request->last,
+                                        "GET %V HTTP/1.0" CRLF
+                                        "Host: %V" CRLF
+                                        "User-Agent: ngx_olla_dmr/"
+                                        NGX_OLLA_DMR_VERSION CRLF
+                                        "Accept: application/json" CRLF
+                                        "Connection: close" CRLF CRLF,
+                                        uri, &ep->host);
+
+    } else if (ngx_olla_dmr_load_request(pr) != NGX_OK) {
+        goto failed;
+    }
 
     olla_http_resp_init(&pr->resp, OLLA_PROBE_MAX_BODY);
 
@@ -282,7 +332,9 @@ ngx_olla_dmr_probe_start(ngx_olla_dmr_probe_t *pr)
     pc->log = &ngx_olla_dmr_quiet_log;
     pc->log_error = NGX_ERROR_INFO;
 
-    ngx_add_timer(&pr->deadline, ep->timeout);
+    ngx_add_timer(&pr->deadline, pr->step == NGX_OLLA_DMR_STEP_LOAD
+                                 ? ngx_olla_dmr_load_timeout(ep)
+                                 : ep->timeout);
 
     rc = ngx_event_connect_peer(pc);
 
@@ -552,15 +604,28 @@ ngx_olla_dmr_probe_fail(ngx_olla_dmr_probe_t *pr, olla_health_e status,
 {
     u_char  buf[160];
 
-    if (pr->step == 1) {
+    ngx_olla_dmr_probe_close(pr);
+
+    switch (pr->step) {
+
+    case NGX_OLLA_DMR_STEP_LOAD:
+        ngx_olla_dmr_load_done(pr, 0, reason);
+        return;
+
+    case NGX_OLLA_DMR_STEP_PS:
+        ngx_olla_dmr_probe_ps(pr, 0, reason);
+        return;
+
+    case NGX_OLLA_DMR_STEP_MODELS:
         ngx_snprintf(buf, sizeof(buf) - 1,
                      "healthy, but the model list failed: %s%Z", reason);
-        reason = (const char *) buf;
-    }
+        ngx_olla_dmr_probe_done(pr, OLLA_HEALTH_HEALTHY, (char *) buf, NULL);
+        return;
 
-    ngx_olla_dmr_probe_close(pr);
-    ngx_olla_dmr_probe_done(pr, pr->step == 1 ? OLLA_HEALTH_HEALTHY : status,
-                            reason, NULL);
+    default:
+        ngx_olla_dmr_probe_done(pr, status, reason, NULL);
+        return;
+    }
 }
 
 
@@ -571,12 +636,28 @@ ngx_olla_dmr_probe_response(ngx_olla_dmr_probe_t *pr)
     olla_health_e      status;
     olla_model_list_t  models;
 
+    if (pr->step == NGX_OLLA_DMR_STEP_LOAD) {
+        ngx_snprintf((u_char *) reason, sizeof(reason) - 1, "HTTP %d%Z",
+                     pr->resp.status);
+        status = (pr->resp.status >= 200 && pr->resp.status < 300)
+                 ? OLLA_HEALTH_HEALTHY : OLLA_HEALTH_UNHEALTHY;
+
+        ngx_olla_dmr_probe_close(pr);
+        ngx_olla_dmr_load_done(pr, status == OLLA_HEALTH_HEALTHY, reason);
+        return;
+    }
+
+    if (pr->step == NGX_OLLA_DMR_STEP_PS) {
+        ngx_olla_dmr_probe_ps_answer(pr);
+        return;
+    }
+
     ngx_memzero(&models, sizeof(olla_model_list_t));
 
     status = olla_probe_classify(&pr->resp, pr->want_models, &models,
                                  reason, sizeof(reason));
 
-    if (pr->step == 0) {
+    if (pr->step == NGX_OLLA_DMR_STEP_HEALTH) {
         pr->latency = ngx_current_msec - pr->start;
     }
 
@@ -589,12 +670,14 @@ ngx_olla_dmr_probe_response(ngx_olla_dmr_probe_t *pr)
 
     if (status == OLLA_HEALTH_HEALTHY && !pr->want_models) {
         /* health answered, the model list lives elsewhere: fetch it */
-        pr->step = 1;
+        pr->step = NGX_OLLA_DMR_STEP_MODELS;
         ngx_olla_dmr_probe_start(pr);
         return;
     }
 
-    if (pr->step == 1 && status != OLLA_HEALTH_HEALTHY) {
+    if (pr->step == NGX_OLLA_DMR_STEP_MODELS
+        && status != OLLA_HEALTH_HEALTHY)
+    {
         ngx_olla_dmr_probe_done(pr, OLLA_HEALTH_HEALTHY,
                                 "healthy, but the model list could not be "
                                 "read", NULL);
@@ -661,15 +744,384 @@ ngx_olla_dmr_probe_done(ngx_olla_dmr_probe_t *pr, olla_health_e status,
 
     ngx_olla_dmr_health_set(ep, status, reason, len);
 
-    sh->next_check = now + next;
-    sh->lease = 0;
-
     ngx_log_debug5(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "olla: probe of \"%V\": %s (%s) %Mms, next in %Mms",
                    &ep->name, olla_health_name(status), reason,
                    sh->latency, next);
 
-    ngx_olla_dmr_probe_arm(ep, next);
+    pr->next = next;
+
+    if (status == OLLA_HEALTH_HEALTHY && ep->ps_url.len) {
+        /* what it has loaded, under the same lease */
+        pr->step = NGX_OLLA_DMR_STEP_PS;
+        ngx_olla_dmr_probe_start(pr);
+        return;
+    }
+
+    ngx_olla_dmr_probe_finish(pr);
+}
+
+
+static void
+ngx_olla_dmr_probe_finish(ngx_olla_dmr_probe_t *pr)
+{
+    ngx_olla_dmr_endpoint_t  *ep;
+
+    ep = pr->ep;
+    pr->active = 0;
+
+    ep->sh->next_check = ngx_current_msec + pr->next;
+    ep->sh->lease = 0;
+
+    ngx_olla_dmr_probe_arm(ep, pr->next);
+}
+
+
+/* the running-models answer */
+
+static void
+ngx_olla_dmr_probe_ps_answer(ngx_olla_dmr_probe_t *pr)
+{
+    char            err[96];
+    u_char          reason[128];
+    olla_ps_list_t  list;
+
+    if (pr->resp.status != 200) {
+        ngx_snprintf(reason, sizeof(reason) - 1, "HTTP %d%Z",
+                     pr->resp.status);
+        ngx_olla_dmr_probe_close(pr);
+        ngx_olla_dmr_probe_ps(pr, 0, (char *) reason);
+        return;
+    }
+
+    if (olla_ps_parse(pr->resp.body ? pr->resp.body : "", pr->resp.body_len,
+                      pr->ep->ps_format, &list, err, sizeof(err))
+        != 0)
+    {
+        ngx_snprintf(reason, sizeof(reason) - 1, "invalid answer: %s%Z", err);
+        ngx_olla_dmr_probe_close(pr);
+        ngx_olla_dmr_probe_ps(pr, 0, (char *) reason);
+        return;
+    }
+
+    ngx_olla_dmr_probe_close(pr);
+
+    ngx_olla_dmr_res_set(pr->omcf, pr->ep, &list, pr->ps_since);
+    olla_ps_free(&list);
+
+    ngx_olla_dmr_probe_ps(pr, 1, NULL);
+}
+
+
+static void
+ngx_olla_dmr_probe_ps(ngx_olla_dmr_probe_t *pr, ngx_uint_t ok,
+    const char *reason)
+{
+    ngx_uint_t                was;
+    ngx_olla_dmr_endpoint_t  *ep;
+
+    ep = pr->ep;
+
+    if (!ok) {
+        was = ep->sh->res_known;
+
+        if (ngx_olla_dmr_res_unknown(ep, reason)) {
+            ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                          "olla: endpoint \"%V\" (%V): its running models "
+                          "cannot be read from %V (%s)%s; it is routed "
+                          "without residency", &ep->name, &ep->url,
+                          &ep->ps_url, reason,
+                          was ? "" : ", since the first probe");
+        }
+
+    } else {
+        ngx_olla_dmr_preload_check(pr);
+    }
+
+    ngx_olla_dmr_probe_finish(pr);
+}
+
+
+/*
+ * preload=: a model neither loaded nor loading is loaded, at most once
+ * per check interval, never twice at a time (the flag is in the zone:
+ * every process sees it)
+ */
+
+static void
+ngx_olla_dmr_preload_check(ngx_olla_dmr_probe_t *pr)
+{
+    time_t                    now;
+    ngx_uint_t                i, state, in_use;
+    ngx_atomic_uint_t         busy;
+    ngx_olla_dmr_ep_sh_t     *sh;
+    ngx_olla_dmr_preload_t   *pl;
+    ngx_olla_dmr_endpoint_t  *ep;
+
+    ep = pr->ep;
+    sh = ep->sh;
+
+    if (ep->preload == NULL) {
+        return;
+    }
+
+    now = ngx_time();
+    pl = ep->preload->elts;
+
+    for (i = 0; i < ep->preload->nelts && i < NGX_OLLA_DMR_PRELOADS; i++) {
+
+        state = ngx_olla_dmr_res_lookup(ep, pl[i].hash, OLLA_PS_COMPLETION,
+                                        &in_use);
+
+        if (state == OLLA_RES_RESIDENT || state == OLLA_RES_LOADING) {
+            continue;
+        }
+
+        if (now - sh->preload_time[i] < (time_t) (ep->interval / 1000)) {
+            continue;
+        }
+
+        busy = sh->preload_busy[i];
+
+        if (busy
+            && now - sh->preload_time[i]
+               < (time_t) (ngx_olla_dmr_load_timeout(ep) / 1000 + 10))
+        {
+            continue;
+        }
+
+        if (!ngx_atomic_cmp_set(&sh->preload_busy[i], busy, ngx_pid)) {
+            continue;
+        }
+
+        sh->preload_time[i] = now;
+
+        if (ngx_olla_dmr_load(ep, &pl[i].name, &sh->preload_busy[i])
+            != NGX_OK)
+        {
+            sh->preload_busy[i] = 0;
+            continue;
+        }
+
+        ngx_olla_dmr_res_mark(pr->omcf, ep, pl[i].hash, OLLA_PS_COMPLETION,
+                              &pl[i].norm, OLLA_RES_LOADING);
+
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "olla: endpoint \"%V\": loading model \"%V\" "
+                      "(preload=)", &ep->name, &pl[i].name);
+    }
+}
+
+
+/*
+ * Pre-warming: the pick saw every endpoint that has the model loaded busy
+ * and named a cold one; one load per endpoint at a time, the same model
+ * at most once per check interval.
+ */
+
+void
+ngx_olla_dmr_prewarm(ngx_olla_dmr_endpoint_t *ep, ngx_str_t *model,
+    uint64_t hash)
+{
+    time_t                     now;
+    u_char                     norm[NGX_OLLA_DMR_RES_NAME];
+    ngx_str_t                  n;
+    ngx_uint_t                 i;
+    ngx_olla_dmr_ep_sh_t      *sh;
+    ngx_olla_dmr_main_conf_t  *omcf;
+
+    sh = ep->sh;
+    now = ngx_time();
+
+    if (ep->ps_format == OLLA_PS_NONE || model->len == 0
+        || model->len >= NGX_OLLA_DMR_RES_NAME)
+    {
+        return;
+    }
+
+    for (i = 0; i < model->len; i++) {
+        if (model->data[i] < 0x20 || model->data[i] >= 0x7f
+            || model->data[i] == '"' || model->data[i] == '\\')
+        {
+            return;
+        }
+    }
+
+    if (sh->prewarm_hash == hash
+        && now - sh->prewarm_time < (time_t) (ep->interval / 1000))
+    {
+        return;
+    }
+
+    if (!ngx_atomic_cmp_set(&sh->prewarm_busy, 0, ngx_pid)) {
+        return;
+    }
+
+    sh->prewarm_hash = hash;
+    sh->prewarm_time = now;
+
+    if (ngx_olla_dmr_load(ep, model, &sh->prewarm_busy) != NGX_OK) {
+        sh->prewarm_busy = 0;
+        return;
+    }
+
+    omcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_olla_dmr_module);
+
+    n.data = norm;
+    n.len = olla_model_normalise((char *) model->data, model->len,
+                                 (char *) norm, sizeof(norm));
+    n.len = ngx_min(n.len, sizeof(norm) - 1);
+
+    ngx_olla_dmr_res_mark(omcf, ep, hash, OLLA_PS_COMPLETION, &n,
+                          OLLA_RES_LOADING);
+
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "olla: endpoint \"%V\": pre-warming model \"%V\": the "
+                  "endpoints that have it loaded are busy", &ep->name, model);
+}
+
+
+/* a load request on its own connection (ep's prober keeps its lease) */
+
+static ngx_int_t
+ngx_olla_dmr_load(ngx_olla_dmr_endpoint_t *ep, ngx_str_t *model,
+    ngx_atomic_t *busy)
+{
+    ngx_olla_dmr_probe_t  *pr;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate || ep->probe == NULL) {
+        return NGX_DECLINED;
+    }
+
+    pr = ngx_calloc(sizeof(ngx_olla_dmr_probe_t) + model->len,
+                    ngx_cycle->log);
+    if (pr == NULL) {
+        return NGX_ERROR;
+    }
+
+    pr->ep = ep;
+    pr->omcf = ep->probe->omcf;
+    pr->step = NGX_OLLA_DMR_STEP_LOAD;
+    pr->load.data = (u_char *) (pr + 1);
+    pr->load.len = model->len;
+    ngx_memcpy(pr->load.data, model->data, model->len);
+    pr->load_busy = busy;
+    pr->start = ngx_current_msec;
+
+    pr->deadline.handler = ngx_olla_dmr_probe_deadline;
+    pr->deadline.data = pr;
+    pr->deadline.log = ngx_cycle->log;
+    pr->deadline.cancelable = 1;
+
+    (void) ngx_atomic_fetch_add(&ep->sh->preloads, 1);
+
+    ngx_olla_dmr_probe_start(pr);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_olla_dmr_load_done(ngx_olla_dmr_probe_t *pr, ngx_uint_t ok,
+    const char *reason)
+{
+    ngx_olla_dmr_endpoint_t  *ep;
+
+    ep = pr->ep;
+
+    *pr->load_busy = 0;
+
+    if (ok) {
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "olla: endpoint \"%V\" loaded model \"%V\" in %Mms",
+                      &ep->name, &pr->load, ngx_current_msec - pr->start);
+
+    } else {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "olla: endpoint \"%V\" did not load model \"%V\": %s",
+                      &ep->name, &pr->load, reason);
+    }
+
+    ngx_free(pr);
+}
+
+
+/* a load takes as long as the type allows a request to wait */
+
+static ngx_msec_t
+ngx_olla_dmr_load_timeout(ngx_olla_dmr_endpoint_t *ep)
+{
+    uint64_t  ms;
+
+    ms = olla_profile_timeout_ms(ep->profile, NULL, 0);
+
+    if (ms < 60000) {
+        ms = ep->profile->timeout_ms ? 60000 : 300000;
+    }
+
+    return (ngx_msec_t) ngx_min(ms, (uint64_t) 3600000);
+}
+
+
+/*
+ * DMR: the type's chat path with "X-Preload-Only: true" loads the model
+ * and answers 200 without generating; Ollama: an empty generate loads it.
+ */
+
+static ngx_int_t
+ngx_olla_dmr_load_request(ngx_olla_dmr_probe_t *pr)
+{
+    size_t                    len, blen;
+    u_char                    body[NGX_OLLA_DMR_RES_NAME + 64];
+    const char               *path, *extra;
+    ngx_olla_dmr_endpoint_t  *ep;
+
+    ep = pr->ep;
+
+    if (ep->ps_format == OLLA_PS_OLLAMA) {
+        path = "/api/generate";
+        extra = "";
+        blen = ngx_snprintf(body, sizeof(body), "{\"model\":\"%V\"}",
+                            &pr->load) - body;
+
+    } else {
+        path = olla_path_chat(ep->profile);
+        extra = "X-Preload-Only: true" CRLF;
+        blen = ngx_snprintf(body, sizeof(body),
+                            "{\"model\":\"%V\",\"messages\":[]}",
+                            &pr->load) - body;
+    }
+
+    if (path == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = sizeof("POST  HTTP/1.0" CRLF "Host: " CRLF
+                 "User-Agent: ngx_olla_dmr/" NGX_OLLA_DMR_VERSION CRLF
+                 "Content-Type: application/json" CRLF
+                 "Content-Length: " CRLF
+                 "Connection: close" CRLF CRLF) - 1
+          + ngx_strlen(path) + ep->host.len + NGX_SIZE_T_LEN
+          + ngx_strlen(extra) + blen;
+
+    pr->request = ngx_create_temp_buf(pr->pool, len);
+    if (pr->request == NULL) {
+        return NGX_ERROR;
+    }
+
+    pr->request->last = ngx_sprintf(pr->request->last,
+                                    "POST %s HTTP/1.0" CRLF
+                                    "Host: %V" CRLF
+                                    "User-Agent: ngx_olla_dmr/"
+                                    NGX_OLLA_DMR_VERSION CRLF
+                                    "Content-Type: application/json" CRLF
+                                    "Content-Length: %uz" CRLF
+                                    "%s"
+                                    "Connection: close" CRLF CRLF
+                                    "%*s",
+                                    path, &ep->host, blen, extra, blen, body);
+
+    return NGX_OK;
 }
 
 

@@ -71,6 +71,8 @@ static ngx_int_t ngx_olla_dmr_read_model(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx, olla_json_field_t *fields, u_char *num);
 static ngx_int_t ngx_olla_dmr_check_message(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx, olla_json_field_t *fields, u_char *num);
+static void ngx_olla_dmr_conversation(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx);
 static ngx_int_t ngx_olla_dmr_candidates(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx);
 static ngx_uint_t ngx_olla_dmr_serves(ngx_olla_dmr_ctx_t *ctx,
@@ -525,6 +527,8 @@ ngx_olla_dmr_route_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
         }
     }
 
+    ngx_olla_dmr_conversation(r, ctx);
+
     rc = ngx_olla_dmr_candidates(r, ctx);
     if (rc != NGX_OK) {
         return rc;
@@ -699,6 +703,12 @@ ngx_olla_dmr_read_model(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
                                          (char *) ctx->norm.data,
                                          ctx->model.len + 32);
 
+    ctx->model_hash = olla_pick_hash(OLLA_PICK_HASH_INIT, ctx->norm.data,
+                                     ctx->norm.len);
+    if (ctx->model_hash == 0) {
+        ctx->model_hash = 1;
+    }
+
     return NGX_OK;
 }
 
@@ -742,6 +752,64 @@ ngx_olla_dmr_check_message(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * What the request runs on an endpoint (a chat model or an embedding
+ * runner) and the conversation it belongs to: a client's X-Olla-Session-ID
+ * names it; otherwise the body's opening does (ctx->key from the scan).
+ * Either way the model is part of the key.
+ */
+
+static void
+ngx_olla_dmr_conversation(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
+{
+    uint64_t          h;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *hd;
+
+    ctx->runner = OLLA_PS_COMPLETION;
+
+    if (ctx->path.len >= sizeof("/embeddings") - 1
+        && ngx_strncmp(ctx->path.data + ctx->path.len
+                       - (sizeof("/embeddings") - 1),
+                       "/embeddings", sizeof("/embeddings") - 1)
+           == 0)
+    {
+        ctx->runner = OLLA_PS_EMBEDDING;
+    }
+
+    if (ctx->model_hash == 0) {
+        ctx->key = 0;
+        return;
+    }
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        hd = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (hd[i].key.len == sizeof("X-Olla-Session-ID") - 1
+                && hd[i].value.len
+                && ngx_strncasecmp(hd[i].key.data,
+                                   (u_char *) "X-Olla-Session-ID",
+                                   sizeof("X-Olla-Session-ID") - 1)
+                   == 0)
+            {
+                h = olla_pick_hash(ctx->model_hash, "session", 7);
+                ctx->key = olla_pick_hash(h, hd[i].value.data,
+                                          hd[i].value.len) | 1;
+                return;
+            }
+        }
+    }
+
+    if (ctx->key) {
+        ctx->key = (olla_pick_hash(ctx->model_hash, &ctx->key,
+                                   sizeof(ctx->key)))
+                   | 1;
+    }
 }
 
 

@@ -305,3 +305,255 @@ ngx_olla_dmr_models_copy(ngx_olla_dmr_main_conf_t *omcf,
 
     return p;
 }
+
+
+/*
+ * Residency of a model (by the hash of its normalised name) and runner
+ * mode on an endpoint: OLLA_RES_RESIDENT or OLLA_RES_LOADING from a slot;
+ * else OLLA_RES_COLD when the endpoint's running models are known, else
+ * OLLA_RES_UNKNOWN.  Read without the mutex: a slot being rewritten gives
+ * a stale answer at worst, never a crash.
+ */
+
+ngx_uint_t
+ngx_olla_dmr_res_lookup(ngx_olla_dmr_endpoint_t *ep, uint64_t hash,
+    ngx_uint_t mode, ngx_uint_t *in_use)
+{
+    time_t                 now;
+    ngx_uint_t             i, state;
+    ngx_olla_dmr_res_t    *r;
+    ngx_olla_dmr_ep_sh_t  *sh;
+
+    sh = ep->sh;
+    now = ngx_time();
+    *in_use = 0;
+
+    for (i = 0; i < NGX_OLLA_DMR_RES_SLOTS; i++) {
+        r = &sh->res[i];
+
+        if (r->hash != hash || r->mode != mode) {
+            continue;
+        }
+
+        if (r->from == NGX_OLLA_DMR_RES_TRAFFIC
+            && now - (time_t) r->last > NGX_OLLA_DMR_RES_TRAFFIC_TTL)
+        {
+            continue;
+        }
+
+        if (r->from == NGX_OLLA_DMR_RES_PROBE && !sh->res_known) {
+            /* what the last good answer said: no longer a fact */
+            continue;
+        }
+
+        state = r->state;
+
+        if (state == OLLA_RES_RESIDENT || state == OLLA_RES_LOADING) {
+            *in_use = r->in_use;
+            return state;
+        }
+    }
+
+    return sh->res_known ? OLLA_RES_COLD : OLLA_RES_UNKNOWN;
+}
+
+
+/* a slot for a new model: a free one, else the least recently used */
+
+static ngx_olla_dmr_res_t *
+ngx_olla_dmr_res_slot(ngx_olla_dmr_ep_sh_t *sh)
+{
+    ngx_uint_t           i;
+    ngx_olla_dmr_res_t  *r, *lru;
+
+    lru = NULL;
+
+    for (i = 0; i < NGX_OLLA_DMR_RES_SLOTS; i++) {
+        r = &sh->res[i];
+
+        if (r->hash == 0) {
+            return r;
+        }
+
+        if (r->in_use || r->state == OLLA_RES_LOADING) {
+            continue;
+        }
+
+        if (lru == NULL || r->last < lru->last) {
+            lru = r;
+        }
+    }
+
+    return lru ? lru : &sh->res[0];
+}
+
+
+static void
+ngx_olla_dmr_res_fill(ngx_olla_dmr_res_t *r, uint64_t hash, ngx_uint_t mode,
+    const char *name, size_t len, ngx_uint_t state, ngx_uint_t from)
+{
+    r->hash = hash;
+    r->mode = (uint8_t) mode;
+    r->state = (uint8_t) state;
+    r->from = (uint8_t) from;
+    r->in_use = 0;
+
+    len = ngx_min(len, NGX_OLLA_DMR_RES_NAME - 1);
+    ngx_memcpy(r->name, name, len);
+    r->name[len] = '\0';
+}
+
+
+/*
+ * The gateway's own traffic: a request for the model was sent to the
+ * endpoint (state OLLA_RES_LOADING) or answered by it (OLLA_RES_RESIDENT).
+ */
+
+void
+ngx_olla_dmr_res_mark(ngx_olla_dmr_main_conf_t *omcf,
+    ngx_olla_dmr_endpoint_t *ep, uint64_t hash, ngx_uint_t mode,
+    ngx_str_t *norm, ngx_uint_t state)
+{
+    time_t                 now;
+    ngx_uint_t             i;
+    ngx_olla_dmr_res_t    *r;
+    ngx_olla_dmr_ep_sh_t  *sh;
+
+    sh = ep->sh;
+    now = ngx_time();
+
+    /* known: touch it; an answer upgrades the gateway's own guess */
+
+    for (i = 0; i < NGX_OLLA_DMR_RES_SLOTS; i++) {
+        r = &sh->res[i];
+
+        if (r->hash == hash && r->mode == mode) {
+            r->last = (ngx_atomic_uint_t) now;
+
+            if (state == OLLA_RES_RESIDENT && r->state == OLLA_RES_LOADING
+                && r->from == NGX_OLLA_DMR_RES_TRAFFIC)
+            {
+                r->state = OLLA_RES_RESIDENT;
+            }
+
+            return;
+        }
+    }
+
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+
+    for (i = 0; i < NGX_OLLA_DMR_RES_SLOTS; i++) {
+        if (sh->res[i].hash == hash && sh->res[i].mode == mode) {
+            break;
+        }
+    }
+
+    if (i == NGX_OLLA_DMR_RES_SLOTS) {
+        r = ngx_olla_dmr_res_slot(sh);
+        ngx_olla_dmr_res_fill(r, hash, mode, (char *) norm->data, norm->len,
+                              state, NGX_OLLA_DMR_RES_TRAFFIC);
+        r->last = (ngx_atomic_uint_t) now;
+    }
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
+}
+
+
+/*
+ * A running-models answer replaces the slots; the gateway's own marks
+ * made since the read began stay (the answer may predate them).
+ */
+
+void
+ngx_olla_dmr_res_set(ngx_olla_dmr_main_conf_t *omcf,
+    ngx_olla_dmr_endpoint_t *ep, olla_ps_list_t *list, time_t since)
+{
+    time_t                 now;
+    uint64_t               hash;
+    ngx_uint_t             i, j, n;
+    olla_ps_entry_t       *e;
+    ngx_olla_dmr_res_t     keep[NGX_OLLA_DMR_RES_SLOTS], *r;
+    ngx_olla_dmr_ep_sh_t  *sh;
+
+    sh = ep->sh;
+    now = ngx_time();
+
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+
+    n = 0;
+
+    for (i = 0; i < NGX_OLLA_DMR_RES_SLOTS; i++) {
+        r = &sh->res[i];
+
+        if (r->hash && r->from == NGX_OLLA_DMR_RES_TRAFFIC
+            && (time_t) r->last >= since)
+        {
+            keep[n++] = *r;
+        }
+    }
+
+    ngx_memzero(sh->res, sizeof(sh->res));
+
+    /* the answer first: loads in progress and models in use lead */
+
+    j = 0;
+
+    for (i = 0; i < list->n && j < NGX_OLLA_DMR_RES_SLOTS; i++) {
+        e = &list->items[i];
+        hash = olla_pick_hash(OLLA_PICK_HASH_INIT, e->norm, e->norm_len);
+
+        r = &sh->res[j++];
+
+        ngx_olla_dmr_res_fill(r, hash, e->mode, e->norm, e->norm_len,
+                              e->loading ? OLLA_RES_LOADING
+                                         : OLLA_RES_RESIDENT,
+                              NGX_OLLA_DMR_RES_PROBE);
+
+        r->in_use = e->in_use;
+        r->last = (ngx_atomic_uint_t) (e->last_used ? e->last_used : now);
+    }
+
+    for (i = 0; i < n && j < NGX_OLLA_DMR_RES_SLOTS; i++) {
+        for (r = sh->res; r < sh->res + j; r++) {
+            if (r->hash == keep[i].hash && r->mode == keep[i].mode) {
+                break;
+            }
+        }
+
+        if (r == sh->res + j) {
+            sh->res[j++] = keep[i];
+        }
+    }
+
+    sh->res_time = now;
+    sh->res_reason[0] = '\0';
+    sh->res_known = 1;
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
+}
+
+
+/* the running models could not be read: 1 when that is news */
+
+ngx_uint_t
+ngx_olla_dmr_res_unknown(ngx_olla_dmr_endpoint_t *ep, const char *reason)
+{
+    size_t                 len;
+    ngx_uint_t             news;
+    ngx_olla_dmr_ep_sh_t  *sh;
+
+    sh = ep->sh;
+
+    len = ngx_min(ngx_strlen(reason), sizeof(sh->res_reason) - 1);
+
+    news = sh->res_known
+           || ngx_strncmp(sh->res_reason, reason, len) != 0
+           || sh->res_reason[len] != '\0';
+
+    ngx_memcpy(sh->res_reason, reason, len);
+    sh->res_reason[len] = '\0';
+    sh->res_time = ngx_time();
+    sh->res_known = 0;
+
+    return news;
+}

@@ -688,6 +688,10 @@ ngx_olla_dmr_init_upstream(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
     us->peer.init = ngx_olla_dmr_init_peer;
     us->peer.data = ups;
 
+    ngx_conf_init_value(ups->resident_first, 1);
+    ngx_conf_init_value(ups->affinity, 1);
+    ngx_conf_init_value(ups->prewarm, 1);
+
     /* the facts a pick gathers: one array per upstream and process */
 
     ups->facts = ngx_pcalloc(cf->pool, ups->endpoints.nelts
@@ -887,6 +891,17 @@ ngx_olla_dmr_free_peer(ngx_peer_connection_t *pc, void *data,
     ngx_olla_dmr_passive_result(ep, transport, ctx->trial);
     ctx->trial = 0;
 
+    if (ctx->model_hash && !transport
+        && r->upstream->headers_in.status_n >= 200
+        && r->upstream->headers_in.status_n < 300)
+    {
+        /* it answered: the model is loaded there */
+        ngx_olla_dmr_res_mark(ngx_http_get_module_main_conf(r,
+                                                      ngx_olla_dmr_module),
+                              ep, ctx->model_hash, ctx->runner, &ctx->norm,
+                              OLLA_RES_RESIDENT);
+    }
+
     ngx_olla_dmr_release(ctx);
 
     if (pc->tries) {
@@ -983,7 +998,7 @@ ngx_olla_dmr_endpoint_t *
 ngx_olla_dmr_pick(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     olla_pick_result_e *result)
 {
-    ngx_uint_t                 i, n, attempt, trial, locked, limit;
+    ngx_uint_t                 i, n, attempt, trial, locked, limit, in_use;
     olla_pick_ep_t            *f;
     olla_pick_req_t            req;
     olla_pick_out_t            out;
@@ -1016,6 +1031,13 @@ ngx_olla_dmr_pick(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
             f[i].resident = OLLA_RES_UNKNOWN;
             f[i].in_use = 0;
             f[i].limit = 0;
+
+            if (ctx->model_hash) {
+                f[i].resident = (uint8_t) ngx_olla_dmr_res_lookup(e,
+                                                        ctx->model_hash,
+                                                        ctx->runner, &in_use);
+                f[i].in_use = (uint8_t) in_use;
+            }
 
             if (ctx->skip[i]) {
                 f[i].state = OLLA_PICK_SKIP;
@@ -1065,6 +1087,7 @@ ngx_olla_dmr_pick(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
         req.resident_first = (ups->resident_first != 0);
         req.affinity = (ups->affinity != 0);
         req.prewarm = (ups->prewarm != 0);
+        req.key = ctx->key;
         req.cursor = ups->cursor;
         req.random = (uint32_t) ngx_random();
 
@@ -1096,7 +1119,21 @@ ngx_olla_dmr_pick(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
         }
 
         ctx->trial = trial;
+        ctx->reason = out.reason;
         *result = OLLA_PICK_OK;
+
+        (void) ngx_atomic_fetch_add(&e->sh->decisions[out.reason], 1);
+
+        if (ctx->model_hash) {
+            /* the model is loading there now, if it was not loaded */
+            ngx_olla_dmr_res_mark(omcf, e, ctx->model_hash, ctx->runner,
+                                  &ctx->norm, OLLA_RES_LOADING);
+
+            if (out.prewarm != OLLA_PICK_NOWHERE) {
+                ngx_olla_dmr_prewarm(&ep[out.prewarm], &ctx->model,
+                                     ctx->model_hash);
+            }
+        }
 
         return e;
     }
