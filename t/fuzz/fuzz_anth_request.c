@@ -2,7 +2,7 @@
 /*
  * Copyright (C) ngx_olla_dmr_module authors
  *
- * libFuzzer target: one input through everything in olla_anthropic.c that
+ * libFuzzer target: one input through everything in olla_anthropic.h that
  * takes a whole body: the request translator, validate, count_tokens, the
  * non-streaming response translator and the error builders.  Besides the
  * sanitizers it checks that every output is JSON of the promised shape

@@ -2,10 +2,11 @@
 /*
  * Copyright (C) ngx_olla_dmr_module authors
  *
- * Unit tests of the Anthropic <-> OpenAI translator (src/olla_anthropic.c):
- * requests, responses, errors, count_tokens and the streaming state
- * machine.  The cases re-express reference/olla-anthropic.md 7 in our own
- * data, with our deliberate differences asserted, plus our own.
+ * Unit tests of the Anthropic <-> OpenAI translator (src/olla_anth_*.c,
+ * olla_anthropic.h): requests, responses, errors, count_tokens and the
+ * streaming state machine.  The cases re-express
+ * reference/olla-anthropic.md 7 in our own data, with our deliberate
+ * differences asserted, plus our own.
  *
  * JSON in this file is written with ' for " and ` for \" (see Q()), and
  * compared parsed (json_equal) wherever key order is free.  Every SSE
