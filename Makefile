@@ -152,7 +152,7 @@ UNIT_DEPS_test_json      := src/olla_json.c
 UNIT_DEPS_test_model     := src/olla_model.c
 UNIT_DEPS_test_probe     := src/olla_probe.c src/olla_model.c
 UNIT_DEPS_test_sse       := src/olla_sse.c
-UNIT_DEPS_test_anthropic := $(ANTH_SRCS)
+UNIT_DEPS_test_anthropic := $(ANTH_SRCS) src/olla_json.c
 UNIT_DEPS_test_jdom      := src/olla_jdom.c
 UNIT_DEPS_test_yaml      := src/olla_yaml.c
 
@@ -224,7 +224,7 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-omit-frame-pointer -Isrc
 
 FUZZ_DEPS_fuzz_json          := src/olla_json.c
-FUZZ_DEPS_fuzz_anth_request  := $(ANTH_SRCS)
+FUZZ_DEPS_fuzz_anth_request  := $(ANTH_SRCS) src/olla_json.c
 FUZZ_DEPS_fuzz_anth_stream   := $(ANTH_SRCS)
 FUZZ_DEPS_fuzz_jdom          := src/olla_jdom.c
 FUZZ_DEPS_fuzz_profile       := src/olla_profile.c src/olla_yaml.c

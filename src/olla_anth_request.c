@@ -30,6 +30,9 @@
 
 #define OLLA_ANTH_BILLING      "x-anthropic-billing-header:"
 
+/* the longest text of an integer from 0 to 2^63-1: "9223372036854775807" */
+#define OLLA_ANTH_INT_TEXT     19
+
 
 /* a request being translated */
 typedef struct {
@@ -50,6 +53,12 @@ static size_t olla_anth_json_len(const olla_jdom_t *v);
 static size_t olla_anth_block_chars(const olla_jdom_t *b);
 static size_t olla_anth_content_chars(const olla_jdom_t *c);
 static long olla_anth_estimate(const olla_jdom_t *root);
+static int olla_anth_number(const char *p, size_t len, long long *n,
+    double *d);
+static int olla_anth_shape_int(const olla_anth_value_t *v, long long min);
+static int olla_anth_shape_real(const olla_anth_value_t *v, double max);
+static void olla_anth_shape_node(olla_anth_value_t *v,
+    const olla_jdom_t *n);
 static int olla_anth_check(const olla_jdom_t *root, char *err,
     size_t errlen);
 static int olla_anth_info_fill(const olla_jdom_t *root,
@@ -73,6 +82,7 @@ static void olla_anth_as_string(olla_anth_req_t *r, const olla_jdom_t *v);
 
 
 #define olla_anth_type(b, lit)    olla_anth_type_is(b, lit, sizeof(lit) - 1)
+#define olla_anth_digit(c)        ((unsigned char) ((c) - '0') < 10)
 
 
 /* ------------------------------------------------------------------ */
@@ -120,7 +130,312 @@ olla_anth_type_is(const olla_jdom_t *b, const char *s, size_t n)
 
 
 /* ------------------------------------------------------------------ */
-/* validation, token estimate                                          */
+/* the request shape                                                   */
+
+
+/*
+ * A number's text: -1 when it is not a JSON number or is an integer
+ * beyond 64 bits; 1 for an integer (*n its value, *d too); 0 for another
+ * number (*d its value as the translator reads it).
+ */
+
+static int
+olla_anth_number(const char *p, size_t len, long long *n, double *d)
+{
+    int           integer;
+    size_t        k, first, nint;
+    olla_jdom_t   v;
+
+    if (len == 0 || len > 0xffffffff) {
+        return -1;
+    }
+
+    k = (p[0] == '-');
+    first = k;
+
+    while (k < len && olla_anth_digit(p[k])) {
+        k++;
+    }
+
+    nint = k - first;
+
+    if (nint == 0 || (nint > 1 && p[first] == '0')) {
+        return -1;
+    }
+
+    integer = 1;
+
+    if (k < len && p[k] == '.') {
+        first = ++k;
+
+        while (k < len && olla_anth_digit(p[k])) {
+            k++;
+        }
+
+        if (k == first) {
+            return -1;
+        }
+
+        integer = 0;
+    }
+
+    if (k < len && (p[k] == 'e' || p[k] == 'E')) {
+        k++;
+
+        if (k < len && (p[k] == '+' || p[k] == '-')) {
+            k++;
+        }
+
+        first = k;
+
+        while (k < len && olla_anth_digit(p[k])) {
+            k++;
+        }
+
+        if (k == first) {
+            return -1;
+        }
+
+        integer = 0;
+    }
+
+    if (k != len) {
+        return -1;
+    }
+
+    /* a number node, read as the translator reads one */
+
+    memset(&v, 0, sizeof(olla_jdom_t));
+    v.type = OLLA_JDOM_NUMBER;
+    v.len = (uint32_t) len;
+    v.u.str = p;
+
+    if (!integer) {
+        *d = olla_jdom_double(&v);
+        return 0;
+    }
+
+    if (nint > 19
+        || (nint == 19
+            && memcmp(p + (p[0] == '-'), (p[0] == '-') ? "9223372036854775808"
+                                                       : "9223372036854775807",
+                      19)
+               > 0))
+    {
+        /* the translator's parser rejects such a body */
+        return -1;
+    }
+
+    v.flags = OLLA_JDOM_INT;
+    *n = olla_jdom_int(&v);
+    *d = (double) *n;
+
+    return 1;
+}
+
+
+/* an integer >= min; 0, or -1 for a fault */
+
+static int
+olla_anth_shape_int(const olla_anth_value_t *v, long long min)
+{
+    double     d;
+    long long  n;
+
+    if (v->type != OLLA_JSON_NUMBER || v->len > OLLA_ANTH_INT_TEXT) {
+        return -1;
+    }
+
+    if (v->text == NULL) {
+        return 0;
+    }
+
+    if (olla_anth_number(v->text, v->len, &n, &d) != 1 || n < min) {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* absent, null, or a number from 0 to max; 0, or -1 for a fault */
+
+static int
+olla_anth_shape_real(const olla_anth_value_t *v, double max)
+{
+    double     d;
+    long long  n;
+
+    if (v->type == OLLA_JSON_NONE || v->type == OLLA_JSON_NULL) {
+        return 0;
+    }
+
+    if (v->type != OLLA_JSON_NUMBER) {
+        return -1;
+    }
+
+    if (v->text == NULL) {
+        return 0;
+    }
+
+    if (olla_anth_number(v->text, v->len, &n, &d) < 0 || d < 0 || d > max) {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+olla_anth_check_shape(const olla_anth_shape_t *s, char *err, size_t errlen)
+{
+    size_t                    i;
+    const olla_anth_value_t  *v;
+
+    v = &s->model;
+
+    if (v->type != OLLA_JSON_STRING || v->len == 0) {
+        olla_anth_err(err, errlen, "model must be a non-empty string");
+        return -1;
+    }
+
+    for (i = 0; v->text != NULL && i < v->len; i++) {
+        if ((unsigned char) v->text[i] < 0x20 || v->text[i] == 0x7f) {
+            olla_anth_err(err, errlen,
+                          "model must not contain control characters");
+            return -1;
+        }
+    }
+
+    v = &s->messages;
+
+    if (v->type != OLLA_JSON_ARRAY || v->elements == 0) {
+        olla_anth_err(err, errlen, "messages must be a non-empty array");
+        return -1;
+    }
+
+    if (olla_anth_shape_int(&s->max_tokens, 1) != 0) {
+        olla_anth_err(err, errlen, "max_tokens must be an integer >= 1");
+        return -1;
+    }
+
+    if (olla_anth_shape_real(&s->temperature, 2) != 0) {
+        olla_anth_err(err, errlen,
+                      "temperature must be a number between 0 and 2");
+        return -1;
+    }
+
+    if (olla_anth_shape_real(&s->top_p, 1) != 0) {
+        olla_anth_err(err, errlen, "top_p must be a number between 0 and 1");
+        return -1;
+    }
+
+    v = &s->top_k;
+
+    if (v->type != OLLA_JSON_NONE && v->type != OLLA_JSON_NULL
+        && olla_anth_shape_int(v, 0) != 0)
+    {
+        olla_anth_err(err, errlen, "top_k must be an integer >= 0");
+        return -1;
+    }
+
+    v = &s->stream;
+
+    if (v->type != OLLA_JSON_NONE && v->type != OLLA_JSON_NULL
+        && v->type != OLLA_JSON_TRUE && v->type != OLLA_JSON_FALSE)
+    {
+        olla_anth_err(err, errlen, "stream must be a boolean");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+void
+olla_anth_shape_value(olla_anth_value_t *v, const olla_json_field_t *f)
+{
+    v->type = f->type;
+    v->len = f->len;
+    v->elements = f->elements;
+    v->text = NULL;
+
+    if ((f->type == OLLA_JSON_STRING || f->type == OLLA_JSON_NUMBER)
+        && !f->truncated)
+    {
+        v->text = f->value;
+    }
+}
+
+
+/* a member of the request body -> a shape value */
+
+static void
+olla_anth_shape_node(olla_anth_value_t *v, const olla_jdom_t *n)
+{
+    memset(v, 0, sizeof(olla_anth_value_t));
+
+    if (n == NULL) {
+        v->type = OLLA_JSON_NONE;
+        return;
+    }
+
+    switch (n->type) {
+
+    case OLLA_JDOM_NULL:
+        v->type = OLLA_JSON_NULL;
+        break;
+
+    case OLLA_JDOM_TRUE:
+        v->type = OLLA_JSON_TRUE;
+        break;
+
+    case OLLA_JDOM_FALSE:
+        v->type = OLLA_JSON_FALSE;
+        break;
+
+    case OLLA_JDOM_NUMBER:
+    case OLLA_JDOM_STRING:
+        v->type = (n->type == OLLA_JDOM_NUMBER) ? OLLA_JSON_NUMBER
+                                                : OLLA_JSON_STRING;
+        v->text = n->u.str;
+        v->len = n->len;
+        break;
+
+    case OLLA_JDOM_ARRAY:
+        v->type = OLLA_JSON_ARRAY;
+        v->elements = n->len;
+        break;
+
+    default: /* OLLA_JDOM_OBJECT */
+        v->type = OLLA_JSON_OBJECT;
+        v->elements = n->len;
+        break;
+    }
+}
+
+
+static int
+olla_anth_check(const olla_jdom_t *root, char *err, size_t errlen)
+{
+    olla_anth_shape_t  shape;
+
+    olla_anth_shape_node(&shape.model, olla_anth_get(root, "model"));
+    olla_anth_shape_node(&shape.messages, olla_anth_get(root, "messages"));
+    olla_anth_shape_node(&shape.max_tokens,
+                         olla_anth_get(root, "max_tokens"));
+    olla_anth_shape_node(&shape.temperature,
+                         olla_anth_get(root, "temperature"));
+    olla_anth_shape_node(&shape.top_p, olla_anth_get(root, "top_p"));
+    olla_anth_shape_node(&shape.top_k, olla_anth_get(root, "top_k"));
+    olla_anth_shape_node(&shape.stream, olla_anth_get(root, "stream"));
+
+    return olla_anth_check_shape(&shape, err, errlen);
+}
+
+
+/* ------------------------------------------------------------------ */
+/* token estimate, validation, count_tokens                            */
 
 
 /* bytes of a string's value escaped as jansson escapes it */
@@ -383,77 +698,6 @@ olla_anth_estimate(const olla_jdom_t *root)
     }
 
     return (n > (size_t) 0x7fffffff) ? 0x7fffffffL : (long) n;
-}
-
-
-static int
-olla_anth_check(const olla_jdom_t *root, char *err, size_t errlen)
-{
-    size_t              i;
-    double              d;
-    const olla_jdom_t  *v;
-
-    v = olla_anth_get(root, "model");
-    if (!olla_anth_nonempty(v)) {
-        olla_anth_err(err, errlen, "model must be a non-empty string");
-        return -1;
-    }
-
-    for (i = 0; i < v->len; i++) {
-        if ((unsigned char) v->u.str[i] < 0x20 || v->u.str[i] == 0x7f) {
-            olla_anth_err(err, errlen,
-                          "model must not contain control characters");
-            return -1;
-        }
-    }
-
-    v = olla_anth_get(root, "messages");
-    if (!olla_jdom_is_array(v) || v->len == 0) {
-        olla_anth_err(err, errlen, "messages must be a non-empty array");
-        return -1;
-    }
-
-    v = olla_anth_get(root, "max_tokens");
-    if (!olla_jdom_is_integer(v) || olla_jdom_int(v) < 1) {
-        olla_anth_err(err, errlen, "max_tokens must be an integer >= 1");
-        return -1;
-    }
-
-    v = olla_anth_optl(root, "temperature");
-    if (v != NULL) {
-        d = olla_jdom_double(v);
-
-        if (!olla_jdom_is_number(v) || d < 0 || d > 2) {
-            olla_anth_err(err, errlen,
-                          "temperature must be a number between 0 and 2");
-            return -1;
-        }
-    }
-
-    v = olla_anth_optl(root, "top_p");
-    if (v != NULL) {
-        d = olla_jdom_double(v);
-
-        if (!olla_jdom_is_number(v) || d < 0 || d > 1) {
-            olla_anth_err(err, errlen,
-                          "top_p must be a number between 0 and 1");
-            return -1;
-        }
-    }
-
-    v = olla_anth_optl(root, "top_k");
-    if (v != NULL && (!olla_jdom_is_integer(v) || olla_jdom_int(v) < 0)) {
-        olla_anth_err(err, errlen, "top_k must be an integer >= 0");
-        return -1;
-    }
-
-    v = olla_anth_optl(root, "stream");
-    if (v != NULL && !olla_jdom_is_boolean(v)) {
-        olla_anth_err(err, errlen, "stream must be a boolean");
-        return -1;
-    }
-
-    return 0;
 }
 
 
