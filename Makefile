@@ -141,16 +141,22 @@ UNIT_BUILD  := build/unit
 UNIT_SRCS   := $(wildcard t/unit/test_*.c)
 UNIT_BINS   := $(patsubst t/unit/%.c,$(UNIT_BUILD)/%,$(UNIT_SRCS))
 
+# the Anthropic translator
+ANTH_SRCS   := src/olla_anth_common.c src/olla_anth_request.c \
+               src/olla_anth_response.c src/olla_anth_stream.c \
+               src/olla_anth_errors.c src/olla_sse.c src/olla_jdom.c
+
 # the pure-C sources each unit test links
-UNIT_DEPS_test_profile   := src/olla_profile.c
+UNIT_DEPS_test_profile   := src/olla_profile.c src/olla_yaml.c
 UNIT_DEPS_test_json      := src/olla_json.c
 UNIT_DEPS_test_model     := src/olla_model.c
 UNIT_DEPS_test_probe     := src/olla_probe.c src/olla_model.c
 UNIT_DEPS_test_sse       := src/olla_sse.c
-UNIT_DEPS_test_anthropic := src/olla_anthropic.c src/olla_sse.c src/olla_jdom.c
+UNIT_DEPS_test_anthropic := $(ANTH_SRCS) src/olla_json.c
 UNIT_DEPS_test_jdom      := src/olla_jdom.c
 UNIT_DEPS_test_pick      := src/olla_pick.c
 UNIT_DEPS_test_ps        := src/olla_ps.c src/olla_model.c
+UNIT_DEPS_test_yaml      := src/olla_yaml.c
 
 .SECONDEXPANSION:
 $(UNIT_BUILD)/%: t/unit/%.c $$(UNIT_DEPS_$$*) $(wildcard src/olla_*.h) | deps-unit
@@ -220,10 +226,10 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-omit-frame-pointer -Isrc
 
 FUZZ_DEPS_fuzz_json          := src/olla_json.c
-FUZZ_DEPS_fuzz_anth_request  := src/olla_anthropic.c src/olla_sse.c src/olla_jdom.c
-FUZZ_DEPS_fuzz_anth_stream   := src/olla_anthropic.c src/olla_sse.c src/olla_jdom.c
+FUZZ_DEPS_fuzz_anth_request  := $(ANTH_SRCS) src/olla_json.c
+FUZZ_DEPS_fuzz_anth_stream   := $(ANTH_SRCS)
 FUZZ_DEPS_fuzz_jdom          := src/olla_jdom.c
-FUZZ_DEPS_fuzz_profile       := src/olla_profile.c
+FUZZ_DEPS_fuzz_profile       := src/olla_profile.c src/olla_yaml.c
 FUZZ_DEPS_fuzz_probe         := src/olla_probe.c src/olla_model.c
 
 $(FUZZ_BUILD)/%: t/fuzz/%.c $$(FUZZ_DEPS_$$*) $(wildcard src/olla_*.h) | deps-extra

@@ -14,6 +14,8 @@
 
 #include <stddef.h>
 
+#include "olla_json.h"
+
 
 #define OLLA_ANTH_ERRLEN  512
 
@@ -29,11 +31,133 @@ void olla_anth_info_free(olla_anth_info_t *info);
 
 
 /*
- * Checks an Anthropic Messages request: a JSON object, "model" a non-empty
- * string, "messages" a non-empty array, "max_tokens" an integer >= 1,
- * "temperature" 0..2, "top_p" 0..1, "top_k" >= 0, "stream" a boolean, when
- * present.  Unknown fields are accepted.  Returns 0, or -1 with err set to
- * a message for a 400 invalid_request_error.  info may be NULL.
+ * The shape of an Anthropic Messages request: the rule every route
+ * applies, the translator (olla_anth_validate) and the passthrough glue
+ * alike, so that one fault gets one verdict and one message.  It works on
+ * facts a single scan gives (olla_json.h): each member's type, a string's
+ * unescaped value or a number's text, an array's element count.
+ *
+ * The rule, checked in this order (the first fault is reported), with
+ * the message for each:
+ *
+ *   model        a string of at least one byte
+ *                    "model must be a non-empty string"
+ *                and no control character (< 0x20, 0x7f)
+ *                    "model must not contain control characters"
+ *   messages     an array of at least one element (Anthropic's API
+ *                rejects an empty one)
+ *                    "messages must be a non-empty array"
+ *   max_tokens   an integer (no fraction, no exponent) from 1 to 2^63-1
+ *                    "max_tokens must be an integer >= 1"
+ *   temperature  absent, null, or a number from 0 to 2
+ *                    "temperature must be a number between 0 and 2"
+ *   top_p        absent, null, or a number from 0 to 1
+ *                    "top_p must be a number between 0 and 1"
+ *   top_k        absent, null, or an integer from 0 to 2^63-1
+ *                    "top_k must be an integer >= 0"
+ *   stream       absent, null, true or false
+ *                    "stream must be a boolean"
+ *
+ * model, messages and max_tokens are required: absent (OLLA_JSON_NONE) or
+ * null is the fault.  Numbers compare as the translator reads them
+ * (strtod() for reals; an integer beyond 64 bits is a fault, its JSON
+ * parser rejects those).  Other members are not looked at.
+ *
+ * text is the value's bytes: a string's unescaped value or a number's
+ * literal text, len bytes of it (no NUL needed).  It may be NULL when the
+ * caller could not capture the whole value: the checks that need it are
+ * then skipped (a control character in model, the range of a number),
+ * except that a number text longer than 19 bytes is never an integer
+ * from 0 to 2^63-1, so max_tokens and top_k fail on len alone (a 32-byte
+ * buffer is plenty for them).  elements counts an array's values.
+ */
+
+typedef struct {
+    olla_json_type_e   type;          /* OLLA_JSON_NONE: absent */
+    const char        *text;          /* string value or number text */
+    size_t             len;           /* bytes of it */
+    size_t             elements;      /* array values, object members */
+} olla_anth_value_t;
+
+
+typedef struct {
+    olla_anth_value_t  model;
+    olla_anth_value_t  messages;
+    olla_anth_value_t  max_tokens;
+    olla_anth_value_t  temperature;
+    olla_anth_value_t  top_p;
+    olla_anth_value_t  top_k;
+    olla_anth_value_t  stream;
+} olla_anth_shape_t;
+
+
+/*
+ * Returns 0 when the shape is right, or -1 with err set to the message of
+ * the first fault (for a 400 invalid_request_error).
+ *
+ * From the glue, with one olla_json scan of the body (a member the scan
+ * does not capture stays OLLA_JSON_NONE: absent, which passes for the
+ * optional ones):
+ *
+ *     char                model[512], num[4][32], err[OLLA_ANTH_ERRLEN];
+ *     size_t              i;
+ *     olla_json_scan_t    scan;
+ *     olla_anth_shape_t   shape;
+ *     olla_json_field_t   f[7];
+ *     static const char  *keys[7] = { "model", "messages", "max_tokens",
+ *                                     "temperature", "top_p", "top_k",
+ *                                     "stream" };
+ *
+ *     memset(f, 0, sizeof(f));
+ *
+ *     for (i = 0; i < 7; i++) {
+ *         f[i].key = keys[i];
+ *         f[i].key_len = strlen(keys[i]);
+ *     }
+ *
+ *     f[0].value = model;
+ *     f[0].cap = sizeof(model);
+ *
+ *     for (i = 0; i < 4; i++) {
+ *         f[2 + i].value = num[i];
+ *         f[2 + i].cap = sizeof(num[i]);
+ *     }
+ *
+ *     olla_json_scan_init(&scan, f, 7, 0);
+ *     (olla_json_scan_feed() each buffer of the body, olla_json_scan_end();
+ *      when f[0].truncated, a long model name, scan again with f[0].value
+ *      a buffer of f[0].len bytes, as the glue does now)
+ *
+ *     olla_anth_shape_value(&shape.model, &f[0]);
+ *     olla_anth_shape_value(&shape.messages, &f[1]);
+ *     olla_anth_shape_value(&shape.max_tokens, &f[2]);
+ *     olla_anth_shape_value(&shape.temperature, &f[3]);
+ *     olla_anth_shape_value(&shape.top_p, &f[4]);
+ *     olla_anth_shape_value(&shape.top_k, &f[5]);
+ *     olla_anth_shape_value(&shape.stream, &f[6]);
+ *
+ *     if (olla_anth_check_shape(&shape, err, sizeof(err)) != 0) {
+ *         (a 400 invalid_request_error whose message is err)
+ *     }
+ *
+ * Limits of the gateway's own (the length of a model name) are not part
+ * of the rule: the glue checks them as it does now.
+ */
+int olla_anth_check_shape(const olla_anth_shape_t *s, char *err,
+    size_t errlen);
+
+/*
+ * A scanner field -> a shape value: its type, its element count, and its
+ * value as text unless it was truncated (then text is NULL).
+ */
+void olla_anth_shape_value(olla_anth_value_t *v, const olla_json_field_t *f);
+
+
+/*
+ * Checks an Anthropic Messages request: a JSON object whose shape
+ * olla_anth_check_shape() accepts.  Unknown fields are accepted.  Returns
+ * 0, or -1 with err set to a message for a 400 invalid_request_error.
+ * info may be NULL.
  */
 int olla_anth_validate(const char *body, size_t len, olla_anth_info_t *info,
     char *err, size_t errlen);

@@ -17,7 +17,9 @@
  * Nesting is a bit stack (1 object, 0 array).  A top-level member name is
  * unescaped into s->key; when it equals a field's key, s->cur points to the
  * field until the member's value ends, and strings and numbers of that
- * value (at depth 1 only) are copied into the field's buffer.
+ * value (at depth 1 only) are copied into the field's buffer.  Values that
+ * begin at depth 2 while s->cur is set are the elements of the captured
+ * array or object: they are counted.
  */
 
 
@@ -163,6 +165,7 @@ olla_json_scan_init(olla_json_scan_t *s, olla_json_field_t *fields,
         fields[i].count = 0;
         fields[i].start = 0;
         fields[i].end = 0;
+        fields[i].elements = 0;
     }
 }
 
@@ -1015,6 +1018,11 @@ olla_json_begin(olla_json_scan_t *s, unsigned c, size_t off)
         f->end = off;
         f->len = 0;
         f->truncated = 0;
+        f->elements = 0;
+
+    } else if (s->depth == 2 && s->cur) {
+        /* a value directly inside the captured array or object */
+        s->cur->elements++;
     }
 
     s->str_key = 0;

@@ -5,8 +5,10 @@
  * An incremental, validating JSON scanner that allocates nothing: it checks
  * that a request body is one well-formed JSON object (RFC 8259, UTF-8,
  * bounded nesting) and picks out chosen top-level members (the "model" a
- * request names, "stream", "max_tokens", ...) in the same single pass.
- * The body may arrive in pieces of any size.  No nginx headers.
+ * request names, "stream", "max_tokens", ...) in the same single pass:
+ * their type, a string's or a number's value, an array's or an object's
+ * element count.  The body may arrive in pieces of any size.  No nginx
+ * headers.
  */
 
 
@@ -35,7 +37,11 @@ typedef enum {
 } olla_json_type_e;
 
 
-/* a top-level member to capture; the caller owns value[] */
+/*
+ * A top-level member to capture; the caller owns value[].  For an array
+ * or an object, elements counts the values directly inside it (a member
+ * name given twice counts twice); it is 0 for the other types.
+ */
 typedef struct {
     const char        *key;         /* compared byte for byte, unescaped */
     size_t             key_len;
@@ -49,6 +55,7 @@ typedef struct {
     unsigned           count;       /* occurrences */
     size_t             start;       /* offset of the value's first byte */
     size_t             end;         /* offset just after its last byte */
+    size_t             elements;    /* array values, object members */
 } olla_json_field_t;
 
 

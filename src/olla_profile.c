@@ -2,14 +2,14 @@
 /*
  * Copyright (C) ngx_olla_dmr_module authors
  *
- * Olla endpoint-type profiles: YAML (libyaml) -> plain C structs.
+ * Olla endpoint-type profiles: YAML -> plain C structs.
  *
- * Every file is read into a small tree of nodes (mapping, sequence,
- * scalar), each node keeping the file, line and column it came from.
- * NAME-custom.yaml is merged over NAME.yaml (mappings key by key, any
- * other node replaces), and the merged tree is converted into an
- * olla_profile_t with typed checks.  Error messages carry the position of
- * the node at fault, so a mistake in a custom file names the custom file.
+ * Every file is read into a tree of olla_yaml nodes, each keeping the
+ * file, line and column it came from.  NAME-custom.yaml is merged over
+ * NAME.yaml (mappings key by key, any other node replaces), and the
+ * merged tree is converted into an olla_profile_t with typed checks.
+ * Error messages carry the position of the node at fault, so a mistake
+ * in a custom file names the custom file.
  *
  * No nginx headers: the module and the unit tests share this file.
  */
@@ -24,14 +24,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <yaml.h>
-
+#include "olla_yaml.h"
 #include "olla_profile.h"
 
 
-#define OLLA_YAML_MAX_FILE     (4 * 1024 * 1024)
-#define OLLA_YAML_MAX_NODES    100000
-#define OLLA_YAML_MAX_DEPTH    64
+#define OLLA_PROFILE_MAX_FILE  (4 * 1024 * 1024)
 
 #define OLLA_KEYPATH_LEN       256
 #define OLLA_SECPATH_LEN       128     /* a list item: "a.b[12]" */
@@ -56,62 +53,10 @@
 #endif
 
 
-typedef enum {
-    OLLA_NODE_SCALAR = 0,
-    OLLA_NODE_MAP,
-    OLLA_NODE_SEQ
-} olla_node_type_e;
-
-
-typedef struct olla_node_s  olla_node_t;
-
-struct olla_node_s {
-    olla_node_type_e     type;
-    int                  plain;     /* a plain (unquoted) scalar */
-    unsigned             height;    /* 1 + height of the deepest child */
-    const char          *file;
-    size_t               line;      /* 1-based */
-    size_t               col;       /* 1-based */
-    char                *value;     /* scalar text, NUL-terminated */
-    size_t               len;
-    olla_node_t        **keys;      /* mapping keys (scalars) */
-    olla_node_t        **items;     /* mapping values, sequence items */
-    size_t               n;
-    size_t               nalloc;
-};
-
-
 typedef struct {
     char                *err;
     size_t               errlen;
 } olla_ctx_t;
-
-
-typedef struct {
-    char                *name;
-    olla_node_t         *node;
-} olla_anchor_t;
-
-
-typedef struct {
-    olla_node_t         *node;      /* the open collection */
-    olla_node_t         *key;       /* mapping: key waiting for a value */
-    char                *anchor;
-} olla_frame_t;
-
-
-typedef struct {
-    olla_ctx_t          *ctx;
-    const char          *file;
-    olla_node_t         *root;
-    olla_frame_t         stack[OLLA_YAML_MAX_DEPTH];
-    size_t               depth;
-    olla_anchor_t       *anchors;
-    size_t               nanchors;
-    size_t               nanchors_alloc;
-    size_t               nnodes;
-    unsigned             ndocs;
-} olla_builder_t;
 
 
 typedef struct {
@@ -125,87 +70,53 @@ typedef struct {
 } olla_file_t;
 
 
-typedef int (*olla_item_check_pt)(olla_ctx_t *ctx, const olla_node_t *item,
+typedef int (*olla_item_check_pt)(olla_ctx_t *ctx, const olla_yaml_t *item,
     const char *path);
 
 
-static void olla_error(olla_ctx_t *ctx, const char *fmt, ...)
-    OLLA_PRINTF(2, 3);
-static void olla_node_error(olla_ctx_t *ctx, const olla_node_t *node,
-    const char *fmt, ...) OLLA_PRINTF(3, 4);
-static const char *olla_quote(char *buf, size_t cap, const char *s,
-    size_t len);
 static void olla_keypath(char *buf, size_t cap, const char *fmt, ...)
     OLLA_PRINTF(3, 4);
 
-static void olla_node_free(olla_node_t *n);
-static int olla_node_append(olla_node_t *n, olla_node_t *key,
-    olla_node_t *value);
-static olla_node_t *olla_node_new(olla_builder_t *b, olla_node_type_e type,
-    const yaml_mark_t *mark);
-static olla_node_t *olla_node_copy(olla_builder_t *b,
-    const olla_node_t *src, size_t line, size_t col);
-static int olla_node_is_null(const olla_node_t *n);
-static const char *olla_node_kind(const olla_node_t *n);
-static olla_node_t *olla_map_find(const olla_node_t *map, const char *key,
-    size_t len);
-static const olla_node_t *olla_map_get(const olla_node_t *map,
-    const char *key);
-
-static int olla_yaml_load(olla_ctx_t *ctx, const char *file,
-    const char *text, size_t len, olla_node_t **root);
-static void olla_yaml_error(olla_ctx_t *ctx, const char *file,
-    const yaml_parser_t *parser, const char *text, size_t len);
-static int olla_builder_event(olla_builder_t *b, const yaml_event_t *ev);
-static int olla_builder_add(olla_builder_t *b, olla_node_t *node,
-    const char *anchor);
-static int olla_builder_merge_keys(olla_builder_t *b, olla_node_t *map);
-static int olla_builder_merge_from(olla_builder_t *b, olla_node_t *map,
-    const olla_node_t *src, const olla_node_t *at);
-static void olla_builder_cleanup(olla_builder_t *b);
-static int olla_tree_merge(olla_ctx_t *ctx, olla_node_t *base,
-    olla_node_t *over);
-
-static int olla_conv_map(olla_ctx_t *ctx, const olla_node_t *n,
+static int olla_conv_map(olla_ctx_t *ctx, const olla_yaml_t *n,
     const char *path);
-static int olla_conv_str(olla_ctx_t *ctx, const olla_node_t *n,
+static int olla_conv_str(olla_ctx_t *ctx, const olla_yaml_t *n,
     const char *path, char **out);
-static int olla_conv_strlist(olla_ctx_t *ctx, const olla_node_t *n,
+static int olla_conv_strlist(olla_ctx_t *ctx, const olla_yaml_t *n,
     const char *path, olla_strlist_t *out, olla_item_check_pt check);
-static int olla_conv_bool(olla_ctx_t *ctx, const olla_node_t *n,
+static int olla_conv_bool(olla_ctx_t *ctx, const olla_yaml_t *n,
     const char *path, int *out);
-static int olla_conv_number(olla_ctx_t *ctx, const olla_node_t *n,
+static int olla_conv_number(olla_ctx_t *ctx, const olla_yaml_t *n,
     const char *path, double min, double max, int integer, double *out);
-static int olla_conv_duration(olla_ctx_t *ctx, const olla_node_t *n,
+static int olla_conv_duration(olla_ctx_t *ctx, const olla_yaml_t *n,
     const char *path, uint64_t min, uint64_t max, uint64_t *out);
-static int olla_check_nonempty(olla_ctx_t *ctx, const olla_node_t *item,
+static int olla_check_nonempty(olla_ctx_t *ctx, const olla_yaml_t *item,
     const char *path);
-static int olla_check_prefix(olla_ctx_t *ctx, const olla_node_t *item,
+static int olla_check_prefix(olla_ctx_t *ctx, const olla_yaml_t *item,
     const char *path);
-static int olla_check_api_path(olla_ctx_t *ctx, const olla_node_t *item,
+static int olla_check_api_path(olla_ctx_t *ctx, const olla_yaml_t *item,
     const char *path);
-static int olla_check_url_path(olla_ctx_t *ctx, const olla_node_t *item,
+static int olla_check_url_path(olla_ctx_t *ctx, const olla_yaml_t *item,
     const char *path);
 
-static int olla_convert_profile(olla_ctx_t *ctx, const olla_node_t *root,
+static int olla_convert_profile(olla_ctx_t *ctx, const olla_yaml_t *root,
     const char *file, olla_profile_t *p);
-static int olla_convert_api(olla_ctx_t *ctx, const olla_node_t *api,
+static int olla_convert_api(olla_ctx_t *ctx, const olla_yaml_t *api,
     olla_profile_t *p);
 static int olla_convert_characteristics(olla_ctx_t *ctx,
-    const olla_node_t *sec, olla_profile_t *p);
-static int olla_convert_resources(olla_ctx_t *ctx, const olla_node_t *res,
+    const olla_yaml_t *sec, olla_profile_t *p);
+static int olla_convert_resources(olla_ctx_t *ctx, const olla_yaml_t *res,
     olla_profile_t *p);
-static int olla_convert_size_class(olla_ctx_t *ctx, const olla_node_t *map,
+static int olla_convert_size_class(olla_ctx_t *ctx, const olla_yaml_t *map,
     const char *path, int need_patterns, olla_size_class_t *sc);
-static int olla_convert_limits(olla_ctx_t *ctx, const olla_node_t *seq,
+static int olla_convert_limits(olla_ctx_t *ctx, const olla_yaml_t *seq,
     olla_profile_t *p);
-static int olla_convert_quant(olla_ctx_t *ctx, const olla_node_t *map,
+static int olla_convert_quant(olla_ctx_t *ctx, const olla_yaml_t *map,
     olla_profile_t *p);
 
 static int olla_load_one(olla_ctx_t *ctx, olla_profile_set_t *set,
     const olla_file_t *base, const olla_file_t *custom);
 static int olla_check_unique(olla_ctx_t *ctx, const olla_profile_set_t *set,
-    const olla_node_t *root, const olla_profile_t *p);
+    const olla_yaml_t *root, const olla_profile_t *p);
 static int olla_set_append(olla_ctx_t *ctx, olla_profile_set_t *set,
     olla_profile_t *p);
 static char *olla_path_join(const char *dir, const char *name);
@@ -222,46 +133,14 @@ static int olla_isalnum(int c);
 static int olla_tolower(int c);
 
 
-/* ------------------------------------------------------------ errors */
+#define olla_error(ctx, ...)                                                 \
+    olla_yaml_error((ctx)->err, (ctx)->errlen, NULL, __VA_ARGS__)
+
+#define olla_node_error(ctx, node, ...)                                      \
+    olla_yaml_error((ctx)->err, (ctx)->errlen, node, __VA_ARGS__)
 
 
-static void
-olla_error(olla_ctx_t *ctx, const char *fmt, ...)
-{
-    va_list  args;
-
-    if (ctx->err == NULL || ctx->errlen == 0) {
-        return;
-    }
-
-    va_start(args, fmt);
-    vsnprintf(ctx->err, ctx->errlen, fmt, args);
-    va_end(args);
-}
-
-
-static void
-olla_node_error(olla_ctx_t *ctx, const olla_node_t *node, const char *fmt,
-    ...)
-{
-    int      n;
-    va_list  args;
-
-    if (ctx->err == NULL || ctx->errlen == 0) {
-        return;
-    }
-
-    n = snprintf(ctx->err, ctx->errlen, "%s:%zu:%zu: ", node->file,
-                 node->line, node->col);
-
-    if (n < 0 || (size_t) n >= ctx->errlen) {
-        return;
-    }
-
-    va_start(args, fmt);
-    vsnprintf(ctx->err + n, ctx->errlen - n, fmt, args);
-    va_end(args);
-}
+/* ------------------------------------------------------------ messages */
 
 
 /* a key path for messages, "resources.model_sizes[2].patterns"; cut if long */
@@ -277,865 +156,21 @@ olla_keypath(char *buf, size_t cap, const char *fmt, ...)
 }
 
 
-/* "text" with non-printable bytes escaped, shortened with "..." */
-
-static const char *
-olla_quote(char *buf, size_t cap, const char *s, size_t len)
-{
-    size_t         i, o;
-    unsigned char  c;
-
-    o = 0;
-    buf[o++] = '"';
-
-    for (i = 0; i < len; i++) {
-
-        if (o + 8 >= cap) {
-            memcpy(buf + o, "...", 3);
-            o += 3;
-            break;
-        }
-
-        c = (unsigned char) s[i];
-
-        if (c == '"' || c == '\\') {
-            buf[o++] = '\\';
-            buf[o++] = (char) c;
-
-        } else if (c < 0x20 || c == 0x7f) {
-            o += snprintf(buf + o, cap - o, "\\x%02x", c);
-
-        } else {
-            buf[o++] = (char) c;
-        }
-    }
-
-    buf[o++] = '"';
-    buf[o] = '\0';
-
-    return buf;
-}
-
-
-/* ------------------------------------------------------------ nodes */
-
-
-static void
-olla_node_free(olla_node_t *n)
-{
-    size_t  i;
-
-    if (n == NULL) {
-        return;
-    }
-
-    for (i = 0; i < n->n; i++) {
-        if (n->keys) {
-            olla_node_free(n->keys[i]);
-        }
-        olla_node_free(n->items[i]);
-    }
-
-    free(n->keys);
-    free(n->items);
-    free(n->value);
-    free(n);
-}
-
-
-/* does not free key or value on failure */
-
-static int
-olla_node_append(olla_node_t *n, olla_node_t *key, olla_node_t *value)
-{
-    size_t         nalloc;
-    olla_node_t  **items, **keys;
-
-    if (n->n == n->nalloc) {
-        nalloc = n->nalloc ? n->nalloc * 2 : 4;
-
-        items = realloc(n->items, nalloc * sizeof(olla_node_t *));
-        if (items == NULL) {
-            return -1;
-        }
-
-        n->items = items;
-
-        if (n->type == OLLA_NODE_MAP) {
-            keys = realloc(n->keys, nalloc * sizeof(olla_node_t *));
-            if (keys == NULL) {
-                return -1;
-            }
-
-            n->keys = keys;
-        }
-
-        n->nalloc = nalloc;
-    }
-
-    if (n->type == OLLA_NODE_MAP) {
-        n->keys[n->n] = key;
-    }
-
-    n->items[n->n++] = value;
-
-    return 0;
-}
-
-
-static olla_node_t *
-olla_node_new(olla_builder_t *b, olla_node_type_e type,
-    const yaml_mark_t *mark)
-{
-    olla_node_t  *n;
-
-    if (b->nnodes >= OLLA_YAML_MAX_NODES) {
-        olla_error(b->ctx, "%s:%zu:%zu: more than %d YAML nodes", b->file,
-                   mark->line + 1, mark->column + 1, OLLA_YAML_MAX_NODES);
-        return NULL;
-    }
-
-    n = calloc(1, sizeof(olla_node_t));
-    if (n == NULL) {
-        olla_error(b->ctx, "%s: out of memory", b->file);
-        return NULL;
-    }
-
-    b->nnodes++;
-
-    n->type = type;
-    n->height = 1;
-    n->file = b->file;
-    n->line = mark->line + 1;
-    n->col = mark->column + 1;
-
-    return n;
-}
-
-
-/* a deep copy for an alias or a merge key at line:col */
-
-static olla_node_t *
-olla_node_copy(olla_builder_t *b, const olla_node_t *src, size_t line,
-    size_t col)
-{
-    size_t        i;
-    olla_node_t  *n, *k, *v;
-
-    if (b->nnodes >= OLLA_YAML_MAX_NODES) {
-        olla_error(b->ctx, "%s:%zu:%zu: more than %d YAML nodes after alias "
-                   "expansion", b->file, line, col, OLLA_YAML_MAX_NODES);
-        return NULL;
-    }
-
-    n = calloc(1, sizeof(olla_node_t));
-    if (n == NULL) {
-        goto nomem;
-    }
-
-    b->nnodes++;
-
-    n->type = src->type;
-    n->plain = src->plain;
-    n->height = src->height;
-    n->file = src->file;
-    n->line = src->line;
-    n->col = src->col;
-
-    if (src->type == OLLA_NODE_SCALAR) {
-        n->value = malloc(src->len + 1);
-        if (n->value == NULL) {
-            goto nomem;
-        }
-
-        memcpy(n->value, src->value, src->len + 1);
-        n->len = src->len;
-
-        return n;
-    }
-
-    for (i = 0; i < src->n; i++) {
-        k = NULL;
-
-        if (src->type == OLLA_NODE_MAP) {
-            k = olla_node_copy(b, src->keys[i], line, col);
-            if (k == NULL) {
-                olla_node_free(n);
-                return NULL;
-            }
-        }
-
-        v = olla_node_copy(b, src->items[i], line, col);
-        if (v == NULL) {
-            olla_node_free(k);
-            olla_node_free(n);
-            return NULL;
-        }
-
-        if (olla_node_append(n, k, v) != 0) {
-            olla_node_free(k);
-            olla_node_free(v);
-            goto nomem;
-        }
-    }
-
-    return n;
-
-nomem:
-
-    olla_node_free(n);
-    olla_error(b->ctx, "%s: out of memory", b->file);
-
-    return NULL;
-}
-
-
-/* a plain "", "~" or "null": YAML's null, taken as "not given" */
-
-static int
-olla_node_is_null(const olla_node_t *n)
-{
-    if (n == NULL) {
-        return 1;
-    }
-
-    if (n->type != OLLA_NODE_SCALAR || !n->plain) {
-        return 0;
-    }
-
-    return n->len == 0
-           || (n->len == 1 && n->value[0] == '~')
-           || strcmp(n->value, "null") == 0
-           || strcmp(n->value, "Null") == 0
-           || strcmp(n->value, "NULL") == 0;
-}
-
-
-static const char *
-olla_node_kind(const olla_node_t *n)
-{
-    if (n->type == OLLA_NODE_MAP) {
-        return "a mapping";
-    }
-
-    if (n->type == OLLA_NODE_SEQ) {
-        return "a list";
-    }
-
-    return olla_node_is_null(n) ? "null" : "a string";
-}
-
-
-static olla_node_t *
-olla_map_find(const olla_node_t *map, const char *key, size_t len)
-{
-    size_t  i;
-
-    if (map == NULL || map->type != OLLA_NODE_MAP) {
-        return NULL;
-    }
-
-    for (i = 0; i < map->n; i++) {
-        if (map->keys[i]->len == len
-            && memcmp(map->keys[i]->value, key, len) == 0)
-        {
-            return map->items[i];
-        }
-    }
-
-    return NULL;
-}
-
-
-static const olla_node_t *
-olla_map_get(const olla_node_t *map, const char *key)
-{
-    return olla_map_find(map, key, strlen(key));
-}
-
-
-/* ------------------------------------------------------------ YAML */
-
-
-static int
-olla_yaml_load(olla_ctx_t *ctx, const char *file, const char *text,
-    size_t len, olla_node_t **root)
-{
-    int             rc, done;
-    size_t          i;
-    yaml_event_t    event;
-    yaml_parser_t   parser;
-    olla_builder_t  b;
-
-    *root = NULL;
-
-    memset(&b, 0, sizeof(olla_builder_t));
-    b.ctx = ctx;
-    b.file = file;
-
-    if (!yaml_parser_initialize(&parser)) {
-        olla_error(ctx, "%s: out of memory", file);
-        return -1;
-    }
-
-    yaml_parser_set_input_string(&parser, (const unsigned char *) text, len);
-
-    rc = 0;
-    done = 0;
-
-    while (!done) {
-
-        if (!yaml_parser_parse(&parser, &event)) {
-            olla_yaml_error(ctx, file, &parser, text, len);
-            rc = -1;
-            break;
-        }
-
-        done = (event.type == YAML_STREAM_END_EVENT);
-
-        rc = olla_builder_event(&b, &event);
-
-        yaml_event_delete(&event);
-
-        if (rc != 0) {
-            break;
-        }
-    }
-
-    yaml_parser_delete(&parser);
-
-    if (rc != 0) {
-        olla_builder_cleanup(&b);
-        return -1;
-    }
-
-    for (i = 0; i < b.nanchors; i++) {
-        free(b.anchors[i].name);
-    }
-
-    free(b.anchors);
-
-    *root = b.root;
-
-    return 0;
-}
-
-
-static void
-olla_yaml_error(olla_ctx_t *ctx, const char *file,
-    const yaml_parser_t *parser, const char *text, size_t len)
-{
-    size_t       i, line, col, off;
-    const char  *problem;
-
-    problem = parser->problem ? parser->problem : "malformed YAML";
-
-    switch (parser->error) {
-
-    case YAML_MEMORY_ERROR:
-        olla_error(ctx, "%s: out of memory", file);
-        return;
-
-    case YAML_READER_ERROR:
-        /* the reader gives a byte offset, not a mark */
-        line = 1;
-        col = 1;
-        off = parser->problem_offset < len ? parser->problem_offset : len;
-
-        for (i = 0; i < off; i++) {
-            if (text[i] == '\n') {
-                line++;
-                col = 1;
-
-            } else if (((unsigned char) text[i] & 0xc0) != 0x80) {
-                col++;
-            }
-        }
-
-        olla_error(ctx, "%s:%zu:%zu: %s (byte 0x%02x)", file, line, col,
-                   problem, (unsigned) parser->problem_value & 0xff);
-        return;
-
-    default:
-        if (parser->context) {
-            olla_error(ctx, "%s:%zu:%zu: %s (%s at %zu:%zu)", file,
-                       parser->problem_mark.line + 1,
-                       parser->problem_mark.column + 1, problem,
-                       parser->context, parser->context_mark.line + 1,
-                       parser->context_mark.column + 1);
-            return;
-        }
-
-        olla_error(ctx, "%s:%zu:%zu: %s", file,
-                   parser->problem_mark.line + 1,
-                   parser->problem_mark.column + 1, problem);
-        return;
-    }
-}
-
-
-static int
-olla_builder_event(olla_builder_t *b, const yaml_event_t *ev)
-{
-    int                rc;
-    char              *anchor;
-    size_t             i;
-    unsigned           h;
-    olla_node_t       *node;
-    olla_frame_t      *f;
-    olla_node_type_e   type;
-    const char        *name;
-
-    switch (ev->type) {
-
-    case YAML_DOCUMENT_START_EVENT:
-        if (++b->ndocs > 1) {
-            olla_error(b->ctx, "%s:%zu:%zu: a profile file must hold one "
-                       "YAML document, this is a second one", b->file,
-                       ev->start_mark.line + 1, ev->start_mark.column + 1);
-            return -1;
-        }
-
-        return 0;
-
-    case YAML_SCALAR_EVENT:
-        node = olla_node_new(b, OLLA_NODE_SCALAR, &ev->start_mark);
-        if (node == NULL) {
-            return -1;
-        }
-
-        node->value = malloc(ev->data.scalar.length + 1);
-        if (node->value == NULL) {
-            olla_node_free(node);
-            olla_error(b->ctx, "%s: out of memory", b->file);
-            return -1;
-        }
-
-        memcpy(node->value, ev->data.scalar.value, ev->data.scalar.length);
-        node->value[ev->data.scalar.length] = '\0';
-        node->len = ev->data.scalar.length;
-        node->plain = (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE);
-
-        return olla_builder_add(b, node,
-                                (const char *) ev->data.scalar.anchor);
-
-    case YAML_SEQUENCE_START_EVENT:
-    case YAML_MAPPING_START_EVENT:
-        if (b->depth == OLLA_YAML_MAX_DEPTH) {
-            olla_error(b->ctx, "%s:%zu:%zu: nesting deeper than %d levels",
-                       b->file, ev->start_mark.line + 1,
-                       ev->start_mark.column + 1, OLLA_YAML_MAX_DEPTH);
-            return -1;
-        }
-
-        if (ev->type == YAML_SEQUENCE_START_EVENT) {
-            type = OLLA_NODE_SEQ;
-            name = (const char *) ev->data.sequence_start.anchor;
-
-        } else {
-            type = OLLA_NODE_MAP;
-            name = (const char *) ev->data.mapping_start.anchor;
-        }
-
-        anchor = NULL;
-
-        if (name) {
-            anchor = strdup(name);
-            if (anchor == NULL) {
-                olla_error(b->ctx, "%s: out of memory", b->file);
-                return -1;
-            }
-        }
-
-        node = olla_node_new(b, type, &ev->start_mark);
-        if (node == NULL) {
-            free(anchor);
-            return -1;
-        }
-
-        f = &b->stack[b->depth++];
-        f->node = node;
-        f->key = NULL;
-        f->anchor = anchor;
-
-        return 0;
-
-    case YAML_SEQUENCE_END_EVENT:
-    case YAML_MAPPING_END_EVENT:
-        if (b->depth == 0) {
-            return 0;
-        }
-
-        f = &b->stack[--b->depth];
-        node = f->node;
-        anchor = f->anchor;
-
-        /* a mapping cannot end between a key and its value */
-        olla_node_free(f->key);
-
-        f->node = NULL;
-        f->key = NULL;
-        f->anchor = NULL;
-
-        if (node->type == OLLA_NODE_MAP
-            && olla_builder_merge_keys(b, node) != 0)
-        {
-            olla_node_free(node);
-            free(anchor);
-            return -1;
-        }
-
-        h = 0;
-
-        for (i = 0; i < node->n; i++) {
-            if (node->items[i]->height > h) {
-                h = node->items[i]->height;
-            }
-        }
-
-        node->height = h + 1;
-
-        rc = olla_builder_add(b, node, anchor);
-        free(anchor);
-
-        return rc;
-
-    case YAML_ALIAS_EVENT:
-        name = (const char *) ev->data.alias.anchor;
-        node = NULL;
-
-        for (i = b->nanchors; i > 0; i--) {
-            if (strcmp(b->anchors[i - 1].name, name) == 0) {
-                node = b->anchors[i - 1].node;
-                break;
-            }
-        }
-
-        if (node == NULL) {
-            olla_error(b->ctx, "%s:%zu:%zu: unknown alias *%s", b->file,
-                       ev->start_mark.line + 1, ev->start_mark.column + 1,
-                       name);
-            return -1;
-        }
-
-        if (b->depth + node->height > OLLA_YAML_MAX_DEPTH) {
-            olla_error(b->ctx, "%s:%zu:%zu: nesting deeper than %d levels",
-                       b->file, ev->start_mark.line + 1,
-                       ev->start_mark.column + 1, OLLA_YAML_MAX_DEPTH);
-            return -1;
-        }
-
-        node = olla_node_copy(b, node, ev->start_mark.line + 1,
-                              ev->start_mark.column + 1);
-        if (node == NULL) {
-            return -1;
-        }
-
-        return olla_builder_add(b, node, NULL);
-
-    default:
-        return 0;
-    }
-}
-
-
-/* attaches a finished node to the open collection; frees it on error */
-
-static int
-olla_builder_add(olla_builder_t *b, olla_node_t *node, const char *anchor)
-{
-    char           buf[OLLA_QUOTE_LEN];
-    size_t         i, nalloc;
-    olla_frame_t  *f;
-    olla_anchor_t *anchors;
-    olla_node_t   *k;
-
-    if (anchor) {
-        if (b->nanchors == b->nanchors_alloc) {
-            nalloc = b->nanchors_alloc ? b->nanchors_alloc * 2 : 8;
-
-            anchors = realloc(b->anchors, nalloc * sizeof(olla_anchor_t));
-            if (anchors == NULL) {
-                goto nomem;
-            }
-
-            b->anchors = anchors;
-            b->nanchors_alloc = nalloc;
-        }
-
-        b->anchors[b->nanchors].name = strdup(anchor);
-        if (b->anchors[b->nanchors].name == NULL) {
-            goto nomem;
-        }
-
-        b->anchors[b->nanchors++].node = node;
-    }
-
-    if (b->depth == 0) {
-        if (b->root == NULL) {
-            b->root = node;
-
-        } else {
-            olla_node_free(node);
-        }
-
-        return 0;
-    }
-
-    f = &b->stack[b->depth - 1];
-
-    if (f->node->type == OLLA_NODE_SEQ) {
-        if (olla_node_append(f->node, NULL, node) != 0) {
-            goto nomem;
-        }
-
-        return 0;
-    }
-
-    if (f->key == NULL) {
-
-        if (node->type != OLLA_NODE_SCALAR) {
-            olla_node_error(b->ctx, node, "a mapping key must be a plain "
-                            "string, not %s", olla_node_kind(node));
-            olla_node_free(node);
-            return -1;
-        }
-
-        for (i = 0; i < f->node->n; i++) {
-            k = f->node->keys[i];
-
-            if (k->len == node->len
-                && memcmp(k->value, node->value, node->len) == 0)
-            {
-                olla_node_error(b->ctx, node, "duplicate key %s (first at "
-                                "%zu:%zu)",
-                                olla_quote(buf, sizeof(buf), node->value,
-                                           node->len),
-                                k->line, k->col);
-                olla_node_free(node);
-                return -1;
-            }
-        }
-
-        f->key = node;
-
-        return 0;
-    }
-
-    if (olla_node_append(f->node, f->key, node) != 0) {
-        goto nomem;
-    }
-
-    f->key = NULL;
-
-    return 0;
-
-nomem:
-
-    olla_node_free(node);
-    olla_error(b->ctx, "%s: out of memory", b->file);
-
-    return -1;
-}
-
-
-/*
- * YAML merge keys: "<<: *base" or "<<: [*a, *b]" add the keys of the
- * given mappings that the mapping does not set itself.  The "<<" entry
- * stays (it is an unknown key, ignored by the conversion).
- */
-
-static int
-olla_builder_merge_keys(olla_builder_t *b, olla_node_t *map)
-{
-    size_t        i, j;
-    olla_node_t  *v;
-
-    for (i = 0; i < map->n; i++) {
-        if (!map->keys[i]->plain || map->keys[i]->len != 2
-            || memcmp(map->keys[i]->value, "<<", 2) != 0)
-        {
-            continue;
-        }
-
-        v = map->items[i];
-
-        if (v->type == OLLA_NODE_MAP) {
-            return olla_builder_merge_from(b, map, v, map->keys[i]);
-        }
-
-        if (v->type == OLLA_NODE_SEQ) {
-            for (j = 0; j < v->n; j++) {
-                if (v->items[j]->type != OLLA_NODE_MAP) {
-                    olla_node_error(b->ctx, v->items[j], "the merge key "
-                                    "\"<<\" takes mappings, not %s",
-                                    olla_node_kind(v->items[j]));
-                    return -1;
-                }
-
-                if (olla_builder_merge_from(b, map, v->items[j],
-                                            map->keys[i])
-                    != 0)
-                {
-                    return -1;
-                }
-            }
-
-            return 0;
-        }
-
-        olla_node_error(b->ctx, v, "the merge key \"<<\" takes a mapping "
-                        "or a list of mappings, not %s", olla_node_kind(v));
-        return -1;
-    }
-
-    return 0;
-}
-
-
-static int
-olla_builder_merge_from(olla_builder_t *b, olla_node_t *map,
-    const olla_node_t *src, const olla_node_t *at)
-{
-    size_t        i, n;
-    olla_node_t  *k, *v;
-
-    n = src->n;
-
-    for (i = 0; i < n; i++) {
-        if (olla_map_find(map, src->keys[i]->value, src->keys[i]->len)) {
-            continue;
-        }
-
-        k = olla_node_copy(b, src->keys[i], at->line, at->col);
-        if (k == NULL) {
-            return -1;
-        }
-
-        v = olla_node_copy(b, src->items[i], at->line, at->col);
-        if (v == NULL) {
-            olla_node_free(k);
-            return -1;
-        }
-
-        if (olla_node_append(map, k, v) != 0) {
-            olla_node_free(k);
-            olla_node_free(v);
-            olla_error(b->ctx, "%s: out of memory", b->file);
-            return -1;
-        }
-    }
-
-    return 0;
-}
-
-
-static void
-olla_builder_cleanup(olla_builder_t *b)
-{
-    size_t  i;
-
-    for (i = 0; i < b->depth; i++) {
-        olla_node_free(b->stack[i].node);
-        olla_node_free(b->stack[i].key);
-        free(b->stack[i].anchor);
-    }
-
-    for (i = 0; i < b->nanchors; i++) {
-        free(b->anchors[i].name);
-    }
-
-    free(b->anchors);
-    olla_node_free(b->root);
-
-    b->depth = 0;
-    b->anchors = NULL;
-    b->nanchors = 0;
-    b->root = NULL;
-}
-
-
-/*
- * Merges over into base: mappings key by key, recursively; any other
- * node of over replaces the node of base.  Consumes over in every case.
- */
-
-static int
-olla_tree_merge(olla_ctx_t *ctx, olla_node_t *base, olla_node_t *over)
-{
-    int           rc;
-    size_t        i, j;
-    olla_node_t  *k, *v;
-
-    rc = 0;
-
-    for (i = 0; i < over->n; i++) {
-        k = over->keys[i];
-        v = over->items[i];
-
-        over->keys[i] = NULL;
-        over->items[i] = NULL;
-
-        if (rc != 0) {
-            olla_node_free(k);
-            olla_node_free(v);
-            continue;
-        }
-
-        for (j = 0; j < base->n; j++) {
-            if (base->keys[j]->len == k->len
-                && memcmp(base->keys[j]->value, k->value, k->len) == 0)
-            {
-                break;
-            }
-        }
-
-        if (j == base->n) {
-            if (olla_node_append(base, k, v) != 0) {
-                olla_node_free(k);
-                olla_node_free(v);
-                olla_error(ctx, "%s: out of memory", base->file);
-                rc = -1;
-            }
-
-            continue;
-        }
-
-        olla_node_free(k);
-
-        if (base->items[j]->type == OLLA_NODE_MAP
-            && v->type == OLLA_NODE_MAP)
-        {
-            rc = olla_tree_merge(ctx, base->items[j], v);
-            continue;
-        }
-
-        olla_node_free(base->items[j]);
-        base->items[j] = v;
-    }
-
-    over->n = 0;
-    olla_node_free(over);
-
-    return rc;
-}
-
-
 /* ------------------------------------------------------------ typed */
 
 
 /* 1: a mapping, 0: absent or null, -1: error */
 
 static int
-olla_conv_map(olla_ctx_t *ctx, const olla_node_t *n, const char *path)
+olla_conv_map(olla_ctx_t *ctx, const olla_yaml_t *n, const char *path)
 {
-    if (olla_node_is_null(n)) {
+    if (olla_yaml_is_null(n)) {
         return 0;
     }
 
-    if (n->type != OLLA_NODE_MAP) {
+    if (n->type != OLLA_YAML_MAP) {
         olla_node_error(ctx, n, "%s must be a mapping, not %s", path,
-                        olla_node_kind(n));
+                        olla_yaml_kind(n));
         return -1;
     }
 
@@ -1146,18 +181,18 @@ olla_conv_map(olla_ctx_t *ctx, const olla_node_t *n, const char *path)
 /* 1: *out set (replacing what was there), 0: absent or null, -1: error */
 
 static int
-olla_conv_str(olla_ctx_t *ctx, const olla_node_t *n, const char *path,
+olla_conv_str(olla_ctx_t *ctx, const olla_yaml_t *n, const char *path,
     char **out)
 {
     char  *s;
 
-    if (olla_node_is_null(n)) {
+    if (olla_yaml_is_null(n)) {
         return 0;
     }
 
-    if (n->type != OLLA_NODE_SCALAR) {
+    if (n->type != OLLA_YAML_SCALAR) {
         olla_node_error(ctx, n, "%s must be a string, not %s", path,
-                        olla_node_kind(n));
+                        olla_yaml_kind(n));
         return -1;
     }
 
@@ -1181,21 +216,21 @@ olla_conv_str(olla_ctx_t *ctx, const olla_node_t *n, const char *path,
 
 
 static int
-olla_conv_strlist(olla_ctx_t *ctx, const olla_node_t *n, const char *path,
+olla_conv_strlist(olla_ctx_t *ctx, const olla_yaml_t *n, const char *path,
     olla_strlist_t *out, olla_item_check_pt check)
 {
     char                ipath[OLLA_KEYPATH_LEN];
     size_t              i;
     olla_strlist_t      l;
-    const olla_node_t  *item;
+    const olla_yaml_t  *item;
 
-    if (olla_node_is_null(n)) {
+    if (olla_yaml_is_null(n)) {
         return 0;
     }
 
-    if (n->type != OLLA_NODE_SEQ) {
+    if (n->type != OLLA_YAML_SEQ) {
         olla_node_error(ctx, n, "%s must be a list of strings, not %s",
-                        path, olla_node_kind(n));
+                        path, olla_yaml_kind(n));
         return -1;
     }
 
@@ -1211,9 +246,9 @@ olla_conv_strlist(olla_ctx_t *ctx, const olla_node_t *n, const char *path,
 
         olla_keypath(ipath, sizeof(ipath), "%s[%zu]", path, i);
 
-        if (item->type != OLLA_NODE_SCALAR || olla_node_is_null(item)) {
+        if (item->type != OLLA_YAML_SCALAR || olla_yaml_is_null(item)) {
             olla_node_error(ctx, item, "%s must be a string, not %s", ipath,
-                            olla_node_kind(item));
+                            olla_yaml_kind(item));
             goto failed;
         }
 
@@ -1242,7 +277,7 @@ failed:
 
 
 static int
-olla_conv_bool(olla_ctx_t *ctx, const olla_node_t *n, const char *path,
+olla_conv_bool(olla_ctx_t *ctx, const olla_yaml_t *n, const char *path,
     int *out)
 {
     size_t              i;
@@ -1250,13 +285,13 @@ olla_conv_bool(olla_ctx_t *ctx, const olla_node_t *n, const char *path,
     static const char  *yes[] = { "true", "yes", "on" };
     static const char  *no[] = { "false", "no", "off" };
 
-    if (olla_node_is_null(n)) {
+    if (olla_yaml_is_null(n)) {
         return 0;
     }
 
-    if (n->type != OLLA_NODE_SCALAR) {
+    if (n->type != OLLA_YAML_SCALAR) {
         olla_node_error(ctx, n, "%s must be true or false, not %s", path,
-                        olla_node_kind(n));
+                        olla_yaml_kind(n));
         return -1;
     }
 
@@ -1277,27 +312,27 @@ olla_conv_bool(olla_ctx_t *ctx, const olla_node_t *n, const char *path,
     }
 
     olla_node_error(ctx, n, "%s must be true or false, not %s", path,
-                    olla_quote(buf, sizeof(buf), n->value, n->len));
+                    olla_yaml_quote(buf, sizeof(buf), n->value, n->len));
 
     return -1;
 }
 
 
 static int
-olla_conv_number(olla_ctx_t *ctx, const olla_node_t *n, const char *path,
+olla_conv_number(olla_ctx_t *ctx, const olla_yaml_t *n, const char *path,
     double min, double max, int integer, double *out)
 {
     char    *end, buf[OLLA_QUOTE_LEN];
     double   v;
 
-    if (olla_node_is_null(n)) {
+    if (olla_yaml_is_null(n)) {
         return 0;
     }
 
-    if (n->type != OLLA_NODE_SCALAR) {
+    if (n->type != OLLA_YAML_SCALAR) {
         olla_node_error(ctx, n, "%s must be %s between %.15g and %.15g, "
                         "not %s", path, integer ? "an integer" : "a number",
-                        min, max, olla_node_kind(n));
+                        min, max, olla_yaml_kind(n));
         return -1;
     }
 
@@ -1322,7 +357,7 @@ olla_conv_number(olla_ctx_t *ctx, const olla_node_t *n, const char *path,
         olla_node_error(ctx, n, "%s must be %s between %.15g and %.15g, "
                         "not %s", path, integer ? "an integer" : "a number",
                         min, max,
-                        olla_quote(buf, sizeof(buf), n->value, n->len));
+                        olla_yaml_quote(buf, sizeof(buf), n->value, n->len));
         return -1;
     }
 
@@ -1333,19 +368,19 @@ olla_conv_number(olla_ctx_t *ctx, const olla_node_t *n, const char *path,
 
 
 static int
-olla_conv_duration(olla_ctx_t *ctx, const olla_node_t *n, const char *path,
+olla_conv_duration(olla_ctx_t *ctx, const olla_yaml_t *n, const char *path,
     uint64_t min, uint64_t max, uint64_t *out)
 {
     char     buf[OLLA_QUOTE_LEN];
     int64_t  ms;
 
-    if (olla_node_is_null(n)) {
+    if (olla_yaml_is_null(n)) {
         return 0;
     }
 
-    if (n->type != OLLA_NODE_SCALAR) {
+    if (n->type != OLLA_YAML_SCALAR) {
         olla_node_error(ctx, n, "%s must be a duration such as 30s, 5m or "
-                        "1h30m, not %s", path, olla_node_kind(n));
+                        "1h30m, not %s", path, olla_yaml_kind(n));
         return -1;
     }
 
@@ -1354,7 +389,7 @@ olla_conv_duration(olla_ctx_t *ctx, const olla_node_t *n, const char *path,
     if (ms < 0) {
         olla_node_error(ctx, n, "%s must be a duration such as 30s, 5m or "
                         "1h30m, not %s", path,
-                        olla_quote(buf, sizeof(buf), n->value, n->len));
+                        olla_yaml_quote(buf, sizeof(buf), n->value, n->len));
         return -1;
     }
 
@@ -1363,7 +398,7 @@ olla_conv_duration(olla_ctx_t *ctx, const olla_node_t *n, const char *path,
                         "not %s", path,
                         (unsigned long long) (min / 1000),
                         (unsigned long long) (max / 3600000),
-                        olla_quote(buf, sizeof(buf), n->value, n->len));
+                        olla_yaml_quote(buf, sizeof(buf), n->value, n->len));
         return -1;
     }
 
@@ -1374,7 +409,7 @@ olla_conv_duration(olla_ctx_t *ctx, const olla_node_t *n, const char *path,
 
 
 static int
-olla_check_nonempty(olla_ctx_t *ctx, const olla_node_t *item,
+olla_check_nonempty(olla_ctx_t *ctx, const olla_yaml_t *item,
     const char *path)
 {
     if (item->len == 0) {
@@ -1389,7 +424,7 @@ olla_check_nonempty(olla_ctx_t *ctx, const olla_node_t *item,
 /* a single URL path segment: /olla/<prefix>/... */
 
 static int
-olla_check_prefix(olla_ctx_t *ctx, const olla_node_t *item,
+olla_check_prefix(olla_ctx_t *ctx, const olla_yaml_t *item,
     const char *path)
 {
     char                buf[OLLA_QUOTE_LEN];
@@ -1410,8 +445,8 @@ olla_check_prefix(olla_ctx_t *ctx, const olla_node_t *item,
         {
             olla_node_error(ctx, item, "%s must be one path segment of "
                             "letters, digits, '-', '_', '.' or '~', not %s",
-                            path, olla_quote(buf, sizeof(buf), item->value,
-                                             item->len));
+                            path, olla_yaml_quote(buf, sizeof(buf),
+                                                  item->value, item->len));
             return -1;
         }
     }
@@ -1438,7 +473,7 @@ olla_check_prefix(olla_ctx_t *ctx, const olla_node_t *item,
 /* an upstream path: "/...", printable, no spaces, no fragment */
 
 static int
-olla_check_url_path(olla_ctx_t *ctx, const olla_node_t *item,
+olla_check_url_path(olla_ctx_t *ctx, const olla_yaml_t *item,
     const char *path)
 {
     char           buf[OLLA_QUOTE_LEN];
@@ -1448,8 +483,8 @@ olla_check_url_path(olla_ctx_t *ctx, const olla_node_t *item,
     if (item->len == 0 || item->value[0] != '/') {
         olla_node_error(ctx, item, "%s must be a path starting with \"/\", "
                         "not %s", path,
-                        olla_quote(buf, sizeof(buf), item->value,
-                                   item->len));
+                        olla_yaml_quote(buf, sizeof(buf), item->value,
+                                        item->len));
         return -1;
     }
 
@@ -1460,8 +495,8 @@ olla_check_url_path(olla_ctx_t *ctx, const olla_node_t *item,
             olla_node_error(ctx, item, "%s must not contain spaces, "
                             "control characters, non-ASCII bytes or '#', "
                             "not %s", path,
-                            olla_quote(buf, sizeof(buf), item->value,
-                                       item->len));
+                            olla_yaml_quote(buf, sizeof(buf), item->value,
+                                            item->len));
             return -1;
         }
     }
@@ -1473,7 +508,7 @@ olla_check_url_path(olla_ctx_t *ctx, const olla_node_t *item,
 /* an api.paths entry: compared with normalised request paths */
 
 static int
-olla_check_api_path(olla_ctx_t *ctx, const olla_node_t *item,
+olla_check_api_path(olla_ctx_t *ctx, const olla_yaml_t *item,
     const char *path)
 {
     char         buf[OLLA_QUOTE_LEN];
@@ -1489,7 +524,7 @@ olla_check_api_path(olla_ctx_t *ctx, const olla_node_t *item,
     if (memchr(s, '?', item->len) || memchr(s, '%', item->len)) {
         olla_node_error(ctx, item, "%s must be a plain path without '?' or "
                         "'%%', not %s", path,
-                        olla_quote(buf, sizeof(buf), s, item->len));
+                        olla_yaml_quote(buf, sizeof(buf), s, item->len));
         return -1;
     }
 
@@ -1506,8 +541,8 @@ olla_check_api_path(olla_ctx_t *ctx, const olla_node_t *item,
         {
             olla_node_error(ctx, item, "%s must be a normalised path "
                             "(no \"//\", \".\" or \"..\"), not %s", path,
-                            olla_quote(buf, sizeof(buf), item->value,
-                                       item->len));
+                            olla_yaml_quote(buf, sizeof(buf), item->value,
+                                            item->len));
             return -1;
         }
     }
@@ -1520,18 +555,18 @@ olla_check_api_path(olla_ctx_t *ctx, const olla_node_t *item,
 
 
 static int
-olla_convert_profile(olla_ctx_t *ctx, const olla_node_t *root,
+olla_convert_profile(olla_ctx_t *ctx, const olla_yaml_t *root,
     const char *file, olla_profile_t *p)
 {
     int                 rc;
     char                buf[OLLA_QUOTE_LEN];
     size_t              i;
     unsigned char       c;
-    const olla_node_t  *n, *sec;
+    const olla_yaml_t  *n, *sec;
 
-    n = olla_map_get(root, "name");
+    n = olla_yaml_get(root, "name");
 
-    if (olla_node_is_null(n)) {
+    if (olla_yaml_is_null(n)) {
         if (root == NULL) {
             olla_error(ctx, "%s:1:1: name is required", file);
 
@@ -1557,12 +592,13 @@ olla_convert_profile(olla_ctx_t *ctx, const olla_node_t *root,
         if (!olla_isalnum(c) && c != '-' && c != '_' && c != '.') {
             olla_node_error(ctx, n, "name must be letters, digits, '-', "
                             "'_' or '.', not %s",
-                            olla_quote(buf, sizeof(buf), n->value, n->len));
+                            olla_yaml_quote(buf, sizeof(buf), n->value,
+                                            n->len));
             return -1;
         }
     }
 
-    if (olla_conv_str(ctx, olla_map_get(root, "version"), "version",
+    if (olla_conv_str(ctx, olla_yaml_get(root, "version"), "version",
                       &p->version) < 0)
     {
         return -1;
@@ -1570,7 +606,7 @@ olla_convert_profile(olla_ctx_t *ctx, const olla_node_t *root,
 
     /* routing */
 
-    sec = olla_map_get(root, "routing");
+    sec = olla_yaml_get(root, "routing");
 
     rc = olla_conv_map(ctx, sec, "routing");
     if (rc < 0) {
@@ -1578,7 +614,7 @@ olla_convert_profile(olla_ctx_t *ctx, const olla_node_t *root,
     }
 
     if (rc > 0
-        && olla_conv_strlist(ctx, olla_map_get(sec, "prefixes"),
+        && olla_conv_strlist(ctx, olla_yaml_get(sec, "prefixes"),
                              "routing.prefixes", &p->prefixes,
                              olla_check_prefix) < 0)
     {
@@ -1587,7 +623,7 @@ olla_convert_profile(olla_ctx_t *ctx, const olla_node_t *root,
 
     /* api */
 
-    sec = olla_map_get(root, "api");
+    sec = olla_yaml_get(root, "api");
 
     rc = olla_conv_map(ctx, sec, "api");
     if (rc < 0) {
@@ -1600,7 +636,7 @@ olla_convert_profile(olla_ctx_t *ctx, const olla_node_t *root,
 
     /* characteristics */
 
-    sec = olla_map_get(root, "characteristics");
+    sec = olla_yaml_get(root, "characteristics");
 
     rc = olla_conv_map(ctx, sec, "characteristics");
     if (rc < 0) {
@@ -1613,7 +649,7 @@ olla_convert_profile(olla_ctx_t *ctx, const olla_node_t *root,
 
     /* resources */
 
-    sec = olla_map_get(root, "resources");
+    sec = olla_yaml_get(root, "resources");
 
     rc = olla_conv_map(ctx, sec, "resources");
     if (rc < 0) {
@@ -1626,7 +662,7 @@ olla_convert_profile(olla_ctx_t *ctx, const olla_node_t *root,
 
     /* request */
 
-    sec = olla_map_get(root, "request");
+    sec = olla_yaml_get(root, "request");
 
     rc = olla_conv_map(ctx, sec, "request");
     if (rc < 0) {
@@ -1634,7 +670,7 @@ olla_convert_profile(olla_ctx_t *ctx, const olla_node_t *root,
     }
 
     if (rc > 0
-        && olla_conv_strlist(ctx, olla_map_get(sec, "model_field_paths"),
+        && olla_conv_strlist(ctx, olla_yaml_get(sec, "model_field_paths"),
                              "request.model_field_paths",
                              &p->model_field_paths, olla_check_nonempty) < 0)
     {
@@ -1689,18 +725,18 @@ nomem:
 
 
 static int
-olla_convert_api(olla_ctx_t *ctx, const olla_node_t *api, olla_profile_t *p)
+olla_convert_api(olla_ctx_t *ctx, const olla_yaml_t *api, olla_profile_t *p)
 {
     int                 rc;
-    const olla_node_t  *sec, *n;
+    const olla_yaml_t  *sec, *n;
 
-    if (olla_conv_strlist(ctx, olla_map_get(api, "paths"), "api.paths",
+    if (olla_conv_strlist(ctx, olla_yaml_get(api, "paths"), "api.paths",
                           &p->paths, olla_check_api_path) < 0)
     {
         return -1;
     }
 
-    n = olla_map_get(api, "model_discovery_path");
+    n = olla_yaml_get(api, "model_discovery_path");
 
     rc = olla_conv_str(ctx, n, "api.model_discovery_path",
                        &p->model_discovery_path);
@@ -1711,7 +747,7 @@ olla_convert_api(olla_ctx_t *ctx, const olla_node_t *api, olla_profile_t *p)
         return -1;
     }
 
-    n = olla_map_get(api, "health_check_path");
+    n = olla_yaml_get(api, "health_check_path");
 
     rc = olla_conv_str(ctx, n, "api.health_check_path",
                        &p->health_check_path);
@@ -1722,24 +758,24 @@ olla_convert_api(olla_ctx_t *ctx, const olla_node_t *api, olla_profile_t *p)
         return -1;
     }
 
-    sec = olla_map_get(api, "anthropic_support");
+    sec = olla_yaml_get(api, "anthropic_support");
 
     rc = olla_conv_map(ctx, sec, "api.anthropic_support");
     if (rc <= 0) {
         return rc;
     }
 
-    if (olla_conv_bool(ctx, olla_map_get(sec, "enabled"),
+    if (olla_conv_bool(ctx, olla_yaml_get(sec, "enabled"),
                        "api.anthropic_support.enabled",
                        &p->anthropic_enabled) < 0
-        || olla_conv_bool(ctx, olla_map_get(sec, "token_count"),
+        || olla_conv_bool(ctx, olla_yaml_get(sec, "token_count"),
                           "api.anthropic_support.token_count",
                           &p->anthropic_token_count) < 0)
     {
         return -1;
     }
 
-    n = olla_map_get(sec, "messages_path");
+    n = olla_yaml_get(sec, "messages_path");
 
     rc = olla_conv_str(ctx, n, "api.anthropic_support.messages_path",
                        &p->anthropic_messages_path);
@@ -1764,20 +800,20 @@ olla_convert_api(olla_ctx_t *ctx, const olla_node_t *api, olla_profile_t *p)
 
 
 static int
-olla_convert_characteristics(olla_ctx_t *ctx, const olla_node_t *sec,
+olla_convert_characteristics(olla_ctx_t *ctx, const olla_yaml_t *sec,
     olla_profile_t *p)
 {
     double  v;
 
-    if (olla_conv_duration(ctx, olla_map_get(sec, "timeout"),
+    if (olla_conv_duration(ctx, olla_yaml_get(sec, "timeout"),
                            "characteristics.timeout", OLLA_TIMEOUT_MIN_MS,
                            OLLA_TIMEOUT_MAX_MS, &p->timeout_ms) < 0)
     {
         return -1;
     }
 
-    switch (olla_conv_number(ctx, olla_map_get(sec,
-                                               "max_concurrent_requests"),
+    switch (olla_conv_number(ctx, olla_yaml_get(sec,
+                                                "max_concurrent_requests"),
                              "characteristics.max_concurrent_requests", 1,
                              OLLA_CONCURRENCY_MAX, 1, &v))
     {
@@ -1788,7 +824,7 @@ olla_convert_characteristics(olla_ctx_t *ctx, const olla_node_t *sec,
         break;
     }
 
-    switch (olla_conv_number(ctx, olla_map_get(sec, "default_priority"),
+    switch (olla_conv_number(ctx, olla_yaml_get(sec, "default_priority"),
                              "characteristics.default_priority", 0,
                              OLLA_PRIORITY_MAX, 1, &v))
     {
@@ -1799,7 +835,7 @@ olla_convert_characteristics(olla_ctx_t *ctx, const olla_node_t *sec,
         break;
     }
 
-    if (olla_conv_bool(ctx, olla_map_get(sec, "streaming_support"),
+    if (olla_conv_bool(ctx, olla_yaml_get(sec, "streaming_support"),
                        "characteristics.streaming_support",
                        &p->streaming_support) < 0)
     {
@@ -1811,24 +847,24 @@ olla_convert_characteristics(olla_ctx_t *ctx, const olla_node_t *sec,
 
 
 static int
-olla_convert_resources(olla_ctx_t *ctx, const olla_node_t *res,
+olla_convert_resources(olla_ctx_t *ctx, const olla_yaml_t *res,
     olla_profile_t *p)
 {
     int                 rc;
     char                path[OLLA_SECPATH_LEN];
     double              v;
     size_t              i;
-    const olla_node_t  *n, *item, *sec;
+    const olla_yaml_t  *n, *item, *sec;
 
     /* model_sizes */
 
-    n = olla_map_get(res, "model_sizes");
+    n = olla_yaml_get(res, "model_sizes");
 
-    if (!olla_node_is_null(n)) {
+    if (!olla_yaml_is_null(n)) {
 
-        if (n->type != OLLA_NODE_SEQ) {
+        if (n->type != OLLA_YAML_SEQ) {
             olla_node_error(ctx, n, "resources.model_sizes must be a list "
-                            "of mappings, not %s", olla_node_kind(n));
+                            "of mappings, not %s", olla_yaml_kind(n));
             return -1;
         }
 
@@ -1845,9 +881,9 @@ olla_convert_resources(olla_ctx_t *ctx, const olla_node_t *res,
 
             olla_keypath(path, sizeof(path), "resources.model_sizes[%zu]", i);
 
-            if (item->type != OLLA_NODE_MAP) {
+            if (item->type != OLLA_YAML_MAP) {
                 olla_node_error(ctx, item, "%s must be a mapping, not %s",
-                                path, olla_node_kind(item));
+                                path, olla_yaml_kind(item));
                 return -1;
             }
 
@@ -1864,7 +900,7 @@ olla_convert_resources(olla_ctx_t *ctx, const olla_node_t *res,
 
     /* defaults */
 
-    n = olla_map_get(res, "defaults");
+    n = olla_yaml_get(res, "defaults");
 
     rc = olla_conv_map(ctx, n, "resources.defaults");
     if (rc < 0) {
@@ -1884,7 +920,7 @@ olla_convert_resources(olla_ctx_t *ctx, const olla_node_t *res,
 
     /* quantization.multipliers */
 
-    sec = olla_map_get(res, "quantization");
+    sec = olla_yaml_get(res, "quantization");
 
     rc = olla_conv_map(ctx, sec, "resources.quantization");
     if (rc < 0) {
@@ -1892,7 +928,7 @@ olla_convert_resources(olla_ctx_t *ctx, const olla_node_t *res,
     }
 
     if (rc > 0) {
-        n = olla_map_get(sec, "multipliers");
+        n = olla_yaml_get(sec, "multipliers");
 
         rc = olla_conv_map(ctx, n, "resources.quantization.multipliers");
         if (rc < 0) {
@@ -1906,22 +942,22 @@ olla_convert_resources(olla_ctx_t *ctx, const olla_node_t *res,
 
     /* concurrency_limits */
 
-    n = olla_map_get(res, "concurrency_limits");
+    n = olla_yaml_get(res, "concurrency_limits");
 
-    if (!olla_node_is_null(n) && olla_convert_limits(ctx, n, p) != 0) {
+    if (!olla_yaml_is_null(n) && olla_convert_limits(ctx, n, p) != 0) {
         return -1;
     }
 
     /* timeout_scaling */
 
-    sec = olla_map_get(res, "timeout_scaling");
+    sec = olla_yaml_get(res, "timeout_scaling");
 
     rc = olla_conv_map(ctx, sec, "resources.timeout_scaling");
     if (rc <= 0) {
         return rc;
     }
 
-    rc = olla_conv_number(ctx, olla_map_get(sec, "base_timeout_seconds"),
+    rc = olla_conv_number(ctx, olla_yaml_get(sec, "base_timeout_seconds"),
                           "resources.timeout_scaling.base_timeout_seconds",
                           0, OLLA_TIMEOUT_MAX_MS / 1000, 1, &v);
     if (rc < 0) {
@@ -1932,7 +968,7 @@ olla_convert_resources(olla_ctx_t *ctx, const olla_node_t *res,
         p->base_timeout_ms = (uint64_t) v * 1000;
     }
 
-    if (olla_conv_bool(ctx, olla_map_get(sec, "load_time_buffer"),
+    if (olla_conv_bool(ctx, olla_yaml_get(sec, "load_time_buffer"),
                        "resources.timeout_scaling.load_time_buffer",
                        &p->load_time_buffer) < 0)
     {
@@ -1944,21 +980,21 @@ olla_convert_resources(olla_ctx_t *ctx, const olla_node_t *res,
 
 
 static int
-olla_convert_size_class(olla_ctx_t *ctx, const olla_node_t *map,
+olla_convert_size_class(olla_ctx_t *ctx, const olla_yaml_t *map,
     const char *path, int need_patterns, olla_size_class_t *sc)
 {
     int                 rc;
     char                kpath[OLLA_KEYPATH_LEN];
     double              v;
     size_t              i;
-    const olla_node_t  *n;
+    const olla_yaml_t  *n;
     static const char  *mem[] = {
         "min_memory_gb", "recommended_memory_gb", "min_gpu_memory_gb"
     };
 
     olla_keypath(kpath, sizeof(kpath), "%s.patterns", path);
 
-    n = olla_map_get(map, "patterns");
+    n = olla_yaml_get(map, "patterns");
 
     rc = olla_conv_strlist(ctx, n, kpath, &sc->patterns,
                            olla_check_nonempty);
@@ -1975,7 +1011,7 @@ olla_convert_size_class(olla_ctx_t *ctx, const olla_node_t *map,
     for (i = 0; i < 3; i++) {
         olla_keypath(kpath, sizeof(kpath), "%s.%s", path, mem[i]);
 
-        rc = olla_conv_number(ctx, olla_map_get(map, mem[i]), kpath, 0,
+        rc = olla_conv_number(ctx, olla_yaml_get(map, mem[i]), kpath, 0,
                               OLLA_MEMORY_MAX_GB, 0, &v);
         if (rc < 0) {
             return -1;
@@ -1996,7 +1032,7 @@ olla_convert_size_class(olla_ctx_t *ctx, const olla_node_t *map,
 
     olla_keypath(kpath, sizeof(kpath), "%s.estimated_load_time_ms", path);
 
-    rc = olla_conv_number(ctx, olla_map_get(map, "estimated_load_time_ms"),
+    rc = olla_conv_number(ctx, olla_yaml_get(map, "estimated_load_time_ms"),
                           kpath, 0, OLLA_LOAD_TIME_MAX_MS, 1, &v);
     if (rc < 0) {
         return -1;
@@ -2011,7 +1047,7 @@ olla_convert_size_class(olla_ctx_t *ctx, const olla_node_t *map,
 
 
 static int
-olla_convert_limits(olla_ctx_t *ctx, const olla_node_t *seq,
+olla_convert_limits(olla_ctx_t *ctx, const olla_yaml_t *seq,
     olla_profile_t *p)
 {
     int                        rc;
@@ -2019,12 +1055,12 @@ olla_convert_limits(olla_ctx_t *ctx, const olla_node_t *seq,
     char                       kpath[OLLA_KEYPATH_LEN];
     double                     v;
     size_t                     i;
-    const olla_node_t         *item, *n;
+    const olla_yaml_t         *item, *n;
     olla_concurrency_limit_t  *l;
 
-    if (seq->type != OLLA_NODE_SEQ) {
+    if (seq->type != OLLA_YAML_SEQ) {
         olla_node_error(ctx, seq, "resources.concurrency_limits must be a "
-                        "list of mappings, not %s", olla_node_kind(seq));
+                        "list of mappings, not %s", olla_yaml_kind(seq));
         return -1;
     }
 
@@ -2046,15 +1082,15 @@ olla_convert_limits(olla_ctx_t *ctx, const olla_node_t *seq,
         olla_keypath(path, sizeof(path), "resources.concurrency_limits[%zu]",
                      i);
 
-        if (item->type != OLLA_NODE_MAP) {
+        if (item->type != OLLA_YAML_MAP) {
             olla_node_error(ctx, item, "%s must be a mapping, not %s", path,
-                            olla_node_kind(item));
+                            olla_yaml_kind(item));
             return -1;
         }
 
         olla_keypath(kpath, sizeof(kpath), "%s.min_memory_gb", path);
 
-        rc = olla_conv_number(ctx, olla_map_get(item, "min_memory_gb"),
+        rc = olla_conv_number(ctx, olla_yaml_get(item, "min_memory_gb"),
                               kpath, 0, OLLA_MEMORY_MAX_GB, 0, &v);
         if (rc < 0) {
             return -1;
@@ -2066,7 +1102,7 @@ olla_convert_limits(olla_ctx_t *ctx, const olla_node_t *seq,
 
         olla_keypath(kpath, sizeof(kpath), "%s.max_concurrent", path);
 
-        n = olla_map_get(item, "max_concurrent");
+        n = olla_yaml_get(item, "max_concurrent");
 
         rc = olla_conv_number(ctx, n, kpath, 1, OLLA_CONCURRENCY_MAX, 1,
                               &v);
@@ -2089,13 +1125,13 @@ olla_convert_limits(olla_ctx_t *ctx, const olla_node_t *seq,
 
 
 static int
-olla_convert_quant(olla_ctx_t *ctx, const olla_node_t *map,
+olla_convert_quant(olla_ctx_t *ctx, const olla_yaml_t *map,
     olla_profile_t *p)
 {
     char                path[OLLA_KEYPATH_LEN];
     size_t              i;
     olla_quant_t       *q;
-    const olla_node_t  *k;
+    const olla_yaml_t  *k;
 
     if (map->n == 0) {
         return 0;
@@ -2128,7 +1164,7 @@ olla_convert_quant(olla_ctx_t *ctx, const olla_node_t *map,
                              OLLA_MULTIPLIER_MAX, 0, &q->multiplier)
             <= 0)
         {
-            if (olla_node_is_null(map->items[i])) {
+            if (olla_yaml_is_null(map->items[i])) {
                 olla_node_error(ctx, k, "%s needs a multiplier", path);
             }
 
@@ -2163,9 +1199,9 @@ olla_load_one(olla_ctx_t *ctx, olla_profile_set_t *set,
 {
     int                 rc;
     char                b1[OLLA_QUOTE_LEN], b2[OLLA_QUOTE_LEN];
-    olla_node_t        *root, *over;
+    olla_yaml_t        *root, *over;
     olla_profile_t      p;
-    const olla_node_t  *bn, *cn;
+    const olla_yaml_t  *bn, *cn;
 
     root = NULL;
     over = NULL;
@@ -2174,56 +1210,60 @@ olla_load_one(olla_ctx_t *ctx, olla_profile_set_t *set,
     p.default_priority = -1;
     p.streaming_support = 1;
 
-    if (olla_yaml_load(ctx, base->path, base->text, base->len, &root) != 0)
+    if (olla_yaml_parse(base->path, base->text, base->len, &root, ctx->err,
+                        ctx->errlen)
+        != 0)
     {
         return -1;
     }
 
-    if (!olla_node_is_null(root) && root->type != OLLA_NODE_MAP) {
+    if (!olla_yaml_is_null(root) && root->type != OLLA_YAML_MAP) {
         olla_node_error(ctx, root, "a profile must be a mapping of keys, "
-                        "not %s", olla_node_kind(root));
+                        "not %s", olla_yaml_kind(root));
         goto failed;
     }
 
-    if (olla_node_is_null(root)) {
-        olla_node_free(root);
+    if (olla_yaml_is_null(root)) {
+        olla_yaml_free(root);
         root = NULL;
     }
 
     if (custom) {
-        if (olla_yaml_load(ctx, custom->path, custom->text, custom->len,
-                           &over)
+        if (olla_yaml_parse(custom->path, custom->text, custom->len, &over,
+                            ctx->err, ctx->errlen)
             != 0)
         {
             goto failed;
         }
 
-        if (!olla_node_is_null(over) && over->type != OLLA_NODE_MAP) {
+        if (!olla_yaml_is_null(over) && over->type != OLLA_YAML_MAP) {
             olla_node_error(ctx, over, "a profile must be a mapping of "
-                            "keys, not %s", olla_node_kind(over));
+                            "keys, not %s", olla_yaml_kind(over));
             goto failed;
         }
 
-        if (olla_node_is_null(over)) {
-            olla_node_free(over);
+        if (olla_yaml_is_null(over)) {
+            olla_yaml_free(over);
             over = NULL;
         }
     }
 
     if (over) {
-        bn = olla_map_get(root, "name");
-        cn = olla_map_get(over, "name");
+        bn = olla_yaml_get(root, "name");
+        cn = olla_yaml_get(over, "name");
 
-        if (bn && cn && bn->type == OLLA_NODE_SCALAR
-            && cn->type == OLLA_NODE_SCALAR && !olla_node_is_null(bn)
+        if (bn && cn && bn->type == OLLA_YAML_SCALAR
+            && cn->type == OLLA_YAML_SCALAR && !olla_yaml_is_null(bn)
             && (bn->len != cn->len
                 || memcmp(bn->value, cn->value, bn->len) != 0))
         {
             olla_node_error(ctx, cn, "name %s differs from the name %s of "
                             "%s; a custom file must keep the name of the "
                             "profile it changes",
-                            olla_quote(b1, sizeof(b1), cn->value, cn->len),
-                            olla_quote(b2, sizeof(b2), bn->value, bn->len),
+                            olla_yaml_quote(b1, sizeof(b1), cn->value,
+                                            cn->len),
+                            olla_yaml_quote(b2, sizeof(b2), bn->value,
+                                            bn->len),
                             base->path);
             goto failed;
         }
@@ -2232,7 +1272,7 @@ olla_load_one(olla_ctx_t *ctx, olla_profile_set_t *set,
             root = over;
 
         } else {
-            rc = olla_tree_merge(ctx, root, over);
+            rc = olla_yaml_merge(root, over, ctx->err, ctx->errlen);
             if (rc != 0) {
                 over = NULL;
                 goto failed;
@@ -2263,14 +1303,14 @@ olla_load_one(olla_ctx_t *ctx, olla_profile_set_t *set,
         goto failed;
     }
 
-    olla_node_free(root);
+    olla_yaml_free(root);
 
     return 0;
 
 failed:
 
-    olla_node_free(root);
-    olla_node_free(over);
+    olla_yaml_free(root);
+    olla_yaml_free(over);
     olla_profile_free_fields(&p);
 
     return -1;
@@ -2281,10 +1321,10 @@ failed:
 
 static int
 olla_check_unique(olla_ctx_t *ctx, const olla_profile_set_t *set,
-    const olla_node_t *root, const olla_profile_t *p)
+    const olla_yaml_t *root, const olla_profile_t *p)
 {
     size_t                i, j, k;
-    const olla_node_t    *n;
+    const olla_yaml_t    *n;
     const olla_profile_t *q;
 
     for (i = 0; i < set->n; i++) {
@@ -2293,7 +1333,7 @@ olla_check_unique(olla_ctx_t *ctx, const olla_profile_set_t *set,
         if (strlen(q->name) == strlen(p->name)
             && olla_strncaseeq(q->name, p->name, strlen(p->name)))
         {
-            olla_node_error(ctx, olla_map_get(root, "name"), "profile name "
+            olla_node_error(ctx, olla_yaml_get(root, "name"), "profile name "
                             "\"%s\" is already used by %s", p->name,
                             q->file);
             return -1;
@@ -2304,7 +1344,7 @@ olla_check_unique(olla_ctx_t *ctx, const olla_profile_set_t *set,
         return 0;
     }
 
-    n = olla_map_get(olla_map_get(root, "routing"), "prefixes");
+    n = olla_yaml_get(olla_yaml_get(root, "routing"), "prefixes");
 
     for (j = 0; j < p->prefixes.n; j++) {
 
@@ -2635,10 +1675,10 @@ olla_profiles_load(const char *dir, char *err, size_t errlen)
             continue;
         }
 
-        if (st.st_size > OLLA_YAML_MAX_FILE) {
+        if (st.st_size > OLLA_PROFILE_MAX_FILE) {
             if (err && errlen) {
                 snprintf(err, errlen, "%s: a profile must be smaller than "
-                         "%d bytes", path, OLLA_YAML_MAX_FILE);
+                         "%d bytes", path, OLLA_PROFILE_MAX_FILE);
             }
 
             free(path);

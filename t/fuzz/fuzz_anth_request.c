@@ -2,11 +2,13 @@
 /*
  * Copyright (C) ngx_olla_dmr_module authors
  *
- * libFuzzer target: one input through everything in olla_anthropic.c that
+ * libFuzzer target: one input through everything in olla_anthropic.h that
  * takes a whole body: the request translator, validate, count_tokens, the
  * non-streaming response translator and the error builders.  Besides the
  * sanitizers it checks that every output is JSON of the promised shape
- * and that the functions agree with each other.
+ * and that the functions agree with each other, and that the request
+ * shape rule gives validate's verdict and message when it is fed what an
+ * olla_json scan of the body finds (the passthrough glue's way).
  */
 
 
@@ -45,6 +47,82 @@ must_parse(const char *p, size_t n)
 }
 
 
+/*
+ * The shape rule from a scan of the body must say what validate said,
+ * whenever both parsers take the body.
+ */
+
+static void
+check_shape_by_scan(const char *body, size_t size, int rv, const char *verr)
+{
+    int                 rc;
+    char                err[OLLA_ANTH_ERRLEN], *bufs;
+    size_t              i;
+    olla_json_scan_t    scan;
+    olla_anth_shape_t   shape;
+    olla_json_field_t   f[7];
+
+    static const char  *keys[7] = {
+        "model", "messages", "max_tokens", "temperature", "top_p", "top_k",
+        "stream"
+    };
+
+    if (rv != 0 && (strncmp(verr, "request body ", 13) == 0
+                    || strcmp(verr, "out of memory") == 0))
+    {
+        /* not a JSON object for the translator's parser */
+        return;
+    }
+
+    bufs = malloc(5 * (size + 1));
+    CHECK(bufs != NULL);
+
+    memset(f, 0, sizeof(f));
+
+    for (i = 0; i < 7; i++) {
+        f[i].key = keys[i];
+        f[i].key_len = strlen(keys[i]);
+
+        if (i != 1 && i != 6) {
+            f[i].value = bufs + (i ? i - 1 : 0) * (size + 1);
+            f[i].cap = size + 1;
+        }
+    }
+
+    olla_json_scan_init(&scan, f, 7, 512);
+
+    if (olla_json_scan_feed(&scan, body, size) != OLLA_JSON_OK
+        || olla_json_scan_end(&scan) != OLLA_JSON_OK)
+    {
+        /* the scanner's own limits (nesting) */
+        free(bufs);
+        return;
+    }
+
+    memset(&shape, 0, sizeof(olla_anth_shape_t));
+    olla_anth_shape_value(&shape.model, &f[0]);
+    olla_anth_shape_value(&shape.messages, &f[1]);
+    olla_anth_shape_value(&shape.max_tokens, &f[2]);
+    olla_anth_shape_value(&shape.temperature, &f[3]);
+    olla_anth_shape_value(&shape.top_p, &f[4]);
+    olla_anth_shape_value(&shape.top_k, &f[5]);
+    olla_anth_shape_value(&shape.stream, &f[6]);
+
+    CHECK(shape.model.type != OLLA_JSON_STRING || shape.model.text != NULL);
+
+    err[0] = '\0';
+    rc = olla_anth_check_shape(&shape, err, sizeof(err));
+
+    if (rc != rv || (rc != 0 && strcmp(err, verr) != 0)) {
+        fprintf(stderr, "shape: %d \"%s\", validate: %d \"%s\"\n", rc, err,
+                rv, verr);
+        CHECK(0);
+    }
+
+    free(bufs);
+}
+
+
 static void
 check_error_body(const char *p, size_t n, int status)
 {
@@ -69,7 +147,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int                rc, rv, status;
     long               tokens;
-    char               err[OLLA_ANTH_ERRLEN], *out, *msg;
+    char               err[OLLA_ANTH_ERRLEN], verr[OLLA_ANTH_ERRLEN];
+    char              *out, *msg;
     size_t             outlen, i;
     json_t            *v, *c;
     const char        *body;
@@ -82,7 +161,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     err[0] = '\0';
     rc = olla_anth_request_to_openai(body, size, &out, &outlen, &info, err,
                                      sizeof(err));
-    rv = olla_anth_validate(body, size, &vinfo, NULL, 0);
+    verr[0] = '\0';
+    rv = olla_anth_validate(body, size, &vinfo, verr, sizeof(verr));
+    check_shape_by_scan(body, size, rv, verr);
 
     if (rc == 0) {
         CHECK(rv == 0);

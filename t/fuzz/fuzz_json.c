@@ -121,7 +121,8 @@ same(const result_t *a, const result_t *b, int prefix_only,
         const olla_json_field_t  *x = &a->f[i], *y = &b->f[i];
 
         if (x->type != y->type || x->len != y->len || x->count != y->count
-            || x->start != y->start || x->end != y->end)
+            || x->start != y->start || x->end != y->end
+            || x->elements != y->elements)
         {
             die("fields differ between feeding patterns", data, size);
         }
@@ -159,11 +160,17 @@ check_fields(const result_t *r, const uint8_t *data, size_t size)
         f = &r->f[i];
 
         if (f->type == OLLA_JSON_NONE) {
-            if (f->count != 0 || f->len != 0) {
+            if (f->count != 0 || f->len != 0 || f->elements != 0) {
                 die("absent field with a count", data, size);
             }
 
             continue;
+        }
+
+        if (f->elements != 0 && f->type != OLLA_JSON_OBJECT
+            && f->type != OLLA_JSON_ARRAY)
+        {
+            die("elements of a scalar", data, size);
         }
 
         if (f->count == 0 || f->start >= f->end || f->end > size) {
@@ -302,6 +309,13 @@ differential(const result_t *r, const char *model, const uint8_t *data,
         {
             die("model differs from jansson's", data, size);
         }
+
+    } else if ((json_is_array(m) && r->f[0].elements != json_array_size(m))
+               || (json_is_object(m)
+                   && r->f[0].elements < json_object_size(m)))
+    {
+        /* an object's repeated names count each time for us */
+        die("model elements differ from jansson's", data, size);
 
     } else if (r->f[0].type != (json_is_object(m) ? OLLA_JSON_OBJECT
                                 : json_is_array(m) ? OLLA_JSON_ARRAY

@@ -5,7 +5,7 @@
  * A benchmark of the Anthropic <-> OpenAI translator, not run by "make":
  *
  *   gcc -O2 -Isrc -o build/bench_anthropic t/unit/bench_anthropic.c \
- *       src/olla_anthropic.c src/olla_sse.c src/olla_jdom.c -lm
+ *       src/olla_anth_*.c src/olla_sse.c src/olla_jdom.c -lm
  *   build/bench_anthropic                 # microseconds per call
  *   build/bench_anthropic CASE N          # CASE N times (for callgrind)
  *

@@ -2,10 +2,11 @@
 /*
  * Copyright (C) ngx_olla_dmr_module authors
  *
- * Unit tests of the Anthropic <-> OpenAI translator (src/olla_anthropic.c):
- * requests, responses, errors, count_tokens and the streaming state
- * machine.  The cases re-express reference/olla-anthropic.md 7 in our own
- * data, with our deliberate differences asserted, plus our own.
+ * Unit tests of the Anthropic <-> OpenAI translator (src/olla_anth_*.c,
+ * olla_anthropic.h): requests, responses, errors, count_tokens and the
+ * streaming state machine.  The cases re-express
+ * reference/olla-anthropic.md 7 in our own data, with our deliberate
+ * differences asserted, plus our own.
  *
  * JSON in this file is written with ' for " and ` for \" (see Q()), and
  * compared parsed (json_equal) wherever key order is free.  Every SSE
@@ -978,6 +979,436 @@ test_validate_info(void **state)
     assert_int_equal(rc, 0);
     assert_int_equal(info.stream, 0);
     olla_anth_info_free(&info);
+}
+
+
+/*
+ * The request shape rule.  A body goes through olla_anth_validate() and
+ * through what the passthrough glue has: one olla_json scan (whole and in
+ * pieces, the model name into a small buffer and, when it does not fit,
+ * scanned again into one of its size), olla_anth_shape_value() and
+ * olla_anth_check_shape().  Both must give one verdict and one message.
+ */
+
+#define SHAPE_KEYS  7
+
+static int
+shape_by_scan(const char *in, size_t len, size_t piece, char *err,
+    size_t errlen)
+{
+    int                 rc;
+    char                small[8], num[4][32], *big;
+    size_t              i, k, n;
+    olla_json_scan_t    scan;
+    olla_anth_shape_t   shape;
+    olla_json_field_t   f[SHAPE_KEYS];
+
+    static const char  *keys[SHAPE_KEYS] = {
+        "model", "messages", "max_tokens", "temperature", "top_p", "top_k",
+        "stream"
+    };
+
+    memset(f, 0, sizeof(f));
+
+    for (i = 0; i < SHAPE_KEYS; i++) {
+        f[i].key = keys[i];
+        f[i].key_len = strlen(keys[i]);
+    }
+
+    f[0].value = small;
+    f[0].cap = sizeof(small);
+
+    for (i = 0; i < 4; i++) {
+        f[2 + i].value = num[i];
+        f[2 + i].cap = sizeof(num[i]);
+    }
+
+    big = NULL;
+
+    for (k = 0; k < 2; k++) {
+        olla_json_scan_init(&scan, f, SHAPE_KEYS, 0);
+
+        for (i = 0; i < len; i += n) {
+            n = (len - i < piece) ? len - i : piece;
+            assert_int_equal(olla_json_scan_feed(&scan, in + i, n),
+                             OLLA_JSON_OK);
+        }
+
+        assert_int_equal(olla_json_scan_end(&scan), OLLA_JSON_OK);
+
+        if (!f[0].truncated) {
+            break;
+        }
+
+        /* a long model name: once more, into room for it */
+        assert_null(big);
+        big = malloc(f[0].len);
+        assert_non_null(big);
+        f[0].value = big;
+        f[0].cap = f[0].len;
+    }
+
+    assert_false(f[0].truncated);
+
+    memset(&shape, 0, sizeof(olla_anth_shape_t));
+    olla_anth_shape_value(&shape.model, &f[0]);
+    olla_anth_shape_value(&shape.messages, &f[1]);
+    olla_anth_shape_value(&shape.max_tokens, &f[2]);
+    olla_anth_shape_value(&shape.temperature, &f[3]);
+    olla_anth_shape_value(&shape.top_p, &f[4]);
+    olla_anth_shape_value(&shape.top_k, &f[5]);
+    olla_anth_shape_value(&shape.stream, &f[6]);
+
+    rc = olla_anth_check_shape(&shape, err, errlen);
+
+    free(big);
+
+    return rc;
+}
+
+
+/* want NULL: the shape is right */
+
+static void
+expect_shape(const char *in, const char *want)
+{
+    int     rc, rc2;
+    char    err[OLLA_ANTH_ERRLEN], err2[OLLA_ANTH_ERRLEN];
+    size_t  len, i;
+
+    static const size_t  pieces[] = { (size_t) -1, 1, 2, 7 };
+
+    in = Q(in);
+    len = strlen(in);
+
+    err[0] = '\0';
+    rc = olla_anth_validate(in, len, NULL, err, sizeof(err));
+
+    if (want == NULL ? rc != 0 : (rc != -1 || strcmp(err, want) != 0)) {
+        print_error("validate: %d \"%s\", want \"%s\"\nfor: %s\n", rc, err,
+                    want ? want : "(accepted)", in);
+        fail();
+    }
+
+    for (i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
+        err2[0] = '\0';
+        rc2 = shape_by_scan(in, len, pieces[i], err2, sizeof(err2));
+
+        if (rc2 != rc || (rc && strcmp(err, err2) != 0)) {
+            print_error("scan in pieces of %zu: %d \"%s\", validate %d "
+                        "\"%s\"\nfor: %s\n", pieces[i], rc2, err2, rc, err,
+                        in);
+            fail();
+        }
+    }
+}
+
+
+#define SHAPE(model, max, msgs, extra)                                       \
+    "{'model':" model ",'max_tokens':" max ",'messages':" msgs extra "}"
+
+#define M1  "[{'role':'user','content':'Hi'}]"
+
+#define E_MODEL  "model must be a non-empty string"
+#define E_CTL    "model must not contain control characters"
+#define E_MSGS   "messages must be a non-empty array"
+#define E_MAX    "max_tokens must be an integer >= 1"
+#define E_TEMP   "temperature must be a number between 0 and 2"
+#define E_TOPP   "top_p must be a number between 0 and 1"
+#define E_TOPK   "top_k must be an integer >= 0"
+#define E_STREAM "stream must be a boolean"
+
+
+static void
+test_check_shape_agrees(void **state)
+{
+    size_t  i;
+
+    static const struct {
+        const char  *in;
+        const char  *want;
+    } t[] = {
+        /* right */
+        { SHAPE("'m'", "1", M1, ""), NULL },
+        { SHAPE("'m'", "9223372036854775807", "[1]", ""), NULL },
+        { SHAPE("'ai/smollm2:360M-Q4_K_M'", "4096", "[{},{}]",
+                ",'stream':true"), NULL },
+        { SHAPE("'a\\u00e9\\/b'", "1", M1, ",'stream':false"), NULL },
+        { SHAPE("'a-model-name-longer-than-the-buffer'", "1", M1, ""),
+          NULL },
+        { SHAPE("'m'", "1", M1, ",'temperature':0,'top_p':0,'top_k':0"),
+          NULL },
+        { SHAPE("'m'", "1", M1, ",'temperature':2,'top_p':1"), NULL },
+        { SHAPE("'m'", "1", M1, ",'temperature':2.0,'top_p':1.0"), NULL },
+        { SHAPE("'m'", "1", M1, ",'temperature':20e-1,'top_p':1E0"),
+          NULL },
+        { SHAPE("'m'", "1", M1, ",'temperature':-0.0,'top_p':-0"), NULL },
+        { SHAPE("'m'", "1", M1, ",'temperature':1e-400,'top_p':0.5"),
+          NULL },
+        { SHAPE("'m'", "1", M1, ",'temperature':"
+                "1.99999999999999999999999999999"), NULL },
+        { SHAPE("'m'", "1", M1, ",'top_k':-0"), NULL },
+        { SHAPE("'m'", "1", M1, ",'top_k':9223372036854775807"), NULL },
+        { SHAPE("'m'", "1", M1, ",'temperature':null,'top_p':null,"
+                "'top_k':null,'stream':null"), NULL },
+        { SHAPE("'m'", "1", M1, ",'unknown':[],'system':7"), NULL },
+
+        /* the body the passthrough used to let through */
+        { "{'model':'m','max_tokens':1,'messages':[]}", E_MSGS },
+
+        /* model */
+        { "{'max_tokens':1,'messages':" M1 "}", E_MODEL },
+        { SHAPE("''", "1", M1, ""), E_MODEL },
+        { SHAPE("null", "1", M1, ""), E_MODEL },
+        { SHAPE("7", "1", M1, ""), E_MODEL },
+        { SHAPE("['m']", "1", M1, ""), E_MODEL },
+        { SHAPE("{}", "1", M1, ""), E_MODEL },
+        { SHAPE("'a\\tb'", "1", M1, ""), E_CTL },
+        { SHAPE("'a\\u0000'", "1", M1, ""), E_CTL },
+        { SHAPE("'\\u007f'", "1", M1, ""), E_CTL },
+        { SHAPE("'a-long-model-name-with-a-control\\u001f'", "1", M1, ""),
+          E_CTL },
+
+        /* messages */
+        { "{'model':'m','max_tokens':1}", E_MSGS },
+        { SHAPE("'m'", "1", "null", ""), E_MSGS },
+        { SHAPE("'m'", "1", "{}", ""), E_MSGS },
+        { SHAPE("'m'", "1", "{'role':'user'}", ""), E_MSGS },
+        { SHAPE("'m'", "1", "'Hi'", ""), E_MSGS },
+        { SHAPE("'m'", "1", "[ ]", ""), E_MSGS },
+
+        /* max_tokens */
+        { "{'model':'m','messages':" M1 "}", E_MAX },
+        { SHAPE("'m'", "0", M1, ""), E_MAX },
+        { SHAPE("'m'", "-0", M1, ""), E_MAX },
+        { SHAPE("'m'", "-1", M1, ""), E_MAX },
+        { SHAPE("'m'", "1.0", M1, ""), E_MAX },
+        { SHAPE("'m'", "1e2", M1, ""), E_MAX },
+        { SHAPE("'m'", "10E0", M1, ""), E_MAX },
+        { SHAPE("'m'", "'10'", M1, ""), E_MAX },
+        { SHAPE("'m'", "true", M1, ""), E_MAX },
+        { SHAPE("'m'", "null", M1, ""), E_MAX },
+        { SHAPE("'m'", "[1]", M1, ""), E_MAX },
+        { SHAPE("'m'", "-9223372036854775808", M1, ""), E_MAX },
+        { SHAPE("'m'", "1.000000000000000000000000000000000001", M1, ""),
+          E_MAX },
+
+        /* temperature, top_p, top_k, stream */
+        { SHAPE("'m'", "1", M1, ",'temperature':2.0000001"), E_TEMP },
+        { SHAPE("'m'", "1", M1, ",'temperature':3e0"), E_TEMP },
+        { SHAPE("'m'", "1", M1, ",'temperature':-1e-300"), E_TEMP },
+        { SHAPE("'m'", "1", M1, ",'temperature':'1'"), E_TEMP },
+        { SHAPE("'m'", "1", M1, ",'temperature':true"), E_TEMP },
+        { SHAPE("'m'", "1", M1, ",'top_p':1.0000001"), E_TOPP },
+        { SHAPE("'m'", "1", M1, ",'top_p':-0.5"), E_TOPP },
+        { SHAPE("'m'", "1", M1, ",'top_p':[]"), E_TOPP },
+        { SHAPE("'m'", "1", M1, ",'top_k':-1"), E_TOPK },
+        { SHAPE("'m'", "1", M1, ",'top_k':1.5"), E_TOPK },
+        { SHAPE("'m'", "1", M1, ",'top_k':1e1"), E_TOPK },
+        { SHAPE("'m'", "1", M1, ",'top_k':'3'"), E_TOPK },
+        { SHAPE("'m'", "1", M1, ",'stream':'true'"), E_STREAM },
+        { SHAPE("'m'", "1", M1, ",'stream':1"), E_STREAM },
+        { SHAPE("'m'", "1", M1, ",'stream':{}"), E_STREAM },
+
+        /* the first fault is the one reported */
+        { "{'model':'','max_tokens':0,'messages':[]}", E_MODEL },
+        { "{'stream':0,'max_tokens':0,'messages':[],'model':'m'}", E_MSGS },
+        { SHAPE("'m'", "0", M1, ",'temperature':9,'stream':0"), E_MAX },
+        { SHAPE("'m'", "1", M1, ",'stream':0,'top_k':-1,'top_p':2,"
+                "'temperature':9"), E_TEMP },
+
+        /* a member given twice: its last value, for both */
+        { "{'model':'m','max_tokens':1,'messages':[],'messages':[1]}",
+          NULL },
+        { "{'model':'m','max_tokens':1,'messages':[1],'messages':[]}",
+          E_MSGS },
+        { "{'model':'','model':'m','max_tokens':0,'max_tokens':2,"
+          "'messages':" M1 "}", NULL },
+
+        /* members of the same name deeper down do not count */
+        { "{'model':'m','max_tokens':1,'messages':[{'messages':[],"
+          "'model':'','stream':'x'}],'x':{'max_tokens':0}}", NULL },
+    };
+
+    for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        expect_shape(t[i].in, t[i].want);
+    }
+
+    /* the same messages from request_to_openai */
+    expect_req_error("{'model':'m','max_tokens':1,'messages':[]}", E_MSGS);
+}
+
+
+static void
+set_value(olla_anth_value_t *v, olla_json_type_e type, const char *text)
+{
+    memset(v, 0, sizeof(olla_anth_value_t));
+    v->type = type;
+    v->text = text;
+    v->len = text ? strlen(text) : 0;
+}
+
+
+static int
+check(const olla_anth_shape_t *s, const char *want)
+{
+    int   rc;
+    char  err[OLLA_ANTH_ERRLEN];
+
+    err[0] = '\0';
+    rc = olla_anth_check_shape(s, err, sizeof(err));
+
+    if (want == NULL ? rc != 0 : (rc != -1 || strcmp(err, want) != 0)) {
+        print_error("check_shape: %d \"%s\", want \"%s\"\n", rc, err,
+                    want ? want : "(accepted)");
+        fail();
+    }
+
+    return rc;
+}
+
+
+/* what only the rule sees: unknown texts, JSON the translator rejects */
+
+static void
+test_check_shape_direct(void **state)
+{
+    char               buf[4];
+    olla_anth_shape_t  s, base;
+    olla_json_field_t  f;
+
+    memset(&base, 0, sizeof(olla_anth_shape_t));
+    set_value(&base.model, OLLA_JSON_STRING, "m");
+    set_value(&base.messages, OLLA_JSON_ARRAY, NULL);
+    base.messages.elements = 1;
+    set_value(&base.max_tokens, OLLA_JSON_NUMBER, "16");
+
+    s = base;
+    check(&s, NULL);
+
+    /* nothing at all: the first required member */
+    memset(&s, 0, sizeof(olla_anth_shape_t));
+    check(&s, E_MODEL);
+
+    /* an empty array, and an object with members */
+    s = base;
+    s.messages.elements = 0;
+    check(&s, E_MSGS);
+    s.messages.type = OLLA_JSON_OBJECT;
+    s.messages.elements = 3;
+    check(&s, E_MSGS);
+
+    /* a model name not captured whole: its control check is skipped */
+    s = base;
+    s.model.text = NULL;
+    s.model.len = 300;
+    check(&s, NULL);
+    s.model.len = 0;
+    check(&s, E_MODEL);
+
+    /* numbers whose text is not known */
+    s = base;
+    s.max_tokens.text = NULL;
+    s.max_tokens.len = 19;
+    check(&s, NULL);
+    s.max_tokens.len = 20;
+    check(&s, E_MAX);
+    s = base;
+    set_value(&s.temperature, OLLA_JSON_NUMBER, NULL);
+    s.temperature.len = 400;
+    set_value(&s.top_p, OLLA_JSON_NUMBER, NULL);
+    s.top_p.len = 40;
+    check(&s, NULL);
+    set_value(&s.top_k, OLLA_JSON_NUMBER, NULL);
+    s.top_k.len = 20;
+    check(&s, E_TOPK);
+
+    /* integers beyond 64 bits, reals beyond a double: faults */
+    s = base;
+    set_value(&s.max_tokens, OLLA_JSON_NUMBER, "9223372036854775808");
+    check(&s, E_MAX);
+    set_value(&s.max_tokens, OLLA_JSON_NUMBER, "18446744073709551617");
+    check(&s, E_MAX);
+    s = base;
+    set_value(&s.top_k, OLLA_JSON_NUMBER, "9223372036854775808");
+    check(&s, E_TOPK);
+    s = base;
+    set_value(&s.temperature, OLLA_JSON_NUMBER, "18446744073709551617");
+    check(&s, E_TEMP);
+    set_value(&s.temperature, OLLA_JSON_NUMBER, "1e400");
+    check(&s, E_TEMP);
+    set_value(&s.temperature, OLLA_JSON_NUMBER, "-1e400");
+    check(&s, E_TEMP);
+    set_value(&s.temperature, OLLA_JSON_NUMBER, "1e-400");
+    check(&s, NULL);
+
+    /* texts that are not JSON numbers */
+    s = base;
+    set_value(&s.max_tokens, OLLA_JSON_NUMBER, "");
+    check(&s, E_MAX);
+    set_value(&s.max_tokens, OLLA_JSON_NUMBER, "01");
+    check(&s, E_MAX);
+    set_value(&s.max_tokens, OLLA_JSON_NUMBER, "+1");
+    check(&s, E_MAX);
+    set_value(&s.max_tokens, OLLA_JSON_NUMBER, "1 ");
+    check(&s, E_MAX);
+    set_value(&s.max_tokens, OLLA_JSON_NUMBER, "-");
+    check(&s, E_MAX);
+    s = base;
+    set_value(&s.top_p, OLLA_JSON_NUMBER, "1.");
+    check(&s, E_TOPP);
+    set_value(&s.top_p, OLLA_JSON_NUMBER, ".5");
+    check(&s, E_TOPP);
+    set_value(&s.top_p, OLLA_JSON_NUMBER, "0.5e");
+    check(&s, E_TOPP);
+    set_value(&s.top_p, OLLA_JSON_NUMBER, "0.5e+");
+    check(&s, E_TOPP);
+    set_value(&s.top_p, OLLA_JSON_NUMBER, "nan");
+    check(&s, E_TOPP);
+    set_value(&s.top_p, OLLA_JSON_NUMBER, "0.5E-1");
+    check(&s, NULL);
+
+    /* the text is len bytes: no NUL needed, none looked past */
+    s = base;
+    s.max_tokens.text = "12345";
+    s.max_tokens.len = 2;
+    check(&s, NULL);
+    s.model.text = "m\n";
+    s.model.len = 1;
+    check(&s, NULL);
+    s.model.len = 2;
+    check(&s, E_CTL);
+
+    /* no room for the message is fine */
+    memset(&s, 0, sizeof(olla_anth_shape_t));
+    assert_int_equal(olla_anth_check_shape(&s, NULL, 0), -1);
+
+    /* scanner fields */
+    memset(&f, 0, sizeof(olla_json_field_t));
+    f.type = OLLA_JSON_STRING;
+    f.value = buf;
+    f.cap = sizeof(buf);
+    f.len = 3;
+    f.elements = 0;
+    olla_anth_shape_value(&s.model, &f);
+    assert_int_equal(s.model.type, OLLA_JSON_STRING);
+    assert_ptr_equal(s.model.text, buf);
+    assert_int_equal(s.model.len, 3);
+
+    f.len = 9;
+    f.truncated = 1;
+    olla_anth_shape_value(&s.model, &f);
+    assert_null(s.model.text);
+    assert_int_equal(s.model.len, 9);
+
+    f.type = OLLA_JSON_ARRAY;
+    f.truncated = 0;
+    f.len = 0;
+    f.elements = 5;
+    olla_anth_shape_value(&s.messages, &f);
+    assert_int_equal(s.messages.type, OLLA_JSON_ARRAY);
+    assert_int_equal(s.messages.elements, 5);
+    assert_null(s.messages.text);
 }
 
 
@@ -3651,6 +4082,8 @@ main(void)
         cmocka_unit_test_teardown(test_req_validation, teardown),
         cmocka_unit_test_teardown(test_req_bad_json, teardown),
         cmocka_unit_test_teardown(test_validate_info, teardown),
+        cmocka_unit_test_teardown(test_check_shape_agrees, teardown),
+        cmocka_unit_test_teardown(test_check_shape_direct, teardown),
         cmocka_unit_test_teardown(test_req_claude_code, teardown),
         cmocka_unit_test_teardown(test_count_tokens, teardown),
         cmocka_unit_test_teardown(test_resp_text, teardown),

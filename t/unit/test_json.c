@@ -9,7 +9,7 @@
  *     positions (short documents), and one byte at a time: same verdict,
  *     same message and offset, same captured fields every time;
  *   - field extraction: escapes, long values and truncation, types,
- *     duplicates, nested members, offsets;
+ *     duplicates, nested members, offsets, element counts;
  *   - a differential test against jansson on the table and on generated
  *     and mutated documents;
  *   - a benchmark (printed, not asserted).
@@ -1111,6 +1111,151 @@ test_duplicates_and_nesting(void **state)
 }
 
 
+/*
+ * The element count of a captured array or object, with a second field
+ * captured alongside: the same whole, split in two at every byte, split
+ * in three at every pair of positions and fed a byte at a time.
+ */
+
+static void
+elements_case(const char *doc, olla_json_type_e type, size_t want,
+    size_t want_n)
+{
+    size_t             len, a, b, k, i;
+    olla_json_scan_t   s;
+    olla_json_field_t  f[2];
+    char               buf[2][16];
+
+    len = strlen(doc);
+
+    for (k = 0; k < 4; k++) {
+        for (a = 0; a <= len; a++) {
+            for (b = a; b <= len; b++) {
+
+                if ((k == 0 && (a || b)) || (k == 1 && b != a)
+                    || (k == 3 && (a || b)))
+                {
+                    continue;
+                }
+
+                field_init(&f[0], "messages", buf[0], sizeof(buf[0]));
+                field_init(&f[1], "n", buf[1], sizeof(buf[1]));
+                olla_json_scan_init(&s, f, 2, 0);
+
+                if (k == 3) {
+                    /* one byte at a time */
+                    for (i = 0; i < len; i++) {
+                        assert_int_equal(olla_json_scan_feed(&s, doc + i, 1),
+                                         OLLA_JSON_OK);
+                    }
+
+                } else {
+                    /* whole (k 0), in two (k 1) or in three (k 2) */
+                    assert_int_equal(olla_json_scan_feed(&s, doc, a),
+                                     OLLA_JSON_OK);
+                    assert_int_equal(olla_json_scan_feed(&s, doc + a, b - a),
+                                     OLLA_JSON_OK);
+                    assert_int_equal(olla_json_scan_feed(&s, doc + b,
+                                                         len - b),
+                                     OLLA_JSON_OK);
+                }
+
+                assert_int_equal(olla_json_scan_end(&s), OLLA_JSON_OK);
+
+                if (f[0].type != type || f[0].elements != want
+                    || f[1].elements != want_n)
+                {
+                    print_message("%s (mode %zu, cuts %zu %zu): type %d, "
+                                  "%zu and %zu elements; want %d, %zu "
+                                  "and %zu\n", doc, k, a, b, f[0].type,
+                                  f[0].elements, f[1].elements, type, want,
+                                  want_n);
+                    fail();
+                }
+
+                if (len > 160 && k == 2) {
+                    /* long documents: every cut in two is enough */
+                    break;
+                }
+            }
+        }
+    }
+}
+
+
+static void
+test_elements(void **state)
+{
+    size_t  i;
+
+    static const struct {
+        const char        *doc;
+        olla_json_type_e   type;
+        size_t             elements;
+        size_t             n;           /* of the member "n" */
+    } t[] = {
+        { "{\"messages\":[]}", OLLA_JSON_ARRAY, 0, 0 },
+        { "{\"messages\":[ ]}", OLLA_JSON_ARRAY, 0, 0 },
+        { "{\"messages\":[1]}", OLLA_JSON_ARRAY, 1, 0 },
+        { "{\"messages\" : [ 1 , -2.5e3 , \"x\" ] }", OLLA_JSON_ARRAY, 3,
+          0 },
+        { "{\"messages\":[true,false,null,{},[]]}", OLLA_JSON_ARRAY, 5, 0 },
+        { "{\"messages\":[[1,2,3],[4]]}", OLLA_JSON_ARRAY, 2, 0 },
+        { "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+          "\"text\",\"text\":\"a,b\"},{}]},{\"messages\":[1,2,3]}]}",
+          OLLA_JSON_ARRAY, 2, 0 },
+        { "{\"messages\":[\"[\",\"]\",\",\",\"\\\"\"]}", OLLA_JSON_ARRAY,
+          4, 0 },
+        { "{\"messages\":{}}", OLLA_JSON_OBJECT, 0, 0 },
+        { "{\"messages\":{\"a\":1,\"b\":{\"c\":[1,2]},\"d\":[]}}",
+          OLLA_JSON_OBJECT, 3, 0 },
+        { "{\"messages\":{\"a\":1,\"a\":2}}", OLLA_JSON_OBJECT, 2, 0 },
+        { "{\"messages\":\"[1,2]\"}", OLLA_JSON_STRING, 0, 0 },
+        { "{\"messages\":12}", OLLA_JSON_NUMBER, 0, 0 },
+        { "{\"messages\":null}", OLLA_JSON_NULL, 0, 0 },
+        { "{\"x\":[1,2,3]}", OLLA_JSON_NONE, 0, 0 },
+
+        /* the last occurrence counts */
+        { "{\"messages\":[1,2],\"messages\":[]}", OLLA_JSON_ARRAY, 0, 0 },
+        { "{\"messages\":[],\"messages\":[1,2]}", OLLA_JSON_ARRAY, 2, 0 },
+        { "{\"messages\":[1,2,3],\"messages\":\"s\"}", OLLA_JSON_STRING, 0,
+          0 },
+
+        /* nested members of the same name and other members */
+        { "{\"x\":{\"messages\":[1,2,3]},\"messages\":[1],"
+          "\"y\":[[\"messages\"]]}", OLLA_JSON_ARRAY, 1, 0 },
+        { "{\"n\":[1,[2,3],{\"n\":[4]}],\"messages\":[{}, {}],\"n2\":[1]}",
+          OLLA_JSON_ARRAY, 2, 3 },
+        { "{\"messages\":[1,2],\"n\":{\"k\":[1,2,3,4]}}", OLLA_JSON_ARRAY,
+          2, 1 },
+    };
+
+    for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        elements_case(t[i].doc, t[i].type, t[i].elements, t[i].n);
+    }
+
+    /* a long array */
+
+    {
+        char    *doc, *p;
+        size_t   k;
+
+        doc = malloc(16 + 4 * 5000);
+        assert_non_null(doc);
+
+        p = doc + sprintf(doc, "{\"messages\":[");
+
+        for (k = 0; k < 5000; k++) {
+            p += sprintf(p, k ? ",%zu" : "%zu", k % 10);
+        }
+
+        sprintf(p, "]}");
+        elements_case(doc, OLLA_JSON_ARRAY, 5000, 0);
+        free(doc);
+    }
+}
+
+
 /* ------------------------------------------------------------------------
  * differential against jansson
  */
@@ -1528,6 +1673,11 @@ differential(const char *name, const char *doc, size_t len, int diff,
         st->models++;
 
     } else {
+        if (json_is_array(model)) {
+            assert_int_equal(f.elements, json_array_size(model));
+            assert_int_equal(f2.elements, f.elements);
+        }
+
         assert_int_equal(f.type,
                          json_is_object(model) ? OLLA_JSON_OBJECT
                          : json_is_array(model) ? OLLA_JSON_ARRAY
@@ -1862,6 +2012,7 @@ main(void)
         cmocka_unit_test(test_model_long),
         cmocka_unit_test(test_field_types),
         cmocka_unit_test(test_duplicates_and_nesting),
+        cmocka_unit_test(test_elements),
         cmocka_unit_test(test_differential),
         cmocka_unit_test(test_bench),
     };

@@ -2,10 +2,11 @@
 /*
  * Copyright (C) ngx_olla_dmr_module authors
  *
- * Unit tests of the profile loader (src/olla_profile.c): the shipped
- * profiles, the seed's dmr-custom.yaml merged over dmr.yaml, the derived
- * timeouts and concurrency limits, and every error with its position.
- * Run from the repository root: fixtures are t/unit/fixtures/profiles/.
+ * Unit tests of the profile loader (src/olla_profile.c, olla_yaml.c): the
+ * shipped profiles, the seed's dmr-custom.yaml merged over dmr.yaml, the
+ * derived timeouts and concurrency limits, and every error with its
+ * position.  Run from the repository root: fixtures are
+ * t/unit/fixtures/profiles/.
  */
 
 

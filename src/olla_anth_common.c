@@ -1,0 +1,408 @@
+
+/*
+ * Copyright (C) ngx_olla_dmr_module authors
+ *
+ * The Anthropic translator's common parts: buffers and strings, message
+ * and tool ids, and the JSON helpers its files share (olla_anth_int.h).
+ *
+ * No nginx headers: plain buffers in, malloc'd buffers out.
+ */
+
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "olla_anth_int.h"
+
+
+static uint64_t olla_anth_rand(void);
+
+
+/* ------------------------------------------------------------------ */
+/* buffers and strings                                                 */
+
+
+int
+olla_abuf_add(olla_abuf_t *b, const char *p, size_t n)
+{
+    char    *nb;
+    size_t   cap;
+
+    if (n > (size_t) -1 / 2 - b->len) {
+        return -1;
+    }
+
+    if (b->len + n + 1 > b->cap) {
+        cap = b->cap ? b->cap : 128;
+
+        while (cap < b->len + n + 1) {
+            cap *= 2;
+        }
+
+        nb = olla_jdom_realloc(b->p, cap);
+        if (nb == NULL) {
+            return -1;
+        }
+
+        b->p = nb;
+        b->cap = cap;
+    }
+
+    if (n) {
+        memcpy(b->p + b->len, p, n);
+    }
+
+    b->len += n;
+    b->p[b->len] = '\0';
+
+    return 0;
+}
+
+
+void
+olla_abuf_free(olla_abuf_t *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+
+char *
+olla_anth_strndup(const char *p, size_t n)
+{
+    char  *s;
+
+    s = olla_jdom_malloc(n + 1);
+    if (s == NULL) {
+        return NULL;
+    }
+
+    memcpy(s, p, n);
+    s[n] = '\0';
+
+    return s;
+}
+
+
+/*
+ * Appends p[0..n) as valid UTF-8: a byte that does not start a valid
+ * sequence becomes "?".  With ctl, control characters count as spaces,
+ * runs of spaces collapse to one and leading spaces are dropped.  At most
+ * max bytes are appended, cut at a character boundary.
+ */
+
+int
+olla_anth_clean(olla_abuf_t *b, const unsigned char *p, size_t n, size_t max,
+    int ctl)
+{
+    size_t          i, k, seq, added;
+    unsigned char   c, lo, hi;
+
+    added = 0;
+
+    for (i = 0; i < n; i += seq) {
+        c = p[i];
+        seq = 1;
+
+        if (c < 0x80) {
+            if (ctl && (c < 0x20 || c == 0x7f || c == ' ')) {
+                if (added == 0 || b->p[b->len - 1] == ' ') {
+                    continue;
+                }
+
+                c = ' ';
+            }
+
+            if (added + 1 > max) {
+                break;
+            }
+
+            if (olla_abuf_add(b, (const char *) &c, 1) != 0) {
+                return -1;
+            }
+
+            added++;
+            continue;
+        }
+
+        lo = 0x80;
+        hi = 0xbf;
+
+        if (c >= 0xc2 && c <= 0xdf) {
+            seq = 2;
+
+        } else if (c >= 0xe0 && c <= 0xef) {
+            seq = 3;
+            lo = (c == 0xe0) ? 0xa0 : 0x80;
+            hi = (c == 0xed) ? 0x9f : 0xbf;
+
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            seq = 4;
+            lo = (c == 0xf0) ? 0x90 : 0x80;
+            hi = (c == 0xf4) ? 0x8f : 0xbf;
+
+        } else {
+            seq = 0;
+        }
+
+        if (seq && i + seq <= n) {
+            if (p[i + 1] < lo || p[i + 1] > hi) {
+                seq = 0;
+            }
+
+            for (k = 2; seq && k < seq; k++) {
+                if (p[i + k] < 0x80 || p[i + k] > 0xbf) {
+                    seq = 0;
+                }
+            }
+
+        } else {
+            seq = 0;
+        }
+
+        if (seq == 0) {
+            seq = 1;
+
+            if (added + 1 > max) {
+                break;
+            }
+
+            if (olla_abuf_add(b, "?", 1) != 0) {
+                return -1;
+            }
+
+            added++;
+            continue;
+        }
+
+        if (added + seq > max) {
+            break;
+        }
+
+        if (olla_abuf_add(b, (const char *) p + i, seq) != 0) {
+            return -1;
+        }
+
+        added += seq;
+    }
+
+    if (ctl) {
+        while (added && b->p[b->len - 1] == ' ') {
+            b->len--;
+            b->p[b->len] = '\0';
+            added--;
+        }
+    }
+
+    return 0;
+}
+
+
+void
+olla_anth_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list  args;
+
+    if (err == NULL || errlen == 0) {
+        return;
+    }
+
+    va_start(args, fmt);
+    vsnprintf(err, errlen, fmt, args);
+    va_end(args);
+}
+
+
+/* ------------------------------------------------------------------ */
+/* ids                                                                 */
+
+/*
+ * Ids are "msg_" or "toolu_" and 24 characters of the base58 alphabet
+ * drawn from splitmix64.  The generator is seeded from /dev/urandom, the
+ * clock and the pid, and seeded again when the pid changes, so nginx
+ * workers forked from one master do not repeat each other's ids.
+ * olla_anth_set_id_seed() makes the sequence fixed, for tests.
+ */
+
+static const char  olla_anth_b58[] =
+    "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+
+static uint64_t    olla_anth_rng;
+static int         olla_anth_rng_fixed;
+static long        olla_anth_rng_pid = -1;
+
+
+void
+olla_anth_set_id_seed(unsigned long long seed)
+{
+    if (seed == 0) {
+        olla_anth_rng_fixed = 0;
+        olla_anth_rng_pid = -1;
+        return;
+    }
+
+    olla_anth_rng = (uint64_t) seed;
+    olla_anth_rng_fixed = 1;
+}
+
+
+static uint64_t
+olla_anth_rand(void)
+{
+    long       pid;
+    FILE      *f;
+    uint64_t   z, seed;
+
+    if (!olla_anth_rng_fixed) {
+        pid = (long) getpid();
+
+        if (pid != olla_anth_rng_pid) {
+            seed = 0;
+
+            f = fopen("/dev/urandom", "rb");
+            if (f != NULL) {
+                if (fread(&seed, sizeof(seed), 1, f) != 1) {
+                    seed = 0;
+                }
+
+                fclose(f);
+            }
+
+            seed ^= (uint64_t) time(NULL) * 0x9e3779b97f4a7c15ULL;
+            seed ^= (uint64_t) clock() << 20;
+            seed ^= (uint64_t) pid << 40;
+            seed ^= (uint64_t) (uintptr_t) &seed;
+
+            olla_anth_rng ^= seed;
+            olla_anth_rng_pid = pid;
+        }
+    }
+
+    olla_anth_rng += 0x9e3779b97f4a7c15ULL;
+    z = olla_anth_rng;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+
+    return z ^ (z >> 31);
+}
+
+
+/* buf must hold strlen(prefix) + OLLA_ANTH_ID_CHARS + 1 bytes */
+
+void
+olla_anth_gen_id(char *buf, const char *prefix)
+{
+    size_t  i, n;
+
+    n = strlen(prefix);
+    memcpy(buf, prefix, n);
+
+    for (i = 0; i < OLLA_ANTH_ID_CHARS; i++) {
+        buf[n + i] = olla_anth_b58[olla_anth_rand() % 58];
+    }
+
+    buf[n + OLLA_ANTH_ID_CHARS] = '\0';
+}
+
+
+/* ------------------------------------------------------------------ */
+/* JSON helpers                                                        */
+
+
+const olla_jdom_t *
+olla_anth_load(olla_jdom_doc_t *doc, const char *body, size_t len,
+    const char *what, char *err, size_t errlen)
+{
+    int     rc;
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        if (body[i] != ' ' && body[i] != '\t' && body[i] != '\r'
+            && body[i] != '\n')
+        {
+            break;
+        }
+    }
+
+    if (i == len) {
+        olla_anth_err(err, errlen, "%s is empty", what);
+        return NULL;
+    }
+
+    rc = olla_jdom_parse(doc, body, len);
+
+    if (rc == OLLA_JDOM_NOMEM) {
+        olla_anth_nomem(err, errlen);
+        return NULL;
+    }
+
+    if (rc != OLLA_JDOM_OK) {
+        olla_anth_err(err, errlen,
+                      "%s is not valid JSON: %s at line %zu column %zu",
+                      what, doc->error, doc->line, doc->column);
+        return NULL;
+    }
+
+    if (!olla_jdom_is_object(doc->root)) {
+        olla_anth_err(err, errlen, "%s must be a JSON object", what);
+        return NULL;
+    }
+
+    return doc->root;
+}
+
+
+/* optional members: absent and null are the same */
+
+const olla_jdom_t *
+olla_anth_opt(const olla_jdom_t *obj, const char *key, size_t len)
+{
+    const olla_jdom_t  *v;
+
+    v = olla_jdom_get(obj, key, len);
+
+    return olla_jdom_is_null(v) ? NULL : v;
+}
+
+
+/* a string that is s up to its first U+0000, as strcmp() saw it */
+
+int
+olla_anth_str_is(const olla_jdom_t *v, const char *s, size_t n)
+{
+    return olla_jdom_is_string(v) && olla_jdom_cstrlen(v) == n
+           && memcmp(v->u.str, s, n) == 0;
+}
+
+
+
+/* the text of a "text" block (or of a block without a type), or NULL */
+
+const olla_jdom_t *
+olla_anth_block_text(const olla_jdom_t *b)
+{
+    const olla_jdom_t  *text, *type;
+
+    if (!olla_jdom_is_object(b)) {
+        return NULL;
+    }
+
+    type = olla_anth_get(b, "type");
+
+    if (type != NULL && type->type != OLLA_JDOM_NULL
+        && !olla_anth_is(type, "text"))
+    {
+        return NULL;
+    }
+
+    text = olla_anth_get(b, "text");
+
+    return olla_jdom_is_string(text) ? text : NULL;
+}
