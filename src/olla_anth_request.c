@@ -295,38 +295,47 @@ olla_anth_check_shape(const olla_anth_shape_t *s, char *err, size_t errlen)
     v = &s->model;
 
     if (v->type != OLLA_JSON_STRING || v->len == 0) {
-        olla_anth_err(err, errlen, "model must be a non-empty string");
+        olla_anth_err(err, errlen, "\"model\" is required and must be a "
+                      "non-empty string");
         return -1;
     }
 
     for (i = 0; v->text != NULL && i < v->len; i++) {
         if ((unsigned char) v->text[i] < 0x20 || v->text[i] == 0x7f) {
             olla_anth_err(err, errlen,
-                          "model must not contain control characters");
+                          "\"model\" must not contain control characters");
             return -1;
         }
     }
 
-    v = &s->messages;
-
-    if (v->type != OLLA_JSON_ARRAY || v->elements == 0) {
-        olla_anth_err(err, errlen, "messages must be a non-empty array");
+    if (olla_anth_shape_int(&s->max_tokens, 1) != 0) {
+        olla_anth_err(err, errlen, "\"max_tokens\" is required and must be "
+                      "an integer >= 1");
         return -1;
     }
 
-    if (olla_anth_shape_int(&s->max_tokens, 1) != 0) {
-        olla_anth_err(err, errlen, "max_tokens must be an integer >= 1");
+    v = &s->messages;
+
+    if (v->type != OLLA_JSON_ARRAY) {
+        olla_anth_err(err, errlen, "\"messages\" is required and must be "
+                      "an array");
+        return -1;
+    }
+
+    if (v->elements == 0) {
+        olla_anth_err(err, errlen, "\"messages\" must not be empty");
         return -1;
     }
 
     if (olla_anth_shape_real(&s->temperature, 2) != 0) {
         olla_anth_err(err, errlen,
-                      "temperature must be a number between 0 and 2");
+                      "\"temperature\" must be a number between 0 and 2");
         return -1;
     }
 
     if (olla_anth_shape_real(&s->top_p, 1) != 0) {
-        olla_anth_err(err, errlen, "top_p must be a number between 0 and 1");
+        olla_anth_err(err, errlen,
+                      "\"top_p\" must be a number between 0 and 1");
         return -1;
     }
 
@@ -335,7 +344,7 @@ olla_anth_check_shape(const olla_anth_shape_t *s, char *err, size_t errlen)
     if (v->type != OLLA_JSON_NONE && v->type != OLLA_JSON_NULL
         && olla_anth_shape_int(v, 0) != 0)
     {
-        olla_anth_err(err, errlen, "top_k must be an integer >= 0");
+        olla_anth_err(err, errlen, "\"top_k\" must be an integer >= 0");
         return -1;
     }
 
@@ -344,7 +353,7 @@ olla_anth_check_shape(const olla_anth_shape_t *s, char *err, size_t errlen)
     if (v->type != OLLA_JSON_NONE && v->type != OLLA_JSON_NULL
         && v->type != OLLA_JSON_TRUE && v->type != OLLA_JSON_FALSE)
     {
-        olla_anth_err(err, errlen, "stream must be a boolean");
+        olla_anth_err(err, errlen, "\"stream\" must be a boolean");
         return -1;
     }
 

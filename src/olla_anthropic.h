@@ -41,22 +41,24 @@ void olla_anth_info_free(olla_anth_info_t *info);
  * the message for each:
  *
  *   model        a string of at least one byte
- *                    "model must be a non-empty string"
+ *                    "\"model\" is required and must be a non-empty string"
  *                and no control character (< 0x20, 0x7f)
- *                    "model must not contain control characters"
- *   messages     an array of at least one element (Anthropic's API
- *                rejects an empty one)
- *                    "messages must be a non-empty array"
+ *                    "\"model\" must not contain control characters"
  *   max_tokens   an integer (no fraction, no exponent) from 1 to 2^63-1
- *                    "max_tokens must be an integer >= 1"
+ *                    "\"max_tokens\" is required and must be an integer >= 1"
+ *   messages     an array
+ *                    "\"messages\" is required and must be an array"
+ *                of at least one element (Anthropic's API rejects an empty
+ *                one)
+ *                    "\"messages\" must not be empty"
  *   temperature  absent, null, or a number from 0 to 2
- *                    "temperature must be a number between 0 and 2"
+ *                    "\"temperature\" must be a number between 0 and 2"
  *   top_p        absent, null, or a number from 0 to 1
- *                    "top_p must be a number between 0 and 1"
+ *                    "\"top_p\" must be a number between 0 and 1"
  *   top_k        absent, null, or an integer from 0 to 2^63-1
- *                    "top_k must be an integer >= 0"
+ *                    "\"top_k\" must be an integer >= 0"
  *   stream       absent, null, true or false
- *                    "stream must be a boolean"
+ *                    "\"stream\" must be a boolean"
  *
  * model, messages and max_tokens are required: absent (OLLA_JSON_NONE) or
  * null is the fault.  Numbers compare as the translator reads them

@@ -842,7 +842,7 @@ test_req_dropped_fields(void **state)
 
     /* an unknown field does not excuse a bad known one */
     expect_req_error(REQ(",'unknown':1,'temperature':5.0", HI),
-                     "temperature must be a number between 0 and 2");
+                     "\"temperature\" must be a number between 0 and 2");
 }
 
 
@@ -850,51 +850,51 @@ static void
 test_req_validation(void **state)
 {
     expect_req_error("{'max_tokens':64,'messages':" HI "}",
-                     "model must be a non-empty string");
+                     "\"model\" is required and must be a non-empty string");
     expect_req_error("{'model':'','max_tokens':64,'messages':" HI "}",
-                     "model must be a non-empty string");
+                     "\"model\" is required and must be a non-empty string");
     expect_req_error("{'model':5,'max_tokens':64,'messages':" HI "}",
-                     "model must be a non-empty string");
+                     "\"model\" is required and must be a non-empty string");
     expect_req_error("{'model':null,'max_tokens':64,'messages':" HI "}",
-                     "model must be a non-empty string");
+                     "\"model\" is required and must be a non-empty string");
     expect_req_error("{'model':'a\\nb','max_tokens':64,'messages':" HI "}",
-                     "model must not contain control characters");
+                     "\"model\" must not contain control characters");
     expect_req_error("{'model':'a\\u0000b','max_tokens':64,'messages':"
                      HI "}",
-                     "model must not contain control characters");
+                     "\"model\" must not contain control characters");
 
     expect_req_error("{'model':'m','max_tokens':64}",
-                     "messages must be a non-empty array");
+                     "\"messages\" is required and must be an array");
     expect_req_error("{'model':'m','max_tokens':64,'messages':[]}",
-                     "messages must be a non-empty array");
+                     "\"messages\" must not be empty");
     expect_req_error("{'model':'m','max_tokens':64,'messages':'Hi'}",
-                     "messages must be a non-empty array");
+                     "\"messages\" is required and must be an array");
 
     expect_req_error("{'model':'m','messages':" HI "}",
-                     "max_tokens must be an integer >= 1");
+                     "\"max_tokens\" is required and must be an integer >= 1");
     expect_req_error("{'model':'m','max_tokens':-1,'messages':" HI "}",
-                     "max_tokens must be an integer >= 1");
+                     "\"max_tokens\" is required and must be an integer >= 1");
     expect_req_error("{'model':'m','max_tokens':0,'messages':" HI "}",
-                     "max_tokens must be an integer >= 1");
+                     "\"max_tokens\" is required and must be an integer >= 1");
     expect_req_error("{'model':'m','max_tokens':1.5,'messages':" HI "}",
-                     "max_tokens must be an integer >= 1");
+                     "\"max_tokens\" is required and must be an integer >= 1");
     expect_req_error("{'model':'m','max_tokens':'10','messages':" HI "}",
-                     "max_tokens must be an integer >= 1");
+                     "\"max_tokens\" is required and must be an integer >= 1");
 
     expect_req_error(REQ(",'temperature':2.1", HI),
-                     "temperature must be a number between 0 and 2");
+                     "\"temperature\" must be a number between 0 and 2");
     expect_req_error(REQ(",'temperature':-0.1", HI),
-                     "temperature must be a number between 0 and 2");
+                     "\"temperature\" must be a number between 0 and 2");
     expect_req_error(REQ(",'temperature':'hot'", HI),
-                     "temperature must be a number between 0 and 2");
+                     "\"temperature\" must be a number between 0 and 2");
     expect_req_error(REQ(",'top_p':1.1", HI),
-                     "top_p must be a number between 0 and 1");
+                     "\"top_p\" must be a number between 0 and 1");
     expect_req_error(REQ(",'top_p':-0.1", HI),
-                     "top_p must be a number between 0 and 1");
-    expect_req_error(REQ(",'top_k':-1", HI), "top_k must be an integer >= 0");
+                     "\"top_p\" must be a number between 0 and 1");
+    expect_req_error(REQ(",'top_k':-1", HI), "\"top_k\" must be an integer >= 0");
     expect_req_error(REQ(",'top_k':2.5", HI),
-                     "top_k must be an integer >= 0");
-    expect_req_error(REQ(",'stream':'true'", HI), "stream must be a boolean");
+                     "\"top_k\" must be an integer >= 0");
+    expect_req_error(REQ(",'stream':'true'", HI), "\"stream\" must be a boolean");
 
     /* the limits themselves are fine */
     to_openai(Q(REQ(",'temperature':0,'top_p':0,'top_k':0", HI)), NULL);
@@ -946,7 +946,7 @@ test_req_bad_json(void **state)
     /* a tiny error buffer is fine */
     rc = olla_anth_validate("{}", 2, NULL, err, 5);
     assert_int_equal(rc, -1);
-    assert_string_equal(err, "mode");
+    assert_string_equal(err, "\"mod");
 }
 
 
@@ -1109,14 +1109,15 @@ expect_shape(const char *in, const char *want)
 
 #define M1  "[{'role':'user','content':'Hi'}]"
 
-#define E_MODEL  "model must be a non-empty string"
-#define E_CTL    "model must not contain control characters"
-#define E_MSGS   "messages must be a non-empty array"
-#define E_MAX    "max_tokens must be an integer >= 1"
-#define E_TEMP   "temperature must be a number between 0 and 2"
-#define E_TOPP   "top_p must be a number between 0 and 1"
-#define E_TOPK   "top_k must be an integer >= 0"
-#define E_STREAM "stream must be a boolean"
+#define E_MODEL  "\"model\" is required and must be a non-empty string"
+#define E_CTL    "\"model\" must not contain control characters"
+#define E_MSGS   "\"messages\" is required and must be an array"
+#define E_MSGS0  "\"messages\" must not be empty"
+#define E_MAX    "\"max_tokens\" is required and must be an integer >= 1"
+#define E_TEMP   "\"temperature\" must be a number between 0 and 2"
+#define E_TOPP   "\"top_p\" must be a number between 0 and 1"
+#define E_TOPK   "\"top_k\" must be an integer >= 0"
+#define E_STREAM "\"stream\" must be a boolean"
 
 
 static void
@@ -1154,7 +1155,7 @@ test_check_shape_agrees(void **state)
         { SHAPE("'m'", "1", M1, ",'unknown':[],'system':7"), NULL },
 
         /* the body the passthrough used to let through */
-        { "{'model':'m','max_tokens':1,'messages':[]}", E_MSGS },
+        { "{'model':'m','max_tokens':1,'messages':[]}", E_MSGS0 },
 
         /* model */
         { "{'max_tokens':1,'messages':" M1 "}", E_MODEL },
@@ -1175,7 +1176,7 @@ test_check_shape_agrees(void **state)
         { SHAPE("'m'", "1", "{}", ""), E_MSGS },
         { SHAPE("'m'", "1", "{'role':'user'}", ""), E_MSGS },
         { SHAPE("'m'", "1", "'Hi'", ""), E_MSGS },
-        { SHAPE("'m'", "1", "[ ]", ""), E_MSGS },
+        { SHAPE("'m'", "1", "[ ]", ""), E_MSGS0 },
 
         /* max_tokens */
         { "{'model':'m','messages':" M1 "}", E_MAX },
@@ -1212,7 +1213,7 @@ test_check_shape_agrees(void **state)
 
         /* the first fault is the one reported */
         { "{'model':'','max_tokens':0,'messages':[]}", E_MODEL },
-        { "{'stream':0,'max_tokens':0,'messages':[],'model':'m'}", E_MSGS },
+        { "{'stream':0,'max_tokens':0,'messages':[],'model':'m'}", E_MAX },
         { SHAPE("'m'", "0", M1, ",'temperature':9,'stream':0"), E_MAX },
         { SHAPE("'m'", "1", M1, ",'stream':0,'top_k':-1,'top_p':2,"
                 "'temperature':9"), E_TEMP },
@@ -1221,7 +1222,7 @@ test_check_shape_agrees(void **state)
         { "{'model':'m','max_tokens':1,'messages':[],'messages':[1]}",
           NULL },
         { "{'model':'m','max_tokens':1,'messages':[1],'messages':[]}",
-          E_MSGS },
+          E_MSGS0 },
         { "{'model':'','model':'m','max_tokens':0,'max_tokens':2,"
           "'messages':" M1 "}", NULL },
 
@@ -1235,7 +1236,7 @@ test_check_shape_agrees(void **state)
     }
 
     /* the same messages from request_to_openai */
-    expect_req_error("{'model':'m','max_tokens':1,'messages':[]}", E_MSGS);
+    expect_req_error("{'model':'m','max_tokens':1,'messages':[]}", E_MSGS0);
 }
 
 
@@ -1293,7 +1294,7 @@ test_check_shape_direct(void **state)
     /* an empty array, and an object with members */
     s = base;
     s.messages.elements = 0;
-    check(&s, E_MSGS);
+    check(&s, E_MSGS0);
     s.messages.type = OLLA_JSON_OBJECT;
     s.messages.elements = 3;
     check(&s, E_MSGS);
