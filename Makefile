@@ -149,6 +149,8 @@ UNIT_DEPS_test_probe     := src/olla_probe.c src/olla_model.c
 UNIT_DEPS_test_sse       := src/olla_sse.c
 UNIT_DEPS_test_anthropic := src/olla_anthropic.c src/olla_sse.c src/olla_jdom.c
 UNIT_DEPS_test_jdom      := src/olla_jdom.c
+
+# the error catalogue, the path rules, the route table
 UNIT_DEPS_test_errors    := src/olla_errors.c src/olla_jdom.c
 UNIT_DEPS_test_path      := src/olla_path.c
 UNIT_DEPS_test_routes    := src/olla_routes.c
