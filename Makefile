@@ -158,6 +158,11 @@ UNIT_DEPS_test_pick      := src/olla_pick.c
 UNIT_DEPS_test_ps        := src/olla_ps.c src/olla_model.c
 UNIT_DEPS_test_yaml      := src/olla_yaml.c
 
+# the error catalogue, the path rules, the route table
+UNIT_DEPS_test_errors    := src/olla_errors.c src/olla_jdom.c
+UNIT_DEPS_test_path      := src/olla_path.c
+UNIT_DEPS_test_routes    := src/olla_routes.c
+
 .SECONDEXPANSION:
 $(UNIT_BUILD)/%: t/unit/%.c $$(UNIT_DEPS_$$*) $(wildcard src/olla_*.h) | deps-unit
 	@mkdir -p $(UNIT_BUILD)
@@ -231,6 +236,7 @@ FUZZ_DEPS_fuzz_anth_stream   := $(ANTH_SRCS)
 FUZZ_DEPS_fuzz_jdom          := src/olla_jdom.c
 FUZZ_DEPS_fuzz_profile       := src/olla_profile.c src/olla_yaml.c
 FUZZ_DEPS_fuzz_probe         := src/olla_probe.c src/olla_model.c
+FUZZ_DEPS_fuzz_path          := src/olla_path.c
 
 $(FUZZ_BUILD)/%: t/fuzz/%.c $$(FUZZ_DEPS_$$*) $(wildcard src/olla_*.h) | deps-extra
 	@mkdir -p $(FUZZ_BUILD)

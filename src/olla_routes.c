@@ -164,17 +164,18 @@ olla_route_add(char *buf, size_t cap, size_t *pos, const char *s, size_t n)
 }
 
 
-/* "a", "a and b", "a, b and c" */
+/* "a", "a and b", "a, b and c" (or "a, b or c") */
 
 static void
-olla_route_sep(char *buf, size_t cap, size_t *pos, size_t i, size_t n)
+olla_route_sep(char *buf, size_t cap, size_t *pos, size_t i, size_t n,
+    const char *last)
 {
     if (i == 0) {
         return;
     }
 
     if (i + 1 == n) {
-        olla_route_add(buf, cap, pos, " and ", 5);
+        olla_route_add(buf, cap, pos, last, strlen(last));
 
     } else {
         olla_route_add(buf, cap, pos, ", ", 2);
@@ -222,7 +223,7 @@ olla_route_reserved_text(char *buf, size_t cap)
         n = strcspn(seen[i], "/");
         more = seen[i][n] == '/';
 
-        olla_route_sep(buf, cap, &pos, i, count);
+        olla_route_sep(buf, cap, &pos, i, count, " or ");
         olla_route_add(buf, cap, &pos, "\"", 1);
         olla_route_add(buf, cap, &pos, seen[i], n);
         olla_route_add(buf, cap, &pos, more ? "/\"" : "\"", more ? 2 : 1);
@@ -266,7 +267,7 @@ olla_route_paths_text(olla_route_kind_e kind, char *buf, size_t cap)
 
         n = olla_route_first(r, &more);
 
-        olla_route_sep(buf, cap, &pos, k++, count);
+        olla_route_sep(buf, cap, &pos, k++, count, " and ");
         olla_route_add(buf, cap, &pos, r->path + n, r->len - n);
     }
 
