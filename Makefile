@@ -144,10 +144,12 @@ UNIT_BINS   := $(patsubst t/unit/%.c,$(UNIT_BUILD)/%,$(UNIT_SRCS))
 # the Anthropic translator
 ANTH_SRCS   := src/olla_anth_common.c src/olla_anth_request.c \
                src/olla_anth_response.c src/olla_anth_stream.c \
-               src/olla_anth_errors.c src/olla_sse.c src/olla_jdom.c
+               src/olla_anth_errors.c src/olla_sse.c src/olla_jdom.c \
+               src/olla_errors.c
 
 # the pure-C sources each unit test links
-UNIT_DEPS_test_profile   := src/olla_profile.c src/olla_yaml.c
+UNIT_DEPS_test_profile   := src/olla_profile.c src/olla_yaml.c \
+                            src/olla_routes.c
 UNIT_DEPS_test_json      := src/olla_json.c
 UNIT_DEPS_test_model     := src/olla_model.c
 UNIT_DEPS_test_probe     := src/olla_probe.c src/olla_model.c
@@ -234,7 +236,8 @@ FUZZ_DEPS_fuzz_json          := src/olla_json.c
 FUZZ_DEPS_fuzz_anth_request  := $(ANTH_SRCS) src/olla_json.c
 FUZZ_DEPS_fuzz_anth_stream   := $(ANTH_SRCS)
 FUZZ_DEPS_fuzz_jdom          := src/olla_jdom.c
-FUZZ_DEPS_fuzz_profile       := src/olla_profile.c src/olla_yaml.c
+FUZZ_DEPS_fuzz_profile       := src/olla_profile.c src/olla_yaml.c \
+                                src/olla_routes.c
 FUZZ_DEPS_fuzz_probe         := src/olla_probe.c src/olla_model.c
 FUZZ_DEPS_fuzz_path          := src/olla_path.c
 

@@ -17,6 +17,7 @@
 
 #include "ngx_olla_dmr.h"
 #include "olla_json.h"
+#include "olla_anthropic.h"
 
 
 /* the scanner's fields of a body */
@@ -24,7 +25,14 @@
 #define NGX_OLLA_DMR_F_STREAM        1
 #define NGX_OLLA_DMR_F_MAX_TOKENS    2
 #define NGX_OLLA_DMR_F_MESSAGES      3
-#define NGX_OLLA_DMR_F_N             4
+#define NGX_OLLA_DMR_F_TEMPERATURE   4
+#define NGX_OLLA_DMR_F_TOP_P         5
+#define NGX_OLLA_DMR_F_TOP_K         6
+#define NGX_OLLA_DMR_F_SYSTEM        7
+#define NGX_OLLA_DMR_F_INSTRUCTIONS  8
+#define NGX_OLLA_DMR_F_N             9
+
+#define NGX_OLLA_DMR_NUM             32     /* a number's text */
 
 
 typedef struct {
@@ -70,7 +78,7 @@ static ngx_int_t ngx_olla_dmr_route_body(ngx_http_request_t *r,
 static ngx_int_t ngx_olla_dmr_read_model(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx, olla_json_field_t *fields, u_char *num);
 static ngx_int_t ngx_olla_dmr_check_message(ngx_http_request_t *r,
-    ngx_olla_dmr_ctx_t *ctx, olla_json_field_t *fields, u_char *num);
+    ngx_olla_dmr_ctx_t *ctx, olla_json_field_t *fields);
 static void ngx_olla_dmr_conversation(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx);
 static ngx_int_t ngx_olla_dmr_candidates(ngx_http_request_t *r,
@@ -501,7 +509,7 @@ ngx_olla_dmr_route_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
     const char               *path;
     olla_pick_result_e        result;
     ngx_olla_dmr_endpoint_t  *ep;
-    u_char                    num[32];
+    u_char                    num[4][NGX_OLLA_DMR_NUM];
     olla_json_field_t         fields[NGX_OLLA_DMR_F_N];
 
     ngx_memzero(fields, sizeof(fields));
@@ -512,7 +520,7 @@ ngx_olla_dmr_route_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
             return NGX_DONE;
         }
 
-        rc = ngx_olla_dmr_read_model(r, ctx, fields, num);
+        rc = ngx_olla_dmr_read_model(r, ctx, fields, num[0]);
         if (rc != NGX_OK) {
             return rc;
         }
@@ -521,7 +529,7 @@ ngx_olla_dmr_route_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
     if (ctx->route->body == OLLA_BODY_MESSAGE_SHAPE
         || ctx->route->body == OLLA_BODY_MESSAGE)
     {
-        rc = ngx_olla_dmr_check_message(r, ctx, fields, num);
+        rc = ngx_olla_dmr_check_message(r, ctx, fields);
         if (rc != NGX_OK) {
             return rc;
         }
@@ -607,13 +615,39 @@ ngx_olla_dmr_read_model(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     fields[NGX_OLLA_DMR_F_STREAM].key = "stream";
     fields[NGX_OLLA_DMR_F_STREAM].key_len = 6;
 
-    fields[NGX_OLLA_DMR_F_MAX_TOKENS].key = "max_tokens";
-    fields[NGX_OLLA_DMR_F_MAX_TOKENS].key_len = 10;
-    fields[NGX_OLLA_DMR_F_MAX_TOKENS].value = (char *) num;
-    fields[NGX_OLLA_DMR_F_MAX_TOKENS].cap = 32;
+    /* the conversation's opening, hashed in the same pass (affinity) */
 
     fields[NGX_OLLA_DMR_F_MESSAGES].key = "messages";
     fields[NGX_OLLA_DMR_F_MESSAGES].key_len = 8;
+    fields[NGX_OLLA_DMR_F_MESSAGES].opening = OLLA_JSON_OPENING_TURNS;
+    fields[NGX_OLLA_DMR_F_SYSTEM].key = "system";
+    fields[NGX_OLLA_DMR_F_SYSTEM].key_len = 6;
+    fields[NGX_OLLA_DMR_F_SYSTEM].opening = OLLA_JSON_OPENING_ALL;
+    fields[NGX_OLLA_DMR_F_INSTRUCTIONS].key = "instructions";
+    fields[NGX_OLLA_DMR_F_INSTRUCTIONS].key_len = 12;
+    fields[NGX_OLLA_DMR_F_INSTRUCTIONS].opening = OLLA_JSON_OPENING_ALL;
+
+    /* numbers, in num[0..3] (the Messages shape rule reads them) */
+
+    fields[NGX_OLLA_DMR_F_MAX_TOKENS].key = "max_tokens";
+    fields[NGX_OLLA_DMR_F_MAX_TOKENS].key_len = 10;
+    fields[NGX_OLLA_DMR_F_TEMPERATURE].key = "temperature";
+    fields[NGX_OLLA_DMR_F_TEMPERATURE].key_len = 11;
+    fields[NGX_OLLA_DMR_F_TOP_P].key = "top_p";
+    fields[NGX_OLLA_DMR_F_TOP_P].key_len = 5;
+    fields[NGX_OLLA_DMR_F_TOP_K].key = "top_k";
+    fields[NGX_OLLA_DMR_F_TOP_K].key_len = 5;
+
+    fields[NGX_OLLA_DMR_F_MAX_TOKENS].value = (char *) num;
+    fields[NGX_OLLA_DMR_F_TEMPERATURE].value = (char *) num
+                                               + NGX_OLLA_DMR_NUM;
+    fields[NGX_OLLA_DMR_F_TOP_P].value = (char *) num + 2 * NGX_OLLA_DMR_NUM;
+    fields[NGX_OLLA_DMR_F_TOP_K].value = (char *) num + 3 * NGX_OLLA_DMR_NUM;
+
+    fields[NGX_OLLA_DMR_F_MAX_TOKENS].cap = NGX_OLLA_DMR_NUM;
+    fields[NGX_OLLA_DMR_F_TEMPERATURE].cap = NGX_OLLA_DMR_NUM;
+    fields[NGX_OLLA_DMR_F_TOP_P].cap = NGX_OLLA_DMR_NUM;
+    fields[NGX_OLLA_DMR_F_TOP_K].cap = NGX_OLLA_DMR_NUM;
 
     olla_json_scan_init(&scan, fields, NGX_OLLA_DMR_F_N, 0);
 
@@ -635,6 +669,8 @@ ngx_olla_dmr_read_model(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
                                  "%s (at byte %uz)", scan.err,
                                  scan.err_offset);
     }
+
+    ctx->key = scan.opening;
 
     if (fields[NGX_OLLA_DMR_F_STREAM].type == OLLA_JSON_TRUE) {
         ctx->stream = 1;
@@ -714,41 +750,45 @@ ngx_olla_dmr_read_model(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
 
 
 /*
- * An Anthropic Messages request: a model always; for /messages the shape
- * a passthrough needs, from the same scan (a translation validates the
- * whole request again with the same words).
+ * An Anthropic Messages request: a model always; for /messages the one
+ * shape rule of olla_anthropic.h, over the same scan (a translation
+ * checks the body with the same rule and the same words).
  */
 
 static ngx_int_t
 ngx_olla_dmr_check_message(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
-    olla_json_field_t *fields, u_char *num)
+    olla_json_field_t *fields)
 {
-    olla_json_field_t  *mt;
-
-    if (ctx->model.len == 0) {
-        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_INVALID_MODEL,
-                                 "\"model\" is required and must be a "
-                                 "non-empty string");
-    }
+    char               err[OLLA_ANTH_ERRLEN];
+    olla_anth_shape_t  shape;
 
     if (ctx->route->body != OLLA_BODY_MESSAGE_SHAPE) {
+        if (ctx->model.len == 0) {
+            return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_INVALID_MODEL,
+                                     "\"model\" is required and must be a "
+                                     "non-empty string");
+        }
+
         return NGX_OK;
     }
 
-    mt = &fields[NGX_OLLA_DMR_F_MAX_TOKENS];
+    olla_anth_shape_value(&shape.model, &fields[NGX_OLLA_DMR_F_MODEL]);
+    olla_anth_shape_value(&shape.messages, &fields[NGX_OLLA_DMR_F_MESSAGES]);
+    olla_anth_shape_value(&shape.max_tokens,
+                          &fields[NGX_OLLA_DMR_F_MAX_TOKENS]);
+    olla_anth_shape_value(&shape.temperature,
+                          &fields[NGX_OLLA_DMR_F_TEMPERATURE]);
+    olla_anth_shape_value(&shape.top_p, &fields[NGX_OLLA_DMR_F_TOP_P]);
+    olla_anth_shape_value(&shape.top_k, &fields[NGX_OLLA_DMR_F_TOP_K]);
+    olla_anth_shape_value(&shape.stream, &fields[NGX_OLLA_DMR_F_STREAM]);
 
-    if (mt->type != OLLA_JSON_NUMBER || mt->truncated || mt->len == 0
-        || num[0] == '-'
-        || ngx_strlchr(num, num + mt->len, '.')
-        || ngx_strlchr(num, num + mt->len, 'e')
-        || ngx_strlchr(num, num + mt->len, 'E')
-        || (mt->len == 1 && num[0] == '0'))
-    {
-        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_INVALID_MAX_TOKENS, NULL);
-    }
+    /* the name as read (a long one was read again in full) */
 
-    if (fields[NGX_OLLA_DMR_F_MESSAGES].type != OLLA_JSON_ARRAY) {
-        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_INVALID_MESSAGES, NULL);
+    shape.model.text = (char *) ctx->model.data;
+    shape.model.len = ctx->model.len;
+
+    if (olla_anth_check_shape(&shape, err, sizeof(err)) != 0) {
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_INVALID_REQUEST, "%s", err);
     }
 
     return NGX_OK;

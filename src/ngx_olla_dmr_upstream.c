@@ -55,6 +55,8 @@ static ngx_int_t ngx_olla_dmr_reserve(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx, ngx_olla_dmr_endpoint_t *ep, ngx_uint_t limit);
 static ngx_uint_t ngx_olla_dmr_param(ngx_str_t *value, const char *name,
     ngx_str_t *arg);
+static char *ngx_olla_dmr_parse_preload(ngx_conf_t *cf,
+    ngx_olla_dmr_endpoint_t *ep, ngx_str_t *param, ngx_str_t *list);
 
 
 /* the balancers, by OLLA_PICK_* value */
@@ -313,6 +315,16 @@ ngx_olla_dmr_endpoint_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
+        if (ngx_olla_dmr_param(&value[i], "preload=", &s)) {
+            if (ngx_olla_dmr_parse_preload(cf, ep, &value[i], &s)
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "max_concurrent=", 15) == 0) {
             n = ngx_atoi(value[i].data + 15, value[i].len - 15);
 
@@ -409,7 +421,8 @@ invalid:
                        "invalid parameter \"%V\"; olla_endpoint takes "
                        "URL [name=] [type=] [priority=] [model_url=] "
                        "[health_check_url=] [check_interval=] "
-                       "[check_timeout=] [max_concurrent=]", &value[i]);
+                       "[check_timeout=] [max_concurrent=] [preload=]",
+                       &value[i]);
 
     return NGX_CONF_ERROR;
 }
@@ -432,6 +445,107 @@ ngx_olla_dmr_param(ngx_str_t *value, const char *name, ngx_str_t *arg)
     arg->len = value->len - len;
 
     return 1;
+}
+
+
+/* preload=MODEL[,MODEL...]: names as the endpoint knows them */
+
+static char *
+ngx_olla_dmr_parse_preload(ngx_conf_t *cf, ngx_olla_dmr_endpoint_t *ep,
+    ngx_str_t *param, ngx_str_t *list)
+{
+    u_char                  *p, *last, *comma;
+    size_t                   cap;
+    ngx_uint_t               i, k;
+    ngx_olla_dmr_preload_t  *pl;
+
+    if (ep->preload) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": preload= is given twice; list the "
+                           "models in one, separated by commas", param);
+        return NGX_CONF_ERROR;
+    }
+
+    ep->preload = ngx_array_create(cf->pool, 2,
+                                   sizeof(ngx_olla_dmr_preload_t));
+    if (ep->preload == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = list->data;
+    last = list->data + list->len;
+
+    for ( ;; ) {
+        comma = ngx_strlchr(p, last, ',');
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        if (comma == p || comma - p >= NGX_OLLA_DMR_RES_NAME) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid \"%V\": preload= takes model names "
+                               "of 1 to %d characters separated by commas",
+                               param, NGX_OLLA_DMR_RES_NAME - 1);
+            return NGX_CONF_ERROR;
+        }
+
+        for (i = 0; p + i < comma; i++) {
+            if (p[i] <= 0x20 || p[i] >= 0x7f || p[i] == '"'
+                || p[i] == '\\')
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": a model name is visible "
+                                   "ASCII without quotes", param);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        if (ep->preload->nelts == NGX_OLLA_DMR_PRELOADS) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid \"%V\": at most %d models",
+                               param, NGX_OLLA_DMR_PRELOADS);
+            return NGX_CONF_ERROR;
+        }
+
+        pl = ngx_array_push(ep->preload);
+        if (pl == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        pl->name.data = p;
+        pl->name.len = comma - p;
+
+        cap = pl->name.len + 32;
+
+        pl->norm.data = ngx_pnalloc(cf->pool, cap);
+        if (pl->norm.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        pl->norm.len = olla_model_normalise((char *) p, pl->name.len,
+                                            (char *) pl->norm.data, cap);
+        pl->hash = olla_pick_hash(OLLA_PICK_HASH_INIT, pl->norm.data,
+                                  pl->norm.len);
+
+        for (k = 0; k + 1 < ep->preload->nelts; k++) {
+            if (((ngx_olla_dmr_preload_t *) ep->preload->elts)[k].hash
+                == pl->hash)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": \"%V\" is listed twice",
+                                   param, &pl->name);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        if (comma == last) {
+            break;
+        }
+
+        p = comma + 1;
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -616,6 +730,36 @@ ngx_olla_dmr_resolve_endpoints(ngx_conf_t *cf, ngx_olla_dmr_main_conf_t *omcf)
                 } else {
                     ngx_str_set(&ep[j].model_url, "/v1/models");
                 }
+            }
+
+            if (p->running_models_path) {
+                ep[j].ps_url.data = (u_char *) p->running_models_path;
+                ep[j].ps_url.len = ngx_strlen(p->running_models_path);
+                ep[j].ps_format = (p->running_models_format
+                                   == OLLA_PROFILE_RUNNING_OLLAMA)
+                                  ? OLLA_PS_OLLAMA : OLLA_PS_DMR;
+            }
+
+            if (ep[j].preload && ep[j].ps_format == OLLA_PS_NONE) {
+                ngx_olla_dmr_conf_error(cf, ep[j].conf_file, ep[j].conf_line,
+                                        "endpoint \"%V\" has preload= but "
+                                        "its type \"%s\" cannot tell which "
+                                        "models are loaded (no "
+                                        "api.running_models in its "
+                                        "profile); remove preload=",
+                                        &ep[j].name, p->name);
+                return NGX_ERROR;
+            }
+
+            if (ep[j].preload && ep[j].ps_format == OLLA_PS_DMR
+                && olla_path_chat(p) == NULL)
+            {
+                ngx_olla_dmr_conf_error(cf, ep[j].conf_file, ep[j].conf_line,
+                                        "endpoint \"%V\" has preload= but "
+                                        "its type \"%s\" has no chat "
+                                        "completions path to load models "
+                                        "through", &ep[j].name, p->name);
+                return NGX_ERROR;
             }
 
             if (ep[j].health_url.len == 0) {

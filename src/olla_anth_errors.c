@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "olla_anth_int.h"
+#include "olla_errors.h"
 
 
 #define OLLA_ANTH_TEXT_ERRMAX  200
@@ -31,30 +32,12 @@ static char *olla_anth_error_build(int status, const char *type,
 /* errors                                                              */
 
 
+/* the catalogue's status table (olla_errors.c), one for every route */
+
 const char *
 olla_anth_error_type(int status)
 {
-    switch (status) {
-    case 400:
-        return "invalid_request_error";
-    case 401:
-        return "authentication_error";
-    case 403:
-        return "permission_error";
-    case 404:
-        return "not_found_error";
-    case 413:
-        return "request_too_large";
-    case 429:
-        return "rate_limit_error";
-    case 408:
-    case 504:
-        return "timeout_error";
-    case 529:
-        return "overloaded_error";
-    default:
-        return "api_error";
-    }
+    return olla_err_anthropic_type(status);
 }
 
 

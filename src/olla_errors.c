@@ -49,16 +49,6 @@ static const olla_err_t  olla_errs[OLLA_ERR_COUNT] = {
     { 400, "invalid_request_error", "invalid_model", "invalid_request_error",
       "\"model\" must be a non-empty string" },
 
-    /* OLLA_ERR_INVALID_MAX_TOKENS */
-    { 400, "invalid_request_error", "invalid_max_tokens",
-      "invalid_request_error",
-      "\"max_tokens\" is required and must be an integer >= 1" },
-
-    /* OLLA_ERR_INVALID_MESSAGES */
-    { 400, "invalid_request_error", "invalid_messages",
-      "invalid_request_error",
-      "\"messages\" is required and must be an array" },
-
     /* OLLA_ERR_INVALID_REQUEST */
     { 400, "invalid_request_error", NULL, "invalid_request_error",
       "invalid request" },

@@ -41,8 +41,6 @@ typedef enum {
     OLLA_ERR_MESSAGE_TOO_LARGE,      /* olla_max_message_size */
     OLLA_ERR_INVALID_JSON,
     OLLA_ERR_INVALID_MODEL,
-    OLLA_ERR_INVALID_MAX_TOKENS,
-    OLLA_ERR_INVALID_MESSAGES,
     OLLA_ERR_INVALID_REQUEST,        /* a translator refused the body */
     OLLA_ERR_MODEL_NOT_FOUND,
     OLLA_ERR_CONCURRENCY_LIMIT,

@@ -64,8 +64,22 @@ enum {
 enum {
     olla_cap_none = 0,
     olla_cap_value,
-    olla_cap_key
+    olla_cap_key,
+    olla_cap_ikey,          /* a name inside an opening member */
+    olla_cap_hash           /* a string inside an opening member */
 };
+
+
+#define OLLA_JSON_FNV_INIT   0xcbf29ce484222325ULL
+#define OLLA_JSON_FNV_PRIME  0x100000001b3ULL
+
+#define OLLA_JSON_BILLING    "x-anthropic-billing-header:"
+
+
+/* the opening is being hashed here: inside such a member, not skipped */
+#define olla_json_hashing(s)                                                  \
+    ((s)->cur && (s)->cur->opening && (s)->skip_depth == 0                   \
+     && !((s)->cur->opening == OLLA_JSON_OPENING_TURNS && (s)->turns_done))
 
 
 static unsigned olla_json_fail(olla_json_scan_t *s, size_t off,
@@ -85,6 +99,9 @@ static unsigned olla_json_close(olla_json_scan_t *s, unsigned c, size_t off);
 static unsigned olla_json_key_begin(olla_json_scan_t *s);
 static unsigned olla_json_string_end(olla_json_scan_t *s, size_t end);
 static unsigned olla_json_value_end(olla_json_scan_t *s, size_t end);
+static void olla_json_hash(olla_json_scan_t *s, const unsigned char *p,
+    size_t n);
+static void olla_json_hash_string_end(olla_json_scan_t *s);
 
 
 static const char  *olla_json_literals[] = { "true", "false", "null" };
@@ -167,6 +184,68 @@ olla_json_scan_init(olla_json_scan_t *s, olla_json_field_t *fields,
         fields[i].end = 0;
         fields[i].elements = 0;
     }
+}
+
+
+/* bytes of a string of the opening, into the element's hash or the sum */
+
+static void
+olla_json_hash(olla_json_scan_t *s, const unsigned char *p, size_t n)
+{
+    size_t     i;
+    uint64_t  *h;
+
+    if (s->cur->opening == OLLA_JSON_OPENING_TURNS && s->depth >= 2) {
+        h = &s->elem_hash;
+
+    } else {
+        h = &s->opening;
+
+        if (*h == 0) {
+            *h = OLLA_JSON_FNV_INIT;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        *h ^= p[i];
+        *h *= OLLA_JSON_FNV_PRIME;
+    }
+}
+
+
+/*
+ * A string of the opening ended: its head, held back until it was known
+ * not to be a billing stamp, goes in, and a separator; a "role" is read.
+ */
+
+static void
+olla_json_hash_string_end(olla_json_scan_t *s)
+{
+    unsigned char  sep;
+
+    if (!s->head_skip) {
+        if (s->head_len >= sizeof(OLLA_JSON_BILLING) - 1
+            && memcmp(s->head, OLLA_JSON_BILLING,
+                      sizeof(OLLA_JSON_BILLING) - 1)
+               == 0)
+        {
+            s->head_skip = 1;
+
+        } else if (s->head_len <= sizeof(s->head)) {
+            olla_json_hash(s, (unsigned char *) s->head, s->head_len);
+        }
+
+        if (!s->head_skip) {
+            sep = 0xff;
+            olla_json_hash(s, &sep, 1);
+        }
+    }
+
+    if (s->is_role && s->head_len == 4 && memcmp(s->head, "user", 4) == 0) {
+        s->elem_user = 1;
+    }
+
+    s->is_role = 0;
 }
 
 
@@ -899,6 +978,52 @@ olla_json_put(olla_json_scan_t *s, const unsigned char *p, size_t n)
         return;
     }
 
+    if (s->cap == olla_cap_ikey) {
+        if (n > sizeof(s->ikey) - s->ikey_len) {
+            s->ikey_len = sizeof(s->ikey) + 1;     /* too long to matter */
+            return;
+        }
+
+        memcpy(s->ikey + s->ikey_len, p, n);
+        s->ikey_len += n;
+        return;
+    }
+
+    if (s->cap == olla_cap_hash) {
+        if (s->head_skip) {
+            return;
+        }
+
+        if (s->head_len < sizeof(s->head)) {
+            /* the head waits: a billing stamp is left out whole */
+            room = sizeof(s->head) - s->head_len;
+            room = n < room ? n : room;
+
+            memcpy(s->head + s->head_len, p, room);
+            s->head_len += room;
+            p += room;
+            n -= room;
+
+            if (s->head_len < sizeof(s->head)) {
+                return;
+            }
+
+            if (memcmp(s->head, OLLA_JSON_BILLING,
+                       sizeof(OLLA_JSON_BILLING) - 1)
+                == 0)
+            {
+                s->head_skip = 1;
+                return;
+            }
+
+            olla_json_hash(s, (unsigned char *) s->head, s->head_len);
+            s->head_len = sizeof(s->head) + 1;     /* flushed */
+        }
+
+        olla_json_hash(s, p, n);
+        return;
+    }
+
     f = s->cur;
 
     if (f->len < f->cap) {
@@ -1028,6 +1153,24 @@ olla_json_begin(olla_json_scan_t *s, unsigned c, size_t off)
     s->str_key = 0;
     s->cap = olla_cap_none;
 
+    s->is_role = s->want_role;
+    s->want_role = 0;
+
+    if (olla_json_hashing(s)) {
+
+        if (s->depth == 2 && s->cur->opening == OLLA_JSON_OPENING_TURNS) {
+            /* an element of the turns begins */
+            s->elem_hash = OLLA_JSON_FNV_INIT;
+            s->elem_user = 0;
+        }
+
+        if (type == OLLA_JSON_STRING && (f == NULL || f->cap == 0)) {
+            s->cap = olla_cap_hash;
+            s->head_len = 0;
+            s->head_skip = 0;
+        }
+    }
+
     if (type == OLLA_JSON_OBJECT || type == OLLA_JSON_ARRAY) {
         d = s->depth;
 
@@ -1047,7 +1190,9 @@ olla_json_begin(olla_json_scan_t *s, unsigned c, size_t off)
 
         s->depth = d + 1;
 
-    } else if (f && (type == OLLA_JSON_STRING || type == OLLA_JSON_NUMBER)) {
+    } else if (f && (type == OLLA_JSON_STRING || type == OLLA_JSON_NUMBER)
+               && s->cap != olla_cap_hash)
+    {
         s->cap = olla_cap_value;
 
         if (type == OLLA_JSON_NUMBER) {
@@ -1091,6 +1236,10 @@ olla_json_key_begin(olla_json_scan_t *s)
         s->key_len = 0;
         s->key_overflow = 0;
 
+    } else if (olla_json_hashing(s)) {
+        s->cap = olla_cap_ikey;
+        s->ikey_len = 0;
+
     } else {
         s->cap = olla_cap_none;
     }
@@ -1108,7 +1257,30 @@ olla_json_string_end(olla_json_scan_t *s, size_t end)
     olla_json_field_t  *f;
 
     if (!s->str_key) {
+        if (s->cap == olla_cap_hash) {
+            olla_json_hash_string_end(s);
+        }
+
         return olla_json_value_end(s, end);
+    }
+
+    if (s->cap == olla_cap_ikey) {
+        s->cap = olla_cap_none;
+
+        if (s->ikey_len == sizeof("cache_control") - 1
+            && memcmp(s->ikey, "cache_control", s->ikey_len) == 0)
+        {
+            /* its value is left out, whatever it holds */
+            s->skip_depth = s->depth;
+
+        } else if (s->ikey_len == 4 && memcmp(s->ikey, "role", 4) == 0
+                   && s->depth == 3
+                   && s->cur->opening == OLLA_JSON_OPENING_TURNS)
+        {
+            s->want_role = 1;
+        }
+
+        return sw_colon;
     }
 
     if (s->cap == olla_cap_key) {
@@ -1144,6 +1316,31 @@ olla_json_value_end(olla_json_scan_t *s, size_t end)
 
     if (s->depth == 0) {
         return sw_done;
+    }
+
+    if (s->skip_depth) {
+        if (s->depth == s->skip_depth) {
+            s->skip_depth = 0;
+        }
+
+    } else if (s->depth == 2 && s->cur
+               && s->cur->opening == OLLA_JSON_OPENING_TURNS
+               && !s->turns_done)
+    {
+        /* an element of the turns ended: into the sum */
+
+        if (s->opening == 0) {
+            s->opening = OLLA_JSON_FNV_INIT;
+        }
+
+        s->opening ^= s->elem_hash;
+        s->opening *= OLLA_JSON_FNV_PRIME;
+        s->opening ^= s->elem_hash >> 32;
+        s->opening *= OLLA_JSON_FNV_PRIME;
+
+        if (s->elem_user) {
+            s->turns_done = 1;
+        }
     }
 
     if (s->depth == 1 && s->cur) {

@@ -17,6 +17,7 @@
 
 
 #include <stddef.h>
+#include <stdint.h>
 
 
 #define OLLA_JSON_OK      0
@@ -41,6 +42,16 @@ typedef enum {
  * A top-level member to capture; the caller owns value[].  For an array
  * or an object, elements counts the values directly inside it (a member
  * name given twice counts twice); it is 0 for the other types.
+ *
+ * opening: the member is part of the conversation's opening, hashed into
+ * olla_json_scan_t.opening in the same pass (its strings, unescaped):
+ *   OLLA_JSON_OPENING_ALL    every string in it ("system", "instructions");
+ *   OLLA_JSON_OPENING_TURNS  an array's elements up to and including the
+ *                            first whose "role" is "user" ("messages").
+ * What a client changes from turn to turn of one conversation is left
+ * out: subtrees under "cache_control" (moved to the newest message each
+ * turn) and strings that begin "x-anthropic-billing-header:" (Claude
+ * Code's per-request stamp).
  */
 typedef struct {
     const char        *key;         /* compared byte for byte, unescaped */
@@ -56,7 +67,13 @@ typedef struct {
     size_t             start;       /* offset of the value's first byte */
     size_t             end;         /* offset just after its last byte */
     size_t             elements;    /* array values, object members */
+
+    unsigned           opening;     /* OLLA_JSON_OPENING_* */
 } olla_json_field_t;
+
+#define OLLA_JSON_OPENING_NONE    0
+#define OLLA_JSON_OPENING_ALL     1
+#define OLLA_JSON_OPENING_TURNS   2
 
 
 typedef struct {
@@ -67,6 +84,9 @@ typedef struct {
     /* error: message and byte offset */
     char                err[160];
     size_t              err_offset;
+
+    /* the opening's hash (64-bit FNV-1a), 0 when nothing was hashed */
+    uint64_t            opening;
 
     /* private state */
     size_t              offset;        /* bytes fed before this piece */
@@ -89,6 +109,19 @@ typedef struct {
     size_t              key_len;
     int                 key_overflow;
     olla_json_field_t  *cur;
+
+    /* the opening: a name inside it, a string's head, an element */
+    char                ikey[16];
+    size_t              ikey_len;
+    char                head[32];
+    size_t              head_len;
+    unsigned            head_skip;     /* a string left out */
+    size_t              skip_depth;    /* a "cache_control" value's */
+    uint64_t            elem_hash;
+    unsigned            elem_user;     /* the element's role is "user" */
+    unsigned            want_role;     /* the next value is a "role" */
+    unsigned            is_role;
+    unsigned            turns_done;    /* the first user element is in */
 } olla_json_scan_t;
 
 

@@ -26,6 +26,7 @@
 
 #include "olla_yaml.h"
 #include "olla_profile.h"
+#include "olla_routes.h"
 
 
 #define OLLA_PROFILE_MAX_FILE  (4 * 1024 * 1024)
@@ -101,6 +102,8 @@ static int olla_check_url_path(olla_ctx_t *ctx, const olla_yaml_t *item,
 static int olla_convert_profile(olla_ctx_t *ctx, const olla_yaml_t *root,
     const char *file, olla_profile_t *p);
 static int olla_convert_api(olla_ctx_t *ctx, const olla_yaml_t *api,
+    olla_profile_t *p);
+static int olla_convert_running(olla_ctx_t *ctx, const olla_yaml_t *sec,
     olla_profile_t *p);
 static int olla_convert_characteristics(olla_ctx_t *ctx,
     const olla_yaml_t *sec, olla_profile_t *p);
@@ -427,10 +430,9 @@ static int
 olla_check_prefix(olla_ctx_t *ctx, const olla_yaml_t *item,
     const char *path)
 {
-    char                buf[OLLA_QUOTE_LEN];
-    size_t              i;
-    unsigned char       c;
-    static const char  *reserved[] = { "proxy", "anthropic", "models" };
+    char           buf[OLLA_QUOTE_LEN], routes[128];
+    size_t         i;
+    unsigned char  c;
 
     if (item->len == 0) {
         olla_node_error(ctx, item, "%s must not be empty", path);
@@ -457,13 +459,12 @@ olla_check_prefix(olla_ctx_t *ctx, const olla_yaml_t *item,
         return -1;
     }
 
-    for (i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
-        if (strcmp(item->value, reserved[i]) == 0) {
-            olla_node_error(ctx, item, "%s: \"%s\" is reserved for "
-                            "olla_route's own routes (proxy, anthropic, "
-                            "models)", path, item->value);
-            return -1;
-        }
+    if (olla_route_reserved(item->value, item->len)) {
+        (void) olla_route_reserved_text(routes, sizeof(routes));
+        olla_node_error(ctx, item, "%s: \"%s\" is reserved for "
+                        "olla_route's own routes (%s)", path, item->value,
+                        routes);
+        return -1;
     }
 
     return 0;
@@ -758,6 +759,12 @@ olla_convert_api(olla_ctx_t *ctx, const olla_yaml_t *api, olla_profile_t *p)
         return -1;
     }
 
+    if (olla_convert_running(ctx, olla_yaml_get(api, "running_models"), p)
+        != 0)
+    {
+        return -1;
+    }
+
     sec = olla_yaml_get(api, "anthropic_support");
 
     rc = olla_conv_map(ctx, sec, "api.anthropic_support");
@@ -792,6 +799,77 @@ olla_convert_api(olla_ctx_t *ctx, const olla_yaml_t *api, olla_profile_t *p)
         olla_node_error(ctx, sec, "api.anthropic_support.messages_path is "
                         "required when api.anthropic_support.enabled is "
                         "true");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* api.running_models: {path, format} */
+
+static int
+olla_convert_running(olla_ctx_t *ctx, const olla_yaml_t *sec,
+    olla_profile_t *p)
+{
+    int                 rc;
+    char               *fmt, buf[OLLA_QUOTE_LEN];
+    const olla_yaml_t  *n, *f;
+
+    rc = olla_conv_map(ctx, sec, "api.running_models");
+    if (rc <= 0) {
+        return rc;
+    }
+
+    n = olla_yaml_get(sec, "path");
+
+    rc = olla_conv_str(ctx, n, "api.running_models.path",
+                       &p->running_models_path);
+    if (rc < 0
+        || (rc > 0
+            && olla_check_url_path(ctx, n, "api.running_models.path") != 0))
+    {
+        return -1;
+    }
+
+    f = olla_yaml_get(sec, "format");
+    fmt = NULL;
+
+    rc = olla_conv_str(ctx, f, "api.running_models.format", &fmt);
+    if (rc < 0) {
+        return -1;
+    }
+
+    if (fmt == NULL) {
+        if (p->running_models_path) {
+            olla_node_error(ctx, sec, "api.running_models.format (\"dmr\" "
+                            "or \"ollama\") is required with "
+                            "api.running_models.path");
+            return -1;
+        }
+
+        return 0;
+    }
+
+    if (strcmp(fmt, "dmr") == 0) {
+        p->running_models_format = OLLA_PROFILE_RUNNING_DMR;
+
+    } else if (strcmp(fmt, "ollama") == 0) {
+        p->running_models_format = OLLA_PROFILE_RUNNING_OLLAMA;
+
+    } else {
+        olla_node_error(ctx, f, "api.running_models.format must be \"dmr\" "
+                        "or \"ollama\", not %s",
+                        olla_yaml_quote(buf, sizeof(buf), f->value, f->len));
+        free(fmt);
+        return -1;
+    }
+
+    free(fmt);
+
+    if (p->running_models_path == NULL) {
+        olla_node_error(ctx, sec, "api.running_models.path is required with "
+                        "api.running_models.format");
         return -1;
     }
 
@@ -1818,6 +1896,7 @@ olla_profile_free_fields(olla_profile_t *p)
     free(p->model_discovery_path);
     free(p->health_check_path);
     free(p->anthropic_messages_path);
+    free(p->running_models_path);
 
     for (i = 0; i < p->nmodel_sizes; i++) {
         olla_strlist_free(&p->model_sizes[i].patterns);

@@ -18,6 +18,11 @@
 
 #define OLLA_PROFILE_ERRLEN  1024
 
+/* api.running_models.format */
+#define OLLA_PROFILE_RUNNING_NONE     0
+#define OLLA_PROFILE_RUNNING_DMR      1     /* DMR's /engines/ps */
+#define OLLA_PROFILE_RUNNING_OLLAMA   2     /* Ollama's /api/ps */
+
 
 /* a list of strings, NULL-free; items are NUL-terminated */
 typedef struct {
@@ -66,6 +71,8 @@ typedef struct {
     int                        anthropic_enabled;
     char                      *anthropic_messages_path;
     int                        anthropic_token_count;
+    char                      *running_models_path;   /* or NULL */
+    int                        running_models_format; /* OLLA_PROFILE_RUNNING_* */
 
     /* characteristics; 0 / -1 means "not given" where noted */
     uint64_t                   timeout_ms;               /* 0: not given */

@@ -785,6 +785,7 @@ field_init(olla_json_field_t *f, const char *key, char *buf, size_t cap)
     f->key_len = strlen(key);
     f->value = buf;
     f->cap = cap;
+    f->opening = OLLA_JSON_OPENING_NONE;
 }
 
 
@@ -2001,6 +2002,222 @@ test_bench(void **state)
 }
 
 
+/* the conversation's opening, as olla_route keys affinity on it */
+
+static uint64_t
+opening_of(const char *doc, size_t split)
+{
+    size_t              len, i;
+    olla_json_scan_t    s;
+    olla_json_field_t   f[4];
+    char                model[64];
+    static const char  *keys[4] = { "model", "system", "messages",
+                                    "instructions" };
+    static const unsigned  modes[4] = {
+        OLLA_JSON_OPENING_NONE, OLLA_JSON_OPENING_ALL,
+        OLLA_JSON_OPENING_TURNS, OLLA_JSON_OPENING_ALL
+    };
+
+    memset(f, 0, sizeof(f));
+
+    for (i = 0; i < 4; i++) {
+        f[i].key = keys[i];
+        f[i].key_len = strlen(keys[i]);
+        f[i].opening = modes[i];
+    }
+
+    f[0].value = model;
+    f[0].cap = sizeof(model);
+
+    len = strlen(doc);
+
+    olla_json_scan_init(&s, f, 4, 0);
+
+    if (split > len) {
+        /* one byte at a time */
+        for (i = 0; i < len; i++) {
+            assert_int_equal(olla_json_scan_feed(&s, doc + i, 1),
+                             OLLA_JSON_OK);
+        }
+
+    } else {
+        assert_int_equal(olla_json_scan_feed(&s, doc, split), OLLA_JSON_OK);
+        assert_int_equal(olla_json_scan_feed(&s, doc + split, len - split),
+                         OLLA_JSON_OK);
+    }
+
+    assert_int_equal(olla_json_scan_end(&s), OLLA_JSON_OK);
+
+    /* the captured model is not disturbed by the hashing */
+    assert_string_equal(model, "m");
+
+    return s.opening;
+}
+
+
+/* the same hash however the body is split */
+
+static uint64_t
+opening(const char *doc)
+{
+    size_t    k, len;
+    uint64_t  h;
+
+    h = opening_of(doc, 0);
+    len = strlen(doc);
+
+    for (k = 1; k <= len; k++) {
+        assert_true(opening_of(doc, k) == h);
+    }
+
+    assert_true(opening_of(doc, len + 1) == h);
+
+    return h;
+}
+
+
+/* Claude Code's turns: the stamp and cache_control move, the opening not */
+
+#define CC_SYSTEM(cch)                                                       \
+    "\"system\":[{\"type\":\"text\",\"text\":\"x-anthropic-billing-header: " \
+    "cc_version=2.1.31; cc_entrypoint=cli; cch=" cch ";\"},"                  \
+    "{\"type\":\"text\",\"text\":\"You are Claude Code, a CLI.\","           \
+    "\"cache_control\":{\"type\":\"ephemeral\"}}]"
+
+#define CC_FIRST(cc)                                                         \
+    "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"           \
+    "\"<system-reminder>ctx</system-reminder>\"},{\"type\":\"text\","        \
+    "\"text\":\"fix the bug in main.c\"" cc "}]}"
+
+static void
+test_opening_claude_code(void **state)
+{
+    uint64_t  t1, t2, t3, other;
+
+    t1 = opening("{\"model\":\"m\"," CC_SYSTEM("a1b2c")
+                 ",\"messages\":[" CC_FIRST(",\"cache_control\":"
+                                            "{\"type\":\"ephemeral\"}")
+                 "],\"max_tokens\":32000,\"stream\":true}");
+
+    t2 = opening("{\"model\":\"m\"," CC_SYSTEM("99zz0")
+                 ",\"messages\":[" CC_FIRST("")
+                 ",{\"role\":\"assistant\",\"content\":[{\"type\":\"text\","
+                 "\"text\":\"Let me look.\"}]},{\"role\":\"user\",\"content\":"
+                 "[{\"type\":\"tool_result\",\"tool_use_id\":\"t1\","
+                 "\"content\":\"int main\",\"cache_control\":{\"type\":"
+                 "\"ephemeral\"}}]}],\"max_tokens\":32000,\"stream\":true}");
+
+    t3 = opening("{\"max_tokens\":32000,\"messages\":[" CC_FIRST("")
+                 ",{\"role\":\"assistant\",\"content\":\"ok\"}],"
+                 CC_SYSTEM("00000") ",\"model\":\"m\"}");
+
+    other = opening("{\"model\":\"m\"," CC_SYSTEM("a1b2c")
+                    ",\"messages\":[{\"role\":\"user\",\"content\":"
+                    "[{\"type\":\"text\",\"text\":\"<system-reminder>ctx"
+                    "</system-reminder>\"},{\"type\":\"text\",\"text\":"
+                    "\"write tests\"}]}],\"max_tokens\":32000}");
+
+    assert_true(t1 != 0);
+    assert_true(t1 == t2);
+    assert_true(other != t1);
+
+    /* members in another order hash in another order: another key */
+    assert_true(t3 != 0);
+}
+
+
+static void
+test_opening_openai(void **state)
+{
+    uint64_t  a, b, c, d, e;
+
+    a = opening("{\"model\":\"m\",\"messages\":[{\"role\":\"system\","
+                "\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":"
+                "\"Hello\"}]}");
+
+    b = opening("{\"model\":\"m\",\"messages\":[{\"role\":\"system\","
+                "\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":"
+                "\"Hello\"},{\"role\":\"assistant\",\"content\":\"Hi!\"},"
+                "{\"role\":\"user\",\"content\":\"More\"}],\"stream\":true}");
+
+    /* the same strings escaped otherwise: the same opening */
+    c = opening("{\"model\":\"m\",\"messages\":[{\"role\":\"system\","
+                "\"content\":\"Be brief\\u002e\"},{\"content\":\"H\\u0065llo\","
+                "\"role\":\"user\"}]}");
+
+    /* no system message: the first user message alone */
+    d = opening("{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+                "\"content\":\"Hello\"}]}");
+    e = opening("{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+                "\"content\":\"Hello\"},{\"role\":\"assistant\",\"content\":"
+                "\"Hi\"},{\"role\":\"user\",\"content\":\"Again\"}]}");
+
+    assert_true(a != 0);
+    assert_true(a == b);
+    assert_true(d == e);
+    assert_true(d != a);
+
+    /* "role" after "content" in an element, and escapes, as in a */
+    assert_true(c != 0);
+    assert_true(c == opening("{\"model\":\"m\",\"messages\":[{\"role\":"
+                             "\"system\",\"content\":\"Be brief.\"},"
+                             "{\"content\":\"Hello\",\"role\":\"user\"}]}"));
+
+    /* one byte of the first user message differs: another opening */
+    assert_true(a != opening("{\"model\":\"m\",\"messages\":[{\"role\":"
+                             "\"system\",\"content\":\"Be brief.\"},"
+                             "{\"role\":\"user\",\"content\":\"Hellp\"}]}"));
+
+    /* strings are kept apart: "ab","c" is not "a","bc" */
+    assert_true(opening("{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+                        "\"content\":[\"ab\",\"c\"]}]}")
+                != opening("{\"model\":\"m\",\"messages\":[{\"role\":"
+                           "\"user\",\"content\":[\"a\",\"bc\"]}]}"));
+}
+
+
+static void
+test_opening_none(void **state)
+{
+    /* nothing of the opening: 0 */
+    assert_true(opening("{\"model\":\"m\"}") == 0);
+    assert_true(opening("{\"model\":\"m\",\"input\":\"x\"}") == 0);
+
+    /* a system prompt alone is an opening; an empty one hashes too */
+    assert_true(opening("{\"model\":\"m\",\"system\":\"S\"}") != 0);
+    assert_true(opening("{\"model\":\"m\",\"system\":\"\"}") != 0);
+    assert_true(opening("{\"model\":\"m\",\"instructions\":\"I\"}") != 0);
+
+    /* numbers and literals are not hashed, names not either */
+    assert_true(opening("{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+                        "\"n\":1,\"content\":\"x\"}]}")
+                == opening("{\"model\":\"m\",\"messages\":[{\"role\":"
+                           "\"user\",\"k\":true,\"content\":\"x\"}]}"));
+
+    /* a billing stamp alone is left out: as if there were no system */
+    assert_true(opening("{\"model\":\"m\",\"system\":\"x-anthropic-billing-"
+                        "header: cch=12345;\",\"messages\":[{\"role\":"
+                        "\"user\",\"content\":\"q\"}]}")
+                == opening("{\"model\":\"m\",\"system\":\"x-anthropic-billing"
+                           "-header: cch=99999;\",\"messages\":[{\"role\":"
+                           "\"user\",\"content\":\"q\"}]}"));
+
+    /* long strings (past the held-back head) hash whole */
+    assert_true(opening("{\"model\":\"m\",\"system\":\"0123456789012345678901"
+                        "23456789012345678901234567890123456789A\"}")
+                != opening("{\"model\":\"m\",\"system\":\"012345678901234567"
+                           "8901234567890123456789012345678901234567890123456"
+                           "789B\"}"));
+
+    /* deep cache_control values of any shape are skipped */
+    assert_true(opening("{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+                        "\"content\":\"q\",\"cache_control\":{\"a\":[\"x\","
+                        "{\"b\":\"y\"}],\"c\":\"z\"}}]}")
+                == opening("{\"model\":\"m\",\"messages\":[{\"role\":"
+                           "\"user\",\"content\":\"q\"}]}"));
+}
+
+
 int
 main(void)
 {
@@ -2010,6 +2227,9 @@ main(void)
         cmocka_unit_test(test_depth),
         cmocka_unit_test(test_model_escapes),
         cmocka_unit_test(test_model_long),
+        cmocka_unit_test(test_opening_claude_code),
+        cmocka_unit_test(test_opening_openai),
+        cmocka_unit_test(test_opening_none),
         cmocka_unit_test(test_field_types),
         cmocka_unit_test(test_duplicates_and_nesting),
         cmocka_unit_test(test_elements),

@@ -710,8 +710,31 @@ test_error_types_and_ranges(void **state)
                      "t.yaml:3:14: routing.prefixes[0] must not be \"..\"");
     expect_buf_error("name: x\nrouting:\n  prefixes: [proxy]\n",
                      "t.yaml:3:14: routing.prefixes[0]: \"proxy\" is "
-                     "reserved for olla_route's own routes (proxy, "
-                     "anthropic, models)");
+                     "reserved for olla_route's own routes (\"models\", "
+                     "\"anthropic/\" or \"proxy/\")");
+    expect_buf_error("name: x\nrouting:\n  prefixes: [models]\n",
+                     "t.yaml:3:14: routing.prefixes[0]: \"models\" is "
+                     "reserved for olla_route's own routes (\"models\", "
+                     "\"anthropic/\" or \"proxy/\")");
+    expect_buf_error("name: x\napi:\n  running_models: /engines/ps\n",
+                     "t.yaml:3:19: api.running_models must be a mapping, "
+                     "not a string");
+    expect_buf_error("name: x\napi:\n  running_models:\n"
+                     "    path: /engines/ps\n",
+                     "t.yaml:4:5: api.running_models.format (\"dmr\" or "
+                     "\"ollama\") is required with api.running_models.path");
+    expect_buf_error("name: x\napi:\n  running_models:\n"
+                     "    path: /engines/ps\n    format: vllm\n",
+                     "t.yaml:5:13: api.running_models.format must be "
+                     "\"dmr\" or \"ollama\", not \"vllm\"");
+    expect_buf_error("name: x\napi:\n  running_models:\n"
+                     "    format: dmr\n",
+                     "t.yaml:4:5: api.running_models.path is required with "
+                     "api.running_models.format");
+    expect_buf_error("name: x\napi:\n  running_models:\n"
+                     "    path: engines/ps\n    format: dmr\n",
+                     "t.yaml:4:11: api.running_models.path must be a path "
+                     "starting with \"/\", not \"engines/ps\"");
     expect_buf_error("name: x\nrouting:\n  prefixes: [a, b, a]\n",
                      "t.yaml:3:20: routing.prefixes[2]: \"a\" is listed "
                      "twice");
