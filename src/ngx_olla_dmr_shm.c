@@ -309,10 +309,11 @@ ngx_olla_dmr_models_copy(ngx_olla_dmr_main_conf_t *omcf,
 
 /*
  * Residency of a model (by the hash of its normalised name) and runner
- * mode on an endpoint: OLLA_RES_RESIDENT or OLLA_RES_LOADING from a slot;
- * else OLLA_RES_COLD when the endpoint's running models are known, else
- * OLLA_RES_UNKNOWN.  Read without the mutex: a slot being rewritten gives
- * a stale answer at worst, never a crash.
+ * mode on an endpoint whose running models are known: OLLA_RES_RESIDENT
+ * or OLLA_RES_LOADING from a slot, else OLLA_RES_COLD; OLLA_RES_UNKNOWN
+ * when they are not (no running-models path, or its last read failed: the
+ * routing falls back to the catalogue).  Read without the mutex: a slot
+ * being rewritten gives a stale answer at worst, never a crash.
  */
 
 ngx_uint_t
@@ -328,6 +329,11 @@ ngx_olla_dmr_res_lookup(ngx_olla_dmr_endpoint_t *ep, uint64_t hash,
     now = ngx_time();
     *in_use = 0;
 
+    if (!sh->res_known) {
+        /* no running-models answer: routing as without residency */
+        return OLLA_RES_UNKNOWN;
+    }
+
     for (i = 0; i < NGX_OLLA_DMR_RES_SLOTS; i++) {
         r = &sh->res[i];
 
@@ -338,11 +344,6 @@ ngx_olla_dmr_res_lookup(ngx_olla_dmr_endpoint_t *ep, uint64_t hash,
         if (r->from == NGX_OLLA_DMR_RES_TRAFFIC
             && now - (time_t) r->last > NGX_OLLA_DMR_RES_TRAFFIC_TTL)
         {
-            continue;
-        }
-
-        if (r->from == NGX_OLLA_DMR_RES_PROBE && !sh->res_known) {
-            /* what the last good answer said: no longer a fact */
             continue;
         }
 
