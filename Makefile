@@ -55,7 +55,7 @@ DEB_TEST     := libcmocka-dev perl \
                 libtest-base-perl libtext-diff-perl curl openssl procps
 DEB_EXTRA    := valgrind clang wrk
 
-.PHONY: all build deps deps-unit deps-node deps-extra unit test test-t test-valgrind test-asan test-e2e \
+.PHONY: all build deps deps-unit deps-node deps-extra unit unit-asan test test-t test-valgrind test-asan test-e2e \
         fuzz bench run install clean distclean test-t
 
 all: build
@@ -140,6 +140,12 @@ UNIT_LIBS   := -lcmocka -lyaml -ljansson -lm
 UNIT_BUILD  := build/unit
 UNIT_SRCS   := $(wildcard t/unit/test_*.c)
 UNIT_BINS   := $(patsubst t/unit/%.c,$(UNIT_BUILD)/%,$(UNIT_SRCS))
+UNIT_NAME   := unit
+
+# unit-asan: AddressSanitizer (leaks included) and UndefinedBehaviorSanitizer;
+# any report fails the suite
+UNIT_ASAN   := -fsanitize=address,undefined -fno-sanitize-recover=all \
+               -fno-omit-frame-pointer
 
 # the Anthropic translator
 ANTH_SRCS   := src/olla_anth_common.c src/olla_anth_request.c \
@@ -175,7 +181,14 @@ unit: $(UNIT_BINS)
 	    total=$$((total+1)); \
 	    ( cd $(TOP) && CMOCKA_MESSAGE_OUTPUT=stdout $$t ) || fail=$$((fail+1)); \
 	done; \
-	echo "unit: $$total suites, $$fail failed"; [ $$fail = 0 ]
+	echo "$(UNIT_NAME): $$total suites, $$fail failed"; [ $$fail = 0 ]
+
+# the unit tests built with -fsanitize=address,undefined into build/unit-asan
+unit-asan:
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	$(MAKE) UNIT_SAN="$(UNIT_ASAN)" UNIT_BUILD=build/unit-asan \
+	    UNIT_NAME=unit-asan unit
 
 # Test::Nginx: the real one when installed, else the compatible runner
 TEST_ENV = TEST_NGINX_BINARY=$(NGINX_BIN) OLLA_ASAN_LOG=$(OLLA_ASAN_LOG) \
@@ -195,7 +208,7 @@ test-t: build
 test-e2e: deps deps-node build
 	NGINX_BIN=$(NGINX_BIN) OLLA_MODULE=$(MODULE) t/e2e/run.sh
 
-test: deps build unit test-t test-e2e
+test: deps build unit unit-asan test-t test-e2e
 
 VALGRIND_OPTS = --tool=memcheck --leak-check=full --show-possibly-lost=no \
                 --num-callers=50 --suppressions=$(TOP)/valgrind.suppress \
@@ -212,8 +225,7 @@ test-valgrind: deps-extra build
 # runs the suites with the ASan runtime preloaded (tools/asan-nginx)
 test-asan: deps
 	$(MAKE) ASAN=1 build
-	$(MAKE) UNIT_SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" \
-	    UNIT_BUILD=build/unit-asan unit
+	$(MAKE) unit-asan
 	rm -rf build/asan && mkdir -p build/asan
 	$(MAKE) ASAN=1 test-t NGINX_BIN=$(TOP)/tools/asan-nginx \
 	    OLLA_ASAN_LOG=$(TOP)/build/asan/asan; rc=$$?; \

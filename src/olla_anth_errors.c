@@ -23,9 +23,8 @@
 
 
 static const char *olla_anth_known_type(const olla_jdom_t *type);
-static char *olla_anth_error_build(int status, const char *type,
-    const char *message, size_t mlen, const char *request_id,
-    size_t *outlen);
+static char *olla_anth_error_build(const char *type, const char *message,
+    size_t mlen, const char *request_id, size_t *outlen);
 
 
 /* ------------------------------------------------------------------ */
@@ -253,8 +252,8 @@ olla_anth_text_message(const char *body, size_t len, olla_abuf_t *msg)
 
 
 static char *
-olla_anth_error_build(int status, const char *type, const char *message,
-    size_t mlen, const char *request_id, size_t *outlen)
+olla_anth_error_build(const char *type, const char *message, size_t mlen,
+    const char *request_id, size_t *outlen)
 {
     char         *p;
     olla_jout_t   o;
@@ -322,9 +321,8 @@ olla_anth_error_json(int status, const char *message,
         message = dflt;
     }
 
-    return olla_anth_error_build(status, olla_anth_error_type(status),
-                                 message, strlen(message), request_id,
-                                 outlen);
+    return olla_anth_error_build(olla_anth_error_type(status), message,
+                                 strlen(message), request_id, outlen);
 }
 
 
@@ -366,12 +364,12 @@ olla_anth_error_from_backend(int status, const char *body, size_t len,
 
     if (msg.len == 0) {
         snprintf(dflt, sizeof(dflt), "backend returned HTTP %d", status);
-        res = olla_anth_error_build(status, olla_anth_error_type(status),
-                                    dflt, strlen(dflt), request_id, outlen);
+        res = olla_anth_error_build(olla_anth_error_type(status), dflt,
+                                    strlen(dflt), request_id, outlen);
 
     } else {
-        res = olla_anth_error_build(status, olla_anth_error_type(status),
-                                    msg.p, msg.len, request_id, outlen);
+        res = olla_anth_error_build(olla_anth_error_type(status), msg.p,
+                                    msg.len, request_id, outlen);
     }
 
     olla_abuf_free(&msg);

@@ -1531,15 +1531,14 @@ olla_jdom_dedupe(olla_jdom_doc_t *doc, olla_jdom_t *kv, size_t n)
         }
 
         for (h &= mask; seen[h]; h = (h + 1) & mask) {
-            j = seen[h] - 1;
-
-            if (olla_jdom_same_key(&kv[2 * i], &kv[2 * j])) {
+            if (olla_jdom_same_key(&kv[2 * i], &kv[2 * (seen[h] - 1)])) {
                 break;
             }
         }
 
         if (seen[h]) {
-            kv[2 * j + 1] = kv[2 * i + 1];
+            /* a key kept before: it takes the later value */
+            kv[2 * (seen[h] - 1) + 1] = kv[2 * i + 1];
             continue;
         }
 
