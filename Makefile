@@ -149,6 +149,9 @@ UNIT_DEPS_test_probe     := src/olla_probe.c src/olla_model.c
 UNIT_DEPS_test_sse       := src/olla_sse.c
 UNIT_DEPS_test_anthropic := src/olla_anthropic.c src/olla_sse.c src/olla_jdom.c
 UNIT_DEPS_test_jdom      := src/olla_jdom.c
+OLLA_RESP_SRCS           := src/olla_resp_util.c src/olla_resp_request.c \
+                            src/olla_resp_response.c src/olla_resp_stream.c
+UNIT_DEPS_test_responses := $(OLLA_RESP_SRCS) src/olla_sse.c src/olla_jdom.c
 
 .SECONDEXPANSION:
 $(UNIT_BUILD)/%: t/unit/%.c $$(UNIT_DEPS_$$*) $(wildcard src/olla_*.h) | deps-unit
@@ -223,6 +226,8 @@ FUZZ_DEPS_fuzz_anth_stream   := src/olla_anthropic.c src/olla_sse.c src/olla_jdo
 FUZZ_DEPS_fuzz_jdom          := src/olla_jdom.c
 FUZZ_DEPS_fuzz_profile       := src/olla_profile.c
 FUZZ_DEPS_fuzz_probe         := src/olla_probe.c src/olla_model.c
+FUZZ_DEPS_fuzz_resp_request  := $(OLLA_RESP_SRCS) src/olla_sse.c src/olla_jdom.c
+FUZZ_DEPS_fuzz_resp_stream   := $(OLLA_RESP_SRCS) src/olla_sse.c src/olla_jdom.c
 
 $(FUZZ_BUILD)/%: t/fuzz/%.c $$(FUZZ_DEPS_$$*) $(wildcard src/olla_*.h) | deps-extra
 	@mkdir -p $(FUZZ_BUILD)
