@@ -210,7 +210,8 @@ size_t olla_resp_stream_memory(const olla_resp_stream_t *s);
 /*
  * Ids ("resp_", "msg_", "rs_", "fc_", "call_" + 48 hex digits) come from
  * a generator seeded per process.  A non-zero seed makes the sequence
- * fixed (tests); 0 goes back to random ids.
+ * fixed, and created_at a fixed time (tests); 0 goes back to random ids
+ * and the clock.
  */
 void olla_resp_set_id_seed(unsigned long long seed);
 
@@ -277,7 +278,7 @@ void olla_resp_usage(const olla_jdom_t *usage, olla_resp_usage_t *u);
 void olla_resp_obj_begin(olla_jout_t *o, const olla_resp_obj_t *r);
 void olla_resp_obj_end(olla_jout_t *o, const olla_resp_obj_t *r);
 int olla_resp_error_message(const olla_jdom_t *v, olla_jout_t *msg,
-    const char **code, int *context);
+    const olla_jdom_t **code, int *context);
 int olla_resp_text_message(const char *body, size_t len, olla_jout_t *msg);
 int olla_resp_is_context_error(const char *msg, size_t len);
 

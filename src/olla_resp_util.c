@@ -352,10 +352,12 @@ olla_resp_gen_id(char *buf, const char *prefix)
 }
 
 
+/* with a fixed id sequence (tests), a fixed time too */
+
 long long
 olla_resp_now(void)
 {
-    return (long long) time(NULL);
+    return olla_resp_rng_fixed ? 1700000000LL : (long long) time(NULL);
 }
 
 
@@ -589,13 +591,14 @@ olla_resp_code_ok(const olla_jdom_t *v)
  * The message of an error value: {"error":{"message":M}} (OpenAI, and
  * Anthropic's), {"error":M}, {"message":M}, {"detail":M}, or a JSON
  * string.  *code gets the backend's string code when it is an identifier
- * (else NULL); *context is set when the error says the context is full.
+ * (else NULL): a node of v's document, not NUL-terminated; *context is
+ * set when the error says the context is full.
  * Returns 1 when a message was found, 0 when not, -1 when out of memory.
  */
 
 int
 olla_resp_error_message(const olla_jdom_t *v, olla_jout_t *msg,
-    const char **code, int *context)
+    const olla_jdom_t **code, int *context)
 {
     const olla_jdom_t  *e, *m, *c, *t;
 
@@ -639,8 +642,7 @@ olla_resp_error_message(const olla_jdom_t *v, olla_jout_t *msg,
         *code = NULL;
 
         if (olla_resp_code_ok(c)) {
-            /* the document outlives the caller's use of it */
-            *code = c->u.str;
+            *code = c;
         }
     }
 
@@ -823,16 +825,17 @@ char *
 olla_resp_error_from_backend(int status, const char *body, size_t len,
     const char *request_id, size_t *outlen)
 {
-    int               r, rc, context;
-    char             *res, dflt[64], code[72];
-    char              arena[OLLA_RESP_SMALL_ARENA];
-    const char       *c;
-    olla_jout_t       msg;
-    olla_jdom_doc_t   doc;
+    int                 r, rc, context;
+    char               *res, dflt[64], code[72];
+    char                arena[OLLA_RESP_SMALL_ARENA];
+    const char         *c;
+    olla_jout_t         msg;
+    olla_jdom_doc_t     doc;
+    const olla_jdom_t  *cv;
 
     olla_jout_init(&msg, 0);
     r = 0;
-    c = NULL;
+    cv = NULL;
     context = 0;
     code[0] = '\0';
 
@@ -842,10 +845,12 @@ olla_resp_error_from_backend(int status, const char *body, size_t len,
         rc = olla_jdom_parse(&doc, body, len);
 
         if (rc == OLLA_JDOM_OK) {
-            r = olla_resp_error_message(doc.root, &msg, &c, &context);
+            r = olla_resp_error_message(doc.root, &msg, &cv, &context);
 
-            if (r >= 0 && c != NULL) {
-                snprintf(code, sizeof(code), "%s", c);
+            if (r >= 0 && cv != NULL) {
+                /* an identifier of at most 64 bytes */
+                snprintf(code, sizeof(code), "%.*s", (int) cv->len,
+                         cv->u.str);
             }
         }
 
