@@ -96,6 +96,7 @@ struct olla_resp_stream_s {
     const char          *finish;
 
     unsigned             started:1;
+    unsigned             nstart:2;     /* start events emitted */
     unsigned             saw_finish:1;
     unsigned             ev_error:1;   /* "event: error" before data */
     unsigned             done:1;
@@ -1343,10 +1344,18 @@ olla_resp_stream_start(olla_resp_stream_t *s, const olla_jdom_t *chunk)
         return -1;
     }
 
+    s->nstart = 1;
+
     o = olla_resp_event(s, "response.in_progress");
     olla_resp_stream_response(s, o, &r, 0);
 
-    return olla_resp_event_end(s);
+    if (olla_resp_event_end(s) != 0) {
+        return -1;
+    }
+
+    s->nstart = 2;
+
+    return 0;
 }
 
 
@@ -1534,9 +1543,8 @@ olla_resp_stream_fail(olla_resp_stream_t *s, const char *code,
 
 
 /*
- * Out of memory: response.failed written without allocating, with
- * response.created and response.in_progress first when they are not out
- * yet.
+ * Out of memory: response.failed written without allocating, after
+ * response.created and response.in_progress when they are not out yet.
  */
 
 static int
@@ -1587,7 +1595,7 @@ olla_resp_stream_nomem(olla_resp_stream_t *s)
         model = "unknown";
     }
 
-    for (k = s->started ? 2 : 0; k < 3; k++) {
+    for (k = s->nstart; k < 3; k++) {
         n = snprintf(buf, sizeof(buf), fmt, events[k], events[k], s->seq++,
                      s->id, s->created_at,
                      k == 2 ? "failed" : "in_progress",
@@ -1607,6 +1615,7 @@ olla_resp_stream_nomem(olla_resp_stream_t *s)
     }
 
     s->started = 1;
+    s->nstart = 2;
 
     return -1;
 }

@@ -3251,6 +3251,461 @@ test_stream_llamacpp(void **state)
 }
 
 
+/* ------------------------------------------------------------------ */
+/* long streams: bounded memory                                        */
+
+
+typedef struct {
+    size_t     events;
+    size_t     bytes;
+    size_t     longest;
+    char       last[64];      /* the name of the last event */
+    char       tail[256];     /* the end of the last event */
+} count_t;
+
+
+static int
+count_emit(void *data, const char *p, size_t len)
+{
+    size_t    n;
+    count_t  *c;
+
+    c = data;
+    c->events++;
+    c->bytes += len;
+
+    if (len > c->longest) {
+        c->longest = len;
+    }
+
+    n = strcspn(p + 7, "\n");
+    n = n < sizeof(c->last) - 1 ? n : sizeof(c->last) - 1;
+    memcpy(c->last, p + 7, n);
+    c->last[n] = '\0';
+
+    n = len < sizeof(c->tail) - 1 ? len : sizeof(c->tail) - 1;
+    memcpy(c->tail, p + len - n, n);
+    c->tail[n] = '\0';
+
+    return 0;
+}
+
+
+static size_t
+heap_used(void)
+{
+    struct mallinfo2  mi;
+
+    mi = mallinfo2();
+
+    return mi.uordblks + mi.hblkhd;
+}
+
+
+static size_t
+big_mb(void)
+{
+    const char  *env;
+
+    env = getenv("OLLA_BIG_MB");
+
+    if (env == NULL) {
+        /* valgrind runs the program with its preload libraries */
+        env = getenv("LD_PRELOAD");
+        env = (env && strstr(env, "vgpreload")) ? "5" : "50";
+    }
+
+    return (size_t) atol(env);
+}
+
+
+/*
+ * Feeds text chunks of 100 bytes, in pieces of odd sizes, until target
+ * bytes of text went in or the stream ended; returns the feed's last
+ * result and the most memory the stream and the heap held.
+ */
+
+static int
+feed_long(olla_resp_stream_t *s, size_t target, count_t *c, size_t *text,
+    size_t *maxmem, size_t *peak, size_t *fed)
+{
+    int      rc;
+    char     buf[65536], t[101];
+    size_t   i, n, base, used, mem;
+
+    for (i = 0; i < 100; i++) {
+        t[i] = "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+               "0123456789 .,;:!?"[i % 70];
+    }
+
+    t[100] = '\0';
+
+    base = heap_used();
+    rc = 0;
+    *text = 0;
+    *maxmem = 0;
+    *peak = 0;
+    *fed = 0;
+
+    while (*text < target && rc == 0) {
+        n = 0;
+
+        while (n + 200 < sizeof(buf) - 7919) {
+            n += (size_t) sprintf(buf + n, "data: {\"id\":\"c\",\"choices\":"
+                                  "[{\"index\":0,\"delta\":{\"content\":"
+                                  "\"%s\"}}]}\n\n", t);
+            *text += 100;
+        }
+
+        for (i = 0; i < n && rc == 0; i += 7919) {
+            rc = olla_resp_stream_feed(s, buf + i,
+                                       n - i < 7919 ? n - i : 7919,
+                                       count_emit, c);
+        }
+
+        *fed += n;
+
+        mem = olla_resp_stream_memory(s);
+        if (mem > *maxmem) {
+            *maxmem = mem;
+        }
+
+        used = heap_used();
+        if (used > base && used - base > *peak) {
+            *peak = used - base;
+        }
+    }
+
+    return rc;
+}
+
+
+static void
+test_stream_long(void **state)
+{
+    int                  rc;
+    size_t               target, text, fed, maxmem, peak, limit;
+    double               secs;
+    count_t              c;
+    struct timespec      t0, t1;
+    olla_resp_stream_t  *s;
+
+    target = big_mb() * 1024 * 1024;
+
+    /*
+     * An answer far longer than max_buffered: the stream fails cleanly
+     * once it holds max_buffered bytes, and ignores the rest; memory
+     * stays within one line and twice the output held.
+     */
+
+    memset(&c, 0, sizeof(count_t));
+    limit = 1024 * 1024;
+
+    s = olla_resp_stream_new("gpt-oss:20b", 10, 64 * 1024, limit);
+    assert_non_null(s);
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = feed_long(s, target, &c, &text, &maxmem, &peak, &fed);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+
+    assert_int_equal(rc, 1);
+    assert_string_equal(c.last, "response.failed");
+    assert_non_null(strstr(c.tail, "\"usage\":null,\"metadata\":{}}}\n\n"));
+    assert_true(text > limit && text < limit + 2 * 65536);
+    assert_true(maxmem < 64 * 1024 + 2 * limit + 64 * 1024);
+    assert_true(peak < 64 * 1024 + 3 * limit + 64 * 1024);
+
+    /* and it stays ended */
+    assert_int_equal(olla_resp_stream_feed(s, "data: x\n\n", 9, count_emit,
+                                           &c), 1);
+    assert_int_equal(olla_resp_stream_finish(s, count_emit, &c), 1);
+
+    olla_resp_stream_free(s);
+
+    secs = (double) (t1.tv_sec - t0.tv_sec)
+           + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    print_message("[   INFO   ] over the limit: failed after %zu KB of text "
+                  "in %.3f s; stream memory at most %zu bytes, heap growth "
+                  "at most %zu bytes\n", text >> 10, secs, maxmem, peak);
+
+    /*
+     * A long answer within max_buffered: completed, each text delta
+     * costs no more than its own bytes held, and the final events (the
+     * largest) repeat it once.
+     */
+
+    memset(&c, 0, sizeof(count_t));
+    target /= 5;
+    limit = 2 * target + 1024 * 1024;
+
+    s = olla_resp_stream_new("gpt-oss:20b", 10, 64 * 1024, limit);
+    assert_non_null(s);
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = feed_long(s, target, &c, &text, &maxmem, &peak, &fed);
+    assert_int_equal(rc, 0);
+
+    rc = olla_resp_stream_feed(s, "data: {\"choices\":[{\"delta\":{},"
+                               "\"finish_reason\":\"stop\"}]}\n\n"
+                               "data: [DONE]\n\n", 74, count_emit, &c);
+    assert_int_equal(rc, 1);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+
+    assert_string_equal(c.last, "response.completed");
+
+    /* start, item added, part added, one delta a chunk, three done
+     * events, item done, completed */
+    assert_int_equal(c.events, text / 100 + 8);
+    assert_true(c.longest > text && c.longest < text + 4096);
+
+    /* while streaming: the text held (its bytes, escaped: the same here,
+     * in a buffer that grows by doubling), one line, one event */
+    assert_true(maxmem < 2 * text + 64 * 1024 + 2 * 65536 + 64 * 1024);
+    assert_true(peak < 2 * text + 1024 * 1024);
+
+    secs = (double) (t1.tv_sec - t0.tv_sec)
+           + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    print_message("[   INFO   ] within the limit: %zu MB of text (%zu MB of "
+                  "SSE) in %.2f s, %.1f MB/s; stream memory at most %zu "
+                  "bytes while streaming, heap growth at most %zu bytes\n",
+                  text >> 20, fed >> 20, secs,
+                  (double) fed / 1048576 / secs, maxmem, peak);
+
+    olla_resp_stream_free(s);
+}
+
+
+/* ------------------------------------------------------------------ */
+/* allocation failures: every one, no crash and no leak                */
+
+
+static size_t  fi_count, fi_fail_at;
+
+
+static void *
+fi_malloc(size_t n)
+{
+    if (fi_fail_at && ++fi_count == fi_fail_at) {
+        return NULL;
+    }
+
+    return malloc(n);
+}
+
+
+static void *
+fi_realloc(void *p, size_t n)
+{
+    if (fi_fail_at && ++fi_count == fi_fail_at) {
+        return NULL;
+    }
+
+    return realloc(p, n);
+}
+
+
+/* a stream's output ends as a stream must end, whatever failed */
+
+static int
+check_stream_end(const char *out)
+{
+    evs_t  e;
+    int    oom;
+
+    assert_non_null(out);
+
+    e = events(out);
+    check_grammar(&e);
+
+    oom = strstr(out, "out of memory") != NULL;
+
+    if (oom) {
+        assert_string_equal(e.ev[e.n - 1].name, "response.failed");
+        assert_string_equal(jstr(final(&e), "error", "message"),
+                            "out of memory");
+
+    } else {
+        assert_string_equal(e.ev[e.n - 1].name, "response.completed");
+    }
+
+    events_free(&e);
+
+    return oom;
+}
+
+
+static void
+test_allocation_failures(void **state)
+{
+    int                  rc, ok;
+    char                *out, err[OLLA_RESP_ERRLEN], *ref, *sse;
+    size_t               outlen, k, saved;
+    sink_t               sink;
+    olla_resp_info_t     info;
+    olla_resp_stream_t  *s;
+    const char          *body, *resp;
+
+    body = Q(CODEX_REQ);
+    sse = Q(LLAMACPP_TOOLS TEXT("and `then` some") THINK("more")
+            TOOL_START(1, "c1", "f") TOOL_START(2, "c2", "g")
+            TOOL_ARGS(2, "{`b`:2}") TOOL_ARGS(1, "{`a`:1}")
+            FINISH("tool_calls") DONE);
+    resp = Q(COMPLETION("{'reasoning':'r','content':'c','tool_calls':[{"
+                        "'id':'i','function':{'name':'n',"
+                        "'arguments':{'a':[1,2,{'b':null}]}}},{"
+                        "'id':'i','function':{'name':'m'}}]}",
+                        ",'finish_reason':'tool_calls'",
+                        ",'usage':{'prompt_tokens':1}"));
+
+    rc = olla_resp_request_to_openai(body, strlen(body), &ref, &outlen, NULL,
+                                     err, sizeof(err));
+    assert_int_equal(rc, 0);
+    keep(ref);
+
+    olla_jdom_set_alloc(fi_malloc, fi_realloc);
+
+    for (k = 1, ok = 0; !ok && k < 200000; k++) {
+        fi_count = 0;
+        fi_fail_at = k;
+        ok = 1;
+
+        rc = olla_resp_request_to_openai(body, strlen(body), &out, &outlen,
+                                         &info, err, sizeof(err));
+        if (rc == 0) {
+            assert_string_equal(out, ref);
+            free(out);
+            olla_resp_info_free(&info);
+
+        } else {
+            assert_null(out);
+            assert_null(info.model);
+            assert_string_equal(err, "out of memory");
+            ok = 0;
+        }
+
+        rc = olla_resp_response_from_openai(resp, strlen(resp), "m", &out,
+                                            &outlen, err, sizeof(err));
+        if (rc == 0) {
+            free(out);
+
+        } else {
+            assert_null(out);
+            assert_string_equal(err, "out of memory");
+            ok = 0;
+        }
+
+        out = olla_resp_error_from_backend(404, "{\"error\":{\"message\":"
+                                           "\"x\",\"code\":\"c\"}}", 36,
+                                           "r", &outlen);
+        if (out) {
+            free(out);
+
+        } else {
+            ok = 0;
+        }
+
+        out = olla_resp_error_json(400, "bad", "r", &outlen);
+        if (out) {
+            free(out);
+
+        } else {
+            ok = 0;
+        }
+
+        memset(&sink, 0, sizeof(sink_t));
+        saved = fi_fail_at;
+        fi_fail_at = 0;     /* test_allocation_failures_stream_new() */
+        s = olla_resp_stream_new(NULL, 1, 0, 0);
+        fi_fail_at = saved;
+        assert_non_null(s);
+
+        rc = olla_resp_stream_feed(s, sse, strlen(sse), sink_emit, &sink);
+        assert_true(rc == 0 || rc == 1);
+        rc = olla_resp_stream_finish(s, sink_emit, &sink);
+        assert_int_equal(rc, 1);
+
+        saved = fi_fail_at;
+        fi_fail_at = 0;     /* the checks allocate */
+
+        if (check_stream_end(sink.p)) {
+            ok = 0;
+        }
+
+        fi_fail_at = saved;
+
+        olla_resp_stream_free(s);
+        free(sink.p);
+    }
+
+    olla_jdom_set_alloc(NULL, NULL);
+    fi_fail_at = 0;
+
+    assert_true(ok);
+    print_message("[   INFO   ] %zu allocation failure points survived\n",
+                  k - 1);
+}
+
+
+/*
+ * The stream's own allocations fail in turn, from olla_resp_stream_new()
+ * (NULL, nothing leaked) through a stream with a client's model name.
+ */
+
+static void
+test_allocation_failures_stream_new(void **state)
+{
+    int                  rc, ok;
+    char                *sse;
+    size_t               k, saved;
+    sink_t               sink;
+    olla_resp_stream_t  *s;
+
+    sse = Q(TOOL_START(0, "c0", "read") TOOL_START(1, "c1", "shell")
+            TOOL_ARGS(0, "{`path`:") TOOL_ARGS(1, "{`cmd`:")
+            TOOL_ARGS(0, "`a.c`}") TOOL_ARGS(1, "`make`}")
+            FINISH("tool_calls") DONE);
+
+    olla_jdom_set_alloc(fi_malloc, fi_realloc);
+
+    for (k = 1, ok = 0; !ok && k < 100000; k++) {
+        fi_count = 0;
+        fi_fail_at = k;
+
+        s = olla_resp_stream_new("gpt-\xff-model", 7, 4096, 4096);
+        if (s == NULL) {
+            continue;
+        }
+
+        memset(&sink, 0, sizeof(sink_t));
+        rc = olla_resp_stream_feed(s, sse, strlen(sse), sink_emit, &sink);
+        assert_true(rc == 0 || rc == 1);
+        rc = olla_resp_stream_finish(s, sink_emit, &sink);
+        assert_int_equal(rc, 1);
+
+        saved = fi_fail_at;
+        fi_fail_at = 0;
+
+        ok = !check_stream_end(sink.p);
+
+        if (ok) {
+            assert_non_null(strstr(sink.p, "\"model\":\"gpt-?-model\""));
+        }
+
+        fi_fail_at = saved;
+
+        olla_resp_stream_free(s);
+        free(sink.p);
+    }
+
+    olla_jdom_set_alloc(NULL, NULL);
+    fi_fail_at = 0;
+
+    assert_true(ok);
+    print_message("[   INFO   ] %zu allocation failure points survived\n",
+                  k - 1);
+}
+
+
 int
 main(void)
 {
@@ -3299,6 +3754,10 @@ main(void)
         cmocka_unit_test_teardown(test_stream_incremental, teardown),
         cmocka_unit_test_teardown(test_stream_emit_failure, teardown),
         cmocka_unit_test_teardown(test_stream_llamacpp, teardown),
+        cmocka_unit_test_teardown(test_stream_long, teardown),
+        cmocka_unit_test_teardown(test_allocation_failures, teardown),
+        cmocka_unit_test_teardown(test_allocation_failures_stream_new,
+                                  teardown),
     };
 
     return cmocka_run_group_tests_name("olla_resp", tests, NULL, NULL);
