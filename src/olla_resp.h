@@ -35,15 +35,17 @@
  *    messages.  reasoning items are dropped (a chat backend cannot take
  *    them back).  Empty messages are dropped.
  *  - tools: type "function" (name, description, parameters (none: an
- *    empty object schema), strict) -> chat function tools.  web_search
- *    and web_search_preview (dated variants too) are dropped: Codex adds
- *    web_search on its own by default, a hosted tool the backend cannot
- *    run and the model is then never offered.  Every other type
- *    (file_search, code_interpreter, computer_use_preview, mcp,
- *    image_generation, local_shell, shell, apply_patch, custom, ...) is a
- *    400 naming it: the model would call a tool nobody runs, or (custom)
- *    the answer would need a custom_tool_call item the chat reply cannot
- *    express.
+ *    empty object schema), strict) -> chat function tools.  Dropped, as
+ *    Codex sends them by default: web_search and web_search_preview
+ *    (dated variants too), a hosted tool the backend cannot run, and
+ *    "namespace" groups (Codex's multi-agent tools): a chat reply's call
+ *    cannot say which namespace it belongs to, and Codex looks a
+ *    namespaced tool up by both.  The model is not offered them.  Every
+ *    other type (file_search, code_interpreter, computer_use_preview,
+ *    mcp, image_generation, local_shell, shell, apply_patch, custom, ...)
+ *    is a 400 naming it: the model would call a tool nobody runs, or
+ *    (custom) the answer would need a custom_tool_call item the chat
+ *    reply cannot express.
  *  - tool_choice auto/none/required and {type:function,name} (sent only
  *    with tools); parallel_tool_calls; max_output_tokens -> max_tokens;
  *    temperature; top_p; user; stream -> stream +

@@ -1236,9 +1236,12 @@ olla_resp_run_end(olla_resp_req_t *r, const olla_jdom_t *input, size_t end)
 
 
 /*
- * tools -> chat function tools; web_search (a hosted tool Codex adds by
- * default) is dropped; any other kind is refused.  tool_choice and
- * parallel_tool_calls go along only when some tool does.
+ * tools -> chat function tools.  Dropped: web_search (a hosted tool Codex
+ * adds by default) and namespace groups (Codex puts its multi-agent tools
+ * in one; a call of a chat reply cannot say which namespace it belongs
+ * to, and Codex finds a namespaced tool by both).  Any other kind is
+ * refused.  tool_choice and parallel_tool_calls go along only when some
+ * tool does.
  */
 
 static int
@@ -1274,8 +1277,9 @@ olla_resp_tools(olla_resp_req_t *r, const olla_jdom_t *root)
             return -1;
         }
 
-        if (olla_jdom_cstrlen(type) >= 10
-            && memcmp(type->u.str, "web_search", 10) == 0)
+        if ((olla_jdom_cstrlen(type) >= 10
+             && memcmp(type->u.str, "web_search", 10) == 0)
+            || olla_resp_is(type, "namespace"))
         {
             continue;
         }

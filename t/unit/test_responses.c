@@ -624,6 +624,14 @@ test_req_tools(void **state)
              "'strict':true}}],"
              "'tool_choice':'auto','parallel_tool_calls':false"));
 
+    /* Codex's namespace groups are dropped too */
+    expect_req(REQ(",'tools':[{'type':'namespace','name':'multi_agent_v1',"
+                   "'description':'Sub-agents.','tools':[{'type':'function',"
+                   "'name':'close_agent','parameters':{}}]},"
+                   "{'type':'function','name':'f'}]", HI),
+        CHAT("[" UHI "]", ",'tools':[{'type':'function','function':{"
+             "'name':'f','parameters':{'type':'object','properties':{}}}}]"));
+
     /* tool_choice kinds */
     expect_req(REQ(",'tools':[{'type':'function','name':'f'}],"
                    "'tool_choice':'required'", HI),
@@ -1119,6 +1127,77 @@ test_req_codex(void **state)
     assert_true(info.input_tokens > 100 && info.input_tokens < 400);
 
     olla_resp_info_free(&info);
+}
+
+
+/*
+ * What Codex 0.171 sent on its second turn (recorded through a stand-in,
+ * texts shortened): empty instructions, its base instructions and skills
+ * as developer messages, message ids, a reasoning item with its text, a
+ * function call and its output with ids, the multi-agent tools in a
+ * namespace, live web_search, client_metadata.
+ */
+
+#define CODEX_0171_REQ                                                       \
+    "{'model':'gpt-oss:20b','instructions':'','input':["                     \
+    "{'type':'message','id':'msg_9f43cf0c-9125-5075-b16e-87779bda909d',"     \
+    "'role':'developer','content':[{'type':'input_text','text':'You are a "  \
+    "coding agent running in the Codex CLI.'}]},"                            \
+    "{'type':'message','id':'msg_01a2-1','role':'developer','content':["     \
+    "{'type':'input_text','text':'<skills_instructions>none"                 \
+    "</skills_instructions>'}]},"                                            \
+    "{'type':'message','id':'msg_01a2-2','role':'user','content':["          \
+    "{'type':'input_text','text':'<environment_context>\\n  <cwd>/w</cwd>"  \
+    "\\n</environment_context>'}]},"                                         \
+    "{'type':'message','id':'msg_01a2-3','role':'user','content':["          \
+    "{'type':'input_text','text':'Run a shell command that says hello.'}]}," \
+    "{'type':'reasoning','id':'rs_7c24','summary':[],'content':["            \
+    "{'type':'reasoning_text','text':'I will use exec_command.'}],"          \
+    "'encrypted_content':null},"                                             \
+    "{'type':'function_call','status':'completed','id':'fc_3aca',"           \
+    "'name':'exec_command','arguments':'{`cmd`:`echo hello`}',"              \
+    "'call_id':'call_17'},"                                                  \
+    "{'type':'function_call_output','id':'fco_01a2-4','call_id':'call_17',"  \
+    "'output':'Chunk ID: d94407\\nProcess exited with code 0\\nOutput:"    \
+    "\\nhello\\n'}],"                                                       \
+    "'tools':[{'type':'function','name':'exec_command','description':"       \
+    "'Runs a command in a PTY.','strict':false,'parameters':{'type':"        \
+    "'object','properties':{'cmd':{'type':'string'}},'required':['cmd'],"    \
+    "'additionalProperties':false}},"                                        \
+    "{'type':'namespace','name':'multi_agent_v1','description':'Tools for "  \
+    "spawning and managing sub-agents.','tools':[{'type':'function',"        \
+    "'name':'close_agent','strict':false,'parameters':{'type':'object',"     \
+    "'properties':{'target':{'type':'string'}}}}]},"                         \
+    "{'type':'web_search','external_web_access':true}],"                     \
+    "'tool_choice':'auto','parallel_tool_calls':true,"                       \
+    "'reasoning':{'summary':'auto'},'store':false,'stream':true,"            \
+    "'include':['reasoning.encrypted_content'],"                             \
+    "'prompt_cache_key':'01a24e25-95c0-7f30-8bba-16a5a9ee537d',"             \
+    "'client_metadata':{'x-codex-installation-id':'fa05',"                   \
+    "'x-codex-turn-metadata':'{`model`:`gpt-oss:20b`}'}}"
+
+
+static void
+test_req_codex_0171(void **state)
+{
+    expect_req(CODEX_0171_REQ,
+        "{'model':'gpt-oss:20b','messages':["
+        "{'role':'system','content':'You are a coding agent running in the "
+        "Codex CLI.\\n\\n<skills_instructions>none</skills_instructions>'},"
+        "{'role':'user','content':'<environment_context>\\n  <cwd>/w</cwd>"
+        "\\n</environment_context>'},"
+        "{'role':'user','content':'Run a shell command that says hello.'},"
+        "{'role':'assistant','content':null,'tool_calls':[{'id':'call_17',"
+        "'type':'function','function':{'name':'exec_command','arguments':"
+        "'{`cmd`:`echo hello`}'}}]},"
+        "{'role':'tool','tool_call_id':'call_17','content':'Chunk ID: "
+        "d94407\\nProcess exited with code 0\\nOutput:\\nhello\\n'}],"
+        "'stream':true,'stream_options':{'include_usage':true},"
+        "'tools':[{'type':'function','function':{'name':'exec_command',"
+        "'description':'Runs a command in a PTY.','parameters':{'type':"
+        "'object','properties':{'cmd':{'type':'string'}},'required':['cmd'],"
+        "'additionalProperties':false},'strict':false}}],"
+        "'tool_choice':'auto','parallel_tool_calls':true}");
 }
 
 
@@ -3724,6 +3803,7 @@ main(void)
         cmocka_unit_test_teardown(test_req_bad_items, teardown),
         cmocka_unit_test_teardown(test_req_bad_json, teardown),
         cmocka_unit_test_teardown(test_req_codex, teardown),
+        cmocka_unit_test_teardown(test_req_codex_0171, teardown),
         cmocka_unit_test_teardown(test_req_agents_sdk, teardown),
         cmocka_unit_test_teardown(test_req_unicode, teardown),
         cmocka_unit_test_teardown(test_resp_text, teardown),
