@@ -48,7 +48,12 @@ static size_t   npool;
 static void *
 keep(void *p)
 {
-    assert_non_null(p);
+    if (p == NULL) {
+        /* abort(): gcc then knows p is not NULL after the call */
+        fail_msg("out of memory");
+        abort();
+    }
+
     assert_true(npool < sizeof(pool) / sizeof(pool[0]));
     pool[npool++] = p;
     return p;
@@ -224,8 +229,9 @@ assert_json_text(const char *got, size_t n, const char *want)
 static void
 assert_contains(const char *s, const char *want)
 {
-    if (strstr(s, want) == NULL) {
-        print_error("\"%s\"\ndoes not contain \"%s\"\n", s, want);
+    if (s == NULL || strstr(s, want) == NULL) {
+        print_error("\"%s\"\ndoes not contain \"%s\"\n", s ? s : "(null)",
+                    want);
         fail();
     }
 }
@@ -3107,25 +3113,32 @@ test_stream_long_line(void **state)
 static void
 test_stream_held_limit(void **state)
 {
-    char    *in, *p;
-    evs_t    e;
-    sopt_t   o;
-    size_t   i;
+    char         *in, *p;
+    evs_t         e;
+    sopt_t        o;
+    size_t        i;
+    const char   *fin;
+
+    static const char  line[] =
+        "data: {\"choices\":[{\"delta\":{\"content\":"
+        "\"0123456789012345678901234567890123456789\"}}]}\n\n";
+
+    fin = Q(FINISH("stop"));
 
     /* the output held to repeat it is bounded: an answer longer than
      * max_buffered fails cleanly */
     o = dflt;
     o.max_buf = 2048;
 
-    in = keep(malloc(64 * 1024));
+    in = keep(malloc(100 * (sizeof(line) - 1) + 256));
     p = in;
 
     for (i = 0; i < 100; i++) {
-        p += sprintf(p, "data: {\"choices\":[{\"delta\":{\"content\":"
-                     "\"0123456789012345678901234567890123456789\"}}]}\n\n");
+        memcpy(p, line, sizeof(line) - 1);
+        p += sizeof(line) - 1;
     }
 
-    sprintf(p, "%s", Q(FINISH("stop")));
+    memcpy(p, fin, strlen(fin) + 1);
 
     e = events(keep(stream_once(in, strlen(in), MODE_WHOLE, 0, &o, NULL)));
     check_grammar(&e);
@@ -3409,8 +3422,8 @@ feed_long(olla_resp_stream_t *s, size_t target, count_t *c, size_t *text,
     size_t *maxmem, size_t *peak, size_t *fed)
 {
     int      rc;
-    char     buf[65536], t[101];
-    size_t   i, n, base, used, mem;
+    char     buf[65536], t[101], line[256];
+    size_t   i, n, len, base, used, mem;
 
     for (i = 0; i < 100; i++) {
         t[i] = "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -3418,6 +3431,10 @@ feed_long(olla_resp_stream_t *s, size_t target, count_t *c, size_t *text,
     }
 
     t[100] = '\0';
+
+    len = (size_t) snprintf(line, sizeof(line), "data: {\"id\":\"c\","
+                            "\"choices\":[{\"index\":0,\"delta\":"
+                            "{\"content\":\"%s\"}}]}\n\n", t);
 
     base = heap_used();
     rc = 0;
@@ -3429,10 +3446,9 @@ feed_long(olla_resp_stream_t *s, size_t target, count_t *c, size_t *text,
     while (*text < target && rc == 0) {
         n = 0;
 
-        while (n + 200 < sizeof(buf) - 7919) {
-            n += (size_t) sprintf(buf + n, "data: {\"id\":\"c\",\"choices\":"
-                                  "[{\"index\":0,\"delta\":{\"content\":"
-                                  "\"%s\"}}]}\n\n", t);
+        while (n + len < sizeof(buf) - 7919) {
+            memcpy(buf + n, line, len);
+            n += len;
             *text += 100;
         }
 
