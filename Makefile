@@ -170,6 +170,9 @@ UNIT_DEPS_test_yaml      := src/olla_yaml.c
 UNIT_DEPS_test_errors    := src/olla_errors.c src/olla_jdom.c
 UNIT_DEPS_test_path      := src/olla_path.c
 UNIT_DEPS_test_routes    := src/olla_routes.c
+OLLA_RESP_SRCS           := src/olla_resp_util.c src/olla_resp_request.c \
+                            src/olla_resp_response.c src/olla_resp_stream.c
+UNIT_DEPS_test_responses := $(OLLA_RESP_SRCS) src/olla_sse.c src/olla_jdom.c
 
 .SECONDEXPANSION:
 $(UNIT_BUILD)/%: t/unit/%.c $$(UNIT_DEPS_$$*) $(wildcard src/olla_*.h) | deps-unit
@@ -252,6 +255,8 @@ FUZZ_DEPS_fuzz_profile       := src/olla_profile.c src/olla_yaml.c \
                                 src/olla_routes.c
 FUZZ_DEPS_fuzz_probe         := src/olla_probe.c src/olla_model.c
 FUZZ_DEPS_fuzz_path          := src/olla_path.c
+FUZZ_DEPS_fuzz_resp_request  := $(OLLA_RESP_SRCS) src/olla_sse.c src/olla_jdom.c
+FUZZ_DEPS_fuzz_resp_stream   := $(OLLA_RESP_SRCS) src/olla_sse.c src/olla_jdom.c
 
 $(FUZZ_BUILD)/%: t/fuzz/%.c $$(FUZZ_DEPS_$$*) $(wildcard src/olla_*.h) | deps-extra
 	@mkdir -p $(FUZZ_BUILD)
