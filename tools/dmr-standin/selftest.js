@@ -4,7 +4,10 @@
 //   node selftest.js              start a stand-in on a free port, test it, stop it
 //   node selftest.js --url http://127.0.0.1:12434
 //                                 test a running stand-in (must be --list loaded,
-//                                 serving ai/smollm2, nothing loaded yet)
+//                                 serving ai/smollm2, nothing loaded yet); the
+//                                 checks that need their own instances (load
+//                                 delay, idle timeout, old-DMR 503, small
+//                                 context, --list store) are skipped
 //   node selftest.js --bench      also measure startup time and tokens/s
 //
 // Exit status 0 when every check passes.
@@ -30,7 +33,7 @@ function check(name, cond, detail) {
   }
 }
 
-function request(method, p, body, headers = {}, { onChunk, abortAfter } = {}) {
+function request(method, p, body, headers = {}, { onChunk, abortAfter, abortAfterMs } = {}) {
   return new Promise((resolve, reject) => {
     const u = new URL(p, BASE);
     const data = body === undefined ? null : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
@@ -51,7 +54,8 @@ function request(method, p, body, headers = {}, { onChunk, abortAfter } = {}) {
       res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text: Buffer.concat(chunks).toString('utf8'), times }));
       res.on('error', () => {});
     });
-    req.on('error', (e) => { if (!abortAfter) reject(e); });
+    req.on('error', (e) => { if (!abortAfter && !abortAfterMs) reject(e); });
+    if (abortAfterMs) setTimeout(() => { req.destroy(); resolve({ aborted: true }); }, abortAfterMs);
     if (data) req.write(data);
     req.end();
   });
@@ -219,12 +223,230 @@ async function tests() {
   const many = await Promise.all(Array.from({ length: 7 }, (_, i) => post('/engines/v1/chat/completions', Object.assign({}, CHAT, { max_tokens: 20, seed: i }))));
   check('7 concurrent requests (4 slots) all answered', many.every((x) => x.status === 200), many.map((x) => x.status));
   r = await get('/engines/ps');
-  check('/engines/ps: not in use afterwards', json(r).every((x) => x.in_use === false), r.text);
+  check('/engines/ps: not in use afterwards (in_use omitted), last_used a timestamp',
+    json(r).length >= 1 && json(r).every((x) => x.in_use === undefined && x.loading === undefined && /^\d{4}-\d\d-\d\dT[\d:.]+Z$/.test(x.last_used) &&
+      x.last_used !== '0001-01-01T00:00:00Z'), r.text);
 
   r = await post('/engines/unload', { all: true });
   check('unload', r.status === 200 && json(r).unloaded_runners >= 1, r.text);
   r = await get('/engines/v1/models');
   check('list empty again after unload', r.text === '{"object":"list","data":[]}\n', r.text);
+
+  await cacheTests();
+  await anthropicCompat();
+  await configureTests();
+}
+
+const ZERO = '0001-01-01T00:00:00Z';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// polls fn until pred(value) holds (bounded: ms), returns the last value
+async function until(fn, pred, ms = 5000) {
+  const end = Date.now() + ms;
+  let v;
+  for (;;) {
+    v = await fn();
+    if (pred(v) || Date.now() > end) return v;
+    await sleep(25);
+  }
+}
+const ps = async () => json(await get('/engines/ps'));
+
+// llama-server's prompt cache: slots keep their tokens; a request reuses the
+// longest common prefix and reports it in timings.cache_n and usage
+async function cacheTests() {
+  const words = 'the quick brown fox jumps over the lazy dog while people talk about the weather ';
+  const prefix = words.repeat(72); // about 2k tokens
+  const ask = (q) => post('/engines/v1/chat/completions', { model: 'ai/smollm2', max_tokens: 4, temperature: 0,
+    messages: [{ role: 'system', content: prefix }, { role: 'user', content: q }] });
+  const a = json(await ask('first question'));
+  const b = json(await ask('second question, another one'));
+  // (a slot used before shares only the start of the chat template)
+  check('prompt cache: first request evaluates the whole prompt', a && a.timings.cache_n < 8 &&
+    a.timings.prompt_n === a.usage.prompt_tokens - a.timings.cache_n && a.usage.prompt_tokens > 1900 &&
+    a.usage.prompt_tokens_details.cached_tokens === a.timings.cache_n, a && [a.timings, a.usage]);
+  const shared = a.usage.prompt_tokens - 25; // the system prefix, about
+  check('prompt cache: second request with a shared 2k prefix reuses it (cache_n, cached_tokens)',
+    b && b.timings.cache_n >= shared && b.timings.cache_n < b.usage.prompt_tokens && b.usage.prompt_tokens_details.cached_tokens === b.timings.cache_n &&
+    b.timings.prompt_n === b.usage.prompt_tokens - b.timings.cache_n, b && [b.timings, b.usage]);
+  check('prompt cache: the cached request processes its prompt faster', b && b.timings.prompt_ms < a.timings.prompt_ms,
+    [a.timings.prompt_ms, b.timings.prompt_ms]);
+  console.log(`     prompt cache: ${a.usage.prompt_tokens} tokens cold ${a.timings.prompt_ms.toFixed(1)} ms; ` +
+    `${b.usage.prompt_tokens} tokens with cache_n ${b.timings.cache_n}: ${b.timings.prompt_ms.toFixed(1)} ms`);
+  // an identical prompt: one token is evaluated again (llama-server's n_past--)
+  const c = json(await ask('second question, another one'));
+  check('prompt cache: identical prompt re-evaluates exactly one token', c && c.timings.prompt_n === 1 && c.timings.cache_n === c.usage.prompt_tokens - 1, c && c.timings);
+
+  // slot choice by longest common prefix: two conversations interleaved keep
+  // their own slots (4 slots), the LRU slot takes a stranger
+  const other = 'a completely different conversation about music and rivers and stone '.repeat(40);
+  const askB = (q) => post('/engines/v1/chat/completions', { model: 'ai/smollm2', max_tokens: 2, temperature: 0,
+    messages: [{ role: 'system', content: other }, { role: 'user', content: q }] });
+  const b1 = json(await askB('one'));
+  const a2 = json(await ask('third question'));
+  const b2 = json(await askB('two'));
+  check('slot choice: interleaved conversations each find their prefix',
+    b1 && a2 && b2 && a2.timings.cache_n >= shared && b2.timings.cache_n >= b1.usage.prompt_tokens - 25, [b1 && b1.timings, a2 && a2.timings, b2 && b2.timings]);
+
+  // streaming: timings ride on the last chunk (the usage chunk)
+  const r = await post('/engines/v1/chat/completions', { model: 'ai/smollm2', max_tokens: 3, stream: true, stream_options: { include_usage: true },
+    messages: [{ role: 'system', content: prefix }, { role: 'user', content: 'stream me' }] });
+  const objs = sseData(r.text).filter((e) => e.data !== '[DONE]').map((e) => JSON.parse(e.data));
+  const lastObj = objs[objs.length - 1];
+  check('stream: usage chunk last, with timings and cached_tokens', lastObj.choices.length === 0 && lastObj.timings && lastObj.usage &&
+    lastObj.usage.prompt_tokens_details.cached_tokens >= shared && lastObj.timings.cache_n === lastObj.usage.prompt_tokens_details.cached_tokens &&
+    !objs.slice(0, -1).some((o) => o.timings), JSON.stringify(lastObj));
+
+  // Anthropic usage: cache_read_input_tokens, input_tokens = the rest
+  const am = (q) => post('/anthropic/v1/messages', { model: 'ai/smollm2', max_tokens: 3, system: prefix, messages: [{ role: 'user', content: q }] });
+  await am('warm up');
+  const m = json(await am('and now a question'));
+  check('anthropic usage: cache_read_input_tokens + input_tokens, no cache_creation_input_tokens',
+    m && m.usage.cache_read_input_tokens >= shared && m.usage.input_tokens >= 1 && m.usage.input_tokens < 40 &&
+    !('cache_creation_input_tokens' in m.usage), m && m.usage);
+}
+
+// what llama-server's Anthropic endpoint accepts and rejects
+async function anthropicCompat() {
+  const cc = (cch, extra = {}) => Object.assign({
+    model: 'ai/smollm2', max_tokens: 8, temperature: 1, stream: false,
+    system: [{ type: 'text', text: `x-anthropic-billing-header: cc_version=2.1.101.e51; cc_entrypoint=cli; cch=${cch};` },
+      { type: 'text', text: 'You are Claude Code. '.repeat(60), cache_control: { type: 'ephemeral' } }],
+    messages: [
+      { role: 'user', content: [{ type: 'text', text: 'hello there' }, { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'doc' } }] },
+      { role: 'assistant', content: [{ type: 'thinking', thinking: 'hmm', signature: 'sig' }, { type: 'text', text: 'Hi.' },
+        { type: 'tool_use', id: 'toolu_1', name: 'Read', input: { file_path: '/x' } }] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'text', text: 'file body' }] }] },
+      { role: 'system', content: 'a system message inside messages' },
+      { role: 'user', content: [{ type: 'text', text: 'thanks', cache_control: { type: 'ephemeral' } }] }],
+    tools: [{ name: 'Read', description: 'read a file', input_schema: { type: 'object', properties: { file_path: { type: 'string' } } } },
+      { type: 'web_search_20250305', name: 'web_search', max_uses: 5 }],
+    tool_choice: { type: 'auto' }, thinking: { type: 'enabled', budget_tokens: 1024 },
+    context_management: { edits: [{ type: 'clear_thinking_20251015', keep: 'all' }] }, output_config: { effort: 'high' },
+    metadata: { user_id: 'user_x' },
+  }, extra);
+  let r = await post('/anthropic/v1/messages?beta=true', cc('a5145'));
+  const j = json(r);
+  check('anthropic: a Claude Code 2.1 body (system role in messages, unknown fields, document, thinking) is accepted', r.status === 200 && j && j.type === 'message', r.text);
+  r = await post('/anthropic/v1/messages?beta=true', cc('b0c1d'));
+  const j2 = json(r);
+  check('anthropic: the billing header cch stamp does not break the prefix cache', j2 && j2.usage.cache_read_input_tokens > 300, j2 && j2.usage);
+  r = await post('/anthropic/v1/messages', { model: 'ai/smollm2', max_tokens: 4, messages: [{ role: 'user', content: [
+    { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' } }] }] });
+  check('anthropic: image on a text-only model -> 500 llama-server JSON', r.status === 500 && json(r) &&
+    json(r).error.message === 'image input is not supported - hint: if this is unexpected, you may need to provide the mmproj' && json(r).error.type === 'server_error', r.text);
+  r = await post('/anthropic/v1/messages', { model: 'ai/smollm2', max_tokens: 4 });
+  check("anthropic: no messages -> 500 'messages' is required", r.status === 500 && json(r) && json(r).error.message === "'messages' is required", r.text);
+  r = await post('/anthropic/v1/messages', { model: 'ai/smollm2', max_tokens: 4, messages: [{ role: 'user', content: 5 }] });
+  check('anthropic: content of a wrong type -> 400', r.status === 400 && json(r) && json(r).error.message === "Expected 'content' to be a string or an array", r.text);
+  r = await post('/anthropic/v1/messages', { model: 'ai/smollm2', max_tokens: 4, messages: [{ role: 'assistant', content: 'a' }, { role: 'assistant', content: 'b' }] });
+  check('anthropic: two trailing assistant messages -> 400', r.status === 400 && json(r) &&
+    json(r).error.message === 'Cannot have 2 or more assistant messages at the end of the list.', r.text);
+  r = await post('/engines/v1/chat/completions', { model: 'ai/smollm2', messages: [{ content: 'no role' }] });
+  check('chat: a message without role -> 500 Failed to parse messages', r.status === 500 && json(r) &&
+    json(r).error.message === `Failed to parse messages: Missing 'role' in message: {"content":"no role"}`, r.text);
+  r = await post('/engines/v1/chat/completions', { model: 'ai/smollm2', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:,' } }] }] });
+  check('chat: image_url on a text-only model -> 500', r.status === 500 && /^image input is not supported/.test(json(r).error.message), r.text);
+  r = await post('/anthropic/v1/messages', { model: 'ai/smollm2', max_tokens: 50, temperature: 0, messages: [{ role: 'user', content: 'x' }] });
+  const words = json(r).content.length ? json(r).content[0].text.split(' ') : [];
+  if (words.length >= 3) {
+    r = await post('/anthropic/v1/messages', { model: 'ai/smollm2', max_tokens: 50, temperature: 0, messages: [{ role: 'user', content: 'x' }], stop_sequences: [' ' + words[1]] });
+    check('anthropic: a stop sequence ends with stop_reason end_turn and stop_sequence set (llama-server)',
+      json(r).stop_reason === 'end_turn' && json(r).stop_sequence === ' ' + words[1], r.text);
+  }
+}
+
+// DMR's runner state: /engines/ps, X-Preload-Only, _configure keep_alive
+async function configureTests() {
+  let r = await post('/engines/_configure', { model: 'ai/smollm2', keep_alive: '10m' });
+  check('_configure: 202', r.status === 202, r.status);
+  let p = await until(ps, (v) => v.some((x) => x.model_name === 'ai/smollm2' && x.keep_alive === '10m0s' && x.last_used !== ZERO));
+  check('/engines/ps: keep_alive as a Go duration after _configure (background preload)', p.some((x) => x.keep_alive === '10m0s'), p);
+  r = await get('/engines/_configure');
+  check('GET /engines/_configure: Go field names', json(r).length === 1 && json(r)[0].Model === 'ai/smollm2:latest' && json(r)[0].Config.keep_alive === '10m0s', r.text);
+  // in use: a slow stream holds the runner
+  const slow = post('/engines/v1/completions', { model: 'ai/smollm2', prompt: 'x', max_tokens: 400, ignore_eos: true, stream: true });
+  p = await until(ps, (v) => v.some((x) => x.in_use));
+  check('/engines/ps: in_use true and last_used the zero time while a request runs',
+    p.some((x) => x.in_use === true && x.last_used === ZERO && x.mode === 'completion'), p);
+  r = await post('/engines/_configure', { model: 'ai/smollm2', keep_alive: '1s' });
+  check('_configure on a runner in use: 409 runner already active', r.status === 409 && r.text === 'runner already active\n', r.text);
+  await slow;
+  r = await post('/engines/_configure', { model: 'ai/smollm2', keep_alive: '1s' });
+  check('_configure on an idle runner: 202 (the runner is reloaded with the new keep_alive)', r.status === 202, r.text);
+  p = await until(ps, (v) => v.some((x) => x.keep_alive === '1s'));
+  check('/engines/ps: keep_alive 1s', p.some((x) => x.keep_alive === '1s'), p);
+  p = await until(ps, (v) => !v.some((x) => x.mode === 'completion'), 5000);
+  check('keep_alive 1s: the runner is unloaded after 1 s idle', !p.some((x) => x.mode === 'completion'), p);
+  await post('/engines/unload', { models: ['ai/smollm2'] }); // drops the config too
+  r = await get('/engines/_configure');
+  check('unload drops the model config', r.text === '[]\n', r.text);
+  r = await get('/engines/status');
+  check('/engines/status: backend -> status string', json(r) && /^Running: llama\.cpp /.test(json(r)['llama.cpp']) && json(r).vllm === 'Not Installed', r.text);
+}
+
+// instances of their own: load delay (loading entry, abandoned load),
+// idle timeout, old DMR's 503, --list store, a small context
+async function instanceTests() {
+  const saved = BASE;
+  let srv = await startServer(['--load-delay-ms', '1500', '--idle-timeout', '1']);
+  BASE = srv.url;
+  try {
+    // a load abandoned by its client
+    const cut = post('/engines/v1/chat/completions', { model: 'smollm2', max_tokens: 2, messages: [{ role: 'user', content: 'x' }] }, {}, { abortAfterMs: 300 });
+    let p = await until(ps, (v) => v.length === 1);
+    check('/engines/ps during a load: loading entry (raw model name, zero last_used, no in_use)',
+      p.length === 1 && p[0].loading === true && p[0].model_name === 'smollm2' && p[0].mode === 'completion' && p[0].last_used === ZERO &&
+      p[0].in_use === undefined && p[0].backend_name === 'llama.cpp', p);
+    await cut;
+    p = await until(ps, (v) => v.length === 0, 3000);
+    check('a load whose client went away is abandoned (DMR cancels the readiness wait)', p.length === 0, p);
+    // preload-only: loads, answers an empty 200 with no content type
+    const t0 = Date.now();
+    let r = await post('/v1/chat/completions', { model: 'ai/smollm2', messages: [] }, { 'X-Preload-Only': 'true' });
+    check('X-Preload-Only: waits for the load, then 200, Content-Length 0, no Content-Type',
+      r.status === 200 && r.text === '' && r.headers['content-length'] === '0' && !r.headers['content-type'] && Date.now() - t0 >= 1400, [r.status, r.headers]);
+    p = await ps();
+    check('after a preload the runner is idle (last_used set)', p.length === 1 && !p[0].in_use && p[0].last_used !== ZERO && !p[0].loading, p);
+    p = await until(ps, (v) => v.length === 0, 4000);
+    check('--idle-timeout 1: unloaded after 1 s idle', p.length === 0, p);
+    // two modes are two runners
+    await Promise.all([post('/engines/v1/embeddings', { model: 'ai/smollm2', input: 'x' }, { 'X-Preload-Only': 'true' }),
+      post('/engines/v1/chat/completions', { model: 'ai/smollm2' }, { 'X-Preload-Only': 'true' })]);
+    p = await ps();
+    check('completion and embedding are separate runners', p.length === 2 && p.map((x) => x.mode).sort().join() === 'completion,embedding', p);
+  } finally { await stopServer(srv); }
+
+  srv = await startServer(['--loading-503', '--load-delay-ms', '1000']);
+  BASE = srv.url;
+  try {
+    let r = await post('/engines/v1/chat/completions', { model: 'ai/smollm2', max_tokens: 2, messages: [{ role: 'user', content: 'x' }] });
+    check('--loading-503 (DMR <= v1.0.10): 503 Loading model while the engine loads', r.status === 503 &&
+      r.text === '{"error":{"message":"Loading model","type":"unavailable_error","code":503}}', r.text);
+    const p = await ps();
+    check('--loading-503: the runner counts as loaded (no loading flag)', p.length === 1 && !p[0].loading, p);
+    r = await until(() => post('/engines/v1/chat/completions', { model: 'ai/smollm2', max_tokens: 2, messages: [{ role: 'user', content: 'x' }] }),
+      (x) => x.status === 200, 5000);
+    check('--loading-503: 200 once loaded', r.status === 200, r.text);
+  } finally { await stopServer(srv); }
+
+  srv = await startServer(['--ctx-size', '256', '--context-window', '0', '--models', 'ai/smollm2,ai/tinyllama']);
+  BASE = srv.url;
+  try {
+    let r = await get('/engines/v1/models');
+    check('default --list store: every model listed before any load', json(r).data.length === 2 && !('context_window' in json(r).data[0].dmr), r.text);
+    r = await get('/models');
+    check('GET /models: native list', json(r).length === 2 && /^sha256:[0-9a-f]{64}$/.test(json(r)[0].id) && Array.isArray(json(r)[0].tags), r.text);
+    r = await post('/engines/v1/chat/completions', { model: 'ai/smollm2', messages: [{ role: 'user', content: 'word '.repeat(300) }] });
+    check('prompt over the context: 400 exceed_context_size_error', r.status === 400 && json(r).error.type === 'exceed_context_size_error' &&
+      json(r).error.n_ctx === 256 && /^request \(\d+ tokens\) exceeds the available context size \(256 tokens\), try increasing it$/.test(json(r).error.message), r.text);
+  } finally { await stopServer(srv); BASE = saved; }
+}
+
+async function stopServer(srv) {
+  const exited = new Promise((r) => srv.child.once('exit', (code) => r(code)));
+  srv.child.kill('SIGTERM');
+  return exited;
 }
 
 async function bench() {
@@ -270,12 +492,13 @@ async function main() {
   let server = null;
   if (urlArg) BASE = urlArg;
   else {
-    server = await startServer();
+    server = await startServer(['--list', 'loaded']);
     BASE = server.url;
     console.log(`started ${BASE} in ${server.ms} ms`);
   }
   try {
     await tests();
+    if (!urlArg) await instanceTests();
     if (BENCH) await bench();
   } finally {
     if (server) {

@@ -30,18 +30,29 @@ const USAGE = `usage: node server.js [options]
   --models A,B,...       model names served; NAME=FILE.gguf maps a name to
                          another GGUF (default file: models/tiny-llama.gguf)
   --gguf FILE            default GGUF file for names without =FILE
-  --list loaded|store    /engines/v1/models lists loaded models only
-                         (default, as Olla's DMR docs describe) or every
-                         model in the store (as DMR's source does)
+  --list store|loaded    /engines/v1/models lists every model in the store
+                         (default: what every DMR version does) or only
+                         loaded ones (what Olla's DMR docs claim)
   --preload              load every model at startup (listed at once)
   --load-delay-ms N      extra delay of a cold model load (default 0)
-  --loading-503          while a model loads, answer 503 "Loading model"
-                         (llama-server's answer, DMR issue #591) instead of
-                         waiting for the load
+  --loading-503          old DMR (<= v1.0.10, issue #591): the runner counts
+                         as ready at once and inference answers llama-server's
+                         503 "Loading model" until the load ends (current DMR
+                         holds the request instead)
   --token-delay-ms N     sleep N ms between generated tokens (default 0)
   --idle-timeout S       unload a model idle for S seconds (default 300,
-                         DMR's 5 minutes; 0 = never)
-  --ctx-size N           context tokens per request slot (default 8192)
+                         DMR's 5 minutes; 0 = never); a model's keep_alive
+                         from _configure overrides it
+  --ctx-size N           context tokens per request slot (default 65536)
+  --context-window N     dmr.context_window in the model list (default: the
+                         --ctx-size; 0 = omit it, as most DMR models do)
+  --slot-prompt-similarity F
+                         llama-server's -sps: a request takes the idle slot
+                         whose cached tokens share the longest prefix if that
+                         covers more than F of the prompt (default 0.1;
+                         0 = always the least recently used slot)
+  --flash-attn on|off    llama.cpp flash attention (default on, as
+                         llama-server's "auto" on CPU)
   --parallel N           concurrent generations per model file (default 4)
   --threads N            llama.cpp threads (default 1: fastest for a tiny
                          model)
@@ -55,10 +66,10 @@ Environment: DMR_ORIGINS (comma list or *) adds allowed CORS origins.`;
 
 function parseArgs(argv) {
   const o = {
-    port: 12434, host: '127.0.0.1', names: [], gguf: null, list: 'loaded',
+    port: 12434, host: '127.0.0.1', names: [], gguf: null, list: 'store',
     preload: false, loadDelayMs: 0, loading503: false, tokenDelayMs: 0,
-    idleTimeoutS: 300, ctxSize: 8192, parallel: 4, threads: 1,
-    defaultMaxTokens: -1, verbose: false, selfCheck: false,
+    idleTimeoutS: 300, ctxSize: 65536, contextWindow: null, parallel: 4, threads: 1,
+    sps: 0.1, flashAttn: true, defaultMaxTokens: -1, verbose: false, selfCheck: false,
   };
   const num = (flag, v) => {
     const n = Number(v);
@@ -84,6 +95,14 @@ function parseArgs(argv) {
       case '--token-delay-ms': o.tokenDelayMs = num(a, val()); break;
       case '--idle-timeout': o.idleTimeoutS = num(a, val()); break;
       case '--ctx-size': o.ctxSize = num(a, val()); break;
+      case '--context-window': o.contextWindow = num(a, val()); break;
+      case '--slot-prompt-similarity': o.sps = num(a, val()); break;
+      case '--flash-attn': {
+        const f = String(val());
+        if (!['on', 'off'].includes(f)) die('--flash-attn is on or off');
+        o.flashAttn = f === 'on';
+        break;
+      }
       case '--parallel': o.parallel = Math.max(1, num(a, val())); break;
       case '--threads': o.threads = Math.max(1, num(a, val())); break;
       case '--default-max-tokens': o.defaultMaxTokens = num(a, val()); break;
@@ -94,6 +113,7 @@ function parseArgs(argv) {
     }
   }
   if (o.names.length === 0) o.names.push('ai/smollm2');
+  if (o.contextWindow === null) o.contextWindow = o.ctxSize;
   if (!o.gguf) o.gguf = path.join(__dirname, 'models', 'tiny-llama.gguf');
   return o;
 }
@@ -150,15 +170,55 @@ function engineJSON(res, status, obj) {
 }
 
 // llama-server error shape
-function engineError(res, status, message, type, extra) {
+function engineError(res, status, message, type, extra, httpLayer) {
   if (res.headersSent) { res.end(); return; }
-  engineJSON(res, status, { error: Object.assign({ code: status, message, type }, extra || {}) });
+  // server-http.cpp's own answers (503 Loading model) list message, type, code
+  const err = httpLayer ? { message, type, code: status } : Object.assign({ code: status, message, type }, extra || {});
+  engineJSON(res, status, { error: err });
 }
 
 // pkg/anthropic writeAnthropicError
 function anthropicError(res, status, type, message) {
   if (res.headersSent) { res.end(); return; }
   goJSON(res, status, { type: 'error', error: { type, message } });
+}
+
+// Go's time.Time JSON (RFC 3339, nanoseconds with trailing zeros trimmed);
+// the zero time for 0
+const GO_ZERO_TIME = '0001-01-01T00:00:00Z';
+function goTime(ms) {
+  if (!ms) return GO_ZERO_TIME;
+  return new Date(ms).toISOString().replace(/\.?0+Z$/, 'Z');
+}
+
+// Go's time.ParseDuration (and DMR's "0" / "-1" keep_alive forms) -> ms;
+// null when invalid
+function parseGoDuration(s) {
+  if (typeof s !== 'string') return null;
+  if (s === '0') return 0;
+  if (s === '-1') return -1;
+  const m = /^([-+]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/.exec(s);
+  if (!m) return null;
+  const unit = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
+  let total = 0;
+  for (const p of s.replace(/^[-+]/, '').matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) {
+    total += Number(p[1]) * unit[p[2]];
+  }
+  return m[1] === '-' ? -total : total;
+}
+
+// DMR's KeepAlive.MarshalJSON: "-1" for never, else time.Duration.String()
+function goDurationString(ms) {
+  if (ms < 0) return '-1';
+  if (ms === 0) return '0s';
+  if (ms < 1000) return `${+ms.toFixed(6)}ms`;
+  let rest = ms / 1000;
+  const h = Math.floor(rest / 3600); rest -= h * 3600;
+  const m = Math.floor(rest / 60); rest -= m * 60;
+  const sec = `${+rest.toFixed(9)}s`;
+  if (h) return `${h}h${m}m${sec}`;
+  if (m) return `${m}m${sec}`;
+  return sec;
 }
 
 // Go's %q, close enough (JSON escapes are a superset for printable text)
@@ -273,10 +333,11 @@ class Store {
       id,
       file,
       created: Math.floor(st.mtimeMs / 1000),
+      trainCtx: Number(md[arch] && md[arch].context_length) || OPT.ctxSize,
       sha256: crypto.createHash('sha256').update(id + '\0' + digest).digest('hex'),
       bytes: st.size,
       dmr: {
-        context_window: OPT.ctxSize,
+        context_window: OPT.contextWindow > 0 ? OPT.contextWindow : undefined,
         architecture: arch,
         parameters: humanParams(nParams),
         quantization: FILE_TYPES[fileType] || 'F32',
@@ -316,7 +377,7 @@ class Store {
       config: {
         format: 'gguf', quantization: m.dmr.quantization, parameters: m.dmr.parameters,
         architecture: m.dmr.architecture, size: m.dmr.size, gguf: m.gguf,
-        context_size: OPT.ctxSize,
+        context_size: OPT.contextWindow > 0 ? OPT.contextWindow : undefined,
       },
     };
   }
@@ -324,12 +385,30 @@ class Store {
 
 // ================================================================== engine
 
+// One llama.cpp context per (GGUF file, context size), with --parallel
+// sequences: llama-server's slots.  A slot keeps its evaluated tokens (its KV
+// cache) between requests, and a request takes the slot as llama-server's
+// get_available_slot does: among idle slots, the one whose cached tokens
+// share the longest prefix with the prompt, if that prefix is more than
+// --slot-prompt-similarity of the prompt; else the least recently used one.
+// No idle slot: the request waits, in order, and is placed when one frees.
+
+function commonPrefix(a, b) {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
 class Runner {
-  constructor(engine, file) {
+  constructor(engine, file, ctxSize) {
     this.engine = engine;
     this.file = file;
+    this.ctxSize = ctxSize;
     this.model = null;
     this.ctx = null;
+    this.slots = [];
+    this.clock = 0;
     this.embCtx = null;
     this.embLock = Promise.resolve();
     this.waiters = [];
@@ -340,8 +419,13 @@ class Runner {
     const llama = this.engine.llama;
     this.model = await llama.loadModel({ modelPath: this.file, gpuLayers: 0 });
     this.ctx = await this.model.createContext({
-      contextSize: OPT.ctxSize, sequences: OPT.parallel, threads: OPT.threads,
+      contextSize: this.ctxSize, sequences: OPT.parallel, threads: OPT.threads,
+      flashAttention: OPT.flashAttn,
     });
+    this.ctxSize = this.ctx.contextSize;
+    for (let i = 0; i < OPT.parallel; i++) {
+      this.slots.push({ id: i, seq: this.ctx.getSequence(), busy: false, tLast: 0 });
+    }
     const tok = (s) => this.model.tokenize(s, true);
     let n = 0;
     for (const _ of this.model.iterateAllTokens()) n++; // eslint-disable-line no-unused-vars
@@ -356,20 +440,41 @@ class Runner {
   async embeddingContext() {
     if (!this.embCtx) {
       this.embCtx = await this.model.createEmbeddingContext({
-        contextSize: Math.min(OPT.ctxSize, 8192), batchSize: Math.min(OPT.ctxSize, 8192),
+        contextSize: Math.min(this.ctxSize, 8192), batchSize: Math.min(this.ctxSize, 8192),
         threads: OPT.threads,
       });
     }
     return this.embCtx;
   }
 
-  // a free sequence (generation slot), waiting in FIFO order when all busy
-  acquire(signal) {
-    if (this.ctx.sequencesLeft > 0 && this.waiters.length === 0) {
-      return Promise.resolve(this.ctx.getSequence());
+  // llama-server's get_available_slot
+  pick(prompt) {
+    let best = null;
+    if (OPT.sps > 0 && prompt.length > 0) {
+      let simBest = 0;
+      for (const s of this.slots) {
+        if (s.busy) continue;
+        const cached = s.seq.contextTokens;
+        if (cached.length === 0) continue;
+        const sim = commonPrefix(cached, prompt) / prompt.length;
+        if (sim > simBest && sim > OPT.sps) { simBest = sim; best = s; }
+      }
+    }
+    if (!best) {
+      for (const s of this.slots) {
+        if (!s.busy && (!best || s.tLast < best.tLast)) best = s;
+      }
+    }
+    return best;
+  }
+
+  acquire(prompt, signal) {
+    if (this.waiters.length === 0) {
+      const s = this.pick(prompt);
+      if (s) { s.busy = true; return Promise.resolve(s); }
     }
     return new Promise((resolve, reject) => {
-      const w = { resolve, reject };
+      const w = { prompt, resolve, reject };
       this.waiters.push(w);
       if (signal) {
         signal.addEventListener('abort', () => {
@@ -380,10 +485,14 @@ class Runner {
     });
   }
 
-  async release(seq) {
-    try { await seq.dispose(); } catch { /* already disposed */ }
-    while (this.waiters.length && this.ctx && this.ctx.sequencesLeft > 0) {
-      this.waiters.shift().resolve(this.ctx.getSequence());
+  release(slot) {
+    slot.busy = false;
+    slot.tLast = ++this.clock;
+    while (this.waiters.length) {
+      const s = this.pick(this.waiters[0].prompt);
+      if (!s) break;
+      s.busy = true;
+      this.waiters.shift().resolve(s);
     }
   }
 
@@ -402,123 +511,227 @@ class Runner {
     try { if (this.ctx) await this.ctx.dispose(); } catch { /* ignore */ }
     try { if (this.model) await this.model.dispose(); } catch { /* ignore */ }
     this.embCtx = this.ctx = this.model = null;
+    this.slots = [];
   }
 }
 
 class Engine {
   constructor(llama) { this.llama = llama; this.runners = new Map(); }
 
-  async acquireRunner(file) {
-    let r = this.runners.get(file);
+  async acquireRunner(file, ctxSize = OPT.ctxSize) {
+    const key = `${file}#${ctxSize}`;
+    let r = this.runners.get(key);
     if (!r) {
-      r = new Runner(this, file);
+      r = new Runner(this, file, ctxSize);
+      r.key = key;
       r.loading = r.load();
-      this.runners.set(file, r);
+      this.runners.set(key, r);
     }
     r.refs++;
-    try { await r.loading; } catch (e) { r.refs--; this.runners.delete(file); throw e; }
+    try { await r.loading; } catch (e) { r.refs--; this.runners.delete(key); throw e; }
     return r;
   }
 
   async releaseRunner(r) {
     r.refs--;
     if (r.refs <= 0) {
-      this.runners.delete(r.file);
+      this.runners.delete(r.key);
       await r.dispose();
     }
   }
 }
 
 // ================================================================== scheduler
-// DMR's loader, in small: lazy load on first inference, concurrent requests
-// wait for the same load, idle runners are unloaded after --idle-timeout.
+// DMR's loader (pkg/inference/scheduling/loader.go), in small.  One runner
+// per (model, mode), as DMR runs one engine process per (backend, model ID,
+// mode).  A request takes a reference for its whole life; the first request
+// for a runner starts its load and later ones wait for the same load.  A
+// runner is unloaded when it has been unused for its keep-alive (--idle-timeout,
+// or the model's keep_alive from _configure).  If the request that started a
+// load goes away before the load ends, the load is abandoned, as in DMR
+// (the readiness wait uses the request's context); requests that were
+// waiting for it start a new one.
+
+const CANCELED = 'context canceled';
+
+function abortableSleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    if (signal && signal.aborted) { reject(new Error(CANCELED)); return; }
+    const t = setTimeout(() => { if (signal) signal.removeEventListener('abort', onAbort); resolve(); }, ms);
+    function onAbort() { clearTimeout(t); reject(new Error(CANCELED)); }
+    if (signal) signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
 
 class Scheduler {
   constructor(engine) {
     this.engine = engine;
-    this.entries = new Map(); // model id -> entry
+    this.entries = new Map(); // `${id}|${mode}` -> runner entry
+    this.configs = new Map(); // `${id}|${mode}` -> { model, mode, contextSize, keepAliveMs, raw }
   }
 
   isListed(id) {
-    const e = this.entries.get(id);
-    return !!(e && e.loaded);
+    for (const e of this.entries.values()) if (e.model.id === id && e.state === 'ready') return true;
+    return false;
   }
 
-  // returns { entry } when ready, { loading: true } with --loading-503
-  async ensure(model, mode, { noWait = false } = {}) {
-    let e = this.entries.get(model.id);
-    if (!e) {
-      e = { model, modes: new Set(), loaded: false, loading: null, inUse: 0,
-            lastUsed: Date.now(), timer: null, runner: null };
-      this.entries.set(model.id, e);
-    }
-    e.modes.add(mode);
-    if (!e.loaded && !e.loading) {
-      e.loading = (async () => {
-        const t0 = Date.now();
-        if (OPT.loadDelayMs > 0) await sleep(OPT.loadDelayMs);
-        e.runner = await this.engine.acquireRunner(model.file);
-        e.loaded = true;
-        log(`loaded ${model.id} in ${Date.now() - t0} ms`);
+  keepAliveMs(e) {
+    const c = this.configs.get(e.key);
+    if (c && c.keepAliveMs !== undefined) return c.keepAliveMs;
+    return OPT.idleTimeoutS > 0 ? OPT.idleTimeoutS * 1000 : -1;
+  }
+
+  ctxSizeFor(model, mode) {
+    const c = this.configs.get(`${model.id}|${mode}`);
+    if (c && c.contextSize !== undefined) return c.contextSize === -1 ? model.trainCtx : c.contextSize;
+    return OPT.ctxSize;
+  }
+
+  // -> { entry } holding a reference (release it with release()), or throws
+  async acquire(model, modelRef, mode, signal) {
+    const key = `${model.id}|${mode}`;
+    for (;;) {
+      let e = this.entries.get(key);
+      if (e && e.state === 'ready') {
+        e.refs++;
+        if (e.timer) { clearTimeout(e.timer); e.timer = null; }
+        return { entry: e };
+      }
+      if (e && e.state === 'loading') {
+        // DMR: another request is loading this runner; wait for a change
+        await new Promise((resolve, reject) => {
+          const onAbort = () => reject(new Error(CANCELED));
+          if (signal) {
+            if (signal.aborted) { onAbort(); return; }
+            signal.addEventListener('abort', onAbort, { once: true });
+          }
+          e.settled.then(() => { if (signal) signal.removeEventListener('abort', onAbort); resolve(); });
+        });
+        continue;
+      }
+      e = {
+        key, model, modelRef, mode, state: 'loading', refs: 0, lastUsed: 0, timer: null,
+        runner: null, engineReady: false, settled: null,
+      };
+      this.entries.set(key, e);
+      const t0 = Date.now();
+      const ctxSize = this.ctxSizeFor(model, mode);
+      const load = (async () => {
+        if (OPT.loadDelayMs > 0) await abortableSleep(OPT.loadDelayMs, OPT.loading503 ? null : signal);
+        const r = await this.engine.acquireRunner(model.file, ctxSize);
+        if (!OPT.loading503 && signal && signal.aborted) {
+          await this.engine.releaseRunner(r);
+          throw new Error(CANCELED);
+        }
+        return r;
       })();
-      e.loading.then(() => { e.loading = null; this.touch(e); },
-                     () => { e.loading = null; this.entries.delete(model.id); });
+      e.settled = load.then(() => {}, () => {});
+      if (OPT.loading503) {
+        // old DMR: the readiness probe passed at once; the engine still loads
+        e.state = 'ready';
+        e.refs = 1;
+        load.then((r) => {
+          if (this.entries.get(key) !== e) { this.engine.releaseRunner(r); return; }
+          e.runner = r;
+          e.engineReady = true;
+          log(`loaded ${model.id} (${mode}) in ${Date.now() - t0} ms`);
+        }, (err) => {
+          log(`load of ${model.id} (${mode}) failed: ${err.message}`);
+          if (this.entries.get(key) === e) this.entries.delete(key);
+        });
+        return { entry: e };
+      }
+      try {
+        e.runner = await load;
+      } catch (err) {
+        if (this.entries.get(key) === e) this.entries.delete(key);
+        log(`load of ${model.id} (${mode}) abandoned: ${err.message}`);
+        throw err;
+      }
+      e.state = 'ready';
+      e.engineReady = true;
+      e.refs = 1;
+      log(`loaded ${model.id} (${mode}) in ${Date.now() - t0} ms`);
+      return { entry: e };
     }
-    if (!e.loaded) {
-      if (noWait) return { loading: true };
-      await e.loading;
-    }
-    return { entry: e };
   }
 
-  begin(e) { e.inUse++; if (e.timer) { clearTimeout(e.timer); e.timer = null; } }
-
-  end(e) { e.inUse--; this.touch(e); }
-
-  touch(e) {
+  release(e) {
+    e.refs--;
+    if (e.refs > 0) return;
     e.lastUsed = Date.now();
     if (e.timer) clearTimeout(e.timer);
     e.timer = null;
-    if (OPT.idleTimeoutS > 0 && e.inUse === 0) {
-      e.timer = setTimeout(() => { if (e.inUse === 0) this.unloadEntry(e); }, OPT.idleTimeoutS * 1000);
+    const ka = this.keepAliveMs(e);
+    if (ka >= 0) {
+      // DMR checks 100 ms after the expiry
+      e.timer = setTimeout(() => { if (e.refs === 0) this.unloadEntry(e); }, ka === 0 ? 0 : ka + 100);
       e.timer.unref();
     }
   }
 
   async unloadEntry(e) {
-    if (!e.loaded) return false;
+    if (e.state !== 'ready' || this.entries.get(e.key) !== e) return false;
     if (e.timer) clearTimeout(e.timer);
-    this.entries.delete(e.model.id);
-    e.loaded = false;
+    this.entries.delete(e.key);
+    e.state = 'unloaded';
     const r = e.runner;
     e.runner = null;
     if (r) await this.engine.releaseRunner(r);
-    log(`unloaded ${e.model.id}`);
+    else if (e.engineReady === false && OPT.loading503) { /* the load's then() releases it */ }
+    log(`unloaded ${e.model.id} (${e.mode})`);
     return true;
   }
 
-  async unload({ all, models }) {
+  // POST /engines/unload: only unused runners; -> number unloaded
+  async unload({ all, backend, models }) {
     let n = 0;
     const want = new Set((models || []).map(normalizeModelName));
+    if (all) this.configs.clear();
+    else {
+      for (const [k, c] of this.configs) if (want.has(c.model.id)) this.configs.delete(k);
+    }
+    if (backend && backend !== 'llama.cpp') return 0;
     for (const e of [...this.entries.values()]) {
-      if (!e.loaded || e.inUse > 0) continue; // DMR: busy runners stay
-      if (all || want.has(e.model.id)) { if (await this.unloadEntry(e)) n += e.modes.size; }
+      if (e.state !== 'ready' || e.refs > 0) continue;
+      if (all || want.has(e.model.id)) { if (await this.unloadEntry(e)) n++; }
     }
     return n;
   }
 
+  // POST /engines/_configure -> null, or an error { status, message }
+  async configure(model, mode, cfg) {
+    const key = `${model.id}|${mode}`;
+    const old = this.configs.get(key);
+    if (old && old.raw === cfg.raw) return null;
+    const e = this.entries.get(key);
+    if (e && e.state === 'ready') {
+      if (e.refs === 0) await this.unloadEntry(e);
+      else return { status: 409, message: 'runner already active' };
+    }
+    this.configs.set(key, Object.assign({ model, mode }, cfg));
+    return null;
+  }
+
+  // GET /engines/ps (scheduler.go getLoaderStatus)
   ps() {
     const out = [];
+    const loading = [];
     for (const e of this.entries.values()) {
-      for (const mode of e.modes) {
-        out.push({
-          backend_name: 'llama.cpp', model_name: e.model.id, mode,
-          last_used: new Date(e.lastUsed).toISOString(), in_use: e.inUse > 0,
-          loading: !e.loaded,
-        });
+      const st = { backend_name: 'llama.cpp', model_name: e.modelRef, mode: e.mode };
+      if (e.state === 'ready') {
+        st.last_used = e.refs > 0 ? GO_ZERO_TIME : goTime(e.lastUsed);
+        if (e.refs > 0) st.in_use = true;
+        const c = this.configs.get(e.key);
+        if (c && c.keepAliveMs !== undefined) st.keep_alive = goDurationString(c.keepAliveMs);
+        out.push(st);
+      } else if (e.state === 'loading') {
+        st.last_used = GO_ZERO_TIME;
+        st.loading = true;
+        loading.push(st);
       }
     }
-    return out;
+    return out.concat(loading);
   }
 }
 
@@ -695,23 +908,44 @@ function samplingFrom(body, model, TokenBias) {
   return s;
 }
 
-// Runs the model.  onPiece(text) is awaited for every piece of text that
-// is final (stop strings held back).  Returns the outcome.
-async function generate(runner, promptTokens, { maxTokens, sampling, stops, signal, onPiece }) {
+// Runs the model.  onStart() is awaited once a slot is taken (llama-server
+// flushes a stream's headers then); onPiece(text) is awaited for every piece
+// of text that is final (stop strings held back).  Returns the outcome.
+// The slot's cached tokens are reused as llama-server does: the common
+// prefix with the prompt is kept (cache_n), at least one prompt token is
+// evaluated, the rest of the slot's cache is erased.
+async function generate(runner, promptTokens, { maxTokens, sampling, stops, signal, onPiece, onStart }) {
   const model = runner.model;
   const matcher = new StopMatcher(stops);
-  const out = { finish: 'stop', stopWord: null, nGen: 0, text: '', promptMs: 0, genMs: 0, tokens: [] };
-  const seq = await runner.acquire(signal);
+  const out = {
+    finish: 'stop', stopWord: null, nGen: 0, nCached: 0, text: '', promptMs: 0, genMs: 0, tokens: [],
+  };
+  const slot = await runner.acquire(promptTokens, signal);
   const t0 = hrms();
   let tFirst = null;
   try {
-    if (maxTokens === 0) { out.finish = 'length'; return out; }
+    const seq = slot.seq;
+    let nPast = commonPrefix(seq.contextTokens, promptTokens);
+    if (nPast >= promptTokens.length) nPast = Math.max(0, promptTokens.length - 1);
+    if (nPast < seq.nextTokenIndex) {
+      if (nPast === 0) await seq.clearHistory();
+      else await seq.eraseContextTokenRanges([{ start: nPast, end: seq.nextTokenIndex }]);
+    }
+    out.nCached = nPast;
+    out.slot = slot.id;
+    if (onStart) await onStart(out);
+    const rest = promptTokens.slice(nPast);
+    if (maxTokens === 0) {
+      await seq.evaluateWithoutGeneratingNewTokens(rest);
+      out.finish = 'length';
+      return out;
+    }
     let pending = [];
     const ctxTail = promptTokens.slice(-8);
     const ignoreEos = !!sampling.ignoreEos;
     const evalOpts = Object.assign({}, sampling, { yieldEogToken: ignoreEos });
     delete evalOpts.ignoreEos;
-    for await (const tok of seq.evaluate(promptTokens, evalOpts)) {
+    for await (const tok of seq.evaluate(rest, evalOpts)) {
       if (tFirst === null) tFirst = hrms();
       out.nGen++;
       if (ignoreEos && model.isEogToken(tok)) {
@@ -735,31 +969,45 @@ async function generate(runner, promptTokens, { maxTokens, sampling, stops, sign
       if (OPT.tokenDelayMs > 0) await sleep(OPT.tokenDelayMs);
     }
     if (out.stopWord === null) {
-      const rest = pending.length ? model.detokenize(pending) : '';
-      const tail = matcher.push(rest).emit + matcher.flush();
+      const tailToks = pending.length ? model.detokenize(pending) : '';
+      const tail = matcher.push(tailToks).emit + matcher.flush();
       if (tail) { out.text += tail; await onPiece(tail); }
     }
   } finally {
     const t1 = hrms();
     out.promptMs = (tFirst === null ? t1 : tFirst) - t0;
     out.genMs = tFirst === null ? 0 : t1 - tFirst;
-    await runner.release(seq);
+    runner.release(slot);
   }
   return out;
 }
 
+// llama-server's server_slot_stats::to_json: prompt_n counts the prompt
+// tokens evaluated, cache_n those reused from the slot's cache
 function timingsOf(nPrompt, r) {
   const per = (ms, n) => (n > 0 ? ms / n : 0);
   const rate = (ms, n) => (ms > 0 ? (1000 * n) / ms : 0);
+  const nEval = nPrompt - r.nCached;
   return {
-    prompt_n: nPrompt, prompt_ms: r.promptMs,
-    prompt_per_token_ms: per(r.promptMs, nPrompt), prompt_per_second: rate(r.promptMs, nPrompt),
+    cache_n: r.nCached,
+    prompt_n: nEval, prompt_ms: r.promptMs,
+    prompt_per_token_ms: per(r.promptMs, nEval), prompt_per_second: rate(r.promptMs, nEval),
     predicted_n: r.nGen, predicted_ms: r.genMs,
     predicted_per_token_ms: per(r.genMs, r.nGen), predicted_per_second: rate(r.genMs, r.nGen),
   };
 }
 
-// ChatML prompt (the GGUF's chat template) as tokens
+// llama-server's usage_json_oaicompat
+function usageOf(nPrompt, r) {
+  return {
+    completion_tokens: r.nGen, prompt_tokens: nPrompt, total_tokens: r.nGen + nPrompt,
+    prompt_tokens_details: { cached_tokens: r.nCached },
+  };
+}
+
+// ChatML prompt (the GGUF's chat template) as tokens.  A trailing assistant
+// message is continued (llama-server's assistant prefill), otherwise the
+// generation prompt is added.
 function chatPromptTokens(runner, messages, toolsText) {
   const m = runner.model;
   const { bos, imStart, imEnd } = runner.sp;
@@ -769,17 +1017,24 @@ function chatPromptTokens(runner, messages, toolsText) {
     toks.push(...imStart, ...m.tokenize(`${role}\n${text}`, false), ...imEnd, ...nl);
   };
   if (toolsText) add('system', toolsText);
-  for (const msg of messages) add(msg.role, msg.text);
-  toks.push(...imStart, ...m.tokenize('assistant\n', false));
+  const last = messages.length ? messages[messages.length - 1] : null;
+  const prefill = !!(last && last.role === 'assistant');
+  messages.forEach((msg, i) => {
+    if (prefill && i === messages.length - 1) toks.push(...imStart, ...m.tokenize(`assistant\n${msg.text}`, false));
+    else add(msg.role, msg.text);
+  });
+  if (!prefill) toks.push(...imStart, ...m.tokenize('assistant\n', false));
   return toks;
 }
 
 // Words for tool-call arguments: the model generates them for real.
-async function toolWords(runner, promptTokens, sampling, nSlots, signal) {
+async function toolWords(runner, promptTokens, sampling, nSlots, signal, onStart) {
   const extra = runner.model.tokenize('<tool_call>', false);
   const r = await generate(runner, promptTokens.concat(extra), {
-    maxTokens: Math.min(64, 2 * nSlots + 4), sampling, stops: [], signal, onPiece: async () => {},
+    maxTokens: Math.min(64, 2 * nSlots + 4), sampling, stops: [], signal, onPiece: async () => {}, onStart,
   });
+  // the prompt the client sent is promptTokens; the tool-call opener is ours
+  r.nCached = Math.min(r.nCached, promptTokens.length);
   const words = r.text.split(/\s+/).map((w) => w.replace(/[^A-Za-z]/g, '')).filter(Boolean);
   return { words, result: r };
 }
@@ -831,15 +1086,94 @@ function maxTokensOf(body) {
   return OPT.defaultMaxTokens;
 }
 
-function checkContext(res, nPrompt, maxTokens) {
-  if (nPrompt >= OPT.ctxSize) {
+function checkContext(res, runner, nPrompt, maxTokens) {
+  const nCtx = runner.ctxSize;
+  if (nPrompt >= nCtx) {
     engineError(res, 400,
-      `request (${nPrompt} tokens) exceeds the available context size (${OPT.ctxSize} tokens), try increasing it`,
-      'exceed_context_size_error', { n_prompt_tokens: nPrompt, n_ctx: OPT.ctxSize });
+      `request (${nPrompt} tokens) exceeds the available context size (${nCtx} tokens), try increasing it`,
+      'exceed_context_size_error', { n_prompt_tokens: nPrompt, n_ctx: nCtx });
     return -2;
   }
-  const room = OPT.ctxSize - nPrompt;
+  const room = nCtx - nPrompt;
   return maxTokens < 0 ? room : Math.min(maxTokens, room);
+}
+
+// ------------------------------------------------------------ request checks
+// llama-server's checks, with its texts: std::invalid_argument -> 400
+// invalid_request_error, other exceptions -> 500 server_error (ex_wrapper).
+
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+    this.type = status === 400 ? 'invalid_request_error' : 'server_error';
+  }
+}
+const badRequest = (m) => new ApiError(400, m);
+const serverError = (m) => new ApiError(500, m);
+const MMPROJ_HINT = 'is not supported - hint: if this is unexpected, you may need to provide the mmproj';
+
+// nlohmann::json::dump(): compact, keys sorted
+function cppDump(v) {
+  if (Array.isArray(v)) return `[${v.map(cppDump).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${cppDump(v[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v === undefined ? null : v);
+}
+
+const hasKey = (o, k) => !!o && typeof o === 'object' && !Array.isArray(o) && Object.prototype.hasOwnProperty.call(o, k);
+
+// oaicompat_chat_params_parse + common_chat_msgs_parse_oaicompat:
+// OpenAI messages -> [{ role, text }] (the text the template renders)
+function parseChatMessages(body) {
+  if (!hasKey(body, 'messages')) throw badRequest("'messages' is required");
+  const messages = body.messages;
+  if (!Array.isArray(messages)) throw badRequest("Expected 'messages' to be an array");
+  for (const msg of messages) {
+    const role = hasKey(msg, 'role') && typeof msg.role === 'string' ? msg.role : '';
+    if (role !== 'assistant' && !hasKey(msg, 'content')) throw badRequest("All non-assistant messages must contain 'content'");
+    if (role === 'assistant') {
+      if (!hasKey(msg, 'content') && !hasKey(msg, 'tool_calls')) {
+        throw badRequest("Assistant message must contain either 'content' or 'tool_calls'!");
+      }
+      if (!hasKey(msg, 'content')) continue;
+    }
+    const c = msg.content;
+    if (typeof c === 'string' || c === null) continue;
+    if (!Array.isArray(c)) throw badRequest("Expected 'content' to be a string or an array");
+    for (const part of c) {
+      const type = hasKey(part, 'type') && typeof part.type === 'string' ? part.type : '';
+      if (type === 'image_url') throw serverError(`image input ${MMPROJ_HINT}`);
+      if (type === 'input_audio') throw serverError(`audio input ${MMPROJ_HINT}`);
+      if (type === 'input_video') throw serverError(`video input ${MMPROJ_HINT}`);
+      if (type !== 'text') throw badRequest('unsupported content[].type');
+    }
+  }
+  const out = [];
+  for (const msg of messages) {
+    if (!hasKey(msg, 'role')) throw serverError(`Failed to parse messages: Missing 'role' in message: ${cppDump(msg)}`);
+    if (typeof msg.role !== 'string') throw serverError('Failed to parse messages: [json.exception.type_error.302] type must be string');
+    const c = msg.content;
+    let text = typeof c === 'string' ? c : Array.isArray(c) ? c.map((p) => String(p.text ?? '')).join('') : '';
+    if (Array.isArray(msg.tool_calls)) {
+      for (const tc of msg.tool_calls) {
+        if (!hasKey(tc, 'type')) throw serverError(`Failed to parse messages: Missing tool call type: ${cppDump(tc)}`);
+        if (tc.type !== 'function') throw serverError(`Failed to parse messages: Unsupported tool call type: ${cppDump(tc)}`);
+        if (!hasKey(tc, 'function')) throw serverError(`Failed to parse messages: Missing tool call function: ${cppDump(tc)}`);
+        if (!hasKey(tc.function, 'name')) throw serverError(`Failed to parse messages: Missing tool call name: ${cppDump(tc)}`);
+        const args = typeof tc.function.arguments === 'string' ? tc.function.arguments : JSON.stringify(tc.function.arguments ?? null);
+        text += `<tool_call>${JSON.stringify({ name: tc.function.name, arguments: args })}</tool_call>`;
+      }
+    }
+    if (msg.role === 'tool') text = `<tool_response>${text}</tool_response>`;
+    out.push({ role: msg.role, text });
+  }
+  const n = out.length;
+  if (n >= 2 && out[n - 1].role === 'assistant' && out[n - 2].role === 'assistant') {
+    throw badRequest('Cannot have 2 or more assistant messages at the end of the list.');
+  }
+  return out;
 }
 
 function openAITools(body) {
@@ -862,42 +1196,40 @@ function toolsSystemText(tools) {
 
 async function handleChat(ctx) {
   const { res, body, runner, signal } = ctx;
-  if (!Array.isArray(body.messages) || body.messages.length === 0) {
-    return engineError(res, 400, "'messages' is required and must be a non-empty array", 'invalid_request_error');
-  }
   if (typeof body.n === 'number' && body.n !== 1) {
     return engineError(res, 400, 'Only one completion choice is allowed', 'invalid_request_error');
   }
-  const msgs = [];
-  for (const m of body.messages) {
-    if (!m || typeof m !== 'object' || typeof m.role !== 'string') {
-      return engineError(res, 400, "each message needs a string 'role'", 'invalid_request_error');
-    }
-    let text = openAIContentText(m.content);
-    if (Array.isArray(m.tool_calls)) {
-      for (const c of m.tool_calls) {
-        if (c && c.function) text += `<tool_call>${JSON.stringify({ name: c.function.name, arguments: c.function.arguments })}</tool_call>`;
-      }
-    }
-    if (m.role === 'tool') text = `<tool_response>${text}</tool_response>`;
-    msgs.push({ role: m.role, text });
-  }
+  let msgs;
+  try { msgs = parseChatMessages(body); } catch (e) { if (e instanceof ApiError) return engineError(res, e.status, e.message, e.type); throw e; }
   const { tools, choice } = openAITools(body);
   const prompt = chatPromptTokens(runner, msgs, toolsSystemText(tools));
-  const maxTokens = checkContext(res, prompt.length, maxTokensOf(body));
+  const maxTokens = checkContext(res, runner, prompt.length, maxTokensOf(body));
   if (maxTokens === -2) return;
-  const last = body.messages[body.messages.length - 1];
-  const tool = pickTool(tools, choice, openAIContentText(last.content), last.role === 'user');
+  const last = msgs.length ? body.messages[body.messages.length - 1] : null;
+  const tool = last ? pickTool(tools, choice, openAIContentText(last.content), last.role === 'user') : null;
   const sampling = samplingFrom(body, runner.model, ctx.TokenBias);
   const stream = body.stream === true;
   const includeUsage = !!(body.stream_options && body.stream_options.include_usage);
   const id = 'chatcmpl-' + randomId(32);
   const created = nowSec();
   const base = () => ({ created, id, model: body.model, system_fingerprint: ctx.fingerprint, object: 'chat.completion.chunk' });
-  const usageOf = (r) => ({ completion_tokens: r.nGen, prompt_tokens: prompt.length, total_tokens: r.nGen + prompt.length });
+  let sse = null;
+  const onStart = stream ? async () => { sse = new SSE(res, signal); } : null;
+  const roleChunk = () => sse.data(Object.assign({ choices: [{ finish_reason: null, index: 0, delta: { role: 'assistant', content: null } }] }, base()));
+  // llama-server: timings ride on the last chunk (the usage chunk when asked for)
+  const finish = async (reason, r) => {
+    const t = timingsOf(prompt.length, r);
+    const fin = Object.assign({ choices: [{ finish_reason: reason, index: 0, delta: {} }] }, base());
+    if (includeUsage) {
+      await sse.data(fin);
+      await sse.data(Object.assign({ choices: [] }, base(), { usage: usageOf(prompt.length, r), timings: t }));
+    } else await sse.data(Object.assign(fin, { timings: t }));
+    await sse.data('[DONE]');
+    return sse.end();
+  };
 
   if (tool) {
-    const { words, result } = await toolWords(runner, prompt, sampling, countStringSlots(tool.schema), signal);
+    const { words, result } = await toolWords(runner, prompt, sampling, countStringSlots(tool.schema), signal, onStart);
     const args = JSON.stringify(fillSchema(tool.schema, words));
     const callId = 'call_' + randomId(24);
     if (!stream) {
@@ -906,11 +1238,11 @@ async function handleChat(ctx) {
           role: 'assistant', content: null,
           tool_calls: [{ id: callId, type: 'function', function: { name: tool.name, arguments: args } }] } }],
         created, model: body.model, system_fingerprint: ctx.fingerprint, object: 'chat.completion',
-        usage: usageOf(result), id, timings: timingsOf(prompt.length, result),
+        usage: usageOf(prompt.length, result), id, timings: timingsOf(prompt.length, result),
       });
     }
-    const sse = new SSE(res, signal);
-    await sse.data(Object.assign({ choices: [{ finish_reason: null, index: 0, delta: { role: 'assistant', content: null } }] }, base()));
+    if (signal.aborted) return sse.end();
+    await roleChunk();
     await sse.data(Object.assign({ choices: [{ finish_reason: null, index: 0, delta: {
       tool_calls: [{ index: 0, id: callId, type: 'function', function: { name: tool.name, arguments: '' } }] } }] }, base()));
     for (const frag of splitFragments(args)) {
@@ -919,11 +1251,7 @@ async function handleChat(ctx) {
         tool_calls: [{ index: 0, function: { arguments: frag } }] } }] }, base()));
       if (OPT.tokenDelayMs > 0) await sleep(OPT.tokenDelayMs);
     }
-    await sse.data(Object.assign({ choices: [{ finish_reason: 'tool_calls', index: 0, delta: {} }] }, base(),
-      { timings: timingsOf(prompt.length, result) }));
-    if (includeUsage) await sse.data(Object.assign({ choices: [] }, base(), { usage: usageOf(result) }));
-    await sse.data('[DONE]');
-    return sse.end();
+    return finish('tool_calls', result);
   }
 
   const stops = asStopList(body.stop);
@@ -932,25 +1260,22 @@ async function handleChat(ctx) {
     return engineJSON(res, 200, {
       choices: [{ finish_reason: r.finish, index: 0, message: { role: 'assistant', content: r.text.replace(/^ /, '') } }],
       created, model: body.model, system_fingerprint: ctx.fingerprint, object: 'chat.completion',
-      usage: usageOf(r), id, timings: timingsOf(prompt.length, r),
+      usage: usageOf(prompt.length, r), id, timings: timingsOf(prompt.length, r),
     });
   }
-  const sse = new SSE(res, signal);
-  await sse.data(Object.assign({ choices: [{ finish_reason: null, index: 0, delta: { role: 'assistant', content: null } }] }, base()));
   let first = true;
+  let roleSent = false;
   const r = await generate(runner, prompt, {
-    maxTokens, sampling, stops, signal,
+    maxTokens, sampling, stops, signal, onStart,
     onPiece: async (piece) => {
+      if (!roleSent) { roleSent = true; await roleChunk(); }
       if (first) { piece = piece.replace(/^ /, ''); if (!piece) return; first = false; }
       await sse.data(Object.assign({ choices: [{ finish_reason: null, index: 0, delta: { content: piece } }] }, base()));
     },
   });
   if (signal.aborted) return sse.end();
-  await sse.data(Object.assign({ choices: [{ finish_reason: r.finish, index: 0, delta: {} }] }, base(),
-    { timings: timingsOf(prompt.length, r) }));
-  if (includeUsage) await sse.data(Object.assign({ choices: [] }, base(), { usage: usageOf(r) }));
-  await sse.data('[DONE]');
-  return sse.end();
+  if (!roleSent) await roleChunk();
+  return finish(r.finish, r);
 }
 
 async function handleCompletions(ctx) {
@@ -969,37 +1294,38 @@ async function handleCompletions(ctx) {
   const tokenized = prompts.map((p) => [runner.sp.bos, ...runner.model.tokenize(p, false)]);
   const maxReq = maxTokensOf(body);
   let maxTokens = maxReq;
-  for (const t of tokenized) { maxTokens = checkContext(res, t.length, maxReq); if (maxTokens === -2) return; }
+  for (const t of tokenized) { maxTokens = checkContext(res, runner, t.length, maxReq); if (maxTokens === -2) return; }
   const base = () => ({ created, model: body.model, system_fingerprint: ctx.fingerprint, object: 'text_completion', id });
 
   if (!stream) {
     const choices = [];
     let nPrompt = 0;
     let nGen = 0;
+    let nCached = 0;
     let last = null;
     for (let i = 0; i < tokenized.length; i++) {
       const r = await generate(runner, tokenized[i], { maxTokens, sampling, stops, signal, onPiece: async () => {} });
       choices.push({ text: r.text, index: i, logprobs: null, finish_reason: r.finish });
-      nPrompt += tokenized[i].length; nGen += r.nGen; last = r;
+      nPrompt += tokenized[i].length; nGen += r.nGen; nCached += r.nCached; last = r;
     }
     return engineJSON(res, 200, Object.assign({ choices }, base(), {
-      usage: { completion_tokens: nGen, prompt_tokens: nPrompt, total_tokens: nGen + nPrompt },
+      usage: usageOf(nPrompt, { nGen, nCached }),
       timings: timingsOf(tokenized[tokenized.length - 1].length, last),
     }));
   }
-  const sse = new SSE(res, signal);
+  let sse = null;
   const prompt = tokenized[0];
   const r = await generate(runner, prompt, {
     maxTokens, sampling, stops, signal,
+    onStart: async () => { sse = new SSE(res, signal); },
     onPiece: (piece) => sse.data(Object.assign({ choices: [{ text: piece, index: 0, logprobs: null, finish_reason: null }] }, base())),
   });
   if (signal.aborted) return sse.end();
-  await sse.data(Object.assign({ choices: [{ text: '', index: 0, logprobs: null, finish_reason: r.finish }] }, base(),
-    { timings: timingsOf(prompt.length, r) }));
+  const fin = Object.assign({ choices: [{ text: '', index: 0, logprobs: null, finish_reason: r.finish }] }, base());
   if (includeUsage) {
-    await sse.data(Object.assign({ choices: [] }, base(), {
-      usage: { completion_tokens: r.nGen, prompt_tokens: prompt.length, total_tokens: r.nGen + prompt.length } }));
-  }
+    await sse.data(fin);
+    await sse.data(Object.assign({ choices: [] }, base(), { usage: usageOf(prompt.length, r), timings: timingsOf(prompt.length, r) }));
+  } else await sse.data(Object.assign(fin, { timings: timingsOf(prompt.length, r) }));
   await sse.data('[DONE]');
   return sse.end();
 }
@@ -1040,90 +1366,161 @@ async function handleEmbeddings(ctx) {
   });
 }
 
+// llama-server's server_chat_convert_anthropic_to_oai: Anthropic body ->
+// OpenAI messages (then checked as a chat request).  Fields it does not name
+// (context_management, output_config, cache_control, metadata, ...) are
+// ignored; block types it does not know (document, redacted_thinking,
+// server_tool_use, ...) are dropped; any role passes through.
+
+// Claude Code's per-request "cch=" stamp in its billing-header system text
+// is blanked so that the prefix cache survives it (llama.cpp PR #21793)
+function normalizeBillingHeader(text) {
+  const prefix = 'x-anthropic-billing-header:';
+  if (!text.startsWith(prefix)) return text;
+  const i = text.indexOf('cch=', prefix.length);
+  if (i < 0) return text;
+  const at = i + 4;
+  if (at + 5 < text.length && text[at + 5] === ';') return text.slice(0, at) + 'fffff' + text.slice(at + 5);
+  return text;
+}
+
+function anthropicToChat(body) {
+  const out = [];
+  if (body.system !== undefined && body.system !== null) {
+    let sys = '';
+    if (typeof body.system === 'string') sys = normalizeBillingHeader(body.system);
+    else if (Array.isArray(body.system)) {
+      for (const b of body.system) {
+        if (hasKey(b, 'type') && b.type === 'text') sys += normalizeBillingHeader(typeof b.text === 'string' ? b.text : '');
+      }
+    }
+    out.push({ role: 'system', content: sys });
+  }
+  if (!hasKey(body, 'messages')) throw serverError("'messages' is required");
+  if (!Array.isArray(body.messages)) return out;
+  for (const msg of body.messages) {
+    const role = hasKey(msg, 'role') && typeof msg.role === 'string' ? msg.role : '';
+    if (!hasKey(msg, 'content')) {
+      if (role === 'assistant') continue;
+      out.push(msg);
+      continue;
+    }
+    const content = msg.content;
+    if (!Array.isArray(content)) { out.push(msg); continue; }
+    const parts = [];
+    const toolCalls = [];
+    const toolResults = [];
+    let reasoning = '';
+    for (const b of content) {
+      const type = hasKey(b, 'type') && typeof b.type === 'string' ? b.type : '';
+      if (type === 'text') parts.push(b);
+      else if (type === 'thinking') reasoning += typeof b.thinking === 'string' ? b.thinking : '';
+      else if (type === 'image') {
+        const st = hasKey(b.source, 'type') ? b.source.type : '';
+        if (st === 'base64' || st === 'url') parts.push({ type: 'image_url', image_url: { url: '' } });
+      } else if (type === 'tool_use') {
+        toolCalls.push({ id: typeof b.id === 'string' ? b.id : '', type: 'function', function: {
+          name: typeof b.name === 'string' ? b.name : '',
+          arguments: JSON.stringify(b.input && typeof b.input === 'object' ? b.input : {}) } });
+      } else if (type === 'tool_result') {
+        const id = typeof b.tool_use_id === 'string' ? b.tool_use_id : '';
+        const rc = b.content;
+        if (typeof rc === 'string') toolResults.push({ role: 'tool', tool_call_id: id, content: rc });
+        else if (Array.isArray(rc)) {
+          let text = '';
+          const cparts = [];
+          let images = false;
+          for (const c of rc) {
+            const ct = hasKey(c, 'type') ? c.type : '';
+            if (ct === 'text') { const t = typeof c.text === 'string' ? c.text : ''; text += t; cparts.push({ type: 'text', text: t }); }
+            else if (ct === 'image') { images = true; cparts.push({ type: 'image_url', image_url: { url: '' } }); }
+          }
+          toolResults.push({ role: 'tool', tool_call_id: id, content: images ? cparts : text });
+        } else toolResults.push({ role: 'tool', tool_call_id: id, content: '' });
+      }
+    }
+    if (parts.length || toolCalls.length || reasoning) {
+      const m = { role };
+      m.content = parts.length ? parts : '';
+      if (toolCalls.length) m.tool_calls = toolCalls;
+      if (reasoning) m.reasoning_content = reasoning;
+      out.push(m);
+    }
+    out.push(...toolResults);
+  }
+  return out;
+}
+
 function anthropicTools(body) {
   const tools = Array.isArray(body.tools) ? body.tools
-    .filter((t) => t && typeof t.name === 'string')
-    .map((t) => ({ name: t.name, description: t.description || '', schema: t.input_schema || {} }))
+    .filter((t) => t && typeof t === 'object' && typeof t.name === 'string' && t.name)
+    .map((t) => ({ name: t.name, description: typeof t.description === 'string' ? t.description : '', schema: t.input_schema || {} }))
     : [];
+  // llama-server maps "auto" -> auto, "any" and "tool" -> required (the
+  // named tool is not enforced); "none" is not mapped, so it stays auto
   let choice = { kind: 'auto' };
   const tc = body.tool_choice;
-  if (tc && typeof tc === 'object') {
-    if (tc.type === 'none') choice = { kind: 'none' };
-    else if (tc.type === 'any') choice = { kind: 'required' };
-    else if (tc.type === 'tool' && tc.name) choice = { kind: 'named', name: tc.name };
-  }
+  if (tc && typeof tc === 'object' && (tc.type === 'any' || tc.type === 'tool')) choice = { kind: 'required' };
   return { tools, choice };
 }
 
+// -> { prompt, tools, choice, lastText, lastIsUser } or throws ApiError
 function anthropicPrompt(runner, body) {
-  const msgs = [];
-  if (typeof body.system === 'string' && body.system) msgs.push({ role: 'system', text: body.system });
-  else if (Array.isArray(body.system)) {
-    const t = anthropicContentText(body.system, { forUser: false });
-    if (t) msgs.push({ role: 'system', text: t });
-  }
-  for (const m of body.messages) {
-    msgs.push({ role: m.role, text: anthropicContentText(m.content, { forUser: m.role === 'user' }) });
-  }
+  const chat = anthropicToChat(body);
+  const msgs = parseChatMessages({ messages: chat });
   const { tools, choice } = anthropicTools(body);
-  return { prompt: chatPromptTokens(runner, msgs, toolsSystemText(tools)), tools, choice };
-}
-
-function validateAnthropic(res, body) {
-  if (!Array.isArray(body.messages) || body.messages.length === 0) {
-    engineError(res, 400, "'messages' is required and must be a non-empty array", 'invalid_request_error');
-    return false;
-  }
-  for (const m of body.messages) {
-    if (!m || typeof m !== 'object' || (m.role !== 'user' && m.role !== 'assistant')) {
-      engineError(res, 400, "each message needs role 'user' or 'assistant'", 'invalid_request_error');
-      return false;
-    }
-  }
-  return true;
+  const last = Array.isArray(body.messages) && body.messages.length ? body.messages[body.messages.length - 1] : null;
+  const lastIsUser = !!last && last.role === 'user' &&
+    !(Array.isArray(last.content) && last.content.some((b) => b && b.type === 'tool_result'));
+  const lastText = last ? anthropicContentText(last.content, { forUser: true }) : '';
+  return { prompt: chatPromptTokens(runner, msgs, toolsSystemText(tools)), tools, choice, lastText, lastIsUser };
 }
 
 async function handleCountTokens(ctx) {
   const { res, body, runner } = ctx;
-  if (!validateAnthropic(res, body)) return;
-  const { prompt } = anthropicPrompt(runner, body);
-  return engineJSON(res, 200, { input_tokens: prompt.length });
+  let p;
+  try { p = anthropicPrompt(runner, body); } catch (e) { if (e instanceof ApiError) return engineError(res, e.status, e.message, e.type); throw e; }
+  return engineJSON(res, 200, { input_tokens: p.prompt.length });
 }
 
 async function handleMessages(ctx) {
   const { res, body, runner, signal } = ctx;
-  if (!validateAnthropic(res, body)) return;
-  const { prompt, tools, choice } = anthropicPrompt(runner, body);
-  const maxTokens = checkContext(res, prompt.length, maxTokensOf(body));
+  let p;
+  try { p = anthropicPrompt(runner, body); } catch (e) { if (e instanceof ApiError) return engineError(res, e.status, e.message, e.type); throw e; }
+  const { prompt, tools, choice } = p;
+  // llama-server: max_tokens defaults to 4096 on this endpoint
+  const maxReq = typeof body.max_tokens === 'number' && Number.isFinite(body.max_tokens) ? Math.trunc(body.max_tokens) : 4096;
+  const maxTokens = checkContext(res, runner, prompt.length, maxReq);
   if (maxTokens === -2) return;
-  const last = body.messages[body.messages.length - 1];
-  const lastIsUser = last.role === 'user' &&
-    !(Array.isArray(last.content) && last.content.some((b) => b && b.type === 'tool_result'));
-  const tool = pickTool(tools, choice, anthropicContentText(last.content, { forUser: true }), lastIsUser);
+  const tool = pickTool(tools, choice, p.lastText, p.lastIsUser);
   const sampling = samplingFrom(body, runner.model, ctx.TokenBias);
   const stream = body.stream === true;
   const id = 'msg_' + randomId(24);
   const stopSeqs = asStopList(body.stop_sequences);
-  const stopReason = (r) => (r.stopWord !== null ? 'stop_sequence' : r.finish === 'length' ? 'max_tokens' : 'end_turn');
+  // llama-server: end_turn for end-of-sequence and for a stop sequence
+  const stopReason = (r) => (r.finish === 'length' ? 'max_tokens' : 'end_turn');
   const msgBase = { id, type: 'message', role: 'assistant', model: body.model };
-  const startUsage = { input_tokens: prompt.length, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 0 };
+  const usage = (r) => ({ cache_read_input_tokens: r.nCached, input_tokens: prompt.length - r.nCached, output_tokens: r.nGen });
+  let sse = null;
+  const onStart = stream ? async () => { sse = new SSE(res, signal); } : null;
+  const messageStart = (r) => sse.event('message_start', { type: 'message_start', message: Object.assign({}, msgBase, {
+    content: [], stop_reason: null, stop_sequence: null,
+    usage: { cache_read_input_tokens: r.nCached, input_tokens: prompt.length - r.nCached, output_tokens: 0 } }) });
 
   if (tool) {
-    const { words, result } = await toolWords(runner, prompt, sampling, countStringSlots(tool.schema), signal);
+    const { words, result } = await toolWords(runner, prompt, sampling, countStringSlots(tool.schema), signal, onStart);
     const input = fillSchema(tool.schema, words);
     const toolId = 'toolu_' + randomId(24);
     if (!stream) {
       return engineJSON(res, 200, Object.assign({}, msgBase, {
         content: [{ type: 'tool_use', id: toolId, name: tool.name, input }],
-        stop_reason: 'tool_use', stop_sequence: null,
-        usage: { input_tokens: prompt.length, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: result.nGen },
+        stop_reason: 'tool_use', stop_sequence: null, usage: usage(result),
       }));
     }
-    const sse = new SSE(res, signal);
-    await sse.event('message_start', { type: 'message_start', message: Object.assign({}, msgBase, {
-      content: [], stop_reason: null, stop_sequence: null, usage: startUsage }) });
+    if (signal.aborted) return sse.end();
+    await messageStart(result);
     await sse.event('content_block_start', { type: 'content_block_start', index: 0,
-      content_block: { type: 'tool_use', id: toolId, name: tool.name, input: {} } });
+      content_block: { type: 'tool_use', id: toolId, name: tool.name } });
     for (const frag of splitFragments(JSON.stringify(input))) {
       if (signal.aborted) return sse.end();
       await sse.event('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'input_json_delta', partial_json: frag } });
@@ -1131,23 +1528,22 @@ async function handleMessages(ctx) {
     }
     await sse.event('content_block_stop', { type: 'content_block_stop', index: 0 });
     await sse.event('message_delta', { type: 'message_delta', delta: { stop_reason: 'tool_use', stop_sequence: null },
-      usage: { input_tokens: prompt.length, output_tokens: result.nGen } });
+      usage: { output_tokens: result.nGen } });
     await sse.event('message_stop', { type: 'message_stop' });
     return sse.end();
   }
 
   if (!stream) {
     const r = await generate(runner, prompt, { maxTokens, sampling, stops: stopSeqs, signal, onPiece: async () => {} });
+    const text = r.text.replace(/^ /, '');
     return engineJSON(res, 200, Object.assign({}, msgBase, {
-      content: [{ type: 'text', text: r.text.replace(/^ /, '') }],
-      stop_reason: stopReason(r), stop_sequence: r.stopWord,
-      usage: { input_tokens: prompt.length, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: r.nGen },
+      content: text ? [{ type: 'text', text }] : [],
+      stop_reason: stopReason(r), stop_sequence: r.stopWord, usage: usage(r),
     }));
   }
-  const sse = new SSE(res, signal);
-  await sse.event('message_start', { type: 'message_start', message: Object.assign({}, msgBase, {
-    content: [], stop_reason: null, stop_sequence: null, usage: startUsage }) });
   let started = false;
+  let begun = false;
+  let gen = null;
   const startBlock = async () => {
     if (started) return;
     started = true;
@@ -1155,17 +1551,19 @@ async function handleMessages(ctx) {
   };
   const r = await generate(runner, prompt, {
     maxTokens, sampling, stops: stopSeqs, signal,
+    onStart: async (o) => { gen = o; await onStart(); },
     onPiece: async (piece) => {
+      if (!begun) { begun = true; await messageStart(gen); }
       if (!started) { piece = piece.replace(/^ /, ''); if (!piece) return; }
       await startBlock();
       await sse.event('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: piece } });
     },
   });
   if (signal.aborted) return sse.end();
-  await startBlock();
-  await sse.event('content_block_stop', { type: 'content_block_stop', index: 0 });
+  if (!begun) await messageStart(r);
+  if (started) await sse.event('content_block_stop', { type: 'content_block_stop', index: 0 });
   await sse.event('message_delta', { type: 'message_delta', delta: { stop_reason: stopReason(r), stop_sequence: r.stopWord },
-    usage: { input_tokens: prompt.length, output_tokens: r.nGen } });
+    usage: { output_tokens: r.nGen } });
   await sse.event('message_stop', { type: 'message_stop' });
   return sse.end();
 }
@@ -1213,19 +1611,21 @@ async function openAIInference(req, res, backendName, kind, pre) {
     return goError(res, 412, `backend "${backend}" is not installed; run: docker model install-runner --backend ${backend}`);
   }
   const k = INFERENCE_KINDS[kind];
-  let st;
-  try {
-    st = await SCHED.ensure(model, k.mode, { noWait: OPT.loading503 });
-  } catch (e) {
-    return goError(res, 500, `unable to load runner: ${e.message}`);
-  }
-  if (st.loading) return engineError(res, 503, 'Loading model', 'unavailable_error');
-  if (String(req.headers['x-preload-only'] || '') === 'true') { res.writeHead(200); return res.end(); }
-  const e = st.entry;
-  SCHED.begin(e);
+  // the request's context: a client that goes away abandons a load it started
   const ac = new AbortController();
   res.on('close', () => { if (!res.writableFinished) ac.abort(); });
+  let e;
   try {
+    e = (await SCHED.acquire(model, dec.model, k.mode, ac.signal)).entry;
+  } catch (err) {
+    if (ac.signal.aborted) return res.destroyed ? undefined : res.destroy();
+    return goError(res, 500, `unable to load runner: ${err.message}`);
+  }
+  try {
+    // DMR: a preload-only request returns right after the load: 200, no body
+    if (req.headers['x-preload-only'] === 'true') { res.writeHead(200, { 'Content-Length': 0 }); return res.end(); }
+    // old DMR (--loading-503): the engine answers while it still loads
+    if (!e.engineReady) return engineError(res, 503, 'Loading model', 'unavailable_error', undefined, true);
     const body = dec.obj;
     await k.handler({ req, res, body, runner: e.runner, signal: ac.signal, fingerprint: FINGERPRINT, TokenBias: NLC.TokenBias });
   } catch (err) {
@@ -1237,7 +1637,7 @@ async function openAIInference(req, res, backendName, kind, pre) {
       } else res.end();
     } else if (!res.writableEnded) res.end();
   } finally {
-    SCHED.end(e);
+    SCHED.release(e);
   }
 }
 
@@ -1346,7 +1746,8 @@ async function enginesAdmin(req, res, p) {
       if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET');
       const st = {};
       for (const b of KNOWN_BACKENDS) {
-        st[b] = INSTALLED_BACKENDS.has(b) ? `running llama.cpp version: ${LLAMA_VERSION} (dmr-standin)` : 'not installed';
+        // inference.FormatStatus: "Running: details", "Not Installed[: details]"
+        st[b] = INSTALLED_BACKENDS.has(b) ? `Running: llama.cpp ${LLAMA_VERSION} (dmr-standin)` : 'Not Installed';
       }
       res.writeHead(200, { 'Content-Type': 'application/json' });
       return res.end(JSON.stringify(st));
@@ -1369,14 +1770,29 @@ async function enginesAdmin(req, res, p) {
       let b;
       try { b = JSON.parse(got.buf.toString('utf8') || 'null'); } catch { return goError(res, 400, 'invalid request'); }
       b = b && typeof b === 'object' ? b : {};
-      const n = await SCHED.unload({ all: !!b.all, models: Array.isArray(b.models) ? b.models : [] });
+      const n = await SCHED.unload({ all: !!b.all, backend: typeof b.backend === 'string' ? b.backend : '',
+        models: Array.isArray(b.models) ? b.models : [] });
       return goJSON(res, 200, { unloaded_runners: n });
     }
     case '/engines/requests':
       if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET');
       return goJSON(res, 200, []);
     case '/engines/_configure':
-      if (method === 'GET' || method === 'HEAD') return goJSON(res, 200, []);
+      if (method === 'GET' || method === 'HEAD') {
+        // ModelConfigEntry has no json tags: Go's field names
+        const want = new URL(req.url, 'http://x').searchParams.get('model');
+        const wantId = want ? (STORE.get(want) || { id: null }).id : null;
+        const out = [];
+        for (const c of SCHED.configs.values()) {
+          if (want && c.model.id !== wantId) continue;
+          const cfg = {};
+          if (c.contextSize !== undefined) cfg['context-size'] = c.contextSize;
+          if (c.runtimeFlags) cfg['runtime-flags'] = c.runtimeFlags;
+          if (c.keepAliveMs !== undefined) cfg.keep_alive = goDurationString(c.keepAliveMs);
+          out.push({ Backend: 'llama.cpp', Model: c.model.id, ModelID: 'sha256:' + c.model.sha256, Mode: c.mode, Config: cfg });
+        }
+        return goJSON(res, 200, out);
+      }
       // falls through
     default: {
       const cm = /^\/engines(?:\/([^/]+))?\/_configure$/.exec(p);
@@ -1386,17 +1802,55 @@ async function enginesAdmin(req, res, p) {
         const got = await readBody(req);
         if (got.aborted) return res.destroy();
         if (got.tooLarge) return goError(res, 400, 'request too large');
-        const dec = decodeModelField(got.buf);
-        if (dec.err) return goError(res, 400, 'invalid request');
-        const model = dec.model ? STORE.get(dec.model) : null;
-        if (!model) return goError(res, 404, `error while getting model: get model '${goQuote(dec.model)}': model not found`);
-        SCHED.ensure(model, 'completion').catch(() => {}); // DMR: 202 and preload in the background
-        res.writeHead(202);
-        return res.end();
+        return configure(req, res, got.buf);
       }
       return goError(res, 404, 'not found');
     }
   }
+}
+
+// POST /engines/_configure (scheduling/http_handler.go Configure,
+// scheduler.go ConfigureRunner, loader.go setRunnerConfig)
+async function configure(req, res, buf) {
+  let b;
+  try { b = JSON.parse(buf.toString('utf8')); } catch { return goError(res, 400, 'invalid request'); }
+  if (b === null) b = {};
+  if (typeof b !== 'object' || Array.isArray(b)) return goError(res, 400, 'invalid request');
+  const str = (v) => v === undefined || v === null || typeof v === 'string';
+  if (!str(b.model) || !str(b.mode) || !str(b.keep_alive) || !str(b['raw-runtime-flags'])) return goError(res, 400, 'invalid request');
+  const modes = ['completion', 'embedding', 'reranking', 'image-generation'];
+  if (b.mode && !modes.includes(b.mode)) return goError(res, 400, 'invalid request');
+  let keepAliveMs;
+  if (b.keep_alive !== undefined && b.keep_alive !== null) {
+    keepAliveMs = parseGoDuration(b.keep_alive);
+    if (keepAliveMs === null) return goError(res, 400, 'invalid request');
+    if (keepAliveMs < 0) keepAliveMs = -1;
+  }
+  const cs = b['context-size'];
+  if (cs !== undefined && cs !== null && !Number.isInteger(cs)) return goError(res, 400, 'invalid request');
+  const rf = Array.isArray(b['runtime-flags']) ? b['runtime-flags'] : null;
+  let mode = b.mode || 'completion';
+  if (!b.mode && rf && rf.includes('--embeddings')) mode = 'embedding';
+  const model = STORE.get(b.model || '');
+  const cfg = {
+    contextSize: Number.isInteger(cs) && (cs === -1 || cs > 0) ? cs : undefined,
+    keepAliveMs, runtimeFlags: rf || undefined,
+    raw: JSON.stringify([cs ?? null, b.keep_alive ?? null, rf, b['raw-runtime-flags'] ?? null, b.speculative ?? null, b.llamacpp ?? null]),
+  };
+  if (model) {
+    const err = await SCHED.configure(model, mode, cfg);
+    if (err) return goError(res, err.status, err.message);
+    // DMR: 202 now, and a preload in the background (1 minute at most)
+    const ac = new AbortController();
+    const t = setTimeout(() => ac.abort(), 60000);
+    t.unref();
+    SCHED.acquire(model, b.model, 'completion', ac.signal)
+      .then(({ entry }) => SCHED.release(entry), (e) => log(`background preload of ${model.id} failed: ${e.message}`))
+      .finally(() => clearTimeout(t));
+  }
+  // DMR: an unknown model is configured by name; its preload fails (logged)
+  res.writeHead(202, { 'Content-Length': 0 });
+  return res.end();
 }
 
 function nativeModels(req, res, p) {
@@ -1434,7 +1888,7 @@ async function main() {
 
   if (OPT.selfCheck) {
     const m = STORE.models.values().next().value;
-    const runner = await engine.acquireRunner(m.file);
+    const runner = await engine.acquireRunner(m.file, Math.min(OPT.ctxSize, 4096));
     const prompt = [runner.sp.bos, ...runner.model.tokenize('Hello', false)];
     const r = await generate(runner, prompt, {
       maxTokens: 8, sampling: { temperature: 0, seed: 1 }, stops: [], signal: null, onPiece: async () => {},
@@ -1448,7 +1902,7 @@ async function main() {
   }
 
   if (OPT.preload) {
-    for (const m of STORE.models.values()) await SCHED.ensure(m, 'completion');
+    for (const m of STORE.models.values()) SCHED.release((await SCHED.acquire(m, m.id, 'completion', null)).entry);
   }
 
   const server = http.createServer({ noDelay: true, keepAlive: true }, (req, res) => {
