@@ -233,6 +233,7 @@ qr{"status":"rate_limited".*"probes":1\}}
 
 
 === TEST 8: an https endpoint is probed over TLS and proxied to
+--- skip_eval: 6: OllaTest::nginx_lacks(directive => 'ssl_session_timeout', server => 'ssl_session_timeout 5m;', module => 'nginx built without --with-http_ssl_module', block => 'TEST 8')
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream models {

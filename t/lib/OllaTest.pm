@@ -290,6 +290,50 @@ sub children_of {
     return sort { $a <=> $b } @kids;
 }
 
+# nginx_lacks(directive => NAME, server => 'NAME ...;' or location => ...,
+#             module => WHY, block => NAME, quiet => 0|1): true (with a
+#             diagnostic saying why, unless quiet) when the
+# nginx under test, with TEST_NGINX_LOAD_MODULES loaded, does not know the
+# directive: an optional module (not built by default) is missing.  For
+# "--- skip_eval: N: OllaTest::nginx_lacks(...)", which openresty's
+# Test::Nginx and the compat runner both support.  Any other failure of
+# "nginx -t" is not a reason to skip: the block runs and says what fails.
+our %Lacks;
+
+sub nginx_lacks {
+    my (%o) = @_;
+    my $d = $o{directive};
+
+    if (!exists $Lacks{$d}) {
+        require File::Temp;
+        my $nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
+        my $dir = File::Temp::tempdir('olla-lacks-XXXXXX', TMPDIR => 1,
+                                      CLEANUP => 1);
+        open my $fh, '>', "$dir/nginx.conf" or die "$dir/nginx.conf: $!";
+        print $fh map { "load_module $_;\n" }
+                  split ' ', $ENV{TEST_NGINX_LOAD_MODULES} // '';
+        print $fh "error_log $dir/error.log;\npid $dir/nginx.pid;\n"
+                . "events {}\nhttp {\n"
+                . join('', map { "    ${_}_temp_path $dir/$_;\n" }
+                               qw(client_body proxy fastcgi uwsgi scgi))
+                . "    server {\n        listen 127.0.0.1:1;\n"
+                . "        " . ($o{server} // '') . "\n"
+                . "        location / { " . ($o{location} // '') . " }\n"
+                . "    }\n}\n";
+        close $fh;
+        my $out = `\Q$nginx\E -t -p \Q$dir\E/ -c \Q$dir\E/nginx.conf 2>&1`;
+        $Lacks{$d} = $? != 0 && $out =~ /unknown directive "\Q$d\E"/ ? 1 : 0;
+    }
+
+    if ($Lacks{$d} && !$o{quiet}) {
+        Test::More::diag(($o{block} ? "$o{block}: " : '')
+            . "skipped: this nginx has no \"$d\" directive"
+            . ($o{module} ? " ($o{module})" : ''));
+    }
+
+    return $Lacks{$d};
+}
+
 # a self-signed certificate for a TLS mock; returns (cert, key)
 sub tls_cert {
     my ($dir) = @_;
