@@ -55,7 +55,6 @@ __DATA__
     location /internal/ { olla_status; }
 --- init
 OllaTest::wait_status_settled();
-Time::HiRes::sleep(0.3);
 --- request
 GET /internal/status/endpoints
 --- response_body_like eval
@@ -89,8 +88,10 @@ qr{"name":"empty".*?"status":"healthy".*?"consecutive_failures":0
     server { listen 18203; location = /engines/v1/models { return 200 'xx'; } location / { return 200 "garbage\n"; } }
 --- config
     location /olla/ { olla_route models; proxy_pass http://models; }
+    location /internal/ { olla_status; }
 --- init
-Time::HiRes::sleep(0.5);
+# every endpoint has its verdict: until then they are all routable
+OllaTest::wait_status_settled();
 --- request eval
 [ map { "POST /olla/dmr/engines/v1/chat/completions\n{\"model\":\"ai/smollm2\",\"messages\":[]}" } 1..6 ]
 --- response_body eval
@@ -133,14 +134,15 @@ OllaTest::wait_status_settled();
 --- config
     location /olla/ { olla_route models; proxy_pass http://models; }
     location /_mock/ { proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1; }
---- init
-OllaTest::http(GET => "http://127.0.0.1:$ENV{TEST_NGINX_MOCK_PORT_1}/_mock/set?port=$ENV{TEST_NGINX_MOCK_PORT_1}&models_status=500");
+    location /internal/ { olla_status; }
+--- mock_setup
+OllaMock::set($ENV{TEST_NGINX_MOCK_PORT_1}, models_status => 500);
 --- request eval
 [
- "GET /_mock/sleep?s=2.5",
+ "GET /_mock/until?endpoint=a&status=unhealthy",
  "POST /olla/dmr/engines/v1/chat/completions\n{\"model\":\"ai/smollm2\"}",
  "GET /_mock/set?port=$ENV{TEST_NGINX_MOCK_PORT_1}&models_status=200",
- "GET /_mock/sleep?s=2.6",
+ "GET /_mock/until?endpoint=a&status=healthy",
  "POST /olla/dmr/engines/v1/chat/completions\n{\"model\":\"ai/smollm2\"}",
  "GET /_mock/reset",
 ]
@@ -162,12 +164,17 @@ OllaTest::http(GET => "http://127.0.0.1:$ENV{TEST_NGINX_MOCK_PORT_1}/_mock/set?p
     }
 --- config
     location /internal/ { olla_status; }
+--- mock_setup
+OllaMock::set($ENV{TEST_NGINX_MOCK_PORT_1}, models_status => 500);
 --- init
 my $p = $ENV{TEST_NGINX_MOCK_PORT_1};
-OllaTest::http(GET => "http://127.0.0.1:$p/_mock/set?port=$p&models_status=500");
-Time::HiRes::sleep(3.3);
-OllaTest::http(GET => "http://127.0.0.1:$p/_mock/set?port=$p&models_status=200");
-Time::HiRes::sleep(4.2);
+# three failed probes (1 s, then 2 s apart), one change logged
+OllaTest::wait_endpoint('a', sub { $_[0]{status} eq 'unhealthy' && $_[0]{consecutive_failures} >= 3 }, 10);
+OllaMock::set($p, models_status => 200);
+# back to healthy, and probed healthy once more after that
+my $e = OllaTest::wait_endpoint('a', sub { $_[0]{status} eq 'healthy' }, 10);
+my $n = $e ? $e->{probes} : 0;
+OllaTest::wait_endpoint('a', sub { $_[0]{probes} > $n }, 5);
 --- request
 GET /internal/status/endpoints
 --- response_body_like: "status":"healthy"
@@ -190,7 +197,8 @@ qr{^\[warn\] .*olla: endpoint "a" \(http://127\.0\.0\.1:\d+\) is unhealthy, was 
 --- config
     location /internal/ { olla_status; }
 --- init
-Time::HiRes::sleep(4.6);
+# the third probe (1 s, then 2 s after the first two): the next is 4 s away
+OllaTest::wait_endpoint('e500', sub { $_[0]{probes} >= 3 }, 10);
 --- request
 GET /internal/status/endpoints
 --- response_body_like eval
@@ -211,7 +219,10 @@ qr{"status":"unhealthy".*"consecutive_failures":3,.*"next_check_ms":(?:[2-4]\d\d
 --- config
     location /internal/ { olla_status; }
 --- init
-Time::HiRes::sleep(2.2);
+# from the first probe on, let one interval and a half pass: without the
+# hold a second probe would have come after 1 s; with it, it comes after 3 s
+OllaTest::wait_endpoint('e429', sub { $_[0]{probes} >= 1 }, 10);
+Time::HiRes::sleep(1.5);
 --- request
 GET /internal/status/endpoints
 --- response_body_like eval
@@ -222,6 +233,7 @@ qr{"status":"rate_limited".*"probes":1\}}
 
 
 === TEST 8: an https endpoint is probed over TLS and proxied to
+--- skip_eval: 6: OllaTest::nginx_lacks(directive => 'ssl_session_timeout', server => 'ssl_session_timeout 5m;', module => 'nginx built without --with-http_ssl_module', block => 'TEST 8')
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream models {
@@ -258,14 +270,16 @@ OllaTest::wait_status_settled();
 --- config
     location /olla/ { olla_route models; proxy_pass http://models; }
     location /_mock/ { proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1; }
+--- mock_setup
+OllaMock::set($ENV{TEST_NGINX_MOCK_PORT_1}, models_body => '{"object":"list","data":[{"id":"ai/smollm2:latest"}]}');
 --- init
-OllaTest::http(GET => "http://127.0.0.1:$ENV{TEST_NGINX_MOCK_PORT_1}/_mock/set?port=$ENV{TEST_NGINX_MOCK_PORT_1}&models_body=%7B%22object%22%3A%22list%22%2C%22data%22%3A%5B%7B%22id%22%3A%22ai%2Fsmollm2%3Alatest%22%7D%5D%7D");
-Time::HiRes::sleep(1.3);
+OllaTest::wait_until(sub { OllaTest::http(GET => '/olla/dmr/engines/v1/models')->{body} =~ /smollm2/ }, 10);
 --- request eval
 [
  "GET /olla/dmr/engines/v1/models",
  "GET /_mock/set?port=$ENV{TEST_NGINX_MOCK_PORT_1}&models_body=%7B%22object%22%3A%22list%22%2C%22data%22%3A%5B%5D%7D",
- "GET /_mock/sleep?s=1.3",
+ # until a probe brought the empty list
+ "GET /_mock/until?url=/olla/dmr/engines/v1/models&match=" . OllaMock::uri_escape('"data":\[\]'),
  "GET /olla/dmr/engines/v1/models",
  "GET /_mock/reset",
 ]

@@ -28,8 +28,14 @@ __DATA__
     location /internal/ { olla_status; }
     location /_mock/ { proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT_2; }
 --- init
-OllaTest::http(GET => "http://127.0.0.1:$ENV{TEST_NGINX_MOCK_PORT_2}/_mock/reset");
-Time::HiRes::sleep(3.5);
+# The mock counts from nginx's start (nothing else talks to mock-b), like
+# nginx's own "probes".  From the first probe on, wait for the third, and
+# no sooner than 1.9 s: one prober needs two intervals for it (and makes at
+# most one more meanwhile); four workers probing on their own would have
+# made about a dozen by then.
+OllaTest::wait_endpoint('b', sub { $_[0]{probes} >= 1 }, 10);
+my $t0 = Time::HiRes::time();
+OllaTest::wait_endpoint('b', sub { $_[0]{probes} >= 3 && Time::HiRes::time() - $t0 >= 1.9 }, 10);
 --- request eval
 ["GET /_mock/stats?port=$ENV{TEST_NGINX_MOCK_PORT_2}", "GET /internal/status/endpoints"]
 --- response_body_like eval

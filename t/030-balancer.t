@@ -45,16 +45,17 @@ __DATA__
 --- config
     location /olla/ { olla_route models; proxy_pass http://models; }
     location /_mock/ { proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1; }
+    location /internal/ { olla_status; }
 --- init
-Time::HiRes::sleep(0.3);
+OllaTest::wait_status_settled();
 --- request eval
 [
  main::proxy_chat(), main::proxy_chat(),
  "GET /_mock/set?port=$main::P1&models_status=500",
- "GET /_mock/sleep?s=1.3",
+ "GET /_mock/until?endpoint=dmr&status=unhealthy",
  main::proxy_chat(), main::proxy_chat(),
  "GET /_mock/set?port=$main::P1&models_status=200",
- "GET /_mock/sleep?s=2.3",
+ "GET /_mock/until?endpoint=dmr&status=healthy",
  main::proxy_chat(),
  "GET /_mock/reset",
 ]
@@ -124,14 +125,17 @@ Time::HiRes::sleep(0.3);
     location /olla/ { olla_route models; proxy_pass http://models; }
     location /internal/ { olla_status; }
 --- init
+# each background request is in flight at a mock before the next is sent
+my @mocks = ($main::P1, $main::P2);
+my $chat = '/engines/v1/chat/completions';
 # two slow requests in flight: one on each endpoint
 OllaTest::background(POST => "/olla/dmr/engines/v1/chat/completions", headers => {'X-Mock-Delay' => 2}, body => '{"model":"m"}');
-Time::HiRes::sleep(0.3);
+OllaTest::wait_mock_requests(\@mocks, $chat, 1);
 OllaTest::background(POST => "/olla/dmr/engines/v1/chat/completions", headers => {'X-Mock-Delay' => 2}, body => '{"model":"m"}');
-Time::HiRes::sleep(0.3);
+OllaTest::wait_mock_requests(\@mocks, $chat, 2);
 # a third slow one: either; then a fast one must go where one is in flight
 OllaTest::background(POST => "/olla/dmr/engines/v1/chat/completions", headers => {'X-Mock-Delay' => 1}, body => '{"model":"m"}');
-Time::HiRes::sleep(0.3);
+OllaTest::wait_mock_requests(\@mocks, $chat, 3);
 --- request eval
 ["GET /internal/status/endpoints", "POST /olla/dmr/engines/v1/chat/completions\n{\"model\":\"m\"}"]
 --- response_body_like eval
@@ -153,7 +157,8 @@ Time::HiRes::sleep(0.3);
     location /olla/ { olla_route models; proxy_pass http://models; }
 --- init
 OllaTest::background(POST => "/olla/dmr/engines/v1/chat/completions", headers => {'X-Mock-Delay' => 2}, body => '{"model":"m"}');
-Time::HiRes::sleep(0.4);
+# in flight at a mock before the next requests are sent
+OllaTest::wait_mock_requests([$main::P1, $main::P2], '/engines/v1/chat/completions', 1);
 --- request eval
 ["POST /olla/dmr/engines/v1/chat/completions\n{\"model\":\"m\"}", "POST /olla/dmr/engines/v1/chat/completions\n{\"model\":\"m\"}"]
 --- response_body_like eval
@@ -228,7 +233,8 @@ OllaTest::wait_status_settled();
 OllaMock::set($ENV{TEST_NGINX_MOCK_PORT_1}, mode => 'down');
 OllaTest::http(POST => '/olla/dmr/engines/v1/chat/completions', body => $body) for 1..7;
 OllaMock::set($ENV{TEST_NGINX_MOCK_PORT_1}, mode => 'up');
-Time::HiRes::sleep(30.3);
+# the circuit stays open 30 s, then lets one request try
+OllaTest::wait_endpoint('a', sub { $_[0]{circuit} eq 'half-open' }, 40);
 my @who = map { OllaTest::http(POST => '/olla/dmr/engines/v1/chat/completions', body => $body)->{body} =~ /"mock":"([^"]+)"/ } 1..2;
 Test::More::is("@who", "dmr-a dmr-b", "after 30s one request tries the endpoint, then it is back in rotation");
 --- request
@@ -275,7 +281,9 @@ X-Mock-Body: {"error":{"message":"Loading model","type":"unavailable_error","cod
     location /olla/ { olla_route models; proxy_pass http://models; proxy_http_version 1.1; proxy_set_header Connection ""; }
     location /_mock/ { proxy_pass http://127.0.0.1:$TEST_NGINX_MOCK_PORT_2; }
 --- init
-Time::HiRes::sleep(0.3);
+# the first (and, at 60 s, only) probe is answered before the counters are
+# reset: its connection must not count
+OllaTest::wait_probes($ENV{TEST_NGINX_MOCK_PORT_1}, 1);
 OllaTest::http(GET => "http://127.0.0.1:$ENV{TEST_NGINX_MOCK_PORT_2}/_mock/reset");
 --- request eval
 [ (map { main::chat() } 1..5), "GET /_mock/stats?port=$main::P1" ]

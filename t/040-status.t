@@ -25,7 +25,7 @@ __DATA__
 --- config
     location /internal/ { olla_status; }
 --- init
-Time::HiRes::sleep(0.4);
+OllaTest::wait_status_settled();
 --- request
 GET /internal/health
 --- response_body
@@ -47,7 +47,7 @@ X-Olla-Request-ID: ^[0-9a-f]{32}$
 --- config
     location /internal/ { olla_status; }
 --- init
-Time::HiRes::sleep(0.4);
+OllaTest::wait_status_settled();
 --- request
 GET /internal/health
 --- error_code: 503
@@ -70,7 +70,7 @@ GET /internal/health
 --- config
     location /internal/ { olla_status; }
 --- init
-Time::HiRes::sleep(0.4);
+OllaTest::wait_status_settled();
 --- request
 GET /internal/status/endpoints
 --- response_body_like eval
@@ -91,7 +91,7 @@ qr{^\{"endpoints":\[\{"name":"dmr-1","url":"http://127\.0\.0\.1:18401","type":"d
 --- config
     location /internal/ { olla_status; }
 --- init
-Time::HiRes::sleep(0.4);
+OllaTest::wait_status_settled();
 my $r = OllaTest::http(GET => '/internal/status/endpoints');
 my $j = eval { JSON::PP::decode_json($r->{body}) };
 Test::More::ok($j && @{ $j->{endpoints} } == 2, "status/endpoints parses as JSON");
@@ -119,7 +119,7 @@ GET /internal/status/models
     location /internal/ { olla_status; }
     location /olla/ { olla_route models; proxy_pass http://models; }
 --- init
-Time::HiRes::sleep(0.4);
+OllaTest::wait_status_settled();
 OllaTest::http(POST => '/olla/dmr/engines/v1/chat/completions', body => '{"model":"a"}');
 OllaTest::http(POST => '/olla/dmr/engines/v1/chat/completions', body => '{"model":"b"}');
 # every line is a comment or "name{labels} value"

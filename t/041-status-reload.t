@@ -25,11 +25,23 @@ __DATA__
 --- config
     location /internal/ { olla_status; }
 --- init
-Time::HiRes::sleep(2.5);
+OllaTest::wait_endpoint('keep', sub { $_[0]{probes} >= 2 }, 10);
 my $before = OllaTest::http(GET => '/internal/status/endpoints')->{body};
 my ($n) = $before =~ /"probes":(\d+)/;
-kill 'HUP', OllaTest::nginx_pid();
-Time::HiRes::sleep(1.2);
+my $master = OllaTest::nginx_pid();
+my %old = map { $_ => 1 } OllaTest::children_of($master);
+kill 'HUP', $master;
+# the reload is done when none of the old workers is left: the answers
+# come from the new ones
+OllaTest::wait_until(sub {
+    my @now = OllaTest::children_of($master);
+    return @now && !grep { $old{$_} } @now;
+}, 10) or Test::More::diag("the old workers are still there after the reload");
+# then a probe by the new workers: the count moves on from where it was
+# (had the state been lost, it would start again from 0)
+my $p = OllaTest::endpoint('keep');
+$p = $p ? $p->{probes} : -1;
+OllaTest::wait_endpoint('keep', sub { $_[0]{probes} != $p }, 5);
 my $after = OllaTest::http(GET => '/internal/status/endpoints')->{body};
 my ($m) = $after =~ /"probes":(\d+)/;
 Test::More::ok($n >= 2 && $m > $n, "probes counted on across the reload ($n then $m)");

@@ -5,6 +5,7 @@ use Test::Nginx::Socket 'no_plan';
 use Cwd qw(cwd);
 use lib 't/lib';
 use OllaMock;
+use OllaTest;
 
 $ENV{TEST_NGINX_OLLA_ROOT} ||= cwd();
 
@@ -29,8 +30,14 @@ add_block_preprocessor(sub {
 _EOC_
     }
 
+    # a status location for the waits (the blocks' own are left as they
+    # are), and by default: wait until every endpoint had its first probe,
+    # so the model lists are there
+    $block->set_value("config", ($block->config // '')
+        . "\n    location /_olla_test/ { olla_status; }\n");
+
     if (!defined $block->init) {
-        $block->set_value("init", "Time::HiRes::sleep(0.3);");
+        $block->set_value("init", "OllaTest::wait_status_settled('/_olla_test/status/endpoints');");
     }
 });
 
@@ -249,10 +256,11 @@ Content-Type: application/json
 --- config
     location /olla/ { olla_route models; proxy_pass http://models; }
 --- init
-require OllaTest;
-Time::HiRes::sleep(0.3);
+OllaTest::wait_status_settled('/_olla_test/status/endpoints');
+# the slow request is in flight at the mock before the block's request
+my $n = OllaTest::mock_requests($ENV{TEST_NGINX_MOCK_PORT_1}, '/engines/v1/chat/completions');
 OllaTest::background(POST => "/olla/dmr/engines/v1/chat/completions", headers => {'X-Mock-Delay' => 1.5}, body => '{"model":"ai/smollm2"}');
-Time::HiRes::sleep(0.3);
+OllaTest::wait_mock_requests($ENV{TEST_NGINX_MOCK_PORT_1}, '/engines/v1/chat/completions', $n + 1);
 --- request
 POST /olla/dmr/engines/v1/chat/completions
 {"model":"ai/smollm2"}

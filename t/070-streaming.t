@@ -46,6 +46,13 @@ sub check_incremental {
                    . join(' ', map { sprintf '%.2f', $_ } @t) . ")");
 }
 
+# the mock's probe count before the block's nginx starts: --- init waits
+# for this nginx's first probe with it
+our $Probes0 = 0;
+add_block_preprocessor(sub {
+    $main::Probes0 = OllaTest::mock_probes($ENV{TEST_NGINX_MOCK_PORT_1});
+});
+
 repeat_each(2);
 no_shuffle();
 run_tests();
@@ -66,7 +73,7 @@ __DATA__
         include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params;
     }
 --- init
-Time::HiRes::sleep(0.2);
+OllaTest::wait_probes($ENV{TEST_NGINX_MOCK_PORT_1}, $main::Probes0 + 1);
 my ($r, @t) = main::stream_times('/olla/dmr/engines/v1/chat/completions', 5);
 main::check_incremental('olla_proxy_params', 5, @t);
 Test::More::like($r->{headers}{'x-olla-endpoint'} // '', qr/^a$/, "routed through the module");
@@ -99,7 +106,7 @@ X-Olla-Endpoint: a
         proxy_buffering on;
     }
 --- init
-Time::HiRes::sleep(0.2);
+OllaTest::wait_probes($ENV{TEST_NGINX_MOCK_PORT_1}, $main::Probes0 + 1);
 my ($r, @t) = main::stream_times('/olla/dmr/engines/v1/chat/completions', 5);
 main::check_incremental('proxy_buffering on', 5, @t);
 --- request

@@ -15,6 +15,16 @@ sub chat {
     return "POST /olla/dmr/engines/v1/chat/completions\n{\"model\":\"$model\"}";
 }
 
+# the mock's counters before the block's nginx starts: --- init waits for
+# this nginx's first probe, and for its background requests to be in
+# flight at the mock, with them
+our ($Probes0, $Chats0) = (0, 0);
+our $CHAT = '/engines/v1/chat/completions';
+add_block_preprocessor(sub {
+    $main::Probes0 = OllaTest::mock_probes($ENV{TEST_NGINX_MOCK_PORT_1});
+    $main::Chats0 = OllaTest::mock_requests($ENV{TEST_NGINX_MOCK_PORT_1}, $main::CHAT);
+});
+
 no_shuffle();
 run_tests();
 
@@ -104,11 +114,11 @@ POST /olla/dmr/engines/v1/chat/completions
     location /olla/ { olla_route models; proxy_pass http://models; }
     location /internal/ { olla_status; }
 --- init
-Time::HiRes::sleep(0.2);
+OllaTest::wait_probes($ENV{TEST_NGINX_MOCK_PORT_1}, $main::Probes0 + 1);
 # one 70b request in flight
 OllaTest::background(POST => '/olla/dmr/engines/v1/chat/completions',
                      headers => {'X-Mock-Delay' => 2}, body => '{"model":"ai/llama3.1:70b"}');
-Time::HiRes::sleep(0.4);
+OllaTest::wait_mock_requests($ENV{TEST_NGINX_MOCK_PORT_1}, $main::CHAT, $main::Chats0 + 1);
 --- request eval
 [main::chat("ai/llama3.1:70b"), main::chat("ai/llama3.1:8b"), main::chat("ai/qwen2.5:0.5b"), "GET /internal/status/endpoints"]
 --- error_code eval
@@ -128,12 +138,12 @@ Time::HiRes::sleep(0.4);
 --- config
     location /olla/ { olla_route models; proxy_pass http://models; }
 --- init
-Time::HiRes::sleep(0.2);
+OllaTest::wait_probes($ENV{TEST_NGINX_MOCK_PORT_1}, $main::Probes0 + 1);
 for (1..2) {
     OllaTest::background(POST => '/olla/dmr/engines/v1/chat/completions',
                          headers => {'X-Mock-Delay' => 2}, body => '{"model":"ai/llama3.1:8b"}');
 }
-Time::HiRes::sleep(0.4);
+OllaTest::wait_mock_requests($ENV{TEST_NGINX_MOCK_PORT_1}, $main::CHAT, $main::Chats0 + 2);
 --- request eval
 [main::chat("ai/llama3.1:8b"), main::chat("ai/qwen2.5:0.5b")]
 --- error_code eval
@@ -151,10 +161,10 @@ Time::HiRes::sleep(0.4);
 --- config
     location /olla/ { olla_route models; proxy_pass http://models; }
 --- init
-Time::HiRes::sleep(0.2);
+OllaTest::wait_probes($ENV{TEST_NGINX_MOCK_PORT_1}, $main::Probes0 + 1);
 OllaTest::background(POST => '/olla/dmr/engines/v1/chat/completions',
                      headers => {'X-Mock-Delay' => 2}, body => '{"model":"ai/llama3.1:70b"}');
-Time::HiRes::sleep(0.4);
+OllaTest::wait_mock_requests($ENV{TEST_NGINX_MOCK_PORT_1}, $main::CHAT, $main::Chats0 + 1);
 --- request
 POST /olla/dmr/engines/v1/chat/completions
 {"model":"ai/llama3.1:70b"}
@@ -172,10 +182,10 @@ POST /olla/dmr/engines/v1/chat/completions
 --- config
     location /olla/ { olla_route models; proxy_pass http://models; }
 --- init
-Time::HiRes::sleep(0.2);
+OllaTest::wait_probes($ENV{TEST_NGINX_MOCK_PORT_1}, $main::Probes0 + 1);
 OllaTest::background(POST => '/olla/dmr/engines/v1/chat/completions',
                      headers => {'X-Mock-Delay' => 2}, body => '{"messages":[]}');
-Time::HiRes::sleep(0.4);
+OllaTest::wait_mock_requests($ENV{TEST_NGINX_MOCK_PORT_1}, $main::CHAT, $main::Chats0 + 1);
 --- request
 POST /olla/dmr/engines/v1/chat/completions
 {"messages":[]}

@@ -6,6 +6,7 @@ use Cwd qw(cwd);
 use File::Temp qw(tempdir);
 use lib 't/lib';
 use OllaMock;
+use OllaTest;
 
 $ENV{TEST_NGINX_OLLA_ROOT} ||= cwd();
 my $root = $ENV{TEST_NGINX_OLLA_ROOT};
@@ -65,7 +66,9 @@ add_block_preprocessor(sub {
     $block->set_value("http_config", example($ex));
     $block->set_value("config",
         "location / { proxy_pass http://127.0.0.1:$front; }\n");
-    $block->set_value("init", "Time::HiRes::sleep(0.3);")
+    # every endpoint of the example had its first probe (the examples
+    # serve olla_status under /internal/)
+    $block->set_value("init", "OllaTest::wait_status_settled('/internal/status/endpoints');")
         unless defined $block->init;
 });
 

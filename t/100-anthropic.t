@@ -65,8 +65,12 @@ _EOC_
         eval "package main; $code; 1" or die "mock_setup: $@";
     }
 
+    # this nginx's first probes are answered (and logged by the mocks)
+    # before the block's requests: the last request a mock logged is the
+    # block's, not a probe
     my $init = $block->init // '';
-    $block->set_value("init", "Time::HiRes::sleep(0.2);\n$init");
+    $block->set_value("init", "OllaTest::wait_probes(\$main::P1, 1);\n"
+                              . "OllaTest::wait_probes(\$main::P2, 1);\n$init");
 });
 
 no_shuffle();

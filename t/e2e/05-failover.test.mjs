@@ -1,8 +1,18 @@
-// Failover with the OpenAI SDK: two DMR stand-ins behind one upstream
-// (check_interval=1s).  One is killed (SIGKILL) between requests: requests
-// keep succeeding (nginx retries the refused connection on the other
-// endpoint; then the health checker marks it offline); it is started again
-// on the same port and receives traffic again once it is healthy.
+// Failover with the OpenAI SDK: two DMR stand-ins behind one upstream.
+// One is killed (SIGKILL) between requests: requests keep succeeding (nginx
+// retries the refused connection on the other endpoint; then the health
+// checker marks it offline); it is started again on the same port and
+// receives traffic again once it is healthy.
+//
+// The retry case must not race the health checker: if dmr-1 were probed
+// between the kill and the requests, it would be offline before any request
+// tried it, and nothing would be retried.  So dmr-1 is probed every
+// CHECK_S seconds, the kill follows a probe that was just done (its
+// next_check_ms in /internal/status/endpoints is still most of the
+// interval), nginx has dropped its kept-alive connections to the dead port
+// (/proc/net/tcp), and the four requests are sent at once: nginx picks
+// their endpoints within milliseconds, seconds before the next probe can
+// run.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +22,7 @@ import { startNginx, startStandin, waitEndpoints } from './lib/harness.mjs';
 import { assertCleanLog, assertOllaHeaders, isSmollm2 } from './lib/checks.mjs';
 
 const MODEL = 'ai/smollm2';
+const CHECK_S = 5; // dmr-1's check_interval
 
 describe('failover between two DMR stand-ins', () => {
   let a; // dmr-1: killed and restarted
@@ -23,7 +34,7 @@ describe('failover between two DMR stand-ins', () => {
   before(async () => {
     [a, b] = await Promise.all([startStandin({ list: 'store' }), startStandin({ list: 'store' })]);
     ngx = await startNginx({
-      endpoints: [{ url: a.url, name: 'dmr-1' }, { url: b.url, name: 'dmr-2' }],
+      endpoints: [{ url: a.url, name: 'dmr-1', checkInterval: `${CHECK_S}s` }, { url: b.url, name: 'dmr-2' }],
     });
     await waitEndpoints(ngx, (eps) => ['dmr-1', 'dmr-2'].every((n) => byName(eps, n)?.status === 'healthy'
       && byName(eps, n).models.some(isSmollm2)), { what: 'dmr-1 and dmr-2 healthy' });
@@ -35,19 +46,23 @@ describe('failover between two DMR stand-ins', () => {
     await Promise.all([a?.stop(), b?.stop()]);
   });
 
-  // One chat completion (streamed when asked); returns the endpoint name.
+  // One chat completion (streamed when asked), sent with X-Request-ID
+  // "fo-<i>" so that its access log line is found by rid; returns the
+  // endpoint name.
   async function chat(i, { stream = false } = {}) {
     const params = {
       model: MODEL, messages: [{ role: 'user', content: `Hello number ${i}` }], temperature: 0, max_tokens: 4,
     };
+    const opts = { headers: { 'X-Request-ID': `fo-${i}` } };
     if (!stream) {
-      const { data, response } = await client.chat.completions.create(params).withResponse();
+      const { data, response } = await client.chat.completions.create(params, opts).withResponse();
       assert.equal(response.status, 200);
       assertOllaHeaders(response.headers, { endpoint: /^dmr-[12]$/, model: MODEL });
       assert.ok(data.choices[0].message.content.length > 0, `request ${i}: content`);
       return response.headers.get('x-olla-endpoint');
     }
-    const { data: s, response } = await client.chat.completions.create({ ...params, stream: true }).withResponse();
+    const { data: s, response } = await client.chat.completions.create({ ...params, stream: true }, opts)
+      .withResponse();
     assertOllaHeaders(response.headers, { endpoint: /^dmr-[12]$/, model: MODEL });
     let text = '';
     let finish = null;
@@ -65,7 +80,14 @@ describe('failover between two DMR stand-ins', () => {
     return seen;
   }
 
-  let killedAtLog = 0;
+  // n requests sent at once (every third streamed); the endpoint names in
+  // request order.
+  function runAtOnce(n, label) {
+    return Promise.all([...Array(n).keys()].map((i) => chat(`${label}-${i}`, { stream: i % 3 === 2 })));
+  }
+
+  // The access log lines of the requests sent with label (by rid).
+  const linesOf = async (label, n) => ngx.waitAccess((l) => l.rid?.startsWith(`fo-${label}-`), n);
 
   test('both endpoints serve requests', async () => {
     const seen = await run(6, 'before');
@@ -73,19 +95,29 @@ describe('failover between two DMR stand-ins', () => {
   });
 
   test('dmr-1 killed: requests keep succeeding, retried on dmr-2', async () => {
-    killedAtLog = ngx.accessLog().length;
+    // Right after a probe of dmr-1: its next one is at least CHECK_S - 1.5 s
+    // away (the status is polled every 200 ms).
+    const fresh = (CHECK_S - 1.5) * 1000;
+    const eps = await waitEndpoints(ngx, (e) => byName(e, 'dmr-1')?.status === 'healthy'
+      && byName(e, 'dmr-1').next_check_ms >= fresh,
+    { timeoutMs: (CHECK_S + 5) * 1000, what: `a probe of dmr-1 that was just done (next_check_ms >= ${fresh})` });
+    const probed = byName(eps, 'dmr-1');
     await a.kill(); // SIGKILL: connections to its port are refused from now on
-    // Right away, before the health checker can have noticed: nginx gets
+    // nginx noticed: no kept-alive connection to the dead port is left for
+    // a request to be written into.
+    await ngx.waitNoConnections(a.port);
+    // Still before the health checker can have noticed: nginx gets
     // "connection refused" from dmr-1 and retries on dmr-2.
-    const seen = await run(4, 'killed');
+    const seen = await runAtOnce(4, 'killed');
+    const after1 = await ngx.endpoint('dmr-1');
     assert.deepEqual([...new Set(seen)], ['dmr-2'], `endpoints: ${seen}`);
-    const lines = (await ngx.waitAccess(() => true, killedAtLog + 4)).slice(killedAtLog)
-      .filter((l) => l.uri.startsWith('/olla/'));
+    const lines = await linesOf('killed', 4);
     assert.equal(lines.length, 4, lines.map((l) => l.line).join('\n'));
     assert.ok(lines.every((l) => l.status === 200));
     const retried = lines.filter((l) => l.ups.includes(','));
     assert.ok(retried.length >= 1,
-      `at least one request was tried on dmr-1 (${a.port}) and retried on dmr-2: ${lines.map((l) => l.line).join('\n')}`);
+      `at least one request was tried on dmr-1 (${a.port}) and retried on dmr-2: ${lines.map((l) => l.line).join('\n')}`
+      + `\ndmr-1 before the kill: ${JSON.stringify(probed)}\ndmr-1 after the requests: ${JSON.stringify(after1)}`);
     for (const l of retried) {
       assert.equal(l.ups, `127.0.0.1:${a.port}, 127.0.0.1:${b.port}`, `retry order: ${l.line}`);
       assert.equal(l.ups_status, '502, 200', l.line);
@@ -94,16 +126,15 @@ describe('failover between two DMR stand-ins', () => {
 
   test('the health checker marks dmr-1 offline; requests still succeed', async () => {
     const eps = await waitEndpoints(ngx, (e) => byName(e, 'dmr-1')?.status === 'offline',
-      { timeoutMs: 10000, what: 'dmr-1 offline' });
+      { timeoutMs: (CHECK_S + 10) * 1000, what: 'dmr-1 offline' });
     assert.equal(byName(eps, 'dmr-2').status, 'healthy');
     const h = await fetch(`${ngx.base}/internal/health`);
     assert.equal(h.status, 200, 'the gateway is healthy with one endpoint left');
     await h.arrayBuffer();
-    const from = ngx.accessLog().length;
     const seen = await run(4, 'offline');
     assert.deepEqual([...new Set(seen)], ['dmr-2'], `endpoints: ${seen}`);
     // dmr-1 is known dead: not even tried.
-    const lines = (await ngx.waitAccess(() => true, from + 4)).slice(from).filter((l) => l.uri.startsWith('/olla/'));
+    const lines = await linesOf('offline', 4);
     assert.ok(lines.every((l) => l.ups === `127.0.0.1:${b.port}`), lines.map((l) => l.line).join('\n'));
   });
 

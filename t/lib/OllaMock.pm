@@ -29,6 +29,15 @@ package OllaMock;
 #   GET /_mock/stats[?port=P]     counters as JSON
 #   GET /_mock/log[?port=P][&n=N] the last N non-control requests
 #   GET /_mock/sleep?s=1.5        answers after s seconds
+#   GET /_mock/until?url=U&endpoint=NAME&status=S&min_probes=N&timeout=T
+#       answers once GET U (a path on the test nginx, default
+#       /internal/status/endpoints, or an http:// URL) shows it: the record
+#       of endpoint NAME has every given field (status=..., circuit=...,
+#       any field of the record) equal to the value, and every min_FIELD
+#       at least the number; or, with match=REGEX, the body matches.
+#       200 {"matched":true,...}, or 504 with the last body after T seconds
+#       (default 10).  A block's request list waits with it for a state
+#       (a probe's verdict) instead of sleeping.
 #   GET /_mock/ports              [{"port":P,"name":NAME}, ...]
 # Modes: "down" closes the listening socket (connections are refused;
 # kept-alive connections are dropped at their next request) until "up"
@@ -968,6 +977,95 @@ sub replay {
                           @$extra], $data);
 }
 
+# ------------------------------------------------------------ until
+
+# GET an http URL (or a path on the test nginx); returns (status, body)
+sub http_get {
+    my ($url, $timeout) = @_;
+
+    my $port = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
+    my ($host, $path) = ('127.0.0.1', $url);
+    if ($url =~ m{^http://([^/:]+)(?::(\d+))?(/.*)?$}) {
+        ($host, $port, $path) = ($1, $2 || 80, $3 // '/');
+    }
+
+    my $s = IO::Socket::INET->new(PeerAddr => $host, PeerPort => $port,
+                                  Proto => 'tcp', Timeout => $timeout)
+        or return (0, "connect: $!");
+    print $s "GET $path HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    my $res = '';
+    my $sel = IO::Select->new($s);
+    my $end = time + $timeout;
+    while ((my $left = $end - time) > 0) {
+        last unless $sel->can_read($left);
+        my $n = sysread($s, my $buf, 65536);
+        last unless $n;
+        $res .= $buf;
+    }
+    close $s;
+    my ($head, $body) = split /\r\n\r\n/, $res, 2;
+    my ($status) = defined $head ? $head =~ m{^HTTP/1\.\d (\d+)} : ();
+    return ($status // 0, $body // '');
+}
+
+# does the answer show what /_mock/until waits for?
+sub until_matches {
+    my ($q, $status, $body) = @_;
+
+    return 0 unless $status == 200;
+
+    if (defined $q->{match}) {
+        return $body =~ /$q->{match}/s ? 1 : 0;
+    }
+
+    my $st = eval { JSON::PP->new->decode($body) };
+    return 0 unless ref $st eq 'HASH' && ref $st->{endpoints} eq 'ARRAY';
+    my ($e) = grep { $_->{name} eq $q->{endpoint} } @{ $st->{endpoints} };
+    return 0 unless $e;
+
+    for my $k (sort keys %$q) {
+        next if $k =~ /^(?:url|endpoint|timeout|match)$/;
+        if ($k =~ /^min_(.+)$/) {
+            return 0 unless ($e->{$1} // -1) >= $q->{$k};
+        }
+        else {
+            my $v = $e->{$k};
+            return 0 unless defined $v && !ref $v && "$v" eq $q->{$k};
+        }
+    }
+    return 1;
+}
+
+sub until_request {
+    my ($sock, $req, $q) = @_;
+
+    if (!defined $q->{match} && !defined $q->{endpoint}) {
+        return json_response($sock, $req, 400,
+                             { error => 'until: endpoint= or match= needed' });
+    }
+
+    my $url = defined $q->{url} && length $q->{url}
+        ? $q->{url} : '/internal/status/endpoints';
+    my $timeout = num($q->{timeout}) || 10;
+    my $start = time;
+    my ($status, $body) = (0, '');
+
+    while (1) {
+        ($status, $body) = http_get($url, 5);
+        if (until_matches($q, $status, $body)) {
+            return json_response($sock, $req, 200,
+                                 { matched => JSON::PP::true(),
+                                   waited => sprintf('%.2f', time - $start) + 0 });
+        }
+        last if time - $start > $timeout;
+        sleep 0.02;
+    }
+
+    return json_response($sock, $req, 504,
+                         { matched => JSON::PP::false(), url => $url,
+                           last_status => $status + 0, last => $body });
+}
+
 # ------------------------------------------------------------ control
 
 sub uri_unescape {
@@ -1007,7 +1105,8 @@ sub control_request {
     my $what = $req->{path};
 
     if ($what ne '/_mock/reset' && $what ne '/_mock/sleep'
-        && $what ne '/_mock/ports' && !exists $Name{$target})
+        && $what ne '/_mock/ports' && $what ne '/_mock/until'
+        && !exists $Name{$target})
     {
         return json_response($sock, $req, 404,
                              { error => "no mock on port $target" });
@@ -1088,6 +1187,10 @@ sub control_request {
         my $s = num($q{s});
         sleep $s if $s;
         return json_response($sock, $req, 200, { slept => $s + 0 });
+    }
+
+    if ($what eq '/_mock/until') {
+        return until_request($sock, $req, \%q);
     }
 
     if ($what eq '/_mock/ports') {

@@ -155,6 +155,11 @@ sub nginx_pid {
 }
 
 # wait_until(sub { ... true when done ... }, seconds)
+#
+# Tests wait for a state they can observe (a field of olla_status, a
+# mock's counter, a log line, a process), never a fixed time hoping that a
+# probe, a timer or a request has happened by then.
+
 sub wait_until {
     my ($cond, $limit) = @_;
     my $end = time + ($limit // 10);
@@ -167,23 +172,166 @@ sub wait_until {
     return 0;
 }
 
-# until the mock on PORT has answered N health probes (model list GETs)
+# the status path the waits below read (a location with "olla_status")
+our $StatusPath = '/internal/status/endpoints';
+
+# the decoded JSON of GET PATH (default: $StatusPath); undef unless 200
+sub status_json {
+    my ($path) = @_;
+    my $r = http(GET => $path // $StatusPath, timeout => 5);
+    return undef unless $r->{status} == 200;
+    require JSON::PP;
+    return eval { JSON::PP::decode_json($r->{body}) };
+}
+
+# the record of endpoint NAME in status/endpoints; undef if none
+sub endpoint {
+    my ($name, $path) = @_;
+    my $st = status_json($path);
+    return undef unless ref $st eq 'HASH' && ref $st->{endpoints} eq 'ARRAY';
+    my ($e) = grep { $_->{name} eq $name } @{ $st->{endpoints} };
+    return $e;
+}
+
+# wait_endpoint(NAME, sub { my $e = shift; ... }, seconds, path): until the
+# record of NAME satisfies the condition; returns the record, or undef
+# (with a diagnostic naming what was awaited and the last record)
+sub wait_endpoint {
+    my ($name, $cond, $limit, $path, $what) = @_;
+    my $last;
+    my $ok = wait_until(sub {
+        $last = endpoint($name, $path);
+        return $last && $cond->($last);
+    }, $limit // 20);
+    return $last if $ok;
+    require JSON::PP;
+    Test::More::diag("timed out waiting for endpoint \"$name\""
+                     . (defined $what ? " ($what)" : '') . "; last: "
+                     . (defined $last ? JSON::PP->new->canonical->encode($last)
+                                      : 'none'));
+    return undef;
+}
+
+# the health probes (model list GETs) the mock on PORT has counted since
+# its last reset
+sub mock_probes {
+    my ($port) = @_;
+    require OllaMock;
+    my $st = OllaMock::stats($port);
+    return ref $st eq 'HASH' ? ($st->{models_gets} // 0) : 0;
+}
+
+# until the mock on PORT has answered N health probes (model list GETs):
+# N counted, and none in flight any more, so the answers were written (and
+# logged by the mock) before this returns
 sub wait_probes {
     my ($port, $n, $limit) = @_;
     require OllaMock;
     return wait_until(sub {
         my $st = OllaMock::stats($port);
-        return ref $st eq 'HASH' && ($st->{models_gets} // 0) >= ($n // 1);
+        return ref $st eq 'HASH' && ($st->{models_gets} // 0) >= ($n // 1)
+            && ($st->{in_flight} // 0) == 0;
     }, $limit // 20);
 }
 
-# until no endpoint in /internal/status/endpoints is still "unknown"
+# how many requests for PATH the mock on PORT (or on each port of an array
+# ref, added up) has started serving since its last reset
+sub mock_requests {
+    my ($ports, $path) = @_;
+    require OllaMock;
+    my $n = 0;
+    for my $port (ref $ports ? @$ports : ($ports)) {
+        my $st = OllaMock::stats($port);
+        $n += ref $st eq 'HASH' ? ($st->{paths}{$path} // 0) : 0;
+    }
+    return $n;
+}
+
+# until N requests for PATH have reached the mock on PORT (or the mocks of
+# an array ref of ports, added up): a request sent through nginx is then
+# in flight there
+sub wait_mock_requests {
+    my ($ports, $path, $n, $limit) = @_;
+    my $got = 0;
+    my $ok = wait_until(sub {
+        $got = mock_requests($ports, $path);
+        return $got >= ($n // 1);
+    }, $limit // 10);
+    Test::More::diag("timed out waiting for $n request(s) of $path at the"
+                     . " mock(s) on " . join(',', ref $ports ? @$ports : $ports)
+                     . " (got $got)") unless $ok;
+    return $ok;
+}
+
+# until no endpoint in status/endpoints is still "unknown" (each has had
+# its first probe, and its model list is stored)
 sub wait_status_settled {
     my ($path, $limit) = @_;
     return wait_until(sub {
-        my $r = http(GET => $path // '/internal/status/endpoints');
+        my $r = http(GET => $path // $StatusPath);
         return $r->{status} == 200 && $r->{body} !~ /"status":"unknown"/;
     }, $limit // 20);
+}
+
+# the pids of the processes whose parent is PID (nginx's workers)
+sub children_of {
+    my ($pid) = @_;
+    my @kids;
+    opendir my $d, '/proc' or return ();
+    for my $p (grep { /^\d+$/ } readdir $d) {
+        open my $fh, '<', "/proc/$p/stat" or next;
+        my $st = <$fh>;
+        close $fh;
+        # pid (comm) state ppid ...; comm may hold spaces and parens
+        push @kids, $p if defined $st && $st =~ /.*\)\s+\S+\s+(\d+)/s
+                          && $1 == $pid;
+    }
+    closedir $d;
+    return sort { $a <=> $b } @kids;
+}
+
+# nginx_lacks(directive => NAME, server => 'NAME ...;' or location => ...,
+#             module => WHY, block => NAME, quiet => 0|1): true (with a
+#             diagnostic saying why, unless quiet) when the
+# nginx under test, with TEST_NGINX_LOAD_MODULES loaded, does not know the
+# directive: an optional module (not built by default) is missing.  For
+# "--- skip_eval: N: OllaTest::nginx_lacks(...)", which openresty's
+# Test::Nginx and the compat runner both support.  Any other failure of
+# "nginx -t" is not a reason to skip: the block runs and says what fails.
+our %Lacks;
+
+sub nginx_lacks {
+    my (%o) = @_;
+    my $d = $o{directive};
+
+    if (!exists $Lacks{$d}) {
+        require File::Temp;
+        my $nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
+        my $dir = File::Temp::tempdir('olla-lacks-XXXXXX', TMPDIR => 1,
+                                      CLEANUP => 1);
+        open my $fh, '>', "$dir/nginx.conf" or die "$dir/nginx.conf: $!";
+        print $fh map { "load_module $_;\n" }
+                  split ' ', $ENV{TEST_NGINX_LOAD_MODULES} // '';
+        print $fh "error_log $dir/error.log;\npid $dir/nginx.pid;\n"
+                . "events {}\nhttp {\n"
+                . join('', map { "    ${_}_temp_path $dir/$_;\n" }
+                               qw(client_body proxy fastcgi uwsgi scgi))
+                . "    server {\n        listen 127.0.0.1:1;\n"
+                . "        " . ($o{server} // '') . "\n"
+                . "        location / { " . ($o{location} // '') . " }\n"
+                . "    }\n}\n";
+        close $fh;
+        my $out = `\Q$nginx\E -t -p \Q$dir\E/ -c \Q$dir\E/nginx.conf 2>&1`;
+        $Lacks{$d} = $? != 0 && $out =~ /unknown directive "\Q$d\E"/ ? 1 : 0;
+    }
+
+    if ($Lacks{$d} && !$o{quiet}) {
+        Test::More::diag(($o{block} ? "$o{block}: " : '')
+            . "skipped: this nginx has no \"$d\" directive"
+            . ($o{module} ? " ($o{module})" : ''));
+    }
+
+    return $Lacks{$d};
 }
 
 # a self-signed certificate for a TLS mock; returns (cert, key)

@@ -228,7 +228,11 @@ async function startNginxOnce({ endpoints, ...rest }) {
     },
     // Waits (up to 3 s) for access log lines matching pred (nginx logs a
     // request when it is finalised, which can be just after the client has
-    // the whole answer); returns the matching lines.
+    // the whole answer); returns the matching lines.  Select a test's own
+    // lines with pred (its URI, or rid: the X-Request-ID it sent), not by
+    // their position after an earlier length of the log: the line of an
+    // earlier request can be written after that length was read, and the
+    // two workers do not write in request order.
     async waitAccess(pred, count = 1) {
       const deadline = Date.now() + 3000;
       for (;;) {
@@ -255,6 +259,28 @@ async function startNginxOnce({ endpoints, ...rest }) {
       if (r.status !== 200) throw new Error(`status/endpoints: ${r.status}`);
       return r.json();
     },
+    // The record of one endpoint in /internal/status/endpoints.
+    async endpoint(name) {
+      const rec = endpointList(await ngx.endpoints()).find((e) => e.name === name);
+      if (!rec) throw new Error(`no endpoint "${name}" in status/endpoints`);
+      return rec;
+    },
+    // Waits until nginx holds no open connection to 127.0.0.1:port (none
+    // ESTABLISHED nor CLOSE_WAIT, from /proc/net/tcp): after a backend died,
+    // the workers have dropped their kept-alive connections to it, so the
+    // next request to it connects afresh (and is refused) instead of being
+    // written into a dead cached connection.
+    async waitNoConnections(peerPort, { timeoutMs = 5000 } = {}) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const open = tcpConnectionsTo(peerPort);
+        if (open.length === 0) return;
+        if (Date.now() > deadline) {
+          throw new Error(`nginx still holds ${open.length} connection(s) to port ${peerPort} after ${timeoutMs} ms: ${open.join(' | ')}`);
+        }
+        await sleep(20);
+      }
+    },
   };
   const deadline = Date.now() + 15000;
   for (;;) {
@@ -277,6 +303,25 @@ async function startNginxOnce({ endpoints, ...rest }) {
     await sleep(100);
   }
   return ngx;
+}
+
+// Sockets on this machine connected to 127.0.0.1:port (remote side), in
+// state ESTABLISHED (01) or CLOSE_WAIT (08), from /proc/net/tcp{,6}; each
+// as its /proc line.
+export function tcpConnectionsTo(port) {
+  const found = [];
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try { text = fs.readFileSync(f, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length < 4) continue;
+      const rem = cols[2].split(':');
+      if (parseInt(rem[rem.length - 1], 16) !== port) continue;
+      if (cols[3] === '01' || cols[3] === '08') found.push(line.trim());
+    }
+  }
+  return found;
 }
 
 // The per-endpoint records of /internal/status/endpoints, whatever the
