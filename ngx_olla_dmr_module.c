@@ -593,6 +593,8 @@ ngx_olla_dmr_init_ssl(ngx_conf_t *cf, ngx_olla_dmr_main_conf_t *omcf)
     ngx_olla_dmr_upstream_t  **upsp;
     ngx_olla_dmr_endpoint_t   *ep;
 
+#if (NGX_HTTP_SSL)
+
     /* TLS sessions kept for reuse with https endpoints */
 
     cln = ngx_pool_cleanup_add(cf->pool, 0);
@@ -602,6 +604,8 @@ ngx_olla_dmr_init_ssl(ngx_conf_t *cf, ngx_olla_dmr_main_conf_t *omcf)
 
     cln->handler = ngx_olla_dmr_free_sessions;
     cln->data = omcf;
+
+#endif
 
     https = 0;
     upsp = omcf->upstreams.elts;

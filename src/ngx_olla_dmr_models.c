@@ -8,7 +8,8 @@
  * status/models.  Models come from the shared zone; a model is listed
  * once, with every endpoint that has it.  A model's own JSON is stored as
  * the endpoint listed it and is copied into the answer as it is, never
- * parsed again; the rest is built with jansson.
+ * parsed again; the rest is built with jansson.  status/models also says
+ * where each model is loaded (resident_on) or loading (loading_on).
  */
 
 
@@ -21,6 +22,8 @@ typedef struct {
     olla_model_ref_t             m;
     json_t                      *endpoints;    /* names */
     json_t                      *types;
+    json_t                      *resident;     /* endpoints that have it */
+    json_t                      *loading;      /* loaded, or loading */
 } ngx_olla_dmr_listed_t;
 
 
@@ -50,7 +53,7 @@ ngx_olla_dmr_collect(ngx_http_request_t *r, ngx_olla_dmr_upstream_t *only,
 {
     u_char                     *blob;
     size_t                      len, pos, t;
-    ngx_uint_t                  i, j;
+    ngx_uint_t                  i, j, state, in_use;
     json_t                     *idx;
     olla_model_ref_t            m;
     ngx_olla_dmr_listed_t      *e;
@@ -122,8 +125,11 @@ ngx_olla_dmr_collect(ngx_http_request_t *r, ngx_olla_dmr_upstream_t *only,
                     e->m = m;
                     e->endpoints = json_array();
                     e->types = json_array();
+                    e->resident = json_array();
+                    e->loading = json_array();
 
                     if (e->endpoints == NULL || e->types == NULL
+                        || e->resident == NULL || e->loading == NULL
                         || json_object_set_new(c->byname, key,
                                                json_integer(c->models.nelts
                                                             - 1))
@@ -131,6 +137,8 @@ ngx_olla_dmr_collect(ngx_http_request_t *r, ngx_olla_dmr_upstream_t *only,
                     {
                         json_decref(e->endpoints);
                         json_decref(e->types);
+                        json_decref(e->resident);
+                        json_decref(e->loading);
                         c->models.nelts--;
                         return NGX_ERROR;
                     }
@@ -140,6 +148,24 @@ ngx_olla_dmr_collect(ngx_http_request_t *r, ngx_olla_dmr_upstream_t *only,
                                           json_stringn((char *) ep[j].name.data,
                                                        ep[j].name.len))
                     != 0)
+                {
+                    return NGX_ERROR;
+                }
+
+                /* where it is loaded now */
+
+                state = ngx_olla_dmr_res_lookup(&ep[j],
+                                  olla_pick_hash(OLLA_PICK_HASH_INIT, m.norm,
+                                                 m.norm_len),
+                                  OLLA_PS_COMPLETION, &in_use);
+
+                if ((state == OLLA_RES_RESIDENT || state == OLLA_RES_LOADING)
+                    && json_array_append_new(state == OLLA_RES_RESIDENT
+                                             ? e->resident : e->loading,
+                                             json_stringn(
+                                                 (char *) ep[j].name.data,
+                                                 ep[j].name.len))
+                       != 0)
                 {
                     return NGX_ERROR;
                 }
@@ -180,6 +206,8 @@ ngx_olla_dmr_collect_free(ngx_olla_dmr_collect_t *c)
     for (i = 0; i < c->models.nelts; i++) {
         json_decref(e[i].endpoints);
         json_decref(e[i].types);
+        json_decref(e[i].resident);
+        json_decref(e[i].loading);
     }
 
     c->models.nelts = 0;
@@ -389,8 +417,17 @@ ngx_olla_dmr_item(ngx_olla_dmr_listed_t *e, olla_route_act_e shape,
          * status/models: {"model": its object, "endpoints", "types"}
          */
 
-        item = json_pack("{s:O, s:O}", "endpoints", e->endpoints,
-                         "types", e->types);
+        if (shape == OLLA_ACT_LIST_UNIFIED) {
+            item = json_pack("{s:O, s:O}", "endpoints", e->endpoints,
+                             "types", e->types);
+
+        } else {
+            item = json_pack("{s:O, s:O, s:O, s:O}", "endpoints",
+                             e->endpoints, "types", e->types,
+                             "resident_on", e->resident,
+                             "loading_on", e->loading);
+        }
+
         if (item == NULL) {
             return NULL;
         }

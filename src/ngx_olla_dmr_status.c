@@ -24,6 +24,8 @@ static ngx_int_t ngx_olla_dmr_status_metrics(ngx_http_request_t *r,
 static ngx_int_t ngx_olla_dmr_send_jansson(ngx_http_request_t *r,
     ngx_uint_t status, json_t *root);
 static json_t *ngx_olla_dmr_str(ngx_str_t *s);
+static json_t *ngx_olla_dmr_residency(ngx_olla_dmr_endpoint_t *ep);
+static json_t *ngx_olla_dmr_decisions(ngx_olla_dmr_ep_sh_t *sh);
 static u_char *ngx_olla_dmr_prom_label(u_char *p, ngx_str_t *s);
 static size_t ngx_olla_dmr_prom_label_len(ngx_str_t *s);
 
@@ -239,7 +241,20 @@ ngx_olla_dmr_status_endpoints(ngx_http_request_t *r,
                           "failures", (json_int_t) sh->failures,
                           "probes", (json_int_t) sh->probes);
 
-            if (e == NULL || json_array_append_new(list, e) != 0) {
+            if (e == NULL
+                || json_object_set_new(e, "residency",
+                                       ngx_olla_dmr_residency(&ep[j]))
+                   != 0
+                || json_object_set_new(e, "decisions",
+                                       ngx_olla_dmr_decisions(sh))
+                   != 0
+                || json_object_set_new(e, "preloads",
+                                       json_integer((json_int_t)
+                                                    sh->preloads))
+                   != 0
+                || json_array_append_new(list, e) != 0)
+            {
+                json_decref(e);
                 json_decref(root);
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
@@ -254,6 +269,113 @@ ngx_olla_dmr_status_endpoints(ngx_http_request_t *r,
     }
 
     return ngx_olla_dmr_send_jansson(r, NGX_HTTP_OK, root);
+}
+
+
+/*
+ * What the endpoint has loaded: {"state": "known" | "unknown" | "none",
+ * "reason": why unknown, "checked": unix time of the last read,
+ * "models": [{"model", "state": "resident" | "loading", "in_use",
+ * "mode", "last_used", "source": "endpoint" | "gateway"}]}
+ */
+
+static json_t *
+ngx_olla_dmr_residency(ngx_olla_dmr_endpoint_t *ep)
+{
+    time_t                 now;
+    ngx_uint_t             i;
+    json_t                *res, *models, *m;
+    const char            *state;
+    ngx_olla_dmr_res_t    *r;
+    ngx_olla_dmr_ep_sh_t  *sh;
+
+    static const char     *modes[] = { "completion", "embedding", "other" };
+
+    sh = ep->sh;
+    now = ngx_time();
+
+    if (ep->ps_url.len == 0) {
+        state = "none";
+
+    } else {
+        state = sh->res_known ? "known" : "unknown";
+    }
+
+    models = json_array();
+
+    res = json_pack("{s:s, s:o, s:I}", "state", state, "models", models,
+                    "checked", (json_int_t) sh->res_time);
+    if (res == NULL) {
+        return NULL;
+    }
+
+    if (!sh->res_known) {
+        if (ep->ps_url.len) {
+            json_object_set_new(res, "reason",
+                                json_string(sh->res_reason[0]
+                                            ? (char *) sh->res_reason
+                                            : "not read yet"));
+        }
+
+        return res;
+    }
+
+    for (i = 0; i < NGX_OLLA_DMR_RES_SLOTS; i++) {
+        r = &sh->res[i];
+
+        if (r->hash == 0
+            || (r->state != OLLA_RES_RESIDENT && r->state != OLLA_RES_LOADING)
+            || (r->from == NGX_OLLA_DMR_RES_TRAFFIC
+                && now - (time_t) r->last > NGX_OLLA_DMR_RES_TRAFFIC_TTL))
+        {
+            continue;
+        }
+
+        m = json_pack("{s:s, s:s, s:b, s:s, s:I, s:s}",
+                      "model", (char *) r->name,
+                      "state", r->state == OLLA_RES_RESIDENT ? "resident"
+                                                             : "loading",
+                      "in_use", (int) r->in_use,
+                      "mode", modes[r->mode < 3 ? r->mode : 2],
+                      "last_used", (json_int_t) r->last,
+                      "source", r->from == NGX_OLLA_DMR_RES_PROBE
+                                ? "endpoint" : "gateway");
+
+        if (m == NULL || json_array_append_new(models, m) != 0) {
+            json_decref(res);
+            return NULL;
+        }
+    }
+
+    return res;
+}
+
+
+/* routing decisions by reason: {"resident": n, ...} */
+
+static json_t *
+ngx_olla_dmr_decisions(ngx_olla_dmr_ep_sh_t *sh)
+{
+    ngx_uint_t   k;
+    json_t      *d;
+
+    d = json_object();
+    if (d == NULL) {
+        return NULL;
+    }
+
+    for (k = OLLA_REASON_NONE + 1; k < OLLA_REASON_COUNT; k++) {
+        if (json_object_set_new(d, olla_pick_reason_name(k),
+                                json_integer((json_int_t)
+                                             sh->decisions[k]))
+            != 0)
+        {
+            json_decref(d);
+            return NULL;
+        }
+    }
+
+    return d;
 }
 
 
@@ -390,6 +512,10 @@ static ngx_olla_dmr_metric_t  ngx_olla_dmr_metrics[] = {
 };
 
 
+static u_char *ngx_olla_dmr_status_metrics_residency(u_char *p,
+    ngx_olla_dmr_main_conf_t *omcf);
+
+
 /* the longest label text a series adds besides the three names */
 #define NGX_OLLA_DMR_PROM_FIXED                                              \
     (sizeof("{endpoint=\"\",type=\"\",upstream=\"\",status=\"\"} \n")       \
@@ -438,6 +564,11 @@ ngx_olla_dmr_status_metrics(ngx_http_request_t *r,
                      + ngx_olla_dmr_prom_label_len(&upsp[i]->uscf->host);
 
             len += per_endpoint + series * labels;
+
+            /* residency and decisions: a series per slot and per reason */
+            len += (NGX_OLLA_DMR_RES_SLOTS + OLLA_REASON_COUNT)
+                   * (labels + 2 * NGX_OLLA_DMR_RES_NAME + 160
+                      + NGX_ATOMIC_T_LEN);
         }
     }
 
@@ -526,6 +657,8 @@ ngx_olla_dmr_status_metrics(ngx_http_request_t *r,
         }
     }
 
+    p = ngx_olla_dmr_status_metrics_residency(p, omcf);
+
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = p - start;
     ngx_str_set(&r->headers_out.content_type,
@@ -553,4 +686,97 @@ ngx_olla_dmr_status_metrics(ngx_http_request_t *r,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/* per endpoint and model: what is loaded; per reason: routing decisions */
+
+static u_char *
+ngx_olla_dmr_status_metrics_residency(u_char *p,
+    ngx_olla_dmr_main_conf_t *omcf)
+{
+    time_t                      now;
+    ngx_str_t                   name;
+    ngx_uint_t                  i, j, k;
+    ngx_olla_dmr_res_t         *r;
+    ngx_olla_dmr_ep_sh_t       *sh;
+    ngx_olla_dmr_endpoint_t    *ep;
+    ngx_olla_dmr_upstream_t   **upsp;
+
+    now = ngx_time();
+    upsp = omcf->upstreams.elts;
+
+#define ngx_olla_dmr_prom_labels(p, ep, ups)                                 \
+    p = ngx_cpymem(p, "{endpoint=\"", sizeof("{endpoint=\"") - 1);          \
+    p = ngx_olla_dmr_prom_label(p, &(ep)->name);                              \
+    p = ngx_cpymem(p, "\",type=\"", 8);                                       \
+    p = ngx_olla_dmr_prom_label(p, &(ep)->type);                              \
+    p = ngx_cpymem(p, "\",upstream=\"", 12);                                  \
+    p = ngx_olla_dmr_prom_label(p, &(ups)->uscf->host)
+
+    p = ngx_sprintf(p, "# HELP olla_endpoint_model_resident 1 for a model "
+                    "the endpoint has loaded or is loading (from its running "
+                    "models and the gateway's own traffic)\n"
+                    "# TYPE olla_endpoint_model_resident gauge\n");
+
+    for (i = 0; i < omcf->upstreams.nelts; i++) {
+        ep = upsp[i]->endpoints.elts;
+
+        for (j = 0; j < upsp[i]->endpoints.nelts; j++) {
+            sh = ep[j].sh;
+
+            if (!sh->res_known) {
+                continue;
+            }
+
+            for (k = 0; k < NGX_OLLA_DMR_RES_SLOTS; k++) {
+                r = &sh->res[k];
+
+                if (r->hash == 0
+                    || (r->state != OLLA_RES_RESIDENT
+                        && r->state != OLLA_RES_LOADING)
+                    || (r->from == NGX_OLLA_DMR_RES_TRAFFIC
+                        && now - (time_t) r->last
+                           > NGX_OLLA_DMR_RES_TRAFFIC_TTL))
+                {
+                    continue;
+                }
+
+                name.data = r->name;
+                name.len = ngx_strlen(r->name);
+
+                p = ngx_cpymem(p, "olla_endpoint_model_resident",
+                               sizeof("olla_endpoint_model_resident") - 1);
+                ngx_olla_dmr_prom_labels(p, &ep[j], upsp[i]);
+                p = ngx_cpymem(p, "\",model=\"", 9);
+                p = ngx_olla_dmr_prom_label(p, &name);
+                p = ngx_sprintf(p, "\",state=\"%s\"} 1\n",
+                                r->state == OLLA_RES_RESIDENT ? "resident"
+                                                              : "loading");
+            }
+        }
+    }
+
+    p = ngx_sprintf(p, "# HELP olla_routing_decisions_total requests "
+                    "routed to the endpoint, by why it was chosen\n"
+                    "# TYPE olla_routing_decisions_total counter\n");
+
+    for (i = 0; i < omcf->upstreams.nelts; i++) {
+        ep = upsp[i]->endpoints.elts;
+
+        for (j = 0; j < upsp[i]->endpoints.nelts; j++) {
+            for (k = OLLA_REASON_NONE + 1; k < OLLA_REASON_COUNT; k++) {
+                p = ngx_cpymem(p, "olla_routing_decisions_total",
+                               sizeof("olla_routing_decisions_total") - 1);
+                ngx_olla_dmr_prom_labels(p, &ep[j], upsp[i]);
+                p = ngx_sprintf(p, "\",reason=\"%s\"} %A\n",
+                                olla_pick_reason_name(k),
+                                ep[j].sh->decisions[k]);
+            }
+        }
+    }
+
+#undef ngx_olla_dmr_prom_labels
+
+    return p;
 }
