@@ -102,6 +102,7 @@ static unsigned olla_json_value_end(olla_json_scan_t *s, size_t end);
 static void olla_json_hash(olla_json_scan_t *s, const unsigned char *p,
     size_t n);
 static void olla_json_hash_string_end(olla_json_scan_t *s);
+static void olla_json_hash_value(olla_json_scan_t *s);
 
 
 static const char  *olla_json_literals[] = { "true", "false", "null" };
@@ -187,44 +188,52 @@ olla_json_scan_init(olla_json_scan_t *s, olla_json_field_t *fields,
 }
 
 
-/* bytes of a string of the opening, into the element's hash or the sum */
+/* a 64-bit mix (splitmix64's finalizer) */
+
+static uint64_t
+olla_json_mix(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+
+    return z ^ (z >> 31);
+}
+
+
+static uint64_t
+olla_json_fnv(uint64_t h, const unsigned char *p, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= OLLA_JSON_FNV_PRIME;
+    }
+
+    return h;
+}
+
+
+/* bytes of a string of the opening */
 
 static void
 olla_json_hash(olla_json_scan_t *s, const unsigned char *p, size_t n)
 {
-    size_t     i;
-    uint64_t  *h;
-
-    if (s->cur->opening == OLLA_JSON_OPENING_TURNS && s->depth >= 2) {
-        h = &s->elem_hash;
-
-    } else {
-        h = &s->opening;
-
-        if (*h == 0) {
-            *h = OLLA_JSON_FNV_INIT;
-        }
-    }
-
-    for (i = 0; i < n; i++) {
-        *h ^= p[i];
-        *h *= OLLA_JSON_FNV_PRIME;
-    }
+    s->str_h = olla_json_fnv(s->str_h, p, n);
 }
 
 
 /*
  * A string of the opening ended: its head, held back until it was known
- * not to be a billing stamp, goes in, and a separator; a "role" is read.
+ * not to be a billing stamp, goes in; a "role" is read.
  */
 
 static void
 olla_json_hash_string_end(olla_json_scan_t *s)
 {
-    unsigned char  sep;
-
     if (!s->head_skip) {
         if (s->head_len >= sizeof(OLLA_JSON_BILLING) - 1
+            && s->head_len <= sizeof(s->head)
             && memcmp(s->head, OLLA_JSON_BILLING,
                       sizeof(OLLA_JSON_BILLING) - 1)
                == 0)
@@ -234,11 +243,6 @@ olla_json_hash_string_end(olla_json_scan_t *s)
         } else if (s->head_len <= sizeof(s->head)) {
             olla_json_hash(s, (unsigned char *) s->head, s->head_len);
         }
-
-        if (!s->head_skip) {
-            sep = 0xff;
-            olla_json_hash(s, &sep, 1);
-        }
     }
 
     if (s->is_role && s->head_len == 4 && memcmp(s->head, "user", 4) == 0) {
@@ -246,6 +250,74 @@ olla_json_hash_string_end(olla_json_scan_t *s)
     }
 
     s->is_role = 0;
+}
+
+
+/*
+ * A value of the opening ended at s->depth: its hash goes into its
+ * container, or, for an element of the turns or a member of the opening,
+ * into the sum.
+ */
+
+static void
+olla_json_hash_value(olla_json_scan_t *s)
+{
+    size_t    d;
+    uint64_t  v;
+
+    d = s->depth;
+
+    switch (s->vkind) {
+
+    case OLLA_JSON_STRING:
+        v = s->head_skip ? 0x5b111ab5ULL : olla_json_mix(s->str_h);
+        break;
+
+    case OLLA_JSON_OBJECT:
+    case OLLA_JSON_ARRAY:
+        if (d >= OLLA_JSON_HASH_DEPTH) {
+            return;
+        }
+
+        v = olla_json_mix(s->hacc[d] ^ (s->hobj[d] ? 0x0b ^ 0x0bULL << 60
+                                                   : 0x0aULL));
+        break;
+
+    default:
+        /* a number or a literal counts by its kind only */
+        v = olla_json_mix(0x6e756dULL + s->vkind);
+        break;
+    }
+
+    if (d == 1) {
+        if (s->cur->opening == OLLA_JSON_OPENING_ALL) {
+            s->sys_sum += olla_json_mix(v ^ olla_json_fnv(OLLA_JSON_FNV_INIT,
+                                            (unsigned char *) s->cur->key,
+                                            s->cur->key_len));
+        }
+
+    } else if (d == 2 && s->cur->opening == OLLA_JSON_OPENING_TURNS) {
+        s->turns_h = olla_json_mix(s->turns_h ^ v) + 0x9e3779b97f4a7c15ULL;
+
+        if (s->elem_user) {
+            s->turns_done = 1;
+        }
+
+    } else if (d - 1 < OLLA_JSON_HASH_DEPTH) {
+        if (s->hobj[d - 1]) {
+            s->hacc[d - 1] += olla_json_mix(v ^ s->hkey[d - 1]);
+
+        } else {
+            s->hacc[d - 1] = olla_json_mix(s->hacc[d - 1] ^ v)
+                             + 0x9e3779b97f4a7c15ULL;
+        }
+    }
+
+    s->opening = s->sys_sum + (s->turns_h ? olla_json_mix(s->turns_h) : 0);
+
+    if (s->opening == 0) {
+        s->opening = 1;
+    }
 }
 
 
@@ -979,7 +1051,11 @@ olla_json_put(olla_json_scan_t *s, const unsigned char *p, size_t n)
     }
 
     if (s->cap == olla_cap_ikey) {
-        if (n > sizeof(s->ikey) - s->ikey_len) {
+        s->key_h = olla_json_fnv(s->key_h, p, n);
+
+        if (s->ikey_len > sizeof(s->ikey)
+            || n > sizeof(s->ikey) - s->ikey_len)
+        {
             s->ikey_len = sizeof(s->ikey) + 1;     /* too long to matter */
             return;
         }
@@ -1155,17 +1231,24 @@ olla_json_begin(olla_json_scan_t *s, unsigned c, size_t off)
 
     s->is_role = s->want_role;
     s->want_role = 0;
+    s->vkind = type;
 
     if (olla_json_hashing(s)) {
 
         if (s->depth == 2 && s->cur->opening == OLLA_JSON_OPENING_TURNS) {
             /* an element of the turns begins */
-            s->elem_hash = OLLA_JSON_FNV_INIT;
             s->elem_user = 0;
         }
 
-        if (type == OLLA_JSON_STRING && (f == NULL || f->cap == 0)) {
+        if (type == OLLA_JSON_OBJECT || type == OLLA_JSON_ARRAY) {
+            if (s->depth < OLLA_JSON_HASH_DEPTH) {
+                s->hacc[s->depth] = 0;
+                s->hobj[s->depth] = (type == OLLA_JSON_OBJECT);
+            }
+
+        } else if (type == OLLA_JSON_STRING && (f == NULL || f->cap == 0)) {
             s->cap = olla_cap_hash;
+            s->str_h = OLLA_JSON_FNV_INIT;
             s->head_len = 0;
             s->head_skip = 0;
         }
@@ -1219,6 +1302,7 @@ olla_json_close(olla_json_scan_t *s, unsigned c, size_t off)
     }
 
     s->depth = d;
+    s->vkind = (c == '}') ? OLLA_JSON_OBJECT : OLLA_JSON_ARRAY;
 
     return olla_json_value_end(s, off + 1);
 }
@@ -1239,6 +1323,7 @@ olla_json_key_begin(olla_json_scan_t *s)
     } else if (olla_json_hashing(s)) {
         s->cap = olla_cap_ikey;
         s->ikey_len = 0;
+        s->key_h = OLLA_JSON_FNV_INIT;
 
     } else {
         s->cap = olla_cap_none;
@@ -1266,6 +1351,10 @@ olla_json_string_end(olla_json_scan_t *s, size_t end)
 
     if (s->cap == olla_cap_ikey) {
         s->cap = olla_cap_none;
+
+        if (s->depth - 1 < OLLA_JSON_HASH_DEPTH) {
+            s->hkey[s->depth - 1] = s->key_h;
+        }
 
         if (s->ikey_len == sizeof("cache_control") - 1
             && memcmp(s->ikey, "cache_control", s->ikey_len) == 0)
@@ -1323,24 +1412,8 @@ olla_json_value_end(olla_json_scan_t *s, size_t end)
             s->skip_depth = 0;
         }
 
-    } else if (s->depth == 2 && s->cur
-               && s->cur->opening == OLLA_JSON_OPENING_TURNS
-               && !s->turns_done)
-    {
-        /* an element of the turns ended: into the sum */
-
-        if (s->opening == 0) {
-            s->opening = OLLA_JSON_FNV_INIT;
-        }
-
-        s->opening ^= s->elem_hash;
-        s->opening *= OLLA_JSON_FNV_PRIME;
-        s->opening ^= s->elem_hash >> 32;
-        s->opening *= OLLA_JSON_FNV_PRIME;
-
-        if (s->elem_user) {
-            s->turns_done = 1;
-        }
+    } else if (olla_json_hashing(s)) {
+        olla_json_hash_value(s);
     }
 
     if (s->depth == 1 && s->cur) {

@@ -24,6 +24,7 @@
 #define OLLA_JSON_ERROR  -1
 
 #define OLLA_JSON_DEFAULT_DEPTH  128
+#define OLLA_JSON_HASH_DEPTH     32     /* opening: deeper is not hashed */
 
 
 typedef enum {
@@ -48,10 +49,14 @@ typedef enum {
  *   OLLA_JSON_OPENING_ALL    every string in it ("system", "instructions");
  *   OLLA_JSON_OPENING_TURNS  an array's elements up to and including the
  *                            first whose "role" is "user" ("messages").
+ * The hash is structural: strings by their unescaped bytes, numbers and
+ * literals by their kind, arrays in order, objects by their members
+ * whatever their order, the members of the opening whatever their order.
  * What a client changes from turn to turn of one conversation is left
  * out: subtrees under "cache_control" (moved to the newest message each
  * turn) and strings that begin "x-anthropic-billing-header:" (Claude
- * Code's per-request stamp).
+ * Code's per-request stamp).  Levels deeper than OLLA_JSON_HASH_DEPTH are
+ * not hashed.
  */
 typedef struct {
     const char        *key;         /* compared byte for byte, unescaped */
@@ -110,14 +115,25 @@ typedef struct {
     int                 key_overflow;
     olla_json_field_t  *cur;
 
-    /* the opening: a name inside it, a string's head, an element */
+    /*
+     * the opening's structural hash: a stack of containers (objects sum
+     * their members, so the order of names does not matter; arrays fold
+     * their values in order), the string and the name being read
+     */
+    uint64_t            hacc[OLLA_JSON_HASH_DEPTH];
+    uint64_t            hkey[OLLA_JSON_HASH_DEPTH];
+    unsigned char       hobj[OLLA_JSON_HASH_DEPTH];
+    uint64_t            str_h;
+    uint64_t            key_h;
+    uint64_t            sys_sum;       /* ALL members, summed */
+    uint64_t            turns_h;       /* TURNS elements, in order */
+    unsigned            vkind;         /* what ended: string, container */
     char                ikey[16];
     size_t              ikey_len;
     char                head[32];
     size_t              head_len;
     unsigned            head_skip;     /* a string left out */
     size_t              skip_depth;    /* a "cache_control" value's */
-    uint64_t            elem_hash;
     unsigned            elem_user;     /* the element's role is "user" */
     unsigned            want_role;     /* the next value is a "role" */
     unsigned            is_role;

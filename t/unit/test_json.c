@@ -2121,8 +2121,8 @@ test_opening_claude_code(void **state)
     assert_true(t1 == t2);
     assert_true(other != t1);
 
-    /* members in another order hash in another order: another key */
-    assert_true(t3 != 0);
+    /* members in another order: the same opening */
+    assert_true(t3 == t1);
 }
 
 
@@ -2188,11 +2188,32 @@ test_opening_none(void **state)
     assert_true(opening("{\"model\":\"m\",\"system\":\"\"}") != 0);
     assert_true(opening("{\"model\":\"m\",\"instructions\":\"I\"}") != 0);
 
-    /* numbers and literals are not hashed, names not either */
+    /* numbers count by their kind, not their value; names count */
     assert_true(opening("{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
                         "\"n\":1,\"content\":\"x\"}]}")
                 == opening("{\"model\":\"m\",\"messages\":[{\"role\":"
-                           "\"user\",\"k\":true,\"content\":\"x\"}]}"));
+                           "\"user\",\"n\":2.5,\"content\":\"x\"}]}"));
+    assert_true(opening("{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+                        "\"n\":1,\"content\":\"x\"}]}")
+                != opening("{\"model\":\"m\",\"messages\":[{\"role\":"
+                           "\"user\",\"k\":1,\"content\":\"x\"}]}"));
+
+    /* the order of names in an object does not matter, at any depth */
+    assert_true(opening("{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+                        "\"content\":[{\"type\":\"text\",\"text\":\"q\"}]}],"
+                        "\"system\":[{\"type\":\"text\",\"text\":\"S\"}]}")
+                == opening("{\"system\":[{\"text\":\"S\",\"type\":\"text\"}],"
+                           "\"messages\":[{\"content\":[{\"text\":\"q\","
+                           "\"type\":\"text\"}],\"role\":\"user\"}],"
+                           "\"model\":\"m\"}"));
+
+    /* the order of values in an array does */
+    assert_true(opening("{\"model\":\"m\",\"system\":[\"a\",\"b\"]}")
+                != opening("{\"model\":\"m\",\"system\":[\"b\",\"a\"]}"));
+
+    /* system and instructions are different members */
+    assert_true(opening("{\"model\":\"m\",\"system\":\"S\"}")
+                != opening("{\"model\":\"m\",\"instructions\":\"S\"}"));
 
     /* a billing stamp alone is left out: as if there were no system */
     assert_true(opening("{\"model\":\"m\",\"system\":\"x-anthropic-billing-"
