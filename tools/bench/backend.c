@@ -10,6 +10,8 @@
  * connections it accepts.  HTTP/1.1 with keep-alive and pipelining.
  *
  *   GET|HEAD  .../models                  {"object":"list","data":[]}
+ *   GET       /engines/ps                 ai/smollm2 loaded (DMR's running
+ *                                         models)
  *   POST      .../chat/completions,
  *             .../completions             a canned chat completion, or
  *                                         with "stream":true an SSE stream
@@ -616,6 +618,15 @@ respond(conn_t *c)
 
     if (path_ends(c->path, "/models")) {
         respond_json(c, 200, MODELS, sizeof(MODELS) - 1);
+        return;
+    }
+
+    if (path_ends(c->path, "/engines/ps")) {
+        /* DMR's running models: the bench's model is loaded */
+        static const char ps[] =
+            "[{\"backend_name\":\"llama.cpp\",\"model_name\":\"ai/smollm2\","
+            "\"mode\":\"completion\",\"last_used\":\"2026-12-07T10:00:00Z\"}]";
+        respond_json(c, 200, ps, sizeof(ps) - 1);
         return;
     }
 
