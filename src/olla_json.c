@@ -294,6 +294,16 @@ olla_json_hash_value(olla_json_scan_t *s)
             s->sys_sum += olla_json_mix(v ^ olla_json_fnv(OLLA_JSON_FNV_INIT,
                                             (unsigned char *) s->cur->key,
                                             s->cur->key_len));
+
+        } else if (s->vkind == OLLA_JSON_STRING) {
+            /* the turns as one string ("input": "..."): the first turn */
+            s->turns_h = olla_json_mix(s->turns_h ^ v)
+                         + 0x9e3779b97f4a7c15ULL;
+            s->turns_done = 1;
+
+        } else {
+            /* the turns' array itself: its elements are in */
+            return;
         }
 
     } else if (d == 2 && s->cur->opening == OLLA_JSON_OPENING_TURNS) {
@@ -313,10 +323,13 @@ olla_json_hash_value(olla_json_scan_t *s)
         }
     }
 
-    s->opening = s->sys_sum + (s->turns_h ? olla_json_mix(s->turns_h) : 0);
-
-    if (s->opening == 0) {
-        s->opening = 1;
+    if (d <= 2) {
+        /* a member or a turn went in: the sum, never 0 once something did */
+        s->opening = s->sys_sum + (s->turns_h ? olla_json_mix(s->turns_h)
+                                              : 0);
+        if (s->opening == 0) {
+            s->opening = 1;
+        }
     }
 }
 

@@ -103,6 +103,8 @@ static int olla_convert_profile(olla_ctx_t *ctx, const olla_yaml_t *root,
     const char *file, olla_profile_t *p);
 static int olla_convert_api(olla_ctx_t *ctx, const olla_yaml_t *api,
     olla_profile_t *p);
+static int olla_profile_path_match(const char *pat, const char *path,
+    size_t len);
 static int olla_convert_running(olla_ctx_t *ctx, const olla_yaml_t *sec,
     olla_profile_t *p);
 static int olla_convert_characteristics(olla_ctx_t *ctx,
@@ -2038,14 +2040,57 @@ olla_profile_has_path(const olla_profile_t *p, const char *path, size_t len)
     }
 
     for (i = 0; i < p->paths.n; i++) {
-        if (strlen(p->paths.items[i]) == len
-            && memcmp(p->paths.items[i], path, len) == 0)
-        {
+        if (olla_profile_path_match(p->paths.items[i], path, len)) {
             return 1;
         }
     }
 
     return 0;
+}
+
+
+/*
+ * An api.paths entry against a request path: byte for byte, except that a
+ * segment written "{name}" ("/engines/v1/responses/{id}") stands for any
+ * one non-empty segment.
+ */
+
+static int
+olla_profile_path_match(const char *pat, const char *path, size_t len)
+{
+    const char  *p, *end, *close, *seg;
+
+    p = path;
+    end = path + len;
+
+    while (*pat) {
+        if (*pat == '{' && (close = strchr(pat, '}')) != NULL
+            && (close[1] == '/' || close[1] == '\0')
+            && pat[-1] == '/')
+        {
+            seg = p;
+
+            while (p < end && *p != '/') {
+                p++;
+            }
+
+            if (p == seg) {
+                return 0;
+            }
+
+            pat = close + 1;
+            continue;
+        }
+
+        if (p == end || *p != *pat) {
+            return 0;
+        }
+
+        p++;
+        pat++;
+    }
+
+    return p == end;
 }
 
 

@@ -169,7 +169,10 @@ const olla_profile_t *olla_profiles_find_prefix(const olla_profile_set_t *set,
 size_t olla_profiles_names(const olla_profile_set_t *set, char *buf,
     size_t cap);
 
-/* api.paths membership (exact) */
+/*
+ * api.paths membership: exact, except that a "{name}" segment of an entry
+ * ("/engines/v1/responses/{id}") matches any one non-empty segment
+ */
 int olla_profile_has_path(const olla_profile_t *p, const char *path,
     size_t len);
 
