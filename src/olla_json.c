@@ -214,12 +214,48 @@ olla_json_fnv(uint64_t h, const unsigned char *p, size_t n)
 }
 
 
-/* bytes of a string of the opening */
+/*
+ * Bytes of a string of the opening: every byte of its first
+ * OLLA_JSON_HASH_FULL, then one byte in OLLA_JSON_HASH_STRIDE (and its
+ * length, at its end).  A conversation is told apart by where its texts
+ * begin and how long they are; hashing every byte of a 100 KB prompt
+ * would cost more than routing it.
+ */
+
+#define OLLA_JSON_HASH_FULL    128
+#define OLLA_JSON_HASH_STRIDE  64
 
 static void
 olla_json_hash(olla_json_scan_t *s, const unsigned char *p, size_t n)
 {
-    s->str_h = olla_json_fnv(s->str_h, p, n);
+    size_t    i, pos;
+    uint64_t  h;
+
+    pos = s->str_len;
+    s->str_len += n;
+    h = s->str_h;
+
+    if (pos < OLLA_JSON_HASH_FULL) {
+        i = OLLA_JSON_HASH_FULL - pos;
+        i = n < i ? n : i;
+
+        h = olla_json_fnv(h, p, i);
+
+        p += i;
+        n -= i;
+        pos += i;
+    }
+
+    for (i = (OLLA_JSON_HASH_STRIDE - pos % OLLA_JSON_HASH_STRIDE)
+             % OLLA_JSON_HASH_STRIDE;
+         i < n;
+         i += OLLA_JSON_HASH_STRIDE)
+    {
+        h ^= p[i];
+        h *= OLLA_JSON_FNV_PRIME;
+    }
+
+    s->str_h = h;
 }
 
 
@@ -270,7 +306,8 @@ olla_json_hash_value(olla_json_scan_t *s)
     switch (s->vkind) {
 
     case OLLA_JSON_STRING:
-        v = s->head_skip ? 0x5b111ab5ULL : olla_json_mix(s->str_h);
+        v = s->head_skip ? 0x5b111ab5ULL
+                         : olla_json_mix(s->str_h ^ s->str_len);
         break;
 
     case OLLA_JSON_OBJECT:
@@ -1262,6 +1299,7 @@ olla_json_begin(olla_json_scan_t *s, unsigned c, size_t off)
         } else if (type == OLLA_JSON_STRING && (f == NULL || f->cap == 0)) {
             s->cap = olla_cap_hash;
             s->str_h = OLLA_JSON_FNV_INIT;
+            s->str_len = 0;
             s->head_len = 0;
             s->head_skip = 0;
         }

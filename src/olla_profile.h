@@ -72,7 +72,7 @@ typedef struct {
     char                      *anthropic_messages_path;
     int                        anthropic_token_count;
     char                      *running_models_path;   /* or NULL */
-    int                        running_models_format; /* OLLA_PROFILE_RUNNING_* */
+    int                        running_models_format;  /* ..._RUNNING_* */
 
     /* characteristics; 0 / -1 means "not given" where noted */
     uint64_t                   timeout_ms;               /* 0: not given */
