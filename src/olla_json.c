@@ -161,7 +161,7 @@ olla_json_scan_init(olla_json_scan_t *s, olla_json_field_t *fields,
 {
     size_t  i;
 
-    memset(s, 0, sizeof(olla_json_scan_t));
+    memset(s, 0, offsetof(olla_json_scan_t, hacc));
 
     s->fields = fields;
     s->nfields = fields ? nfields : 0;
@@ -215,15 +215,35 @@ olla_json_fnv(uint64_t h, const unsigned char *p, size_t n)
 
 
 /*
- * Bytes of a string of the opening: every byte of its first
- * OLLA_JSON_HASH_FULL, then one byte in OLLA_JSON_HASH_STRIDE (and its
+ * A string of the opening: its head (the first sizeof(s->head) bytes,
+ * held back until it is known not to be a billing stamp), a word at a
+ * time, then one byte in OLLA_JSON_HASH_STRIDE of the rest (and its
  * length, at its end).  A conversation is told apart by where its texts
  * begin and how long they are; hashing every byte of a 100 KB prompt
  * would cost more than routing it.
  */
 
-#define OLLA_JSON_HASH_FULL    128
 #define OLLA_JSON_HASH_STRIDE  64
+
+static void
+olla_json_hash_head(olla_json_scan_t *s)
+{
+    size_t    i;
+    uint64_t  w, h;
+
+    h = s->str_h;
+
+    for (i = 0; i + 8 <= s->head_len; i += 8) {
+        memcpy(&w, s->head + i, 8);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+        h ^= h >> 29;
+    }
+
+    s->str_h = olla_json_fnv(h, (unsigned char *) s->head + i,
+                             s->head_len - i);
+    s->str_len = s->head_len;
+}
+
 
 static void
 olla_json_hash(olla_json_scan_t *s, const unsigned char *p, size_t n)
@@ -234,17 +254,6 @@ olla_json_hash(olla_json_scan_t *s, const unsigned char *p, size_t n)
     pos = s->str_len;
     s->str_len += n;
     h = s->str_h;
-
-    if (pos < OLLA_JSON_HASH_FULL) {
-        i = OLLA_JSON_HASH_FULL - pos;
-        i = n < i ? n : i;
-
-        h = olla_json_fnv(h, p, i);
-
-        p += i;
-        n -= i;
-        pos += i;
-    }
 
     for (i = (OLLA_JSON_HASH_STRIDE - pos % OLLA_JSON_HASH_STRIDE)
              % OLLA_JSON_HASH_STRIDE;
@@ -277,7 +286,7 @@ olla_json_hash_string_end(olla_json_scan_t *s)
             s->head_skip = 1;
 
         } else if (s->head_len <= sizeof(s->head)) {
-            olla_json_hash(s, (unsigned char *) s->head, s->head_len);
+            olla_json_hash_head(s);
         }
     }
 
@@ -1142,7 +1151,7 @@ olla_json_put(olla_json_scan_t *s, const unsigned char *p, size_t n)
                 return;
             }
 
-            olla_json_hash(s, (unsigned char *) s->head, s->head_len);
+            olla_json_hash_head(s);
             s->head_len = sizeof(s->head) + 1;     /* flushed */
         }
 

@@ -18,6 +18,8 @@
 
 #define OLLA_PROFILE_ERRLEN  1024
 
+#define OLLA_PROFILE_PATTERN  ((size_t) -1)     /* a "{id}" path */
+
 /* api.running_models.format */
 #define OLLA_PROFILE_RUNNING_NONE     0
 #define OLLA_PROFILE_RUNNING_DMR      1     /* DMR's /engines/ps */
@@ -66,6 +68,7 @@ typedef struct {
 
     /* api */
     olla_strlist_t             paths;          /* api.paths */
+    size_t                    *path_lens;      /* or OLLA_PROFILE_PATTERN */
     char                      *model_discovery_path;
     char                      *health_check_path;
     int                        anthropic_enabled;
