@@ -164,6 +164,7 @@ UNIT_DEPS_test_anthropic := $(ANTH_SRCS) src/olla_json.c
 UNIT_DEPS_test_jdom      := src/olla_jdom.c
 UNIT_DEPS_test_pick      := src/olla_pick.c
 UNIT_DEPS_test_ps        := src/olla_ps.c src/olla_model.c
+UNIT_DEPS_test_usage     := src/olla_usage.c
 UNIT_DEPS_test_yaml      := src/olla_yaml.c
 
 # the error catalogue, the path rules, the route table
