@@ -386,12 +386,13 @@ uninstall:
 	    else echo "olla: kept $$g (changed since install)"; fi; \
 	done
 	@for d in $(PROFILES_DIR) $(dir $(PROFILES_DIR)) $(DOC_DIR)/examples \
-	          $(DOC_DIR) $(OLLA_OVERRIDE) $(MODAVAIL_DIR); do \
+	          $(DOC_DIR) $(OLLA_OVERRIDE) $(MODAVAIL_DIR) $(MODULES_DIR) \
+	          $(dir $(MODULES_DIR)); do \
 	    [ -d $(DESTDIR)$$d ] && rmdir --ignore-fail-on-non-empty $(DESTDIR)$$d; \
 	done; \
 	if [ -d $(DESTDIR)$(OLLA_OVERRIDE) ]; then \
-	    echo "olla: kept $(OLLA_OVERRIDE)/ (your overrides:" \
-	         "$$(ls $(DESTDIR)$(OLLA_OVERRIDE) | tr '\n' ' '))"; \
+	    echo "olla: kept $(DESTDIR)$(OLLA_OVERRIDE)/ (your overrides:" \
+	         "$$(ls $(DESTDIR)$(OLLA_OVERRIDE) | paste -sd ' '))"; \
 	fi; true
 	@echo "uninstalled from $(if $(DESTDIR),$(DESTDIR),/)"
 
