@@ -136,6 +136,7 @@ cleanup() {
 }
 
 trap cleanup EXIT
+trap "exit 130" INT TERM HUP
 
 summary() {
     local msg="deb: $checks checks, $failed failed"
@@ -358,8 +359,9 @@ check "the stand-in got POST /engines/v1/chat/completions" \
     grep -qx "POST /engines/v1/chat/completions" "$TMP/standin.log"
 
 # an override in /etc/nginx/olla: dmr-custom.yaml adds the prefix "mydmr".
-# The module reads it once it has the override directory (the change asked
-# of src/ in docs/debian-package.md); until then this check is "to do".
+# The module reads it once it has the override directory (the directive
+# olla_profiles_override, default /etc/nginx/olla for Debian's nginx);
+# while the module has no such directive, this check is "to do".
 cat >$OVERRIDE/dmr-custom.yaml <<'EOF'
 name: docker-model-runner
 routing:
