@@ -106,7 +106,7 @@ export function modelsOf(endpoints) {
 
 // Serves the page and mock.state.  mock.fail = 502 (or any status) answers
 // the status paths with that status; mock.fail = 'reset' drops the
-// connections.
+// connections; mock.failModels = 500 fails status/models alone.
 export function startMock({ port = 0, prefix = '/internal/', state = sampleState() } = {}) {
   const mock = { state, fail: null, hits: 0 };
   const server = http.createServer((req, res) => {
@@ -128,6 +128,9 @@ export function startMock({ port = 0, prefix = '/internal/', state = sampleState
     mock.hits++;
     if (mock.fail === 'reset') return req.socket.destroy();
     if (mock.fail) return send(mock.fail, 'application/json', '{"error":{"message":"mock failure"}}\n');
+    if (which === 'models' && mock.failModels) {
+      return send(mock.failModels, 'application/json', '{"error":{"message":"mock failure"}}\n');
+    }
     const list = mock.state[which];
     return send(200, 'application/json', `${JSON.stringify({ [which]: list, total: list.length })}\n`);
   });

@@ -433,6 +433,20 @@ async function mockChecks(browser) {
   const nchanges = await page.locator('#changes li').count();
   check('mock: the changes are kept (at most 50)', nchanges >= 5 && nchanges <= 50, `${nchanges}`);
 
+  // status/models fails alone: the endpoints stay live, the models say so
+  w.phase = 'down';
+  mock.failModels = 500;
+  await page.waitForFunction(() => /not refreshed: HTTP 500/.test(document.getElementById('models-note').textContent),
+    null, { timeout: 10000 }).then(() => check('mock: status/models failing alone is said, the rest stays live', true),
+    async () => check('mock: status/models failing alone is said, the rest stays live', false, await text(page, '#models-note')));
+  check('mock: ... and the models table keeps the last data', await page.locator('tr[data-model]').count() === 3);
+  check('mock: ... and the page is still live', await page.locator('#conn[data-state="live"]').count() === 1);
+  mock.failModels = null;
+  await page.waitForFunction(() => !/not refreshed/.test(document.getElementById('models-note').textContent),
+    null, { timeout: 10000 }).then(() => check('mock: models refreshed again', true),
+    () => check('mock: models refreshed again', false));
+  w.phase = 'up';
+
   // a phone
   const p = await openPage(browser, mock.pageUrl, { phone: true });
   await seen(p.page, 'article.card', 'mock phone: cards');
