@@ -286,6 +286,21 @@ bench: deps build
 	@$(call apt_install,wrk)
 	NGINX_BIN=$(NGINX_BIN) OLLA_MODULE=$(MODULE) tools/bench/run.sh
 
+# ---------------------------------------------------------------- status page
+# tools/statuspage/page.html is the page olla_status serves at ui/;
+# src/ngx_olla_dmr_page.h is made from it by "make page" and committed, so
+# that building needs no node.  test-page checks that the header is not
+# stale and drives the page in Debian's chromium against nginx + the module
+# and two DMR stand-ins (screenshots in build/statuspage/).
+
+.PHONY: page test-page
+
+page:
+	node tools/statuspage/gen.mjs
+
+test-page: deps deps-node build
+	NGINX_BIN=$(NGINX_BIN) OLLA_MODULE=$(MODULE) tools/statuspage/run.sh
+
 # ---------------------------------------------------------------- run
 
 run: deps deps-node build
