@@ -55,7 +55,8 @@ LDFLAGS_DEB   = $(shell dpkg-buildflags --get LDFLAGS 2>/dev/null) -fPIC
 DEB_BUILD    := gcc make dpkg-dev nginx nginx-dev libyaml-dev libjansson-dev \
                 libssl-dev libpcre2-dev zlib1g-dev pkg-config
 DEB_TEST     := libcmocka-dev perl \
-                libtest-base-perl libtext-diff-perl curl openssl procps
+                libtest-base-perl libtext-diff-perl curl openssl procps \
+                prometheus
 DEB_EXTRA    := valgrind clang wrk
 
 .PHONY: all build deps deps-unit deps-node deps-extra unit unit-asan test test-t test-valgrind test-asan test-e2e \

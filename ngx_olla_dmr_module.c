@@ -180,7 +180,11 @@ ngx_module_t  ngx_olla_dmr_module = {
 static ngx_int_t
 ngx_olla_dmr_preconfiguration(ngx_conf_t *cf)
 {
-    return ngx_olla_dmr_add_variables(cf);
+    if (ngx_olla_dmr_add_variables(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_olla_dmr_stats_variables(cf);
 }
 
 
@@ -202,6 +206,10 @@ ngx_olla_dmr_postconfiguration(ngx_conf_t *cf)
         }
 
         *h = ngx_olla_dmr_route_handler;
+
+        if (ngx_olla_dmr_stats_init(cf) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
     /* the filters pass through at once for requests without an Olla ctx */

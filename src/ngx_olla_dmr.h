@@ -24,6 +24,7 @@
 #include "olla_xlat.h"
 #include "olla_pick.h"
 #include "olla_ps.h"
+#include "olla_usage.h"
 
 
 #define NGX_OLLA_DMR_VERSION          "0.1.0"
@@ -83,6 +84,49 @@ typedef struct {
 } ngx_olla_dmr_res_t;
 
 
+/*
+ * What the answers said, per endpoint and model (ngx_olla_dmr_stats.c):
+ * counters updated once per request with atomic adds, no lock held.  A
+ * model takes one of NGX_OLLA_DMR_STAT_MODELS slots on first use (under
+ * the zone's mutex); later ones share the last slot, "other".  Histogram
+ * buckets are counted apart (not cumulative), the last one is +Inf.
+ */
+
+#define NGX_OLLA_DMR_STAT_MODELS      8
+#define NGX_OLLA_DMR_STAT_SLOTS       (NGX_OLLA_DMR_STAT_MODELS + 1)
+#define NGX_OLLA_DMR_STAT_BUCKETS     12
+#define NGX_OLLA_DMR_STAT_HLL         64     /* distinct clients, ~13% */
+
+#define NGX_OLLA_DMR_STAT_NOMODEL     1      /* hash of "-": no model */
+#define NGX_OLLA_DMR_STAT_OTHER       2      /* hash of "other" */
+
+/* how a streamed answer ended */
+#define NGX_OLLA_DMR_END_NONE         0      /* not a stream */
+#define NGX_OLLA_DMR_END_COMPLETE     1
+#define NGX_OLLA_DMR_END_BACKEND      2
+#define NGX_OLLA_DMR_END_CLIENT       3
+#define NGX_OLLA_DMR_END_IDLE         4
+
+typedef struct {
+    uint64_t                     hash;         /* of the name; 0: free */
+    u_char                       name[NGX_OLLA_DMR_RES_NAME];
+    ngx_atomic_t                 last;         /* unix s of the last one */
+    ngx_atomic_t                 requests[4];  /* 2xx 3xx 4xx 5xx */
+    ngx_atomic_t                 tokens[3];    /* prompt completion cached */
+    ngx_atomic_t                 bytes;        /* sent to clients */
+    ngx_atomic_t                 ttft[NGX_OLLA_DMR_STAT_BUCKETS + 1];
+    ngx_atomic_t                 ttft_ms;      /* their sum */
+    ngx_atomic_t                 duration[NGX_OLLA_DMR_STAT_BUCKETS + 1];
+    ngx_atomic_t                 duration_ms;
+    ngx_atomic_t                 streams;
+    ngx_atomic_t                 cut[3];       /* backend client idle */
+    ngx_atomic_t                 decisions[OLLA_REASON_COUNT];
+    ngx_atomic_t                 min_ms;       /* duration, +1; 0: none */
+    ngx_atomic_t                 max_ms;
+    uint8_t                      clients[NGX_OLLA_DMR_STAT_HLL];
+} ngx_olla_dmr_mstat_t;
+
+
 /* an endpoint's state in the shared zone */
 typedef struct {
     ngx_queue_t                  queue;
@@ -134,6 +178,9 @@ typedef struct {
 
     /* routing decisions by reason */
     ngx_atomic_t                 decisions[OLLA_REASON_COUNT];
+
+    /* what the answers said, per model */
+    ngx_olla_dmr_mstat_t         mstat[NGX_OLLA_DMR_STAT_SLOTS];
 } ngx_olla_dmr_ep_sh_t;
 
 
@@ -159,6 +206,7 @@ typedef struct {
     ngx_queue_t                  endpoints;    /* ngx_olla_dmr_ep_sh_t */
     ngx_uint_t                   generation;
     ngx_olla_dmr_rid_t          *rids;         /* NGX_OLLA_DMR_RIDS */
+    time_t                       start;        /* the zone's first start */
 } ngx_olla_dmr_shctx_t;
 
 
@@ -344,6 +392,17 @@ typedef struct {
     ngx_buf_t                   *cur;
     unsigned                     sent_last:1;
     unsigned                     emit_failed:1;
+
+    /* what the answer says (ngx_olla_dmr_stats.c) */
+    olla_usage_t                *usage;        /* an endpoint's 2xx answer */
+    ngx_msec_t                   first_byte;
+    ngx_msec_t                   last_byte;
+    unsigned                     got_byte:1;
+    unsigned                     resp_stream:1;
+    unsigned                     body_last:1;  /* the answer's end passed */
+    unsigned                     settled:1;
+    unsigned                     stream_end:3; /* NGX_OLLA_DMR_END_... */
+    ngx_msec_t                   ttft;         /* settled */
 } ngx_olla_dmr_ctx_t;
 
 
@@ -355,8 +414,10 @@ extern ngx_module_t  ngx_olla_dmr_module;
  *
  *   module.c                      directives, configuration, init
  *   route.c  filter.c  status.c   a request's way in, its way out, status
+ *   olla.c                        Olla's status paths and shapes
  *   upstream.c  models.c          endpoint choice; the model lists
- *   reply.c  health.c             answers and ctx; probes and breaker
+ *   reply.c  health.c  stats.c    answers and ctx; probes and breaker;
+ *                                 what the answers said
  *   shm.c                         the shared zone
  */
 
@@ -370,6 +431,9 @@ ngx_int_t ngx_olla_dmr_add_variables(ngx_conf_t *cf);
 /* ngx_olla_dmr_status.c */
 char *ngx_olla_dmr_status_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* ngx_olla_dmr_olla.c */
+ngx_int_t ngx_olla_dmr_olla_status(ngx_http_request_t *r, ngx_str_t *rest);
 
 /* ngx_olla_dmr_upstream.c */
 char *ngx_olla_dmr_endpoint_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -387,6 +451,7 @@ void ngx_olla_dmr_release(ngx_olla_dmr_ctx_t *ctx);
 ngx_msec_t ngx_olla_dmr_model_timeout(ngx_olla_dmr_main_conf_t *omcf,
     const olla_profile_t *p, ngx_str_t *model);
 ngx_uint_t ngx_olla_dmr_retry_after(ngx_olla_dmr_ctx_t *ctx);
+ngx_str_t *ngx_olla_dmr_lb_name(ngx_uint_t lb);
 
 /* ngx_olla_dmr_reply.c */
 ngx_olla_dmr_ctx_t *ngx_olla_dmr_create_ctx(ngx_http_request_t *r);
@@ -395,6 +460,8 @@ ngx_int_t ngx_olla_dmr_add_header(ngx_http_request_t *r, const char *key,
     u_char *value, size_t len);
 ngx_int_t ngx_olla_dmr_send_json(ngx_http_request_t *r,
     ngx_uint_t status, u_char *body, size_t len);
+ngx_int_t ngx_olla_dmr_send_body(ngx_http_request_t *r, ngx_uint_t status,
+    const char *type, u_char *body, size_t len);
 ngx_int_t ngx_olla_dmr_send_error(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx, olla_err_e err, const char *fmt, ...);
 ngx_int_t ngx_olla_dmr_fail(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
@@ -420,6 +487,26 @@ const char *ngx_olla_dmr_circuit_name(ngx_olla_dmr_ep_sh_t *sh);
 void ngx_olla_dmr_prewarm(ngx_olla_dmr_endpoint_t *ep, ngx_str_t *norm,
     uint64_t hash);
 ngx_uint_t ngx_olla_dmr_routable(ngx_olla_dmr_endpoint_t *ep);
+
+/* ngx_olla_dmr_stats.c */
+ngx_int_t ngx_olla_dmr_stats_init(ngx_conf_t *cf);
+ngx_int_t ngx_olla_dmr_stats_variables(ngx_conf_t *cf);
+void ngx_olla_dmr_stats_start(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx);
+void ngx_olla_dmr_stats_feed(ngx_olla_dmr_ctx_t *ctx, ngx_chain_t *in);
+size_t ngx_olla_dmr_stats_prom_len(ngx_olla_dmr_main_conf_t *omcf);
+u_char *ngx_olla_dmr_stats_prom(u_char *p, ngx_olla_dmr_main_conf_t *omcf);
+void ngx_olla_dmr_stats_sum(ngx_olla_dmr_ep_sh_t *sh,
+    ngx_olla_dmr_mstat_t *sum);
+ngx_msec_t ngx_olla_dmr_stats_quantile(ngx_olla_dmr_mstat_t *m,
+    ngx_uint_t ttft, double q);
+void ngx_olla_dmr_stats_add(ngx_olla_dmr_mstat_t *sum,
+    ngx_olla_dmr_mstat_t *m);
+ngx_uint_t ngx_olla_dmr_stats_clients(ngx_olla_dmr_mstat_t *m);
+struct json_t *ngx_olla_dmr_stats_json(ngx_olla_dmr_mstat_t *m);
+extern const ngx_msec_t ngx_olla_dmr_stats_bounds[];
+size_t ngx_olla_dmr_prom_label_len(ngx_str_t *s);
+u_char *ngx_olla_dmr_prom_label(u_char *p, ngx_str_t *s);
 
 /* ngx_olla_dmr_shm.c */
 ngx_int_t ngx_olla_dmr_shm_add(ngx_conf_t *cf,

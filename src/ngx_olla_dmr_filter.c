@@ -167,6 +167,11 @@ ngx_olla_dmr_header_filter(ngx_http_request_t *r)
                                 ctx->rid_hash);
     }
 
+    if (r->upstream && ctx->ep && !ctx->local) {
+        /* the answer's counts, read from the backend's own bytes */
+        ngx_olla_dmr_stats_start(r, ctx);
+    }
+
     if (r->err_status && !ctx->local) {
         /* nginx's own error (502, 504, 413...): JSON in the route's shape */
 
@@ -427,8 +432,14 @@ ngx_olla_dmr_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     ctx = ngx_http_get_module_ctx(r, ngx_olla_dmr_module);
 
-    if (ctx && ctx->learn_rid && r == r->main) {
-        ngx_olla_dmr_learn_rid(r, ctx, in);
+    if (ctx && r == r->main) {
+        if (ctx->usage) {
+            ngx_olla_dmr_stats_feed(ctx, in);
+        }
+
+        if (ctx->learn_rid) {
+            ngx_olla_dmr_learn_rid(r, ctx, in);
+        }
     }
 
     if (ctx == NULL || ctx->body_job == NGX_OLLA_DMR_BODY_PASS

@@ -206,9 +206,6 @@ ngx_int_t
 ngx_olla_dmr_send_json(ngx_http_request_t *r, ngx_uint_t status, u_char *body,
     size_t len)
 {
-    ngx_int_t            rc;
-    ngx_buf_t           *b;
-    ngx_chain_t          out;
     ngx_olla_dmr_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_olla_dmr_module);
@@ -216,9 +213,24 @@ ngx_olla_dmr_send_json(ngx_http_request_t *r, ngx_uint_t status, u_char *body,
         ctx->local = 1;
     }
 
+    return ngx_olla_dmr_send_body(r, status, "application/json", body, len);
+}
+
+
+/* a body of the module's own: JSON, Prometheus text, the status page */
+
+ngx_int_t
+ngx_olla_dmr_send_body(ngx_http_request_t *r, ngx_uint_t status,
+    const char *type, u_char *body, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
     r->headers_out.status = status;
     r->headers_out.content_length_n = len;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type.data = (u_char *) type;
+    r->headers_out.content_type.len = ngx_strlen(type);
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
 

@@ -29,7 +29,7 @@ ngx_olla_dmr_shm_add(ngx_conf_t *cf, ngx_olla_dmr_main_conf_t *omcf)
     ngx_shm_zone_t  *shm_zone;
 
     /* the layout's version: a module of another layout starts afresh */
-    ngx_str_set(&name, "olla_dmr_2");
+    ngx_str_set(&name, "olla_dmr_3");
 
     shm_zone = ngx_shared_memory_add(cf, &name, omcf->zone_size,
                                      &ngx_olla_dmr_module);
@@ -76,6 +76,7 @@ ngx_olla_dmr_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         }
 
         ngx_queue_init(&sh->endpoints);
+        sh->start = ngx_time();
         shpool->data = sh;
 
         len = sizeof(" in olla_zone \"\"") + shm_zone->shm.name.len;

@@ -13,8 +13,11 @@
 
 #include <jansson.h>
 
+#include "ngx_olla_dmr_page.h"
+
 
 static ngx_int_t ngx_olla_dmr_status_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_olla_dmr_status_page(ngx_http_request_t *r);
 static ngx_int_t ngx_olla_dmr_status_health(ngx_http_request_t *r,
     ngx_olla_dmr_main_conf_t *omcf);
 static ngx_int_t ngx_olla_dmr_status_endpoints(ngx_http_request_t *r,
@@ -26,8 +29,6 @@ static ngx_int_t ngx_olla_dmr_send_jansson(ngx_http_request_t *r,
 static json_t *ngx_olla_dmr_str(ngx_str_t *s);
 static json_t *ngx_olla_dmr_residency(ngx_olla_dmr_endpoint_t *ep);
 static json_t *ngx_olla_dmr_decisions(ngx_olla_dmr_ep_sh_t *sh);
-static u_char *ngx_olla_dmr_prom_label(u_char *p, ngx_str_t *s);
-static size_t ngx_olla_dmr_prom_label_len(ngx_str_t *s);
 
 
 char *
@@ -120,10 +121,62 @@ ngx_olla_dmr_status_handler(ngx_http_request_t *r)
         return ngx_olla_dmr_status_metrics(r, omcf);
     }
 
+    if ((rest.len == 2 && ngx_strncmp(rest.data, "ui", 2) == 0)
+        || (rest.len == 3 && ngx_strncmp(rest.data, "ui/", 3) == 0))
+    {
+        return ngx_olla_dmr_status_page(r);
+    }
+
+    rc = ngx_olla_dmr_olla_status(r, &rest);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     return ngx_olla_dmr_send_error(r, ctx, OLLA_ERR_ROUTE_NOT_FOUND,
                                    "unknown status path \"%V\"; try health, "
-                                   "status/endpoints, status/models or "
-                                   "metrics", &rest);
+                                   "status/endpoints, status/models, metrics, "
+                                   "ui/, status, stats/models, process or "
+                                   "version", &rest);
+}
+
+
+/* the status page: one HTML file, its script and style hashed in its CSP */
+
+static ngx_int_t
+ngx_olla_dmr_status_page(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    static u_char     page[] = NGX_OLLA_DMR_PAGE;
+
+    if (ngx_olla_dmr_add_header(r, "Content-Security-Policy",
+                                (u_char *) NGX_OLLA_DMR_PAGE_CSP,
+                                sizeof(NGX_OLLA_DMR_PAGE_CSP) - 1)
+        != NGX_OK
+        || ngx_olla_dmr_add_header(r, "X-Content-Type-Options",
+                                   (u_char *) "nosniff", 7)
+           != NGX_OK
+        || ngx_olla_dmr_add_header(r, "Referrer-Policy",
+                                   (u_char *) "no-referrer", 11)
+           != NGX_OK
+        || ngx_olla_dmr_add_header(r, "Cache-Control",
+                                   (u_char *) "no-cache", 8)
+           != NGX_OK
+        || ngx_olla_dmr_add_header(r, "ETag",
+                                   (u_char *) NGX_OLLA_DMR_PAGE_ETAG,
+                                   sizeof(NGX_OLLA_DMR_PAGE_ETAG) - 1)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the last header pushed: nginx answers If-None-Match with it */
+
+    h = r->headers_out.headers.last->elts;
+    r->headers_out.etag = &h[r->headers_out.headers.last->nelts - 1];
+
+    return ngx_olla_dmr_send_body(r, NGX_HTTP_OK, "text/html; charset=utf-8",
+                                  page, sizeof(page) - 1);
 }
 
 
@@ -172,6 +225,7 @@ ngx_olla_dmr_status_endpoints(ngx_http_request_t *r,
     ngx_msec_int_t              next;
     json_t                     *root, *list, *e, *models;
     olla_model_ref_t            m;
+    ngx_olla_dmr_mstat_t        sum;
     ngx_olla_dmr_ep_sh_t       *sh;
     ngx_olla_dmr_endpoint_t    *ep;
     ngx_olla_dmr_upstream_t   **upsp;
@@ -215,9 +269,11 @@ ngx_olla_dmr_status_endpoints(ngx_http_request_t *r,
                                    tm.ngx_tm_min, tm.ngx_tm_sec);
             }
 
+            ngx_olla_dmr_stats_sum(sh, &sum);
+
             e = json_pack("{s:o, s:o, s:o, s:o, s:I, s:s, s:s, s:o, s:I, "
                           "s:I, s:I, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:o, "
-                          "s:o, s:I, s:I}",
+                          "s:o, s:I, s:o, s:I}",
                           "name", ngx_olla_dmr_str(&ep[j].name),
                           "url", ngx_olla_dmr_str(&ep[j].url),
                           "type", ngx_olla_dmr_str(&ep[j].type),
@@ -243,6 +299,7 @@ ngx_olla_dmr_status_endpoints(ngx_http_request_t *r,
                           "residency", ngx_olla_dmr_residency(&ep[j]),
                           "decisions", ngx_olla_dmr_decisions(sh),
                           "preloads", (json_int_t) sh->preloads,
+                          "usage", ngx_olla_dmr_stats_json(&sum),
                           "probes", (json_int_t) sh->probes);
 
             if (e == NULL || json_array_append_new(list, e) != 0) {
@@ -414,46 +471,6 @@ ngx_olla_dmr_str(ngx_str_t *s)
 
 /* Prometheus text format */
 
-static size_t
-ngx_olla_dmr_prom_label_len(ngx_str_t *s)
-{
-    size_t  i, n;
-
-    n = s->len;
-
-    for (i = 0; i < s->len; i++) {
-        if (s->data[i] == '"' || s->data[i] == '\\' || s->data[i] == '\n') {
-            n++;
-        }
-    }
-
-    return n;
-}
-
-
-static u_char *
-ngx_olla_dmr_prom_label(u_char *p, ngx_str_t *s)
-{
-    size_t  i;
-
-    for (i = 0; i < s->len; i++) {
-        if (s->data[i] == '"' || s->data[i] == '\\') {
-            *p++ = '\\';
-            *p++ = s->data[i];
-
-        } else if (s->data[i] == '\n') {
-            *p++ = '\\';
-            *p++ = 'n';
-
-        } else {
-            *p++ = s->data[i];
-        }
-    }
-
-    return p;
-}
-
-
 typedef enum {
     NGX_OLLA_DMR_M_UP = 0,
     NGX_OLLA_DMR_M_HEALTH,
@@ -519,10 +536,7 @@ ngx_olla_dmr_status_metrics(ngx_http_request_t *r,
 {
     u_char                     *p, *start;
     size_t                      len, labels, per_endpoint;
-    ngx_int_t                   rc;
-    ngx_buf_t                  *b;
     ngx_uint_t                  i, j, s, states, series;
-    ngx_chain_t                 out;
     ngx_olla_dmr_ep_sh_t       *sh;
     ngx_olla_dmr_metric_t      *m;
     ngx_olla_dmr_endpoint_t    *ep;
@@ -562,6 +576,8 @@ ngx_olla_dmr_status_metrics(ngx_http_request_t *r,
                       + NGX_ATOMIC_T_LEN);
         }
     }
+
+    len += ngx_olla_dmr_stats_prom_len(omcf);
 
     start = ngx_pnalloc(r->pool, len);
     if (start == NULL) {
@@ -649,34 +665,11 @@ ngx_olla_dmr_status_metrics(ngx_http_request_t *r,
     }
 
     p = ngx_olla_dmr_status_metrics_residency(p, omcf);
+    p = ngx_olla_dmr_stats_prom(p, omcf);
 
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = p - start;
-    ngx_str_set(&r->headers_out.content_type,
-                "text/plain; version=0.0.4; charset=utf-8");
-    r->headers_out.content_type_len = sizeof("text/plain") - 1;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = start;
-    b->last = p;
-    b->memory = 1;
-    b->last_buf = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_olla_dmr_send_body(r, NGX_HTTP_OK,
+                                  "text/plain; version=0.0.4; charset=utf-8",
+                                  start, p - start);
 }
 
 
@@ -744,25 +737,6 @@ ngx_olla_dmr_status_metrics_residency(u_char *p,
                 p = ngx_sprintf(p, "\",state=\"%s\"} 1\n",
                                 r->state == OLLA_RES_RESIDENT ? "resident"
                                                               : "loading");
-            }
-        }
-    }
-
-    p = ngx_sprintf(p, "# HELP olla_routing_decisions_total requests "
-                    "routed to the endpoint, by why it was chosen\n"
-                    "# TYPE olla_routing_decisions_total counter\n");
-
-    for (i = 0; i < omcf->upstreams.nelts; i++) {
-        ep = upsp[i]->endpoints.elts;
-
-        for (j = 0; j < upsp[i]->endpoints.nelts; j++) {
-            for (k = OLLA_REASON_NONE + 1; k < OLLA_REASON_COUNT; k++) {
-                p = ngx_cpymem(p, "olla_routing_decisions_total",
-                               sizeof("olla_routing_decisions_total") - 1);
-                ngx_olla_dmr_prom_labels(p, &ep[j], upsp[i]);
-                p = ngx_sprintf(p, "\",reason=\"%s\"} %A\n",
-                                olla_pick_reason_name(k),
-                                ep[j].sh->decisions[k]);
             }
         }
     }

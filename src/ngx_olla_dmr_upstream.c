@@ -67,6 +67,19 @@ static ngx_str_t  ngx_olla_dmr_lb_names[] = {
 };
 
 
+/* the balancer's name, as Olla writes it */
+
+ngx_str_t *
+ngx_olla_dmr_lb_name(ngx_uint_t lb)
+{
+    if (lb >= sizeof(ngx_olla_dmr_lb_names) / sizeof(ngx_str_t)) {
+        lb = OLLA_PICK_LEAST_CONN;
+    }
+
+    return &ngx_olla_dmr_lb_names[lb];
+}
+
+
 static ngx_int_t
 ngx_olla_dmr_check_order(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *uscf,
     ngx_olla_dmr_upstream_t *ups, ngx_str_t *name)

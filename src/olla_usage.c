@@ -23,11 +23,15 @@ enum {
     OLLA_U_PROMPT_N,
     OLLA_U_CACHE_N,
     OLLA_U_PREDICTED_N,
+    OLLA_U_EVAL_PROMPT,
+    OLLA_U_EVAL,
     OLLA_U_TOTAL,                     /* not kept: a key to step over */
     OLLA_U_PREDICTED_MS,
     OLLA_U_PER_SECOND,
+    OLLA_U_EVAL_NS,
     OLLA_U_FINISH,
-    OLLA_U_TYPE
+    OLLA_U_TYPE,
+    OLLA_U_DONE
 };
 
 
@@ -52,6 +56,10 @@ static const olla_usage_key_t  olla_usage_keys[] = {
     olla_key("predicted_n", OLLA_U_PREDICTED_N),
     olla_key("predicted_ms", OLLA_U_PREDICTED_MS),
     olla_key("predicted_per_second", OLLA_U_PER_SECOND),
+    olla_key("prompt_eval_count", OLLA_U_EVAL_PROMPT),
+    olla_key("eval_count", OLLA_U_EVAL),
+    olla_key("eval_duration", OLLA_U_EVAL_NS),
+    olla_key("done", OLLA_U_DONE),
     olla_key("finish_reason", OLLA_U_FINISH),
     olla_key("type", OLLA_U_TYPE),
     { NULL, 0, 0 }
@@ -75,6 +83,7 @@ olla_usage_init(olla_usage_t *u)
     u->tokens_per_second = -1;
     u->predicted_ms = -1;
     u->per_second = -1;
+    u->eval_ns = -1;
 }
 
 
@@ -116,6 +125,13 @@ olla_usage_value(olla_usage_t *u, int what, const char *p, const char *end)
 
         return;
 
+    case OLLA_U_DONE:
+        if (end - p >= 4 && memcmp(p, "true", 4) == 0) {
+            u->done = 1;
+        }
+
+        return;
+
     case OLLA_U_TYPE:
         if (end - p >= (ptrdiff_t) sizeof("\"message_stop\"") - 1
             && memcmp(p, "\"message_stop\"", sizeof("\"message_stop\"") - 1)
@@ -135,6 +151,7 @@ olla_usage_value(olla_usage_t *u, int what, const char *p, const char *end)
 
     case OLLA_U_PREDICTED_MS:
     case OLLA_U_PER_SECOND:
+    case OLLA_U_EVAL_NS:
         for (q = p, n = 0; q < end && n < sizeof(num) - 1
                            && ((*q >= '0' && *q <= '9') || *q == '.'
                                || *q == 'e' || *q == 'E' || *q == '-'
@@ -152,6 +169,9 @@ olla_usage_value(olla_usage_t *u, int what, const char *p, const char *end)
 
         if (what == OLLA_U_PER_SECOND) {
             u->per_second = strtod(num, NULL);
+
+        } else if (what == OLLA_U_EVAL_NS) {
+            u->eval_ns = strtod(num, NULL);
 
         } else {
             u->predicted_ms = strtod(num, NULL);
@@ -198,6 +218,7 @@ olla_usage_scan(olla_usage_t *u, const char *p, size_t n)
         switch (q[1]) {
 
         case 'p': case 'c': case 'i': case 'o': case 'f': case 't':
+        case 'e': case 'd':
             break;
 
         default:
@@ -290,6 +311,9 @@ olla_usage_finish(olla_usage_t *u)
     } else if (v[OLLA_U_PROMPT_N] >= 0) {
         u->prompt = v[OLLA_U_PROMPT_N]
                     + (v[OLLA_U_CACHE_N] > 0 ? v[OLLA_U_CACHE_N] : 0);
+
+    } else if (v[OLLA_U_EVAL_PROMPT] >= 0) {
+        u->prompt = v[OLLA_U_EVAL_PROMPT];
     }
 
     if (v[OLLA_U_COMPLETION_TOKENS] >= 0) {
@@ -300,6 +324,9 @@ olla_usage_finish(olla_usage_t *u)
 
     } else if (v[OLLA_U_PREDICTED_N] >= 0) {
         u->completion = v[OLLA_U_PREDICTED_N];
+
+    } else if (v[OLLA_U_EVAL] >= 0) {
+        u->completion = v[OLLA_U_EVAL];
     }
 
     if (v[OLLA_U_CACHED_TOKENS] >= 0) {
@@ -318,5 +345,8 @@ olla_usage_finish(olla_usage_t *u)
     } else if (v[OLLA_U_PREDICTED_N] > 0 && u->predicted_ms > 0) {
         u->tokens_per_second = (double) v[OLLA_U_PREDICTED_N] * 1000
                                / u->predicted_ms;
+
+    } else if (v[OLLA_U_EVAL] > 0 && u->eval_ns > 0) {
+        u->tokens_per_second = (double) v[OLLA_U_EVAL] * 1e9 / u->eval_ns;
     }
 }

@@ -20,6 +20,8 @@
  *   Responses:     usage.{input_tokens, output_tokens,
  *                  input_tokens_details.cached_tokens}; the end:
  *                  response.completed
+ *   Ollama:        prompt_eval_count, eval_count, eval_duration (ns);
+ *                  the end: "done": true
  *
  * Each key is looked for wherever it appears, the last value wins (the
  * counts of a stream only grow).  Cost: two memchr() passes over the
@@ -48,9 +50,10 @@ typedef struct {
     unsigned       done:1;          /* the answer's end marker was seen */
 
     /* private: what each key said */
-    int64_t        v[10];
+    int64_t        v[12];
     double         predicted_ms;
     double         per_second;
+    double         eval_ns;
     char           carry[OLLA_USAGE_CARRY];
     size_t         carry_len;
 } olla_usage_t;

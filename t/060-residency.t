@@ -159,7 +159,7 @@ my $b = main::endpoint_of('b');
 Test::More::ok($b->{residency}{models}[0]{in_use}, 'in use is shown');
 --- request
 GET /internal/metrics
---- response_body_like: olla_endpoint_model_resident\{endpoint="a",type="docker-model-runner",upstream="models",model="ai/smollm2:latest",state="loading"\} 1\n.*olla_routing_decisions_total\{endpoint="c",type="docker-model-runner",upstream="models",reason="resident"\} 1\n
+--- response_body_like: olla_endpoint_model_resident\{endpoint="a",type="docker-model-runner",upstream="models",model="ai/smollm2:latest",state="loading"\} 1\n.*olla_routing_decisions_total\{endpoint="c",type="docker-model-runner",upstream="models",model="ai/smollm2:latest",reason="resident"\} 1\n
 --- no_error_log
 [error]
 
