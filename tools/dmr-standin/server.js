@@ -59,6 +59,9 @@ const USAGE = `usage: node server.js [options]
   --default-max-tokens N max tokens when a request gives none (default -1:
                          until end of sequence or the context is full, as
                          llama-server)
+  --answer-tokens N      end every answer with end of sequence after N
+                         generated tokens, as a model that answers briefly
+                         (default 0: off; max_tokens still wins when smaller)
   --verbose              log every request to stderr
   --self-check           load the engine and the model, generate a few
                          tokens, print the result and exit (used by setup.sh)
@@ -69,7 +72,7 @@ function parseArgs(argv) {
     port: 12434, host: '127.0.0.1', names: [], gguf: null, list: 'store',
     preload: false, loadDelayMs: 0, loading503: false, tokenDelayMs: 0,
     idleTimeoutS: 300, ctxSize: 65536, contextWindow: null, parallel: 4, threads: 1,
-    sps: 0.1, flashAttn: true, defaultMaxTokens: -1, verbose: false, selfCheck: false,
+    sps: 0.1, flashAttn: true, defaultMaxTokens: -1, answerTokens: 0, verbose: false, selfCheck: false,
   };
   const num = (flag, v) => {
     const n = Number(v);
@@ -106,6 +109,7 @@ function parseArgs(argv) {
       case '--parallel': o.parallel = Math.max(1, num(a, val())); break;
       case '--threads': o.threads = Math.max(1, num(a, val())); break;
       case '--default-max-tokens': o.defaultMaxTokens = num(a, val()); break;
+      case '--answer-tokens': o.answerTokens = Math.max(0, num(a, val())); break;
       case '--verbose': o.verbose = true; break;
       case '--self-check': o.selfCheck = true; break;
       case '-h': case '--help': console.log(USAGE); process.exit(0); break;
@@ -814,7 +818,11 @@ function anthropicContentText(c, { forUser }) {
 // The random model cannot decide to call a tool.  The stand-in decides:
 // forced tool_choice (a named tool, "required", Anthropic "any"/"tool") always
 // calls; "auto" (or none given) calls a tool when the last user message
-// mentions its name (or the name with _ and - read as spaces); "none" never.
+// mentions its name as a word (or the name with _ and - read as spaces),
+// case-insensitively; "none" never.  System (and developer) messages after
+// the user's message are context, not the turn: Claude Code appends its
+// environment as a role "system" message after the user's words, so the
+// message looked at is the last one that is not a system message.
 // The arguments follow the tool's JSON schema, filled with words the model
 // really generates.
 
@@ -824,9 +832,10 @@ function pickTool(tools, choice, lastUserText, lastIsUser) {
   if (choice.kind === 'none') return null;
   if (choice.kind === 'named') return byName(choice.name);
   const text = (lastUserText || '').toLowerCase();
+  const asWord = (w) => new RegExp(`(^|[^a-z0-9_])${w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[^a-z0-9_])`).test(text);
   const mentioned = tools.find((t) => {
     const n = t.name.toLowerCase();
-    return text.includes(n) || text.includes(n.replace(/[_-]+/g, ' '));
+    return asWord(n) || asWord(n.replace(/[_-]+/g, ' '));
   });
   if (choice.kind === 'required') return mentioned || tools[0];
   if (!lastIsUser) return null;
@@ -966,6 +975,8 @@ async function generate(runner, promptTokens, { maxTokens, sampling, stops, sign
       }
       if (signal && signal.aborted) break;
       if (maxTokens > 0 && out.nGen >= maxTokens) { out.finish = 'length'; break; }
+      // --answer-tokens: the model ends its answer (end of sequence) here
+      if (OPT.answerTokens > 0 && out.nGen >= OPT.answerTokens && !ignoreEos) break;
       if (OPT.tokenDelayMs > 0) await sleep(OPT.tokenDelayMs);
     }
     if (out.stopWord === null) {
@@ -1025,6 +1036,18 @@ function chatPromptTokens(runner, messages, toolsText) {
   });
   if (!prefill) toks.push(...imStart, ...m.tokenize('assistant\n', false));
   return toks;
+}
+
+// The message the tool heuristic looks at: the last one that is not a
+// system or developer message.
+function lastTurnMessage(messages) {
+  if (!Array.isArray(messages)) return null;
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i];
+    const role = m && typeof m === 'object' ? m.role : undefined;
+    if (role !== 'system' && role !== 'developer') return m;
+  }
+  return null;
 }
 
 // Words for tool-call arguments: the model generates them for real.
@@ -1205,7 +1228,7 @@ async function handleChat(ctx) {
   const prompt = chatPromptTokens(runner, msgs, toolsSystemText(tools));
   const maxTokens = checkContext(res, runner, prompt.length, maxTokensOf(body));
   if (maxTokens === -2) return;
-  const last = msgs.length ? body.messages[body.messages.length - 1] : null;
+  const last = msgs.length ? lastTurnMessage(body.messages) : null;
   const tool = last ? pickTool(tools, choice, openAIContentText(last.content), last.role === 'user') : null;
   const sampling = samplingFrom(body, runner.model, ctx.TokenBias);
   const stream = body.stream === true;
@@ -1469,7 +1492,7 @@ function anthropicPrompt(runner, body) {
   const chat = anthropicToChat(body);
   const msgs = parseChatMessages({ messages: chat });
   const { tools, choice } = anthropicTools(body);
-  const last = Array.isArray(body.messages) && body.messages.length ? body.messages[body.messages.length - 1] : null;
+  const last = lastTurnMessage(body.messages);
   const lastIsUser = !!last && last.role === 'user' &&
     !(Array.isArray(last.content) && last.content.some((b) => b && b.type === 'tool_result'));
   const lastText = last ? anthropicContentText(last.content, { forUser: true }) : '';

@@ -23,9 +23,12 @@ const STANDIN = path.join(ROOT, 'tools', 'dmr-standin', 'server.js');
 
 const children = new Set();
 
+// A child started with { detached: true } leads its own process group
+// (nginx: the master and its workers); killing the group leaves no orphaned
+// worker holding the listen socket when a run is cut short.
 function killAll() {
   for (const c of children) {
-    try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ }
+    try { process.kill(c.olla_group ? -c.pid : c.pid, 'SIGKILL'); } catch { /* gone */ }
   }
   children.clear();
 }
@@ -34,7 +37,8 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, () => { killAll(); process.exit(128 + os.constants.signals[sig]); });
 }
 
-function track(child) {
+function track(child, { group = false } = {}) {
+  child.olla_group = group;
   children.add(child);
   child.on('exit', () => children.delete(child));
   return child;
@@ -50,7 +54,7 @@ async function stopChild(child, signal, graceMs) {
   try { child.kill(signal); } catch { /* gone */ }
   const done = await Promise.race([exited(child).then(() => true), sleep(graceMs, undefined, { ref: false }).then(() => false)]);
   if (!done) {
-    try { child.kill('SIGKILL'); } catch { /* gone */ }
+    try { process.kill(child.olla_group ? -child.pid : child.pid, 'SIGKILL'); } catch { /* gone */ }
     await exited(child);
   }
 }
@@ -202,11 +206,15 @@ export async function startNginx(opts) {
 async function startNginxOnce({ endpoints, ...rest }) {
   if (!fs.existsSync(MODULE_SO)) throw new Error(`module not built: ${MODULE_SO} (run make)`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'olla-e2e-'));
+  // mkdtemp makes the dir 0700; when the tests run as root, nginx's workers
+  // run as nobody and must reach client_body_temp inside it (a request body
+  // over client_body_buffer_size, as Claude Code's, goes to a temp file).
+  fs.chmodSync(dir, 0o755);
   const port = await freePort();
   fs.writeFileSync(path.join(dir, 'nginx.conf'), nginxConf({ dir, port, endpoints, ...rest }));
   fs.writeFileSync(path.join(dir, 'error.log'), '');
   const child = track(spawn(NGINX_BIN, ['-p', `${dir}/`, '-e', `${dir}/error.log`, '-c', `${dir}/nginx.conf`],
-    { stdio: ['ignore', 'pipe', 'pipe'] }));
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: true }), { group: true });
   let output = '';
   child.stdout.on('data', (d) => { output += d; });
   child.stderr.on('data', (d) => { output += d; });
