@@ -68,19 +68,43 @@ describe('Responses API through /olla/proxy/v1, two DMR endpoints, pinned by res
     .filter((r) => !(r.method === 'GET' && /\/(models|ps)$/.test(r.url)))
     .map((r) => `${r.method} ${r.url} ${r.status}`);
 
-  // responses.create, JSON or streamed; -> { resp, endpoint, events }
-  async function create(params) {
-    if (!params.stream) {
-      const { data, response } = await client.responses.create({ model: MODEL, max_output_tokens: 8, ...params }).withResponse();
-      return { resp: data, endpoint: endpointOf(response), response };
+  // Runs fn (one request through the gateway) and waits until the
+  // endpoint that answered (X-Olla-Endpoint of fn's response) has logged
+  // it: a stand-in logs a request when its answer has ended, which can be
+  // just after the client has it, so a later request's "what reached the
+  // other endpoint" does not see this one late.
+  async function logged(fn, match) {
+    const from = Object.fromEntries(NAMES.map((n) => [n, standins[n].requests.length]));
+    const out = await fn();
+    const ep = out.endpoint ?? endpointOf(out.response);
+    if (NAMES.includes(ep)) {
+      const got = await standins[ep].waitRequests(match, 1, from[ep]);
+      assert.equal(got.length, 1, `${ep} logged the request`);
     }
-    const { data: stream, response } = await client.responses.create({ model: MODEL, max_output_tokens: 8, ...params }).withResponse();
-    const events = [];
-    for await (const ev of stream) events.push(ev);
-    const done = events.at(-1);
-    assert.equal(done?.type, 'response.completed', `the stream ends with response.completed: ${events.map((e) => e.type).join(' ')}`);
-    return { resp: done.response, endpoint: endpointOf(response), response, events };
+    return out;
   }
+
+  // responses.create, JSON or streamed; -> { resp, endpoint, events }
+  function create(params) {
+    return logged(async () => {
+      if (!params.stream) {
+        const { data, response } = await client.responses.create({ model: MODEL, max_output_tokens: 8, ...params }).withResponse();
+        return { resp: data, endpoint: endpointOf(response), response };
+      }
+      const { data: stream, response } = await client.responses.create({ model: MODEL, max_output_tokens: 8, ...params }).withResponse();
+      const events = [];
+      for await (const ev of stream) events.push(ev);
+      const done = events.at(-1);
+      assert.equal(done?.type, 'response.completed', `the stream ends with response.completed: ${events.map((e) => e.type).join(' ')}`);
+      return { resp: done.response, endpoint: endpointOf(response), response, events };
+    }, (r) => r.method === 'POST' && /\/responses$/.test(r.url));
+  }
+
+  // a by-id request through the SDK, logged by its endpoint
+  const byId = (id, call) => logged(async () => {
+    const { data, response } = await call().withResponse();
+    return { data, response };
+  }, (r) => r.method !== 'POST' && r.url.includes(id));
 
   // An input that, sent on its own (no previous_response_id), the gateway
   // routes to `target`.
@@ -151,6 +175,7 @@ describe('Responses API through /olla/proxy/v1, two DMR endpoints, pinned by res
         // chain 1: JSON, JSON, stream; chain 2: stream, stream, JSON
         const stream = streamedChain ? turn === 2 : turn === 3;
         const t = await create({ input, previous_response_id: prev.id, stream });
+        assert.ok(t.endpoint, 'X-Olla-Endpoint');
         assert.equal(t.endpoint, creator,
           `turn ${turn} (previous_response_id ${prev.id}, created on ${creator}) went to ${t.endpoint}; without the id this input goes to ${other(creator)}`);
         assert.equal(t.resp.previous_response_id, prev.id);
@@ -173,17 +198,17 @@ describe('Responses API through /olla/proxy/v1, two DMR endpoints, pinned by res
       const id = ids.at(-1);
       const from = Object.fromEntries(NAMES.map((n) => [n, standins[n].requests.length]));
 
-      const { data: got, response: r1 } = await client.responses.retrieve(id).withResponse();
+      const { data: got, response: r1 } = await byId(id, () => client.responses.retrieve(id));
       assert.equal(r1.status, 200);
       assert.equal(endpointOf(r1), creator, `GET ${id} went to ${endpointOf(r1)}, created on ${creator}`);
       assert.equal(got.id, id);
       assert.equal(got.status, 'completed');
 
-      const { response: r2 } = await client.responses.inputItems.list(id).withResponse();
+      const { response: r2 } = await byId(id, () => client.responses.inputItems.list(id));
       assert.equal(r2.status, 200);
       assert.equal(endpointOf(r2), creator, 'input_items went to the creator');
 
-      const { response: r3 } = await client.responses.delete(id).withResponse();
+      const { response: r3 } = await byId(id, () => client.responses.delete(id));
       assert.equal(r3.status, 200);
       assert.equal(endpointOf(r3), creator, 'DELETE went to the creator');
 
@@ -196,7 +221,7 @@ describe('Responses API through /olla/proxy/v1, two DMR endpoints, pinned by res
       await assert.rejects(client.responses.retrieve(id), (e) => e instanceof OpenAI.NotFoundError && e.status === 404);
 
       // the earlier responses of the chain are still there, on the creator
-      const { data: older, response: r4 } = await client.responses.retrieve(ids[0]).withResponse();
+      const { data: older, response: r4 } = await byId(ids[0], () => client.responses.retrieve(ids[0]));
       assert.equal(endpointOf(r4), creator);
       assert.equal(older.id, ids[0]);
     }

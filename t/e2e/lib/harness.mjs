@@ -17,6 +17,9 @@ export const ROOT = path.resolve(here, '..', '..', '..');
 export const MODULE_SO = process.env.OLLA_MODULE
   || path.join(ROOT, 'build', 'debian', 'ngx_olla_dmr_module.so');
 export const NGINX_BIN = process.env.NGINX_BIN || '/usr/sbin/nginx';
+// the profiles the module reads (OLLA_PROFILES: those of another checkout,
+// with OLLA_MODULE built from it)
+export const PROFILES = process.env.OLLA_PROFILES || path.join(ROOT, 'profiles');
 const STANDIN = path.join(ROOT, 'tools', 'dmr-standin', 'server.js');
 
 // ------------------------------------------------------------ process registry
@@ -166,7 +169,7 @@ http {
     uwsgi_temp_path ${dir}/uwsgi_temp;
     scgi_temp_path ${dir}/scgi_temp;
 
-    olla_profiles ${ROOT}/profiles;
+    olla_profiles ${PROFILES};
 
     upstream models {
 ${eps}
