@@ -4,6 +4,9 @@
 #   make test            install what is missing, build, run every test
 #   make run             the gateway on :40114 in front of DMR (or a stand-in)
 #   make install         module, profiles and olla_proxy_params for Debian's nginx
+#                        (the package's layout; make uninstall removes them)
+#   make deb             the Debian package libnginx-mod-http-olla-dmr (build/deb)
+#   make test-deb        build, install, use, remove and purge the package
 #
 # NGINX_SRC=/path/to/nginx-x.y.z builds against another nginx source tree
 # (a release tarball or a checkout); the tree is copied into build/ and
@@ -56,7 +59,7 @@ DEB_TEST     := libcmocka-dev perl \
 DEB_EXTRA    := valgrind clang wrk
 
 .PHONY: all build deps deps-unit deps-node deps-extra unit unit-asan test test-t test-valgrind test-asan test-e2e \
-        fuzz bench run install clean distclean test-t
+        fuzz bench run install uninstall deb test-deb clean distclean test-t
 
 all: build
 
@@ -164,6 +167,7 @@ UNIT_DEPS_test_anthropic := $(ANTH_SRCS) src/olla_json.c
 UNIT_DEPS_test_jdom      := src/olla_jdom.c
 UNIT_DEPS_test_pick      := src/olla_pick.c
 UNIT_DEPS_test_ps        := src/olla_ps.c src/olla_model.c
+UNIT_DEPS_test_usage     := src/olla_usage.c
 UNIT_DEPS_test_yaml      := src/olla_yaml.c
 
 # the error catalogue, the path rules, the route table
@@ -282,29 +286,184 @@ bench: deps build
 	@$(call apt_install,wrk)
 	NGINX_BIN=$(NGINX_BIN) OLLA_MODULE=$(MODULE) tools/bench/run.sh
 
+# ---------------------------------------------------------------- status page
+# tools/statuspage/page.html is the page olla_status serves at ui/;
+# src/ngx_olla_dmr_page.h is made from it by "make page" and committed, so
+# that building needs no node.  test-page checks that the header is not
+# stale and drives the page in Debian's chromium against nginx + the module
+# and two DMR stand-ins (screenshots in build/statuspage/).
+
+.PHONY: page test-page
+
+page:
+	node tools/statuspage/gen.mjs
+
+test-page: deps deps-node build
+	NGINX_BIN=$(NGINX_BIN) OLLA_MODULE=$(MODULE) tools/statuspage/run.sh
+
 # ---------------------------------------------------------------- run
 
 run: deps deps-node build
 	NGINX_BIN=$(NGINX_BIN) OLLA_MODULE=$(MODULE) tools/run.sh
 
 # ---------------------------------------------------------------- install
+# The layout of the Debian package (debian/, docs/debian-package.md):
+#
+#   /usr/lib/nginx/modules/ngx_olla_dmr_module.so            (stripped)
+#   /usr/share/nginx/modules-available/mod-http-olla-dmr.conf
+#   /etc/nginx/modules-enabled/50-mod-http-olla-dmr.conf     (the link that
+#                      enables it: the package makes it, "make install" says
+#                      how)
+#   /usr/share/nginx/olla/profiles/*.yaml
+#   /etc/nginx/olla_proxy_params
+#   /etc/nginx/olla/                                          (overrides)
+#   /usr/share/doc/libnginx-mod-http-olla-dmr/examples/
+#
+# DESTDIR=/some/root installs under that root.  A changed
+# /etc/nginx/olla_proxy_params is kept (the new one goes next to it as
+# olla_proxy_params.dist); "make uninstall" removes what "make install"
+# wrote and keeps the /etc files you changed or added.
 
 DESTDIR       ?=
 MODULES_DIR   ?= /usr/lib/nginx/modules
 PROFILES_DIR  ?= /usr/share/nginx/olla/profiles
 NGINX_CONF    ?= /etc/nginx
+MODAVAIL_DIR  ?= /usr/share/nginx/modules-available
+DEB_PKG       := libnginx-mod-http-olla-dmr
+DOC_DIR       ?= /usr/share/doc/$(DEB_PKG)
+STRIP         ?= strip
+OLLA_MODCONF  := mod-http-olla-dmr.conf
+OLLA_ENABLED  := 50-$(OLLA_MODCONF)
+OLLA_OVERRIDE := $(NGINX_CONF)/olla
+
+# make install/uninstall next to the installed package would fight dpkg
+define deb_guard
+	@if [ -z "$(DESTDIR)" ] && dpkg-query -W -f='$${Status}' $(DEB_PKG) \
+	        2>/dev/null | grep -q "install ok installed"; then \
+	    echo "olla: the package $(DEB_PKG) is installed; use apt-get" \
+	         "(remove or purge it first to $(1) by hand)"; exit 1; \
+	fi
+endef
 
 install: build
+	$(call deb_guard,install)
 	install -d $(DESTDIR)$(MODULES_DIR) $(DESTDIR)$(PROFILES_DIR) \
-	    $(DESTDIR)$(NGINX_CONF)/modules-available
+	    $(DESTDIR)$(MODAVAIL_DIR) $(DESTDIR)$(NGINX_CONF) \
+	    $(DESTDIR)$(OLLA_OVERRIDE) $(DESTDIR)$(DOC_DIR)/examples
 	install -m 644 $(MODULE) $(DESTDIR)$(MODULES_DIR)/
+	$(STRIP) --remove-section=.comment --remove-section=.note \
+	    --strip-unneeded $(DESTDIR)$(MODULES_DIR)/ngx_olla_dmr_module.so
+	install -m 644 debian/$(OLLA_MODCONF) $(DESTDIR)$(MODAVAIL_DIR)/
 	install -m 644 profiles/*.yaml $(DESTDIR)$(PROFILES_DIR)/
-	install -m 644 conf.examples/olla_proxy_params $(DESTDIR)$(NGINX_CONF)/
-	echo "load_module modules/ngx_olla_dmr_module.so;" \
-	    > $(DESTDIR)$(NGINX_CONF)/modules-available/50-mod-http-olla-dmr.conf
-	@echo "installed; enable with:"
-	@echo "  ln -s ../modules-available/50-mod-http-olla-dmr.conf $(NGINX_CONF)/modules-enabled/"
-	@echo "  cp conf.examples/basic.conf $(NGINX_CONF)/conf.d/olla.conf && nginx -t"
+	install -m 644 debian/etc-olla/README $(DESTDIR)$(OLLA_OVERRIDE)/
+	install -m 644 conf.examples/* $(DESTDIR)$(DOC_DIR)/examples/
+	@f=$(DESTDIR)$(NGINX_CONF)/olla_proxy_params; \
+	if [ -e $$f ] && ! cmp -s conf.examples/olla_proxy_params $$f; then \
+	    install -m 644 conf.examples/olla_proxy_params $$f.dist; \
+	    echo "olla: kept your $$f; the new one is $$f.dist"; \
+	else \
+	    echo "install -m 644 conf.examples/olla_proxy_params $$f"; \
+	    install -m 644 conf.examples/olla_proxy_params $$f; \
+	fi
+	@if [ -e $(DESTDIR)$(NGINX_CONF)/modules-available/$(OLLA_ENABLED) ]; then \
+	    echo "olla: $(NGINX_CONF)/modules-available/$(OLLA_ENABLED) is" \
+	         "from an older \"make install\"; \"make uninstall\" removes it"; \
+	fi
+	@echo
+	@echo "installed in $(if $(DESTDIR),$(DESTDIR),/).  Enable the module with:"
+	@echo "  ln -s $(MODAVAIL_DIR)/$(OLLA_MODCONF) $(NGINX_CONF)/modules-enabled/$(OLLA_ENABLED)"
+	@echo "then an http{}-level configuration, e.g.:"
+	@echo "  cp $(DOC_DIR)/examples/basic.conf $(NGINX_CONF)/conf.d/olla.conf"
+	@echo "  nginx -t && nginx -s reload"
+	@echo "Profile overrides (NAME-custom.yaml) go in $(OLLA_OVERRIDE)/ (README there)."
+	@echo "Disable with:  rm $(NGINX_CONF)/modules-enabled/$(OLLA_ENABLED)" \
+	      "(and the configuration using it), then nginx -t && nginx -s reload"
+
+uninstall:
+	$(call deb_guard,uninstall)
+	@link=$(DESTDIR)$(NGINX_CONF)/modules-enabled/$(OLLA_ENABLED); \
+	if [ -L $$link ]; then \
+	    echo "rm $$link"; rm -f $$link; \
+	    echo "olla: module disabled; remove the configuration that uses it" \
+	         "(olla_* directives), then nginx -t && nginx -s reload"; \
+	fi
+	rm -f $(DESTDIR)$(MODULES_DIR)/ngx_olla_dmr_module.so \
+	    $(DESTDIR)$(MODAVAIL_DIR)/$(OLLA_MODCONF) \
+	    $(DESTDIR)$(NGINX_CONF)/modules-available/$(OLLA_ENABLED) \
+	    $(addprefix $(DESTDIR)$(PROFILES_DIR)/,$(notdir $(wildcard profiles/*.yaml))) \
+	    $(addprefix $(DESTDIR)$(DOC_DIR)/examples/,$(notdir $(wildcard conf.examples/*))) \
+	    $(DESTDIR)$(NGINX_CONF)/olla_proxy_params.dist
+	@for f in olla_proxy_params olla/README; do \
+	    src=conf.examples/olla_proxy_params; \
+	    [ $$f = olla/README ] && src=debian/etc-olla/README; \
+	    g=$(DESTDIR)$(NGINX_CONF)/$$f; \
+	    [ -e $$g ] || continue; \
+	    if cmp -s $$src $$g; then echo "rm $$g"; rm -f $$g; \
+	    else echo "olla: kept $$g (changed since install)"; fi; \
+	done
+	@for d in $(PROFILES_DIR) $(dir $(PROFILES_DIR)) $(DOC_DIR)/examples \
+	          $(DOC_DIR) $(OLLA_OVERRIDE) $(MODAVAIL_DIR) $(MODULES_DIR) \
+	          $(dir $(MODULES_DIR)); do \
+	    [ -d $(DESTDIR)$$d ] && rmdir --ignore-fail-on-non-empty $(DESTDIR)$$d; \
+	done; \
+	if [ -d $(DESTDIR)$(OLLA_OVERRIDE) ]; then \
+	    echo "olla: kept $(DESTDIR)$(OLLA_OVERRIDE)/ (your overrides:" \
+	         "$$(ls $(DESTDIR)$(OLLA_OVERRIDE) | paste -sd ' '))"; \
+	fi; true
+	@echo "uninstalled from $(if $(DESTDIR),$(DESTDIR),/)"
+
+# ---------------------------------------------------------------- deb
+# libnginx-mod-http-olla-dmr the way Debian builds its nginx modules
+# (debian/: nginx-dev's nginx_mod build system and dh_nginx).  The files
+# below are copied to build/deb/$(DEB_PKG)-VERSION and built there with
+# dpkg-buildpackage, offline; the .deb files land in build/deb.  The
+# version is NGX_OLLA_DMR_VERSION (src/ngx_olla_dmr.h): when
+# debian/changelog is behind it, the copy gets a changelog entry for it.
+
+DEB_VERSION   = $(shell sed -n 's/^\#define NGX_OLLA_DMR_VERSION *"\(.*\)"/\1/p' \
+                    src/ngx_olla_dmr.h)
+DEB_OUT       := $(TOP)/build/deb
+DEB_FILES     := config ngx_olla_dmr_module.c src profiles conf.examples \
+                 debian README.md
+DEB_NEEDS     := debhelper dpkg-dev fakeroot nginx-dev libyaml-dev \
+                 libjansson-dev libssl-dev
+DEB_BUILDOPTS ?= parallel=$(shell nproc)
+
+deb:
+	@$(call apt_install,$(DEB_NEEDS))
+	@[ -n "$(DEB_VERSION)" ] || { echo "deb: no NGX_OLLA_DMR_VERSION"; exit 1; }
+	rm -rf $(DEB_OUT)
+	mkdir -p $(DEB_OUT)/$(DEB_PKG)-$(DEB_VERSION)
+	cp -r $(DEB_FILES) $(DEB_OUT)/$(DEB_PKG)-$(DEB_VERSION)/
+	@cd $(DEB_OUT)/$(DEB_PKG)-$(DEB_VERSION) && \
+	cl=$$(dpkg-parsechangelog -S Version) && \
+	if [ "$$cl" != "$(DEB_VERSION)" ]; then \
+	    echo "deb: debian/changelog is at $$cl, the module at" \
+	         "$(DEB_VERSION): the build copy gets an entry"; \
+	    when=$$(git -C $(TOP) log -1 --format=%ct 2>/dev/null \
+	            || dpkg-parsechangelog -S Timestamp); \
+	    { printf '%s (%s) UNRELEASED; urgency=medium\n\n' \
+	          $(DEB_PKG) $(DEB_VERSION); \
+	      printf '  * ngx_olla_dmr_module %s (NGX_OLLA_DMR_VERSION).\n\n' \
+	          $(DEB_VERSION); \
+	      printf ' -- %s  %s\n\n' "$$(dpkg-parsechangelog -S Maintainer)" \
+	          "$$(date -u -R -d @$$when)"; \
+	      cat debian/changelog; } > debian/changelog.new && \
+	    mv debian/changelog.new debian/changelog; \
+	fi
+	cd $(DEB_OUT)/$(DEB_PKG)-$(DEB_VERSION) && \
+	    DEB_BUILD_OPTIONS="$(DEB_BUILDOPTS) $$DEB_BUILD_OPTIONS" \
+	    dpkg-buildpackage -b -us -uc > $(DEB_OUT)/build.log 2>&1 \
+	    || { tail -30 $(DEB_OUT)/build.log; \
+	         echo "deb: failed, see $(DEB_OUT)/build.log"; exit 1; }
+	@ls -1 $(DEB_OUT)/*.deb
+	@echo "deb: built; install with  apt-get install" \
+	      "$(DEB_OUT)/$(DEB_PKG)_$(DEB_VERSION)_$$(dpkg --print-architecture).deb"
+
+# build, lintian, install into this machine's nginx, serve through it,
+# remove, purge (root; restores nginx's state): t/pkg/test-deb.sh
+test-deb:
+	t/pkg/test-deb.sh
 
 # ---------------------------------------------------------------- misc
 

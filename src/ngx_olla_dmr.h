@@ -137,9 +137,28 @@ typedef struct {
 } ngx_olla_dmr_ep_sh_t;
 
 
+/*
+ * Response ids (the OpenAI Responses API): which endpoint made a response,
+ * so that its follow-ups and by-id requests go there.  A fixed table in
+ * the zone, open addressing by the id's hash; entries expire with DMR's
+ * store (an hour) and survive a reload.
+ */
+
+#define NGX_OLLA_DMR_RIDS             4096
+#define NGX_OLLA_DMR_RID_PROBES       8
+#define NGX_OLLA_DMR_RID_TTL          3600
+
+typedef struct {
+    uint64_t                     hash;         /* 0: free */
+    uint32_t                     ep;           /* the endpoint's id */
+    uint32_t                     expires;      /* unix seconds */
+} ngx_olla_dmr_rid_t;
+
+
 typedef struct {
     ngx_queue_t                  endpoints;    /* ngx_olla_dmr_ep_sh_t */
     ngx_uint_t                   generation;
+    ngx_olla_dmr_rid_t          *rids;         /* NGX_OLLA_DMR_RIDS */
 } ngx_olla_dmr_shctx_t;
 
 
@@ -279,6 +298,19 @@ typedef struct {
     ngx_str_t                    norm;         /* normalised */
     uint64_t                     model_hash;   /* of norm, 0: no model */
     ngx_uint_t                   runner;       /* OLLA_PS_COMPLETION ... */
+
+    /*
+     * The Responses API: the response a request names (a by-id request,
+     * or previous_response_id), the endpoint that holds it, and what the
+     * answer teaches (a new id to learn, an id deleted)
+     */
+    ngx_str_t                    rid;
+    ngx_str_t                    rid_rest;     /* "", "/input_items" */
+    uint64_t                     rid_hash;
+    uint32_t                     pin;          /* its endpoint's id */
+    unsigned                     rid_by_path:1;
+    unsigned                     learn_rid:1;
+    ngx_buf_t                   *rid_head;     /* the answer's first bytes */
     uint64_t                     key;          /* conversation, 0: none */
     olla_pick_reason_e           reason;       /* $olla_route_reason */
     ngx_int_t                    stream;       /* -1 unknown, 0, 1 */
@@ -409,6 +441,12 @@ void ngx_olla_dmr_res_set(ngx_olla_dmr_main_conf_t *omcf,
     ngx_olla_dmr_endpoint_t *ep, olla_ps_list_t *list, time_t since);
 ngx_uint_t ngx_olla_dmr_res_unknown(ngx_olla_dmr_endpoint_t *ep,
     const char *reason);
+void ngx_olla_dmr_rid_set(ngx_olla_dmr_main_conf_t *omcf, uint64_t hash,
+    uint32_t ep);
+ngx_int_t ngx_olla_dmr_rid_get(ngx_olla_dmr_main_conf_t *omcf,
+    uint64_t hash, uint32_t *ep);
+void ngx_olla_dmr_rid_delete(ngx_olla_dmr_main_conf_t *omcf,
+    uint64_t hash);
 
 
 #endif /* _NGX_OLLA_DMR_H_INCLUDED_ */

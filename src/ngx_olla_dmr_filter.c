@@ -23,6 +23,7 @@
 #define NGX_OLLA_DMR_SSE_LINE_MAX   (1024 * 1024)
 #define NGX_OLLA_DMR_SSE_HELD_MAX   (4 * 1024 * 1024)
 #define NGX_OLLA_DMR_BUSY_MAX       (64 * 1024)
+#define NGX_OLLA_DMR_RID_HEAD       8192    /* where a response id is */
 
 /* r->buffered: input held back while the client is slow */
 #define NGX_OLLA_DMR_BUFFERED       0x08
@@ -49,6 +50,8 @@ static void ngx_olla_dmr_stream_cleanup(void *data);
 static ngx_int_t ngx_olla_dmr_is_sse(ngx_http_request_t *r);
 static ngx_int_t ngx_olla_dmr_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static void ngx_olla_dmr_learn_rid(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx, ngx_chain_t *in);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -150,6 +153,18 @@ ngx_olla_dmr_header_filter(ngx_http_request_t *r)
 
     if (r->upstream) {
         ngx_olla_dmr_drop_backend_headers(r);
+    }
+
+    if (r->headers_out.status < 200 || r->headers_out.status >= 300
+        || r->err_status || ctx->local || ctx->ep == NULL)
+    {
+        ctx->learn_rid = 0;
+
+    } else if (ctx->rid_by_path && r->method == NGX_HTTP_DELETE) {
+        /* a response deleted: its id leads nowhere now */
+        ngx_olla_dmr_rid_delete(ngx_http_get_module_main_conf(r,
+                                                    ngx_olla_dmr_module),
+                                ctx->rid_hash);
     }
 
     if (r->err_status && !ctx->local) {
@@ -330,7 +345,9 @@ ngx_olla_dmr_setup_translation(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
         st = ctx->xlat->stream_new((char *) ctx->model.data,
                                    ctx->input_tokens,
                                    NGX_OLLA_DMR_SSE_LINE_MAX,
-                                   NGX_OLLA_DMR_SSE_HELD_MAX);
+                                   ctx->xlat->max_buffered
+                                   ? ctx->xlat->max_buffered
+                                   : NGX_OLLA_DMR_SSE_HELD_MAX);
         if (st == NULL) {
             return NGX_ERROR;
         }
@@ -409,6 +426,10 @@ ngx_olla_dmr_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     ngx_olla_dmr_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_olla_dmr_module);
+
+    if (ctx && ctx->learn_rid && r == r->main) {
+        ngx_olla_dmr_learn_rid(r, ctx, in);
+    }
 
     if (ctx == NULL || ctx->body_job == NGX_OLLA_DMR_BODY_PASS
         || r != r->main)
@@ -930,4 +951,114 @@ ngx_olla_dmr_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     v->data = s.data;
 
     return NGX_OK;
+}
+
+
+/*
+ * A new response's id, from the head of the answer on its way (a JSON
+ * response's "id", or the response in response.created, the stream's
+ * first event): the endpoint that made it is remembered in the zone.
+ * The buffers pass on untouched.
+ */
+
+static void
+ngx_olla_dmr_learn_rid(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    u_char     *p, *last, *q, *id;
+    size_t      n;
+    ngx_buf_t  *h;
+
+    h = ctx->rid_head;
+
+    if (h == NULL) {
+        h = ngx_create_temp_buf(r->pool, NGX_OLLA_DMR_RID_HEAD);
+        if (h == NULL) {
+            ctx->learn_rid = 0;
+            return;
+        }
+
+        ctx->rid_head = h;
+    }
+
+    for ( /* void */ ; in; in = in->next) {
+        if (in->buf->in_file || ngx_buf_special(in->buf)) {
+            continue;
+        }
+
+        n = ngx_min((size_t) (in->buf->last - in->buf->pos),
+                    (size_t) (h->end - h->last));
+        h->last = ngx_cpymem(h->last, in->buf->pos, n);
+    }
+
+    /* "id" as a name, then ':', then the string */
+
+    last = h->last;
+
+    for (p = h->pos; p + 4 < last; p++) {
+        p = ngx_strlchr(p, last, '"');
+        if (p == NULL || last - p < 4) {
+            break;
+        }
+
+        if (ngx_strncmp(p, "\"id\"", 4) != 0) {
+            continue;
+        }
+
+        q = p + 4;
+
+        while (q < last && (*q == ' ' || *q == '\t' || *q == '\r'
+                            || *q == '\n'))
+        {
+            q++;
+        }
+
+        if (q == last) {
+            break;                      /* more to come */
+        }
+
+        if (*q != ':') {
+            continue;
+        }
+
+        for (q++; q < last && (*q == ' ' || *q == '\t'); q++) {
+            /* void */
+        }
+
+        if (q == last) {
+            break;
+        }
+
+        if (*q != '"') {
+            continue;
+        }
+
+        id = ++q;
+
+        while (q < last && *q != '"' && *q != '\\' && q - id <= 128) {
+            q++;
+        }
+
+        if (q == last) {
+            break;
+        }
+
+        ctx->learn_rid = 0;
+
+        if (*q != '"' || q == id) {
+            return;
+        }
+
+        ngx_olla_dmr_rid_set(ngx_http_get_module_main_conf(r,
+                                                     ngx_olla_dmr_module),
+                             olla_pick_hash(OLLA_PICK_HASH_INIT, id, q - id)
+                             | 1,
+                             ctx->ep->id);
+        return;
+    }
+
+    if (h->last == h->end) {
+        /* not in the head: not a response this gateway can pin */
+        ctx->learn_rid = 0;
+    }
 }

@@ -467,7 +467,8 @@ ngx_olla_dmr_item(ngx_olla_dmr_listed_t *e, olla_route_act_e shape,
                 return NULL;
             }
 
-            p = (char *) ngx_cpymem(s, "{\"model\":", sizeof("{\"model\":") - 1);
+            p = (char *) ngx_cpymem(s, "{\"model\":",
+                                    sizeof("{\"model\":") - 1);
             p = (char *) ngx_cpymem(p, e->m.json, slen);
             *p++ = ',';
             p = (char *) ngx_cpymem(p, olla + 1, olen - 2);

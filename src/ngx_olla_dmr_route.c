@@ -30,7 +30,11 @@
 #define NGX_OLLA_DMR_F_TOP_K         6
 #define NGX_OLLA_DMR_F_SYSTEM        7
 #define NGX_OLLA_DMR_F_INSTRUCTIONS  8
-#define NGX_OLLA_DMR_F_N             9
+#define NGX_OLLA_DMR_F_INPUT         9
+#define NGX_OLLA_DMR_F_PREVIOUS      10
+#define NGX_OLLA_DMR_F_N             11
+
+#define NGX_OLLA_DMR_RID_MAX         128    /* a response id's length */
 
 #define NGX_OLLA_DMR_NUM             32     /* a number's text */
 
@@ -81,6 +85,11 @@ static ngx_int_t ngx_olla_dmr_check_message(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx, olla_json_field_t *fields);
 static void ngx_olla_dmr_conversation(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx);
+static ngx_int_t ngx_olla_dmr_response_path(ngx_olla_dmr_ctx_t *ctx,
+    size_t base);
+static ngx_int_t ngx_olla_dmr_response_pin(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx);
+static const char *ngx_olla_dmr_responses_base(const olla_profile_t *p);
 static ngx_int_t ngx_olla_dmr_candidates(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx);
 static ngx_uint_t ngx_olla_dmr_serves(ngx_olla_dmr_ctx_t *ctx,
@@ -107,6 +116,8 @@ static ngx_uint_t ngx_olla_dmr_dropped(ngx_table_elt_t *h, ngx_uint_t mask);
 static ngx_int_t ngx_olla_dmr_set_uri(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx, const char *path, const char *suffix);
 static void ngx_olla_dmr_unpick(ngx_olla_dmr_ctx_t *ctx);
+static ngx_int_t ngx_olla_dmr_append_uri(ngx_http_request_t *r,
+    ngx_str_t *id, ngx_str_t *rest);
 
 
 ngx_int_t
@@ -221,19 +232,33 @@ ngx_olla_dmr_route_start(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
         return ngx_olla_dmr_route_not_found(r, ctx, &rest);
     }
 
+    if (row->action == OLLA_ACT_RESPONSE
+        && ngx_olla_dmr_response_path(ctx, sizeof("/v1/responses") - 1)
+           != NGX_OK)
+    {
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_PATH_NOT_FOUND,
+                                 "\"/proxy%V\" is not a path of the "
+                                 "Responses API: /proxy/v1/responses, "
+                                 "/proxy/v1/responses/{id} and "
+                                 "/proxy/v1/responses/{id}/input_items",
+                                 &ctx->path);
+    }
+
     rc = ngx_olla_dmr_method(r, ctx);
     if (rc != NGX_OK) {
         return rc;
     }
 
-    if (row->action != OLLA_ACT_PROXY) {
+    if (row->action != OLLA_ACT_PROXY && row->action != OLLA_ACT_RESPONSE) {
         /* a model list, answered here */
         ngx_http_finalize_request(r, ngx_olla_dmr_models_list(r, ctx,
                                                               row->action));
         return NGX_DONE;
     }
 
-    if (ctx->kind == OLLA_ROUTE_PROXY) {
+    if (ctx->kind == OLLA_ROUTE_PROXY && row->xlat == OLLA_XLAT_NONE
+        && row->action == OLLA_ACT_PROXY)
+    {
         /* some type must serve the path */
 
         ngx_olla_dmr_endpoint_t  *ep;
@@ -337,6 +362,26 @@ ngx_olla_dmr_route_provider(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
         return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_NO_ENDPOINT,
                                  "upstream \"%V\" has no endpoint of type "
                                  "\"%s\"", &ctx->ups->uscf->host, prof->name);
+    }
+
+    /* the Responses API on the type: a response by id, or a new one */
+
+    seg = ngx_strnstr(ctx->path.data, "/responses", ctx->path.len);
+
+    if (seg && (size_t) (seg - ctx->path.data) + sizeof("/responses") - 1
+               <= ctx->path.len)
+    {
+        if (ngx_olla_dmr_response_path(ctx, seg + sizeof("/responses") - 1
+                                            - ctx->path.data)
+            != NGX_OK)
+        {
+            return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_PATH_NOT_FOUND,
+                                     "\"%V\" is not an API path of "
+                                     "endpoint type \"%s\"", &ctx->path,
+                                     prof->name);
+        }
+
+        ctx->learn_rid = (ctx->rid.len == 0);
     }
 
     /* every models path of the profile is answered locally */
@@ -537,6 +582,11 @@ ngx_olla_dmr_route_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 
     ngx_olla_dmr_conversation(r, ctx);
 
+    rc = ngx_olla_dmr_response_pin(r, ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     rc = ngx_olla_dmr_candidates(r, ctx);
     if (rc != NGX_OK) {
         return rc;
@@ -575,6 +625,19 @@ ngx_olla_dmr_route_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
             return rc;
         }
 
+    } else if (ctx->route->action == OLLA_ACT_RESPONSE) {
+        /* the type's path of the response, by its id */
+
+        path = ngx_olla_dmr_responses_base(ep->profile);
+
+        if (path == NULL
+            || ngx_olla_dmr_set_uri(r, ctx, path, NULL) != NGX_OK
+            || ngx_olla_dmr_append_uri(r, &ctx->rid, &ctx->rid_rest)
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
     } else {
         if (ctx->kind == OLLA_ROUTE_PROXY) {
             path = olla_path_map_cached(&ctx->map, ep->profile,
@@ -600,10 +663,10 @@ static ngx_int_t
 ngx_olla_dmr_read_model(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     olla_json_field_t *fields, u_char *num)
 {
-    u_char            *model;
+    u_char            *model, *p;
     ngx_int_t          rc;
     olla_json_scan_t   scan;
-    u_char             small[512];
+    u_char             small[512], rid[NGX_OLLA_DMR_RID_MAX];
 
     /* most names fit the stack; a longer one is read again below */
 
@@ -626,6 +689,16 @@ ngx_olla_dmr_read_model(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     fields[NGX_OLLA_DMR_F_INSTRUCTIONS].key = "instructions";
     fields[NGX_OLLA_DMR_F_INSTRUCTIONS].key_len = 12;
     fields[NGX_OLLA_DMR_F_INSTRUCTIONS].opening = OLLA_JSON_OPENING_ALL;
+    fields[NGX_OLLA_DMR_F_INPUT].key = "input";
+    fields[NGX_OLLA_DMR_F_INPUT].key_len = 5;
+    fields[NGX_OLLA_DMR_F_INPUT].opening = OLLA_JSON_OPENING_TURNS;
+
+    /* the Responses API's conversation */
+
+    fields[NGX_OLLA_DMR_F_PREVIOUS].key = "previous_response_id";
+    fields[NGX_OLLA_DMR_F_PREVIOUS].key_len = 20;
+    fields[NGX_OLLA_DMR_F_PREVIOUS].value = (char *) rid;
+    fields[NGX_OLLA_DMR_F_PREVIOUS].cap = NGX_OLLA_DMR_RID_MAX;
 
     /* numbers, in num[0..3] (the Messages shape rule reads them) */
 
@@ -671,6 +744,26 @@ ngx_olla_dmr_read_model(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     }
 
     ctx->key = scan.opening;
+
+    if (fields[NGX_OLLA_DMR_F_PREVIOUS].type == OLLA_JSON_STRING
+        && fields[NGX_OLLA_DMR_F_PREVIOUS].len
+        && !ctx->rid_by_path)
+    {
+        if (fields[NGX_OLLA_DMR_F_PREVIOUS].truncated) {
+            return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_INVALID_REQUEST,
+                                     "previous_response_id is longer than "
+                                     "%d bytes", NGX_OLLA_DMR_RID_MAX);
+        }
+
+        p = ngx_pnalloc(r->pool, fields[NGX_OLLA_DMR_F_PREVIOUS].len);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->rid.data = p;
+        ctx->rid.len = fields[NGX_OLLA_DMR_F_PREVIOUS].len;
+        ngx_memcpy(p, rid, ctx->rid.len);
+    }
 
     if (fields[NGX_OLLA_DMR_F_STREAM].type == OLLA_JSON_TRUE) {
         ctx->stream = 1;
@@ -853,13 +946,109 @@ ngx_olla_dmr_conversation(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 }
 
 
+/*
+ * ctx->path past its first base bytes ("/v1/responses", or a type's
+ * ".../responses"): nothing (a new response), or "/{id}" and maybe
+ * "/input_items" (a response by its id)
+ */
+
+static ngx_int_t
+ngx_olla_dmr_response_path(ngx_olla_dmr_ctx_t *ctx, size_t base)
+{
+    u_char  *p, *last, *slash;
+
+    p = ctx->path.data + base;
+    last = ctx->path.data + ctx->path.len;
+
+    if (p == last) {
+        return NGX_OK;
+    }
+
+    if (*p != '/' || p + 1 == last) {
+        return NGX_DECLINED;
+    }
+
+    p++;
+    slash = ngx_strlchr(p, last, '/');
+
+    ctx->rid.data = p;
+    ctx->rid.len = (slash ? slash : last) - p;
+    ctx->rid_rest.data = slash ? slash : last;
+    ctx->rid_rest.len = last - ctx->rid_rest.data;
+    ctx->rid_by_path = 1;
+
+    if (ctx->rid.len == 0 || ctx->rid.len > NGX_OLLA_DMR_RID_MAX
+        || (ctx->rid_rest.len
+            && (ctx->rid_rest.len != sizeof("/input_items") - 1
+                || ngx_strncmp(ctx->rid_rest.data, "/input_items",
+                               ctx->rid_rest.len)
+                   != 0)))
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A response named by the request goes where it was made: the zone says
+ * which endpoint that is.  The gateway learns it from the response's id
+ * on its way back; an id it does not know is refused, never sent to an
+ * endpoint that would answer without the conversation.
+ */
+
+static ngx_int_t
+ngx_olla_dmr_response_pin(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
+{
+    uint32_t                   ep;
+    ngx_olla_dmr_main_conf_t  *omcf;
+
+    if (ctx->rid.len == 0) {
+        return NGX_OK;
+    }
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_olla_dmr_module);
+
+    ctx->rid_hash = olla_pick_hash(OLLA_PICK_HASH_INIT, ctx->rid.data,
+                                   ctx->rid.len) | 1;
+
+    if (ngx_olla_dmr_rid_get(omcf, ctx->rid_hash, &ep) == NGX_OK) {
+        ctx->pin = ep;
+        return NGX_OK;
+    }
+
+    if (ctx->rid_by_path) {
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_RESPONSE_NOT_FOUND,
+                                 "no response with id \"%V\" is known: a "
+                                 "response is kept for an hour, by the "
+                                 "endpoint that made it", &ctx->rid);
+    }
+
+    return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_PREVIOUS_NOT_FOUND,
+                             "previous_response_id \"%V\" is not known: a "
+                             "response is kept for an hour, by the endpoint "
+                             "that made it; send the whole conversation "
+                             "instead", &ctx->rid);
+}
+
+
+/* the path a type serves the Responses API under natively, or NULL */
+
+static const char *
+ngx_olla_dmr_responses_base(const olla_profile_t *p)
+{
+    return olla_path_map(p, "/v1/responses", sizeof("/v1/responses") - 1);
+}
+
+
 /* the endpoints that may serve the route: the others are skipped */
 
 static ngx_int_t
 ngx_olla_dmr_candidates(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 {
     ngx_uint_t                i, n;
-    ngx_olla_dmr_endpoint_t  *ep;
+    ngx_olla_dmr_endpoint_t  *ep, *pinned;
 
     n = ctx->ups->endpoints.nelts;
     ep = ctx->ups->endpoints.elts;
@@ -873,6 +1062,36 @@ ngx_olla_dmr_candidates(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
         ctx->skip[i] = !ngx_olla_dmr_serves(ctx, &ep[i]);
     }
 
+    if (ctx->pin == 0) {
+        return NGX_OK;
+    }
+
+    /* a response's endpoint, and no other */
+
+    pinned = NULL;
+
+    for (i = 0; i < n; i++) {
+        if (ep[i].id != ctx->pin) {
+            ctx->skip[i] = 1;
+
+        } else if (ctx->skip[i]) {
+            return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_RESPONSE_NOT_FOUND,
+                                     "response \"%V\" was made by endpoint "
+                                     "\"%V\" (type %s), which this route "
+                                     "does not serve", &ctx->rid,
+                                     &ep[i].name, ep[i].profile->name);
+
+        } else {
+            pinned = &ep[i];
+        }
+    }
+
+    if (pinned == NULL) {
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_RESPONSE_NOT_FOUND,
+                                 "response \"%V\" was made by an endpoint "
+                                 "of another upstream", &ctx->rid);
+    }
+
     return NGX_OK;
 }
 
@@ -884,6 +1103,17 @@ ngx_olla_dmr_serves(ngx_olla_dmr_ctx_t *ctx, ngx_olla_dmr_endpoint_t *ep)
 
     if (ctx->type) {
         return ep->profile == ctx->type;
+    }
+
+    if (ctx->route->xlat == OLLA_XLAT_RESPONSES) {
+        /* native, or translated to its chat completions */
+        return ngx_olla_dmr_responses_base(ep->profile) != NULL
+               || (ctx->olcf->translation
+                   && olla_path_chat(ep->profile) != NULL);
+    }
+
+    if (ctx->route->action == OLLA_ACT_RESPONSE) {
+        return ngx_olla_dmr_responses_base(ep->profile) != NULL;
     }
 
     switch (ctx->kind) {
@@ -932,6 +1162,28 @@ ngx_olla_dmr_pick_error(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
         break;
     }
 
+    if (ctx->pin && result == OLLA_PICK_NONE) {
+        ngx_uint_t                i;
+        ngx_olla_dmr_endpoint_t  *ep;
+
+        ep = ctx->ups->endpoints.elts;
+
+        for (i = 0; i < ctx->ups->endpoints.nelts; i++) {
+            if (ep[i].id == ctx->pin) {
+                return ngx_olla_dmr_fail(r, ctx,
+                                         OLLA_ERR_RESPONSE_UNAVAILABLE,
+                                         "response \"%V\" is held by "
+                                         "endpoint \"%V\", which is "
+                                         "unavailable (%s, circuit %s); "
+                                         "retry when it is back",
+                                         &ctx->rid, &ep[i].name,
+                                         olla_health_name((olla_health_e)
+                                                          ep[i].sh->status),
+                                         ngx_olla_dmr_circuit_name(ep[i].sh));
+            }
+        }
+    }
+
     secs = (result == OLLA_PICK_FULL) ? 1 : ngx_olla_dmr_retry_after(ctx);
 
     p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
@@ -960,9 +1212,10 @@ ngx_olla_dmr_pick_error(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
 
 
 /*
- * A translating route (the Anthropic Messages API): passed through when
- * the endpoint speaks the API natively, else translated to its chat
- * completions path; a count without a native counter is answered here.
+ * A translating route (the Anthropic Messages API, the OpenAI Responses
+ * API): passed through when the endpoint speaks the API natively, else
+ * translated to its chat completions path; a count without a native
+ * counter is answered here.
  */
 
 static ngx_int_t
@@ -970,11 +1223,29 @@ ngx_olla_dmr_route_translating(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     ngx_olla_dmr_endpoint_t *ep)
 {
     ngx_uint_t                count;
+    const char               *path;
     const olla_profile_t     *prof;
     ngx_olla_dmr_loc_conf_t  *olcf;
 
     olcf = ctx->olcf;
     prof = ep->profile;
+
+    if (ctx->route->xlat == OLLA_XLAT_RESPONSES) {
+        path = ngx_olla_dmr_responses_base(prof);
+
+        if (path) {
+            /* native, stateful: the response's id is learned */
+            ctx->mode = NGX_OLLA_DMR_MODE_PASSTHROUGH;
+            ctx->learn_rid = 1;
+
+            return ngx_olla_dmr_set_uri(r, ctx, path, NULL) == NGX_OK
+                   ? NGX_OK : NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->xlat = olla_xlat_get(ctx->route->xlat);
+
+        return ngx_olla_dmr_translate_body(r, ctx, ep);
+    }
 
     count = (ctx->path.len > sizeof("/messages") - 1);
 
@@ -1021,8 +1292,10 @@ ngx_olla_dmr_translate_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
         ngx_olla_dmr_unpick(ctx);
         return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_NOT_TRANSLATABLE,
                                  "endpoint \"%V\" (type %s) does not speak "
-                                 "the Anthropic API and olla_translation is "
-                                 "off", &ep->name, ep->profile->name);
+                                 "the %s API and olla_translation is off",
+                                 &ep->name, ep->profile->name,
+                                 ctx->route->xlat == OLLA_XLAT_RESPONSES
+                                 ? "Responses" : "Anthropic");
     }
 
     chat = olla_path_chat(ep->profile);
@@ -1111,6 +1384,34 @@ ngx_olla_dmr_count_locally(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
     ngx_http_finalize_request(r, ngx_olla_dmr_send_json(r, NGX_HTTP_OK, p,
                                                         len));
     return NGX_DONE;
+}
+
+
+/* r->uri + "/" + id + rest */
+
+static ngx_int_t
+ngx_olla_dmr_append_uri(ngx_http_request_t *r, ngx_str_t *id,
+    ngx_str_t *rest)
+{
+    u_char  *p;
+    size_t   len;
+
+    len = r->uri.len + 1 + id->len + rest->len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    r->uri.data = ngx_cpymem(p, r->uri.data, r->uri.len);
+    *r->uri.data++ = '/';
+    r->uri.data = ngx_cpymem(r->uri.data, id->data, id->len);
+    r->uri.data = ngx_cpymem(r->uri.data, rest->data, rest->len);
+
+    r->uri.data = p;
+    r->uri.len = len;
+
+    return NGX_OK;
 }
 
 

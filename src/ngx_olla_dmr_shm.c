@@ -28,7 +28,8 @@ ngx_olla_dmr_shm_add(ngx_conf_t *cf, ngx_olla_dmr_main_conf_t *omcf)
     ngx_str_t        name;
     ngx_shm_zone_t  *shm_zone;
 
-    ngx_str_set(&name, "olla_dmr");
+    /* the layout's version: a module of another layout starts afresh */
+    ngx_str_set(&name, "olla_dmr_2");
 
     shm_zone = ngx_shared_memory_add(cf, &name, omcf->zone_size,
                                      &ngx_olla_dmr_module);
@@ -91,6 +92,20 @@ ngx_olla_dmr_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     /* a full zone is reported by the module, not by the slab allocator */
     shpool->log_nomem = 0;
+
+    if (sh->rids == NULL) {
+        sh->rids = ngx_slab_calloc_locked(shpool, NGX_OLLA_DMR_RIDS
+                                                  * sizeof(ngx_olla_dmr_rid_t));
+        if (sh->rids == NULL) {
+            ngx_shmtx_unlock(&shpool->mutex);
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "olla_zone \"%V\" is too small for the response "
+                          "ids (%uz bytes), raise \"olla_zone\"",
+                          &shm_zone->shm.name,
+                          NGX_OLLA_DMR_RIDS * sizeof(ngx_olla_dmr_rid_t));
+            return NGX_ERROR;
+        }
+    }
 
     gen = ++sh->generation;
 
@@ -557,4 +572,107 @@ ngx_olla_dmr_res_unknown(ngx_olla_dmr_endpoint_t *ep, const char *reason)
     sh->res_known = 0;
 
     return news;
+}
+
+
+/* response ids: set, get, delete, under the mutex */
+
+void
+ngx_olla_dmr_rid_set(ngx_olla_dmr_main_conf_t *omcf, uint64_t hash,
+    uint32_t ep)
+{
+    time_t               now;
+    ngx_uint_t           i, k;
+    ngx_olla_dmr_rid_t  *r, *victim;
+
+    now = ngx_time();
+    victim = NULL;
+
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+
+    for (i = 0; i < NGX_OLLA_DMR_RID_PROBES; i++) {
+        k = (hash + i) % NGX_OLLA_DMR_RIDS;
+        r = &omcf->sh->rids[k];
+
+        if (r->hash == hash) {
+            victim = r;
+            break;
+        }
+
+        if (r->hash == 0 || (time_t) r->expires <= now) {
+            if (victim == NULL || victim->hash != 0) {
+                victim = r;
+            }
+
+            continue;
+        }
+
+        if (victim == NULL
+            || (victim->hash != 0 && r->expires < victim->expires))
+        {
+            /* all taken: the one that expires first makes room */
+            victim = r;
+        }
+    }
+
+    victim->hash = hash;
+    victim->ep = ep;
+    victim->expires = (uint32_t) (now + NGX_OLLA_DMR_RID_TTL);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "olla: response %016uxL on endpoint %uD, slot %ui",
+                   hash, ep, (ngx_uint_t) (victim - omcf->sh->rids));
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
+}
+
+
+ngx_int_t
+ngx_olla_dmr_rid_get(ngx_olla_dmr_main_conf_t *omcf, uint64_t hash,
+    uint32_t *ep)
+{
+    time_t               now;
+    ngx_int_t            rc;
+    ngx_uint_t           i;
+    ngx_olla_dmr_rid_t  *r;
+
+    now = ngx_time();
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+
+    for (i = 0; i < NGX_OLLA_DMR_RID_PROBES; i++) {
+        r = &omcf->sh->rids[(hash + i) % NGX_OLLA_DMR_RIDS];
+
+        if (r->hash == hash && (time_t) r->expires > now) {
+            *ep = r->ep;
+            rc = NGX_OK;
+            break;
+        }
+    }
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
+
+    return rc;
+}
+
+
+void
+ngx_olla_dmr_rid_delete(ngx_olla_dmr_main_conf_t *omcf, uint64_t hash)
+{
+    ngx_uint_t           i;
+    ngx_olla_dmr_rid_t  *r;
+
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+
+    for (i = 0; i < NGX_OLLA_DMR_RID_PROBES; i++) {
+        r = &omcf->sh->rids[(hash + i) % NGX_OLLA_DMR_RIDS];
+
+        if (r->hash == hash) {
+            r->hash = 0;
+            r->expires = 0;
+        }
+    }
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
 }

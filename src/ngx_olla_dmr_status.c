@@ -216,7 +216,8 @@ ngx_olla_dmr_status_endpoints(ngx_http_request_t *r,
             }
 
             e = json_pack("{s:o, s:o, s:o, s:o, s:I, s:s, s:s, s:o, s:I, "
-                          "s:I, s:I, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I}",
+                          "s:I, s:I, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:o, "
+                          "s:o, s:I, s:I}",
                           "name", ngx_olla_dmr_str(&ep[j].name),
                           "url", ngx_olla_dmr_str(&ep[j].url),
                           "type", ngx_olla_dmr_str(&ep[j].type),
@@ -239,22 +240,12 @@ ngx_olla_dmr_status_endpoints(ngx_http_request_t *r,
                           "in_flight", (json_int_t) sh->inflight,
                           "requests", (json_int_t) sh->requests,
                           "failures", (json_int_t) sh->failures,
+                          "residency", ngx_olla_dmr_residency(&ep[j]),
+                          "decisions", ngx_olla_dmr_decisions(sh),
+                          "preloads", (json_int_t) sh->preloads,
                           "probes", (json_int_t) sh->probes);
 
-            if (e == NULL
-                || json_object_set_new(e, "residency",
-                                       ngx_olla_dmr_residency(&ep[j]))
-                   != 0
-                || json_object_set_new(e, "decisions",
-                                       ngx_olla_dmr_decisions(sh))
-                   != 0
-                || json_object_set_new(e, "preloads",
-                                       json_integer((json_int_t)
-                                                    sh->preloads))
-                   != 0
-                || json_array_append_new(list, e) != 0)
-            {
-                json_decref(e);
+            if (e == NULL || json_array_append_new(list, e) != 0) {
                 json_decref(root);
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }

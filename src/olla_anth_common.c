@@ -23,8 +23,7 @@
 static uint64_t olla_anth_rand(void);
 
 
-/* ------------------------------------------------------------------ */
-/* buffers and strings                                                 */
+/* ------------------------------------------------------ buffers and strings */
 
 
 int
@@ -220,8 +219,7 @@ olla_anth_err(char *err, size_t errlen, const char *fmt, ...)
 }
 
 
-/* ------------------------------------------------------------------ */
-/* ids                                                                 */
+/* ------------------------------------------------------------ ids */
 
 /*
  * Ids are "msg_" or "toolu_" and 24 characters of the base58 alphabet
@@ -312,8 +310,7 @@ olla_anth_gen_id(char *buf, const char *prefix)
 }
 
 
-/* ------------------------------------------------------------------ */
-/* JSON helpers                                                        */
+/* ------------------------------------------------------------ JSON helpers */
 
 
 const olla_jdom_t *

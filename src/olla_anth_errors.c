@@ -27,8 +27,7 @@ static char *olla_anth_error_build(const char *type, const char *message,
     size_t mlen, const char *request_id, size_t *outlen);
 
 
-/* ------------------------------------------------------------------ */
-/* errors                                                              */
+/* ------------------------------------------------------------ errors */
 
 
 /* the catalogue's status table (olla_errors.c), one for every route */

@@ -85,8 +85,7 @@ static void olla_anth_as_string(olla_anth_req_t *r, const olla_jdom_t *v);
 #define olla_anth_digit(c)        ((unsigned char) ((c) - '0') < 10)
 
 
-/* ------------------------------------------------------------------ */
-/* helpers                                                             */
+/* ------------------------------------------------------------ helpers */
 
 
 static int
@@ -129,8 +128,7 @@ olla_anth_type_is(const olla_jdom_t *b, const char *s, size_t n)
 }
 
 
-/* ------------------------------------------------------------------ */
-/* the request shape                                                   */
+/* -------------------------------------------------------- the request shape */
 
 
 /*
@@ -443,8 +441,7 @@ olla_anth_check(const olla_jdom_t *root, char *err, size_t errlen)
 }
 
 
-/* ------------------------------------------------------------------ */
-/* token estimate, validation, count_tokens                            */
+/* --------------------------------- token estimate, validation, count_tokens */
 
 
 /* bytes of a string's value escaped as jansson escapes it */
@@ -801,8 +798,7 @@ olla_anth_count_tokens(const char *body, size_t len, long *tokens,
 }
 
 
-/* ------------------------------------------------------------------ */
-/* request: Anthropic Messages -> OpenAI chat completion               */
+/* -------------------- request: Anthropic Messages -> OpenAI chat completion */
 
 
 int

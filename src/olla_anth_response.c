@@ -26,8 +26,7 @@ static int olla_anth_args_object(olla_jout_t *o, const olla_jdom_t *args);
 static int olla_anth_cstring(olla_jout_t *o, const char *s);
 
 
-/* ------------------------------------------------------------------ */
-/* response: OpenAI chat completion -> Anthropic message               */
+/* -------------------- response: OpenAI chat completion -> Anthropic message */
 
 
 /*

@@ -29,8 +29,7 @@
 #define OLLA_ANTH_OUT_KEEP     (64 * 1024)
 
 
-/* ------------------------------------------------------------------ */
-/* streaming: OpenAI SSE -> Anthropic SSE                              */
+/* ----------------------------------- streaming: OpenAI SSE -> Anthropic SSE */
 
 /*
  * One Anthropic content block is open at a time; its index is always

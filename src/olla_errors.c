@@ -74,6 +74,18 @@ static const olla_err_t  olla_errs[OLLA_ERR_COUNT] = {
     { 503, "service_unavailable", "no_endpoints", "api_error",
       "no olla_endpoint is configured" },
 
+    /* OLLA_ERR_RESPONSE_NOT_FOUND */
+    { 404, "invalid_request_error", "response_not_found", "not_found_error",
+      "no such response" },
+
+    /* OLLA_ERR_PREVIOUS_NOT_FOUND */
+    { 400, "invalid_request_error", "previous_response_not_found",
+      "invalid_request_error", "previous response not found" },
+
+    /* OLLA_ERR_RESPONSE_UNAVAILABLE */
+    { 409, "invalid_request_error", "response_unavailable", "api_error",
+      "the endpoint holding the response is unavailable" },
+
     /* OLLA_ERR_INTERNAL */
     { 500, "server_error", NULL, "api_error",
       "the gateway failed to handle the request" },

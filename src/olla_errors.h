@@ -47,6 +47,9 @@ typedef enum {
     OLLA_ERR_NO_HEALTHY_ENDPOINT,
     OLLA_ERR_NOT_TRANSLATABLE,       /* no way to speak the API there */
     OLLA_ERR_NO_ENDPOINTS,           /* olla_status without endpoints */
+    OLLA_ERR_RESPONSE_NOT_FOUND,     /* a response id nobody holds */
+    OLLA_ERR_PREVIOUS_NOT_FOUND,     /* previous_response_id, likewise */
+    OLLA_ERR_RESPONSE_UNAVAILABLE,   /* its endpoint cannot be reached */
     OLLA_ERR_INTERNAL,
 
     /* errors nginx raises on an Olla route */

@@ -203,8 +203,7 @@ void *olla_jdom_malloc(size_t size);
 void *olla_jdom_realloc(void *p, size_t size);
 
 
-/* ------------------------------------------------------------------ */
-/* output                                                              */
+/* ------------------------------------------------------------ output */
 
 
 typedef struct {

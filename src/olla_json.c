@@ -161,7 +161,7 @@ olla_json_scan_init(olla_json_scan_t *s, olla_json_field_t *fields,
 {
     size_t  i;
 
-    memset(s, 0, sizeof(olla_json_scan_t));
+    memset(s, 0, offsetof(olla_json_scan_t, hacc));
 
     s->fields = fields;
     s->nfields = fields ? nfields : 0;
@@ -214,12 +214,57 @@ olla_json_fnv(uint64_t h, const unsigned char *p, size_t n)
 }
 
 
-/* bytes of a string of the opening */
+/*
+ * A string of the opening: its head (the first sizeof(s->head) bytes,
+ * held back until it is known not to be a billing stamp), a word at a
+ * time, then one byte in OLLA_JSON_HASH_STRIDE of the rest (and its
+ * length, at its end).  A conversation is told apart by where its texts
+ * begin and how long they are; hashing every byte of a 100 KB prompt
+ * would cost more than routing it.
+ */
+
+#define OLLA_JSON_HASH_STRIDE  64
+
+static void
+olla_json_hash_head(olla_json_scan_t *s)
+{
+    size_t    i;
+    uint64_t  w, h;
+
+    h = s->str_h;
+
+    for (i = 0; i + 8 <= s->head_len; i += 8) {
+        memcpy(&w, s->head + i, 8);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+        h ^= h >> 29;
+    }
+
+    s->str_h = olla_json_fnv(h, (unsigned char *) s->head + i,
+                             s->head_len - i);
+    s->str_len = s->head_len;
+}
+
 
 static void
 olla_json_hash(olla_json_scan_t *s, const unsigned char *p, size_t n)
 {
-    s->str_h = olla_json_fnv(s->str_h, p, n);
+    size_t    i, pos;
+    uint64_t  h;
+
+    pos = s->str_len;
+    s->str_len += n;
+    h = s->str_h;
+
+    for (i = (OLLA_JSON_HASH_STRIDE - pos % OLLA_JSON_HASH_STRIDE)
+             % OLLA_JSON_HASH_STRIDE;
+         i < n;
+         i += OLLA_JSON_HASH_STRIDE)
+    {
+        h ^= p[i];
+        h *= OLLA_JSON_FNV_PRIME;
+    }
+
+    s->str_h = h;
 }
 
 
@@ -241,7 +286,7 @@ olla_json_hash_string_end(olla_json_scan_t *s)
             s->head_skip = 1;
 
         } else if (s->head_len <= sizeof(s->head)) {
-            olla_json_hash(s, (unsigned char *) s->head, s->head_len);
+            olla_json_hash_head(s);
         }
     }
 
@@ -270,7 +315,8 @@ olla_json_hash_value(olla_json_scan_t *s)
     switch (s->vkind) {
 
     case OLLA_JSON_STRING:
-        v = s->head_skip ? 0x5b111ab5ULL : olla_json_mix(s->str_h);
+        v = s->head_skip ? 0x5b111ab5ULL
+                         : olla_json_mix(s->str_h ^ s->str_len);
         break;
 
     case OLLA_JSON_OBJECT:
@@ -294,6 +340,16 @@ olla_json_hash_value(olla_json_scan_t *s)
             s->sys_sum += olla_json_mix(v ^ olla_json_fnv(OLLA_JSON_FNV_INIT,
                                             (unsigned char *) s->cur->key,
                                             s->cur->key_len));
+
+        } else if (s->vkind == OLLA_JSON_STRING) {
+            /* the turns as one string ("input": "..."): the first turn */
+            s->turns_h = olla_json_mix(s->turns_h ^ v)
+                         + 0x9e3779b97f4a7c15ULL;
+            s->turns_done = 1;
+
+        } else {
+            /* the turns' array itself: its elements are in */
+            return;
         }
 
     } else if (d == 2 && s->cur->opening == OLLA_JSON_OPENING_TURNS) {
@@ -313,10 +369,13 @@ olla_json_hash_value(olla_json_scan_t *s)
         }
     }
 
-    s->opening = s->sys_sum + (s->turns_h ? olla_json_mix(s->turns_h) : 0);
-
-    if (s->opening == 0) {
-        s->opening = 1;
+    if (d <= 2) {
+        /* a member or a turn went in: the sum, never 0 once something did */
+        s->opening = s->sys_sum + (s->turns_h ? olla_json_mix(s->turns_h)
+                                              : 0);
+        if (s->opening == 0) {
+            s->opening = 1;
+        }
     }
 }
 
@@ -1092,7 +1151,7 @@ olla_json_put(olla_json_scan_t *s, const unsigned char *p, size_t n)
                 return;
             }
 
-            olla_json_hash(s, (unsigned char *) s->head, s->head_len);
+            olla_json_hash_head(s);
             s->head_len = sizeof(s->head) + 1;     /* flushed */
         }
 
@@ -1249,6 +1308,7 @@ olla_json_begin(olla_json_scan_t *s, unsigned c, size_t off)
         } else if (type == OLLA_JSON_STRING && (f == NULL || f->cap == 0)) {
             s->cap = olla_cap_hash;
             s->str_h = OLLA_JSON_FNV_INIT;
+            s->str_len = 0;
             s->head_len = 0;
             s->head_skip = 0;
         }

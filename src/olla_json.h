@@ -49,7 +49,8 @@ typedef enum {
  *   OLLA_JSON_OPENING_ALL    every string in it ("system", "instructions");
  *   OLLA_JSON_OPENING_TURNS  an array's elements up to and including the
  *                            first whose "role" is "user" ("messages").
- * The hash is structural: strings by their unescaped bytes, numbers and
+ * The hash is structural: strings by their unescaped bytes (all of their
+ * first 32, then one in 64, and their length), numbers and
  * literals by their kind, arrays in order, objects by their members
  * whatever their order, the members of the opening whatever their order.
  * What a client changes from turn to turn of one conversation is left
@@ -120,10 +121,8 @@ typedef struct {
      * their members, so the order of names does not matter; arrays fold
      * their values in order), the string and the name being read
      */
-    uint64_t            hacc[OLLA_JSON_HASH_DEPTH];
-    uint64_t            hkey[OLLA_JSON_HASH_DEPTH];
-    unsigned char       hobj[OLLA_JSON_HASH_DEPTH];
     uint64_t            str_h;
+    size_t              str_len;
     uint64_t            key_h;
     uint64_t            sys_sum;       /* ALL members, summed */
     uint64_t            turns_h;       /* TURNS elements, in order */
@@ -138,6 +137,11 @@ typedef struct {
     unsigned            want_role;     /* the next value is a "role" */
     unsigned            is_role;
     unsigned            turns_done;    /* the first user element is in */
+
+    /* last: the stack is set as containers open, not zeroed at init */
+    uint64_t            hacc[OLLA_JSON_HASH_DEPTH];
+    uint64_t            hkey[OLLA_JSON_HASH_DEPTH];
+    unsigned char       hobj[OLLA_JSON_HASH_DEPTH];
 } olla_json_scan_t;
 
 

@@ -89,6 +89,11 @@ olla_path_map(const olla_profile_t *p, const char *path, size_t len)
         s = p->paths.items[i];
         n = strlen(s);
 
+        if (strchr(s, '{')) {
+            /* a pattern ("/engines/v1/responses/{id}") maps nothing */
+            continue;
+        }
+
         if (n >= len && memcmp(s + n - len, path, len) == 0
             && (best == NULL || n < best_len))
         {

@@ -78,14 +78,6 @@ olla_pick_weight(uint64_t key, uint32_t id)
 
 
 static unsigned
-olla_pick_candidate(const olla_pick_ep_t *e)
-{
-    return e->state == OLLA_PICK_UP && e->serve != OLLA_PICK_NO
-           && (e->limit == 0 || e->inflight < e->limit);
-}
-
-
-static unsigned
 olla_pick_class(const olla_pick_ep_t *e, const olla_pick_req_t *req)
 {
     unsigned  resident;
@@ -126,7 +118,7 @@ olla_pick_bound(uint64_t load, uint64_t n)
 
 
 void
-olla_pick(const olla_pick_ep_t *eps, size_t n, const olla_pick_req_t *req,
+olla_pick(olla_pick_ep_t *eps, size_t n, const olla_pick_req_t *req,
     olla_pick_out_t *out)
 {
     size_t     i, k, ties, eligible, routable, full, tier_n, aff_n;
@@ -150,7 +142,9 @@ olla_pick(const olla_pick_ep_t *eps, size_t n, const olla_pick_req_t *req,
     full = 0;
 
     for (i = 0; i < n; i++) {
-        const olla_pick_ep_t  *e = &eps[i];
+        olla_pick_ep_t  *e = &eps[i];
+
+        e->cls = OLLA_CLASS_NONE;
 
         if (e->state == OLLA_PICK_SKIP) {
             continue;
@@ -168,10 +162,12 @@ olla_pick(const olla_pick_ep_t *eps, size_t n, const olla_pick_req_t *req,
             continue;
         }
 
-        if (!olla_pick_candidate(e)) {
+        if (e->limit && e->inflight >= e->limit) {
             full++;
             continue;
         }
+
+        e->cls = (uint8_t) olla_pick_class(e, req);
 
         if (!have || e->priority > prio) {
             prio = e->priority;
@@ -190,7 +186,7 @@ olla_pick(const olla_pick_ep_t *eps, size_t n, const olla_pick_req_t *req,
     /* 2. the tier: its best class, its load, the affinity set's load */
 
 #define olla_pick_in_tier(e)                                                  \
-    (olla_pick_candidate(e) && (e)->priority == prio)
+    ((e)->cls != OLLA_CLASS_NONE && (e)->priority == prio)
 
     best = OLLA_CLASS_NONE;
     tier_n = 0;
@@ -203,7 +199,7 @@ olla_pick(const olla_pick_ep_t *eps, size_t n, const olla_pick_req_t *req,
             continue;
         }
 
-        c = olla_pick_class(&eps[i], req);
+        c = eps[i].cls;
 
         if (c < best) {
             best = c;
@@ -233,9 +229,7 @@ olla_pick(const olla_pick_ep_t *eps, size_t n, const olla_pick_req_t *req,
                 continue;
             }
 
-            if (req->resident_first
-                && olla_pick_class(&eps[i], req) > OLLA_CLASS_LOADING)
-            {
+            if (req->resident_first && eps[i].cls > OLLA_CLASS_LOADING) {
                 continue;
             }
 
@@ -267,7 +261,7 @@ olla_pick(const olla_pick_ep_t *eps, size_t n, const olla_pick_req_t *req,
     /* 4. the best class, then the balancer */
 
 #define olla_pick_in_class(e)                                                 \
-    (olla_pick_in_tier(e) && olla_pick_class(e, req) == best)
+    ((e)->cls == best && (e)->priority == prio)
 
     min = UINT32_MAX;
     ties = 0;

@@ -73,6 +73,8 @@ typedef struct {
     uint8_t            serve;
     uint8_t            resident;
     uint8_t            in_use;        /* the backend says it is busy */
+
+    uint8_t            cls;           /* olla_pick()'s own scratch */
 } olla_pick_ep_t;
 
 
@@ -132,8 +134,8 @@ typedef struct {
  * none routable, all full, or none serving the model - in that order of
  * precedence, the first that explains it.
  */
-void olla_pick(const olla_pick_ep_t *eps, size_t n,
-    const olla_pick_req_t *req, olla_pick_out_t *out);
+void olla_pick(olla_pick_ep_t *eps, size_t n, const olla_pick_req_t *req,
+    olla_pick_out_t *out);
 
 /* "resident", "affinity", ... ("-" for OLLA_REASON_NONE) */
 const char *olla_pick_reason_name(olla_pick_reason_e reason);

@@ -103,6 +103,8 @@ static int olla_convert_profile(olla_ctx_t *ctx, const olla_yaml_t *root,
     const char *file, olla_profile_t *p);
 static int olla_convert_api(olla_ctx_t *ctx, const olla_yaml_t *api,
     olla_profile_t *p);
+static int olla_profile_path_match(const char *pat, const char *path,
+    size_t len);
 static int olla_convert_running(olla_ctx_t *ctx, const olla_yaml_t *sec,
     olla_profile_t *p);
 static int olla_convert_characteristics(olla_ctx_t *ctx,
@@ -729,12 +731,29 @@ static int
 olla_convert_api(olla_ctx_t *ctx, const olla_yaml_t *api, olla_profile_t *p)
 {
     int                 rc;
+    size_t              i;
     const olla_yaml_t  *sec, *n;
 
     if (olla_conv_strlist(ctx, olla_yaml_get(api, "paths"), "api.paths",
                           &p->paths, olla_check_api_path) < 0)
     {
         return -1;
+    }
+
+    /* their lengths, and which are patterns, known once */
+
+    if (p->paths.n) {
+        p->path_lens = calloc(p->paths.n, sizeof(size_t));
+        if (p->path_lens == NULL) {
+            olla_node_error(ctx, api, "out of memory");
+            return -1;
+        }
+
+        for (i = 0; i < p->paths.n; i++) {
+            p->path_lens[i] = strchr(p->paths.items[i], '{')
+                              ? OLLA_PROFILE_PATTERN
+                              : strlen(p->paths.items[i]);
+        }
     }
 
     n = olla_yaml_get(api, "model_discovery_path");
@@ -1893,6 +1912,7 @@ olla_profile_free_fields(olla_profile_t *p)
     free(p->custom_file);
     olla_strlist_free(&p->prefixes);
     olla_strlist_free(&p->paths);
+    free(p->path_lens);
     free(p->model_discovery_path);
     free(p->health_check_path);
     free(p->anthropic_messages_path);
@@ -2038,14 +2058,64 @@ olla_profile_has_path(const olla_profile_t *p, const char *path, size_t len)
     }
 
     for (i = 0; i < p->paths.n; i++) {
-        if (strlen(p->paths.items[i]) == len
-            && memcmp(p->paths.items[i], path, len) == 0)
+        if (p->path_lens == NULL || p->path_lens[i] == OLLA_PROFILE_PATTERN) {
+            if (olla_profile_path_match(p->paths.items[i], path, len)) {
+                return 1;
+            }
+
+        } else if (p->path_lens[i] == len
+                   && memcmp(p->paths.items[i], path, len) == 0)
         {
             return 1;
         }
     }
 
     return 0;
+}
+
+
+/*
+ * An api.paths entry against a request path: byte for byte, except that a
+ * segment written "{name}" ("/engines/v1/responses/{id}") stands for any
+ * one non-empty segment.
+ */
+
+static int
+olla_profile_path_match(const char *pat, const char *path, size_t len)
+{
+    const char  *p, *end, *close, *seg;
+
+    p = path;
+    end = path + len;
+
+    while (*pat) {
+        if (*pat == '{' && (close = strchr(pat, '}')) != NULL
+            && (close[1] == '/' || close[1] == '\0')
+            && pat[-1] == '/')
+        {
+            seg = p;
+
+            while (p < end && *p != '/') {
+                p++;
+            }
+
+            if (p == seg) {
+                return 0;
+            }
+
+            pat = close + 1;
+            continue;
+        }
+
+        if (p == end || *p != *pat) {
+            return 0;
+        }
+
+        p++;
+        pat++;
+    }
+
+    return p == end;
 }
 
 

@@ -18,6 +18,8 @@
 
 #define OLLA_PROFILE_ERRLEN  1024
 
+#define OLLA_PROFILE_PATTERN  ((size_t) -1)     /* a "{id}" path */
+
 /* api.running_models.format */
 #define OLLA_PROFILE_RUNNING_NONE     0
 #define OLLA_PROFILE_RUNNING_DMR      1     /* DMR's /engines/ps */
@@ -66,13 +68,14 @@ typedef struct {
 
     /* api */
     olla_strlist_t             paths;          /* api.paths */
+    size_t                    *path_lens;      /* or OLLA_PROFILE_PATTERN */
     char                      *model_discovery_path;
     char                      *health_check_path;
     int                        anthropic_enabled;
     char                      *anthropic_messages_path;
     int                        anthropic_token_count;
     char                      *running_models_path;   /* or NULL */
-    int                        running_models_format; /* OLLA_PROFILE_RUNNING_* */
+    int                        running_models_format;  /* ..._RUNNING_* */
 
     /* characteristics; 0 / -1 means "not given" where noted */
     uint64_t                   timeout_ms;               /* 0: not given */
@@ -169,7 +172,10 @@ const olla_profile_t *olla_profiles_find_prefix(const olla_profile_set_t *set,
 size_t olla_profiles_names(const olla_profile_set_t *set, char *buf,
     size_t cap);
 
-/* api.paths membership (exact) */
+/*
+ * api.paths membership: exact, except that a "{name}" segment of an entry
+ * ("/engines/v1/responses/{id}") matches any one non-empty segment
+ */
 int olla_profile_has_path(const olla_profile_t *p, const char *path,
     size_t len);
 

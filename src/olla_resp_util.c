@@ -33,8 +33,7 @@ static char *olla_resp_error_build(int status, const char *code,
     size_t *outlen);
 
 
-/* ------------------------------------------------------------------ */
-/* strings                                                             */
+/* ------------------------------------------------------------ strings */
 
 
 void
@@ -256,8 +255,7 @@ olla_resp_load(olla_jdom_doc_t *doc, const char *body, size_t len,
 }
 
 
-/* ------------------------------------------------------------------ */
-/* ids and time                                                        */
+/* ------------------------------------------------------------ ids and time */
 
 /*
  * Ids are a prefix and 48 lowercase hex digits drawn from splitmix64.
@@ -361,8 +359,7 @@ olla_resp_now(void)
 }
 
 
-/* ------------------------------------------------------------------ */
-/* the Response object                                                 */
+/* ------------------------------------------------------ the Response object */
 
 
 void
@@ -484,8 +481,7 @@ olla_resp_obj_end(olla_jout_t *o, const olla_resp_obj_t *r)
 }
 
 
-/* ------------------------------------------------------------------ */
-/* errors                                                              */
+/* ------------------------------------------------------------ errors */
 
 
 const char *

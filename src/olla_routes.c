@@ -42,6 +42,14 @@ static const olla_route_t  olla_routes[] = {
              OLLA_DIALECT_OPENAI, OLLA_METHOD_GET, OLLA_ACT_LIST_OPENAI,
              OLLA_BODY_JSON, OLLA_XLAT_NONE),
 
+    olla_row("proxy/v1/responses", OLLA_MATCH_EXACT, OLLA_ROUTE_PROXY,
+             OLLA_DIALECT_OPENAI, OLLA_METHOD_POST, OLLA_ACT_PROXY,
+             OLLA_BODY_JSON, OLLA_XLAT_RESPONSES),
+
+    olla_row("proxy/v1/responses/", OLLA_MATCH_PREFIX, OLLA_ROUTE_PROXY,
+             OLLA_DIALECT_OPENAI, OLLA_METHOD_ANY, OLLA_ACT_RESPONSE,
+             OLLA_BODY_JSON, OLLA_XLAT_NONE),
+
     olla_row("proxy/v1/", OLLA_MATCH_PREFIX, OLLA_ROUTE_PROXY,
              OLLA_DIALECT_OPENAI, OLLA_METHOD_ANY, OLLA_ACT_PROXY,
              OLLA_BODY_JSON, OLLA_XLAT_NONE),

@@ -50,7 +50,8 @@ typedef enum {
     OLLA_ACT_LIST_ANTHROPIC,     /* Anthropic's list shape */
     OLLA_ACT_LIST_OPENAI,        /* OpenAI's list shape */
     OLLA_ACT_LIST_TYPE,          /* a type's list, as the type lists it */
-    OLLA_ACT_NOT_FOUND           /* 404 naming what the route serves */
+    OLLA_ACT_NOT_FOUND,          /* 404 naming what the route serves */
+    OLLA_ACT_RESPONSE            /* a stored response, by its id */
 } olla_route_act_e;
 
 /* body rules */
@@ -61,6 +62,7 @@ typedef enum {
 /* translators (olla_xlat.h) */
 #define OLLA_XLAT_NONE            0
 #define OLLA_XLAT_ANTHROPIC       1
+#define OLLA_XLAT_RESPONSES       2
 
 
 typedef struct {

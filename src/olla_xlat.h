@@ -25,11 +25,15 @@ typedef struct {
     char      *model;            /* malloc'd, NUL-terminated, or NULL */
     int        stream;
     long       input_tokens;     /* local estimate */
+    int        stateful;         /* it needs a stored conversation */
 } olla_xlat_info_t;
 
 
 typedef struct {
     const char  *name;
+
+    /* what a stream may hold (0: the glue's default) */
+    size_t       max_buffered;
 
     /* client request -> OpenAI chat request; 0, or -1 with err (a 400) */
     int        (*request)(const char *body, size_t len, char **out,
@@ -69,6 +73,9 @@ void olla_xlat_info_free(olla_xlat_info_t *info);
 
 /* Anthropic Messages <-> OpenAI chat completions (olla_anthropic.h) */
 extern const olla_xlat_t  olla_xlat_anthropic;
+
+/* OpenAI Responses <-> OpenAI chat completions (olla_resp.h) */
+extern const olla_xlat_t  olla_xlat_responses;
 
 /* a route-table row's translator (OLLA_XLAT_*), NULL for none */
 const olla_xlat_t *olla_xlat_get(unsigned id);

@@ -74,7 +74,7 @@ OllaTest::wait_status_settled();
 --- request
 GET /internal/status/endpoints
 --- response_body_like eval
-qr{^\{"endpoints":\[\{"name":"dmr-1","url":"http://127\.0\.0\.1:18401","type":"docker-model-runner","upstream":"models","priority":90,"status":"healthy","reason":"HTTP 200, 1 model","last_check":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ","last_check_unix":\d+,"latency_ms":\d+,"consecutive_failures":0,"circuit":"closed","models":\["ai/smollm2:latest"\],"model_count":1,"next_check_ms":\d+,"in_flight":0,"requests":0,"failures":0,"probes":1\},\{"name":"ollama-1","url":"http://127\.0\.0\.1:18402","type":"ollama","upstream":"models","priority":80,"status":"healthy".*"models":\["llama3\.2:latest"\].*\}\],"total":2\}\n$}s
+qr{^\{"endpoints":\[\{"name":"dmr-1","url":"http://127\.0\.0\.1:18401","type":"docker-model-runner","upstream":"models","priority":90,"status":"healthy","reason":"HTTP 200, 1 model","last_check":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ","last_check_unix":\d+,"latency_ms":\d+,"consecutive_failures":0,"circuit":"closed","models":\["ai/smollm2:latest"\],"model_count":1,"next_check_ms":\d+,"in_flight":0,"requests":0,"failures":0,"residency":\{"state":"(?:known|unknown)",.*?\},"decisions":\{"resident":0,"affinity":0,"spill":0,"loading":0,"cold":0,"fallback":0\},"preloads":0,"probes":1\},\{"name":"ollama-1","url":"http://127\.0\.0\.1:18402","type":"ollama","upstream":"models","priority":80,"status":"healthy".*"models":\["llama3\.2:latest"\].*\}\],"total":2\}\n$}s
 --- no_error_log
 [error]
 
@@ -100,7 +100,7 @@ Test::More::is($j->{endpoints}[0]{name}, 'dmr/1', "the name is kept");
 --- request
 GET /internal/status/models
 --- response_body
-{"models":[{"model":{"id":"ai/smollm2:latest"},"endpoints":["dmr/1"],"types":["docker-model-runner"]}],"total":1}
+{"models":[{"model":{"id":"ai/smollm2:latest"},"endpoints":["dmr/1"],"types":["docker-model-runner"],"resident_on":[],"loading_on":[]}],"total":1}
 --- no_error_log
 [error]
 

@@ -106,12 +106,12 @@ POST /olla/dmr/engines/v1/chat/completions?beta=true&x=%20y
 --- config
     location /olla/ { olla_route models; proxy_pass http://models; }
 --- request
-POST /olla/dmr/engines/v1/responses
+POST /olla/dmr/engines/v1/audio/speech
 {"model":"ai/smollm2"}
 --- error_code: 404
 --- response_headers
 Content-Type: application/json
---- response_body_like: ^\{"error":\{"message":"\\"/engines/v1/responses\\" is not an API path of endpoint type \\"docker-model-runner\\"","type":"not_found_error","code":"path_not_found","request_id":"[0-9a-f]{32}"\}\}$
+--- response_body_like: ^\{"error":\{"message":"\\"/engines/v1/audio/speech\\" is not an API path of endpoint type \\"docker-model-runner\\"","type":"not_found_error","code":"path_not_found","request_id":"[0-9a-f]{32}"\}\}$
 --- no_error_log
 [error]
 

@@ -41,8 +41,7 @@
 #define FIXTURES  "t/unit/fixtures/anthropic/"
 
 
-/* ------------------------------------------------------------------ */
-/* helpers                                                             */
+/* ------------------------------------------------------------ helpers */
 
 
 /* allocations of one test, freed by its teardown */
@@ -248,8 +247,7 @@ assert_json_text(const char *got, size_t n, const char *want)
 }
 
 
-/* ------------------------------------------------------------------ */
-/* requests                                                            */
+/* ------------------------------------------------------------ requests */
 
 
 static char *
@@ -1572,8 +1570,7 @@ test_req_claude_code(void **state)
 }
 
 
-/* ------------------------------------------------------------------ */
-/* count_tokens                                                        */
+/* ------------------------------------------------------------ count_tokens */
 
 
 static long
@@ -1692,8 +1689,7 @@ test_count_tokens(void **state)
 }
 
 
-/* ------------------------------------------------------------------ */
-/* non-streaming responses                                             */
+/* -------------------------------------------------- non-streaming responses */
 
 
 static char *
@@ -2033,8 +2029,7 @@ test_resp_ids(void **state)
 }
 
 
-/* ------------------------------------------------------------------ */
-/* errors                                                              */
+/* ------------------------------------------------------------ errors */
 
 
 static void
@@ -2183,8 +2178,7 @@ test_error_from_backend(void **state)
 }
 
 
-/* ------------------------------------------------------------------ */
-/* streaming                                                           */
+/* ------------------------------------------------------------ streaming */
 
 
 typedef struct {
@@ -3711,8 +3705,7 @@ test_stream_fixtures(void **state)
 }
 
 
-/* ------------------------------------------------------------------ */
-/* a long stream: bounded memory                                       */
+/* -------------------------------------------- a long stream: bounded memory */
 
 
 typedef struct {
@@ -3844,8 +3837,7 @@ test_stream_50mb(void **state)
 }
 
 
-/* ------------------------------------------------------------------ */
-/* allocation failures: every one, no crash and no leak                */
+/* --------------------- allocation failures: every one, no crash and no leak */
 
 
 /*

@@ -2182,6 +2182,13 @@ test_opening_none(void **state)
     /* nothing of the opening: 0 */
     assert_true(opening("{\"model\":\"m\"}") == 0);
     assert_true(opening("{\"model\":\"m\",\"input\":\"x\"}") == 0);
+    assert_true(opening("{\"model\":\"m\",\"messages\":[]}") == 0);
+    assert_true(opening("{\"model\":\"m\",\"messages\":7}") == 0);
+
+    /* the turns as one string: that string is the first turn */
+    assert_true(opening("{\"model\":\"m\",\"messages\":\"hi\"}") != 0);
+    assert_true(opening("{\"model\":\"m\",\"messages\":\"hi\"}")
+                != opening("{\"model\":\"m\",\"messages\":\"ho\"}"));
 
     /* a system prompt alone is an opening; an empty one hashes too */
     assert_true(opening("{\"model\":\"m\",\"system\":\"S\"}") != 0);

@@ -48,96 +48,96 @@ typedef struct {
 } pick_case_t;
 
 
-static const pick_case_t  cases[] = {
+static pick_case_t  cases[] = {
 
     /* why nothing: in order of precedence */
 
     { "no endpoint of the route",
-      { { 0, 0, 95, 0, S, MB, 0, 0 }, { 0, 0, 95, 0, S, LS, 0, 0 } }, 2, LC, 1, 0,
+      { { 0, 0, 95, 0, S, MB, 0, 0, 0 }, { 0, 0, 95, 0, S, LS, 0, 0, 0 } }, 2, LC, 1, 0,
       OLLA_PICK_NO_TYPE, 0 },
 
     { "none routable",
-      { { 0, 0, 95, 0, D, LS, 0, 0 }, { 0, 0, 95, 0, S, MB, 0, 0 } }, 2, LC, 1, 0,
+      { { 0, 0, 95, 0, D, LS, 0, 0, 0 }, { 0, 0, 95, 0, S, MB, 0, 0, 0 } }, 2, LC, 1, 0,
       OLLA_PICK_NONE, 0 },
 
     { "all at their limit",
-      { { 2, 2, 95, 0, U, LS, 0, 0 }, { 5, 5, 80, 0, U, MB, 0, 0 }, { 0, 0, 95, 0, D, LS, 0, 0 } },
+      { { 2, 2, 95, 0, U, LS, 0, 0, 0 }, { 5, 5, 80, 0, U, MB, 0, 0, 0 }, { 0, 0, 95, 0, D, LS, 0, 0, 0 } },
       3, LC, 2, 0, OLLA_PICK_FULL, 0 },
 
     { "full counts only endpoints that can serve the model",
-      { { 2, 2, 95, 0, U, NO, 0, 0 }, { 0, 0, 95, 0, U, NO, 0, 0 } }, 2, LC, 1, 0,
+      { { 2, 2, 95, 0, U, NO, 0, 0, 0 }, { 0, 0, 95, 0, U, NO, 0, 0, 0 } }, 2, LC, 1, 0,
       OLLA_PICK_NO_MODEL, 0 },
 
     { "no endpoint lists the model",
-      { { 0, 0, 95, 0, U, NO, 0, 0 }, { 0, 0, 80, 0, U, NO, 0, 0 } }, 2, LC, 1, 0,
+      { { 0, 0, 95, 0, U, NO, 0, 0, 0 }, { 0, 0, 80, 0, U, NO, 0, 0, 0 } }, 2, LC, 1, 0,
       OLLA_PICK_NO_MODEL, 0 },
 
     /* classes and tiers */
 
     { "an endpoint listing the model beats an empty list",
-      { { 0, 0, 95, 0, U, MB, 0, 0 }, { 3, 0, 95, 0, U, LS, 0, 0 } }, 2, LC, 1, 0,
+      { { 0, 0, 95, 0, U, MB, 0, 0, 0 }, { 3, 0, 95, 0, U, LS, 0, 0, 0 } }, 2, LC, 1, 0,
       OLLA_PICK_OK, 1 },
 
     { "priority tiers come first: the top tier even with an empty list",
-      { { 0, 0, 95, 0, U, MB, 0, 0 }, { 0, 0, 50, 0, U, LS, 0, 0 }, { 0, 0, 80, 0, U, LS, 0, 0 } },
+      { { 0, 0, 95, 0, U, MB, 0, 0, 0 }, { 0, 0, 50, 0, U, LS, 0, 0, 0 }, { 0, 0, 80, 0, U, LS, 0, 0, 0 } },
       3, LC, 2, 0, OLLA_PICK_OK, 0 },
 
     { "within the tier the endpoint listing the model",
-      { { 0, 0, 95, 0, U, MB, 0, 0 }, { 0, 0, 50, 0, U, LS, 0, 0 }, { 5, 0, 95, 0, U, LS, 0, 0 } },
+      { { 0, 0, 95, 0, U, MB, 0, 0, 0 }, { 0, 0, 50, 0, U, LS, 0, 0, 0 }, { 5, 0, 95, 0, U, LS, 0, 0, 0 } },
       3, LC, 2, 0, OLLA_PICK_OK, 2 },
 
     { "a lower tier while the higher one is down",
-      { { 0, 0, 95, 0, D, LS, 0, 0 }, { 0, 0, 80, 0, U, LS, 0, 0 } }, 2, LC, 1, 0,
+      { { 0, 0, 95, 0, D, LS, 0, 0, 0 }, { 0, 0, 80, 0, U, LS, 0, 0, 0 } }, 2, LC, 1, 0,
       OLLA_PICK_OK, 1 },
 
     { "a lower tier while the higher one is full",
-      { { 4, 4, 95, 0, U, LS, 0, 0 }, { 9, 0, 80, 0, U, LS, 0, 0 } }, 2, LC, 1, 0,
+      { { 4, 4, 95, 0, U, LS, 0, 0, 0 }, { 9, 0, 80, 0, U, LS, 0, 0, 0 } }, 2, LC, 1, 0,
       OLLA_PICK_OK, 1 },
 
     { "skipped (tried) endpoints are never chosen",
-      { { 0, 0, 95, 0, S, LS, 0, 0 }, { 7, 0, 95, 0, U, LS, 0, 0 } }, 2, LC, 0, 0,
+      { { 0, 0, 95, 0, S, LS, 0, 0, 0 }, { 7, 0, 95, 0, U, LS, 0, 0, 0 } }, 2, LC, 0, 0,
       OLLA_PICK_OK, 1 },
 
     /* least-connections */
 
     { "least-connections: fewest in flight",
-      { { 3, 0, 95, 0, U, LS, 0, 0 }, { 1, 0, 95, 0, U, LS, 0, 0 }, { 2, 0, 95, 0, U, LS, 0, 0 } },
+      { { 3, 0, 95, 0, U, LS, 0, 0, 0 }, { 1, 0, 95, 0, U, LS, 0, 0, 0 }, { 2, 0, 95, 0, U, LS, 0, 0, 0 } },
       3, LC, 2, 0, OLLA_PICK_OK, 1 },
 
     { "least-connections: ties rotate from the cursor",
-      { { 1, 0, 95, 0, U, LS, 0, 0 }, { 1, 0, 95, 0, U, LS, 0, 0 }, { 1, 0, 95, 0, U, LS, 0, 0 } },
+      { { 1, 0, 95, 0, U, LS, 0, 0, 0 }, { 1, 0, 95, 0, U, LS, 0, 0, 0 }, { 1, 0, 95, 0, U, LS, 0, 0, 0 } },
       3, LC, 0, 0, OLLA_PICK_OK, 1 },
 
     { "least-connections: the rotation wraps",
-      { { 1, 0, 95, 0, U, LS, 0, 0 }, { 1, 0, 95, 0, U, LS, 0, 0 }, { 1, 0, 95, 0, U, LS, 0, 0 } },
+      { { 1, 0, 95, 0, U, LS, 0, 0, 0 }, { 1, 0, 95, 0, U, LS, 0, 0, 0 }, { 1, 0, 95, 0, U, LS, 0, 0, 0 } },
       3, LC, 2, 0, OLLA_PICK_OK, 0 },
 
     { "least-connections: only the tier counts",
-      { { 0, 0, 80, 0, U, LS, 0, 0 }, { 5, 0, 95, 0, U, LS, 0, 0 } }, 2, LC, 1, 0,
+      { { 0, 0, 80, 0, U, LS, 0, 0, 0 }, { 5, 0, 95, 0, U, LS, 0, 0, 0 } }, 2, LC, 1, 0,
       OLLA_PICK_OK, 1 },
 
     /* round-robin */
 
     { "round-robin: the next after the cursor, busy or not",
-      { { 0, 0, 95, 0, U, LS, 0, 0 }, { 9, 0, 95, 0, U, LS, 0, 0 }, { 0, 0, 95, 0, U, LS, 0, 0 } },
+      { { 0, 0, 95, 0, U, LS, 0, 0, 0 }, { 9, 0, 95, 0, U, LS, 0, 0, 0 }, { 0, 0, 95, 0, U, LS, 0, 0, 0 } },
       3, RR, 0, 0, OLLA_PICK_OK, 1 },
 
     { "round-robin: over the tier only",
-      { { 0, 0, 95, 0, U, LS, 0, 0 }, { 0, 0, 80, 0, U, LS, 0, 0 }, { 0, 0, 95, 0, U, LS, 0, 0 } },
+      { { 0, 0, 95, 0, U, LS, 0, 0, 0 }, { 0, 0, 80, 0, U, LS, 0, 0, 0 }, { 0, 0, 95, 0, U, LS, 0, 0, 0 } },
       3, RR, 0, 0, OLLA_PICK_OK, 2 },
 
     /* priority: uniform random within the tier */
 
     { "priority: random 0 is the tier's first",
-      { { 0, 0, 80, 0, U, LS, 0, 0 }, { 0, 0, 95, 0, U, LS, 0, 0 }, { 0, 0, 95, 0, U, LS, 0, 0 } },
+      { { 0, 0, 80, 0, U, LS, 0, 0, 0 }, { 0, 0, 95, 0, U, LS, 0, 0, 0 }, { 0, 0, 95, 0, U, LS, 0, 0, 0 } },
       3, PR, 0, 0, OLLA_PICK_OK, 1 },
 
     { "priority: random 3 is the tier's second (3 mod 2)",
-      { { 0, 0, 80, 0, U, LS, 0, 0 }, { 0, 0, 95, 0, U, LS, 0, 0 }, { 0, 0, 95, 0, U, LS, 0, 0 } },
+      { { 0, 0, 80, 0, U, LS, 0, 0, 0 }, { 0, 0, 95, 0, U, LS, 0, 0, 0 }, { 0, 0, 95, 0, U, LS, 0, 0, 0 } },
       3, PR, 0, 3, OLLA_PICK_OK, 2 },
 
     { "an unlimited endpoint is never full",
-      { { 1000000, 0, 95, 0, U, MB, 0, 0 } }, 1, LC, 0, 0, OLLA_PICK_OK, 0 },
+      { { 1000000, 0, 95, 0, U, MB, 0, 0, 0 } }, 1, LC, 0, 0, OLLA_PICK_OK, 0 },
 };
 
 
@@ -147,7 +147,7 @@ test_cases(void **state)
     size_t              i;
     olla_pick_req_t     req;
     olla_pick_out_t     out;
-    const pick_case_t  *c;
+    pick_case_t        *c;
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         c = &cases[i];
@@ -242,54 +242,54 @@ typedef struct {
 } class_case_t;
 
 
-static const class_case_t  class_cases[] = {
+static class_case_t  class_cases[] = {
 
     { "resident and idle beats resident and busy",
-      { { 1, 0, 95, 1, U, LS, RR_, 0 }, { 0, 0, 95, 2, U, LS, RR_, 0 } },
+      { { 1, 0, 95, 1, U, LS, RR_, 0, 0 }, { 0, 0, 95, 2, U, LS, RR_, 0, 0 } },
       2, 1, 1, OLLA_REASON_RESIDENT },
 
     { "the backend's in_use makes a resident endpoint busy",
-      { { 0, 0, 95, 1, U, LS, RR_, 1 }, { 0, 0, 95, 2, U, LS, RR_, 0 } },
+      { { 0, 0, 95, 1, U, LS, RR_, 1, 0 }, { 0, 0, 95, 2, U, LS, RR_, 0, 0 } },
       2, 1, 1, OLLA_REASON_RESIDENT },
 
     { "resident and busy beats loading",
-      { { 0, 0, 95, 1, U, LS, RL, 0 }, { 3, 0, 95, 2, U, LS, RR_, 0 } },
+      { { 0, 0, 95, 1, U, LS, RL, 0, 0 }, { 3, 0, 95, 2, U, LS, RR_, 0, 0 } },
       2, 1, 1, OLLA_REASON_RESIDENT },
 
     { "loading beats cold",
-      { { 0, 0, 95, 1, U, MB, RC, 0 }, { 2, 0, 95, 2, U, MB, RL, 0 } },
+      { { 0, 0, 95, 1, U, MB, RC, 0, 0 }, { 2, 0, 95, 2, U, MB, RL, 0, 0 } },
       2, 1, 1, OLLA_REASON_LOADING },
 
     { "a cold endpoint when nothing has the model",
-      { { 4, 0, 95, 1, U, MB, RC, 0 }, { 2, 0, 95, 2, U, MB, RC, 0 } },
+      { { 4, 0, 95, 1, U, MB, RC, 0, 0 }, { 2, 0, 95, 2, U, MB, RC, 0, 0 } },
       2, 1, 1, OLLA_REASON_COLD },
 
     { "the tier first: a cold top tier over a resident lower tier",
-      { { 0, 0, 80, 1, U, LS, RR_, 0 }, { 0, 0, 95, 2, U, MB, RC, 0 } },
+      { { 0, 0, 80, 1, U, LS, RR_, 0, 0 }, { 0, 0, 95, 2, U, MB, RC, 0, 0 } },
       2, 1, 1, OLLA_REASON_COLD },
 
     { "a resident endpoint at its limit gives way to a cold one",
-      { { 4, 4, 95, 1, U, LS, RR_, 0 }, { 0, 4, 95, 2, U, MB, RC, 0 } },
+      { { 4, 4, 95, 1, U, LS, RR_, 0, 0 }, { 0, 4, 95, 2, U, MB, RC, 0, 0 } },
       2, 1, 1, OLLA_REASON_COLD },
 
     { "unknown residency: the catalogue's listing counts as loaded",
-      { { 0, 0, 95, 1, U, MB, RU, 0 }, { 5, 0, 95, 2, U, LS, RU, 0 } },
+      { { 0, 0, 95, 1, U, MB, RU, 0, 0 }, { 5, 0, 95, 2, U, LS, RU, 0, 0 } },
       2, 1, 1, OLLA_REASON_FALLBACK },
 
     { "unknown residency and listed beats known cold",
-      { { 0, 0, 95, 1, U, MB, RC, 0 }, { 5, 0, 95, 2, U, LS, RU, 0 } },
+      { { 0, 0, 95, 1, U, MB, RC, 0, 0 }, { 5, 0, 95, 2, U, LS, RU, 0, 0 } },
       2, 1, 1, OLLA_REASON_FALLBACK },
 
     { "known resident beats unknown and listed when idle",
-      { { 0, 0, 95, 1, U, LS, RU, 0 }, { 0, 0, 95, 2, U, MB, RR_, 0 } },
+      { { 0, 0, 95, 1, U, LS, RU, 0, 0 }, { 0, 0, 95, 2, U, MB, RR_, 0, 0 } },
       2, 1, 1, OLLA_REASON_RESIDENT },
 
     { "resident-first off: residency is ignored, least-connections",
-      { { 3, 0, 95, 1, U, LS, RR_, 0 }, { 0, 0, 95, 2, U, LS, RC, 0 } },
+      { { 3, 0, 95, 1, U, LS, RR_, 0, 0 }, { 0, 0, 95, 2, U, LS, RC, 0, 0 } },
       2, 0, 1, OLLA_REASON_FALLBACK },
 
     { "resident-first off: the listing still counts",
-      { { 0, 0, 95, 1, U, MB, RR_, 0 }, { 3, 0, 95, 2, U, LS, RC, 0 } },
+      { { 0, 0, 95, 1, U, MB, RR_, 0, 0 }, { 3, 0, 95, 2, U, LS, RC, 0, 0 } },
       2, 0, 1, OLLA_REASON_FALLBACK },
 };
 
@@ -300,7 +300,7 @@ test_classes(void **state)
     size_t               i;
     olla_pick_req_t      req;
     olla_pick_out_t      out;
-    const class_case_t  *c;
+    class_case_t        *c;
 
     for (i = 0; i < sizeof(class_cases) / sizeof(class_cases[0]); i++) {
         c = &class_cases[i];
@@ -347,7 +347,7 @@ fleet(olla_pick_ep_t *eps, size_t n)
 
 
 static size_t
-pick_key(const olla_pick_ep_t *eps, size_t n, uint64_t key,
+pick_key(olla_pick_ep_t *eps, size_t n, uint64_t key,
     olla_pick_reason_e *reason)
 {
     olla_pick_req_t  req;

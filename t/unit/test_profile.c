@@ -46,7 +46,16 @@ static const char  *dmr_paths[] = {
     "/engines/vllm/v1/models",
     "/engines/vllm/v1/chat/completions",
     "/engines/vllm/v1/completions",
-    "/engines/vllm/v1/embeddings"
+    "/engines/vllm/v1/embeddings",
+    "/engines/v1/responses",
+    "/engines/v1/responses/{id}",
+    "/engines/v1/responses/{id}/input_items",
+    "/engines/llama.cpp/v1/responses",
+    "/engines/llama.cpp/v1/responses/{id}",
+    "/engines/llama.cpp/v1/responses/{id}/input_items",
+    "/engines/vllm/v1/responses",
+    "/engines/vllm/v1/responses/{id}",
+    "/engines/vllm/v1/responses/{id}/input_items"
 };
 
 
@@ -234,11 +243,23 @@ assert_dmr_common(const olla_profile_t *p)
     assert_string_equal(p->name, "docker-model-runner");
     assert_string_equal(p->version, "1.0");
 
-    assert_strlist(&p->paths, dmr_paths, 12);
+    assert_strlist(&p->paths, dmr_paths, 21);
 
     for (i = 0; i < 12; i++) {
         assert_true(olla_profile_has_path(p, S(dmr_paths[i])));
     }
+
+    /* "{id}" stands for one non-empty segment */
+    assert_true(olla_profile_has_path(p, S("/engines/v1/responses")));
+    assert_true(olla_profile_has_path(p, S("/engines/v1/responses/resp_1")));
+    assert_true(olla_profile_has_path(p,
+                    S("/engines/vllm/v1/responses/resp_1/input_items")));
+    assert_false(olla_profile_has_path(p, S("/engines/v1/responses/")));
+    assert_false(olla_profile_has_path(p, S("/engines/v1/responses//input_items")));
+    assert_false(olla_profile_has_path(p, S("/engines/v1/responses/a/b")));
+    assert_false(olla_profile_has_path(p,
+                    S("/engines/v1/responses/a/input_itemsX")));
+    assert_true(olla_profile_has_path(p, S("/engines/v1/responses/{id}")));
 
     assert_false(olla_profile_has_path(p, S("/v1/models")));
     assert_false(olla_profile_has_path(p, S("/engines/v1/models/")));

@@ -36,8 +36,7 @@
 #include "olla_resp.h"
 
 
-/* ------------------------------------------------------------------ */
-/* helpers                                                             */
+/* ------------------------------------------------------------ helpers */
 
 
 /* allocations of one test, freed by its teardown */
@@ -237,8 +236,7 @@ assert_contains(const char *s, const char *want)
 }
 
 
-/* ------------------------------------------------------------------ */
-/* requests                                                            */
+/* ------------------------------------------------------------ requests */
 
 
 static char *
@@ -1268,8 +1266,7 @@ test_req_unicode(void **state)
 }
 
 
-/* ------------------------------------------------------------------ */
-/* responses                                                           */
+/* ------------------------------------------------------------ responses */
 
 
 #define COMPLETION(msg, extra, usage)                                        \
@@ -1629,8 +1626,7 @@ test_resp_ids(void **state)
 }
 
 
-/* ------------------------------------------------------------------ */
-/* errors                                                              */
+/* ------------------------------------------------------------ errors */
 
 
 static void
@@ -1770,8 +1766,7 @@ test_error_from_backend(void **state)
 }
 
 
-/* ------------------------------------------------------------------ */
-/* streaming                                                           */
+/* ------------------------------------------------------------ streaming */
 
 
 typedef struct {
@@ -3343,8 +3338,7 @@ test_stream_llamacpp(void **state)
 }
 
 
-/* ------------------------------------------------------------------ */
-/* long streams: bounded memory                                        */
+/* --------------------------------------------- long streams: bounded memory */
 
 
 typedef struct {
@@ -3570,8 +3564,7 @@ test_stream_long(void **state)
 }
 
 
-/* ------------------------------------------------------------------ */
-/* allocation failures: every one, no crash and no leak                */
+/* --------------------- allocation failures: every one, no crash and no leak */
 
 
 static size_t  fi_count, fi_fail_at;

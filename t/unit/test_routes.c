@@ -78,6 +78,16 @@ typedef struct {
     "proxy/v1/", OLLA_MATCH_PREFIX, OLLA_ROUTE_PROXY, OLLA_DIALECT_OPENAI,   \
     OLLA_METHOD_ANY, OLLA_ACT_PROXY, OLLA_BODY_JSON, OLLA_XLAT_NONE
 
+#define RESPONSES                                                            \
+    "proxy/v1/responses", OLLA_MATCH_EXACT, OLLA_ROUTE_PROXY,                \
+    OLLA_DIALECT_OPENAI, OLLA_METHOD_POST, OLLA_ACT_PROXY, OLLA_BODY_JSON,   \
+    OLLA_XLAT_RESPONSES
+
+#define RESPONSE_ID                                                          \
+    "proxy/v1/responses/", OLLA_MATCH_PREFIX, OLLA_ROUTE_PROXY,              \
+    OLLA_DIALECT_OPENAI, OLLA_METHOD_ANY, OLLA_ACT_RESPONSE, OLLA_BODY_JSON, \
+    OLLA_XLAT_NONE
+
 #define PROXY_404                                                            \
     "proxy", OLLA_MATCH_SEGMENT, OLLA_ROUTE_PROXY, OLLA_DIALECT_OPENAI,      \
     OLLA_METHOD_ANY, OLLA_ACT_NOT_FOUND, OLLA_BODY_JSON, OLLA_XLAT_NONE
@@ -123,6 +133,11 @@ static const match_t  matches[] = {
     { "proxy/v1/chat/completions", PROXY_V1 },
     { "proxy/v1/embeddings", PROXY_V1 },
     { "proxy/v1/models/x", PROXY_V1 },
+    { "proxy/v1/responses", RESPONSES },
+    { "proxy/v1/responses/resp_1", RESPONSE_ID },
+    { "proxy/v1/responses/resp_1/input_items", RESPONSE_ID },
+    { "proxy/v1/responses/", RESPONSE_ID },
+    { "proxy/v1/responsesx", PROXY_V1 },
     { "proxy/v1/", PROXY_V1 },
     { "proxy/v1", PROXY_404 },
     { "proxy/v2/chat/completions", PROXY_404 },
@@ -366,7 +381,8 @@ test_paths_text(void **state)
                 "/v1/messages, /v1/messages/count_tokens and /v1/models");
 
     /* the proxy route's one exact row (its prefix row is not listed) */
-    expect_text(text_paths, OLLA_ROUTE_PROXY, "/v1/models");
+    expect_text(text_paths, OLLA_ROUTE_PROXY,
+                "/v1/models and /v1/responses");
 
     /* "models" is all first segment; the others have no exact rows */
     expect_text(text_paths, OLLA_ROUTE_MODELS, "");

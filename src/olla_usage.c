@@ -1,0 +1,322 @@
+
+/*
+ * Copyright (C) ngx_olla_dmr_module authors
+ *
+ * Token counts read from an answer as it passes (see olla_usage.h).
+ */
+
+
+#include "olla_usage.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+
+/* what each key is */
+enum {
+    OLLA_U_PROMPT_TOKENS = 0,
+    OLLA_U_COMPLETION_TOKENS,
+    OLLA_U_CACHED_TOKENS,
+    OLLA_U_INPUT_TOKENS,
+    OLLA_U_OUTPUT_TOKENS,
+    OLLA_U_CACHE_READ,
+    OLLA_U_PROMPT_N,
+    OLLA_U_CACHE_N,
+    OLLA_U_PREDICTED_N,
+    OLLA_U_TOTAL,                     /* not kept: a key to step over */
+    OLLA_U_PREDICTED_MS,
+    OLLA_U_PER_SECOND,
+    OLLA_U_FINISH,
+    OLLA_U_TYPE
+};
+
+
+typedef struct {
+    const char  *key;
+    size_t       len;
+    int          what;
+} olla_usage_key_t;
+
+
+#define olla_key(s, w)  { s, sizeof(s) - 1, w }
+
+static const olla_usage_key_t  olla_usage_keys[] = {
+    olla_key("prompt_tokens", OLLA_U_PROMPT_TOKENS),
+    olla_key("completion_tokens", OLLA_U_COMPLETION_TOKENS),
+    olla_key("cached_tokens", OLLA_U_CACHED_TOKENS),
+    olla_key("input_tokens", OLLA_U_INPUT_TOKENS),
+    olla_key("output_tokens", OLLA_U_OUTPUT_TOKENS),
+    olla_key("cache_read_input_tokens", OLLA_U_CACHE_READ),
+    olla_key("prompt_n", OLLA_U_PROMPT_N),
+    olla_key("cache_n", OLLA_U_CACHE_N),
+    olla_key("predicted_n", OLLA_U_PREDICTED_N),
+    olla_key("predicted_ms", OLLA_U_PREDICTED_MS),
+    olla_key("predicted_per_second", OLLA_U_PER_SECOND),
+    olla_key("finish_reason", OLLA_U_FINISH),
+    olla_key("type", OLLA_U_TYPE),
+    { NULL, 0, 0 }
+};
+
+
+void
+olla_usage_init(olla_usage_t *u)
+{
+    size_t  i;
+
+    memset(u, 0, sizeof(olla_usage_t));
+
+    for (i = 0; i < sizeof(u->v) / sizeof(u->v[0]); i++) {
+        u->v[i] = -1;
+    }
+
+    u->prompt = -1;
+    u->completion = -1;
+    u->cached = -1;
+    u->tokens_per_second = -1;
+    u->predicted_ms = -1;
+    u->per_second = -1;
+}
+
+
+/* the value after a key's closing quote, at p; 0 when it is incomplete */
+
+static void
+olla_usage_value(olla_usage_t *u, int what, const char *p, const char *end)
+{
+    char        num[32];
+    size_t      n;
+    int64_t     v;
+    const char  *q;
+
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
+        p++;
+    }
+
+    if (p == end || *p != ':') {
+        return;
+    }
+
+    for (p++; p < end && (*p == ' ' || *p == '\t' || *p == '\r'
+                           || *p == '\n');
+         p++)
+    {
+        /* void */
+    }
+
+    if (p == end) {
+        return;
+    }
+
+    switch (what) {
+
+    case OLLA_U_FINISH:
+        if (*p == '"') {
+            u->done = 1;
+        }
+
+        return;
+
+    case OLLA_U_TYPE:
+        if (end - p >= (ptrdiff_t) sizeof("\"message_stop\"") - 1
+            && memcmp(p, "\"message_stop\"", sizeof("\"message_stop\"") - 1)
+               == 0)
+        {
+            u->done = 1;
+
+        } else if (end - p >= (ptrdiff_t) sizeof("\"response.completed\"") - 1
+                   && memcmp(p, "\"response.completed\"",
+                             sizeof("\"response.completed\"") - 1)
+                      == 0)
+        {
+            u->done = 1;
+        }
+
+        return;
+
+    case OLLA_U_PREDICTED_MS:
+    case OLLA_U_PER_SECOND:
+        for (q = p, n = 0; q < end && n < sizeof(num) - 1
+                           && ((*q >= '0' && *q <= '9') || *q == '.'
+                               || *q == 'e' || *q == 'E' || *q == '-'
+                               || *q == '+');
+             q++)
+        {
+            num[n++] = *q;
+        }
+
+        if (n == 0) {
+            return;
+        }
+
+        num[n] = '\0';
+
+        if (what == OLLA_U_PER_SECOND) {
+            u->per_second = strtod(num, NULL);
+
+        } else {
+            u->predicted_ms = strtod(num, NULL);
+        }
+
+        return;
+
+    default:
+        if (*p < '0' || *p > '9') {
+            return;
+        }
+
+        for (v = 0, n = 0; p < end && *p >= '0' && *p <= '9' && n < 18;
+             p++, n++)
+        {
+            v = v * 10 + (*p - '0');
+        }
+
+        if (what < OLLA_U_TOTAL) {
+            u->v[what] = v;
+        }
+
+        return;
+    }
+}
+
+
+static void
+olla_usage_scan(olla_usage_t *u, const char *p, size_t n)
+{
+    const char              *end, *q, *r;
+    const olla_usage_key_t  *k;
+
+    end = p + n;
+
+    /* keys: a quote, a name the table has, a quote */
+
+    for (q = p; q < end && (q = memchr(q, '"', end - q)) != NULL; q++) {
+
+        if (end - q < 8) {
+            break;
+        }
+
+        switch (q[1]) {
+
+        case 'p': case 'c': case 'i': case 'o': case 'f': case 't':
+            break;
+
+        default:
+            continue;
+        }
+
+        for (k = olla_usage_keys; k->key; k++) {
+            if (k->key[0] == q[1] && (size_t) (end - q) > k->len + 1
+                && q[k->len + 1] == '"'
+                && memcmp(q + 1, k->key, k->len) == 0)
+            {
+                olla_usage_value(u, k->what, q + k->len + 2, end);
+                q += k->len + 1;
+                break;
+            }
+        }
+    }
+
+    /* OpenAI's "data: [DONE]" */
+
+    for (r = p; r < end && (r = memchr(r, '[', end - r)) != NULL; r++) {
+        if (end - r >= 6 && memcmp(r, "[DONE]", 6) == 0
+            && ((r - p >= 6 && memcmp(r - 6, "data: ", 6) == 0)
+                || (r - p >= 5 && memcmp(r - 5, "data:", 5) == 0)))
+        {
+            u->done = 1;
+            break;
+        }
+    }
+}
+
+
+void
+olla_usage_feed(olla_usage_t *u, const char *p, size_t n)
+{
+    size_t  head, keep;
+    char    window[2 * OLLA_USAGE_CARRY];
+
+    if (n == 0) {
+        return;
+    }
+
+    /* what spans the pieces: the carry and the head of this one */
+
+    if (u->carry_len) {
+        head = n < OLLA_USAGE_CARRY ? n : OLLA_USAGE_CARRY;
+
+        memcpy(window, u->carry, u->carry_len);
+        memcpy(window + u->carry_len, p, head);
+
+        olla_usage_scan(u, window, u->carry_len + head);
+    }
+
+    olla_usage_scan(u, p, n);
+
+    /* the last bytes, for the next piece */
+
+    if (n >= OLLA_USAGE_CARRY) {
+        memcpy(u->carry, p + n - OLLA_USAGE_CARRY, OLLA_USAGE_CARRY);
+        u->carry_len = OLLA_USAGE_CARRY;
+
+    } else {
+        keep = OLLA_USAGE_CARRY - n;
+        keep = u->carry_len < keep ? u->carry_len : keep;
+
+        memmove(u->carry, u->carry + u->carry_len - keep, keep);
+        memcpy(u->carry + keep, p, n);
+        u->carry_len = keep + n;
+    }
+}
+
+
+void
+olla_usage_finish(olla_usage_t *u)
+{
+    int64_t  *v;
+
+    v = u->v;
+
+    /* prompt: OpenAI's total, else the Messages API's parts */
+
+    if (v[OLLA_U_PROMPT_TOKENS] >= 0) {
+        u->prompt = v[OLLA_U_PROMPT_TOKENS];
+
+    } else if (v[OLLA_U_INPUT_TOKENS] >= 0) {
+        /* Anthropic counts cache reads apart; Responses includes them */
+        u->prompt = v[OLLA_U_INPUT_TOKENS]
+                    + (v[OLLA_U_CACHE_READ] > 0 ? v[OLLA_U_CACHE_READ] : 0);
+
+    } else if (v[OLLA_U_PROMPT_N] >= 0) {
+        u->prompt = v[OLLA_U_PROMPT_N]
+                    + (v[OLLA_U_CACHE_N] > 0 ? v[OLLA_U_CACHE_N] : 0);
+    }
+
+    if (v[OLLA_U_COMPLETION_TOKENS] >= 0) {
+        u->completion = v[OLLA_U_COMPLETION_TOKENS];
+
+    } else if (v[OLLA_U_OUTPUT_TOKENS] >= 0) {
+        u->completion = v[OLLA_U_OUTPUT_TOKENS];
+
+    } else if (v[OLLA_U_PREDICTED_N] >= 0) {
+        u->completion = v[OLLA_U_PREDICTED_N];
+    }
+
+    if (v[OLLA_U_CACHED_TOKENS] >= 0) {
+        u->cached = v[OLLA_U_CACHED_TOKENS];
+
+    } else if (v[OLLA_U_CACHE_READ] >= 0) {
+        u->cached = v[OLLA_U_CACHE_READ];
+
+    } else if (v[OLLA_U_CACHE_N] >= 0) {
+        u->cached = v[OLLA_U_CACHE_N];
+    }
+
+    if (u->per_second >= 0) {
+        u->tokens_per_second = u->per_second;
+
+    } else if (v[OLLA_U_PREDICTED_N] > 0 && u->predicted_ms > 0) {
+        u->tokens_per_second = (double) v[OLLA_U_PREDICTED_N] * 1000
+                               / u->predicted_ms;
+    }
+}

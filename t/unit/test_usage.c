@@ -1,0 +1,257 @@
+
+/*
+ * Copyright (C) ngx_olla_dmr_module authors
+ *
+ * Unit tests of the token-count reader (src/olla_usage.c): the answers of
+ * llama-server (DMR), OpenAI, Anthropic and the Responses API, each fed
+ * whole, split in two at every byte and one byte at a time: the same
+ * counts every way.
+ */
+
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "olla_usage.h"
+
+
+typedef struct {
+    int64_t   prompt, completion, cached;
+    double    tps;
+    unsigned  done;
+} want_t;
+
+
+static void
+check_one(const olla_usage_t *u, const want_t *w, const char *how)
+{
+    if (u->prompt != w->prompt || u->completion != w->completion
+        || u->cached != w->cached || u->done != w->done
+        || (w->tps < 0 ? u->tokens_per_second >= 0
+                       : (u->tokens_per_second < w->tps - 0.01
+                          || u->tokens_per_second > w->tps + 0.01)))
+    {
+        fail_msg("%s: prompt %lld completion %lld cached %lld tps %.2f "
+                 "done %u; want %lld %lld %lld %.2f %u", how,
+                 (long long) u->prompt, (long long) u->completion,
+                 (long long) u->cached, u->tokens_per_second, u->done,
+                 (long long) w->prompt, (long long) w->completion,
+                 (long long) w->cached, w->tps, w->done);
+    }
+}
+
+
+/* whole, split in two everywhere, byte by byte */
+
+static void
+check(const char *text, const want_t *w)
+{
+    size_t        n, k, i;
+    olla_usage_t  u;
+    char          how[64];
+
+    n = strlen(text);
+
+    olla_usage_init(&u);
+    olla_usage_feed(&u, text, n);
+    olla_usage_finish(&u);
+    check_one(&u, w, "whole");
+
+    for (k = 1; k < n; k++) {
+        olla_usage_init(&u);
+        olla_usage_feed(&u, text, k);
+        olla_usage_feed(&u, text + k, n - k);
+        olla_usage_finish(&u);
+        snprintf(how, sizeof(how), "split at %zu", k);
+        check_one(&u, w, how);
+    }
+
+    olla_usage_init(&u);
+
+    for (i = 0; i < n; i++) {
+        olla_usage_feed(&u, text + i, 1);
+    }
+
+    olla_usage_finish(&u);
+    check_one(&u, w, "byte by byte");
+}
+
+
+/* llama-server through DMR: the final usage chunk and timings */
+
+static void
+test_openai_stream(void **state)
+{
+    static const want_t  w = { 2048, 17, 2030, 123.45, 1 };
+
+    check("data: {\"choices\":[{\"delta\":{\"role\":\"assistant\","
+          "\"content\":\"\"},\"index\":0,\"finish_reason\":null}],"
+          "\"usage\":null}\n\n"
+          "data: {\"choices\":[{\"delta\":{\"content\":\"Hello "
+          "\\\"prompt_tokens\\\":99 [DONE]\"},\"index\":0,"
+          "\"finish_reason\":null}],\"usage\":null}\n\n"
+          "data: {\"choices\":[{\"delta\":{},\"index\":0,"
+          "\"finish_reason\":\"stop\"}],\"usage\":null}\n\n"
+          "data: {\"choices\":[],\"usage\":{\"completion_tokens\":17,"
+          "\"prompt_tokens\":2048,\"total_tokens\":2065,"
+          "\"prompt_tokens_details\":{\"cached_tokens\":2030}},"
+          "\"timings\":{\"cache_n\":2030,\"prompt_n\":18,"
+          "\"prompt_ms\":52.1,\"predicted_n\":17,\"predicted_ms\":137.7,"
+          "\"predicted_per_second\":123.45}}\n\n"
+          "data: [DONE]\n\n", &w);
+}
+
+
+/* a stream cut before its end: counts unknown, not done */
+
+static void
+test_cut(void **state)
+{
+    static const want_t  w = { -1, -1, -1, -1, 0 };
+
+    check("data: {\"choices\":[{\"delta\":{\"content\":\"The model "
+          "says [DONE] and \\\"finish_reason\\\":\\\"stop\\\"\"},"
+          "\"finish_reason\":null}]}\n\n"
+          "data: {\"choices\":[{\"delta\":{\"content\":\"more\"},"
+          "\"finish_reason\":null}]}\n\n", &w);
+}
+
+
+/* a non-streamed answer: usage and timings at the top level */
+
+static void
+test_openai_json(void **state)
+{
+    static const want_t  w = { 40, 8, 0, 80.0, 1 };
+
+    check("{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\","
+          "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+          "\"content\":\"hi\"},\"finish_reason\":\"length\"}],"
+          "\"usage\":{\"prompt_tokens\":40,\"completion_tokens\":8,"
+          "\"total_tokens\":48,\"prompt_tokens_details\":"
+          "{\"cached_tokens\":0}},\"timings\":{\"predicted_n\":8,"
+          "\"predicted_ms\":100}}", &w);
+}
+
+
+/* timings alone (no usage object): evaluated + cached is the prompt */
+
+static void
+test_timings_only(void **state)
+{
+    static const want_t  w = { 530, 12, 500, 60.0, 1 };
+
+    check("{\"choices\":[{\"finish_reason\":\"stop\"}],\"timings\":"
+          "{\"cache_n\":500,\"prompt_n\":30,\"predicted_n\":12,"
+          "\"predicted_ms\":200.0}}", &w);
+}
+
+
+/* llama-server's Anthropic stream: input_tokens excludes cache reads */
+
+static void
+test_anthropic_stream(void **state)
+{
+    static const want_t  w = { 30000, 42, 29000, -1, 1 };
+
+    check("event: message_start\ndata: {\"type\":\"message_start\","
+          "\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":"
+          "\"assistant\",\"content\":[],\"usage\":{\"cache_read_input_tokens"
+          "\":29000,\"input_tokens\":1000,\"output_tokens\":0}}}\n\n"
+          "event: content_block_delta\ndata: {\"type\":\"content_block_delta"
+          "\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":"
+          "\"ok\"}}\n\n"
+          "event: message_delta\ndata: {\"type\":\"message_delta\","
+          "\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":"
+          "{\"output_tokens\":42}}\n\n"
+          "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n", &w);
+}
+
+
+/* the Responses API: input_tokens includes cached tokens */
+
+static void
+test_responses_stream(void **state)
+{
+    static const want_t  w = { 900, 33, 800, -1, 1 };
+
+    check("event: response.created\ndata: {\"type\":\"response.created\","
+          "\"response\":{\"id\":\"resp_1\",\"usage\":null}}\n\n"
+          "event: response.output_text.delta\ndata: {\"type\":"
+          "\"response.output_text.delta\",\"delta\":\"x\"}\n\n"
+          "event: response.completed\ndata: {\"type\":\"response.completed"
+          "\",\"response\":{\"id\":\"resp_1\",\"usage\":{\"input_tokens\":900,"
+          "\"input_tokens_details\":{\"cached_tokens\":800},"
+          "\"output_tokens\":33,\"total_tokens\":933}}}\n\n", &w);
+}
+
+
+/* odd spacing, a null finish_reason, keys with other values */
+
+static void
+test_odd(void **state)
+{
+    static const want_t  none = { -1, -1, -1, -1, 0 };
+    static const want_t  w = { 7, 3, -1, -1, 1 };
+
+    check("{\"finish_reason\" : null, \"prompt_tokens\" : \"7\", "
+          "\"type\":\"message\"}", &none);
+    check("{ \"prompt_tokens\" :\t7 ,\n\"completion_tokens\"\n:\n3,"
+          "\"finish_reason\" :\"stop\" }", &w);
+    check("", &none);
+    check("\"", &none);
+    check("data:[DONE]", &(want_t) { -1, -1, -1, -1, 1 });
+    check("x[DONE]", &none);
+}
+
+
+/* an endless answer: the carry stays bounded, counts still found */
+
+static void
+test_long(void **state)
+{
+    size_t        i;
+    olla_usage_t  u;
+    char          chunk[] = "data: {\"choices\":[{\"delta\":{\"content\":"
+                            "\"abc\"},\"finish_reason\":null}]}\n\n";
+
+    olla_usage_init(&u);
+
+    for (i = 0; i < 100000; i++) {
+        olla_usage_feed(&u, chunk, sizeof(chunk) - 1);
+        assert_true(u.carry_len <= OLLA_USAGE_CARRY);
+    }
+
+    olla_usage_feed(&u, "data: {\"usage\":{\"prompt_tokens\":1,"
+                    "\"completion_tokens\":100000}}\n\ndata: [DONE]\n\n",
+                    76);
+    olla_usage_finish(&u);
+
+    assert_true(u.completion == 100000);
+    assert_true(u.done);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest  tests[] = {
+        cmocka_unit_test(test_openai_stream),
+        cmocka_unit_test(test_cut),
+        cmocka_unit_test(test_openai_json),
+        cmocka_unit_test(test_timings_only),
+        cmocka_unit_test(test_anthropic_stream),
+        cmocka_unit_test(test_responses_stream),
+        cmocka_unit_test(test_odd),
+        cmocka_unit_test(test_long),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
