@@ -140,8 +140,9 @@ export async function startStandin(opts = {}) {
 
 // ------------------------------------------------------------------ nginx
 
-// endpoints: [{ url, name, type?, params? }]
-export function nginxConf({ dir, port, endpoints, checkInterval = '1s', checkTimeout = '500ms' }) {
+// endpoints: [{ url, name, type?, params? }]; upstream: more directives for
+// the upstream block (e.g. ['olla_resident_first off', 'olla_affinity off'])
+export function nginxConf({ dir, port, endpoints, upstream = [], checkInterval = '1s', checkTimeout = '500ms' }) {
   const eps = endpoints.map((e) => {
     const p = [`olla_endpoint ${e.url}`, `name=${e.name}`];
     if (e.type) p.push(`type=${e.type}`);
@@ -173,7 +174,7 @@ http {
 
     upstream models {
 ${eps}
-        keepalive 16;
+${upstream.map((d) => `        ${d};\n`).join('')}        keepalive 16;
     }
 
     server {
