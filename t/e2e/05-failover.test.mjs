@@ -35,6 +35,10 @@ describe('failover between two DMR stand-ins', () => {
     [a, b] = await Promise.all([startStandin({ list: 'store' }), startStandin({ list: 'store' })]);
     ngx = await startNginx({
       endpoints: [{ url: a.url, name: 'dmr-1', checkInterval: `${CHECK_S}s` }, { url: b.url, name: 'dmr-2' }],
+      // the balancer alone decides (least connections, ties rotate): with
+      // residency and affinity on, every request would go where the model
+      // is loaded, and a restarted endpoint would stay cold
+      upstream: ['olla_resident_first off', 'olla_affinity off'],
     });
     await waitEndpoints(ngx, (eps) => ['dmr-1', 'dmr-2'].every((n) => byName(eps, n)?.status === 'healthy'
       && byName(eps, n).models.some(isSmollm2)), { what: 'dmr-1 and dmr-2 healthy' });

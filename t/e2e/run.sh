@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # t/e2e/run.sh: end-to-end tests with the real client SDKs (openai,
-# @langchain/openai, @anthropic-ai/sdk) against nginx + ngx_olla_dmr_module
-# in front of DMR stand-ins (tools/dmr-standin: a real llama.cpp engine).
+# @langchain/openai, @anthropic-ai/sdk) and coding agents (Claude Code, Codex)
+# against nginx + ngx_olla_dmr_module in front of DMR stand-ins
+# (tools/dmr-standin: a real llama.cpp engine).
 #
 #   t/e2e/run.sh                      set up (idempotent) and run every test
 #   t/e2e/run.sh t/e2e/05-failover.test.mjs      only these files
@@ -11,6 +12,8 @@
 #   OLLA_MODULE   the module .so (default build/debian/ngx_olla_dmr_module.so;
 #                 built with `make` when it is missing and OLLA_MODULE is unset)
 #   NGINX_BIN     the nginx binary (default /usr/sbin/nginx)
+#   OLLA_PROFILES the profiles directory (default the repo's profiles/; set it
+#                 with an OLLA_MODULE built from another checkout)
 #   E2E_KEEP=1    keep each nginx's temp dir (config, error.log, access.log)
 #
 # Setup: `npm ci` in t/e2e from package-lock.json (skipped when
@@ -54,7 +57,7 @@ start=$(date +%s)
 lock_sum="$(cat "$here/package.json" "$here/package-lock.json" | sha256sum | cut -d' ' -f1)"
 stamp="$here/node_modules/.e2e-installed"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
-    say "npm ci (openai, @langchain/openai, @langchain/core, @anthropic-ai/sdk, pinned in package-lock.json)"
+    say "npm ci (openai, @langchain/openai, @langchain/core, @anthropic-ai/sdk, @anthropic-ai/claude-code, @openai/codex, pinned in package-lock.json; about 900 MB with the two agents' native binaries)"
     (cd "$here" && npm ci --no-audit --no-fund --loglevel=error >&2) || fail "npm ci failed in t/e2e"
     echo "$lock_sum" > "$stamp"
 fi

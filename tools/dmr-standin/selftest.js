@@ -235,6 +235,7 @@ async function tests() {
   await cacheTests();
   await anthropicCompat();
   await configureTests();
+  await responsesTests();
 }
 
 const ZERO = '0001-01-01T00:00:00Z';
@@ -354,6 +355,121 @@ async function anthropicCompat() {
     check('anthropic: a stop sequence ends with stop_reason end_turn and stop_sequence set (llama-server)',
       json(r).stop_reason === 'end_turn' && json(r).stop_sequence === ' ' + words[1], r.text);
   }
+}
+
+// DMR's Responses API (pkg/responses): stateful, over chat completions
+async function responsesTests() {
+  const RID = /^resp_[a-z0-9]{24}$/;
+  const events = (text) => sseData(text).map((e) => ({ event: e.event, data: e.data === null ? null : JSON.parse(e.data) }));
+  let r = await post('/v1/responses', { model: 'ai/smollm2', input: 'Say hello', max_output_tokens: 8, temperature: 0, instructions: 'Be brief.' });
+  const a = json(r);
+  check('responses: create, a completed Response (id resp_ + 24, message output, output_text, usage)', r.status === 200 &&
+    /^application\/json/.test(r.headers['content-type']) && a && RID.test(a.id) && a.object === 'response' && a.status === 'completed' &&
+    a.model === 'ai/smollm2' && Number.isInteger(a.created_at) && a.output.length === 1 && a.output[0].type === 'message' &&
+    /^msg_[a-z0-9]{24}$/.test(a.output[0].id) && a.output[0].role === 'assistant' && a.output[0].status === 'completed' &&
+    a.output[0].content[0].type === 'output_text' && a.output[0].content[0].text === a.output_text && a.output_text.length > 0 &&
+    a.usage.output_tokens === 8 && a.usage.input_tokens > 0 && a.usage.total_tokens === a.usage.input_tokens + 8 &&
+    a.store === true && a.instructions === 'Be brief.' && a.previous_response_id === null && a.error === null && a.tools === null &&
+    a.metadata === null && a.max_output_tokens === 8 && !('finish_reason' in a), r.text);
+  const fresh = json(await post('/v1/responses', { model: 'ai/smollm2', input: 'And then?', max_output_tokens: 4, temperature: 0 }));
+  r = await post('/responses', { model: 'ai/smollm2', input: 'And then?', max_output_tokens: 4, temperature: 0, previous_response_id: a.id });
+  const b = json(r);
+  check('responses: previous_response_id chains (the earlier output is part of the prompt)', r.status === 200 && b.previous_response_id === a.id &&
+    RID.test(b.id) && b.id !== a.id && b.usage.input_tokens > fresh.usage.input_tokens, [fresh.usage, b.usage]);
+
+  // streaming
+  r = await post('/engines/v1/responses', { model: 'ai/smollm2', input: 'Tell a story', max_output_tokens: 6, stream: true, previous_response_id: b.id });
+  const ev = events(r.text);
+  const names = ev.map((e) => e.event);
+  const want = ['response.created', 'response.in_progress', 'response.output_item.added', 'response.content_part.added',
+    ...Array(6).fill('response.output_text.delta'), 'response.output_text.done', 'response.content_part.done',
+    'response.output_item.done', 'response.completed'];
+  check('responses: stream event sequence (created, in_progress, item/part added, deltas, done, completed)', r.status === 200 &&
+    /^text\/event-stream/.test(r.headers['content-type']) && JSON.stringify(names) === JSON.stringify(want), names);
+  check('responses: stream events carry type = event name and sequence_number 1..n',
+    ev.every((e, i) => e.data.type === e.event && e.data.sequence_number === i + 1), ev.map((e) => [e.event, e.data.sequence_number]));
+  const done = ev[ev.length - 1].data.response;
+  const deltas = ev.filter((e) => e.event === 'response.output_text.delta').map((e) => e.data.delta).join('');
+  check('responses: response.completed has the id of response.created, the text of the deltas, finish_reason, incomplete_details',
+    done.id === ev[0].data.response.id && RID.test(done.id) && done.status === 'completed' && done.output_text === deltas &&
+    done.output[0].content[0].text === deltas && done.finish_reason === 'length' && done.incomplete_details.reason === 'max_tokens' &&
+    done.usage === null && done.previous_response_id === b.id && ev[0].data.response.status === 'in_progress', done);
+  check('responses: DMR event shapes (output_index 0 omitted, output_text.done carries part, added part has no text)',
+    !('output_index' in ev[2].data) && ev[3].data.part.type === 'output_text' && !('text' in ev[3].data.part) &&
+    ev[4].data.item_id === ev[2].data.item.id && ev[10].data.part.text === deltas, ev.slice(2, 5).concat(ev.slice(10, 11)));
+
+  // retrieve, input_items, delete, on every prefix
+  let all = true;
+  for (const p of ['/responses', '/v1/responses', '/engines/responses', '/engines/v1/responses', '/engines/llama.cpp/v1/responses']) {
+    r = await get(`${p}/${done.id}`);
+    if (!(r.status === 200 && json(r).id === done.id && json(r).output_text === deltas)) all = false;
+  }
+  check('responses: GET {prefix}/{id} on the five prefixes (one store)', all, r.text);
+  r = await get(`/v1/responses/${a.id}/input_items`);
+  check('responses: input_items: an empty list (DMR keeps no input items)', r.status === 200 && r.text === '{"data":[],"object":"list"}\n', r.text);
+  r = await request('DELETE', `/v1/responses/${a.id}`);
+  check('responses: DELETE', r.status === 200 && r.text === `{"deleted":true,"id":"${a.id}","object":"response.deleted"}\n`, r.text);
+  r = await request('DELETE', `/v1/responses/${a.id}`);
+  check('responses: DELETE again: 404 not_found', r.status === 404 && r.text === '{"error":{"code":"not_found","message":"Response not found"}}\n', r.text);
+  r = await get(`/v1/responses/${a.id}`);
+  check('responses: GET a deleted response: 404', r.status === 404 && json(r).error.code === 'not_found', r.text);
+  r = await post('/v1/responses', { model: 'ai/smollm2', input: 'x', max_output_tokens: 1, previous_response_id: a.id });
+  check('responses: previous_response_id unknown: 400 invalid_request',
+    r.status === 400 && r.text === `{"error":{"code":"invalid_request","message":"previous_response_id \\"${a.id}\\" was not found"}}\n`, r.text);
+  r = await post('/v1/responses', { model: 'ai/smollm2', input: 'x', max_output_tokens: 1, store: false });
+  const ns = json(r);
+  r = await get(`/v1/responses/${ns.id}`);
+  check('responses: store false is not kept', ns.store === false && r.status === 404, r.text);
+
+  // errors
+  r = await post('/v1/responses', { input: 'x' });
+  check('responses: no model: 400 model is required', r.status === 400 && json(r).error.code === 'invalid_request' && json(r).error.message === 'model is required', r.text);
+  r = await post('/v1/responses', '{"model":');
+  check('responses: bad JSON: 400 Invalid JSON', r.status === 400 && /^Invalid JSON: /.test(json(r).error.message), r.text);
+  r = await post('/v1/responses', { model: 'ai/smollm2', input: 'x', include: ['reasoning.encrypted_content'] });
+  check('responses: include: 400 not supported', r.status === 400 && json(r).error.message === 'include is not supported by Docker Model Runner Responses compatibility layer', r.text);
+  r = await post('/v1/responses', { model: 'ai/smollm2', input: 'x', tools: [{ type: 'web_search' }] });
+  check('responses: a non-function tool: 400', r.status === 400 && json(r).error.message === 'tool type "web_search" is not supported by Docker Model Runner Responses compatibility layer', r.text);
+  r = await get('/v1/responses');
+  check('responses: GET on the create route: 405, Allow: POST', r.status === 405 && r.headers.allow === 'POST', r.status);
+  r = await post('/v1/responses', { model: 'ai/nope', input: 'x' });
+  check('responses: unknown model: the failed Response at 404, error upstream_error with the scheduler text', r.status === 404 &&
+    json(r).status === 'failed' && json(r).error.code === 'upstream_error' && /model not found\n$/.test(json(r).error.message), r.text);
+  r = await post('/v1/responses', { model: 'ai/nope', input: 'x', stream: true });
+  const fe = events(r.text);
+  check('responses: unknown model, streaming: 200 with an error event and response.failed (DMR writes the events before the status)',
+    r.status === 200 && JSON.stringify(fe.map((e) => e.event)) === '["error","response.failed"]' &&
+    fe[0].data.error.message === 'Upstream service returned status code: 404' && fe[1].data.response.status === 'failed', r.text);
+
+  // function calls
+  const tools = [{ type: 'function', name: 'get_weather', description: 'Weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }];
+  r = await post('/v1/responses', { model: 'ai/smollm2', input: 'weather in Paris?', tools, tool_choice: 'required' });
+  const fc = json(r);
+  check('responses: a function_call output item (call_id, name, JSON arguments)', r.status === 200 && fc.output.length === 1 &&
+    fc.output[0].type === 'function_call' && /^item_[a-z0-9]{24}$/.test(fc.output[0].id) && /^call_/.test(fc.output[0].call_id) &&
+    fc.output[0].name === 'get_weather' && typeof JSON.parse(fc.output[0].arguments).city === 'string' && fc.tools[0].name === 'get_weather', r.text);
+  r = await post('/v1/responses', { model: 'ai/smollm2', max_output_tokens: 4, previous_response_id: fc.id,
+    input: [{ type: 'function_call_output', call_id: fc.output[0].call_id, output: '18 C' }], tools });
+  check('responses: function_call_output after previous_response_id: a text answer', r.status === 200 && json(r).output[0].type === 'message', r.text);
+  r = await post('/v1/responses', { model: 'ai/smollm2', input: 'weather in Paris?', tools, tool_choice: 'required', stream: true });
+  const te = events(r.text);
+  const items = te.filter((e) => e.event === 'response.output_item.done').map((e) => e.data.item);
+  check("responses: a streamed function call is split into one item per argument fragment (DMR finds a call by id, which llama-server sends only first)",
+    items.length > 1 && items[0].name === 'get_weather' && items.slice(1).every((i) => i.name === undefined) &&
+    typeof JSON.parse(items.map((i) => i.arguments || '').join('')).city === 'string' && te[te.length - 1].event === 'response.completed', items);
+
+  // one hour in DMR; --responses-ttl here (an instance of its own)
+  if (urlArg) return;
+  const saved = BASE;
+  const srv = await startServer(['--responses-ttl', '1']);
+  BASE = srv.url;
+  try {
+    const t = json(await post('/v1/responses', { model: 'ai/smollm2', input: 'x', max_output_tokens: 1 }));
+    r = await get(`/v1/responses/${t.id}`);
+    const kept = r.status === 200;
+    r = await until(() => get(`/v1/responses/${t.id}`), (x) => x.status === 404, 4000);
+    check('responses: a stored response expires after its TTL (--responses-ttl 1)', kept && r.status === 404, r.status);
+  } finally { await stopServer(srv); BASE = saved; }
 }
 
 // DMR's runner state: /engines/ps, X-Preload-Only, _configure keep_alive

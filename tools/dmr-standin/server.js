@@ -59,6 +59,11 @@ const USAGE = `usage: node server.js [options]
   --default-max-tokens N max tokens when a request gives none (default -1:
                          until end of sequence or the context is full, as
                          llama-server)
+  --answer-tokens N      end every answer with end of sequence after N
+                         generated tokens, as a model that answers briefly
+                         (default 0: off; max_tokens still wins when smaller)
+  --responses-ttl S      how long a stored Responses API response is kept
+                         (default 3600, DMR's one hour)
   --verbose              log every request to stderr
   --self-check           load the engine and the model, generate a few
                          tokens, print the result and exit (used by setup.sh)
@@ -69,7 +74,7 @@ function parseArgs(argv) {
     port: 12434, host: '127.0.0.1', names: [], gguf: null, list: 'store',
     preload: false, loadDelayMs: 0, loading503: false, tokenDelayMs: 0,
     idleTimeoutS: 300, ctxSize: 65536, contextWindow: null, parallel: 4, threads: 1,
-    sps: 0.1, flashAttn: true, defaultMaxTokens: -1, verbose: false, selfCheck: false,
+    sps: 0.1, flashAttn: true, defaultMaxTokens: -1, answerTokens: 0, responsesTtlS: 3600, verbose: false, selfCheck: false,
   };
   const num = (flag, v) => {
     const n = Number(v);
@@ -106,6 +111,8 @@ function parseArgs(argv) {
       case '--parallel': o.parallel = Math.max(1, num(a, val())); break;
       case '--threads': o.threads = Math.max(1, num(a, val())); break;
       case '--default-max-tokens': o.defaultMaxTokens = num(a, val()); break;
+      case '--answer-tokens': o.answerTokens = Math.max(0, num(a, val())); break;
+      case '--responses-ttl': o.responsesTtlS = Math.max(0, num(a, val())); break;
       case '--verbose': o.verbose = true; break;
       case '--self-check': o.selfCheck = true; break;
       case '-h': case '--help': console.log(USAGE); process.exit(0); break;
@@ -814,7 +821,11 @@ function anthropicContentText(c, { forUser }) {
 // The random model cannot decide to call a tool.  The stand-in decides:
 // forced tool_choice (a named tool, "required", Anthropic "any"/"tool") always
 // calls; "auto" (or none given) calls a tool when the last user message
-// mentions its name (or the name with _ and - read as spaces); "none" never.
+// mentions its name as a word (or the name with _ and - read as spaces),
+// case-insensitively; "none" never.  System (and developer) messages after
+// the user's message are context, not the turn: Claude Code appends its
+// environment as a role "system" message after the user's words, so the
+// message looked at is the last one that is not a system message.
 // The arguments follow the tool's JSON schema, filled with words the model
 // really generates.
 
@@ -824,9 +835,10 @@ function pickTool(tools, choice, lastUserText, lastIsUser) {
   if (choice.kind === 'none') return null;
   if (choice.kind === 'named') return byName(choice.name);
   const text = (lastUserText || '').toLowerCase();
+  const asWord = (w) => new RegExp(`(^|[^a-z0-9_])${w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[^a-z0-9_])`).test(text);
   const mentioned = tools.find((t) => {
     const n = t.name.toLowerCase();
-    return text.includes(n) || text.includes(n.replace(/[_-]+/g, ' '));
+    return asWord(n) || asWord(n.replace(/[_-]+/g, ' '));
   });
   if (choice.kind === 'required') return mentioned || tools[0];
   if (!lastIsUser) return null;
@@ -966,6 +978,8 @@ async function generate(runner, promptTokens, { maxTokens, sampling, stops, sign
       }
       if (signal && signal.aborted) break;
       if (maxTokens > 0 && out.nGen >= maxTokens) { out.finish = 'length'; break; }
+      // --answer-tokens: the model ends its answer (end of sequence) here
+      if (OPT.answerTokens > 0 && out.nGen >= OPT.answerTokens && !ignoreEos) break;
       if (OPT.tokenDelayMs > 0) await sleep(OPT.tokenDelayMs);
     }
     if (out.stopWord === null) {
@@ -1025,6 +1039,18 @@ function chatPromptTokens(runner, messages, toolsText) {
   });
   if (!prefill) toks.push(...imStart, ...m.tokenize('assistant\n', false));
   return toks;
+}
+
+// The message the tool heuristic looks at: the last one that is not a
+// system or developer message.
+function lastTurnMessage(messages) {
+  if (!Array.isArray(messages)) return null;
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i];
+    const role = m && typeof m === 'object' ? m.role : undefined;
+    if (role !== 'system' && role !== 'developer') return m;
+  }
+  return null;
 }
 
 // Words for tool-call arguments: the model generates them for real.
@@ -1205,7 +1231,7 @@ async function handleChat(ctx) {
   const prompt = chatPromptTokens(runner, msgs, toolsSystemText(tools));
   const maxTokens = checkContext(res, runner, prompt.length, maxTokensOf(body));
   if (maxTokens === -2) return;
-  const last = msgs.length ? body.messages[body.messages.length - 1] : null;
+  const last = msgs.length ? lastTurnMessage(body.messages) : null;
   const tool = last ? pickTool(tools, choice, openAIContentText(last.content), last.role === 'user') : null;
   const sampling = samplingFrom(body, runner.model, ctx.TokenBias);
   const stream = body.stream === true;
@@ -1469,7 +1495,7 @@ function anthropicPrompt(runner, body) {
   const chat = anthropicToChat(body);
   const msgs = parseChatMessages({ messages: chat });
   const { tools, choice } = anthropicTools(body);
-  const last = Array.isArray(body.messages) && body.messages.length ? body.messages[body.messages.length - 1] : null;
+  const last = lastTurnMessage(body.messages);
   const lastIsUser = !!last && last.role === 'user' &&
     !(Array.isArray(last.content) && last.content.some((b) => b && b.type === 'tool_result'));
   const lastText = last ? anthropicContentText(last.content, { forUser: true }) : '';
@@ -1570,6 +1596,624 @@ async function handleMessages(ctx) {
 
 async function handleRerank(ctx) {
   return engineError(ctx.res, 501, 'This server does not support reranking. Start it with `--reranking`', 'not_supported_error');
+}
+
+// ================================================================== Responses API
+// DMR's OpenAI Responses compatibility layer (pkg/responses): stateful, on
+// top of its own chat completions.  A request is turned into a chat
+// completion request, run through the scheduler like any other
+// (/engines[/{backend}]/v1/chat/completions: model checks, lazy load,
+// runners), and the answer is turned back into a Response object or a
+// Responses event stream.  Responses are kept in memory for an hour
+// (previous_response_id chaining, GET and DELETE by id).  Behaviour, texts
+// and JSON shapes follow DMR's code, quirks included (see README).
+
+const RE_RESPONSES_ROUTE = /^(?:\/responses|\/v1\/responses|\/engines\/responses|\/engines\/v1\/responses|\/engines\/([^/]+)\/v1\/responses)(?:\/([^/]+)(\/input_items)?)?$/;
+
+// Go's json.Marshal: <, >, & and U+2028/9 escaped
+function goMarshal(obj) {
+  return JSON.stringify(obj).replace(/[<>&\u2028\u2029]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
+}
+
+function respJSON(res, status, obj) {
+  const body = Buffer.from(goMarshal(obj) + '\n');
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': body.length });
+  res.end(body);
+}
+
+function respError(res, status, code, message) {
+  respJSON(res, status, { error: { code, message } });
+}
+
+// GenerateID: 24 characters of [a-z0-9]
+function respId(prefix) {
+  const cs = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  const b = crypto.randomBytes(24);
+  let s = '';
+  for (const x of b) s += cs[x % cs.length];
+  return prefix + s;
+}
+
+class ResponseStore {
+  constructor(ttlMs) {
+    this.ttlMs = ttlMs;
+    this.map = new Map();
+    // DMR's cleanup loop runs every 5 minutes
+    this.timer = setInterval(() => this.cleanup(), 5 * 60 * 1000);
+    this.timer.unref();
+  }
+
+  save(resp) { this.map.set(resp.id, { resp, expiresAt: Date.now() + this.ttlMs }); }
+
+  get(id) {
+    const s = this.map.get(id);
+    if (!s || Date.now() > s.expiresAt) return null;
+    return s.resp;
+  }
+
+  // DMR: true when the id is in the map, expired or not
+  delete(id) { return this.map.delete(id); }
+
+  cleanup() {
+    const now = Date.now();
+    for (const [id, s] of this.map) if (now > s.expiresAt) this.map.delete(id);
+  }
+}
+
+let RESPONSES = null;
+
+// Go's json.Unmarshal into CreateRequest: a field of the wrong JSON type
+// fails the whole decode.  -> error text or null
+function goTypeName(v) {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'object') return 'object';
+  if (typeof v === 'boolean') return 'bool';
+  return typeof v;
+}
+
+const CREATE_FIELDS = {
+  model: 'string', instructions: 'string', previous_response_id: 'string', truncation: 'string',
+  service_tier: 'string', safety_identifier: 'string', reasoning_effort: 'string', user: 'string',
+  stream: 'bool', store: 'bool', background: 'bool', parallel_tool_calls: 'bool',
+  temperature: 'float64', top_p: 'float64', max_output_tokens: 'int', top_logprobs: 'int',
+  include: '[]string', metadata: 'map[string]string', tools: '[]responses.Tool', text: 'responses.ResponseTextConfig',
+};
+
+function checkCreateTypes(body) {
+  for (const [k, t] of Object.entries(CREATE_FIELDS)) {
+    if (!Object.prototype.hasOwnProperty.call(body, k)) continue;
+    const v = body[k];
+    if (v === null) continue;
+    let ok;
+    switch (t) {
+      case 'string': ok = typeof v === 'string'; break;
+      case 'bool': ok = typeof v === 'boolean'; break;
+      case 'float64': ok = typeof v === 'number'; break;
+      case 'int': ok = typeof v === 'number' && Number.isInteger(v); break;
+      case '[]string': ok = Array.isArray(v) && v.every((x) => x === null || typeof x === 'string'); break;
+      case 'map[string]string': ok = typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => x === null || typeof x === 'string'); break;
+      case '[]responses.Tool': ok = Array.isArray(v) && v.every((x) => x === null || (typeof x === 'object' && !Array.isArray(x))); break;
+      default: ok = typeof v === 'object' && !Array.isArray(v);
+    }
+    if (!ok) {
+      const what = typeof v === 'number' && t === 'int' ? `number ${v}` : goTypeName(v);
+      return `json: cannot unmarshal ${what} into Go struct field CreateRequest.${k} of type ${t.replace(/^(float64|int|bool|string)$/, '$1')}`;
+    }
+  }
+  return null;
+}
+
+const unsupported = (f) => `${f} is not supported by Docker Model Runner Responses compatibility layer`;
+const isNullish = (v) => v === undefined || v === null;
+
+// handler.go validateUnsupportedRequestFields
+function validateUnsupported(b) {
+  if (Array.isArray(b.include) && b.include.length > 0) return unsupported('include');
+  if (!isNullish(b.stream_options)) return unsupported('stream_options');
+  if (!isNullish(b.top_logprobs)) return unsupported('top_logprobs');
+  if (b.truncation && b.truncation !== 'disabled') {
+    return `truncation value ${goQuote(b.truncation)} is not supported by Docker Model Runner Responses compatibility layer`;
+  }
+  if (b.background === true) return 'background responses are not supported by Docker Model Runner Responses compatibility layer';
+  if (!isNullish(b.conversation)) {
+    return 'conversation is not supported by Docker Model Runner Responses compatibility layer; use previous_response_id instead';
+  }
+  if (!isNullish(b.prompt)) return unsupported('prompt');
+  if (b.service_tier) return unsupported('service_tier');
+  if (b.safety_identifier) return unsupported('safety_identifier');
+  return null;
+}
+
+// The Tool struct as DMR re-serialises it (unknown members dropped)
+function goTool(t) {
+  if (!t || typeof t !== 'object') return { type: '' };
+  const o = { type: typeof t.type === 'string' ? t.type : '' };
+  if (typeof t.name === 'string' && t.name) o.name = t.name;
+  if (typeof t.description === 'string' && t.description) o.description = t.description;
+  if (!isNullish(t.parameters)) o.parameters = t.parameters;
+  if (t.function && typeof t.function === 'object') {
+    const f = { name: typeof t.function.name === 'string' ? t.function.name : '' };
+    if (typeof t.function.description === 'string' && t.function.description) f.description = t.function.description;
+    if (!isNullish(t.function.parameters)) f.parameters = t.function.parameters;
+    o.function = f;
+  }
+  return o;
+}
+
+function goTextConfig(t) {
+  const o = {};
+  if (t.format && typeof t.format === 'object') {
+    const f = { type: typeof t.format.type === 'string' ? t.format.type : '' };
+    for (const k of ['name', 'description']) if (typeof t.format[k] === 'string' && t.format[k]) f[k] = t.format[k];
+    if (!isNullish(t.format.schema)) f.schema = t.format.schema;
+    if (typeof t.format.strict === 'boolean') f.strict = t.format.strict;
+    o.format = f;
+  }
+  if (typeof t.verbosity === 'string' && t.verbosity) o.verbosity = t.verbosity;
+  return o;
+}
+
+// api.go NewResponse, then handleCreate's copies; key order as the Go struct
+function newResponse(id, b) {
+  const store = b.store !== false;
+  return {
+    id, object: 'response', created_at: nowSec(), model: b.model, status: 'in_progress', output: [],
+    output_text: undefined, error: null, incomplete_details: null, finish_reason: undefined,
+    instructions: b.instructions ? b.instructions : null,
+    metadata: isNullish(b.metadata) ? null : b.metadata,
+    parallel_tool_calls: isNullish(b.parallel_tool_calls) ? null : b.parallel_tool_calls,
+    temperature: isNullish(b.temperature) ? null : b.temperature,
+    tool_choice: isNullish(b.tool_choice) ? null : b.tool_choice,
+    tools: Array.isArray(b.tools) ? b.tools.map(goTool) : null,
+    top_p: isNullish(b.top_p) ? null : b.top_p,
+    max_output_tokens: isNullish(b.max_output_tokens) ? null : b.max_output_tokens,
+    store,
+    text: b.text && typeof b.text === 'object' ? goTextConfig(b.text) : undefined,
+    previous_response_id: b.previous_response_id ? b.previous_response_id : null,
+    reasoning: null, usage: null,
+    user: b.user ? b.user : null,
+    reasoning_effort: b.reasoning_effort ? b.reasoning_effort : null,
+  };
+}
+
+// transform.go responseFormatFromText
+function responseFormat(text) {
+  if (!text || typeof text !== 'object' || !text.format || typeof text.format !== 'object') return undefined;
+  const f = text.format;
+  switch (f.type || '') {
+    case '': case 'text': return undefined;
+    case 'json_object': return { type: 'json_object' };
+    case 'json_schema': {
+      if (!f.name) throw new Error('text.format.name is required when text.format.type is json_schema');
+      if (!/^[A-Za-z0-9_-]{1,64}$/.test(f.name)) {
+        throw new Error('text.format.name must contain only letters, numbers, underscores, and dashes, with a maximum length of 64');
+      }
+      if (isNullish(f.schema)) throw new Error('text.format.schema is required when text.format.type is json_schema');
+      if (typeof f.schema !== 'object' || Array.isArray(f.schema)) throw new Error('text.format.schema must be a JSON object');
+      const js = { name: f.name };
+      if (f.description) js.description = f.description;
+      js.schema = f.schema;
+      if (typeof f.strict === 'boolean') js.strict = f.strict;
+      return { type: 'json_schema', json_schema: js };
+    }
+    default: throw new Error(`unsupported text.format.type ${goQuote(f.type)}`);
+  }
+}
+
+// transform.go parseContent: a string, or parts of which only
+// input_text/text and input_image/image_url are kept
+function respContent(c) {
+  if (typeof c === 'string') return c;
+  if (!Array.isArray(c)) throw new Error(`content must be string or array: json: cannot unmarshal ${goTypeName(c)} into Go value of type []responses.InputContentPart`);
+  const out = [];
+  for (const p of c) {
+    const type = p && typeof p === 'object' && typeof p.type === 'string' ? p.type : '';
+    if (type === 'input_text' || type === 'text') out.push({ type: 'text', text: typeof p.text === 'string' ? p.text : '' });
+    else if (type === 'input_image' || type === 'image_url') {
+      out.push({ type: 'image_url', image_url: { url: typeof p.image_url === 'string' ? p.image_url : '' } });
+    }
+  }
+  return out;
+}
+
+// transform.go parseInput / convertInputItems
+function respInput(input) {
+  if (input === undefined || input === null) return [];
+  if (typeof input === 'string') return [{ role: 'user', content: input }];
+  if (!Array.isArray(input)) {
+    throw new Error(`failed to parse input: input must be a string or array of items: json: cannot unmarshal ${goTypeName(input)} into Go value of type []responses.InputItem`);
+  }
+  const out = [];
+  for (const it of input) {
+    const item = it && typeof it === 'object' && !Array.isArray(it) ? it : {};
+    if (it !== null && (typeof it !== 'object' || Array.isArray(it))) {
+      throw new Error(`failed to parse input: input must be a string or array of items: json: cannot unmarshal ${goTypeName(it)} into Go value of type responses.InputItem`);
+    }
+    for (const k of ['type', 'role', 'call_id', 'output', 'id', 'name', 'arguments']) {
+      if (!isNullish(item[k]) && typeof item[k] !== 'string') {
+        throw new Error(`failed to parse input: input must be a string or array of items: json: cannot unmarshal ${goTypeName(item[k])} into Go struct field InputItem.${k} of type string`);
+      }
+    }
+    const str = (k) => (typeof item[k] === 'string' ? item[k] : '');
+    try {
+      if (item.type === 'function_call_output' || str('call_id') !== '') {
+        out.push({ role: 'tool', content: str('output'), tool_call_id: str('call_id') });
+      } else if (str('role') !== '') {
+        const m = { role: item.role, content: null };
+        if (!isNullish(item.content)) m.content = respContent(item.content);
+        out.push(m);
+      } else if (!isNullish(item.content)) {
+        out.push({ role: 'user', content: respContent(item.content) });
+      }
+    } catch (e) { throw new Error(`failed to parse input: ${e.message}`); }
+  }
+  return out;
+}
+
+// transform.go getConversationHistory: the outputs of the chain, oldest
+// first (the earlier inputs are not kept)
+function respHistory(resp) {
+  const out = [];
+  if (resp.previous_response_id) {
+    const prev = RESPONSES.get(resp.previous_response_id);
+    if (prev) out.push(...respHistory(prev));
+  }
+  for (const item of resp.output) {
+    if (item.type === 'message') {
+      out.push({ role: item.role, content: (item.content || []).filter((p) => p.type === 'output_text').map((p) => p.text || '').join('') });
+    } else if (item.type === 'function_call') {
+      out.push({ role: 'assistant', content: null,
+        tool_calls: [{ id: item.call_id || '', type: 'function', function: { name: item.name || '', arguments: item.arguments || '' } }] });
+    }
+  }
+  return out;
+}
+
+// transform.go TransformRequestToChatCompletion
+function respToChat(b) {
+  const chat = { model: b.model, messages: [] };
+  if (Array.isArray(b.tools) && b.tools.length) {
+    chat.tools = [];
+    for (const t of b.tools.map(goTool)) {
+      if (t.type !== 'function') {
+        throw new Error(`tool type ${goQuote(t.type)} is not supported by Docker Model Runner Responses compatibility layer`);
+      }
+      const f = t.function ? t.function : { name: t.name || '', description: t.description, parameters: t.parameters };
+      const fn = { name: f.name || '' };
+      if (f.description) fn.description = f.description;
+      if (!isNullish(f.parameters)) fn.parameters = f.parameters;
+      chat.tools.push({ type: 'function', function: fn });
+    }
+  }
+  if (!isNullish(b.tool_choice)) chat.tool_choice = b.tool_choice;
+  if (!isNullish(b.temperature)) chat.temperature = b.temperature;
+  if (!isNullish(b.top_p)) chat.top_p = b.top_p;
+  if (!isNullish(b.max_output_tokens)) chat.max_tokens = b.max_output_tokens;
+  if (b.stream === true) chat.stream = true;
+  if (b.user) chat.user = b.user;
+  if (!isNullish(b.parallel_tool_calls)) chat.parallel_tool_calls = b.parallel_tool_calls;
+  const rf = responseFormat(b.text);
+  if (rf) chat.response_format = rf;
+  if (b.instructions) chat.messages.push({ role: 'system', content: b.instructions });
+  if (b.previous_response_id) {
+    const prev = RESPONSES.get(b.previous_response_id);
+    if (!prev) throw new Error(`previous_response_id ${goQuote(b.previous_response_id)} was not found`);
+    chat.messages.push(...respHistory(prev));
+  }
+  chat.messages.push(...respInput(b.input));
+  return chat;
+}
+
+// A response object the chat handlers write into, standing for the
+// http.ResponseWriter DMR hands its scheduler.
+class InnerResponse extends require('events').EventEmitter {
+  constructor({ onHead, onData, onEnd }) {
+    super();
+    Object.assign(this, { onHead, onData, onEnd });
+    this.statusCode = 200;
+    this.hdrs = {};
+    this.headersSent = false;
+    this.writableEnded = false;
+    this.writableFinished = false;
+    this.destroyed = false;
+    this.socket = null;
+  }
+
+  setHeader(k, v) { this.hdrs[k.toLowerCase()] = v; }
+
+  getHeader(k) { return this.hdrs[k.toLowerCase()]; }
+
+  writeHead(status, headers) {
+    if (this.headersSent) return this;
+    this.statusCode = status;
+    for (const [k, v] of Object.entries(headers || {})) this.setHeader(k, v);
+    this.headersSent = true;
+    this.onHead(status, this.hdrs);
+    return this;
+  }
+
+  write(chunk) {
+    if (this.writableEnded || this.destroyed) return true;
+    if (!this.headersSent) this.writeHead(this.statusCode);
+    if (chunk !== undefined && chunk !== null && chunk.length) this.onData(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+    return true;
+  }
+
+  end(chunk) {
+    if (this.writableEnded || this.destroyed) return this;
+    this.write(chunk);
+    this.writableEnded = true;
+    this.writableFinished = true;
+    this.onEnd(false);
+    this.emit('finish');
+    this.emit('close');
+    return this;
+  }
+
+  destroy() {
+    if (this.destroyed || this.writableEnded) return this;
+    this.destroyed = true;
+    this.onEnd(true);
+    this.emit('close');
+    return this;
+  }
+}
+
+// Runs the chat request through the scheduler as DMR does
+// (/engines[/{backend}]/v1/chat/completions), writing into an
+// InnerResponse; a client that goes away aborts it.
+function runChat(outerRes, backend, chat, handlers) {
+  return new Promise((resolve) => {
+    const inner = new InnerResponse(Object.assign({}, handlers, {
+      onEnd: (aborted) => { handlers.onEnd(aborted); resolve(); },
+    }));
+    outerRes.on('close', () => { if (!outerRes.writableFinished) inner.destroy(); });
+    const fakeReq = { headers: { 'content-type': 'application/json' } };
+    openAIInference(fakeReq, inner, backend, 'v1/chat/completions', { buf: Buffer.from(JSON.stringify(chat)) })
+      .catch((e) => { process.stderr.write(`dmr-standin: responses: ${e && e.stack || e}\n`); })
+      .finally(() => { if (!inner.writableEnded && !inner.destroyed) inner.end(); });
+  });
+}
+
+// handler.go handleNonStreaming + transform.go TransformChatCompletionToResponse
+async function respNonStreaming(res, backend, chat, resp) {
+  let status = 200;
+  const chunks = [];
+  await runChat(res, backend, chat, {
+    onHead: (s) => { status = s; },
+    onData: (c) => chunks.push(c),
+    onEnd: () => {},
+  });
+  if (res.destroyed || res.writableEnded) return;
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (status !== 200) {
+    // {"error":{"message","type","code"}} with string members, else the raw body
+    let e = null;
+    try {
+      const j = JSON.parse(text);
+      const okStr = (v) => v === undefined || v === null || typeof v === 'string';
+      if (j && typeof j === 'object' && !Array.isArray(j) && (isNullish(j.error) || (typeof j.error === 'object' && !Array.isArray(j.error)))
+        && (isNullish(j.error) || (okStr(j.error.message) && okStr(j.error.type) && okStr(j.error.code)))) e = j.error || {};
+    } catch { e = null; }
+    resp.status = 'failed';
+    resp.error = e && e.message ? Object.assign(e.code ? { code: e.code } : {}, { message: e.message })
+      : { code: 'upstream_error', message: text };
+    if (resp.store) RESPONSES.save(resp);
+    return respJSON(res, status, resp);
+  }
+  let cc;
+  try { cc = JSON.parse(text); } catch { cc = null; }
+  if (!cc || typeof cc !== 'object') {
+    resp.status = 'failed';
+    resp.error = { code: 'parse_error', message: 'Failed to parse upstream response' };
+    if (resp.store) RESPONSES.save(resp);
+    return respJSON(res, 500, resp);
+  }
+  const out = Object.assign({}, resp, { status: 'completed', output: [] });
+  const choice = Array.isArray(cc.choices) && cc.choices.length ? cc.choices[0] : null;
+  if (choice && choice.message) {
+    for (const tc of choice.message.tool_calls || []) {
+      out.output.push({ id: respId('item_'), type: 'function_call', status: 'completed', call_id: tc.id || undefined,
+        name: tc.function && tc.function.name || undefined, arguments: tc.function && tc.function.arguments || undefined });
+    }
+    // only a string content is read (DMR's type assertion)
+    if (typeof choice.message.content === 'string' && choice.message.content !== '') {
+      out.output.push({ id: respId('msg_'), type: 'message', role: 'assistant',
+        content: [{ type: 'output_text', text: choice.message.content }], status: 'completed' });
+      out.output_text = choice.message.content;
+    }
+  }
+  if (cc.usage) {
+    out.usage = { input_tokens: cc.usage.prompt_tokens || 0, output_tokens: cc.usage.completion_tokens || 0,
+      total_tokens: cc.usage.total_tokens || 0 };
+  }
+  if (out.store) RESPONSES.save(out);
+  return respJSON(res, 200, out);
+}
+
+// streaming.go StreamingResponseWriter
+async function respStreaming(res, backend, chat, resp) {
+  let seq = 0;
+  let buffer = '';
+  let itemId = '';
+  let text = '';
+  const toolCalls = [];
+  const store = resp.store;
+  const send = (type, ev) => {
+    if (res.destroyed || res.writableEnded) return;
+    // StreamEvent: type, sequence_number, then the members that are set
+    // (output_index and content_index are omitted when 0, as Go's omitempty)
+    const o = { type, sequence_number: ++seq };
+    for (const k of ['response', 'item', 'output_index', 'content_index', 'part', 'delta', 'item_id', 'error']) {
+      const v = ev[k];
+      if (v === undefined || v === null || v === '' || v === 0) continue;
+      o[k] = v;
+    }
+    res.write(`event: ${type}\ndata: ${goMarshal(o)}\n\n`);
+  };
+  const textPart = (t) => (t ? { type: 'output_text', text: t } : { type: 'output_text' });
+  const failWith = (code, message) => {
+    resp.status = 'failed';
+    send('error', { error: { code, message } });
+    send('response.failed', { response: resp });
+    if (store) RESPONSES.save(resp);
+  };
+  const finalize = () => {
+    if (itemId) {
+      send('response.output_text.done', { item_id: itemId, part: textPart(text) });
+      send('response.content_part.done', { item_id: itemId, part: textPart(text) });
+      const done = { id: itemId, type: 'message', role: 'assistant', content: [textPart(text)], status: 'completed' };
+      send('response.output_item.done', { item: done });
+      resp.output.push(done);
+      resp.output_text = text || undefined;
+    }
+    toolCalls.forEach((tc, i) => {
+      send('response.function_call_arguments.done', { item_id: tc.id, output_index: i, delta: tc.arguments });
+      const done = Object.assign({}, tc, { status: 'completed' });
+      send('response.output_item.done', { item: done, output_index: i });
+      resp.output.push(done);
+    });
+    resp.status = 'completed';
+    send('response.completed', { response: resp });
+    if (store) RESPONSES.save(resp);
+  };
+  const processLine = (line) => {
+    line = line.trim();
+    if (!line.startsWith('data: ')) return;
+    const data = line.slice(6);
+    if (data !== '' && data !== '[DONE]') {
+      let meta;
+      try { meta = JSON.parse(data); } catch (e) { failWith('parse_error', `Failed to parse SSE metadata chunk: ${e.message}`); return 'stop'; }
+      // DMR reads usage as input_tokens/output_tokens/total_tokens: from
+      // llama-server's usage only total_tokens matches
+      if (meta && meta.usage && resp.usage === null) {
+        resp.usage = { input_tokens: meta.usage.input_tokens || 0, output_tokens: meta.usage.output_tokens || 0,
+          total_tokens: meta.usage.total_tokens || 0 };
+      }
+      for (const c of (meta && Array.isArray(meta.choices) ? meta.choices : [])) {
+        if (!c || !c.finish_reason) continue;
+        resp.finish_reason = c.finish_reason;
+        if (c.finish_reason === 'stop' || c.finish_reason === 'tool_calls') resp.status = 'completed';
+        else if (c.finish_reason === 'length') {
+          resp.status = 'completed';
+          if (!resp.incomplete_details) resp.incomplete_details = { reason: 'max_tokens' };
+        } else if (c.finish_reason === 'content_filter') {
+          resp.status = 'failed';
+          if (!resp.error) resp.error = { code: 'content_filter', message: 'Content filtered' };
+        }
+        break;
+      }
+    }
+    if (data === '[DONE]') { finalize(); return null; }
+    let chunk;
+    try { chunk = JSON.parse(data); } catch (e) { failWith('parse_error', `Failed to parse SSE chunk: ${e.message}`); return null; }
+    if (!chunk || !Array.isArray(chunk.choices) || !chunk.choices.length) return null;
+    const delta = chunk.choices[0] && chunk.choices[0].delta || {};
+    if (Array.isArray(delta.tool_calls) && delta.tool_calls.length) {
+      for (const tc of delta.tool_calls) {
+        const id = typeof tc.id === 'string' ? tc.id : '';
+        const fn = tc.function || {};
+        // DMR finds the call by its id; llama-server sends the id only in
+        // the first fragment, so every later fragment starts a new item
+        let item = toolCalls.find((x) => x.call_id === id);
+        if (!item) {
+          item = { id: respId('item_'), type: 'function_call', status: 'in_progress', call_id: id || respId('call_'),
+            name: typeof fn.name === 'string' && fn.name ? fn.name : undefined, arguments: undefined };
+          toolCalls.push(item);
+          send('response.output_item.added', { item: Object.assign({}, item), output_index: toolCalls.length - 1 });
+        }
+        if (typeof fn.arguments === 'string' && fn.arguments !== '') {
+          item.arguments = (item.arguments || '') + fn.arguments;
+          send('response.function_call_arguments.delta', { item_id: item.id, output_index: toolCalls.length - 1, delta: fn.arguments });
+        }
+      }
+      return null;
+    }
+    if (typeof delta.content === 'string' && delta.content !== '') {
+      if (!itemId) {
+        itemId = respId('msg_');
+        send('response.output_item.added', { item: { id: itemId, type: 'message', role: 'assistant', content: [textPart('')], status: 'in_progress' } });
+        send('response.content_part.added', { item_id: itemId, part: textPart('') });
+      }
+      text += delta.content;
+      send('response.output_text.delta', { item_id: itemId, delta: delta.content });
+    }
+    return null;
+  };
+  await runChat(res, backend, chat, {
+    onHead: (status, hdrs) => {
+      if (status !== 200) {
+        // DMR writes the events before the status: the client gets 200
+        // with the upstream's Content-Type, an error event and
+        // response.failed; the upstream's body is dropped
+        res.writeHead(200, { 'Content-Type': hdrs['content-type'] || 'text/plain; charset=utf-8' });
+        failWith('upstream_error', `Upstream service returned status code: ${status}`);
+        buffer = null;
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
+      if (res.socket) res.socket.setNoDelay(true);
+      send('response.created', { response: resp });
+      resp.status = 'in_progress';
+      send('response.in_progress', { response: resp });
+    },
+    onData: (c) => {
+      if (buffer === null) return;
+      buffer += c.toString('utf8');
+      const lines = buffer.split('\n');
+      buffer = lines.pop();
+      for (const l of lines) if (processLine(l) === 'stop') { buffer = ''; return; }
+    },
+    onEnd: () => {},
+  });
+  if (!res.writableEnded && !res.destroyed) res.end();
+}
+
+// handler.go handleCreate
+async function respCreate(req, res, backend) {
+  const got = await readBody(req);
+  if (got.aborted) return res.destroy();
+  if (got.tooLarge) return respError(res, 413, 'request_too_large', `Request body too large (max ${MAX_BODY} bytes)`);
+  let b;
+  try { b = JSON.parse(got.buf.toString('utf8')); } catch (e) { return respError(res, 400, 'invalid_request', `Invalid JSON: ${e.message}`); }
+  if (b === null) b = {};
+  if (typeof b !== 'object' || Array.isArray(b)) {
+    return respError(res, 400, 'invalid_request', `Invalid JSON: json: cannot unmarshal ${goTypeName(b)} into Go value of type responses.CreateRequest`);
+  }
+  const typeErr = checkCreateTypes(b);
+  if (typeErr) return respError(res, 400, 'invalid_request', `Invalid JSON: ${typeErr}`);
+  if (!b.model) return respError(res, 400, 'invalid_request', 'model is required');
+  const bad = validateUnsupported(b);
+  if (bad) return respError(res, 400, 'invalid_request', bad);
+  const resp = newResponse(respId('resp_'), b);
+  let chat;
+  try { chat = respToChat(b); } catch (e) { return respError(res, 400, 'invalid_request', e.message); }
+  return b.stream === true ? respStreaming(res, backend, chat, resp) : respNonStreaming(res, backend, chat, resp);
+}
+
+async function responsesRoute(req, res, m) {
+  const [, backend, id, inputItems] = m;
+  const method = req.method;
+  if (id === undefined) {
+    if (method !== 'POST') return methodNotAllowed(res, 'POST');
+    return respCreate(req, res, backend);
+  }
+  if (inputItems) {
+    if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET, HEAD');
+    if (!RESPONSES.get(id)) return respError(res, 404, 'not_found', 'Response not found');
+    return respJSON(res, 200, { data: [], object: 'list' });
+  }
+  if (method === 'GET' || method === 'HEAD') {
+    const r = RESPONSES.get(id);
+    if (!r) return respError(res, 404, 'not_found', 'Response not found');
+    return respJSON(res, 200, r);
+  }
+  if (method === 'DELETE') {
+    if (!RESPONSES.delete(id)) return respError(res, 404, 'not_found', 'Response not found');
+    return respJSON(res, 200, { deleted: true, id, object: 'response.deleted' });
+  }
+  return methodNotAllowed(res, 'DELETE, GET, HEAD');
 }
 
 // ================================================================== DMR layer
@@ -1706,6 +2350,10 @@ async function route(req, res) {
     if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET');
     return goJSON(res, 200, { version: `dmr-standin-${PKG.version}` });
   }
+
+  // the Responses API (DMR registers its prefixes before the aliases)
+  const rm = RE_RESPONSES_ROUTE.exec(p);
+  if (rm) return responsesRoute(req, res, rm);
 
   // aliases: /v1/... -> /engines/v1/..., /rerank, /score
   if (p.startsWith('/v1/') || p === '/rerank' || p === '/score') p = '/engines' + p;
@@ -1882,6 +2530,7 @@ async function main() {
   FINGERPRINT = `${LLAMA_VERSION}-dmr-standin`;
 
   STORE = new Store();
+  RESPONSES = new ResponseStore(OPT.responsesTtlS * 1000);
   for (const n of OPT.names) await STORE.add(n, OPT.gguf, nlc);
   const engine = new Engine(llama);
   SCHED = new Scheduler(engine);

@@ -17,15 +17,21 @@ export const ROOT = path.resolve(here, '..', '..', '..');
 export const MODULE_SO = process.env.OLLA_MODULE
   || path.join(ROOT, 'build', 'debian', 'ngx_olla_dmr_module.so');
 export const NGINX_BIN = process.env.NGINX_BIN || '/usr/sbin/nginx';
+// the profiles the module reads (OLLA_PROFILES: those of another checkout,
+// with OLLA_MODULE built from it)
+export const PROFILES = process.env.OLLA_PROFILES || path.join(ROOT, 'profiles');
 const STANDIN = path.join(ROOT, 'tools', 'dmr-standin', 'server.js');
 
 // ------------------------------------------------------------ process registry
 
 const children = new Set();
 
+// A child started with { detached: true } leads its own process group
+// (nginx: the master and its workers); killing the group leaves no orphaned
+// worker holding the listen socket when a run is cut short.
 function killAll() {
   for (const c of children) {
-    try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ }
+    try { process.kill(c.olla_group ? -c.pid : c.pid, 'SIGKILL'); } catch { /* gone */ }
   }
   children.clear();
 }
@@ -34,7 +40,8 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, () => { killAll(); process.exit(128 + os.constants.signals[sig]); });
 }
 
-function track(child) {
+function track(child, { group = false } = {}) {
+  child.olla_group = group;
   children.add(child);
   child.on('exit', () => children.delete(child));
   return child;
@@ -50,7 +57,7 @@ async function stopChild(child, signal, graceMs) {
   try { child.kill(signal); } catch { /* gone */ }
   const done = await Promise.race([exited(child).then(() => true), sleep(graceMs, undefined, { ref: false }).then(() => false)]);
   if (!done) {
-    try { child.kill('SIGKILL'); } catch { /* gone */ }
+    try { process.kill(child.olla_group ? -child.pid : child.pid, 'SIGKILL'); } catch { /* gone */ }
     await exited(child);
   }
 }
@@ -133,8 +140,9 @@ export async function startStandin(opts = {}) {
 
 // ------------------------------------------------------------------ nginx
 
-// endpoints: [{ url, name, type?, params? }]
-export function nginxConf({ dir, port, endpoints, checkInterval = '1s', checkTimeout = '500ms' }) {
+// endpoints: [{ url, name, type?, params? }]; upstream: more directives for
+// the upstream block (e.g. ['olla_resident_first off', 'olla_affinity off'])
+export function nginxConf({ dir, port, endpoints, upstream = [], checkInterval = '1s', checkTimeout = '500ms' }) {
   const eps = endpoints.map((e) => {
     const p = [`olla_endpoint ${e.url}`, `name=${e.name}`];
     if (e.type) p.push(`type=${e.type}`);
@@ -162,11 +170,11 @@ http {
     uwsgi_temp_path ${dir}/uwsgi_temp;
     scgi_temp_path ${dir}/scgi_temp;
 
-    olla_profiles ${ROOT}/profiles;
+    olla_profiles ${PROFILES};
 
     upstream models {
 ${eps}
-        keepalive 16;
+${upstream.map((d) => `        ${d};\n`).join('')}        keepalive 16;
     }
 
     server {
@@ -202,11 +210,15 @@ export async function startNginx(opts) {
 async function startNginxOnce({ endpoints, ...rest }) {
   if (!fs.existsSync(MODULE_SO)) throw new Error(`module not built: ${MODULE_SO} (run make)`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'olla-e2e-'));
+  // mkdtemp makes the dir 0700; when the tests run as root, nginx's workers
+  // run as nobody and must reach client_body_temp inside it (a request body
+  // over client_body_buffer_size, as Claude Code's, goes to a temp file).
+  fs.chmodSync(dir, 0o755);
   const port = await freePort();
   fs.writeFileSync(path.join(dir, 'nginx.conf'), nginxConf({ dir, port, endpoints, ...rest }));
   fs.writeFileSync(path.join(dir, 'error.log'), '');
   const child = track(spawn(NGINX_BIN, ['-p', `${dir}/`, '-e', `${dir}/error.log`, '-c', `${dir}/nginx.conf`],
-    { stdio: ['ignore', 'pipe', 'pipe'] }));
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: true }), { group: true });
   let output = '';
   child.stdout.on('data', (d) => { output += d; });
   child.stderr.on('data', (d) => { output += d; });
