@@ -154,6 +154,25 @@ test_timings_only(void **state)
 }
 
 
+/* Ollama's native NDJSON stream: counts and nanoseconds in the last line */
+
+static void
+test_ollama_stream(void **state)
+{
+    static const want_t  w = { 26, 40, -1, 50.0, 1 };
+    static const want_t  cut = { -1, -1, -1, -1, 0 };
+
+    check("{\"model\":\"m\",\"message\":{\"content\":\"Hi\"},"
+          "\"done\":false}\n"
+          "{\"model\":\"m\",\"done\":true,\"done_reason\":\"stop\","
+          "\"prompt_eval_count\":26,\"eval_count\":40,"
+          "\"eval_duration\":800000000}\n", &w);
+
+    check("{\"model\":\"m\",\"message\":{\"content\":\"Hi\"},"
+          "\"done\":false}\n", &cut);
+}
+
+
 /* llama-server's Anthropic stream: input_tokens excludes cache reads */
 
 static void
@@ -245,6 +264,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_openai_stream),
         cmocka_unit_test(test_cut),
+        cmocka_unit_test(test_ollama_stream),
         cmocka_unit_test(test_openai_json),
         cmocka_unit_test(test_timings_only),
         cmocka_unit_test(test_anthropic_stream),
