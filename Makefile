@@ -316,7 +316,7 @@ run: deps deps-node build
 #                      enables it: the package makes it, "make install" says
 #                      how)
 #   /usr/share/nginx/olla/profiles/*.yaml
-#   /etc/nginx/olla_proxy_params
+#   /etc/nginx/olla_proxy_params, /etc/nginx/olla_log_format
 #   /etc/nginx/olla/                                          (overrides)
 #   /usr/share/doc/libnginx-mod-http-olla-dmr/examples/
 #
@@ -358,14 +358,16 @@ install: build
 	install -m 644 profiles/*.yaml $(DESTDIR)$(PROFILES_DIR)/
 	install -m 644 debian/etc-olla/README $(DESTDIR)$(OLLA_OVERRIDE)/
 	install -m 644 conf.examples/* $(DESTDIR)$(DOC_DIR)/examples/
-	@f=$(DESTDIR)$(NGINX_CONF)/olla_proxy_params; \
-	if [ -e $$f ] && ! cmp -s conf.examples/olla_proxy_params $$f; then \
-	    install -m 644 conf.examples/olla_proxy_params $$f.dist; \
-	    echo "olla: kept your $$f; the new one is $$f.dist"; \
-	else \
-	    echo "install -m 644 conf.examples/olla_proxy_params $$f"; \
-	    install -m 644 conf.examples/olla_proxy_params $$f; \
-	fi
+	@for n in olla_proxy_params olla_log_format; do \
+	    f=$(DESTDIR)$(NGINX_CONF)/$$n; \
+	    if [ -e $$f ] && ! cmp -s conf.examples/$$n $$f; then \
+	        install -m 644 conf.examples/$$n $$f.dist; \
+	        echo "olla: kept your $$f; the new one is $$f.dist"; \
+	    else \
+	        echo "install -m 644 conf.examples/$$n $$f"; \
+	        install -m 644 conf.examples/$$n $$f; \
+	    fi; \
+	done
 	@if [ -e $(DESTDIR)$(NGINX_CONF)/modules-available/$(OLLA_ENABLED) ]; then \
 	    echo "olla: $(NGINX_CONF)/modules-available/$(OLLA_ENABLED) is" \
 	         "from an older \"make install\"; \"make uninstall\" removes it"; \
@@ -393,9 +395,10 @@ uninstall:
 	    $(DESTDIR)$(NGINX_CONF)/modules-available/$(OLLA_ENABLED) \
 	    $(addprefix $(DESTDIR)$(PROFILES_DIR)/,$(notdir $(wildcard profiles/*.yaml))) \
 	    $(addprefix $(DESTDIR)$(DOC_DIR)/examples/,$(notdir $(wildcard conf.examples/*))) \
-	    $(DESTDIR)$(NGINX_CONF)/olla_proxy_params.dist
-	@for f in olla_proxy_params olla/README; do \
-	    src=conf.examples/olla_proxy_params; \
+	    $(DESTDIR)$(NGINX_CONF)/olla_proxy_params.dist \
+	    $(DESTDIR)$(NGINX_CONF)/olla_log_format.dist
+	@for f in olla_proxy_params olla_log_format olla/README; do \
+	    src=conf.examples/$$f; \
 	    [ $$f = olla/README ] && src=debian/etc-olla/README; \
 	    g=$(DESTDIR)$(NGINX_CONF)/$$f; \
 	    [ -e $$g ] || continue; \

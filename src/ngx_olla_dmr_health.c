@@ -1147,8 +1147,25 @@ ngx_olla_dmr_health_set(ngx_olla_dmr_endpoint_t *ep, olla_health_e status,
 
     sh->last_change = ngx_time();
 
-    level = (old == OLLA_HEALTH_UNKNOWN && status == OLLA_HEALTH_HEALTHY)
-            ? NGX_LOG_INFO : NGX_LOG_WARN;
+    /*
+     * what an operator must act on reaches Debian's default error log
+     * (error and above); a recovery is a notice, the first verdict info
+     */
+
+    switch (status) {
+
+    case OLLA_HEALTH_OFFLINE:
+    case OLLA_HEALTH_CONFIG_ERROR:
+        level = NGX_LOG_ERR;
+        break;
+
+    case OLLA_HEALTH_HEALTHY:
+        level = (old == OLLA_HEALTH_UNKNOWN) ? NGX_LOG_INFO : NGX_LOG_NOTICE;
+        break;
+
+    default:
+        level = NGX_LOG_WARN;
+    }
 
     ngx_log_error(level, ngx_cycle->log, 0,
                   "olla: endpoint \"%V\" (%V) is %s, was %s: %*s",

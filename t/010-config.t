@@ -3,6 +3,8 @@
 
 use Test::Nginx::Socket 'no_plan';
 use Cwd qw(cwd);
+use lib 't/lib';
+use OllaTest;
 
 $ENV{TEST_NGINX_OLLA_ROOT} ||= cwd();
 $ENV{TEST_NGINX_FIXTURES} = "$ENV{TEST_NGINX_OLLA_ROOT}/t/unit/fixtures/profiles";
@@ -34,8 +36,8 @@ __DATA__
 GET /t
 --- response_body
 ok
---- no_error_log
-[error]
+--- no_error_log eval
+$OllaTest::NoError
 [emerg]
 
 

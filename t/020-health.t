@@ -67,8 +67,8 @@ qr{"name":"empty".*?"status":"healthy".*?"consecutive_failures":0
    .*"name":"refused".*?"status":"offline","reason":"connection\srefused"
    .*"name":"nodata".*?"status":"unhealthy","reason":"HTTP\s200\sbut\smodel\slist\shas\sno\s\\"data\\"\sarray"
    .*"name":"e403".*?"status":"config_error"}xs
---- no_error_log
-[error]
+--- no_error_log eval
+$OllaTest::NoError
 [alert]
 
 
@@ -96,8 +96,8 @@ OllaTest::wait_status_settled();
 [ map { "POST /olla/dmr/engines/v1/chat/completions\n{\"model\":\"ai/smollm2\",\"messages\":[]}" } 1..6 ]
 --- response_body eval
 [ ("empty\n") x 6 ]
---- no_error_log
-[error]
+--- no_error_log eval
+$OllaTest::NoError
 
 
 
@@ -120,8 +120,8 @@ OllaTest::wait_status_settled();
 [qr{"name":"hang".*"status":"offline","reason":"timed out"}, qr{"status":"unhealthy"}, qr{.}]
 --- error_code eval
 [200, 503, 200]
---- no_error_log
-[error]
+--- no_error_log eval
+$OllaTest::NoError
 
 
 
@@ -156,7 +156,7 @@ OllaMock::set($ENV{TEST_NGINX_MOCK_PORT_1}, models_status => 500);
 
 
 
-=== TEST 5: health changes are logged once, at warn, not per probe
+=== TEST 5: health changes are logged once (a failure at warn, the recovery at notice), not per probe
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream models {
@@ -178,9 +178,9 @@ OllaTest::wait_endpoint('a', sub { $_[0]{probes} > $n }, 5);
 --- request
 GET /internal/status/endpoints
 --- response_body_like: "status":"healthy"
---- grep_error_log eval: qr/\[warn\] .*olla: endpoint "a" \S+ is \w+, was \w+: [^,\n]+/
+--- grep_error_log eval: qr/\[(?:warn|notice)\] .*olla: endpoint "a" \S+ is \w+, was \w+: [^,\n]+/
 --- grep_error_log_out eval
-qr{^\[warn\] .*olla: endpoint "a" \(http://127\.0\.0\.1:\d+\) is unhealthy, was (?:healthy|unknown): HTTP 500\n\[warn\] .*olla: endpoint "a" \(http://127\.0\.0\.1:\d+\) is healthy, was unhealthy: HTTP 200\n$}
+qr{^\[warn\] .*olla: endpoint "a" \(http://127\.0\.0\.1:\d+\) is unhealthy, was (?:healthy|unknown): HTTP 500\n\[notice\] .*olla: endpoint "a" \(http://127\.0\.0\.1:\d+\) is healthy, was unhealthy: HTTP 200\n$}
 --- no_error_log
 [error]
 --- timeout: 12

@@ -33,8 +33,8 @@ GET /internal/health
 --- response_headers_like
 Content-Type: application/json
 X-Olla-Request-ID: ^[0-9a-f]{32}$
---- no_error_log
-[error]
+--- no_error_log eval
+$OllaTest::NoError
 
 
 
@@ -53,8 +53,8 @@ GET /internal/health
 --- error_code: 503
 --- response_body
 {"status":"unhealthy","endpoints":1,"routable":0}
---- no_error_log
-[error]
+--- no_error_log eval
+$OllaTest::NoError
 
 
 
@@ -101,8 +101,8 @@ Test::More::is($j->{endpoints}[0]{name}, 'dmr/1', "the name is kept");
 GET /internal/status/models
 --- response_body
 {"models":[{"model":{"id":"ai/smollm2:latest"},"endpoints":["dmr/1"],"types":["docker-model-runner"],"resident_on":[],"loading_on":[]}],"total":1}
---- no_error_log
-[error]
+--- no_error_log eval
+$OllaTest::NoError
 
 
 
@@ -138,8 +138,8 @@ qr{\Qolla_endpoint_up{endpoint="dmr-1",type="docker-model-runner",upstream="mode
    .*[#]\sTYPE\solla_endpoint_requests_total\scounter\n
    \Qolla_endpoint_requests_total{endpoint="dmr-1",type="docker-model-runner",upstream="models"} 2\E\n
    .*\Qolla_endpoint_models{endpoint="dmr-1",type="docker-model-runner",upstream="models"} 2\E\n}xs
---- no_error_log
-[error]
+--- no_error_log eval
+$OllaTest::NoError
 
 
 

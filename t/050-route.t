@@ -242,8 +242,8 @@ POST /olla/dmr/engines/v1/chat/completions
 Retry-After: [1-5]
 Content-Type: application/json
 --- response_body_like: "type":"service_unavailable","code":"no_healthy_endpoint"
---- no_error_log
-[error]
+--- no_error_log eval
+$OllaTest::NoError
 
 
 

@@ -27,6 +27,7 @@ sub example {
 
     $conf =~ s{olla_profiles [^;]+;}{olla_profiles $root/profiles;}g;
     $conf =~ s{include olla_proxy_params;}{include $root/conf.examples/olla_proxy_params;}g;
+    $conf =~ s{include olla_log_format;}{include $root/conf.examples/olla_log_format;}g;
     $conf =~ s{listen 40114;}{listen $front;}g;
     $conf =~ s{access_log /var/log/nginx/olla\.log olla;}{access_log logs/olla.log olla;}g;
     $conf =~ s{http://localhost:12434}{http://127.0.0.1:$p1}g;

@@ -109,7 +109,8 @@ error_log stderr notice;
 pid $run/nginx.pid;
 events { worker_connections 1024; }
 http {
-    access_log $run/logs/access.log;
+    include $top/conf.examples/olla_log_format;
+    access_log $run/logs/access.log olla;
     client_body_temp_path $run/tmp/body;
     proxy_temp_path $run/tmp/proxy;
     fastcgi_temp_path $run/tmp/fastcgi;

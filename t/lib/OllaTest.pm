@@ -156,6 +156,11 @@ sub nginx_pid {
 
 # wait_until(sub { ... true when done ... }, seconds)
 #
+# "--- no_error_log eval" for blocks with an endpoint meant to be down:
+# no [error] line but the module's own report of an endpoint going offline
+# or answering with a configuration error (logged at error on purpose)
+our $NoError = qr/\[error\](?!\s+\d+#\d+: olla: endpoint "[^"]*" \([^)]*\) is (?:offline|config_error), was )/;
+
 # Tests wait for a state they can observe (a field of olla_status, a
 # mock's counter, a log line, a process), never a fixed time hoping that a
 # probe, a timer or a request has happened by then.

@@ -175,6 +175,7 @@ dpkg-deb -c "$DEB" | awk '{ print $6 }' | sed 's|^\.||' >"$TMP/contents"
 contents_ok=1
 for f in $SO $AVAIL $PROFILES/dmr.yaml $PROFILES/ollama.yaml \
          $PROFILES/openai-compatible.yaml /etc/nginx/olla_proxy_params \
+         /etc/nginx/olla_log_format \
          $OVERRIDE/README $DOC/copyright $DOC/examples/basic.conf \
          $DOC/examples/production.conf $DOC/examples/olla_proxy_params
 do
@@ -200,9 +201,10 @@ check "the module is stripped (no .symtab, no .debug_*)" \
 check "mod-http-olla-dmr.conf loads the module" \
     grep -qx "load_module modules/ngx_olla_dmr_module.so;" "$TMP/x$AVAIL"
 
-check "conffiles: /etc/nginx/olla_proxy_params and /etc/nginx/olla/README" \
+check "conffiles: olla_proxy_params, olla_log_format, olla/README in /etc/nginx" \
     diff <(sort "$TMP/x/DEBIAN/conffiles") \
-         <(printf '%s\n' /etc/nginx/olla/README /etc/nginx/olla_proxy_params)
+         <(printf '%s\n' /etc/nginx/olla/README /etc/nginx/olla_log_format \
+                         /etc/nginx/olla_proxy_params)
 
 check "postinst/prerm/postrm enable and disable 50-mod-http-olla-dmr.conf" \
     bash -c "for s in postinst prerm postrm; do
