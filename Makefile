@@ -56,7 +56,7 @@ DEB_BUILD    := gcc make dpkg-dev nginx nginx-dev libyaml-dev libjansson-dev \
                 libssl-dev libpcre2-dev zlib1g-dev pkg-config
 DEB_TEST     := libcmocka-dev perl \
                 libtest-base-perl libtext-diff-perl curl openssl procps \
-                prometheus
+                prometheus chromium fonts-dejavu-core
 DEB_EXTRA    := valgrind clang wrk
 
 .PHONY: all build deps deps-unit deps-node deps-extra unit unit-asan test test-t test-valgrind test-asan test-e2e \
@@ -216,7 +216,7 @@ test-t: build
 test-e2e: deps deps-node build
 	NGINX_BIN=$(NGINX_BIN) OLLA_MODULE=$(MODULE) t/e2e/run.sh
 
-test: deps build unit unit-asan test-t test-e2e
+test: deps build unit unit-asan test-t test-e2e test-page
 
 VALGRIND_OPTS = --tool=memcheck --leak-check=full --show-possibly-lost=no \
                 --num-callers=50 --suppressions=$(TOP)/valgrind.suppress \

@@ -549,9 +549,12 @@ async function gatewayChecks(browser) {
     const reqs = await lap.page.locator('article.card[data-endpoint="dmr-a"] .nums div:nth-child(2) dd')
       .evaluate((dd) => dd.firstChild.textContent);
     check('gateway: dmr-a counts the request', reqs === '1', reqs);
-    check('gateway: no tokens shown (the JSON has no token counters yet)',
-      await lap.page.locator('#sum-tokens').count() === 0
-      || (await (await fetch(`${ngx.base}/internal/status/endpoints`)).json()).endpoints.some((e) => e.tokens));
+    // the chat completion's usage, counted by the module when it was logged
+    const used = (await (await fetch(`${ngx.base}/internal/status/endpoints`)).json())
+      .endpoints.find((e) => e.name === 'dmr-a').usage.tokens;
+    check('gateway: the module counted the answer\'s tokens', used.prompt > 0 && used.completion > 0,
+      JSON.stringify(used));
+    await seen(lap.page, '#sum-tokens', 'gateway: a tokens tile from the module\'s counters', 15000);
     await shot(lap.page, 'laptop-healthy');
 
     // one stand-in dies
