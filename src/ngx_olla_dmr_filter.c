@@ -185,6 +185,22 @@ ngx_olla_dmr_header_filter(ngx_http_request_t *r)
         if (ngx_olla_dmr_setup_translation(r, ctx) != NGX_OK) {
             return NGX_ERROR;
         }
+
+    } else if (ctx->kind == OLLA_ROUTE_ANTHROPIC
+               && ctx->mode == NGX_OLLA_DMR_MODE_PASSTHROUGH
+               && r->upstream && !ctx->local
+               && r->headers_out.status >= NGX_HTTP_BAD_REQUEST)
+    {
+        /*
+         * a native Messages API's error: kept when it is in the API's
+         * shape; llama-server's OpenAI-shaped errors (and a prompt over
+         * the context, in Anthropic's words) made the API's own
+         */
+        ctx->xlat = olla_xlat_get(OLLA_XLAT_ANTHROPIC);
+
+        if (ngx_olla_dmr_setup_translation(r, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
     if (r->upstream && r->upstream->buffering && ngx_olla_dmr_is_sse(r)) {

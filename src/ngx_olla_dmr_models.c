@@ -400,6 +400,19 @@ ngx_olla_dmr_item(ngx_olla_dmr_listed_t *e, olla_route_act_e shape,
                          "id", e->m.id, (int) e->m.id_len,
                          "display_name", e->m.id, (int) e->m.id_len,
                          "created_at", (char *) ts);
+
+        if (item && e->m.context_window) {
+            /*
+             * the fields Anthropic's model objects carry for the window
+             * (what Claude Code's model-capabilities reader parses): the
+             * whole context, for the prompt and for the answer
+             */
+            json_object_set_new(item, "max_input_tokens",
+                                json_integer(e->m.context_window));
+            json_object_set_new(item, "max_tokens",
+                                json_integer(e->m.context_window));
+        }
+
         break;
 
     case OLLA_ACT_LIST_OPENAI:

@@ -1343,6 +1343,12 @@ ngx_olla_dmr_translate_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /*
+     * the client's query is for the API it spoke (Claude Code's
+     * "?beta=true"), not for the chat completions it becomes
+     */
+    r->args.len = 0;
+
     ctx->mode = NGX_OLLA_DMR_MODE_TRANSLATION;
 
     return NGX_OK;

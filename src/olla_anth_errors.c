@@ -23,6 +23,10 @@
 
 
 static const char *olla_anth_known_type(const olla_jdom_t *type);
+static int olla_anth_too_long(const olla_jdom_t *root, const olla_abuf_t *msg,
+    long long *n, long long *max);
+static long long olla_anth_number_after(const char *s, size_t len,
+    const char *key);
 static char *olla_anth_error_build(const char *type, const char *message,
     size_t mlen, const char *request_id, size_t *outlen);
 
@@ -325,17 +329,114 @@ olla_anth_error_json(int status, const char *message,
 }
 
 
+/*
+ * A prompt over the context: llama-server's exceed_context_size_error
+ * ({"error":{"n_prompt_tokens":N,"n_ctx":M,...}}) or the OpenAI / vLLM
+ * wording ("maximum context length is M tokens. However, your messages
+ * resulted in N tokens" / "you requested N tokens (P in the messages").
+ * Returns 1 with the counts, else 0.
+ */
+
+static int
+olla_anth_too_long(const olla_jdom_t *root, const olla_abuf_t *msg,
+    long long *n, long long *max)
+{
+    long long           p;
+    const olla_jdom_t  *e, *tn, *tc;
+
+    e = olla_jdom_is_object(root) ? olla_anth_get(root, "error") : NULL;
+
+    if (olla_jdom_is_object(e)) {
+        tn = olla_anth_get(e, "n_prompt_tokens");
+        tc = olla_anth_get(e, "n_ctx");
+
+        if (olla_jdom_is_integer(tn) && olla_jdom_is_integer(tc)
+            && olla_jdom_int(tn) > 0 && olla_jdom_int(tc) > 0)
+        {
+            *n = olla_jdom_int(tn);
+            *max = olla_jdom_int(tc);
+            return 1;
+        }
+    }
+
+    if (msg == NULL || msg->len == 0) {
+        return 0;
+    }
+
+    *max = olla_anth_number_after(msg->p, msg->len,
+                                  "maximum context length is ");
+    if (*max <= 0) {
+        return 0;
+    }
+
+    p = olla_anth_number_after(msg->p, msg->len, "(");
+
+    if (p > 0
+        && olla_anth_number_after(msg->p, msg->len, " in the messages") >= 0)
+    {
+        *n = p;
+        return 1;
+    }
+
+    *n = olla_anth_number_after(msg->p, msg->len, "resulted in ");
+
+    if (*n <= 0) {
+        *n = olla_anth_number_after(msg->p, msg->len, "you requested ");
+    }
+
+    return *n > 0;
+}
+
+
+/*
+ * The number right after the first occurrence of key in s, -1 when the
+ * key is not there, 0 when no number follows it ("in the messages" only
+ * tells it is there)
+ */
+
+static long long
+olla_anth_number_after(const char *s, size_t len, const char *key)
+{
+    size_t     k, i;
+    long long  v;
+
+    k = strlen(key);
+
+    for (i = 0; i + k <= len; i++) {
+        if (memcmp(s + i, key, k) != 0) {
+            continue;
+        }
+
+        v = 0;
+
+        for (i += k; i < len && s[i] >= '0' && s[i] <= '9'
+                     && v < 1000000000000LL; i++)
+        {
+            v = v * 10 + (s[i] - '0');
+        }
+
+        return v;
+    }
+
+    return -1;
+}
+
+
 char *
 olla_anth_error_from_backend(int status, const char *body, size_t len,
     const char *request_id, size_t *outlen)
 {
-    int               r, rc;
-    char             *res, dflt[64], arena[OLLA_ANTH_SMALL_ARENA];
-    olla_abuf_t       msg;
-    olla_jdom_doc_t   doc;
+    int                 r, rc, shaped, too_long;
+    char               *res, dflt[96], arena[OLLA_ANTH_SMALL_ARENA];
+    long long           n, max;
+    olla_abuf_t         msg;
+    olla_jdom_doc_t     doc;
+    const olla_jdom_t  *t;
 
     memset(&msg, 0, sizeof(olla_abuf_t));
     r = 0;
+    shaped = 0;
+    too_long = 0;
 
     if (body != NULL && len) {
         olla_jdom_init(&doc, arena, sizeof(arena));
@@ -344,9 +445,55 @@ olla_anth_error_from_backend(int status, const char *body, size_t len,
 
         if (rc == OLLA_JDOM_OK) {
             r = olla_anth_error_message(doc.root, &msg, NULL);
+
+            if (r >= 0) {
+                too_long = olla_anth_too_long(doc.root, &msg, &n, &max);
+            }
+
+            /* already the Messages API's own error: kept as it is */
+            t = olla_jdom_is_object(doc.root)
+                ? olla_anth_get(doc.root, "type") : NULL;
+
+            shaped = olla_jdom_is_string(t) && t->len == 5
+                     && memcmp(t->u.str, "error", 5) == 0
+                     && olla_jdom_is_object(olla_anth_get(doc.root,
+                                                          "error"));
         }
 
         olla_jdom_free(&doc);
+
+        if (rc == OLLA_JDOM_NOMEM || r < 0) {
+            olla_abuf_free(&msg);
+            return NULL;
+        }
+
+        if (too_long) {
+            /*
+             * Anthropic's own words: Claude Code reads the two numbers
+             * to size its compaction
+             */
+            olla_abuf_free(&msg);
+
+            snprintf(dflt, sizeof(dflt),
+                     "prompt is too long: %lld tokens > %lld maximum",
+                     n, max);
+
+            return olla_anth_error_build("invalid_request_error", dflt,
+                                         strlen(dflt), request_id, outlen);
+        }
+
+        if (shaped) {
+            olla_abuf_free(&msg);
+
+            res = malloc(len + 1);
+            if (res != NULL) {
+                memcpy(res, body, len);
+                res[len] = '\0';
+                *outlen = len;
+            }
+
+            return res;
+        }
 
         if (rc == OLLA_JDOM_NOMEM || r < 0) {
             olla_abuf_free(&msg);

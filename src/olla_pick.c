@@ -104,7 +104,12 @@ olla_pick_class(const olla_pick_ep_t *e, const olla_pick_req_t *req)
 }
 
 
-/* ceil(1.25 * (load + 1) / n), at least 1 */
+/*
+ * An endpoint's share: ceil(1.25 * (load + 1) / n), and never less than
+ * llama-server's parallel slots (an endpoint whose requests all run at
+ * once is not overloaded: moving a conversation away from its cache, or
+ * loading the model elsewhere, would cost more than it saves)
+ */
 
 static uint64_t
 olla_pick_bound(uint64_t load, uint64_t n)
@@ -113,7 +118,7 @@ olla_pick_bound(uint64_t load, uint64_t n)
 
     b = (5 * (load + 1) + 4 * n - 1) / (4 * n);
 
-    return b ? b : 1;
+    return b > OLLA_PICK_SLOTS ? b : OLLA_PICK_SLOTS;
 }
 
 
@@ -122,6 +127,7 @@ olla_pick(olla_pick_ep_t *eps, size_t n, const olla_pick_req_t *req,
     olla_pick_out_t *out)
 {
     size_t     i, k, ties, eligible, routable, full, tier_n, aff_n;
+    unsigned   aff_cls;
     size_t     best_i, top_i, cold_i;
     int32_t    prio;
     uint32_t   min;
@@ -191,8 +197,6 @@ olla_pick(olla_pick_ep_t *eps, size_t n, const olla_pick_req_t *req,
     best = OLLA_CLASS_NONE;
     tier_n = 0;
     tier_load = 0;
-    aff_n = 0;
-    aff_load = 0;
 
     for (i = 0; i < n; i++) {
         if (!olla_pick_in_tier(&eps[i])) {
@@ -207,8 +211,24 @@ olla_pick(olla_pick_ep_t *eps, size_t n, const olla_pick_req_t *req,
 
         tier_n++;
         tier_load += eps[i].inflight;
+    }
 
-        if (!req->resident_first || c <= OLLA_CLASS_LOADING) {
+    /*
+     * The affinity set: where the model is loaded; where it is loading
+     * only when it is loaded nowhere (a new conversation would wait for
+     * the load while a loaded endpoint idles); every endpoint of the
+     * tier without resident-first
+     */
+
+    aff_cls = !req->resident_first ? OLLA_CLASS_COLD
+              : best <= OLLA_CLASS_BUSY ? OLLA_CLASS_BUSY
+              : OLLA_CLASS_LOADING;
+
+    aff_n = 0;
+    aff_load = 0;
+
+    for (i = 0; i < n; i++) {
+        if (olla_pick_in_tier(&eps[i]) && eps[i].cls <= aff_cls) {
             aff_n++;
             aff_load += eps[i].inflight;
         }
@@ -229,7 +249,7 @@ olla_pick(olla_pick_ep_t *eps, size_t n, const olla_pick_req_t *req,
                 continue;
             }
 
-            if (req->resident_first && eps[i].cls > OLLA_CLASS_LOADING) {
+            if (eps[i].cls > aff_cls) {
                 continue;
             }
 
@@ -339,7 +359,8 @@ prewarm:
     /*
      * 5. warm the model on a cold endpoint of the tier before a request
      * has to: when every endpoint that has it loaded or loading already
-     * carries its fair share of the tier's load with one more request
+     * carries its fair share of the tier's load with one more request,
+     * and fills its parallel slots
      */
 
     if (!req->prewarm || !req->resident_first) {

@@ -47,6 +47,12 @@
 #define OLLA_PICK_ROUND_ROBIN   1
 #define OLLA_PICK_PRIORITY      2     /* uniform random in the tier */
 
+/*
+ * llama-server's parallel slots (DMR's default, --parallel auto): below
+ * this many requests in flight an endpoint is never over its share
+ */
+#define OLLA_PICK_SLOTS         4
+
 /* olla_pick_ep_t.state */
 #define OLLA_PICK_SKIP          0     /* not of the route, or tried */
 #define OLLA_PICK_DOWN          1     /* unhealthy, or its circuit open */

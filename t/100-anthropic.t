@@ -227,6 +227,7 @@ Test::More::is(scalar @{ $b->{tools} }, 12, '12 tools translated');
 Test::More::is($b->{tools}[0]{type}, 'function', 'as OpenAI functions');
 Test::More::ok(!exists $b->{context_management} && !exists $b->{thinking}, 'unknown fields dropped');
 Test::More::is($b->{stream_options}{include_usage}, JSON::PP::true, 'usage asked for') if $b->{stream};
+Test::More::is($req->{uri}, '/v1/chat/completions', "the client's ?beta=true is not the backend's");
 --- request eval
 "POST /tr/anthropic/v1/messages?beta=true\n$main::claude_code"
 --- more_headers
@@ -403,3 +404,57 @@ Test::More::diag("50 MB translated stream: peak RSS $hwm0 kB -> $hwm1 kB");
 --- no_error_log
 [error]
 --- timeout: 150
+
+
+
+=== TEST 21: a prompt over the context, passthrough and translated: Anthropic's words with the two numbers (Claude Code sizes its compaction by them)
+--- init
+my $llama = '{"error":{"code":400,"message":"request (31000 tokens) exceeds the available context size (8192 tokens)","type":"exceed_context_size_error","n_prompt_tokens":31000,"n_ctx":8192}}';
+for my $p ('/pt', '/tr') {
+    my $r = OllaTest::http(POST => "$p/anthropic/v1/messages", body => $main::msg,
+                           headers => {'X-Mock-Status' => 400, 'X-Mock-Body' => $llama});
+    Test::More::is($r->{status}, 400, "$p: 400");
+    Test::More::like($r->{headers}{'content-type'}, qr{^application/json}, "$p: JSON");
+    Test::More::like($r->{body}, qr/^\{"type":"error","error":\{"type":"invalid_request_error","message":"prompt is too long: 31000 tokens > 8192 maximum"\}/, "$p: in Anthropic's words");
+}
+--- request eval
+"POST /pt/anthropic/v1/messages\n$main::msg"
+--- more_headers
+X-Mock-Status: 500
+X-Mock-Body: {"error":{"code":500,"message":"boom","type":"server_error"}}
+--- error_code: 500
+--- response_body_like: ^\{"type":"error","error":\{"type":"api_error","message":"boom"\},"request_id":"[0-9a-f]{32}"\}$
+--- no_error_log
+[error]
+
+
+
+=== TEST 22: passthrough keeps an error already in the Messages API's shape, byte for byte
+--- request eval
+"POST /pt/anthropic/v1/messages\n$main::msg"
+--- more_headers
+X-Mock-Status: 529
+X-Mock-Body: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":"req_1"}
+--- error_code: 529
+--- response_body: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":"req_1"}
+--- no_error_log
+[error]
+
+
+
+=== TEST 23: the Anthropic model list carries the window DMR lists (max_input_tokens, max_tokens)
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream dmr { olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1 name=dmr check_interval=1s check_timeout=500ms; }
+    upstream oai { olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_2 name=oai type=openai-compatible check_interval=30s check_timeout=2s; }
+--- config
+    location /pt/ { olla_route dmr; proxy_pass http://dmr; }
+    location /internal/ { olla_status; }
+--- init
+OllaMock::set($main::P1, models_body => '{"object":"list","data":[{"id":"ai/smollm2:latest","object":"model","created":1742816981,"owned_by":"docker","dmr":{"context_window":65536}},{"id":"ai/qwen3:latest","object":"model","created":1742816981,"owned_by":"docker"}]}');
+OllaTest::wait_endpoint('dmr', sub { $_[0]{model_count} == 2 }, 10) or die 'no model list';
+--- request
+GET /pt/anthropic/v1/models
+--- response_body_like: "id":"ai/smollm2:latest","display_name":"ai/smollm2:latest","created_at":"[^"]+","max_input_tokens":65536,"max_tokens":65536\},\{"type":"model","id":"ai/qwen3:latest","display_name":"ai/qwen3:latest","created_at":"[^"]+"\}
+--- no_error_log
+[error]

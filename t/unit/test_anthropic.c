@@ -2156,6 +2156,33 @@ test_error_from_backend(void **state)
 
     expect_backend(500, NULL, 0, "api_error", "backend returned HTTP 500");
 
+    /* a prompt over the context, in Anthropic's words with the numbers */
+    BACKEND(400, "{\"error\":{\"code\":400,\"message\":\"request (31000 "
+                 "tokens) exceeds the available context size (8192 tokens)"
+                 "\",\"type\":\"exceed_context_size_error\","
+                 "\"n_prompt_tokens\":31000,\"n_ctx\":8192}}",
+            "invalid_request_error",
+            "prompt is too long: 31000 tokens > 8192 maximum");
+    BACKEND(400, "{\"object\":\"error\",\"message\":\"This model's maximum "
+                 "context length is 4096 tokens. However, you requested 5000 "
+                 "tokens (4000 in the messages, 1000 in the completion).\","
+                 "\"type\":\"BadRequestError\",\"code\":400}",
+            "invalid_request_error",
+            "prompt is too long: 4000 tokens > 4096 maximum");
+    BACKEND(400, "{\"error\":{\"message\":\"This model's maximum context "
+                 "length is 8192 tokens. However, your messages resulted in "
+                 "9000 tokens.\",\"type\":\"invalid_request_error\"}}",
+            "invalid_request_error",
+            "prompt is too long: 9000 tokens > 8192 maximum");
+    BACKEND(400, "{\"error\":{\"message\":\"maximum context length is "
+                 "soon\"}}", "invalid_request_error",
+            "maximum context length is soon");
+
+    /* the Messages API's own error is kept as it is: its own type */
+    BACKEND(529, "{\"type\":\"error\",\"error\":{\"type\":"
+                 "\"overloaded_error\",\"message\":\"busy\"}}",
+            "overloaded_error", "busy");
+
     /* about 200 bytes of a long text, cut at a character boundary */
     memset(big, 'a', sizeof(big));
     expect_backend(500, big, sizeof(big), "api_error",

@@ -454,9 +454,18 @@ test_affinity_leave_join(void **state)
         }
     }
 
-    /* it comes back (loading): conversations move only to it */
+    /*
+     * it loads the model again: nothing waits for that load while the
+     * others have it; loaded, its conversations come back, only those
+     */
 
     eps[2].resident = OLLA_RES_LOADING;
+
+    for (i = 0; i < KEYS; i++) {
+        assert_int_not_equal(pick_key(eps, 5, key_of(i), NULL), 2);
+    }
+
+    eps[2].resident = OLLA_RES_RESIDENT;
 
     for (i = 0; i < KEYS; i++) {
         assert_int_equal(pick_key(eps, 5, key_of(i), NULL), before[i]);
@@ -496,11 +505,19 @@ test_affinity_bound(void **state)
     top = pick_key(eps, 3, key, &reason);
     assert_int_equal(reason, OLLA_REASON_AFFINITY);
 
-    /* loads 0,0,0: bound ceil(1.25 * 1 / 3) = 1; the top takes 1 */
+    /*
+     * below llama-server's parallel slots an endpoint is never over its
+     * share: loads 3,0,0 (bound max(ceil(1.25 * 4 / 3), 4) = 4), the top
+     */
 
-    eps[top].inflight = 1;
+    eps[top].inflight = OLLA_PICK_SLOTS - 1;
 
-    /* loads 1,0,0: bound ceil(1.25 * 2 / 3) = 1: the top is at it */
+    assert_int_equal(pick_key(eps, 3, key, &reason), top);
+    assert_int_equal(reason, OLLA_REASON_AFFINITY);
+
+    /* loads 4,0,0: the top is at the bound: the next in its order */
+
+    eps[top].inflight = OLLA_PICK_SLOTS;
 
     next = pick_key(eps, 3, key, &reason);
     assert_int_not_equal(next, top);
@@ -514,6 +531,17 @@ test_affinity_bound(void **state)
 
     assert_int_equal(pick_key(eps, 3, key, &reason), top);
     assert_int_equal(reason, OLLA_REASON_AFFINITY);
+
+    /* busier: loads 8,4,4: bound ceil(1.25 * 17 / 3) = 8: spill */
+
+    eps[top].inflight = 8;
+
+    assert_int_not_equal(pick_key(eps, 3, key, &reason), top);
+    assert_int_equal(reason, OLLA_REASON_SPILL);
+
+    for (i = 0; i < 3; i++) {
+        eps[i].inflight = 4;
+    }
 
     /* at its concurrency limit: never, whatever the hash says */
 
@@ -597,9 +625,20 @@ test_prewarm(void **state)
     assert_int_equal(out.index, 0);
     assert_int_equal(out.prewarm, OLLA_PICK_NOWHERE);
 
-    /* busy: loads 2,0,1, fair share ceil(1.25 * 4 / 3) = 2: warm dmr-1 */
+    /*
+     * a few requests: they fit in its parallel slots, nothing to warm
+     * (loads 2,0,1: fair share ceil(1.25 * 4 / 3) = 2, but slots 4)
+     */
 
     eps[0].inflight = 2;
+
+    olla_pick(eps, 3, &req, &out);
+    assert_int_equal(out.index, 0);
+    assert_int_equal(out.prewarm, OLLA_PICK_NOWHERE);
+
+    /* its slots full: loads 4,0,1: warm dmr-1 */
+
+    eps[0].inflight = OLLA_PICK_SLOTS;
 
     olla_pick(eps, 3, &req, &out);
     assert_int_equal(out.index, 0);
@@ -633,9 +672,16 @@ test_prewarm(void **state)
     olla_pick(eps, 3, &req, &out);
     assert_int_equal(out.prewarm, OLLA_PICK_NOWHERE);
 
-    /* loads 3,3,0: fair share ceil(1.25 * 7 / 3) = 3: warm dmr-2 */
+    /* loads 3,3,0: fair share ceil(1.25 * 7 / 3) = 3, slots 4: not yet */
 
     eps[2].inflight = 0;
+    olla_pick(eps, 3, &req, &out);
+    assert_int_equal(out.prewarm, OLLA_PICK_NOWHERE);
+
+    /* loads 4,4,0: both fill their slots: warm dmr-2 */
+
+    eps[0].inflight = OLLA_PICK_SLOTS;
+    eps[1].inflight = OLLA_PICK_SLOTS;
     olla_pick(eps, 3, &req, &out);
     assert_int_equal(out.prewarm, 2);
 
