@@ -16,6 +16,11 @@
 #define NGX_OLLA_DMR_PROFILES_DIR  "/usr/share/nginx/olla/profiles"
 #endif
 
+/* relative to the configuration prefix: /etc/nginx/olla on Debian */
+#ifndef NGX_OLLA_DMR_OVERRIDE_DIR
+#define NGX_OLLA_DMR_OVERRIDE_DIR  "olla"
+#endif
+
 
 static ngx_int_t ngx_olla_dmr_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_olla_dmr_postconfiguration(ngx_conf_t *cf);
@@ -29,6 +34,9 @@ static char *ngx_olla_dmr_route_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_olla_dmr_profiles_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_olla_dmr_override_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static size_t ngx_olla_dmr_err_in(const char *err, ngx_str_t *dir);
 static ngx_int_t ngx_olla_dmr_load_profiles(ngx_conf_t *cf,
     ngx_olla_dmr_main_conf_t *omcf);
 static void ngx_olla_dmr_free_profiles(void *data);
@@ -54,6 +62,13 @@ static ngx_command_t  ngx_olla_dmr_commands[] = {
     { ngx_string("olla_profiles"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_olla_dmr_profiles_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("olla_profiles_override"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_olla_dmr_override_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -232,6 +247,8 @@ ngx_olla_dmr_create_main_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     omcf->profiles_dir = { 0, NULL };
+     *     omcf->override_dir = { 0, NULL };
+     *     omcf->override_file = NULL;
      *     omcf->profiles = NULL;
      *     omcf->shm_zone = NULL;
      *     omcf->nendpoints = 0;
@@ -273,7 +290,7 @@ ngx_olla_dmr_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     if (omcf->upstreams.nelts == 0 && !omcf->route_used
-        && omcf->profiles_dir.len == 0)
+        && omcf->profiles_dir.len == 0 && omcf->override_dir.len == 0)
     {
         /* the module is loaded but not used: nothing to pay for */
         return NGX_CONF_OK;
@@ -437,6 +454,46 @@ ngx_olla_dmr_profiles_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 static char *
+ngx_olla_dmr_override_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_olla_dmr_main_conf_t  *omcf = conf;
+
+    ngx_str_t  *value;
+
+    if (omcf->override_file) {
+        return "is duplicate";
+    }
+
+    if (omcf->upstreams.nelts) {
+        return "must come before the upstream blocks that use "
+               "\"olla_endpoint\"";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "takes a directory or \"off\", not an empty string";
+    }
+
+    omcf->override_file = cf->conf_file->file.name.data;
+    omcf->override_line = cf->conf_file->line;
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+        return NGX_CONF_OK;
+    }
+
+    omcf->override_dir = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &omcf->override_dir, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
 ngx_olla_dmr_route_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_olla_dmr_loc_conf_t  *olcf = conf;
@@ -501,11 +558,20 @@ static ngx_int_t
 ngx_olla_dmr_load_profiles(ngx_conf_t *cf, ngx_olla_dmr_main_conf_t *omcf)
 {
     char                  err[OLLA_PROFILE_ERRLEN];
-    u_char               *dir;
+    u_char               *dir, *over;
     ngx_pool_cleanup_t   *cln;
 
     if (omcf->profiles_dir.len == 0) {
         ngx_str_set(&omcf->profiles_dir, NGX_OLLA_DMR_PROFILES_DIR);
+    }
+
+    if (omcf->override_file == NULL) {
+        ngx_str_set(&omcf->override_dir, NGX_OLLA_DMR_OVERRIDE_DIR);
+
+        if (ngx_conf_full_name(cf->cycle, &omcf->override_dir, 1) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     dir = ngx_pnalloc(cf->pool, omcf->profiles_dir.len + 1);
@@ -516,16 +582,46 @@ ngx_olla_dmr_load_profiles(ngx_conf_t *cf, ngx_olla_dmr_main_conf_t *omcf)
     ngx_memcpy(dir, omcf->profiles_dir.data, omcf->profiles_dir.len);
     dir[omcf->profiles_dir.len] = '\0';
 
+    over = NULL;
+
+    if (omcf->override_dir.len) {
+        over = ngx_pnalloc(cf->pool, omcf->override_dir.len + 1);
+        if (over == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(over, omcf->override_dir.data, omcf->override_dir.len);
+        over[omcf->override_dir.len] = '\0';
+    }
+
     cln = ngx_pool_cleanup_add(cf->pool, 0);
     if (cln == NULL) {
         return NGX_ERROR;
     }
 
-    omcf->profiles = olla_profiles_load((char *) dir, err, sizeof(err));
+    /* a missing default directory means no overrides, as does "off" */
+
+    omcf->profiles = olla_profiles_load_dirs((char *) dir, (char *) over,
+                                             omcf->override_file != NULL,
+                                             err, sizeof(err));
 
     if (omcf->profiles == NULL) {
-        ngx_olla_dmr_conf_error(cf, omcf->profiles_file, omcf->profiles_line,
-                                "olla_profiles: %s", err);
+
+        /* named after the directory at fault, and where it was set */
+
+        if (ngx_olla_dmr_err_in(err, &omcf->override_dir)
+            > ngx_olla_dmr_err_in(err, &omcf->profiles_dir))
+        {
+            ngx_olla_dmr_conf_error(cf, omcf->override_file,
+                                    omcf->override_line,
+                                    "olla_profiles_override: %s", err);
+
+        } else {
+            ngx_olla_dmr_conf_error(cf, omcf->profiles_file,
+                                    omcf->profiles_line,
+                                    "olla_profiles: %s", err);
+        }
+
         return NGX_ERROR;
     }
 
@@ -533,6 +629,34 @@ ngx_olla_dmr_load_profiles(ngx_conf_t *cf, ngx_olla_dmr_main_conf_t *omcf)
     cln->data = omcf->profiles;
 
     return NGX_OK;
+}
+
+
+/*
+ * whether a loader message is about dir or a file in it ("DIR: ...",
+ * "DIR/NAME.yaml:3:1: ..."): the length of dir matched, or 0
+ */
+
+static size_t
+ngx_olla_dmr_err_in(const char *err, ngx_str_t *dir)
+{
+    size_t  len;
+
+    len = dir->len;
+
+    while (len > 1 && dir->data[len - 1] == '/') {
+        len--;
+    }
+
+    if (len == 0 || ngx_strncmp(err, dir->data, len) != 0) {
+        return 0;
+    }
+
+    if (err[len] == ':' || err[len] == '/' || dir->data[len - 1] == '/') {
+        return len;
+    }
+
+    return 0;
 }
 
 

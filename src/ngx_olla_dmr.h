@@ -287,6 +287,9 @@ typedef struct {
     ngx_str_t                    profiles_dir;
     u_char                      *profiles_file;  /* where it was set */
     ngx_uint_t                   profiles_line;
+    ngx_str_t                    override_dir;   /* empty: off */
+    u_char                      *override_file;  /* NULL: the default */
+    ngx_uint_t                   override_line;
     olla_profile_set_t          *profiles;
     size_t                       zone_size;
     ngx_shm_zone_t              *shm_zone;

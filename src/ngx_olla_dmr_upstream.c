@@ -665,6 +665,7 @@ ngx_int_t
 ngx_olla_dmr_resolve_endpoints(ngx_conf_t *cf, ngx_olla_dmr_main_conf_t *omcf)
 {
     char                        names[512];
+    const char                 *alt, *alt_end;
     ngx_uint_t                  i, j, k, l;
     const olla_profile_t       *p;
     ngx_olla_dmr_upstream_t   **upsp, *ups;
@@ -700,6 +701,11 @@ ngx_olla_dmr_resolve_endpoints(ngx_conf_t *cf, ngx_olla_dmr_main_conf_t *omcf)
             if (p == NULL) {
                 olla_profiles_names(omcf->profiles, names, sizeof(names));
 
+                /* NAME.yaml may go in either directory */
+
+                alt = omcf->override_dir.len ? " or \"" : "";
+                alt_end = omcf->override_dir.len ? "\"" : "";
+
                 p = olla_profiles_find_prefix(omcf->profiles,
                                               (const char *) ep[j].type.data,
                                               ep[j].type.len);
@@ -709,10 +715,11 @@ ngx_olla_dmr_resolve_endpoints(ngx_conf_t *cf, ngx_olla_dmr_main_conf_t *omcf)
                                             ep[j].conf_line,
                                             "unknown endpoint type \"%V\": "
                                             "no profile of that name in "
-                                            "\"%V\" (known types: %s); "
-                                            "\"%V\" is a routing prefix of "
-                                            "type \"%s\"",
+                                            "\"%V\"%s%V%s (known types: "
+                                            "%s); \"%V\" is a routing "
+                                            "prefix of type \"%s\"",
                                             &ep[j].type, &omcf->profiles_dir,
+                                            alt, &omcf->override_dir, alt_end,
                                             names, &ep[j].type, p->name);
 
                 } else {
@@ -720,8 +727,10 @@ ngx_olla_dmr_resolve_endpoints(ngx_conf_t *cf, ngx_olla_dmr_main_conf_t *omcf)
                                             ep[j].conf_line,
                                             "unknown endpoint type \"%V\": "
                                             "no profile of that name in "
-                                            "\"%V\" (known types: %s)",
+                                            "\"%V\"%s%V%s (known types: "
+                                            "%s)",
                                             &ep[j].type, &omcf->profiles_dir,
+                                            alt, &omcf->override_dir, alt_end,
                                             names);
                 }
 

@@ -63,12 +63,24 @@ typedef struct {
 typedef struct {
     const char          *name;      /* "dmr.yaml" */
     char                *path;      /* "DIR/dmr.yaml", for messages */
+    int                  other;     /* from a directory other than dir */
     const char          *text;
     size_t               len;
     size_t               stemlen;   /* "dmr" */
     int                  overlay;   /* NAME-custom.yaml of another file */
     size_t               custom;    /* index of its overlay, or (size_t) -1 */
 } olla_file_t;
+
+
+/* the files read from the directories, for olla_profiles_load_buffers() */
+typedef struct {
+    char               **names;
+    char               **texts;
+    const char         **dirs;      /* each file's directory */
+    size_t              *lens;
+    size_t               n;
+    size_t               nalloc;
+} olla_dirfiles_t;
 
 
 typedef int (*olla_item_check_pt)(olla_ctx_t *ctx, const olla_yaml_t *item,
@@ -127,6 +139,12 @@ static int olla_set_append(olla_ctx_t *ctx, olla_profile_set_t *set,
 static char *olla_path_join(const char *dir, const char *name);
 static size_t olla_stem_len(const char *name, size_t len);
 static int olla_file_cmp(const void *a, const void *b);
+static void olla_same_profile(olla_ctx_t *ctx, const olla_file_t *f,
+    const olla_file_t *g);
+static int olla_dirfiles_grow(olla_dirfiles_t *l);
+static int olla_read_dir(olla_dirfiles_t *l, const char *dir,
+    const char *what, int missing_ok, size_t nhide, char *err,
+    size_t errlen);
 
 static void olla_strlist_free(olla_strlist_t *l);
 static void olla_profile_free_fields(olla_profile_t *p);
@@ -1546,18 +1564,53 @@ olla_stem_len(const char *name, size_t len)
 static int
 olla_file_cmp(const void *a, const void *b)
 {
-    return strcmp(((const olla_file_t *) a)->name,
-                  ((const olla_file_t *) b)->name);
+    int                 rc;
+    const olla_file_t  *f, *g;
+
+    f = a;
+    g = b;
+
+    rc = strcmp(f->name, g->name);
+
+    return rc ? rc : strcmp(f->path, g->path);
+}
+
+
+/*
+ * f and g (f first in name order) have the same stem: "dmr.yaml" and
+ * "dmr.yml", in one directory or in two
+ */
+
+static void
+olla_same_profile(olla_ctx_t *ctx, const olla_file_t *f,
+    const olla_file_t *g)
+{
+    const olla_file_t  *base, *over;
+
+    if (f->other == g->other) {
+        olla_error(ctx, "%s: %s is the same profile; keep one of them",
+                   g->path, f->path);
+        return;
+    }
+
+    /* a file of the override directory does not hide this one */
+
+    base = f->other ? g : f;
+    over = f->other ? f : g;
+
+    olla_error(ctx, "%s: %s is the same profile; name it %s to replace "
+               "that file", over->path, base->path, base->name);
 }
 
 
 olla_profile_set_t *
-olla_profiles_load_buffers(const char *dir, const char *const *names,
-    const char *const *texts, const size_t *lens, size_t n, char *err,
-    size_t errlen)
+olla_profiles_load_buffers(const char *dir, const char *const *dirs,
+    const char *const *names, const char *const *texts, const size_t *lens,
+    size_t n, char *err, size_t errlen)
 {
     size_t               i, j, slen;
     olla_ctx_t           ctx;
+    const char          *fdir;
     olla_file_t         *files, *f, *g;
     olla_profile_set_t  *set;
 
@@ -1598,17 +1651,20 @@ olla_profiles_load_buffers(const char *dir, const char *const *names,
         if (f->stemlen == 0) {
             f->stemlen = slen;
         }
-    }
 
-    qsort(files, n, sizeof(olla_file_t), olla_file_cmp);
+        fdir = (dirs && dirs[i]) ? dirs[i] : dir;
 
-    for (i = 0; i < n; i++) {
-        files[i].path = olla_path_join(dir, files[i].name);
-        if (files[i].path == NULL) {
+        f->other = fdir != dir
+                   && (fdir == NULL || dir == NULL || strcmp(fdir, dir) != 0);
+
+        f->path = olla_path_join(fdir, f->name);
+        if (f->path == NULL) {
             olla_error(&ctx, "%s: out of memory", dir ? dir : "profiles");
             goto failed;
         }
     }
+
+    qsort(files, n, sizeof(olla_file_t), olla_file_cmp);
 
     /* one file per stem; NAME-custom is the overlay of NAME */
 
@@ -1621,8 +1677,7 @@ olla_profiles_load_buffers(const char *dir, const char *const *names,
             if (g->stemlen == f->stemlen
                 && memcmp(g->name, f->name, f->stemlen) == 0)
             {
-                olla_error(&ctx, "%s: %s is the same profile; keep one of "
-                           "them", g->path, f->name);
+                olla_same_profile(&ctx, f, g);
                 goto failed;
             }
         }
@@ -1694,38 +1749,89 @@ failed:
 }
 
 
-olla_profile_set_t *
-olla_profiles_load(const char *dir, char *err, size_t errlen)
+static int
+olla_dirfiles_grow(olla_dirfiles_t *l)
 {
-    int                  e;
-    DIR                 *d;
-    FILE                *fp;
-    char                *path, *buf, **names, **texts, **tmp;
-    size_t               i, n, nalloc, len, got, *lens, *ltmp;
-    struct stat          st;
-    struct dirent       *de;
-    olla_profile_set_t  *set;
+    char         **tmp;
+    size_t         nalloc, *ltmp;
+    const char   **dtmp;
 
-    if (err && errlen) {
-        err[0] = '\0';
+    if (l->n < l->nalloc) {
+        return 0;
     }
+
+    nalloc = l->nalloc ? l->nalloc * 2 : 8;
+
+    tmp = realloc(l->names, nalloc * sizeof(char *));
+    if (tmp == NULL) {
+        return -1;
+    }
+
+    l->names = tmp;
+
+    tmp = realloc(l->texts, nalloc * sizeof(char *));
+    if (tmp == NULL) {
+        return -1;
+    }
+
+    l->texts = tmp;
+
+    dtmp = realloc(l->dirs, nalloc * sizeof(char *));
+    if (dtmp == NULL) {
+        return -1;
+    }
+
+    l->dirs = dtmp;
+
+    ltmp = realloc(l->lens, nalloc * sizeof(size_t));
+    if (ltmp == NULL) {
+        return -1;
+    }
+
+    l->lens = ltmp;
+    l->nalloc = nalloc;
+
+    return 0;
+}
+
+
+/*
+ * Appends the NAME.yaml / NAME.yml files of dir to l, except those whose
+ * name is one of the first nhide names of l (a file of the override
+ * directory hides the profiles directory's file of the same name).
+ * Returns 0, 1 when dir does not exist and missing_ok is set, -1 on error
+ * with err set.
+ */
+
+static int
+olla_read_dir(olla_dirfiles_t *l, const char *dir, const char *what,
+    int missing_ok, size_t nhide, char *err, size_t errlen)
+{
+    int              e, rc;
+    DIR             *d;
+    FILE            *fp;
+    char            *path, *buf, *name;
+    size_t           i, len, got;
+    struct stat      st;
+    struct dirent   *de;
 
     d = opendir(dir);
     if (d == NULL) {
-        if (err && errlen) {
-            snprintf(err, errlen, "%s: cannot open profiles directory: %s",
-                     dir, strerror(errno));
+        e = errno;
+
+        if (missing_ok && (e == ENOENT || e == ENOTDIR)) {
+            return 1;
         }
 
-        return NULL;
+        if (err && errlen) {
+            snprintf(err, errlen, "%s: cannot open %s: %s", dir, what,
+                     strerror(e));
+        }
+
+        return -1;
     }
 
-    set = NULL;
-    names = NULL;
-    texts = NULL;
-    lens = NULL;
-    n = 0;
-    nalloc = 0;
+    rc = -1;
 
     for ( ;; ) {
         errno = 0;
@@ -1734,8 +1840,8 @@ olla_profiles_load(const char *dir, char *err, size_t errlen)
         if (de == NULL) {
             if (errno != 0) {
                 if (err && errlen) {
-                    snprintf(err, errlen, "%s: cannot read profiles "
-                             "directory: %s", dir, strerror(errno));
+                    snprintf(err, errlen, "%s: cannot read %s: %s", dir,
+                             what, strerror(errno));
                 }
 
                 goto done;
@@ -1747,6 +1853,16 @@ olla_profiles_load(const char *dir, char *err, size_t errlen)
         len = strlen(de->d_name);
 
         if (de->d_name[0] == '.' || olla_stem_len(de->d_name, len) == 0) {
+            continue;
+        }
+
+        for (i = 0; i < nhide; i++) {
+            if (strcmp(l->names[i], de->d_name) == 0) {
+                break;
+            }
+        }
+
+        if (i < nhide) {
             continue;
         }
 
@@ -1782,39 +1898,16 @@ olla_profiles_load(const char *dir, char *err, size_t errlen)
             goto done;
         }
 
-        if (n == nalloc) {
-            nalloc = nalloc ? nalloc * 2 : 8;
-
-            tmp = realloc(names, nalloc * sizeof(char *));
-            if (tmp == NULL) {
-                free(path);
-                goto nomem;
-            }
-
-            names = tmp;
-
-            tmp = realloc(texts, nalloc * sizeof(char *));
-            if (tmp == NULL) {
-                free(path);
-                goto nomem;
-            }
-
-            texts = tmp;
-
-            ltmp = realloc(lens, nalloc * sizeof(size_t));
-            if (ltmp == NULL) {
-                free(path);
-                goto nomem;
-            }
-
-            lens = ltmp;
+        if (olla_dirfiles_grow(l) != 0) {
+            free(path);
+            goto nomem;
         }
 
-        names[n] = strdup(de->d_name);
+        name = strdup(de->d_name);
         buf = malloc((size_t) st.st_size + 1);
 
-        if (names[n] == NULL || buf == NULL) {
-            free(names[n]);
+        if (name == NULL || buf == NULL) {
+            free(name);
             free(buf);
             free(path);
             goto nomem;
@@ -1839,7 +1932,7 @@ olla_profiles_load(const char *dir, char *err, size_t errlen)
                                               : "file changed while read");
             }
 
-            free(names[n]);
+            free(name);
             free(buf);
             free(path);
             goto done;
@@ -1848,14 +1941,15 @@ olla_profiles_load(const char *dir, char *err, size_t errlen)
         free(path);
 
         buf[got] = '\0';
-        texts[n] = buf;
-        lens[n] = got;
-        n++;
+
+        l->names[l->n] = name;
+        l->texts[l->n] = buf;
+        l->dirs[l->n] = dir;
+        l->lens[l->n] = got;
+        l->n++;
     }
 
-    set = olla_profiles_load_buffers(dir, (const char *const *) names,
-                                     (const char *const *) texts, lens, n,
-                                     err, errlen);
+    rc = 0;
     goto done;
 
 nomem:
@@ -1868,16 +1962,81 @@ done:
 
     closedir(d);
 
-    for (i = 0; i < n; i++) {
-        free(names[i]);
-        free(texts[i]);
+    return rc;
+}
+
+
+olla_profile_set_t *
+olla_profiles_load_dirs(const char *dir, const char *override,
+    int override_required, char *err, size_t errlen)
+{
+    int                  rc;
+    size_t               i, nover;
+    olla_dirfiles_t      l;
+    olla_profile_set_t  *set;
+
+    if (err && errlen) {
+        err[0] = '\0';
     }
 
-    free(names);
-    free(texts);
-    free(lens);
+    memset(&l, 0, sizeof(olla_dirfiles_t));
+    set = NULL;
+
+    /* the override directory first: its files hide those of dir */
+
+    rc = 1;
+
+    if (override) {
+        rc = olla_read_dir(&l, override, "profile override directory",
+                           !override_required, 0, err, errlen);
+        if (rc < 0) {
+            goto done;
+        }
+    }
+
+    nover = l.n;
+
+    if (olla_read_dir(&l, dir, "profiles directory", 0, nover, err, errlen)
+        != 0)
+    {
+        goto done;
+    }
+
+    if (l.n == 0 && rc == 0) {
+        if (err && errlen) {
+            snprintf(err, errlen, "%s: no profiles (NAME.yaml files) in the "
+                     "profiles directory or in the profile override "
+                     "directory %s", dir, override);
+        }
+
+        goto done;
+    }
+
+    set = olla_profiles_load_buffers(dir, l.dirs,
+                                     (const char *const *) l.names,
+                                     (const char *const *) l.texts, l.lens,
+                                     l.n, err, errlen);
+
+done:
+
+    for (i = 0; i < l.n; i++) {
+        free(l.names[i]);
+        free(l.texts[i]);
+    }
+
+    free(l.names);
+    free(l.texts);
+    free(l.dirs);
+    free(l.lens);
 
     return set;
+}
+
+
+olla_profile_set_t *
+olla_profiles_load(const char *dir, char *err, size_t errlen)
+{
+    return olla_profiles_load_dirs(dir, NULL, 0, err, errlen);
 }
 
 

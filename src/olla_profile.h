@@ -128,10 +128,31 @@ olla_profile_set_t *olla_profiles_load(const char *dir, char *err,
     size_t errlen);
 
 /*
- * The same from memory (olla_profiles_load() reads the directory and calls
- * this): names[i] is a file name ("dmr.yaml", "dmr-custom.yaml"), texts[i]
- * its content of lens[i] bytes (NUL not needed).  dir only prefixes the
- * file names in messages and in olla_profile_t.file; it may be NULL.
+ * The same from two directories, as the module reads them: dir (the
+ * shipped profiles, olla_profiles) and override (the administrator's,
+ * olla_profiles_override; NULL: none).  The files of both make one set:
+ * a file of override hides the file of the same name in dir (as /etc
+ * over /usr); then the rules above apply to the whole set, whichever
+ * directory each file is in: one file per stem ("dmr.yaml" in one and
+ * "dmr.yml" in the other is an error naming both), NAME-custom.yaml is
+ * merged over NAME.yaml, a custom file without a base file is a profile of
+ * its own, and the set must hold at least one profile.  olla_profile_t
+ * .file and .custom_file and the messages name each file's own path.
+ * A missing override directory (ENOENT, ENOTDIR) means no overrides unless
+ * override_required is set; any other failure to read it is an error.
+ */
+olla_profile_set_t *olla_profiles_load_dirs(const char *dir,
+    const char *override, int override_required, char *err, size_t errlen);
+
+/*
+ * The same from memory (olla_profiles_load_dirs() reads the directories
+ * and calls this): names[i] is a file name ("dmr.yaml",
+ * "dmr-custom.yaml"), texts[i] its content of lens[i] bytes (NUL not
+ * needed), dirs[i] its directory (dirs, or dirs[i], NULL: dir).  The
+ * directories only prefix the file names in messages and in
+ * olla_profile_t.file; dir may be NULL.  A file whose directory is not
+ * dir counts as an override in the message about two files of one stem.
+ * Nothing is hidden here: the same name twice is such a pair.
  * Used by the fuzzer and the unit tests.
  *
  * Details common to both loaders:
@@ -155,8 +176,9 @@ olla_profile_set_t *olla_profiles_load(const char *dir, char *err,
  *    max_concurrent; anthropic_support.enabled needs messages_path.
  */
 olla_profile_set_t *olla_profiles_load_buffers(const char *dir,
-    const char *const *names, const char *const *texts, const size_t *lens,
-    size_t n, char *err, size_t errlen);
+    const char *const *dirs, const char *const *names,
+    const char *const *texts, const size_t *lens, size_t n, char *err,
+    size_t errlen);
 void olla_profiles_free(olla_profile_set_t *set);
 
 /*

@@ -177,7 +177,7 @@ qr{duplicate endpoint name "gpu" \(also used in upstream "a"\) in \S+nginx\.conf
 --- config
 --- must_die
 --- error_log eval
-qr{unknown endpoint type "dmr": no profile of that name in "\S+" \(known types: [^)]*docker-model-runner[^)]*\); "dmr" is a routing prefix of type "docker-model-runner" in \S+nginx\.conf:\d+}
+qr{unknown endpoint type "dmr": no profile of that name in "\S+" or "\S+/conf/olla" \(known types: [^)]*docker-model-runner[^)]*\); "dmr" is a routing prefix of type "docker-model-runner" in \S+nginx\.conf:\d+}
 
 
 

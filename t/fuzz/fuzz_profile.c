@@ -7,7 +7,8 @@
  * of the directory loader, without the file system).
  *
  * The input is split at NUL bytes into up to four files named a.yaml,
- * a-custom.yaml, b.yaml and b-custom.yml, so one input can exercise the
+ * a-custom.yaml, b.yaml and b-custom.yml (two of them from another
+ * directory, as an override directory's), so one input can exercise the
  * merge, duplicate names and prefix collisions (libyaml rejects NUL in
  * YAML text, so using it as the separator loses nothing).  Whatever
  * loads is then run through the lookups and the derived limits.
@@ -29,6 +30,11 @@
 
 static const char  *names[NFILES] = {
     "a.yaml", "a-custom.yaml", "b.yaml", "b-custom.yml"
+};
+
+/* a-custom.yaml and b.yaml come from an override directory */
+static const char  *dirs[NFILES] = {
+    NULL, "fuzz/etc", "fuzz/etc", NULL
 };
 
 static const char  *models[] = {
@@ -70,8 +76,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         p = nul + 1;
     }
 
-    set = olla_profiles_load_buffers("fuzz", names, texts, lens, n, err,
-                                     sizeof(err));
+    set = olla_profiles_load_buffers("fuzz", dirs, names, texts, lens, n,
+                                     err, sizeof(err));
     if (set == NULL) {
         /* an error message is always set and terminated */
         if (err[0] == '\0' || memchr(err, '\0', sizeof(err)) == NULL) {

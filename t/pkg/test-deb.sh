@@ -360,10 +360,10 @@ check "X-Olla-Endpoint: local-dmr, X-Olla-Backend-Type: docker-model-runner" \
 check "the stand-in got POST /engines/v1/chat/completions" \
     grep -qx "POST /engines/v1/chat/completions" "$TMP/standin.log"
 
-# an override in /etc/nginx/olla: dmr-custom.yaml adds the prefix "mydmr".
-# The module reads it once it has the override directory (the directive
-# olla_profiles_override, default /etc/nginx/olla for Debian's nginx);
-# while the module has no such directive, this check is "to do".
+# an override in /etc/nginx/olla: dmr-custom.yaml adds the prefix "mydmr"
+# (olla_profiles_override's default directory for Debian's nginx, with no
+# directive in the configuration); a module without that directive (an
+# older one) makes this check "to do"
 cat >$OVERRIDE/dmr-custom.yaml <<'EOF'
 name: docker-model-runner
 routing:

@@ -130,7 +130,7 @@ load_buf2(const char *name1, const char *text1, const char *name2,
     texts[1] = text2;
     lens[1] = text2 ? strlen(text2) : 0;
 
-    return olla_profiles_load_buffers(NULL, names, texts, lens,
+    return olla_profiles_load_buffers(NULL, NULL, names, texts, lens,
                                       text2 ? 2 : 1, err, errlen);
 }
 
@@ -1111,16 +1111,16 @@ test_custom_of_custom(void **state)
     texts[0] = texts[1] = texts[2] = "name: x\n";
     lens[0] = lens[1] = lens[2] = 8;
 
-    set = olla_profiles_load_buffers("d/", names, texts, lens, 3, err,
-                                     sizeof(err));
+    set = olla_profiles_load_buffers("d/", NULL, names, texts, lens, 3,
+                                     err, sizeof(err));
     assert_null(set);
     assert_string_equal(err, "d/x-custom-custom.yaml: a custom file of the "
                         "custom file d/x-custom.yaml is not supported");
 
     /* a name without .yaml is taken as it is (from memory only) */
     names[0] = "plain";
-    set = olla_profiles_load_buffers("/", names, texts, lens, 1, err,
-                                     sizeof(err));
+    set = olla_profiles_load_buffers("/", NULL, names, texts, lens, 1,
+                                     err, sizeof(err));
     assert_non_null(set);
     assert_string_equal(set->profiles[0].file, "/plain");
     olla_profiles_free(set);
@@ -1202,6 +1202,439 @@ test_directory_files(void **state)
     snprintf(path, sizeof(path), "%s/sub.yaml", dir);
     assert_int_equal(rmdir(path), 0);
     assert_int_equal(rmdir(dir), 0);
+}
+
+
+/* ------------------------------------------------------------ overrides */
+
+
+/*
+ * olla_profiles_load_dirs(): a profiles directory and an override
+ * directory, both temporary
+ */
+
+typedef struct {
+    char  prof[64];
+    char  over[128];
+} dirs_t;
+
+
+static void
+dirs_make(dirs_t *d)
+{
+    strcpy(d->prof, "/tmp/olla-profile-test-XXXXXX");
+    assert_non_null(mkdtemp(d->prof));
+    strcpy(d->over, "/tmp/olla-override-test-XXXXXX");
+    assert_non_null(mkdtemp(d->over));
+}
+
+
+static void
+put(const char *dir, const char *name, const char *text)
+{
+    char  path[256];
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    write_file(path, text);
+}
+
+
+static void
+del(const char *dir, const char *name)
+{
+    char  path[256];
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    assert_int_equal(unlink(path), 0);
+}
+
+
+static const char *
+in(const char *dir, const char *name)
+{
+    static char  path[4][256];
+    static int   i;
+
+    i = (i + 1) % 4;
+    snprintf(path[i], sizeof(path[i]), "%s/%s", dir, name);
+
+    return path[i];
+}
+
+
+static olla_profile_set_t *
+dirs_ok(const dirs_t *d, int required)
+{
+    char                 err[OLLA_PROFILE_ERRLEN];
+    olla_profile_set_t  *set;
+
+    strcpy(err, "(not set)");
+    set = olla_profiles_load_dirs(d->prof, d->over, required, err,
+                                  sizeof(err));
+    if (set == NULL) {
+        fail_msg("loading %s and %s: %s", d->prof, d->over, err);
+    }
+
+    return set;
+}
+
+
+static void
+dirs_error(const dirs_t *d, const char *expected)
+{
+    char                 err[OLLA_PROFILE_ERRLEN];
+    olla_profile_set_t  *set;
+
+    strcpy(err, "(not set)");
+    set = olla_profiles_load_dirs(d->prof, d->over, 1, err, sizeof(err));
+
+    if (set != NULL) {
+        olla_profiles_free(set);
+        fail_msg("%s and %s loaded, expected: %s", d->prof, d->over,
+                 expected);
+    }
+
+    assert_string_equal(err, expected);
+}
+
+
+static void
+test_override_custom(void **state)
+{
+    dirs_t                 d;
+    olla_profile_set_t    *set;
+    const olla_profile_t  *p;
+
+    dirs_make(&d);
+
+    put(d.prof, "x.yaml", "name: x\nrouting:\n  prefixes: [x]\n"
+                          "characteristics:\n  timeout: 5m\n");
+    put(d.prof, "y.yaml", "name: y\n");
+    put(d.over, "README", "not a profile: [\n");
+
+    /* an override directory without profiles changes nothing */
+    set = dirs_ok(&d, 1);
+    assert_int_equal(set->n, 2);
+    assert_string_equal(set->dir, d.prof);
+    p = olla_profiles_find(set, S("x"));
+    assert_non_null(p);
+    assert_string_equal(p->file, in(d.prof, "x.yaml"));
+    assert_null(p->custom_file);
+    olla_profiles_free(set);
+
+    /* NAME-custom.yaml in the override directory, NAME.yaml in the other */
+    put(d.over, "x-custom.yaml", "name: x\nrouting:\n  prefixes: [myx]\n");
+    set = dirs_ok(&d, 1);
+    assert_int_equal(set->n, 2);
+    p = olla_profiles_find(set, S("x"));
+    assert_non_null(p);
+    assert_string_equal(p->file, in(d.prof, "x.yaml"));
+    assert_string_equal(p->custom_file, in(d.over, "x-custom.yaml"));
+    assert_int_equal(p->prefixes.n, 1);
+    assert_string_equal(p->prefixes.items[0], "myx");
+    assert_int_equal(p->timeout_ms, 300000);
+    assert_ptr_equal(olla_profiles_find_prefix(set, S("myx")), p);
+    assert_null(olla_profiles_find_prefix(set, S("x")));
+    olla_profiles_free(set);
+
+    /* a custom file without a base file anywhere is a profile of its own */
+    put(d.over, "z-custom.yml", "name: z\nrouting:\n  prefixes: [z]\n");
+    set = dirs_ok(&d, 0);
+    assert_int_equal(set->n, 3);
+    p = olla_profiles_find(set, S("z"));
+    assert_non_null(p);
+    assert_string_equal(p->file, in(d.over, "z-custom.yml"));
+    assert_null(p->custom_file);
+    olla_profiles_free(set);
+
+    /* a new profile in the override directory */
+    put(d.over, "new.yaml", "name: new\nrouting:\n  prefixes: [new]\n");
+    set = dirs_ok(&d, 0);
+    assert_int_equal(set->n, 4);
+    p = olla_profiles_find_prefix(set, S("new"));
+    assert_non_null(p);
+    assert_string_equal(p->file, in(d.over, "new.yaml"));
+    olla_profiles_free(set);
+
+    /* the override directory alone can hold every profile */
+    del(d.prof, "x.yaml");
+    del(d.prof, "y.yaml");
+    set = dirs_ok(&d, 1);
+    assert_int_equal(set->n, 3);
+    p = olla_profiles_find(set, S("x"));
+    assert_non_null(p);
+    assert_string_equal(p->file, in(d.over, "x-custom.yaml"));
+    olla_profiles_free(set);
+
+    del(d.over, "README");
+    del(d.over, "x-custom.yaml");
+    del(d.over, "z-custom.yml");
+    del(d.over, "new.yaml");
+    assert_int_equal(rmdir(d.prof), 0);
+    assert_int_equal(rmdir(d.over), 0);
+}
+
+
+static void
+test_override_hides(void **state)
+{
+    char                   path[256];
+    dirs_t                 d;
+    olla_profile_set_t    *set;
+    const olla_profile_t  *p;
+
+    dirs_make(&d);
+
+    /* the shipped files are not even read when hidden */
+    put(d.prof, "x.yaml", "name: [\n");
+    snprintf(path, sizeof(path), "%s/gone.yaml", d.prof);
+    assert_int_equal(symlink("/nonexistent/olla/gone.yaml", path), 0);
+
+    put(d.over, "x.yaml", "name: x\nrouting:\n  prefixes: [x]\n");
+    put(d.over, "gone.yaml", "name: gone\n");
+
+    set = dirs_ok(&d, 1);
+    assert_int_equal(set->n, 2);
+    p = olla_profiles_find(set, S("x"));
+    assert_non_null(p);
+    assert_string_equal(p->file, in(d.over, "x.yaml"));
+    assert_null(p->custom_file);
+    p = olla_profiles_find(set, S("gone"));
+    assert_non_null(p);
+    assert_string_equal(p->file, in(d.over, "gone.yaml"));
+    olla_profiles_free(set);
+
+    /* the override directory off: the shipped files are read */
+    set = olla_profiles_load_dirs(d.prof, NULL, 1, path, sizeof(path));
+    assert_null(set);
+    snprintf(path + 128, 128, "%s/gone.yaml: cannot read profile: No such "
+             "file or directory", d.prof);
+    assert_string_equal(path, path + 128);
+    del(d.prof, "gone.yaml");
+
+    /* a shipped custom file overlays the override's base file */
+    put(d.prof, "x-custom.yaml", "name: x\nrouting:\n  prefixes: [shipped]\n");
+    set = dirs_ok(&d, 1);
+    p = olla_profiles_find(set, S("x"));
+    assert_non_null(p);
+    assert_string_equal(p->file, in(d.over, "x.yaml"));
+    assert_string_equal(p->custom_file, in(d.prof, "x-custom.yaml"));
+    assert_string_equal(p->prefixes.items[0], "shipped");
+    olla_profiles_free(set);
+
+    /* and a custom file of the same name in the override hides it */
+    put(d.over, "x-custom.yaml", "name: x\nrouting:\n  prefixes: [mine]\n");
+    set = dirs_ok(&d, 1);
+    p = olla_profiles_find(set, S("x"));
+    assert_non_null(p);
+    assert_string_equal(p->custom_file, in(d.over, "x-custom.yaml"));
+    assert_string_equal(p->prefixes.items[0], "mine");
+    olla_profiles_free(set);
+
+    del(d.prof, "x.yaml");
+    del(d.prof, "x-custom.yaml");
+    del(d.over, "x.yaml");
+    del(d.over, "x-custom.yaml");
+    del(d.over, "gone.yaml");
+    assert_int_equal(rmdir(d.prof), 0);
+    assert_int_equal(rmdir(d.over), 0);
+}
+
+
+static void
+test_override_clash(void **state)
+{
+    char                 err[OLLA_PROFILE_ERRLEN], want[512];
+    dirs_t               d;
+    size_t               lens[2];
+    const char          *names[2], *texts[2], *dirs[2];
+    olla_profile_set_t  *set;
+
+    dirs_make(&d);
+
+    /* .yaml in one directory, .yml in the other: both named */
+    put(d.prof, "y.yaml", "name: y\n");
+    put(d.over, "y.yml", "name: y\n");
+    snprintf(want, sizeof(want), "%s/y.yml: %s/y.yaml is the same profile; "
+             "name it y.yaml to replace that file", d.over, d.prof);
+    dirs_error(&d, want);
+    del(d.over, "y.yml");
+
+    put(d.prof, "w.yml", "name: w\n");
+    put(d.over, "w.yaml", "name: w\n");
+    snprintf(want, sizeof(want), "%s/w.yaml: %s/w.yml is the same profile; "
+             "name it w.yml to replace that file", d.over, d.prof);
+    dirs_error(&d, want);
+    del(d.over, "w.yaml");
+
+    /* in the override directory alone */
+    put(d.over, "v.yaml", "name: v\n");
+    put(d.over, "v.yml", "name: v\n");
+    snprintf(want, sizeof(want), "%s/v.yml: %s/v.yaml is the same profile; "
+             "keep one of them", d.over, d.over);
+    dirs_error(&d, want);
+    del(d.over, "v.yaml");
+    del(d.over, "v.yml");
+
+    del(d.prof, "y.yaml");
+    del(d.prof, "w.yml");
+    assert_int_equal(rmdir(d.prof), 0);
+    assert_int_equal(rmdir(d.over), 0);
+
+    /* from memory: the same name twice is a pair too, nothing is hidden */
+    names[0] = names[1] = "x.yaml";
+    texts[0] = texts[1] = "name: x\n";
+    lens[0] = lens[1] = 8;
+    dirs[0] = "etc";
+    dirs[1] = NULL;
+
+    set = olla_profiles_load_buffers("usr", dirs, names, texts, lens, 2,
+                                     err, sizeof(err));
+    assert_null(set);
+    assert_string_equal(err, "etc/x.yaml: usr/x.yaml is the same profile; "
+                        "name it x.yaml to replace that file");
+
+    /* a dirs[i] equal to dir is dir */
+    dirs[0] = "usr";
+    set = olla_profiles_load_buffers("usr", dirs, names, texts, lens, 2,
+                                     err, sizeof(err));
+    assert_null(set);
+    assert_string_equal(err, "usr/x.yaml: usr/x.yaml is the same profile; "
+                        "keep one of them");
+
+    /* custom of custom across directories */
+    names[1] = "x-custom.yaml";
+    dirs[0] = "etc";
+    dirs[1] = NULL;
+    set = olla_profiles_load_buffers(NULL, dirs, names, texts, lens, 2,
+                                     err, sizeof(err));
+    assert_non_null(set);
+    assert_string_equal(set->profiles[0].file, "etc/x.yaml");
+    assert_string_equal(set->profiles[0].custom_file, "x-custom.yaml");
+    olla_profiles_free(set);
+}
+
+
+static void
+test_override_missing(void **state)
+{
+    char                 err[OLLA_PROFILE_ERRLEN], want[512];
+    dirs_t               d;
+    olla_profile_set_t  *set;
+
+    dirs_make(&d);
+    put(d.prof, "x.yaml", "name: x\n");
+    assert_int_equal(rmdir(d.over), 0);
+
+    /* the default directory missing: no overrides, no error */
+    set = dirs_ok(&d, 0);
+    assert_int_equal(set->n, 1);
+    olla_profiles_free(set);
+
+    /* a file where the directory would be (ENOTDIR): the same */
+    put(d.prof, "notes.txt", "x\n");
+    snprintf(d.over, sizeof(d.over), "%s/notes.txt/olla", d.prof);
+    set = dirs_ok(&d, 0);
+    assert_int_equal(set->n, 1);
+    olla_profiles_free(set);
+
+    /* given explicitly, it must exist */
+    snprintf(want, sizeof(want), "%s: cannot open profile override "
+             "directory: Not a directory", d.over);
+    dirs_error(&d, want);
+
+    snprintf(d.over, sizeof(d.over), "%s/olla", d.prof);
+    snprintf(want, sizeof(want), "%s: cannot open profile override "
+             "directory: No such file or directory", d.over);
+    dirs_error(&d, want);
+
+    /* a missing override directory does not excuse an empty one */
+    del(d.prof, "x.yaml");
+    snprintf(want, sizeof(want), "%s: no profiles (NAME.yaml files) in the "
+             "profiles directory", d.prof);
+    set = olla_profiles_load_dirs(d.prof, d.over, 0, err, sizeof(err));
+    assert_null(set);
+    assert_string_equal(err, want);
+
+    /* nor does an override directory excuse a missing profiles one */
+    assert_int_equal(mkdir(d.over, 0700), 0);
+    put(d.over, "x.yaml", "name: x\n");
+    set = olla_profiles_load_dirs("/nonexistent/olla/profiles", d.over, 1,
+                                  err, sizeof(err));
+    assert_null(set);
+    assert_string_equal(err, "/nonexistent/olla/profiles: cannot open "
+                        "profiles directory: No such file or directory");
+
+    del(d.over, "x.yaml");
+    assert_int_equal(rmdir(d.over), 0);
+    del(d.prof, "notes.txt");
+    assert_int_equal(rmdir(d.prof), 0);
+}
+
+
+static void
+test_override_errors(void **state)
+{
+    int     fd;
+    char    want[512];
+    dirs_t  d;
+
+    dirs_make(&d);
+    put(d.prof, "x.yaml", "name: x\n");
+
+    /* the messages name the file in the override directory */
+    put(d.over, "x-custom.yaml", "name: x\ncharacteristics:\n"
+                                 "  timeout: soon\n");
+    snprintf(want, sizeof(want), "%s:3:12: characteristics.timeout must "
+             "be a duration such as 30s, 5m or 1h30m, not \"soon\"",
+             in(d.over, "x-custom.yaml"));
+    dirs_error(&d, want);
+
+    put(d.over, "x-custom.yaml", "name: xx\n");
+    snprintf(want, sizeof(want), "%s:1:7: name \"xx\" differs from the name "
+             "\"x\" of %s; a custom file must keep the name of the profile "
+             "it changes", in(d.over, "x-custom.yaml"),
+             in(d.prof, "x.yaml"));
+    dirs_error(&d, want);
+
+    put(d.over, "x-custom.yaml", "name: x\nrouting: [\n");
+    snprintf(want, sizeof(want), "%s:3:1: did not find expected node "
+             "content (while parsing a flow node at 3:1)",
+             in(d.over, "x-custom.yaml"));
+    dirs_error(&d, want);
+    del(d.over, "x-custom.yaml");
+
+    /* a prefix claimed in both directories */
+    put(d.prof, "x.yaml", "name: x\nrouting:\n  prefixes: [p]\n");
+    put(d.over, "y.yaml", "name: y\nrouting:\n  prefixes: [p]\n");
+    snprintf(want, sizeof(want), "%s:3:14: routing prefix \"p\" is already "
+             "claimed by profile \"x\" (%s)", in(d.over, "y.yaml"),
+             in(d.prof, "x.yaml"));
+    dirs_error(&d, want);
+    del(d.over, "y.yaml");
+
+    /* the same size limit */
+    snprintf(want, sizeof(want), "%s/big.yaml", d.over);
+    fd = open(want, O_CREAT | O_WRONLY, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 4 * 1024 * 1024 + 1), 0);
+    close(fd);
+    snprintf(want, sizeof(want), "%s/big.yaml: a profile must be smaller "
+             "than 4194304 bytes", d.over);
+    dirs_error(&d, want);
+    del(d.over, "big.yaml");
+
+    /* no profiles in either */
+    del(d.prof, "x.yaml");
+    put(d.over, "README", "x\n");
+    snprintf(want, sizeof(want), "%s: no profiles (NAME.yaml files) in the "
+             "profiles directory or in the profile override directory %s",
+             d.prof, d.over);
+    dirs_error(&d, want);
+    del(d.over, "README");
+
+    assert_int_equal(rmdir(d.prof), 0);
+    assert_int_equal(rmdir(d.over), 0);
 }
 
 
@@ -1397,8 +1830,8 @@ test_merge_rules(void **state)
                         "x-custom-custom.yaml");
     olla_profiles_free(set);
 
-    set = olla_profiles_load_buffers("some/dir", NULL, NULL, NULL, 0, err,
-                                     sizeof(err));
+    set = olla_profiles_load_buffers("some/dir", NULL, NULL, NULL, NULL, 0,
+                                     err, sizeof(err));
     assert_null(set);
     assert_string_equal(err, "some/dir: no profiles (NAME.yaml files) in "
                         "the profiles directory");
@@ -1582,6 +2015,11 @@ main(void)
         cmocka_unit_test(test_quant_edges),
         cmocka_unit_test(test_custom_of_custom),
         cmocka_unit_test(test_directory_files),
+        cmocka_unit_test(test_override_custom),
+        cmocka_unit_test(test_override_hides),
+        cmocka_unit_test(test_override_clash),
+        cmocka_unit_test(test_override_missing),
+        cmocka_unit_test(test_override_errors),
         cmocka_unit_test(test_unknown_keys_defaults_and_yaml),
         cmocka_unit_test(test_merge_rules),
         cmocka_unit_test(test_duration),
