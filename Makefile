@@ -175,6 +175,7 @@ UNIT_DEPS_test_yaml      := src/olla_yaml.c
 UNIT_DEPS_test_errors    := src/olla_errors.c src/olla_jdom.c
 UNIT_DEPS_test_path      := src/olla_path.c
 UNIT_DEPS_test_routes    := src/olla_routes.c
+UNIT_DEPS_test_keys      := src/olla_keys.c
 OLLA_RESP_SRCS           := src/olla_resp_util.c src/olla_resp_request.c \
                             src/olla_resp_response.c src/olla_resp_stream.c
 UNIT_DEPS_test_responses := $(OLLA_RESP_SRCS) src/olla_sse.c src/olla_jdom.c

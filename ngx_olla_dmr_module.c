@@ -157,6 +157,13 @@ static ngx_command_t  ngx_olla_dmr_commands[] = {
       offsetof(ngx_olla_dmr_loc_conf_t, forward_credentials),
       NULL },
 
+    { ngx_string("olla_api_keys"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_olla_dmr_api_keys_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -195,7 +202,9 @@ ngx_module_t  ngx_olla_dmr_module = {
 static ngx_int_t
 ngx_olla_dmr_preconfiguration(ngx_conf_t *cf)
 {
-    if (ngx_olla_dmr_add_variables(cf) != NGX_OK) {
+    if (ngx_olla_dmr_add_variables(cf) != NGX_OK
+        || ngx_olla_dmr_keys_variables(cf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -225,6 +234,10 @@ ngx_olla_dmr_postconfiguration(ngx_conf_t *cf)
         if (ngx_olla_dmr_stats_init(cf) != NGX_OK) {
             return NGX_ERROR;
         }
+    }
+
+    if (ngx_olla_dmr_keys_init(cf) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     /* the filters pass through at once for requests without an Olla ctx */
@@ -377,6 +390,7 @@ ngx_olla_dmr_create_loc_conf(ngx_conf_t *cf)
     olcf->translation = NGX_CONF_UNSET;
     olcf->max_message_size = NGX_CONF_UNSET_SIZE;
     olcf->forward_credentials = NGX_CONF_UNSET;
+    olcf->api_keys = NGX_CONF_UNSET_PTR;
 
     return olcf;
 }
@@ -400,6 +414,7 @@ ngx_olla_dmr_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               10 * 1024 * 1024);
     ngx_conf_merge_value(conf->forward_credentials,
                          prev->forward_credentials, 0);
+    ngx_conf_merge_ptr_value(conf->api_keys, prev->api_keys, NULL);
 
     return NGX_CONF_OK;
 }

@@ -25,6 +25,7 @@
 #include "olla_pick.h"
 #include "olla_ps.h"
 #include "olla_usage.h"
+#include "olla_keys.h"
 
 
 #define NGX_OLLA_DMR_VERSION          "0.1.0"
@@ -49,6 +50,11 @@
 #define NGX_OLLA_DMR_BODY_ERROR       2   /* backend error -> client API */
 #define NGX_OLLA_DMR_BODY_JSON        3   /* OpenAI JSON -> client API */
 #define NGX_OLLA_DMR_BODY_SSE         4   /* OpenAI SSE -> client API SSE */
+
+/* why olla_api_keys refused a request (ctx->key_refused) */
+#define NGX_OLLA_DMR_KEY_MISSING      1
+#define NGX_OLLA_DMR_KEY_MALFORMED    2
+#define NGX_OLLA_DMR_KEY_UNKNOWN      3
 
 
 typedef struct ngx_olla_dmr_upstream_s  ngx_olla_dmr_upstream_t;
@@ -299,6 +305,7 @@ typedef struct {
     ngx_array_t                  routes;       /* ngx_olla_dmr_loc_conf_t * */
     ngx_uint_t                   nendpoints;
     ngx_uint_t                   route_used;
+    ngx_uint_t                   keys_used;    /* olla_api_keys FILE */
 #if (NGX_SSL)
     ngx_ssl_t                   *ssl;          /* client side of probes */
 #endif
@@ -317,6 +324,7 @@ typedef struct {
     ngx_flag_t                   translation;
     size_t                       max_message_size;
     ngx_flag_t                   forward_credentials;
+    olla_keys_t                 *api_keys;     /* NULL: off */
     u_char                      *conf_file;
     ngx_uint_t                   conf_line;
 } ngx_olla_dmr_loc_conf_t;
@@ -367,6 +375,7 @@ typedef struct {
     ngx_int_t                    stream;       /* -1 unknown, 0, 1 */
     long                         input_tokens; /* translation estimate */
     ngx_str_t                    request_id;
+    ngx_str_t                    key_name;     /* $olla_key_name */
     ngx_msec_t                   start;
     ngx_msec_t                   read_timeout;
 
@@ -378,6 +387,8 @@ typedef struct {
     unsigned                     trial:1;      /* holds the breaker trial */
     unsigned                     local:1;      /* answered by the module */
     unsigned                     headers_done:1;
+    unsigned                     key_checked:1; /* olla_api_keys, no route */
+    unsigned                     key_refused:2; /* NGX_OLLA_DMR_KEY_... */
 
     /* response side */
     ngx_uint_t                   body_job;
@@ -416,6 +427,7 @@ extern ngx_module_t  ngx_olla_dmr_module;
  * The glue's calls go down only, never back up:
  *
  *   module.c                      directives, configuration, init
+ *   keys.c                        client keys (access phase)
  *   route.c  filter.c  status.c   a request's way in, its way out, status
  *   olla.c                        Olla's status paths and shapes
  *   upstream.c  models.c          endpoint choice; the model lists
@@ -434,6 +446,14 @@ ngx_int_t ngx_olla_dmr_add_variables(ngx_conf_t *cf);
 /* ngx_olla_dmr_status.c */
 char *ngx_olla_dmr_status_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* ngx_olla_dmr_keys.c */
+char *ngx_olla_dmr_api_keys_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_olla_dmr_keys_init(ngx_conf_t *cf);
+ngx_int_t ngx_olla_dmr_keys_variables(ngx_conf_t *cf);
+const olla_err_t *ngx_olla_dmr_keys_error(ngx_olla_dmr_ctx_t *ctx,
+    ngx_str_t *msg);
 
 /* ngx_olla_dmr_olla.c */
 ngx_int_t ngx_olla_dmr_olla_status(ngx_http_request_t *r, ngx_str_t *rest);

@@ -321,12 +321,20 @@ ngx_olla_dmr_setup_error(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 {
     u_char            *body;
     size_t             len;
+    ngx_str_t          msg;
     olla_err_t         tmp;
     const olla_err_t  *e;
 
-    e = olla_err_for_status((int) r->err_status, &tmp);
+    if (ctx->key_refused && r->err_status == NGX_HTTP_UNAUTHORIZED) {
+        /* olla_api_keys refused it */
+        e = ngx_olla_dmr_keys_error(ctx, &msg);
 
-    body = ngx_olla_dmr_error_json(r, ctx, e, NULL, 0, &len);
+    } else {
+        e = olla_err_for_status((int) r->err_status, &tmp);
+        ngx_str_null(&msg);
+    }
+
+    body = ngx_olla_dmr_error_json(r, ctx, e, msg.data, msg.len, &len);
     if (body == NULL) {
         return NGX_ERROR;
     }

@@ -47,13 +47,16 @@ typedef struct {
 #define NGX_OLLA_DMR_DROP_ALWAYS       1
 #define NGX_OLLA_DMR_DROP_CREDENTIALS  2
 #define NGX_OLLA_DMR_DROP_TRANSLATION  4
+#define NGX_OLLA_DMR_DROP_KEY          8    /* olla_api_keys is on */
 
 
 static ngx_olla_dmr_header_rule_t  ngx_olla_dmr_header_rules[] = {
     { ngx_string("origin"), NGX_OLLA_DMR_DROP_ALWAYS },
     { ngx_string("x-request-id"), NGX_OLLA_DMR_DROP_ALWAYS },
-    { ngx_string("authorization"), NGX_OLLA_DMR_DROP_CREDENTIALS },
-    { ngx_string("x-api-key"), NGX_OLLA_DMR_DROP_CREDENTIALS },
+    { ngx_string("authorization"),
+      NGX_OLLA_DMR_DROP_CREDENTIALS|NGX_OLLA_DMR_DROP_KEY },
+    { ngx_string("x-api-key"),
+      NGX_OLLA_DMR_DROP_CREDENTIALS|NGX_OLLA_DMR_DROP_KEY },
     { ngx_string("cookie"), NGX_OLLA_DMR_DROP_CREDENTIALS },
     { ngx_string("proxy-authorization"), NGX_OLLA_DMR_DROP_CREDENTIALS },
     { ngx_string("x-auth-token"), NGX_OLLA_DMR_DROP_CREDENTIALS },
@@ -135,7 +138,7 @@ ngx_olla_dmr_route_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_olla_dmr_module);
 
-    if (ctx) {
+    if (ctx && !ctx->key_checked) {
         if (ctx->phase_done) {
             return ctx->status;
         }
@@ -144,10 +147,20 @@ ngx_olla_dmr_route_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    ctx = ngx_olla_dmr_create_ctx(r);
     if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ctx = ngx_olla_dmr_create_ctx(r);
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
+
+    /*
+     * else the ctx olla_api_keys made in the access phase: the key's
+     * name stays, a refusal "satisfy any" overruled is forgotten
+     */
+
+    ctx->key_checked = 0;
+    ctx->key_refused = 0;
 
     ctx->ups = olcf->ups;
     ctx->olcf = olcf;
@@ -1700,6 +1713,11 @@ ngx_olla_dmr_set_headers(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
         mask |= NGX_OLLA_DMR_DROP_CREDENTIALS;
     }
 
+    if (olcf->api_keys) {
+        /* the client's key is the gateway's, whatever forwarding says */
+        mask |= NGX_OLLA_DMR_DROP_KEY;
+    }
+
     if (ctx->mode == NGX_OLLA_DMR_MODE_TRANSLATION) {
         mask |= NGX_OLLA_DMR_DROP_TRANSLATION;
     }
@@ -1753,7 +1771,7 @@ ngx_olla_dmr_set_headers(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
             }
         }
 
-        if (mask & NGX_OLLA_DMR_DROP_CREDENTIALS) {
+        if (mask & (NGX_OLLA_DMR_DROP_CREDENTIALS|NGX_OLLA_DMR_DROP_KEY)) {
             r->headers_in.authorization = NULL;
         }
     }

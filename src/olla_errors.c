@@ -86,6 +86,15 @@ static const olla_err_t  olla_errs[OLLA_ERR_COUNT] = {
     { 409, "invalid_request_error", "response_unavailable", "api_error",
       "the endpoint holding the response is unavailable" },
 
+    /* OLLA_ERR_API_KEY_MISSING: OpenAI says "code":null for it */
+    { 401, "invalid_request_error", NULL, "authentication_error",
+      "no API key: send \"Authorization: Bearer KEY\" or "
+      "\"x-api-key: KEY\"" },
+
+    /* OLLA_ERR_API_KEY_INVALID */
+    { 401, "invalid_request_error", "invalid_api_key", "authentication_error",
+      "invalid API key" },
+
     /* OLLA_ERR_INTERNAL */
     { 500, "server_error", NULL, "api_error",
       "the gateway failed to handle the request" },

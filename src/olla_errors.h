@@ -50,6 +50,8 @@ typedef enum {
     OLLA_ERR_RESPONSE_NOT_FOUND,     /* a response id nobody holds */
     OLLA_ERR_PREVIOUS_NOT_FOUND,     /* previous_response_id, likewise */
     OLLA_ERR_RESPONSE_UNAVAILABLE,   /* its endpoint cannot be reached */
+    OLLA_ERR_API_KEY_MISSING,        /* olla_api_keys: no key */
+    OLLA_ERR_API_KEY_INVALID,        /* olla_api_keys: not a known key */
     OLLA_ERR_INTERNAL,
 
     /* errors nginx raises on an Olla route */

@@ -402,6 +402,20 @@ test_catalogue(void **state)
     assert_int_equal(row->status, 504);
     assert_string_equal(row->anthropic_type, "timeout_error");
 
+    /* a client key missing or wrong: OpenAI's and Anthropic's shapes */
+
+    row = olla_err(OLLA_ERR_API_KEY_MISSING);
+    assert_int_equal(row->status, 401);
+    assert_string_equal(row->openai_type, "invalid_request_error");
+    assert_null(row->code);
+    assert_string_equal(row->anthropic_type, "authentication_error");
+
+    row = olla_err(OLLA_ERR_API_KEY_INVALID);
+    assert_int_equal(row->status, 401);
+    assert_string_equal(row->openai_type, "invalid_request_error");
+    assert_string_equal(row->code, "invalid_api_key");
+    assert_string_equal(row->anthropic_type, "authentication_error");
+
     assert_int_equal(olla_err(OLLA_ERR_BODY_TOO_LARGE)->status, 413);
     assert_int_equal(olla_err(OLLA_ERR_BAD_REQUEST)->status, 400);
     assert_int_equal(olla_err(OLLA_ERR_REQUEST_TIMEOUT)->status, 408);
