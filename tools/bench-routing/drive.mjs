@@ -28,7 +28,7 @@
 //   BR_STANDINS [3]  BR_LOAD_DELAY_MS [4000]  BR_CONVS [8]  BR_TURNS [7]
 //   BR_MAX_TOKENS [24]  BR_CTX [32768]  BR_SEED [1]  BR_THINK_MS [300-1500]
 //   BR_STAGGER_MS [2000]  BR_WORKLOADS [a,b]  BR_POLICIES [olla,inference-aware]
-//   BR_SYSTEM_BYTES [12000]  BR_TOOL_BYTES [9000]  BR_TASK_BYTES [1500]
+//   BR_SYSTEM_BYTES [12000]  BR_TOOL_BYTES [9000]  BR_TASK_BYTES [4000]
 //   BR_RESULT_BYTES [4000,600,1500,400,2500,800,1200] (per turn, cycled)
 //   BR_OUT [build/bench-routing]  NGINX_BIN, OLLA_MODULE (as t/e2e)
 
@@ -60,7 +60,7 @@ const CFG = {
   policies: env('BR_POLICIES', 'olla,inference-aware').split(',').filter(Boolean),
   systemBytes: num('BR_SYSTEM_BYTES', 12000),
   toolBytes: num('BR_TOOL_BYTES', 9000),
-  taskBytes: num('BR_TASK_BYTES', 1500),
+  taskBytes: num('BR_TASK_BYTES', 4000),
   resultBytes: env('BR_RESULT_BYTES', '4000,600,1500,400,2500,800,1200').split(',').map(Number),
   out: path.resolve(ROOT, env('BR_OUT', 'build/bench-routing')),
 };
@@ -401,9 +401,17 @@ function summarize(res) {
       if (!byConv.has(r.conv)) byConv.set(r.conv, []);
       byConv.get(r.conv).push(r);
     }
+    s.own = 0;
+    s.laterTurns = 0;
     for (const rs of byConv.values()) {
       rs.sort((x, y) => x.turn - y.turn);
-      for (let k = 1; k < rs.length; k++) if (rs[k].endpoint !== rs[k - 1].endpoint) s.moved++;
+      for (let k = 1; k < rs.length; k++) {
+        if (rs[k].turn !== rs[k - 1].turn + 1) continue;
+        s.laterTurns++;
+        if (rs[k].endpoint !== rs[k - 1].endpoint) s.moved++;
+        // the conversation's whole previous prompt came from the cache
+        if (rs[k].cache_n >= 0.95 * (rs[k - 1].prompt_n + rs[k - 1].cache_n)) s.own++;
+      }
     }
     s.convEndpoints = [...byConv.entries()]
       .sort((x, y) => String(x[0]).localeCompare(String(y[0]), 'en', { numeric: true }))
@@ -506,15 +514,15 @@ function report(results, started, m) {
       + 'billing-header cch= stamp new in every request, cache_control moving to the newest message.  The model is resident on every stand-in, '
       + 'and each has the shared prefix in one slot (a warm-up request sent to it directly).');
     L.push('');
-    L.push('| policy | TTFT p50 | TTFT p95 | TTFT p50, turns 2+ | request p50 | wall | prompt tokens evaluated | read from cache | cached share | turns that changed endpoint | cold loads | route reasons |');
-    L.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
+    L.push('| policy | TTFT p50 | TTFT p95 | TTFT p50, turns 2+ | request p50 | wall | prompt tokens evaluated | read from cache | cached share | turns 2+ that changed endpoint | turns 2+ that reused their history | cold loads | route reasons |');
+    L.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
     for (const p of CFG.policies) {
       const r = get('b', p);
       if (!r) continue;
       const s = summarize(r);
       L.push(`| ${p} | ${ms(s.ttftP50)} | ${ms(s.ttftP95)} | ${ms(s.ttftLaterP50)} | ${ms(s.totalP50)} | ${sec(s.wall)} | `
         + `${s.promptN.toLocaleString('en')} | ${s.cacheN.toLocaleString('en')} | ${((100 * s.cacheN) / (s.cacheN + s.promptN)).toFixed(0)} % | `
-        + `${s.moved} of ${r.recs.filter((x) => x.turn > 0).length} | ${s.loads} | ${fmtReasons(s.reasons)} |`);
+        + `${s.moved} of ${s.laterTurns} | ${s.own} of ${s.laterTurns} | ${s.loads} | ${fmtReasons(s.reasons)} |`);
     }
     L.push('');
     if (CFG.roundsB > 1) {

@@ -125,14 +125,18 @@ export function sharedPrefix({ seed = 1, systemBytes = 12000, toolBytes = 9000 }
   return { system, tools, reminder };
 }
 
-// One conversation: its first user message and the tool results of its
-// later turns (all distinct per conversation).
+// One conversation: its first user message (a request, and the content of
+// a file it mentions) and the tool results of its later turns (all
+// distinct per conversation).
 // resultBytes: the size of each turn's tool result, a number or a list
 // (cycled, starting at a different place in each conversation).
 export function conversation(i, { seed = 1, taskBytes = 1500, resultBytes = 2500, turns = 7 } = {}) {
   const r = rng(seed * 1000 + i + 17);
   const sizes = [].concat(resultBytes);
-  const task = `Task ${i}: ` + prose(r, taskBytes);
+  // the user's request and a file it mentions with @ (its content inline)
+  const ask = Math.min(600, taskBytes);
+  const task = `Task ${i}: ` + prose(r, ask)
+    + (taskBytes > ask ? `\n\n${code(r, taskBytes - ask, `/home/user/project/src/task_${i}.js`)}` : '');
   const results = [];
   for (let t = 1; t < turns; t++) {
     const path = `/home/user/project/src/${pick(r, IDENTS)}_${i}_${t}.js`;
