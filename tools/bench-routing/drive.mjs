@@ -22,13 +22,16 @@
 //      CONVS conversations at once; the model is resident everywhere.
 //      Time to first token, prompt tokens evaluated vs read from the
 //      stand-ins' prompt cache.
+//   c  as b, with a different system prompt and tool list per
+//      conversation: no two conversations compete for one llama.cpp slot.
 //
 // Writes BR_OUT/report.md (printed too) and BR_OUT/results.json (every
 // request).  Knobs (environment, defaults in brackets):
-//   BR_STANDINS [3]  BR_LOAD_DELAY_MS [4000]  BR_CONVS [8]  BR_TURNS [7]
-//   BR_MAX_TOKENS [24]  BR_CTX [32768]  BR_SEED [1]  BR_THINK_MS [300-1500]
-//   BR_STAGGER_MS [2000]  BR_WORKLOADS [a,b]  BR_POLICIES [olla,inference-aware]
-//   BR_SYSTEM_BYTES [12000]  BR_TOOL_BYTES [9000]  BR_TASK_BYTES [4000]
+//   BR_STANDINS [3]  BR_LOAD_DELAY_MS [4000]  BR_CONVS [6]  BR_TURNS [7]
+//   BR_MAX_TOKENS [24]  BR_CTX [32768]  BR_SEED [1]  BR_THINK_MS [1000-3000]
+//   BR_STAGGER_MS [3000]  BR_WORKLOADS [a,b,c]  BR_POLICIES [olla,inference-aware]
+//   BR_ROUNDS_A [1]  BR_ROUNDS_B [1] (rounds of b and c, policies alternating)
+//   BR_SYSTEM_BYTES [8000]  BR_TOOL_BYTES [6000]  BR_TASK_BYTES [4000]
 //   BR_RESULT_BYTES [4000,600,1500,400,2500,800,1200] (per turn, cycled)
 //   BR_OUT [build/bench-routing]  NGINX_BIN, OLLA_MODULE (as t/e2e)
 
@@ -47,19 +50,19 @@ const num = (k, d) => Number(env(k, d));
 const CFG = {
   standins: num('BR_STANDINS', 3),
   loadDelayMs: num('BR_LOAD_DELAY_MS', 4000),
-  convs: num('BR_CONVS', 8),
+  convs: num('BR_CONVS', 6),
   turns: num('BR_TURNS', 7),
   maxTokens: num('BR_MAX_TOKENS', 24),
   ctx: num('BR_CTX', 32768),
   seed: num('BR_SEED', 1),
-  think: env('BR_THINK_MS', '300-1500').split('-').map(Number),
-  staggerMs: num('BR_STAGGER_MS', 2000),
-  workloads: env('BR_WORKLOADS', 'a,b').split(',').filter(Boolean),
+  think: env('BR_THINK_MS', '1000-3000').split('-').map(Number),
+  staggerMs: num('BR_STAGGER_MS', 3000),
+  workloads: env('BR_WORKLOADS', 'a,b,c').split(',').filter(Boolean),
   roundsA: num('BR_ROUNDS_A', 1),
-  roundsB: num('BR_ROUNDS_B', 2),
+  roundsB: num('BR_ROUNDS_B', 1),
   policies: env('BR_POLICIES', 'olla,inference-aware').split(',').filter(Boolean),
-  systemBytes: num('BR_SYSTEM_BYTES', 12000),
-  toolBytes: num('BR_TOOL_BYTES', 9000),
+  systemBytes: num('BR_SYSTEM_BYTES', 8000),
+  toolBytes: num('BR_TOOL_BYTES', 6000),
   taskBytes: num('BR_TASK_BYTES', 4000),
   resultBytes: env('BR_RESULT_BYTES', '4000,600,1500,400,2500,800,1200').split(',').map(Number),
   out: path.resolve(ROOT, env('BR_OUT', 'build/bench-routing')),
@@ -320,24 +323,30 @@ async function workloadA(policy) {
   return res;
 }
 
-// b: CONVS concurrent conversations of TURNS turns, model resident on all.
-async function workloadB(policy) {
+// b, c: CONVS concurrent conversations of TURNS turns, the model resident
+// on every stand-in.  b: one system prompt and tool list for all (Claude
+// Code's); c: a different one for each conversation (of the same size).
+async function workloadConv(policy, w) {
   const env_ = await setup(policy, [...Array(CFG.standins).keys()]);
-  const shared = W.sharedPrefix({ seed: CFG.seed, systemBytes: CFG.systemBytes, toolBytes: CFG.toolBytes });
-  // The stand-ins have served Claude Code before: one request each with the
-  // shared prefix (and another task), sent to them directly, leaves it in
-  // one slot of every stand-in.
-  const warm = W.conversation(10000, { seed: CFG.seed, taskBytes: CFG.taskBytes, turns: 1 });
-  await Promise.all(env_.ss.map(async (s) => {
-    const body = W.messagesBody({ model: MODEL, shared, conv: warm, answers: [], t: 0, maxTokens: 1 });
-    const r = await fetch(`${s.url}/anthropic/v1/messages`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
-      body: JSON.stringify({ ...body, stream: false }),
-    });
-    await r.arrayBuffer();
-    if (r.status !== 200) throw new Error(`warm-up on ${s.url}: HTTP ${r.status}`);
-  }));
+  const sharedOf = (c) => W.sharedPrefix({
+    seed: w === 'b' ? CFG.seed : CFG.seed * 1000 + c + 1, systemBytes: CFG.systemBytes, toolBytes: CFG.toolBytes,
+  });
+  if (w === 'b') {
+    // The stand-ins have served Claude Code before: one request each with
+    // the shared prefix (and another task), sent to them directly, leaves
+    // it in one slot of every stand-in.
+    const warm = W.conversation(10000, { seed: CFG.seed, taskBytes: CFG.taskBytes, turns: 1 });
+    await Promise.all(env_.ss.map(async (s) => {
+      const body = W.messagesBody({ model: MODEL, shared: sharedOf(0), conv: warm, answers: [], t: 0, maxTokens: 1 });
+      const r = await fetch(`${s.url}/anthropic/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+        body: JSON.stringify({ ...body, stream: false }),
+      });
+      await r.arrayBuffer();
+      if (r.status !== 200) throw new Error(`warm-up on ${s.url}: HTTP ${r.status}`);
+    }));
+  }
   const recs = [];
   const loadStart = load1();
   const cpu0 = cpuSnapshot();
@@ -347,13 +356,14 @@ async function workloadB(policy) {
     + Math.floor(thinkR() * ((CFG.think[1] ?? CFG.think[0]) - CFG.think[0])));
   await Promise.all([...Array(CFG.convs).keys()].map(async (c) => {
     await sleep(c * CFG.staggerMs);
+    const shared = sharedOf(c);
     const conv = W.conversation(c, {
       seed: CFG.seed, taskBytes: CFG.taskBytes, turns: CFG.turns, resultBytes: CFG.resultBytes,
     });
     const answers = [];
     for (let t = 0; t < CFG.turns; t++) {
       const body = W.messagesBody({ model: MODEL, shared, conv, answers, t, maxTokens: CFG.maxTokens });
-      const rec = await messagesStream(env_.ngx, body, `b-${policy}-${c}-${t}`);
+      const rec = await messagesStream(env_.ngx, body, `${w}-${policy}-${c}-${t}`);
       rec.conv = c;
       rec.turn = t;
       rec.bytes = JSON.stringify(body).length;
@@ -366,7 +376,7 @@ async function workloadB(policy) {
   const wall = performance.now() - t0;
   const cpu = cpuBetween(cpu0, cpuSnapshot());
   const f = await facts(env_);
-  const res = { workload: 'b', policy, wall, recs, facts: f, load: [loadStart, load1()], cpu };
+  const res = { workload: w, policy, wall, recs, facts: f, load: [loadStart, load1()], cpu };
   await teardown(env_);
   return res;
 }
@@ -395,7 +405,7 @@ function summarize(res) {
     moved: 0,
   };
   for (const r of ok) s.reasons[r.reason ?? '?'] = (s.reasons[r.reason ?? '?'] ?? 0) + 1;
-  if (res.workload === 'b') {
+  if (res.workload !== 'a') {
     const byConv = new Map();
     for (const r of ok) {
       if (!byConv.has(r.conv)) byConv.set(r.conv, []);
@@ -452,6 +462,81 @@ function pooled(results, w, p) {
   };
 }
 
+function convSection(L, results, w) {
+  const get = (p) => pooled(results, w, p);
+  const ia = 'inference-aware';
+  const sh = W.sharedPrefix({ seed: CFG.seed, systemBytes: CFG.systemBytes, toolBytes: CFG.toolBytes });
+  const sharedBytes = JSON.stringify({ system: sh.system, tools: sh.tools, reminder: sh.reminder }).length;
+  const bs = (get(CFG.policies[0])?.recs ?? []).filter((x) => x.bytes);
+  const first = quantile(bs.filter((x) => x.turn === 0).map((x) => x.bytes), 0.5);
+  const last = quantile(bs.filter((x) => x.turn === CFG.turns - 1).map((x) => x.bytes), 0.5);
+  if (w === 'b') {
+    L.push('## (b) concurrent Claude-Code-shaped conversations');
+    L.push('');
+    L.push(`${CFG.convs} conversations at once (started ${CFG.staggerMs} ms apart), ${CFG.turns} turns each, Anthropic Messages `
+      + `streamed through /olla/anthropic (DMR passthrough), max_tokens ${CFG.maxTokens}, ${CFG.think.join('-')} ms between turns `
+      + `(the tool "runs").  Shared by all: system prompt + ${sh.tools.length} tools + the CLAUDE.md reminder, ${(sharedBytes / 1024).toFixed(0)} KB; `
+      + `per conversation a distinct task (a request and an @-mentioned file, ${(CFG.taskBytes / 1024).toFixed(1)} KB), then per turn an assistant `
+      + `tool_use and a tool_result (${CFG.resultBytes.join(', ')} bytes, cycled). `
+      + `Bodies grow from ${(first / 1024).toFixed(0)} KB (turn 1) to ${(last / 1024).toFixed(0)} KB (turn ${CFG.turns}); `
+      + 'billing-header cch= stamp new in every request, cache_control moving to the newest message.  The model is resident on every stand-in, '
+      + 'and each has the shared prefix in one slot (a warm-up request sent to it directly).');
+  } else {
+    L.push('## (c) the same conversations, a different system prompt and tool list each');
+    L.push('');
+    L.push('As (b), but every conversation has its own system prompt, tools and reminder (same sizes, different text), and no warm-up: '
+      + 'a llama.cpp slot then holds one conversation and nothing else matches it, so a conversation\'s prefix survives on the '
+      + 'endpoint it was served by (as it would with llama-server\'s host-RAM prompt cache, which the stand-in does not model) - '
+      + 'and a turn sent elsewhere re-evaluates the whole prompt.');
+  }
+  L.push('');
+  L.push('| policy | TTFT p50 | TTFT p95 | TTFT p50, turns 2+ | request p50 | wall | prompt tokens evaluated | read from cache | cached share | turns 2+ that changed endpoint | turns 2+ that reused their history | cold loads | route reasons |');
+  L.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const p of CFG.policies) {
+    const r = get(p);
+    if (!r) continue;
+    const s = summarize(r);
+    L.push(`| ${p} | ${ms(s.ttftP50)} | ${ms(s.ttftP95)} | ${ms(s.ttftLaterP50)} | ${ms(s.totalP50)} | ${sec(s.wall)} | `
+      + `${s.promptN.toLocaleString('en')} | ${s.cacheN.toLocaleString('en')} | ${((100 * s.cacheN) / (s.cacheN + s.promptN)).toFixed(0)} % | `
+      + `${s.moved} of ${s.laterTurns} | ${s.own} of ${s.laterTurns} | ${s.loads} | ${fmtReasons(s.reasons)} |`);
+  }
+  L.push('');
+  if (CFG.roundsB > 1) {
+    L.push('Each round on its own (TTFT p50 / p95, prompt tokens evaluated, wall):');
+    L.push('');
+    for (const r of results.filter((x) => x.workload === w)) {
+      const s = summarize(r);
+      L.push(`- round ${r.round}, ${r.policy}: ${ms(s.ttftP50)} / ${ms(s.ttftP95)}, ${s.promptN.toLocaleString('en')}, ${sec(s.wall)}`);
+    }
+    L.push('');
+  }
+  for (const p of CFG.policies) {
+    const r = get(p);
+    if (!r) continue;
+    const s = summarize(r);
+    L.push(`- ${p}: endpoints per turn ${s.convEndpoints}; requests per endpoint ${fmtSpread(s.perEndpoint)}${s.errors ? `; **${s.errors} errors**` : ''}`);
+  }
+  L.push('');
+  const o = get('olla');
+  const a = get(ia);
+  if (o && a) {
+    const so = summarize(o);
+    const sa = summarize(a);
+    L.push('Per turn, TTFT p50 (olla / inference-aware):');
+    L.push('');
+    L.push(`| turn | ${[...Array(CFG.turns).keys()].map((t) => t + 1).join(' | ')} |`);
+    L.push(`|---|${[...Array(CFG.turns).keys()].map(() => '---').join('|')}|`);
+    const row = (res) => [...Array(CFG.turns).keys()].map((t) => ms(quantile(res.recs.filter((x) => x.turn === t && x.status === 200).map((x) => x.ttft), 0.5)));
+    L.push(`| olla | ${row(o).join(' | ')} |`);
+    L.push(`| ${ia} | ${row(a).join(' | ')} |`);
+    L.push('');
+    L.push(`Median TTFT ratio olla / inference-aware: **${(so.ttftP50 / sa.ttftP50).toFixed(2)}x** (all turns), `
+      + `${(so.ttftLaterP50 / sa.ttftLaterP50).toFixed(2)}x (turns 2+); p95 ${(so.ttftP95 / sa.ttftP95).toFixed(2)}x; `
+      + `prompt tokens evaluated ${(so.promptN / sa.promptN).toFixed(2)}x; wall ${(so.wall / sa.wall).toFixed(2)}x.`);
+    L.push('');
+  }
+}
+
 function report(results, started, m) {
   const L = [];
   const get = (w, p) => pooled(results, w, p);
@@ -498,75 +583,16 @@ function report(results, started, m) {
     }
     L.push('');
   }
-  if (CFG.workloads.includes('b')) {
-    const sh = W.sharedPrefix({ seed: CFG.seed, systemBytes: CFG.systemBytes, toolBytes: CFG.toolBytes });
-    const sharedBytes = JSON.stringify({ system: sh.system, tools: sh.tools, reminder: sh.reminder }).length;
-    const bs = (get('b', CFG.policies[0])?.recs ?? []).filter((x) => x.bytes);
-    const first = quantile(bs.filter((x) => x.turn === 0).map((x) => x.bytes), 0.5);
-    const last = quantile(bs.filter((x) => x.turn === CFG.turns - 1).map((x) => x.bytes), 0.5);
-    L.push('## (b) concurrent Claude-Code-shaped conversations');
-    L.push('');
-    L.push(`${CFG.convs} conversations at once (started ${CFG.staggerMs} ms apart), ${CFG.turns} turns each, Anthropic Messages `
-      + `streamed through /olla/anthropic (DMR passthrough), max_tokens ${CFG.maxTokens}, ${CFG.think.join('-')} ms between turns `
-      + `(the tool "runs").  Shared by all: system prompt + ${sh.tools.length} tools + the CLAUDE.md reminder, ${(sharedBytes / 1024).toFixed(0)} KB; `
-      + `per conversation a distinct task, then per turn an assistant tool_use and a tool_result (${CFG.resultBytes.join(', ')} bytes, cycled). `
-      + `Bodies grow from ${(first / 1024).toFixed(0)} KB (turn 1) to ${(last / 1024).toFixed(0)} KB (turn ${CFG.turns}); `
-      + 'billing-header cch= stamp new in every request, cache_control moving to the newest message.  The model is resident on every stand-in, '
-      + 'and each has the shared prefix in one slot (a warm-up request sent to it directly).');
-    L.push('');
-    L.push('| policy | TTFT p50 | TTFT p95 | TTFT p50, turns 2+ | request p50 | wall | prompt tokens evaluated | read from cache | cached share | turns 2+ that changed endpoint | turns 2+ that reused their history | cold loads | route reasons |');
-    L.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
-    for (const p of CFG.policies) {
-      const r = get('b', p);
-      if (!r) continue;
-      const s = summarize(r);
-      L.push(`| ${p} | ${ms(s.ttftP50)} | ${ms(s.ttftP95)} | ${ms(s.ttftLaterP50)} | ${ms(s.totalP50)} | ${sec(s.wall)} | `
-        + `${s.promptN.toLocaleString('en')} | ${s.cacheN.toLocaleString('en')} | ${((100 * s.cacheN) / (s.cacheN + s.promptN)).toFixed(0)} % | `
-        + `${s.moved} of ${s.laterTurns} | ${s.own} of ${s.laterTurns} | ${s.loads} | ${fmtReasons(s.reasons)} |`);
-    }
-    L.push('');
-    if (CFG.roundsB > 1) {
-      L.push('Each round on its own (TTFT p50 / p95, prompt tokens evaluated, wall):');
-      L.push('');
-      for (const r of results.filter((x) => x.workload === 'b')) {
-        const s = summarize(r);
-        L.push(`- round ${r.round}, ${r.policy}: ${ms(s.ttftP50)} / ${ms(s.ttftP95)}, ${s.promptN.toLocaleString('en')}, ${sec(s.wall)}`);
-      }
-      L.push('');
-    }
-    for (const p of CFG.policies) {
-      const r = get('b', p);
-      if (!r) continue;
-      const s = summarize(r);
-      L.push(`- ${p}: endpoints per turn ${s.convEndpoints}; requests per endpoint ${fmtSpread(s.perEndpoint)}${s.errors ? `; **${s.errors} errors**` : ''}`);
-    }
-    L.push('');
-    const o = get('b', 'olla');
-    const a = get('b', ia);
-    if (o && a) {
-      const so = summarize(o);
-      const sa = summarize(a);
-      L.push('Per turn, TTFT p50 (olla / inference-aware):');
-      L.push('');
-      L.push(`| turn | ${[...Array(CFG.turns).keys()].map((t) => t + 1).join(' | ')} |`);
-      L.push(`|---|${[...Array(CFG.turns).keys()].map(() => '---').join('|')}|`);
-      const row = (res) => [...Array(CFG.turns).keys()].map((t) => ms(quantile(res.recs.filter((x) => x.turn === t && x.status === 200).map((x) => x.ttft), 0.5)));
-      L.push(`| olla | ${row(o).join(' | ')} |`);
-      L.push(`| ${ia} | ${row(a).join(' | ')} |`);
-      L.push('');
-      L.push(`Median TTFT ratio olla / inference-aware: **${(so.ttftP50 / sa.ttftP50).toFixed(2)}x** (all turns), `
-        + `${(so.ttftLaterP50 / sa.ttftLaterP50).toFixed(2)}x (turns 2+); p95 ${(so.ttftP95 / sa.ttftP95).toFixed(2)}x; `
-        + `prompt tokens evaluated ${(so.promptN / sa.promptN).toFixed(2)}x; wall ${(so.wall / sa.wall).toFixed(2)}x.`);
-      L.push('');
-    }
-  }
+  for (const w of ['b', 'c'].filter((x) => CFG.workloads.includes(x))) convSection(L, results, w);
   L.push('## Targets');
   L.push('');
-  const bo = get('b', 'olla');
-  const ba = get('b', ia);
-  if (bo && ba) {
-    const ratio = summarize(bo).ttftP50 / summarize(ba).ttftP50;
-    L.push(`- (b) median TTFT at least 3x lower than least-connections: ${ratio >= 3 ? '**met**' : '**missed**'} (${ratio.toFixed(2)}x).`);
+  for (const w of ['b', 'c']) {
+    const bo = get(w, 'olla');
+    const ba = get(w, ia);
+    if (bo && ba) {
+      const ratio = summarize(bo).ttftP50 / summarize(ba).ttftP50;
+      L.push(`- (${w}) median TTFT at least 3x lower than least-connections: ${ratio >= 3 ? '**met**' : '**missed**'} (${ratio.toFixed(2)}x).`);
+    }
   }
   const aa = get('a', ia);
   if (aa) {
@@ -592,13 +618,13 @@ async function main() {
   for (const w of CFG.workloads) {
     const rounds = w === 'a' ? CFG.roundsA : CFG.roundsB;
     for (let round = 1; round <= rounds; round++) {
-      // alternate the order (A B, B A, ...): drifts in the machine's load
-      // hit both policies alike
-      const order = round % 2 ? CFG.policies : [...CFG.policies].reverse();
+      // alternate the order (A B, B A, ...) across rounds and workloads:
+      // drifts in the machine's load hit both policies alike
+      const order = (round + CFG.workloads.indexOf(w)) % 2 ? [...CFG.policies].reverse() : CFG.policies;
       for (const p of order) {
         log(`workload ${w}, round ${round}, policy ${p}: starting (load ${load1().toFixed(2)})`);
         const t = performance.now();
-        const res = w === 'a' ? await workloadA(p) : await workloadB(p);
+        const res = w === 'a' ? await workloadA(p) : await workloadConv(p, w);
         res.round = round;
         const s = summarize(res);
         log(`workload ${w}, round ${round}, policy ${p}: ${s.requests} requests, ${s.errors} errors, TTFT p50 ${ms(s.ttftP50)} `
