@@ -26,7 +26,7 @@
 //      conversation: no two conversations compete for one llama.cpp slot.
 //
 // Writes BR_OUT/report.md (printed too) and BR_OUT/results.json (every
-// request).  Knobs (environment, defaults in brackets):
+// request); `drive.mjs --report results.json` prints the report again.  Knobs (environment, defaults in brackets):
 //   BR_STANDINS [3]  BR_LOAD_DELAY_MS [4000]  BR_CONVS [6]  BR_TURNS [7]
 //   BR_MAX_TOKENS [24]  BR_CTX [32768]  BR_SEED [1]  BR_THINK_MS [1000-3000]
 //   BR_STAGGER_MS [3000]  BR_WORKLOADS [a,b,c]  BR_POLICIES [olla,inference-aware]
@@ -413,6 +413,8 @@ function summarize(res) {
     }
     s.own = 0;
     s.laterTurns = 0;
+    s.hitTtft = [];
+    s.missTtft = [];
     for (const rs of byConv.values()) {
       rs.sort((x, y) => x.turn - y.turn);
       for (let k = 1; k < rs.length; k++) {
@@ -420,7 +422,12 @@ function summarize(res) {
         s.laterTurns++;
         if (rs[k].endpoint !== rs[k - 1].endpoint) s.moved++;
         // the conversation's whole previous prompt came from the cache
-        if (rs[k].cache_n >= 0.95 * (rs[k - 1].prompt_n + rs[k - 1].cache_n)) s.own++;
+        if (rs[k].cache_n >= 0.95 * (rs[k - 1].prompt_n + rs[k - 1].cache_n)) {
+          s.own++;
+          s.hitTtft.push(rs[k].ttft);
+        } else {
+          s.missTtft.push(rs[k].ttft);
+        }
       }
     }
     s.convEndpoints = [...byConv.entries()]
@@ -517,6 +524,16 @@ function convSection(L, results, w) {
     L.push(`- ${p}: endpoints per turn ${s.convEndpoints}; requests per endpoint ${fmtSpread(s.perEndpoint)}${s.errors ? `; **${s.errors} errors**` : ''}`);
   }
   L.push('');
+  L.push('Turns 2+ by whether the stand-in had the conversation\'s whole previous prompt cached (TTFT p50, count):');
+  L.push('');
+  for (const p of CFG.policies) {
+    const r = get(p);
+    if (!r) continue;
+    const s = summarize(r);
+    L.push(`- ${p}: history reused ${ms(quantile(s.hitTtft, 0.5))} (${s.hitTtft.length}), `
+      + `re-evaluated ${ms(quantile(s.missTtft, 0.5))} (${s.missTtft.length})`);
+  }
+  L.push('');
   const o = get('olla');
   const a = get(ia);
   if (o && a) {
@@ -608,7 +625,19 @@ function report(results, started, m) {
 
 // ------------------------------------------------------------------ main
 
+// drive.mjs --report FILE: the report of an earlier run's results.json
+function rereport(file) {
+  const j = JSON.parse(fs.readFileSync(file, 'utf8'));
+  Object.assign(CFG, j.config);
+  const started = Date.parse(j.started ?? '') || Date.now();
+  process.stdout.write(report(j.results, started, j.machine) + (j.tail ?? ''));
+}
+
 async function main() {
+  if (process.argv[2] === '--report') {
+    rereport(process.argv[3]);
+    return;
+  }
   fs.mkdirSync(CFG.out, { recursive: true });
   const started = Date.now();
   const m = machine();
@@ -635,10 +664,11 @@ async function main() {
       }
     }
   }
-  const md = report(results, started, m)
-    + `\nRun time ${sec(Date.now() - started)}; load average at the end ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}.\n`;
+  const tail = `\nRun time ${sec(Date.now() - started)}; load average at the end ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}.\n`;
+  const md = report(results, started, m) + tail;
   fs.writeFileSync(path.join(CFG.out, 'report.md'), md);
-  fs.writeFileSync(path.join(CFG.out, 'results.json'), JSON.stringify({ config: CFG, machine: m, results }, null, 1));
+  fs.writeFileSync(path.join(CFG.out, 'results.json'),
+    JSON.stringify({ config: CFG, machine: m, started: new Date(started).toISOString(), tail, results }, null, 1));
   process.stdout.write(md);
   const errors = results.reduce((n, r) => n + summarize(r).errors, 0);
   if (errors) {
