@@ -284,7 +284,7 @@ bench: deps build
 
 # Olla's routing against the inference-aware one on DMR stand-ins (real
 # llama.cpp): cold loads, time to first token, prompt-cache reuse of
-# Claude-Code-shaped conversations; ~10 minutes (tools/bench-routing/run.sh)
+# Claude-Code-shaped conversations; ~8 minutes (tools/bench-routing/run.sh)
 
 bench-routing: deps deps-node build
 	NGINX_BIN=$(NGINX_BIN) OLLA_MODULE=$(MODULE) tools/bench-routing/run.sh

@@ -8,12 +8,14 @@
 #       realistic load delay) on the others; cold loads and TTFT
 #   (b) concurrent Claude-Code-shaped conversations: TTFT, prompt tokens
 #       evaluated vs read from the stand-ins' prompt caches
+#   (c) the same with a different system prompt per conversation
 #
-# Each policy runs on fresh stand-ins and a fresh nginx; (b) runs twice,
-# in alternating order.  Prints a markdown report and writes it to
-# build/bench-routing/report.md (every request in results.json).  About
-# 10 minutes on 2 cores.  See tools/bench-routing/drive.mjs for the knobs
-# (BR_* environment variables) and BENCHMARKS.md for a run.
+# Each policy runs on fresh stand-ins and a fresh nginx, the order of the
+# policies alternating between workloads.  Prints a markdown report and
+# writes it to build/bench-routing/report.md (every request in
+# results.json).  About 7-8 minutes on 2 cores.  See
+# tools/bench-routing/drive.mjs for the knobs (BR_* environment variables)
+# and BENCHMARKS.md for a run.
 #
 # Needs: the module built (make), Debian's nginx (or NGINX_BIN), Node.js 20+
 # and tools/dmr-standin set up (done here when missing; npm registry only).
