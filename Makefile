@@ -60,7 +60,7 @@ DEB_TEST     := libcmocka-dev perl \
 DEB_EXTRA    := valgrind clang wrk
 
 .PHONY: all build deps deps-unit deps-node deps-extra unit unit-asan test test-t test-valgrind test-asan test-e2e \
-        fuzz bench run install uninstall deb test-deb clean distclean test-t
+        fuzz bench bench-routing run install uninstall deb test-deb clean distclean test-t
 
 all: build
 
@@ -287,6 +287,13 @@ fuzz: $(FUZZ_BINS)
 bench: deps build
 	@$(call apt_install,wrk)
 	NGINX_BIN=$(NGINX_BIN) OLLA_MODULE=$(MODULE) tools/bench/run.sh
+
+# Olla's routing against the inference-aware one on DMR stand-ins (real
+# llama.cpp): cold loads, time to first token, prompt-cache reuse of
+# Claude-Code-shaped conversations; ~8 minutes (tools/bench-routing/run.sh)
+
+bench-routing: deps deps-node build
+	NGINX_BIN=$(NGINX_BIN) OLLA_MODULE=$(MODULE) tools/bench-routing/run.sh
 
 # ---------------------------------------------------------------- status page
 # tools/statuspage/page.html is the page olla_status serves at ui/;

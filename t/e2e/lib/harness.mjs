@@ -94,13 +94,16 @@ export async function startStandin(opts = {}) {
   let stderr = '';
   let partial = '';
   const requests = [];
+  const loads = [];
   child.stderr.on('data', (d) => {
     stderr = (stderr + d).slice(-4000);
     const lines = (partial + d).split('\n');
     partial = lines.pop();
     for (const l of lines) {
       const m = /^dmr-standin: (GET|POST|HEAD|PUT|DELETE|OPTIONS) (\S+) (\d+) (\d+)ms$/.exec(l);
-      if (m) requests.push({ method: m[1], url: m[2], status: Number(m[3]) });
+      if (m) requests.push({ method: m[1], url: m[2], status: Number(m[3]), ms: Number(m[4]) });
+      const ld = /^dmr-standin: loaded (\S+) \((\w+)\) in (\d+) ms$/.exec(l);
+      if (ld) loads.push({ model: ld[1], mode: ld[2], ms: Number(ld[3]), at: Date.now() });
     }
   });
   const url = await new Promise((resolve, reject) => {
@@ -123,6 +126,9 @@ export async function startStandin(opts = {}) {
     get stderr() { return stderr; },
     // Requests the stand-in answered (health probes included), in order.
     requests,
+    // Model loads the stand-in finished ({model, mode, ms, at}), in order:
+    // every cold load, whoever asked for it (a request, X-Preload-Only).
+    loads,
     // Waits (up to 3 s) until `count` requests answered since index `from`
     // of `requests` match pred; returns those.
     async waitRequests(pred, count = 1, from = 0) {
@@ -141,8 +147,11 @@ export async function startStandin(opts = {}) {
 // ------------------------------------------------------------------ nginx
 
 // endpoints: [{ url, name, type?, params? }]; upstream: more directives for
-// the upstream block (e.g. ['olla_resident_first off', 'olla_affinity off'])
-export function nginxConf({ dir, port, endpoints, upstream = [], checkInterval = '1s', checkTimeout = '500ms' }) {
+// the upstream block, without their ';' (e.g. ['olla_resident_first off']);
+// upstreamExtra: the same with their ';' (e.g. ['olla_affinity off;']);
+// locationExtra: directives added to the /olla/ location.
+export function nginxConf({ dir, port, endpoints, upstream = [], checkInterval = '1s', checkTimeout = '500ms',
+  upstreamExtra = [], locationExtra = [] }) {
   const eps = endpoints.map((e) => {
     const p = [`olla_endpoint ${e.url}`, `name=${e.name}`];
     if (e.type) p.push(`type=${e.type}`);
@@ -162,7 +171,7 @@ events { worker_connections 256; }
 http {
     log_format e2e '$request_method $request_uri $status ep=$olla_endpoint type=$olla_backend_type '
                    'mode=$olla_mode route=$olla_route model=$olla_model rid=$olla_request_id '
-                   'ups="$upstream_addr" ups_status="$upstream_status"';
+                   'ups="$upstream_addr" ups_status="$upstream_status" reason=$olla_route_reason';
     access_log ${dir}/access.log e2e;
     client_body_temp_path ${dir}/client_body_temp;
     proxy_temp_path ${dir}/proxy_temp;
@@ -174,7 +183,7 @@ http {
 
     upstream models {
 ${eps}
-${upstream.map((d) => `        ${d};\n`).join('')}        keepalive 16;
+${upstream.map((d) => `        ${d};\n`).join('')}${upstreamExtra.map((d) => `        ${d}\n`).join('')}        keepalive 16;
     }
 
     server {
@@ -184,7 +193,7 @@ ${upstream.map((d) => `        ${d};\n`).join('')}        keepalive 16;
             olla_route models;
             proxy_pass http://models;
             include ${ROOT}/conf.examples/olla_proxy_params;
-        }
+${locationExtra.map((d) => `            ${d}\n`).join('')}        }
 
         location /internal/ {
             olla_status;
