@@ -316,7 +316,7 @@ run: deps deps-node build
 	NGINX_BIN=$(NGINX_BIN) OLLA_MODULE=$(MODULE) tools/run.sh
 
 # ---------------------------------------------------------------- install
-# The layout of the Debian package (debian/, docs/debian-package.md):
+# The layout of the Debian package (debian/, README "Debian package"):
 #
 #   /usr/lib/nginx/modules/ngx_olla_dmr_module.so            (stripped)
 #   /usr/share/nginx/modules-available/mod-http-olla-dmr.conf

@@ -427,10 +427,10 @@ extern ngx_module_t  ngx_olla_dmr_module;
  * The glue's calls go down only, never back up:
  *
  *   module.c                      directives, configuration, init
- *   keys.c                        client keys (access phase)
  *   route.c  filter.c  status.c   a request's way in, its way out, status
  *   olla.c                        Olla's status paths and shapes
- *   upstream.c  models.c          endpoint choice; the model lists
+ *   upstream.c  models.c  keys.c  endpoint choice; the model lists; client
+ *                                 keys (nginx's access phase calls it)
  *   reply.c  health.c  stats.c    answers and ctx; probes and breaker;
  *                                 what the answers said
  *   shm.c                         the shared zone

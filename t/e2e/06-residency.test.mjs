@@ -17,11 +17,10 @@
 // take LOAD_DELAY_MS more, as on a real machine.  "Sequential" requests
 // wait until the gateway counts nothing in flight (see idle()).
 //
-// Two tests are marked todo: they state what the routing should do and
-// fail with the module as it is (each explains why above it): concurrent
-// requests below the limit trigger a pre-warm of a cold stand-in and some
-// are routed to it while it loads; two conversations of one endpoint
-// cannot overlap without one spilling.
+// Two tests hold what an earlier version got wrong: concurrent requests
+// below the endpoint's parallel slots triggered a pre-warm of a cold
+// stand-in and some were routed to it while it loaded; two conversations
+// of one endpoint could not overlap without one spilling.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -214,7 +213,6 @@ describe('resident models and conversation affinity (three DMR stand-ins)', () =
   // and wait for the load.  See BENCHMARKS.md, "Routing: resident models
   // and conversation affinity".
   test('defaults: concurrent requests below the limit all go to the resident stand-in, nothing loads elsewhere',
-    { todo: 'pre-warming starts at 2 requests in flight and affinity routes to the endpoint still loading' },
     async () => {
       await resetOthers();
       const client = await gateway([], ['dmr-1']);
@@ -291,7 +289,6 @@ describe('resident models and conversation affinity (three DMR stand-ins)', () =
   // spills to another endpoint (and comes back at its next turn), although
   // the endpoint has 4 slots and a limit of 10.
   test('two conversations of one endpoint keep it while their turns overlap',
-    { todo: 'the bound is 1 while fewer requests than endpoints are in flight: overlapping turns spill' },
     async () => {
       const client = await gateway([], NAMES);
       // openings until two have the same endpoint (at most 4 for 3 endpoints)
