@@ -208,11 +208,28 @@ typedef struct {
 } ngx_olla_dmr_rid_t;
 
 
+/*
+ * Per client key (olla_api_keys): requests and tokens, by the key's name;
+ * NGX_OLLA_DMR_KEY_SLOTS names, later ones share "other"
+ */
+
+#define NGX_OLLA_DMR_KEY_SLOTS        64
+#define NGX_OLLA_DMR_KEY_NAME         65
+
+typedef struct {
+    uint64_t                     hash;         /* of the name; 0: free */
+    u_char                       name[NGX_OLLA_DMR_KEY_NAME];
+    ngx_atomic_t                 requests[4];  /* 2xx 3xx 4xx 5xx */
+    ngx_atomic_t                 tokens[3];    /* prompt completion cached */
+} ngx_olla_dmr_kstat_t;
+
+
 typedef struct {
     ngx_queue_t                  endpoints;    /* ngx_olla_dmr_ep_sh_t */
     ngx_uint_t                   generation;
     ngx_olla_dmr_rid_t          *rids;         /* NGX_OLLA_DMR_RIDS */
     time_t                       start;        /* the zone's first start */
+    ngx_olla_dmr_kstat_t        *keys;         /* NGX_OLLA_DMR_KEY_SLOTS + 1 */
 } ngx_olla_dmr_shctx_t;
 
 

@@ -108,6 +108,20 @@ ngx_olla_dmr_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         }
     }
 
+    if (sh->keys == NULL) {
+        sh->keys = ngx_slab_calloc_locked(shpool,
+                                          (NGX_OLLA_DMR_KEY_SLOTS + 1)
+                                          * sizeof(ngx_olla_dmr_kstat_t));
+        if (sh->keys == NULL) {
+            ngx_shmtx_unlock(&shpool->mutex);
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "olla_zone \"%V\" is too small for the client "
+                          "keys' counters, raise \"olla_zone\"",
+                          &shm_zone->shm.name);
+            return NGX_ERROR;
+        }
+    }
+
     gen = ++sh->generation;
 
     upsp = omcf->upstreams.elts;

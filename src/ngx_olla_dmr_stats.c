@@ -28,6 +28,10 @@ static void ngx_olla_dmr_stats_observe(ngx_atomic_t *buckets,
     ngx_atomic_t *sum, ngx_msec_t ms);
 static void ngx_olla_dmr_stats_client(ngx_olla_dmr_mstat_t *m,
     ngx_str_t *addr);
+static void ngx_olla_dmr_stats_key(ngx_olla_dmr_main_conf_t *omcf,
+    ngx_olla_dmr_ctx_t *ctx, ngx_uint_t cls);
+static u_char *ngx_olla_dmr_stats_prom_keys(u_char *p,
+    ngx_olla_dmr_main_conf_t *omcf);
 static ngx_int_t ngx_olla_dmr_stats_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
@@ -299,9 +303,15 @@ ngx_olla_dmr_stats_log(ngx_http_request_t *r)
 
     status = r->err_status ? r->err_status : r->headers_out.status;
 
+    cls = 4;
+
     if (status >= 200 && status < 600) {
         cls = status / 100 - 2;
         (void) ngx_atomic_fetch_add(&m->requests[cls], 1);
+    }
+
+    if (ctx->key_name.len && omcf->sh->keys) {
+        ngx_olla_dmr_stats_key(omcf, ctx, cls);
     }
 
     m->last = ngx_time();
@@ -458,6 +468,93 @@ other:
     }
 
     return m;
+}
+
+
+/*
+ * A client key's counts (olla_api_keys): its slot found without the lock,
+ * taken under it; when all are taken, "other"
+ */
+
+static void
+ngx_olla_dmr_stats_key(ngx_olla_dmr_main_conf_t *omcf,
+    ngx_olla_dmr_ctx_t *ctx, ngx_uint_t cls)
+{
+    size_t                 len;
+    uint64_t               hash;
+    ngx_uint_t             i;
+    olla_usage_t          *u;
+    ngx_olla_dmr_kstat_t  *k, *keys;
+
+    keys = omcf->sh->keys;
+    hash = olla_pick_hash(0xcbf29ce484222325ULL, ctx->key_name.data,
+                          ctx->key_name.len) | 1;
+    k = NULL;
+
+    for (i = 0; i < NGX_OLLA_DMR_KEY_SLOTS && keys[i].hash; i++) {
+        if (keys[i].hash == hash) {
+            k = &keys[i];
+            break;
+        }
+    }
+
+    if (k == NULL && i < NGX_OLLA_DMR_KEY_SLOTS) {
+        ngx_olla_dmr_shm_lock(omcf);
+
+        for (i = 0; i < NGX_OLLA_DMR_KEY_SLOTS; i++) {
+            if (keys[i].hash == hash) {
+                k = &keys[i];
+                break;
+            }
+
+            if (keys[i].hash == 0) {
+                k = &keys[i];
+                len = ngx_min(ctx->key_name.len, NGX_OLLA_DMR_KEY_NAME - 1);
+                ngx_memcpy(k->name, ctx->key_name.data, len);
+                k->name[len] = '\0';
+                ngx_memory_barrier();
+                k->hash = hash;
+                break;
+            }
+        }
+
+        ngx_olla_dmr_shm_unlock(omcf);
+    }
+
+    if (k == NULL) {
+        k = &keys[NGX_OLLA_DMR_KEY_SLOTS];
+
+        if (k->hash == 0) {
+            ngx_memcpy(k->name, "other", sizeof("other"));
+            ngx_memory_barrier();
+            k->hash = 1;
+        }
+    }
+
+    if (cls < 4) {
+        (void) ngx_atomic_fetch_add(&k->requests[cls], 1);
+    }
+
+    u = ctx->usage;        /* settled */
+
+    if (u == NULL) {
+        return;
+    }
+
+    if (u->prompt > 0) {
+        (void) ngx_atomic_fetch_add(&k->tokens[0],
+                                    (ngx_atomic_int_t) u->prompt);
+    }
+
+    if (u->completion > 0) {
+        (void) ngx_atomic_fetch_add(&k->tokens[1],
+                                    (ngx_atomic_int_t) u->completion);
+    }
+
+    if (u->cached > 0) {
+        (void) ngx_atomic_fetch_add(&k->tokens[2],
+                                    (ngx_atomic_int_t) u->cached);
+    }
 }
 
 
@@ -775,7 +872,9 @@ ngx_olla_dmr_stats_prom_len(ngx_olla_dmr_main_conf_t *omcf)
     ngx_olla_dmr_endpoint_t    *ep;
     ngx_olla_dmr_upstream_t   **upsp;
 
-    len = 4096;
+    /* the keys' series: 7 per key, a name of at most 64 bytes escaped */
+    len = 4096 + (NGX_OLLA_DMR_KEY_SLOTS + 1) * 7
+                 * (2 * NGX_OLLA_DMR_KEY_NAME + 64 + NGX_ATOMIC_T_LEN);
     upsp = omcf->upstreams.elts;
 
     for (i = 0; i < omcf->upstreams.nelts; i++) {
@@ -960,6 +1059,67 @@ ngx_olla_dmr_stats_prom(u_char *p, ngx_olla_dmr_main_conf_t *omcf)
     }
 
 #undef ngx_olla_dmr_stat_labels
+
+    return ngx_olla_dmr_stats_prom_keys(p, omcf);
+}
+
+
+/* per client key: olla_key_requests_total, olla_key_tokens_total */
+
+static u_char *
+ngx_olla_dmr_stats_prom_keys(u_char *p, ngx_olla_dmr_main_conf_t *omcf)
+{
+    ngx_str_t              name;
+    ngx_uint_t             i, k;
+    ngx_olla_dmr_kstat_t  *ks;
+
+    p = ngx_sprintf(p, "# HELP olla_key_requests_total requests a client "
+                    "key (olla_api_keys) made, by status class\n"
+                    "# TYPE olla_key_requests_total counter\n");
+
+    for (i = 0; omcf->sh->keys && i <= NGX_OLLA_DMR_KEY_SLOTS; i++) {
+        ks = &omcf->sh->keys[i];
+
+        if (ks->hash == 0) {
+            continue;
+        }
+
+        ngx_memory_barrier();
+
+        name.data = ks->name;
+        name.len = ngx_strlen(ks->name);
+
+        for (k = 0; k < 4; k++) {
+            p = ngx_cpymem(p, "olla_key_requests_total{key=\"",
+                           sizeof("olla_key_requests_total{key=\"") - 1);
+            p = ngx_olla_dmr_prom_label(p, &name);
+            p = ngx_sprintf(p, "\",status_class=\"%s\"} %uA\n",
+                            ngx_olla_dmr_classes[k], ks->requests[k]);
+        }
+    }
+
+    p = ngx_sprintf(p, "# HELP olla_key_tokens_total tokens the answers to "
+                    "a client key reported, by kind\n"
+                    "# TYPE olla_key_tokens_total counter\n");
+
+    for (i = 0; omcf->sh->keys && i <= NGX_OLLA_DMR_KEY_SLOTS; i++) {
+        ks = &omcf->sh->keys[i];
+
+        if (ks->hash == 0) {
+            continue;
+        }
+
+        name.data = ks->name;
+        name.len = ngx_strlen(ks->name);
+
+        for (k = 0; k < 3; k++) {
+            p = ngx_cpymem(p, "olla_key_tokens_total{key=\"",
+                           sizeof("olla_key_tokens_total{key=\"") - 1);
+            p = ngx_olla_dmr_prom_label(p, &name);
+            p = ngx_sprintf(p, "\",kind=\"%s\"} %uA\n",
+                            ngx_olla_dmr_kinds[k], ks->tokens[k]);
+        }
+    }
 
     return p;
 }

@@ -153,6 +153,36 @@ GET /internal/status/endpoints
 
 
 
+=== TEST 1b: the key's requests and tokens in Prometheus (olla_key_requests_total, olla_key_tokens_total)
+--- init
+main::settled();
+for my $i (1 .. 2) {
+    my $r = main::req(POST => '/olla/proxy/v1/chat/completions', "metrics-$i", $main::CHAT,
+                      'Authorization' => "Bearer $main::KEY{alice}",
+                      'X-Mock-Replay' => 't/data/usage/dmr-completion.json');
+    Test::More::is($r->{status}, 200, "request $i");
+}
+my $r = main::req(POST => '/olla/proxy/v1/chat/completions', 'metrics-bob', $main::CHAT,
+                  'x-api-key' => $main::KEY{bob}, 'X-Mock-Status' => 500);
+main::logged('metrics-bob');
+my $m;
+OllaTest::wait_until(sub {
+    $m = OllaTest::http(GET => '/internal/metrics')->{body};
+    $m =~ /^olla_key_requests_total\{key="bob",status_class="5xx"\} 1$/m;
+}) or Test::More::diag($m);
+Test::More::like($m, qr/^olla_key_requests_total\{key="alice",status_class="2xx"\} 2$/m, "alice's requests");
+Test::More::like($m, qr/^olla_key_tokens_total\{key="alice",kind="prompt"\} 42$/m, "alice's prompt tokens");
+Test::More::like($m, qr/^olla_key_tokens_total\{key="alice",kind="completion"\} 14$/m, "alice's completion tokens");
+Test::More::like($m, qr/^olla_key_requests_total\{key="bob",status_class="5xx"\} 1$/m, "bob's failure");
+Test::More::unlike($m, qr/\Q$main::KEY{alice}\E|\Q$main::KEY{bob}\E/, 'no key in the metrics');
+--- request
+GET /internal/metrics
+--- response_body_like: # TYPE olla_key_tokens_total counter
+--- no_error_log
+[error]
+
+
+
 === TEST 2: the right key as x-api-key, on both routes
 --- init
 main::settled();
