@@ -386,6 +386,7 @@ typedef struct {
     uint32_t                     pin;          /* its endpoint's id */
     unsigned                     rid_by_path:1;
     unsigned                     learn_rid:1;
+    unsigned                     resp_foreign:1; /* what DMR refuses */
     ngx_buf_t                   *rid_head;     /* the answer's first bytes */
     uint64_t                     key;          /* conversation, 0: none */
     olla_pick_reason_e           reason;       /* $olla_route_reason */

@@ -32,7 +32,9 @@
 #define NGX_OLLA_DMR_F_INSTRUCTIONS  8
 #define NGX_OLLA_DMR_F_INPUT         9
 #define NGX_OLLA_DMR_F_PREVIOUS      10
-#define NGX_OLLA_DMR_F_N             11
+#define NGX_OLLA_DMR_F_INCLUDE       11
+#define NGX_OLLA_DMR_F_SERVICE_TIER  12
+#define NGX_OLLA_DMR_F_N             13
 
 #define NGX_OLLA_DMR_RID_MAX         128    /* a response id's length */
 
@@ -713,6 +715,13 @@ ngx_olla_dmr_read_model(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     fields[NGX_OLLA_DMR_F_PREVIOUS].value = (char *) rid;
     fields[NGX_OLLA_DMR_F_PREVIOUS].cap = NGX_OLLA_DMR_RID_MAX;
 
+    /* what DMR's Responses layer refuses and Codex sends */
+
+    fields[NGX_OLLA_DMR_F_INCLUDE].key = "include";
+    fields[NGX_OLLA_DMR_F_INCLUDE].key_len = 7;
+    fields[NGX_OLLA_DMR_F_SERVICE_TIER].key = "service_tier";
+    fields[NGX_OLLA_DMR_F_SERVICE_TIER].key_len = 12;
+
     /* numbers, in num[0..3] (the Messages shape rule reads them) */
 
     fields[NGX_OLLA_DMR_F_MAX_TOKENS].key = "max_tokens";
@@ -776,6 +785,14 @@ ngx_olla_dmr_read_model(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
         ctx->rid.data = p;
         ctx->rid.len = fields[NGX_OLLA_DMR_F_PREVIOUS].len;
         ngx_memcpy(p, rid, ctx->rid.len);
+    }
+
+    if ((fields[NGX_OLLA_DMR_F_INCLUDE].type == OLLA_JSON_ARRAY
+         && fields[NGX_OLLA_DMR_F_INCLUDE].elements)
+        || (fields[NGX_OLLA_DMR_F_SERVICE_TIER].type == OLLA_JSON_STRING
+            && fields[NGX_OLLA_DMR_F_SERVICE_TIER].len))
+    {
+        ctx->resp_foreign = 1;
     }
 
     if (fields[NGX_OLLA_DMR_F_STREAM].type == OLLA_JSON_TRUE) {
@@ -1245,6 +1262,20 @@ ngx_olla_dmr_route_translating(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
 
     if (ctx->route->xlat == OLLA_XLAT_RESPONSES) {
         path = ngx_olla_dmr_responses_base(prof);
+
+        if (path && ctx->resp_foreign && ctx->rid.len == 0) {
+            /*
+             * DMR's Responses layer refuses "include" and "service_tier"
+             * (Codex sends "include"); a request that does not continue a
+             * stored response loses nothing by the stateless translation
+             */
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "olla: a Responses request with \"include\" or "
+                          "\"service_tier\" is translated for endpoint "
+                          "\"%V\": its native Responses API refuses them",
+                          &ep->name);
+            path = NULL;
+        }
 
         if (path) {
             /* native, stateful: the response's id is learned */

@@ -219,3 +219,40 @@ OllaTest::wait_status_settled() or die "no probes";
  qr/"error":\{"message":"input\[0\]: items of type \\"bogus\\" are not supported by a chat-completions backend","type":"invalid_request_error"/]
 --- no_error_log
 [error]
+
+
+
+=== TEST 5: Codex's "include" (and "service_tier"), which DMR's Responses layer refuses: translated for DMR, unless the request continues a stored response
+--- http_config eval
+"olla_profiles $ENV{TEST_NGINX_OLLA_ROOT}/profiles;
+upstream models {
+    olla_endpoint http://127.0.0.1:18704 name=d check_interval=30s check_timeout=2s;
+}
+server {
+    listen 18704;
+    location = /engines/v1/models { return 200 '$main::LIST'; }
+    location = /engines/ps { return 200 '[]'; }
+    location = /engines/v1/responses {
+        default_type application/json;
+        return 200 '{\"id\":\"resp_d_1\",\"object\":\"response\",\"status\":\"completed\",\"mock\":\"native\"}';
+    }
+    location = /engines/v1/chat/completions {
+        default_type application/json;
+        return 200 '{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":1,\"model\":\"ai/smollm2\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Hello there\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2,\"total_tokens\":7}}';
+    }
+}
+"
+--- init
+OllaTest::wait_status_settled() or die "no probes";
+--- request eval
+["POST /olla/proxy/v1/responses\n{\"model\":\"ai/smollm2\",\"input\":\"hi\"}",
+ "POST /olla/proxy/v1/responses\n{\"model\":\"ai/smollm2\",\"input\":\"hi\",\"include\":[\"reasoning.encrypted_content\"],\"store\":false}",
+ "POST /olla/proxy/v1/responses\n{\"model\":\"ai/smollm2\",\"input\":\"hi\",\"service_tier\":\"auto\"}",
+ "POST /olla/proxy/v1/responses\n{\"model\":\"ai/smollm2\",\"input\":\"hi\",\"include\":[]}",
+ "POST /olla/proxy/v1/responses\n{\"model\":\"ai/smollm2\",\"input\":\"again\",\"include\":[\"reasoning.encrypted_content\"],\"previous_response_id\":\"resp_d_1\"}"]
+--- response_headers eval
+["X-Olla-Mode: passthrough", "X-Olla-Mode: translation", "X-Olla-Mode: translation", "X-Olla-Mode: passthrough", "X-Olla-Mode: passthrough"]
+--- response_body_like eval
+[qr/"mock":"native"/, qr/"text":"Hello there"/, qr/"text":"Hello there"/, qr/"mock":"native"/, qr/"mock":"native"/]
+--- no_error_log
+[error]
