@@ -44,26 +44,47 @@ typedef struct {
 
 #define olla_key(s, w)  { s, sizeof(s) - 1, w }
 
+/* the keys, by their first letter (olla_usage_bucket) */
+
 static const olla_usage_key_t  olla_usage_keys[] = {
-    olla_key("prompt_tokens", OLLA_U_PROMPT_TOKENS),
-    olla_key("completion_tokens", OLLA_U_COMPLETION_TOKENS),
+    olla_key("cache_n", OLLA_U_CACHE_N),                     /* 0: 'c' */
     olla_key("cached_tokens", OLLA_U_CACHED_TOKENS),
-    olla_key("input_tokens", OLLA_U_INPUT_TOKENS),
-    olla_key("output_tokens", OLLA_U_OUTPUT_TOKENS),
+    olla_key("completion_tokens", OLLA_U_COMPLETION_TOKENS),
     olla_key("cache_read_input_tokens", OLLA_U_CACHE_READ),
-    olla_key("prompt_n", OLLA_U_PROMPT_N),
-    olla_key("cache_n", OLLA_U_CACHE_N),
+    olla_key("done", OLLA_U_DONE),                           /* 4: 'd' */
+    olla_key("eval_count", OLLA_U_EVAL),                     /* 5: 'e' */
+    olla_key("eval_duration", OLLA_U_EVAL_NS),
+    olla_key("finish_reason", OLLA_U_FINISH),                /* 7: 'f' */
+    olla_key("input_tokens", OLLA_U_INPUT_TOKENS),           /* 8: 'i' */
+    olla_key("output_tokens", OLLA_U_OUTPUT_TOKENS),         /* 9: 'o' */
+    olla_key("prompt_n", OLLA_U_PROMPT_N),                   /* 10: 'p' */
+    olla_key("prompt_tokens", OLLA_U_PROMPT_TOKENS),
     olla_key("predicted_n", OLLA_U_PREDICTED_N),
     olla_key("predicted_ms", OLLA_U_PREDICTED_MS),
-    olla_key("predicted_per_second", OLLA_U_PER_SECOND),
     olla_key("prompt_eval_count", OLLA_U_EVAL_PROMPT),
-    olla_key("eval_count", OLLA_U_EVAL),
-    olla_key("eval_duration", OLLA_U_EVAL_NS),
-    olla_key("done", OLLA_U_DONE),
-    olla_key("finish_reason", OLLA_U_FINISH),
-    olla_key("type", OLLA_U_TYPE),
+    olla_key("predicted_per_second", OLLA_U_PER_SECOND),
+    olla_key("type", OLLA_U_TYPE),                           /* 16: 't' */
     { NULL, 0, 0 }
 };
+
+
+/* the keys that start with c: [from, to) in olla_usage_keys, or to == 0 */
+
+static void
+olla_usage_bucket(int c, size_t *from, size_t *to)
+{
+    switch (c) {
+    case 'c': *from = 0; *to = 4; return;
+    case 'd': *from = 4; *to = 5; return;
+    case 'e': *from = 5; *to = 7; return;
+    case 'f': *from = 7; *to = 8; return;
+    case 'i': *from = 8; *to = 9; return;
+    case 'o': *from = 9; *to = 10; return;
+    case 'p': *from = 10; *to = 16; return;
+    case 't': *from = 16; *to = 17; return;
+    default: *from = 0; *to = 0; return;
+    }
+}
 
 
 void
@@ -199,56 +220,180 @@ olla_usage_value(olla_usage_t *u, int what, const char *p, const char *end)
 }
 
 
+/* the first letters of the keys */
+
+static const unsigned char  olla_usage_first[256] = {
+    ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['i'] = 1, ['o'] = 1,
+    ['p'] = 1, ['t'] = 1
+};
+
+
+/* a quote that may start a key: one of the table's keys at q */
+
+static void
+olla_usage_key(olla_usage_t *u, const char *q, const char *end)
+{
+    size_t                   i, to;
+    const olla_usage_key_t  *k;
+
+    olla_usage_bucket((unsigned char) q[1], &i, &to);
+
+    for ( /* void */ ; i < to; i++) {
+        k = &olla_usage_keys[i];
+
+        if ((size_t) (end - q) > k->len + 1
+            && q[k->len + 1] == '"'
+            && memcmp(q + 1, k->key, k->len) == 0)
+        {
+            olla_usage_value(u, k->what, q + k->len + 2, end);
+            return;
+        }
+    }
+}
+
+
+/*
+ * OpenAI's "data: [DONE]": the stream's last event, so at the end of the
+ * bytes seen so far (the carry holds the last ones), white space after it
+ */
+
+static void
+olla_usage_done(olla_usage_t *u)
+{
+    const char  *b, *e;
+
+    b = u->carry;
+    e = b + u->carry_len;
+
+    while (e > b && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ')) {
+        e--;
+    }
+
+    if (e - b >= 11 && memcmp(e - 6, "[DONE]", 6) == 0
+        && (memcmp(e - 11, "data:", 5) == 0
+            || (e - b >= 12 && memcmp(e - 12, "data: ", 6) == 0)))
+    {
+        u->done = 1;
+    }
+}
+
+
+/*
+ * A quote that may open a key: after '{', ',' or white space (not a
+ * value's, not a closing one), before a letter some key starts with
+ */
+
+#define olla_usage_candidate(p, q, end)                                       \
+    ((q) + 1 < (end) && olla_usage_first[(unsigned char) (q)[1]]             \
+     && ((q) == (p) || (q)[-1] == ',' || (q)[-1] == '{' || (q)[-1] == ' '    \
+         || (q)[-1] == '\n' || (q)[-1] == '\t' || (q)[-1] == '\r'))
+
+
+#if (defined __SSE2__ && defined __GNUC__)
+
+#include <emmintrin.h>
+
+/* sixteen bytes at a time */
+
 static void
 olla_usage_scan(olla_usage_t *u, const char *p, size_t n)
 {
-    const char              *end, *q, *r;
-    const olla_usage_key_t  *k;
+    unsigned     m;
+    __m128i      quote, v;
+    const char  *q, *end, *x;
 
     end = p + n;
+    quote = _mm_set1_epi8('"');
 
-    /* keys: a quote, a name the table has, a quote */
+    for (q = p; end - q >= 16; q += 16) {
+        v = _mm_loadu_si128((const __m128i *) q);
+        m = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(v, quote));
 
-    for (q = p; q < end && (q = memchr(q, '"', end - q)) != NULL; q++) {
+        while (m) {
+            x = q + __builtin_ctz(m);
+            m &= m - 1;
 
-        if (end - q < 8) {
-            break;
-        }
-
-        switch (q[1]) {
-
-        case 'p': case 'c': case 'i': case 'o': case 'f': case 't':
-        case 'e': case 'd':
-            break;
-
-        default:
-            continue;
-        }
-
-        for (k = olla_usage_keys; k->key; k++) {
-            if (k->key[0] == q[1] && (size_t) (end - q) > k->len + 1
-                && q[k->len + 1] == '"'
-                && memcmp(q + 1, k->key, k->len) == 0)
-            {
-                olla_usage_value(u, k->what, q + k->len + 2, end);
-                q += k->len + 1;
-                break;
+            if (olla_usage_candidate(p, x, end)) {
+                olla_usage_key(u, x, end);
             }
         }
     }
 
-    /* OpenAI's "data: [DONE]" */
-
-    for (r = p; r < end && (r = memchr(r, '[', end - r)) != NULL; r++) {
-        if (end - r >= 6 && memcmp(r, "[DONE]", 6) == 0
-            && ((r - p >= 6 && memcmp(r - 6, "data: ", 6) == 0)
-                || (r - p >= 5 && memcmp(r - 5, "data:", 5) == 0)))
-        {
-            u->done = 1;
-            break;
+    for ( /* void */ ; q < end; q++) {
+        if (*q == '"' && olla_usage_candidate(p, q, end)) {
+            olla_usage_key(u, q, end);
         }
     }
 }
+
+#elif (defined __GNUC__ && defined __BYTE_ORDER__                            \
+       && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+
+/*
+ * Eight bytes at a time: the high bit of each byte that is c (exact: no
+ * borrow from one byte into the next)
+ */
+
+#define OLLA_U_LOW7   0x7f7f7f7f7f7f7f7fULL
+
+static uint64_t
+olla_usage_bytes(uint64_t w, uint64_t c)
+{
+    uint64_t  x;
+
+    x = w ^ c;
+
+    return ~(((x & OLLA_U_LOW7) + OLLA_U_LOW7) | x | OLLA_U_LOW7);
+}
+
+
+static void
+olla_usage_scan(olla_usage_t *u, const char *p, size_t n)
+{
+    uint64_t     w, m;
+    const char  *q, *end, *x;
+
+    end = p + n;
+
+    for (q = p; end - q >= 8; q += 8) {
+        memcpy(&w, q, 8);
+
+        m = olla_usage_bytes(w, 0x2222222222222222ULL);         /* '"' */
+
+        while (m) {
+            x = q + (__builtin_ctzll(m) >> 3);
+            m &= m - 1;
+
+            if (olla_usage_candidate(p, x, end)) {
+                olla_usage_key(u, x, end);
+            }
+        }
+    }
+
+    for ( /* void */ ; q < end; q++) {
+        if (*q == '"' && olla_usage_candidate(p, q, end)) {
+            olla_usage_key(u, q, end);
+        }
+    }
+}
+
+#else
+
+static void
+olla_usage_scan(olla_usage_t *u, const char *p, size_t n)
+{
+    const char  *q, *end;
+
+    end = p + n;
+
+    for (q = p; q < end; q++) {
+        if (*q == '"' && olla_usage_candidate(p, q, end)) {
+            olla_usage_key(u, q, end);
+        }
+    }
+}
+
+#endif
 
 
 void
@@ -287,6 +432,10 @@ olla_usage_feed(olla_usage_t *u, const char *p, size_t n)
         memmove(u->carry, u->carry + u->carry_len - keep, keep);
         memcpy(u->carry + keep, p, n);
         u->carry_len = keep + n;
+    }
+
+    if (!u->done) {
+        olla_usage_done(u);
     }
 }
 
