@@ -141,8 +141,10 @@ export async function startStandin(opts = {}) {
 // ------------------------------------------------------------------ nginx
 
 // endpoints: [{ url, name, type?, params? }]; upstream: more directives for
-// the upstream block (e.g. ['olla_resident_first off', 'olla_affinity off'])
-export function nginxConf({ dir, port, endpoints, upstream = [], checkInterval = '1s', checkTimeout = '500ms' }) {
+// the upstream block (e.g. ['olla_resident_first off', 'olla_affinity off']);
+// http, location: more directives for the http block and for the
+// olla_route location (e.g. ['limit_req_zone ...'], ['return 401'])
+export function nginxConf({ dir, port, endpoints, upstream = [], http = [], location = [], checkInterval = '1s', checkTimeout = '500ms' }) {
   const eps = endpoints.map((e) => {
     const p = [`olla_endpoint ${e.url}`, `name=${e.name}`];
     if (e.type) p.push(`type=${e.type}`);
@@ -171,7 +173,7 @@ http {
     scgi_temp_path ${dir}/scgi_temp;
 
     olla_profiles ${PROFILES};
-
+${http.map((d) => `    ${d};\n`).join('')}
     upstream models {
 ${eps}
 ${upstream.map((d) => `        ${d};\n`).join('')}        keepalive 16;
@@ -184,7 +186,7 @@ ${upstream.map((d) => `        ${d};\n`).join('')}        keepalive 16;
             olla_route models;
             proxy_pass http://models;
             include ${ROOT}/conf.examples/olla_proxy_params;
-        }
+${location.map((d) => `            ${d}${d.endsWith('}') ? '' : ';'}\n`).join('')}        }
 
         location /internal/ {
             olla_status;
