@@ -125,7 +125,7 @@ $(BUILD)/Makefile: config | deps
 	cd $(BUILD) && $(NGX_CONFIGURE) --with-compat --with-debug \
 	    --with-threads --with-http_ssl_module --with-http_v2_module \
 	    --with-http_stub_status_module --with-http_realip_module \
-	    --with-http_sub_module \
+	    --with-http_sub_module --with-http_auth_request_module \
 	    --with-cc-opt="-g -O2 -fPIC $(ASAN_CFLAGS)" \
 	    --with-ld-opt="-fPIC $(ASAN_LDFLAGS)" \
 	    --add-dynamic-module=$(TOP) > configure.log 2>&1 \

@@ -164,6 +164,13 @@ static ngx_command_t  ngx_olla_dmr_commands[] = {
       0,
       NULL },
 
+    { ngx_string("olla_cors_origins"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_olla_dmr_cors_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -202,6 +209,12 @@ ngx_module_t  ngx_olla_dmr_module = {
 static ngx_int_t
 ngx_olla_dmr_preconfiguration(ngx_conf_t *cf)
 {
+    /* what proxy_pass and others write, for the checks (check.c) */
+
+    if (ngx_olla_dmr_hooks_install(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ngx_olla_dmr_add_variables(cf) != NGX_OK
         || ngx_olla_dmr_keys_variables(cf) != NGX_OK)
     {
@@ -219,9 +232,17 @@ ngx_olla_dmr_postconfiguration(ngx_conf_t *cf)
     ngx_olla_dmr_main_conf_t   *omcf;
     ngx_http_core_main_conf_t  *cmcf;
 
+    ngx_olla_dmr_hooks_remove();
+
     omcf = ngx_http_conf_get_module_main_conf(cf, ngx_olla_dmr_module);
 
     if (omcf->route_used) {
+        ngx_olla_dmr_check_pooling(cf, omcf);
+
+        if (omcf->cors_used && ngx_olla_dmr_cors_init(cf) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
         cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
         h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
@@ -279,6 +300,13 @@ ngx_olla_dmr_create_main_conf(ngx_conf_t *cf)
 
     if (ngx_array_init(&omcf->routes, cf->pool, 4,
                        sizeof(ngx_olla_dmr_loc_conf_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    if (ngx_array_init(&omcf->limit_zones, cf->pool, 2,
+                       sizeof(ngx_olla_dmr_limit_zone_t))
         != NGX_OK)
     {
         return NULL;
@@ -391,6 +419,9 @@ ngx_olla_dmr_create_loc_conf(ngx_conf_t *cf)
     olcf->max_message_size = NGX_CONF_UNSET_SIZE;
     olcf->forward_credentials = NGX_CONF_UNSET;
     olcf->api_keys = NGX_CONF_UNSET_PTR;
+    olcf->cors = NGX_CONF_UNSET_PTR;
+
+    ngx_olla_dmr_seen_init(&olcf->seen);
 
     return olcf;
 }
@@ -402,7 +433,27 @@ ngx_olla_dmr_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_olla_dmr_loc_conf_t  *prev = parent;
     ngx_olla_dmr_loc_conf_t  *conf = child;
 
-    /* olla_route and olla_status are not inherited, as proxy_pass is not */
+    ngx_http_core_loc_conf_t  *clcf;
+
+    /*
+     * olla_route and olla_status are not inherited, as proxy_pass is not;
+     * but an "if" or "limit_except" block of an olla_route location routes
+     * too, as proxy_pass goes on in it
+     */
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->noname && conf->route_name.data == NULL
+        && prev->route_name.data)
+    {
+        conf->ups = prev->ups;
+        conf->route_name = prev->route_name;
+        conf->conf_file = prev->conf_file;
+        conf->conf_line = prev->conf_line;
+        conf->loc_name = prev->loc_name;
+        conf->loc_srv = prev->loc_srv;
+        conf->loc_core = prev->loc_core;
+    }
 
     if (conf->status == NGX_CONF_UNSET) {
         conf->status = 0;
@@ -415,8 +466,9 @@ ngx_olla_dmr_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->forward_credentials,
                          prev->forward_credentials, 0);
     ngx_conf_merge_ptr_value(conf->api_keys, prev->api_keys, NULL);
+    ngx_conf_merge_ptr_value(conf->cors, prev->cors, NULL);
 
-    return NGX_CONF_OK;
+    return ngx_olla_dmr_seen_merge(cf, prev, conf);
 }
 
 
@@ -552,6 +604,10 @@ ngx_olla_dmr_route_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     olcf->route_name = value[1];
     olcf->conf_file = cf->conf_file->file.name.data;
     olcf->conf_line = cf->conf_file->line;
+    olcf->loc_name = clcf->name;
+    olcf->loc_core = clcf;
+    olcf->loc_srv = ngx_http_conf_get_module_srv_conf(cf,
+                                                      ngx_http_core_module);
 
     omcf = ngx_http_conf_get_module_main_conf(cf, ngx_olla_dmr_module);
     omcf->route_used = 1;

@@ -323,6 +323,8 @@ typedef struct {
     ngx_uint_t                   nendpoints;
     ngx_uint_t                   route_used;
     ngx_uint_t                   keys_used;    /* olla_api_keys FILE */
+    ngx_uint_t                   cors_used;
+    ngx_array_t                  limit_zones;  /* ngx_olla_dmr_limit_zone_t */
 #if (NGX_SSL)
     ngx_ssl_t                   *ssl;          /* client side of probes */
 #endif
@@ -331,6 +333,42 @@ typedef struct {
     ngx_olla_dmr_facts_t         facts[NGX_OLLA_DMR_FACTS];
     ngx_uint_t                   facts_next;
 } ngx_olla_dmr_main_conf_t;
+
+
+/*
+ * What other modules' directives said in a block (ngx_olla_dmr_check.c):
+ * recorded as nginx parses them, for the checks at "nginx -t" and for
+ * the Retry-After of a limit_req refusal.
+ */
+
+#define NGX_OLLA_DMR_CONN_NONE        0      /* no Connection header set */
+#define NGX_OLLA_DMR_CONN_KEEP        1      /* "", keep-alive, a variable */
+#define NGX_OLLA_DMR_CONN_CLOSE       2      /* any other value */
+
+typedef struct {
+    ngx_str_t                    proxy_pass;   /* as written; .data: set */
+    u_char                      *proxy_pass_file;
+    ngx_uint_t                   proxy_pass_line;
+    ngx_int_t                    http_version; /* 1000, 1001; or unset */
+    ngx_int_t                    connection;   /* NGX_OLLA_DMR_CONN_...;
+                                                  unset: no proxy_set_header
+                                                  in the block */
+    ngx_array_t                 *limit_req;    /* zone names (ngx_str_t) */
+} ngx_olla_dmr_seen_t;
+
+
+/* a limit_req_zone: its name and its rate */
+typedef struct {
+    ngx_str_t                    name;
+    ngx_uint_t                   retry_after;  /* s until one more request */
+} ngx_olla_dmr_limit_zone_t;
+
+
+/* olla_cors_origins */
+typedef struct {
+    ngx_array_t                  origins;      /* ngx_str_t, lower case */
+    ngx_uint_t                   any;          /* "*" */
+} ngx_olla_dmr_cors_t;
 
 
 typedef struct {
@@ -344,6 +382,11 @@ typedef struct {
     olla_keys_t                 *api_keys;     /* NULL: off */
     u_char                      *conf_file;
     ngx_uint_t                   conf_line;
+    ngx_str_t                    loc_name;     /* the route's location */
+    void                        *loc_core;     /* its core conf */
+    void                        *loc_srv;      /* its server's core conf */
+    ngx_olla_dmr_cors_t         *cors;         /* NULL: off */
+    ngx_olla_dmr_seen_t          seen;
 } ngx_olla_dmr_loc_conf_t;
 
 
@@ -394,6 +437,7 @@ typedef struct {
     long                         input_tokens; /* translation estimate */
     ngx_str_t                    request_id;
     ngx_str_t                    key_name;     /* $olla_key_name */
+    ngx_str_t                    origin;       /* the client's Origin */
     ngx_msec_t                   start;
     ngx_msec_t                   read_timeout;
 
@@ -512,6 +556,27 @@ u_char *ngx_olla_dmr_error_json(ngx_http_request_t *r,
     size_t msg_len, size_t *len);
 void ngx_olla_dmr_conf_error(ngx_conf_t *cf, u_char *file, ngx_uint_t line,
     const char *fmt, ...);
+void ngx_olla_dmr_conf_warn(ngx_conf_t *cf, u_char *file, ngx_uint_t line,
+    const char *fmt, ...);
+ngx_olla_dmr_loc_conf_t *ngx_olla_dmr_route_by_uri(ngx_http_request_t *r);
+
+/* ngx_olla_dmr_check.c */
+ngx_int_t ngx_olla_dmr_hooks_install(ngx_conf_t *cf);
+void ngx_olla_dmr_hooks_remove(void);
+void ngx_olla_dmr_seen_init(ngx_olla_dmr_seen_t *seen);
+char *ngx_olla_dmr_seen_merge(ngx_conf_t *cf, ngx_olla_dmr_loc_conf_t *prev,
+    ngx_olla_dmr_loc_conf_t *conf);
+void ngx_olla_dmr_check_pooling(ngx_conf_t *cf,
+    ngx_olla_dmr_main_conf_t *omcf);
+ngx_uint_t ngx_olla_dmr_limit_req_retry(ngx_http_request_t *r,
+    ngx_olla_dmr_loc_conf_t *olcf);
+
+/* ngx_olla_dmr_cors.c */
+char *ngx_olla_dmr_cors_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_olla_dmr_cors_init(ngx_conf_t *cf);
+ngx_int_t ngx_olla_dmr_cors_headers(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx);
 
 /* ngx_olla_dmr_models.c */
 ngx_int_t ngx_olla_dmr_models_list(ngx_http_request_t *r,

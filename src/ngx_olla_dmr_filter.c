@@ -25,6 +25,10 @@
 #define NGX_OLLA_DMR_BUSY_MAX       (64 * 1024)
 #define NGX_OLLA_DMR_RID_HEAD       8192    /* where a response id is */
 
+/* r->main->limit_req_status, limit_conn_status (nginx's private values) */
+#define NGX_OLLA_DMR_LIMIT_REQ_REJECTED   3
+#define NGX_OLLA_DMR_LIMIT_CONN_REJECTED  2
+
 /* r->buffered: input held back while the client is slow */
 #define NGX_OLLA_DMR_BUFFERED       0x08
 
@@ -215,6 +219,10 @@ ngx_olla_dmr_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
+    if (ngx_olla_dmr_cors_headers(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ctx->ep && !ctx->local) {
         if (ngx_olla_dmr_add_header(r, "X-Olla-Endpoint",
                                     ctx->ep->name.data, ctx->ep->name.len)
@@ -316,27 +324,88 @@ ngx_olla_dmr_drop_backend_headers(ngx_http_request_t *r)
 }
 
 
+/*
+ * nginx's own error, in the route's shape: the type follows the status
+ * (401 authentication_error, 403 permission_error, 429 rate_limit_error,
+ * ...); a refusal by limit_req or limit_conn is a rate_limit_error
+ * whatever status they were told to use, and limit_req's carries
+ * Retry-After: the time its zone's rate allows one more request in (a
+ * limit_conn slot frees when another request ends: nobody knows when).
+ */
+
 static ngx_int_t
 ngx_olla_dmr_setup_error(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 {
-    u_char            *body;
-    size_t             len;
-    ngx_str_t          msg;
+    u_char            *body, *p;
+    size_t             len, msg_len;
+    ngx_str_t          kmsg;
+    ngx_uint_t         retry;
     olla_err_t         tmp;
     const olla_err_t  *e;
+    u_char             msg[256];
+
+    e = olla_err_for_status((int) r->err_status, &tmp);
+    msg_len = 0;
+    retry = 0;
 
     if (ctx->key_refused && r->err_status == NGX_HTTP_UNAUTHORIZED) {
         /* olla_api_keys refused it */
-        e = ngx_olla_dmr_keys_error(ctx, &msg);
+        e = ngx_olla_dmr_keys_error(ctx, &kmsg);
 
-    } else {
-        e = olla_err_for_status((int) r->err_status, &tmp);
-        ngx_str_null(&msg);
+        msg_len = ngx_min(kmsg.len, sizeof(msg));
+        ngx_memcpy(msg, kmsg.data, msg_len);
     }
 
-    body = ngx_olla_dmr_error_json(r, ctx, e, msg.data, msg.len, &len);
+#if (nginx_version >= 1017006)
+
+    if (r->main->limit_req_status == NGX_OLLA_DMR_LIMIT_REQ_REJECTED) {
+        e = olla_err(OLLA_ERR_RATE_LIMITED);
+        retry = ngx_olla_dmr_limit_req_retry(r, ctx->olcf);
+
+        if (retry) {
+            p = ngx_snprintf(msg, sizeof(msg),
+                             "too many requests: over the gateway's request "
+                             "rate limit; retry after %ui s", retry);
+
+        } else {
+            p = ngx_snprintf(msg, sizeof(msg),
+                             "too many requests: over the gateway's request "
+                             "rate limit");
+        }
+
+        msg_len = p - msg;
+
+    } else if (r->main->limit_conn_status
+               == NGX_OLLA_DMR_LIMIT_CONN_REJECTED)
+    {
+        e = olla_err(OLLA_ERR_RATE_LIMITED);
+        p = ngx_snprintf(msg, sizeof(msg),
+                         "too many requests at once: over the gateway's "
+                         "limit of concurrent requests; retry when one has "
+                         "finished");
+        msg_len = p - msg;
+    }
+
+#endif
+
+    body = ngx_olla_dmr_error_json(r, ctx, e, msg_len ? msg : NULL, msg_len,
+                                   &len);
     if (body == NULL) {
         return NGX_ERROR;
+    }
+
+    if (retry) {
+        p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_olla_dmr_add_header(r, "Retry-After", p,
+                                    ngx_sprintf(p, "%ui", retry) - p)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     ctx->replace.data = body;

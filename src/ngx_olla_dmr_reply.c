@@ -16,6 +16,9 @@
 
 
 static void ngx_olla_dmr_new_id(u_char *p);
+static void ngx_olla_dmr_request_uri(ngx_http_request_t *r, ngx_str_t *uri);
+static void ngx_olla_dmr_conf_log(ngx_conf_t *cf, ngx_uint_t level,
+    u_char *file, ngx_uint_t line, const char *fmt, va_list args);
 static ngx_int_t ngx_olla_dmr_send_errorv(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx, olla_err_e err, const char *fmt, va_list args);
 
@@ -56,7 +59,19 @@ ngx_olla_dmr_create_ctx(ngx_http_request_t *r)
             i = 0;
         }
 
-        if (h[i].key.len == sizeof("X-Request-ID") - 1
+        /* Origin is kept for CORS: the route drops it before proxying */
+
+        if (h[i].key.len == sizeof("Origin") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Origin",
+                               sizeof("Origin") - 1)
+               == 0)
+        {
+            ctx->origin = h[i].value;
+            continue;
+        }
+
+        if (ctx->request_id.len == 0
+            && h[i].key.len == sizeof("X-Request-ID") - 1
             && ngx_strncasecmp(h[i].key.data, (u_char *) "X-Request-ID",
                                sizeof("X-Request-ID") - 1)
                == 0
@@ -64,7 +79,6 @@ ngx_olla_dmr_create_ctx(ngx_http_request_t *r)
                                      h[i].value.len))
         {
             ctx->request_id = h[i].value;
-            break;
         }
     }
 
@@ -97,22 +111,33 @@ ngx_olla_dmr_create_ctx(ngx_http_request_t *r)
 /*
  * A ctx for an error nginx raises on an olla_route location before the
  * route ran (a body over client_max_body_size is refused as soon as the
- * location is found): the route table's row gives the dialect.
+ * location is found; return, deny, auth_request, limit_req refuse before
+ * the route's phase), or before any location was found (a URI or headers
+ * too large, a server-level refusal) for a URI under an olla_route
+ * location of the server: the route table's row gives the dialect.
  */
 
 ngx_olla_dmr_ctx_t *
 ngx_olla_dmr_error_ctx(ngx_http_request_t *r)
 {
-    u_char                    *p, *last;
-    ngx_olla_dmr_ctx_t        *ctx;
-    const olla_route_t        *row;
-    ngx_olla_dmr_loc_conf_t   *olcf;
-    ngx_http_core_loc_conf_t  *clcf;
+    u_char                   *p, *last;
+    ngx_str_t                 uri;
+    ngx_olla_dmr_ctx_t       *ctx;
+    const olla_route_t       *row;
+    ngx_olla_dmr_loc_conf_t  *olcf;
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_olla_dmr_module);
 
-    if (olcf == NULL || olcf->ups == NULL) {
+    if (olcf == NULL) {
         return NULL;
+    }
+
+    if (olcf->ups == NULL) {
+        olcf = r->err_status ? ngx_olla_dmr_route_by_uri(r) : NULL;
+
+        if (olcf == NULL || olcf->ups == NULL) {
+            return NULL;
+        }
     }
 
     ctx = ngx_olla_dmr_create_ctx(r);
@@ -123,13 +148,13 @@ ngx_olla_dmr_error_ctx(ngx_http_request_t *r)
     ctx->ups = olcf->ups;
     ctx->olcf = olcf;
 
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    ngx_olla_dmr_request_uri(r, &uri);
 
-    p = r->uri.data;
-    last = r->uri.data + r->uri.len;
+    p = uri.data;
+    last = uri.data + uri.len;
 
-    if (r->uri.len >= clcf->name.len) {
-        p += clcf->name.len;
+    if (uri.len >= olcf->loc_name.len) {
+        p += olcf->loc_name.len;
     }
 
     while (p < last && *p == '/') {
@@ -143,6 +168,89 @@ ngx_olla_dmr_error_ctx(ngx_http_request_t *r)
     ctx->dialect = row->dialect;
 
     return ctx;
+}
+
+
+/*
+ * The request's URI, also when nginx refused it before the request line
+ * was complete (414): the part of it that was read.
+ */
+
+static void
+ngx_olla_dmr_request_uri(ngx_http_request_t *r, ngx_str_t *uri)
+{
+    u_char     *end;
+    ngx_buf_t  *b;
+
+    if (r->uri.len) {
+        *uri = r->uri;
+        return;
+    }
+
+    ngx_str_null(uri);
+
+    b = r->header_in;
+
+    if (b == NULL || r->uri_start == NULL
+        || r->uri_start < b->start || r->uri_start >= b->last)
+    {
+        return;
+    }
+
+    end = b->last;
+
+    if (r->uri_end && r->uri_end > r->uri_start && r->uri_end < end) {
+        end = r->uri_end;
+    }
+
+    uri->data = r->uri_start;
+    uri->len = end - r->uri_start;
+}
+
+
+/*
+ * For an error nginx raised before it found a location: the olla_route
+ * location of this server whose prefix the URI has (the longest), as the
+ * prefix match would have found it.
+ */
+
+ngx_olla_dmr_loc_conf_t *
+ngx_olla_dmr_route_by_uri(ngx_http_request_t *r)
+{
+    ngx_str_t                   uri;
+    ngx_uint_t                  i;
+    ngx_olla_dmr_loc_conf_t   **routes, *best;
+    ngx_olla_dmr_main_conf_t   *omcf;
+    ngx_http_core_srv_conf_t   *cscf;
+
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+
+    if (cscf == NULL || r->loc_conf != cscf->ctx->loc_conf) {
+        /* a location was found, and it routes nothing */
+        return NULL;
+    }
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_olla_dmr_module);
+
+    ngx_olla_dmr_request_uri(r, &uri);
+
+    routes = omcf->routes.elts;
+    best = NULL;
+
+    for (i = 0; i < omcf->routes.nelts; i++) {
+        if (routes[i]->loc_srv == cscf
+            && uri.len >= routes[i]->loc_name.len
+            && ngx_strncmp(uri.data, routes[i]->loc_name.data,
+                           routes[i]->loc_name.len)
+               == 0
+            && (best == NULL
+                || routes[i]->loc_name.len > best->loc_name.len))
+        {
+            best = routes[i];
+        }
+    }
+
+    return best;
 }
 
 
@@ -372,21 +480,43 @@ void
 ngx_olla_dmr_conf_error(ngx_conf_t *cf, u_char *file, ngx_uint_t line,
     const char *fmt, ...)
 {
-    u_char   *p, *last;
-    va_list   args;
-    u_char    errstr[NGX_MAX_CONF_ERRSTR];
+    va_list  args;
+
+    va_start(args, fmt);
+    ngx_olla_dmr_conf_log(cf, NGX_LOG_EMERG, file, line, fmt, args);
+    va_end(args);
+}
+
+
+void
+ngx_olla_dmr_conf_warn(ngx_conf_t *cf, u_char *file, ngx_uint_t line,
+    const char *fmt, ...)
+{
+    va_list  args;
+
+    va_start(args, fmt);
+    ngx_olla_dmr_conf_log(cf, NGX_LOG_WARN, file, line, fmt, args);
+    va_end(args);
+}
+
+
+static void
+ngx_olla_dmr_conf_log(ngx_conf_t *cf, ngx_uint_t level, u_char *file,
+    ngx_uint_t line, const char *fmt, va_list args)
+{
+    u_char  *p, *last;
+    u_char   errstr[NGX_MAX_CONF_ERRSTR];
 
     last = errstr + NGX_MAX_CONF_ERRSTR;
 
-    va_start(args, fmt);
     p = ngx_vslprintf(errstr, last, fmt, args);
-    va_end(args);
 
     if (file) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "%*s in %s:%ui",
-                      p - errstr, errstr, file, line);
+        ngx_log_error(level, cf->log, 0, "%*s in %s:%ui",
+                      (size_t) (p - errstr), errstr, file, line);
 
     } else {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "%*s", p - errstr, errstr);
+        ngx_log_error(level, cf->log, 0, "%*s", (size_t) (p - errstr),
+                      errstr);
     }
 }

@@ -123,6 +123,30 @@ static const olla_err_t  olla_errs[OLLA_ERR_COUNT] = {
     /* OLLA_ERR_UNAVAILABLE */
     { 503, "service_unavailable", "service_unavailable", "api_error",
       "the service is unavailable" },
+
+    /* OLLA_ERR_UNAUTHORIZED */
+    { 401, "authentication_error", "unauthorized", "authentication_error",
+      "authentication is required to use this API" },
+
+    /* OLLA_ERR_FORBIDDEN */
+    { 403, "permission_error", "forbidden", "permission_error",
+      "access to this API is forbidden" },
+
+    /* OLLA_ERR_NOT_FOUND */
+    { 404, "not_found_error", "not_found", "not_found_error",
+      "not found" },
+
+    /* OLLA_ERR_URI_TOO_LONG */
+    { 414, "invalid_request_error", "uri_too_long", "invalid_request_error",
+      "the request URI is too long" },
+
+    /* OLLA_ERR_RATE_LIMITED */
+    { 429, "rate_limit_error", "rate_limit_exceeded", "rate_limit_error",
+      "too many requests; retry later" },
+
+    /* OLLA_ERR_ORIGIN_NOT_ALLOWED */
+    { 403, "permission_error", "origin_not_allowed", "permission_error",
+      "the origin is not allowed to call this API from a browser" },
 };
 
 
@@ -135,6 +159,11 @@ static const olla_err_e  olla_err_statuses[] = {
     OLLA_ERR_BAD_REQUEST,
     OLLA_ERR_REQUEST_TIMEOUT,
     OLLA_ERR_UNAVAILABLE,
+    OLLA_ERR_UNAUTHORIZED,
+    OLLA_ERR_FORBIDDEN,
+    OLLA_ERR_NOT_FOUND,
+    OLLA_ERR_URI_TOO_LONG,
+    OLLA_ERR_RATE_LIMITED,
 };
 
 
@@ -341,7 +370,8 @@ olla_err_json(olla_dialect_e dialect, const olla_err_t *e, const char *msg,
         olla_err_esc(&o, msg, msg_len);
         olla_jout_add(&o, "\",\"type\":\"", sizeof("\",\"type\":\"") - 1);
         olla_jout_add(&o, e->openai_type, strlen(e->openai_type));
-        olla_jout_add(&o, "\",\"code\":", sizeof("\",\"code\":") - 1);
+        olla_jout_add(&o, "\",\"param\":null,\"code\":",
+                      sizeof("\",\"param\":null,\"code\":") - 1);
 
         if (e->code) {
             olla_jout_ch(&o, '"');

@@ -8,7 +8,8 @@
  * errors nginx raises (502, 504, 413, ...) and for the translators; and
  * the JSON bodies in each API's shape:
  *
- *   OpenAI:    {"error":{"message":M,"type":T,"code":C,"request_id":ID}}
+ *   OpenAI:    {"error":{"message":M,"type":T,"param":null,"code":C,
+ *               "request_id":ID}}
  *   Anthropic: {"type":"error","error":{"type":T,"message":M},
  *               "request_id":ID}
  *
@@ -61,6 +62,13 @@ typedef enum {
     OLLA_ERR_BAD_REQUEST,            /* 400 */
     OLLA_ERR_REQUEST_TIMEOUT,        /* 408 */
     OLLA_ERR_UNAVAILABLE,            /* 503 */
+    OLLA_ERR_UNAUTHORIZED,           /* 401: return, auth_request */
+    OLLA_ERR_FORBIDDEN,              /* 403: deny, auth_request */
+    OLLA_ERR_NOT_FOUND,              /* 404: return */
+    OLLA_ERR_URI_TOO_LONG,           /* 414 */
+    OLLA_ERR_RATE_LIMITED,           /* 429: limit_req, limit_conn */
+
+    OLLA_ERR_ORIGIN_NOT_ALLOWED,     /* 403: a CORS preflight */
 
     OLLA_ERR_COUNT
 } olla_err_e;
@@ -80,8 +88,8 @@ const olla_err_t *olla_err(olla_err_e e);
 
 /*
  * For a status nginx raised (an error page on an Olla route): the
- * catalogue's row for 502, 504, 413, 400, 408 and 503, else a generic
- * row for the status, written into *tmp.
+ * catalogue's row for 400, 401, 403, 404, 408, 413, 414, 429, 502, 503
+ * and 504, else a generic row for the status, written into *tmp.
  */
 const olla_err_t *olla_err_for_status(int status, olla_err_t *tmp);
 

@@ -9,6 +9,15 @@ use OllaTest;
 $ENV{TEST_NGINX_OLLA_ROOT} ||= cwd();
 $ENV{TEST_NGINX_FIXTURES} = "$ENV{TEST_NGINX_OLLA_ROOT}/t/unit/fixtures/profiles";
 
+# nginx's proxy sends HTTP/1.1 without "Connection: close" by default
+# since 1.29.7 (before: HTTP/1.0 and "Connection: close")
+our $NEW_PROXY = do {
+    my $nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
+    my $v = `\Q$nginx\E -v 2>&1`;
+    my ($a, $b, $c) = $v =~ m{nginx/(\d+)\.(\d+)\.(\d+)};
+    defined $a && ($a * 1000000 + $b * 1000 + $c) >= 1029007 ? 1 : 0;
+};
+
 no_shuffle();
 run_tests();
 
@@ -29,6 +38,7 @@ __DATA__
     olla_translation off;
     olla_max_message_size 1m;
     olla_forward_credentials off;
+    olla_cors_origins https://chat.example.com http://localhost:3000;
     location /olla/ { olla_route models; proxy_pass http://models; }
     location /internal/ { olla_status; }
     location = /t { return 200 "ok\n"; }
@@ -507,3 +517,238 @@ GET /t
 plain
 --- no_error_log
 [error]
+
+
+
+=== TEST 40: olla_route without proxy_pass: the fix, at the olla_route's line
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models { olla_endpoint http://127.0.0.1:12434; }
+--- config
+    location /olla/ { olla_route models; }
+--- must_die
+--- error_log eval
+qr{\[emerg\] .*"olla_route models" needs "proxy_pass http://models;" in the same location: the route chooses the endpoint and the path, proxy_pass sends the request there; without it every request ends in 404 in \S+nginx\.conf:\d+}
+
+
+
+=== TEST 41: proxy_pass to another upstream block
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models { olla_endpoint http://127.0.0.1:12434; }
+    upstream other { server 127.0.0.1:12435; }
+--- config
+    location /olla/ {
+        olla_route models;
+        proxy_pass http://other;
+    }
+--- must_die
+--- error_log eval
+qr{"proxy_pass http://other" \(\S+nginx\.conf:(\d+)\) sends to "other", but "olla_route" names upstream "models": the route reserves an endpoint of "models" that the proxy never uses \(502\); write "proxy_pass http://models;" in \S+nginx\.conf:(?!\1\b)\d+}
+
+
+
+=== TEST 42: proxy_pass to a name no upstream has: the same message, not "host not found"
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models { olla_endpoint http://127.0.0.1:12434; }
+--- config
+    location /olla/ { olla_route models; proxy_pass http://modles; }
+--- must_die
+--- error_log eval
+qr{"proxy_pass http://modles" \(\S+nginx\.conf:\d+\) sends to "modles", but "olla_route" names upstream "models".* write "proxy_pass http://models;" in \S+nginx\.conf:\d+}
+
+
+
+=== TEST 43: proxy_pass with a URI part
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models { olla_endpoint http://127.0.0.1:12434; }
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models/v1/; }
+--- must_die
+--- error_log eval
+qr{"proxy_pass http://models/v1/" \(\S+nginx\.conf:\d+\) has a URI part, "/v1/": olla_route sets the upstream path of each request, and nginx would put "/v1/" in place of the location's prefix \(the backend answers 404\); write "proxy_pass http://models;" without a URI in \S+nginx\.conf:\d+}
+
+
+
+=== TEST 44: proxy_pass with variables
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models { olla_endpoint https://127.0.0.1:12434; }
+--- config
+    location /olla/ { olla_route models; proxy_pass https://models$request_uri; }
+--- must_die
+--- error_log eval
+qr{"proxy_pass https://models\$request_uri" \(\S+nginx\.conf:\d+\) uses variables, but olla_route chooses the endpoint and the upstream path of each request itself: write "proxy_pass https://models;" in \S+nginx\.conf:\d+}
+
+
+
+=== TEST 45: olla_route naming an upstream that does not exist: not "host not found"
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models { olla_endpoint http://127.0.0.1:12434; }
+    upstream gpu { olla_endpoint http://127.0.0.1:12435; }
+--- config
+    location /olla/ { olla_route modles; proxy_pass http://modles; }
+--- must_die
+--- error_log eval
+qr{"olla_route modles" names no upstream block: add "upstream modles \{ olla_endpoint http://HOST:PORT; \}" to the http block, or name one that exists \(upstreams with olla_endpoint: "models", "gpu"\) in \S+nginx\.conf:\d+}
+
+
+
+=== TEST 46: an "if" block's own proxy_pass is checked too
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models { olla_endpoint http://127.0.0.1:12434; }
+--- config
+    location /olla/ {
+        olla_route models;
+        proxy_pass http://models;
+        if ($http_x_other) { proxy_pass http://elsewhere; }
+    }
+--- must_die
+--- error_log eval
+qr{"proxy_pass http://elsewhere" \(\S+nginx\.conf:\d+\) sends to "elsewhere", but "olla_route" names upstream "models"}
+
+
+
+=== TEST 47: right configurations pass: https, the name in other case, if and limit_except blocks, a nested location with its own proxy_pass, a named location
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models { olla_endpoint http://127.0.0.1:12434; }
+    upstream tls { olla_endpoint https://127.0.0.1:12443; }
+    upstream plain { server 127.0.0.1:12436; }
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+--- config
+    location /olla/ {
+        olla_route models;
+        proxy_pass http://MODELS;
+        if ($http_x_a) { set $a 1; }
+        limit_except GET POST { deny all; }
+        location /olla/inner/ { proxy_pass http://plain/; }
+    }
+    location /tls/ { olla_route tls; proxy_pass https://tls; error_page 418 = @fallback; }
+    location @fallback { proxy_pass http://plain; }
+    location = /t { return 200 "ok\n"; }
+--- request
+GET /t
+--- response_body
+ok
+--- no_error_log
+[emerg]
+cannot reuse connections
+
+
+
+=== TEST 48: a route without pooling settings: a warning naming the include, at the olla_route's line (nginx before 1.29.7)
+--- skip_eval: 2: $::NEW_PROXY
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models { olla_endpoint http://127.0.0.1:12434; keepalive 4; }
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+    location = /t { return 200 "ok\n"; }
+--- request
+GET /t
+--- error_log eval
+qr{\[warn\] .*"olla_route models" in location "/olla/": requests go out as HTTP/1.0 with "Connection: close", so the upstream's "keepalive" cannot reuse connections to the endpoints; add "include olla_proxy_params;" to the location \(it sets "proxy_http_version 1\.1;" and "proxy_set_header Connection "";"\), after any other "proxy_set_header" there in \S+nginx\.conf:\d+}
+
+
+
+=== TEST 49: the same since nginx 1.29.7: its proxy defaults pool, no warning
+--- skip_eval: 2: !$::NEW_PROXY
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models { olla_endpoint http://127.0.0.1:12434; keepalive 4; }
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+    location = /t { return 200 "ok\n"; }
+--- request
+GET /t
+--- no_error_log
+cannot reuse connections
+
+
+
+=== TEST 50: HTTP/1.0 said explicitly: a warning on any nginx
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models { olla_endpoint http://127.0.0.1:12434; keepalive 4; }
+    proxy_set_header Connection "";
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; proxy_http_version 1.0; }
+    location = /t { return 200 "ok\n"; }
+--- request
+GET /t
+--- error_log eval
+qr{\[warn\] .*"olla_route models" in location "/olla/": requests go out as HTTP/1\.0, so the upstream's "keepalive" cannot reuse}
+
+
+
+=== TEST 51: a proxy_set_header in the location drops the server's Connection "": warned
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models { olla_endpoint http://127.0.0.1:12434; keepalive 4; }
+--- config
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    location /olla/ { olla_route models; proxy_pass http://models; proxy_set_header Connection close; }
+    location = /t { return 200 "ok\n"; }
+--- request
+GET /t
+--- error_log eval
+qr{\[warn\] .*"olla_route models" in location "/olla/": requests go out with "Connection: close", so}
+
+
+
+=== TEST 52: olla_proxy_params in the location, or its two lines at the http level: no warning
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models { olla_endpoint http://127.0.0.1:12434; keepalive 4; }
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    map $http_upgrade $conn_upgrade { default ""; websocket upgrade; }
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; proxy_set_header X-Extra 1; }
+    location /b/ { olla_route models; proxy_pass http://models; }
+    location /c/ { olla_route models; proxy_pass http://models; proxy_set_header Connection $conn_upgrade; }
+    location = /t { return 200 "ok\n"; }
+--- request
+GET /t
+--- no_error_log
+cannot reuse connections
+
+
+
+=== TEST 53: olla_cors_origins: an origin with a path
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+--- config
+    olla_cors_origins https://chat.example.com/;
+--- must_die
+--- error_log eval
+qr{invalid origin "https://chat\.example\.com/" in "olla_cors_origins": an origin is SCHEME://HOST or SCHEME://HOST:PORT, as a browser sends it in "Origin" \(no path, no trailing slash, no wildcard\), e\.g\. "https://chat\.example\.com" in \S+nginx\.conf:\d+}
+
+
+
+=== TEST 54: olla_cors_origins: "*" with origins
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+--- config
+    olla_cors_origins https://a.example.com *;
+--- must_die
+--- error_log eval
+qr{"\*" stands alone in "olla_cors_origins": write "olla_cors_origins \*;" or list origins}
+
+
+
+=== TEST 55: olla_cors_origins: a host without a scheme
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+--- config
+    olla_cors_origins chat.example.com;
+--- must_die
+--- error_log eval
+qr{invalid origin "chat\.example\.com" in "olla_cors_origins"}

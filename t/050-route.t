@@ -111,7 +111,7 @@ POST /olla/dmr/engines/v1/audio/speech
 --- error_code: 404
 --- response_headers
 Content-Type: application/json
---- response_body_like: ^\{"error":\{"message":"\\"/engines/v1/audio/speech\\" is not an API path of endpoint type \\"docker-model-runner\\"","type":"not_found_error","code":"path_not_found","request_id":"[0-9a-f]{32}"\}\}$
+--- response_body_like: ^\{"error":\{"message":"\\"/engines/v1/audio/speech\\" is not an API path of endpoint type \\"docker-model-runner\\"","type":"not_found_error","param":null,"code":"path_not_found","request_id":"[0-9a-f]{32}"\}\}$
 --- no_error_log
 [error]
 
@@ -220,7 +220,7 @@ POST /olla/dmr/engines/v1/chat/completions
 --- error_code: 404
 --- response_headers
 Content-Type: application/json
---- response_body_like: ^\{"error":\{"message":"model \\"ai/qwen3:latest\\" is not available on any healthy endpoint","type":"invalid_request_error","code":"model_not_found","request_id":"[0-9a-f]{32}"\}\}$
+--- response_body_like: ^\{"error":\{"message":"model \\"ai/qwen3:latest\\" is not available on any healthy endpoint","type":"invalid_request_error","param":null,"code":"model_not_found","request_id":"[0-9a-f]{32}"\}\}$
 --- no_error_log
 [error]
 
@@ -241,7 +241,7 @@ POST /olla/dmr/engines/v1/chat/completions
 --- response_headers_like
 Retry-After: [1-5]
 Content-Type: application/json
---- response_body_like: "type":"service_unavailable","code":"no_healthy_endpoint"
+--- response_body_like: "type":"service_unavailable","param":null,"code":"no_healthy_endpoint"
 --- no_error_log eval
 $OllaTest::NoError
 
@@ -267,7 +267,7 @@ POST /olla/dmr/engines/v1/chat/completions
 --- error_code: 429
 --- response_headers
 Retry-After: 1
---- response_body_like: "type":"rate_limit_error","code":"concurrency_limit"
+--- response_body_like: "type":"rate_limit_error","param":null,"code":"concurrency_limit"
 --- no_error_log
 [error]
 --- timeout: 5
@@ -281,7 +281,7 @@ Retry-After: 1
 POST /olla/dmr/engines/v1/chat/completions
 {"model": "ai/smollm2", "messages": [}
 --- error_code: 400
---- response_body_like: ^\{"error":\{"message":"request body is not valid JSON: [^"]+ \(at byte 37\)","type":"invalid_request_error","code":"invalid_json"
+--- response_body_like: ^\{"error":\{"message":"request body is not valid JSON: [^"]+ \(at byte 37\)","type":"invalid_request_error","param":null,"code":"invalid_json"
 --- no_error_log
 [error]
 
@@ -294,7 +294,7 @@ POST /olla/dmr/engines/v1/chat/completions
 POST /olla/dmr/engines/v1/chat/completions
 {"model": {"name": "ai/smollm2"}}
 --- error_code: 400
---- response_body_like: "message":"\\"model\\" must be a string","type":"invalid_request_error","code":"invalid_model"
+--- response_body_like: "message":"\\"model\\" must be a string","type":"invalid_request_error","param":null,"code":"invalid_model"
 --- no_error_log
 [error]
 
@@ -307,7 +307,7 @@ POST /olla/dmr/engines/v1/chat/completions
 POST /olla/dmr/engines/v1/chat/completions
 {"model": ""}
 --- error_code: 400
---- response_body_like: "message":"\\"model\\" must not be empty","type":"invalid_request_error","code":"invalid_model"
+--- response_body_like: "message":"\\"model\\" must not be empty","type":"invalid_request_error","param":null,"code":"invalid_model"
 --- no_error_log
 [error]
 
@@ -346,7 +346,7 @@ POST /olla/dmr/engines/v1/chat/completions
 --- error_code: 413
 --- response_headers
 Content-Type: application/json
---- response_body_like: ^\{"error":\{"message":"the request body is larger than client_max_body_size","type":"invalid_request_error","code":"request_too_large","request_id":"[0-9a-f]{32}"\}\}$
+--- response_body_like: ^\{"error":\{"message":"the request body is larger than client_max_body_size","type":"invalid_request_error","param":null,"code":"request_too_large","request_id":"[0-9a-f]{32}"\}\}$
 
 
 

@@ -63,7 +63,7 @@ POST /olla/dmr/engines/v1/chat/completions
 --- response_headers
 Content-Type: application/json
 X-Olla-Endpoint: a
---- response_body_like: ^\{"error":\{"message":"the endpoint did not answer in time","type":"upstream_error","code":"upstream_timeout","request_id":"[0-9a-f]{32}"\}\}$
+--- response_body_like: ^\{"error":\{"message":"the endpoint did not answer in time","type":"upstream_error","param":null,"code":"upstream_timeout","request_id":"[0-9a-f]{32}"\}\}$
 --- error_log
 upstream timed out
 --- timeout: 6

@@ -105,7 +105,7 @@ Test::More::is($g->{status}, 404, 'a deleted response is forgotten');
 --- request
 GET /olla/proxy/v1/responses/resp_nobody_1
 --- error_code: 404
---- response_body_like: ^\{"error":\{"message":"no response with id \\"resp_nobody_1\\" is known: a response is kept for an hour, by the endpoint that made it","type":"invalid_request_error","code":"response_not_found","request_id":"[0-9a-f]{32}"\}\}$
+--- response_body_like: ^\{"error":\{"message":"no response with id \\"resp_nobody_1\\" is known: a response is kept for an hour, by the endpoint that made it","type":"invalid_request_error","param":null,"code":"response_not_found","request_id":"[0-9a-f]{32}"\}\}$
 --- no_error_log
 [error]
 
@@ -164,7 +164,7 @@ open my $fh, '>', ($ENV{TEST_NGINX_SERVROOT} || OllaTest::root() . '/t/servroot'
 OllaTest::wait_endpoint('b', sub { $_[0]{status} ne 'healthy' }, 10) or die "b still healthy";
 my $r = main::post('/olla/proxy/v1/responses', { model => 'ai/smollm2', input => 'y', previous_response_id => 'resp_b_1' });
 Test::More::is($r->{status}, 409, 'the endpoint holding it is down: 409');
-Test::More::like($r->{body}, qr/"message":"response \\"resp_b_1\\" is held by endpoint \\"b\\", which is unavailable \(unhealthy, circuit closed\); retry when it is back","type":"invalid_request_error","code":"response_unavailable"/, 'says which and why');
+Test::More::like($r->{body}, qr/"message":"response \\"resp_b_1\\" is held by endpoint \\"b\\", which is unavailable \(unhealthy, circuit closed\); retry when it is back","type":"invalid_request_error","param":null,"code":"response_unavailable"/, 'says which and why');
 $r = main::post('/olla/proxy/v1/responses', { model => 'ai/smollm2', input => 'y', previous_response_id => 'resp_never' });
 Test::More::is($r->{status}, 400, 'an unknown previous_response_id: 400');
 Test::More::like($r->{body}, qr/"code":"previous_response_not_found"/, 'with its code');

@@ -8,7 +8,8 @@
  *   - every catalogue row is complete, and agrees with the Anthropic
  *     status -> type table (but for the documented 405);
  *   - the exact bodies in both dialects, with and without a request id,
- *     with a code and with "code":null;
+ *     with a code and with "code":null, "param":null in OpenAI's;
+ *   - nginx's refusals (401, 403, 429) and the CORS refusal;
  *   - escaping: quotes, backslashes, every control byte, U+0000 (escaped,
  *     never a truncation), valid UTF-8 kept byte for byte, invalid UTF-8
  *     (lone continuations, overlongs, surrogates, beyond U+10FFFF,
@@ -201,9 +202,14 @@ parse(olla_dialect_e d, const olla_err_t *row, const char *b, size_t n,
 
     } else {
         assert_int_equal(json_object_size(root), 1);
-        assert_int_equal(json_object_size(err), want_id ? 4 : 3);
+        assert_int_equal(json_object_size(err), want_id ? 5 : 4);
         assert_string_equal(json_string_value(json_object_get(err, "type")),
                             row->openai_type);
+
+        /* OpenAI's own shape has "param": null, no parameter at fault */
+        v = json_object_get(err, "param");
+        assert_non_null(v);
+        assert_true(json_is_null(v));
 
         v = json_object_get(err, "code");
 
@@ -231,6 +237,7 @@ parse(olla_dialect_e d, const olla_err_t *row, const char *b, size_t n,
     json_object_foreach(err, key, v) {
         assert_true(strcmp(key, "message") == 0 || strcmp(key, "type") == 0
                     || strcmp(key, "code") == 0
+                    || strcmp(key, "param") == 0
                     || strcmp(key, "request_id") == 0);
     }
 
@@ -305,7 +312,7 @@ expect_msg(const char *msg, size_t msg_len, const char *want)
 
     static const char  head[] = "{\"error\":{\"message\":\"";
     static const char  tail[] = "\",\"type\":\"invalid_request_error\","
-                                "\"code\":null}}\n";
+                                "\"param\":null,\"code\":null}}\n";
 
     pre = sizeof(head) - 1;
     post = sizeof(tail) - 1;
@@ -358,11 +365,11 @@ test_catalogue(void **state)
         assert_true(row->code == NULL || strpbrk(row->code, "\"\\") == NULL);
 
         /*
-         * The Anthropic type is the status table's, but for 405: the
-         * table (Olla's) says api_error for it, the catalogue says
+         * The Anthropic type is the status table's, but for 405 and 414:
+         * the table (Olla's) says api_error for them, the catalogue says
          * invalid_request_error (a client mistake).
          */
-        if (row->status != 405) {
+        if (row->status != 405 && row->status != 414) {
             if (strcmp(row->anthropic_type,
                        olla_err_anthropic_type(row->status)) != 0)
             {
@@ -467,51 +474,55 @@ test_body_openai(void **state)
                 S("model \"x\" not found"), S("req-1"),
                 "{\"error\":{\"message\":\"model \\\"x\\\" not found\","
                 "\"type\":\"invalid_request_error\","
-                "\"code\":\"model_not_found\",\"request_id\":\"req-1\"}}\n");
+                "\"param\":null,\"code\":\"model_not_found\","
+                "\"request_id\":\"req-1\"}}\n");
 
     /* without a request id: NULL, or an empty one */
     expect_body(OLLA_DIALECT_OPENAI, OLLA_ERR_MODEL_NOT_FOUND,
                 S("m"), NULL, 0,
                 "{\"error\":{\"message\":\"m\","
                 "\"type\":\"invalid_request_error\","
-                "\"code\":\"model_not_found\"}}\n");
+                "\"param\":null,\"code\":\"model_not_found\"}}\n");
 
     expect_body(OLLA_DIALECT_OPENAI, OLLA_ERR_MODEL_NOT_FOUND,
                 S("m"), "req-1", 0,
                 "{\"error\":{\"message\":\"m\","
                 "\"type\":\"invalid_request_error\","
-                "\"code\":\"model_not_found\"}}\n");
+                "\"param\":null,\"code\":\"model_not_found\"}}\n");
 
     /* code null, default message */
     expect_body(OLLA_DIALECT_OPENAI, OLLA_ERR_INTERNAL, NULL, 0, S("r"),
                 "{\"error\":{\"message\":\"the gateway failed to handle "
-                "the request\",\"type\":\"server_error\",\"code\":null,"
+                "the request\",\"type\":\"server_error\","
+                "\"param\":null,\"code\":null,"
                 "\"request_id\":\"r\"}}\n");
 
     expect_body(OLLA_DIALECT_OPENAI, OLLA_ERR_INVALID_REQUEST, NULL, 0,
                 NULL, 0,
                 "{\"error\":{\"message\":\"invalid request\","
-                "\"type\":\"invalid_request_error\",\"code\":null}}\n");
+                "\"type\":\"invalid_request_error\","
+                "\"param\":null,\"code\":null}}\n");
 
     /* a default message with quotes is escaped too */
     expect_body(OLLA_DIALECT_OPENAI, OLLA_ERR_INVALID_MODEL, NULL, 0,
                 NULL, 0,
                 "{\"error\":{\"message\":\"\\\"model\\\" must be a "
                 "non-empty string\",\"type\":\"invalid_request_error\","
-                "\"code\":\"invalid_model\"}}\n");
+                "\"param\":null,\"code\":\"invalid_model\"}}\n");
 
     /* an empty message is an empty string, not the default */
     expect_body(OLLA_DIALECT_OPENAI, OLLA_ERR_BAD_REQUEST, "", 0, NULL, 0,
                 "{\"error\":{\"message\":\"\","
                 "\"type\":\"invalid_request_error\","
-                "\"code\":\"bad_request\"}}\n");
+                "\"param\":null,\"code\":\"bad_request\"}}\n");
 
     /* only msg_len bytes of the message */
     expect_body(OLLA_DIALECT_OPENAI, OLLA_ERR_BAD_REQUEST, "abcdef", 3,
                 "idXYZ", 2,
                 "{\"error\":{\"message\":\"abc\","
                 "\"type\":\"invalid_request_error\","
-                "\"code\":\"bad_request\",\"request_id\":\"id\"}}\n");
+                "\"param\":null,\"code\":\"bad_request\","
+                "\"request_id\":\"id\"}}\n");
 }
 
 
@@ -563,20 +574,21 @@ test_body_generic_row(void **state)
     size_t       n;
     olla_err_t   tmp;
 
-    b = olla_err_json(OLLA_DIALECT_OPENAI, olla_err_for_status(401, &tmp),
-                      S("no key"), S("q"), &n);
+    b = olla_err_json(OLLA_DIALECT_OPENAI, olla_err_for_status(418, &tmp),
+                      S("no tea"), S("q"), &n);
     assert_non_null(b);
-    assert_string_equal(b, "{\"error\":{\"message\":\"no key\","
-                        "\"type\":\"invalid_request_error\",\"code\":null,"
+    assert_string_equal(b, "{\"error\":{\"message\":\"no tea\","
+                        "\"type\":\"invalid_request_error\","
+                        "\"param\":null,\"code\":null,"
                         "\"request_id\":\"q\"}}\n");
     assert_int_equal(n, strlen(b));
     free(b);
 
-    b = olla_err_json(OLLA_DIALECT_ANTHROPIC, olla_err_for_status(401, &tmp),
+    b = olla_err_json(OLLA_DIALECT_ANTHROPIC, olla_err_for_status(418, &tmp),
                       NULL, 0, NULL, 0, &n);
     assert_non_null(b);
     assert_string_equal(b, "{\"type\":\"error\",\"error\":{\"type\":"
-                        "\"authentication_error\",\"message\":\"the request "
+                        "\"api_error\",\"message\":\"the request "
                         "was refused\"}}\n");
     free(b);
 
@@ -586,6 +598,52 @@ test_body_generic_row(void **state)
     assert_non_null(b);
     assert_int_equal(b[strlen(b) - 1], '\n');
     free(b);
+}
+
+
+/* nginx's own refusals: 401, 403, 429 in both shapes */
+
+static void
+test_body_refusals(void **state)
+{
+    olla_err_t  tmp;
+
+    expect_body(OLLA_DIALECT_OPENAI, OLLA_ERR_UNAUTHORIZED, NULL, 0, S("r"),
+                "{\"error\":{\"message\":\"authentication is required "
+                "to use this API\",\"type\":\"authentication_error\","
+                "\"param\":null,\"code\":\"unauthorized\","
+                "\"request_id\":\"r\"}}\n");
+
+    expect_body(OLLA_DIALECT_ANTHROPIC, OLLA_ERR_UNAUTHORIZED, NULL, 0,
+                NULL, 0,
+                "{\"type\":\"error\",\"error\":{\"type\":"
+                "\"authentication_error\",\"message\":\"authentication "
+                "is required to use this API\"}}\n");
+
+    expect_body(OLLA_DIALECT_OPENAI, OLLA_ERR_FORBIDDEN, S("no"), NULL, 0,
+                "{\"error\":{\"message\":\"no\","
+                "\"type\":\"permission_error\",\"param\":null,"
+                "\"code\":\"forbidden\"}}\n");
+
+    expect_body(OLLA_DIALECT_ANTHROPIC, OLLA_ERR_RATE_LIMITED, S("slow"),
+                NULL, 0,
+                "{\"type\":\"error\",\"error\":{\"type\":"
+                "\"rate_limit_error\",\"message\":\"slow\"}}\n");
+
+    expect_body(OLLA_DIALECT_OPENAI, OLLA_ERR_RATE_LIMITED, S("slow"),
+                NULL, 0,
+                "{\"error\":{\"message\":\"slow\","
+                "\"type\":\"rate_limit_error\",\"param\":null,"
+                "\"code\":\"rate_limit_exceeded\"}}\n");
+
+    expect_body(OLLA_DIALECT_ANTHROPIC, OLLA_ERR_ORIGIN_NOT_ALLOWED, S("o"),
+                NULL, 0,
+                "{\"type\":\"error\",\"error\":{\"type\":"
+                "\"permission_error\",\"message\":\"o\"}}\n");
+
+    /* the CORS refusal is no status row: a 403 from nginx is "forbidden" */
+    assert_ptr_equal(olla_err_for_status(403, &tmp),
+                     olla_err(OLLA_ERR_FORBIDDEN));
 }
 
 
@@ -861,6 +919,11 @@ test_for_status_catalogue(void **state)
         { 400, OLLA_ERR_BAD_REQUEST },
         { 408, OLLA_ERR_REQUEST_TIMEOUT },
         { 503, OLLA_ERR_UNAVAILABLE },
+        { 401, OLLA_ERR_UNAUTHORIZED },
+        { 403, OLLA_ERR_FORBIDDEN },
+        { 404, OLLA_ERR_NOT_FOUND },
+        { 414, OLLA_ERR_URI_TOO_LONG },
+        { 429, OLLA_ERR_RATE_LIMITED },
     };
 
     memset(&zero, 0, sizeof(olla_err_t));
@@ -889,13 +952,10 @@ test_for_status_generic(void **state)
         const char   *openai;
         const char   *anthropic;
     }  rows[] = {
-        { 401, "invalid_request_error", "authentication_error" },
-        { 403, "invalid_request_error", "permission_error" },
-        { 404, "invalid_request_error", "not_found_error" },
+        { 402, "invalid_request_error", "api_error" },
         { 405, "invalid_request_error", "api_error" },
-        { 414, "invalid_request_error", "api_error" },
+        { 411, "invalid_request_error", "api_error" },
         { 418, "invalid_request_error", "api_error" },
-        { 429, "invalid_request_error", "rate_limit_error" },
         { 499, "invalid_request_error", "api_error" },
         { 500, "server_error", "api_error" },
         { 501, "server_error", "api_error" },
@@ -1005,6 +1065,7 @@ main(void)
         cmocka_unit_test(test_body_openai),
         cmocka_unit_test(test_body_anthropic),
         cmocka_unit_test(test_body_generic_row),
+        cmocka_unit_test(test_body_refusals),
         cmocka_unit_test(test_escape_ascii),
         cmocka_unit_test(test_escape_controls_all),
         cmocka_unit_test(test_escape_nul),

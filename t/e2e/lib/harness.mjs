@@ -149,9 +149,11 @@ export async function startStandin(opts = {}) {
 // endpoints: [{ url, name, type?, params? }]; upstream: more directives for
 // the upstream block, without their ';' (e.g. ['olla_resident_first off']);
 // upstreamExtra: the same with their ';' (e.g. ['olla_affinity off;']);
-// locationExtra: directives added to the /olla/ location.
-export function nginxConf({ dir, port, endpoints, upstream = [], checkInterval = '1s', checkTimeout = '500ms',
-  upstreamExtra = [], locationExtra = [] }) {
+// http, location: more directives for the http block and for the
+// olla_route location, without their ';' (e.g. ['limit_req_zone ...'],
+// ['return 401']); locationExtra: the location's, with their ';'.
+export function nginxConf({ dir, port, endpoints, upstream = [], http = [], location = [],
+  checkInterval = '1s', checkTimeout = '500ms', upstreamExtra = [], locationExtra = [] }) {
   const eps = endpoints.map((e) => {
     const p = [`olla_endpoint ${e.url}`, `name=${e.name}`];
     if (e.type) p.push(`type=${e.type}`);
@@ -180,7 +182,7 @@ http {
     scgi_temp_path ${dir}/scgi_temp;
 
     olla_profiles ${PROFILES};
-
+${http.map((d) => `    ${d};\n`).join('')}
     upstream models {
 ${eps}
 ${upstream.map((d) => `        ${d};\n`).join('')}${upstreamExtra.map((d) => `        ${d}\n`).join('')}        keepalive 16;
@@ -193,7 +195,7 @@ ${upstream.map((d) => `        ${d};\n`).join('')}${upstreamExtra.map((d) => `  
             olla_route models;
             proxy_pass http://models;
             include ${ROOT}/conf.examples/olla_proxy_params;
-${locationExtra.map((d) => `            ${d}\n`).join('')}        }
+${location.map((d) => `            ${d}${d.endsWith('}') ? '' : ';'}\n`).join('')}${locationExtra.map((d) => `            ${d}\n`).join('')}        }
 
         location /internal/ {
             olla_status;
