@@ -491,8 +491,9 @@ extern ngx_module_t  ngx_olla_dmr_module;
  *   module.c                      directives, configuration, init
  *   route.c  filter.c  status.c   a request's way in, its way out, status
  *   olla.c                        Olla's status paths and shapes
- *   upstream.c  models.c  keys.c  endpoint choice; the model lists; client
- *                                 keys (nginx's access phase calls it)
+ *   upstream.c  models.c          endpoint choice; the model lists
+ *   keys.c  cors.c  check.c       client keys, CORS (nginx's phases call
+ *                                 them too); what nginx -t checks
  *   reply.c  health.c  stats.c    answers and ctx; probes and breaker;
  *                                 what the answers said
  *   shm.c                         the shared zone

@@ -223,7 +223,7 @@ X-Tag: wrong-openai
 --- response_headers
 Content-Type: application/json
 WWW-Authenticate: Bearer error="invalid_token"
---- response_body_like: ^\{"error":\{"message":"invalid API key","type":"invalid_request_error","code":"invalid_api_key","request_id":"[0-9a-f]{32}"\}\}$
+--- response_body_like: ^\{"error":\{"message":"invalid API key","type":"invalid_request_error","param":null,"code":"invalid_api_key","request_id":"[0-9a-f]{32}"\}\}$
 --- no_error_log
 [error]
 
@@ -241,7 +241,7 @@ X-Tag: none-openai
 --- response_headers
 Content-Type: application/json
 WWW-Authenticate: Bearer
---- response_body_like: ^\{"error":\{"message":"no API key: send \\"Authorization: Bearer KEY\\" or \\"x-api-key: KEY\\"","type":"invalid_request_error","code":null,"request_id":"[0-9a-f]{32}"\}\}$
+--- response_body_like: ^\{"error":\{"message":"no API key: send \\"Authorization: Bearer KEY\\" or \\"x-api-key: KEY\\"","type":"invalid_request_error","param":null,"code":null,"request_id":"[0-9a-f]{32}"\}\}$
 --- error_log
 olla: no client key, refused
 --- no_error_log
@@ -261,7 +261,7 @@ main::settled();
 --- response_headers eval
 [("WWW-Authenticate: Bearer error=\"invalid_request\"") x 3]
 --- response_body_like eval
-[(qr/^\{"error":\{"message":"no API key in the Authorization or x-api-key header: send \\"Authorization: Bearer KEY\\" or \\"x-api-key: KEY\\"","type":"invalid_request_error","code":"invalid_api_key","request_id":"[0-9a-f]{32}"\}\}$/) x 3]
+[(qr/^\{"error":\{"message":"no API key in the Authorization or x-api-key header: send \\"Authorization: Bearer KEY\\" or \\"x-api-key: KEY\\"","type":"invalid_request_error","param":null,"code":"invalid_api_key","request_id":"[0-9a-f]{32}"\}\}$/) x 3]
 --- no_error_log
 [error]
 
