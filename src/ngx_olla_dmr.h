@@ -491,9 +491,10 @@ extern ngx_module_t  ngx_olla_dmr_module;
  *   module.c                      directives, configuration, init
  *   route.c  filter.c  status.c   a request's way in, its way out, status
  *   olla.c                        Olla's status paths and shapes
+ *   check.c                       what nginx -t checks
  *   upstream.c  models.c          endpoint choice; the model lists
- *   keys.c  cors.c  check.c       client keys, CORS (nginx's phases call
- *                                 them too); what nginx -t checks
+ *   keys.c  cors.c                client keys, CORS (nginx's phases call
+ *                                 them too)
  *   reply.c  health.c  stats.c    answers and ctx; probes and breaker;
  *                                 what the answers said
  *   shm.c                         the shared zone
@@ -538,6 +539,7 @@ ngx_msec_t ngx_olla_dmr_model_timeout(ngx_olla_dmr_main_conf_t *omcf,
     const olla_profile_t *p, ngx_str_t *model);
 ngx_uint_t ngx_olla_dmr_retry_after(ngx_olla_dmr_ctx_t *ctx);
 ngx_str_t *ngx_olla_dmr_lb_name(ngx_uint_t lb);
+ngx_uint_t ngx_olla_dmr_upstream_pooled(ngx_olla_dmr_upstream_t *ups);
 
 /* ngx_olla_dmr_reply.c */
 ngx_olla_dmr_ctx_t *ngx_olla_dmr_create_ctx(ngx_http_request_t *r);

@@ -723,6 +723,13 @@ ngx_olla_dmr_check_pooling(ngx_conf_t *cf, ngx_olla_dmr_main_conf_t *omcf)
 
     for (i = 0; i < omcf->routes.nelts; i++) {
 
+        if (routes[i]->ups == NULL
+            || !ngx_olla_dmr_upstream_pooled(routes[i]->ups))
+        {
+            /* no "keepalive" in the upstream: nothing to pool */
+            continue;
+        }
+
         version = routes[i]->seen.http_version;
         connection = routes[i]->seen.connection;
 

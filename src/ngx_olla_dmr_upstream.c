@@ -67,6 +67,19 @@ static ngx_str_t  ngx_olla_dmr_lb_names[] = {
 };
 
 
+/*
+ * Whether the upstream pools connections: a "keepalive" in it wrapped the
+ * module's init_upstream
+ */
+
+ngx_uint_t
+ngx_olla_dmr_upstream_pooled(ngx_olla_dmr_upstream_t *ups)
+{
+    return ups->uscf->peer.init_upstream != NULL
+           && ups->uscf->peer.init_upstream != ngx_olla_dmr_init_upstream;
+}
+
+
 /* the balancer's name, as Olla writes it */
 
 ngx_str_t *

@@ -313,8 +313,8 @@ qr{"olla_load_balancer" must come before "keepalive"}
 GET /t
 --- response_body
 ok
---- no_error_log
-[error]
+--- no_error_log eval
+$OllaTest::NoError
 
 
 
@@ -664,6 +664,20 @@ qr{\[warn\] .*"olla_route models" in location "/olla/": requests go out as HTTP/
     upstream models { olla_endpoint http://127.0.0.1:12434; keepalive 4; }
 --- config
     location /olla/ { olla_route models; proxy_pass http://models; }
+    location = /t { return 200 "ok\n"; }
+--- request
+GET /t
+--- no_error_log
+cannot reuse connections
+
+
+
+=== TEST 49b: an upstream without keepalive pools nothing: no warning
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models { olla_endpoint http://127.0.0.1:12434; }
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; proxy_http_version 1.0; }
     location = /t { return 200 "ok\n"; }
 --- request
 GET /t
