@@ -31,7 +31,9 @@ enum {
     OLLA_U_EVAL_NS,
     OLLA_U_FINISH,
     OLLA_U_TYPE,
-    OLLA_U_DONE
+    OLLA_U_DONE,
+    OLLA_U_ERROR,
+    OLLA_U_SEQ
 };
 
 
@@ -62,6 +64,8 @@ static const olla_usage_key_t  olla_usage_keys[] = {
     olla_key("done", OLLA_U_DONE),
     olla_key("finish_reason", OLLA_U_FINISH),
     olla_key("type", OLLA_U_TYPE),
+    olla_key("error", OLLA_U_ERROR),
+    olla_key("sequence_number", OLLA_U_SEQ),
     { NULL, 0, 0 }
 };
 
@@ -84,7 +88,19 @@ olla_usage_init(olla_usage_t *u)
     u->predicted_ms = -1;
     u->per_second = -1;
     u->eval_ns = -1;
+    u->seq = -1;
 }
+
+
+/* the value at p is the string literal s (with its quotes) */
+
+static int
+olla_usage_is(const char *p, const char *end, const char *s, size_t len)
+{
+    return (size_t) (end - p) >= len && memcmp(p, s, len) == 0;
+}
+
+#define olla_usage_is_lit(p, end, s)  olla_usage_is(p, end, s, sizeof(s) - 1)
 
 
 /* the value after a key's closing quote, at p; 0 when it is incomplete */
@@ -133,18 +149,24 @@ olla_usage_value(olla_usage_t *u, int what, const char *p, const char *end)
         return;
 
     case OLLA_U_TYPE:
-        if (end - p >= (ptrdiff_t) sizeof("\"message_stop\"") - 1
-            && memcmp(p, "\"message_stop\"", sizeof("\"message_stop\"") - 1)
-               == 0)
+        if (olla_usage_is_lit(p, end, "\"message_stop\"")
+            || olla_usage_is_lit(p, end, "\"response.completed\"")
+            || olla_usage_is_lit(p, end, "\"response.incomplete\""))
         {
             u->done = 1;
 
-        } else if (end - p >= (ptrdiff_t) sizeof("\"response.completed\"") - 1
-                   && memcmp(p, "\"response.completed\"",
-                             sizeof("\"response.completed\"") - 1)
-                      == 0)
+        } else if (olla_usage_is_lit(p, end, "\"error\"")
+                   || olla_usage_is_lit(p, end, "\"response.failed\""))
         {
-            u->done = 1;
+            u->failed = 1;
+        }
+
+        return;
+
+    case OLLA_U_ERROR:
+        /* an error object (OpenAI, Anthropic) or text (Ollama), not null */
+        if (*p == '{' || *p == '"') {
+            u->failed = 1;
         }
 
         return;
@@ -192,6 +214,9 @@ olla_usage_value(olla_usage_t *u, int what, const char *p, const char *end)
 
         if (what < OLLA_U_TOTAL) {
             u->v[what] = v;
+
+        } else if (what == OLLA_U_SEQ) {
+            u->seq = v;
         }
 
         return;
@@ -218,7 +243,7 @@ olla_usage_scan(olla_usage_t *u, const char *p, size_t n)
         switch (q[1]) {
 
         case 'p': case 'c': case 'i': case 'o': case 'f': case 't':
-        case 'e': case 'd':
+        case 'e': case 'd': case 's':
             break;
 
         default:
