@@ -130,8 +130,13 @@ for my $path ('/olla/proxy/v1/chat/completions', '/olla/dmr/engines/v1/chat/comp
     Test::More::unlike($r->{body}, qr/\[DONE\]/, "$path: no [DONE]");
     Test::More::like(main::logged($tag), qr/ status=200 ep=dmr end=backend_cut$/, "$path: backend_cut");
 }
---- error_log
-upstream prematurely closed connection
+# a connection reset (RST) instead of a close
+my $r = main::post('/olla/proxy/v1/chat/completions', 'reset', $main::CHAT,
+                   'X-Mock-SSE' => 5, 'X-Mock-Cut' => 2, 'X-Mock-Cut-Reset' => 1);
+Test::More::like($r->{body}, main::openai_cut('dmr'), 'reset: the error event ends it');
+Test::More::like(main::logged('reset'), qr/ end=backend_cut$/, 'reset: backend_cut');
+--- error_log eval
+[qr/upstream prematurely closed connection/, qr/recv\(\) failed \(104: Connection reset by peer\)/]
 
 
 

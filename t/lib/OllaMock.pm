@@ -62,6 +62,7 @@ package OllaMock;
 #                          first event (a prompt being read)
 #   X-Mock-Cut: K          close the connection after K events (no
 #                          terminating chunk)
+#   X-Mock-Cut-Reset: 1    with a cut: a TCP RST instead of a close
 #   X-Mock-Cut-Bytes: N    close the connection after N bytes of events
 #                          (within an event, a line)
 #   X-Mock-Replay: path    replay a file (relative to the repository
@@ -586,6 +587,9 @@ sub handle_connection {
             ? models_response($sock, $port, $req, $conf)
             : mock_response($sock, $port, $req);
         end_request();
+        if (!$keep && $req->{headers}{'x-mock-cut-reset'}) {
+            setsockopt($sock, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0));
+        }
         last unless $keep;
     }
 
