@@ -545,6 +545,8 @@ void ngx_olla_dmr_passive_result(ngx_olla_dmr_endpoint_t *ep,
 ngx_int_t ngx_olla_dmr_breaker_allows(ngx_olla_dmr_endpoint_t *ep,
     ngx_uint_t *trial);
 const char *ngx_olla_dmr_circuit_name(ngx_olla_dmr_ep_sh_t *sh);
+size_t ngx_olla_dmr_circuit_reason(ngx_olla_dmr_ctx_t *ctx, u_char *buf,
+    size_t len);
 void ngx_olla_dmr_prewarm(ngx_olla_dmr_endpoint_t *ep, ngx_str_t *norm,
     uint64_t hash);
 ngx_uint_t ngx_olla_dmr_routable(ngx_olla_dmr_endpoint_t *ep);

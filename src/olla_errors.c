@@ -383,6 +383,40 @@ olla_err_json(olla_dialect_e dialect, const olla_err_t *e, const char *msg,
 }
 
 
+size_t
+olla_err_quote(const char *in, size_t len, char *out)
+{
+    char                 *p;
+    size_t                i;
+    unsigned char         c;
+    static const char     hex[] = "0123456789abcdef";
+
+    p = out;
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) in[i];
+
+        if (c == '"' || c == '\\') {
+            *p++ = '\\';
+            *p++ = (char) c;
+
+        } else if (c < 0x20 || c == 0x7f) {
+            *p++ = '\\';
+            *p++ = 'u';
+            *p++ = '0';
+            *p++ = '0';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 0xf];
+
+        } else {
+            *p++ = (char) c;
+        }
+    }
+
+    return p - out;
+}
+
+
 char *
 olla_err_stream(olla_stream_e shape, const olla_err_t *e, const char *msg,
     size_t msg_len, const olla_stream_info_t *info, size_t *len)

@@ -105,6 +105,16 @@ char *olla_err_json(olla_dialect_e dialect, const olla_err_t *e,
     size_t *len);
 
 
+/*
+ * A client's string (a model name, an id) as an error message shows it
+ * between quotes: '"' and '\\' escaped with a backslash, C0 controls and
+ * DEL as \u00XX, so that a U+0000 shows instead of cutting the message
+ * where a reader stops at it.  out holds at least 6 * len bytes; returns
+ * the length written.
+ */
+size_t olla_err_quote(const char *in, size_t len, char *out);
+
+
 /* the format of a stream, for its last event */
 typedef enum {
     OLLA_STREAM_OPENAI = 0,          /* SSE: data: {"error":{...}} */

@@ -1190,6 +1190,32 @@ test_stream_parse(void **state)
 }
 
 
+/* a client's string in a message: escaped, never cut at a U+0000 */
+
+static void
+test_quote(void **state)
+{
+    size_t  n;
+    char    out[6 * 32];
+
+    n = olla_err_quote(S("ai/x\0y"), out);
+    assert_int_equal(n, 11);
+    assert_memory_equal(out, "ai/x\\u0000y", 11);
+
+    n = olla_err_quote(S("a\"b\\c\x01\x1f\x7f\xc3\xa9"), out);
+    assert_int_equal(n, strlen("a\\\"b\\\\c\\u0001\\u001f\\u007f\xc3\xa9"));
+    assert_memory_equal(out, "a\\\"b\\\\c\\u0001\\u001f\\u007f\xc3\xa9", n);
+
+    /* the worst case: 6 bytes out for each byte in */
+    memset(out, 'z', sizeof(out));
+    n = olla_err_quote("\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+                       "\0\0\0\0\0\0\0\0\0\0\0", 32, out);
+    assert_int_equal(n, sizeof(out));
+
+    assert_int_equal(olla_err_quote("", 0, out), 0);
+}
+
+
 int
 main(void)
 {
@@ -1212,6 +1238,7 @@ main(void)
         cmocka_unit_test(test_for_status_catalogue),
         cmocka_unit_test(test_for_status_generic),
         cmocka_unit_test(test_anthropic_type),
+        cmocka_unit_test(test_quote),
         cmocka_unit_test(test_stream_events),
         cmocka_unit_test(test_stream_parse),
     };
