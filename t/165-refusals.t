@@ -126,3 +126,19 @@ POST /olla/dmr/engines/v1/chat/completions
 --- response_headers_like
 Retry-After: (?:2\d|30)
 --- response_body_like: ^\{"error":\{"message":"no docker-model-runner endpoint is available in upstream \\"models\\": endpoint \\"a\\"'s circuit is open after 5 consecutive connection failures; it gets a trial request at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(in (?:2\d|30)s\)","type":"service_unavailable","code":"no_healthy_endpoint"
+
+
+
+=== TEST 5: JSON nested 128 levels deep is taken; 129 levels is a 400 saying so (README)
+--- init
+OllaTest::wait_status_settled();
+--- request eval
+[ "POST /olla/proxy/v1/chat/completions\n" . '{"model":"ai/smollm2","x":' . ('[' x 127) . (']' x 127) . '}',
+  "POST /olla/proxy/v1/chat/completions\n" . '{"model":"ai/smollm2","x":' . ('[' x 128) . (']' x 128) . '}' ]
+--- error_code eval
+[200, 400]
+--- response_body_like eval
+[ qr{"mock":"dmr-a"},
+  qr{^\{"error":\{"message":"JSON nested deeper than 128 levels \(at byte 154\)","type":"invalid_request_error","code":"invalid_json"} ]
+--- no_error_log
+[error]
