@@ -13,7 +13,8 @@ use JSON::PP;
 
 $ENV{TEST_NGINX_OLLA_ROOT} ||= cwd();
 
-OllaMock::start(names => ['dmr-a']);
+# the second port only answers the mock's controls while the first is down
+OllaMock::start(names => ['dmr-a', 'control']);
 
 no_shuffle();
 
