@@ -140,6 +140,6 @@ OllaTest::wait_status_settled();
 [200, 400]
 --- response_body_like eval
 [ qr{"mock":"dmr-a"},
-  qr{^\{"error":\{"message":"JSON nested deeper than 128 levels \(at byte 154\)","type":"invalid_request_error","code":"invalid_json"} ]
+  qr{^\{"error":\{"message":"JSON nested deeper than 128 levels \(at byte 153\)","type":"invalid_request_error","code":"invalid_json"} ]
 --- no_error_log
 [error]
