@@ -157,6 +157,13 @@ static ngx_command_t  ngx_olla_dmr_commands[] = {
       offsetof(ngx_olla_dmr_loc_conf_t, forward_credentials),
       NULL },
 
+    { ngx_string("olla_stream_idle_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_olla_dmr_stream_idle_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("olla_api_keys"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_olla_dmr_api_keys_directive,
@@ -420,6 +427,7 @@ ngx_olla_dmr_create_loc_conf(ngx_conf_t *cf)
     olcf->forward_credentials = NGX_CONF_UNSET;
     olcf->api_keys = NGX_CONF_UNSET_PTR;
     olcf->cors = NGX_CONF_UNSET_PTR;
+    olcf->stream_idle_timeout = NGX_CONF_UNSET_MSEC;
 
     ngx_olla_dmr_seen_init(&olcf->seen);
 
@@ -467,6 +475,10 @@ ngx_olla_dmr_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                          prev->forward_credentials, 0);
     ngx_conf_merge_ptr_value(conf->api_keys, prev->api_keys, NULL);
     ngx_conf_merge_ptr_value(conf->cors, prev->cors, NULL);
+
+    /* unset: each endpoint's profile says (stream_idle_timeout) */
+    ngx_conf_merge_msec_value(conf->stream_idle_timeout,
+                              prev->stream_idle_timeout, NGX_CONF_UNSET_MSEC);
 
     return ngx_olla_dmr_seen_merge(cf, prev, conf);
 }

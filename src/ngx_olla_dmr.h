@@ -380,6 +380,8 @@ typedef struct {
     size_t                       max_message_size;
     ngx_flag_t                   forward_credentials;
     olla_keys_t                 *api_keys;     /* NULL: off */
+    ngx_msec_t                   stream_idle_timeout; /* UNSET: profile's,
+                                                         0: off */
     u_char                      *conf_file;
     ngx_uint_t                   conf_line;
     ngx_str_t                    loc_name;     /* the route's location */
@@ -479,6 +481,22 @@ typedef struct {
     unsigned                     settled:1;
     unsigned                     stream_end:3; /* NGX_OLLA_DMR_END_... */
     ngx_msec_t                   ttft;         /* settled */
+
+    /*
+     * How the upstream ended (its finalize_request, wrapped) and the end
+     * of a passed-through stream (ngx_olla_dmr_filter.c)
+     */
+    void                       (*upstream_finalize)(ngx_http_request_t *r,
+                                                    ngx_int_t rc);
+    ngx_int_t                    upstream_rc;
+    ngx_msec_t                   idle_timeout; /* in force; 0: none */
+    ngx_str_t                    resp_id;      /* the Responses API's id */
+    u_char                       tail[2];      /* the last bytes, no CR */
+    unsigned                     tail_len:2;
+    unsigned                     upstream_done:1;
+    unsigned                     upstream_timedout:1;
+    unsigned                     idle_armed:1;
+    unsigned                     end_done:1;   /* the stream's end seen */
 } ngx_olla_dmr_ctx_t;
 
 
@@ -506,6 +524,8 @@ ngx_int_t ngx_olla_dmr_route_handler(ngx_http_request_t *r);
 /* ngx_olla_dmr_filter.c */
 ngx_int_t ngx_olla_dmr_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_olla_dmr_add_variables(ngx_conf_t *cf);
+char *ngx_olla_dmr_stream_idle_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* ngx_olla_dmr_status.c */
 char *ngx_olla_dmr_status_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -593,6 +613,8 @@ void ngx_olla_dmr_passive_result(ngx_olla_dmr_endpoint_t *ep,
 ngx_int_t ngx_olla_dmr_breaker_allows(ngx_olla_dmr_endpoint_t *ep,
     ngx_uint_t *trial);
 const char *ngx_olla_dmr_circuit_name(ngx_olla_dmr_ep_sh_t *sh);
+size_t ngx_olla_dmr_circuit_reason(ngx_olla_dmr_ctx_t *ctx, u_char *buf,
+    size_t len);
 void ngx_olla_dmr_prewarm(ngx_olla_dmr_endpoint_t *ep, ngx_str_t *norm,
     uint64_t hash);
 ngx_uint_t ngx_olla_dmr_routable(ngx_olla_dmr_endpoint_t *ep);

@@ -11,6 +11,15 @@
  * The body filter copies and consumes every upstream buffer at once and
  * emits its own buffers, tagged and recycled through free/busy chains, so
  * memory per request stays bounded however long a stream runs.
+ *
+ * A stream passed through as it is (SSE or NDJSON) is never buffered:
+ * only its end is watched (ctx->usage->done, read as it passes).  When it
+ * ends without its end marker - the backend closed or reset the
+ * connection, or went quiet past the stream idle timeout - its last event
+ * says so, in the stream's API (olla_err_stream()), before the
+ * connection closes.  How the upstream ended comes from its
+ * finalize_request, wrapped: nginx calls it before it closes the upstream
+ * connection and flushes what the client has not had yet.
  */
 
 
@@ -56,6 +65,18 @@ static ngx_int_t ngx_olla_dmr_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static void ngx_olla_dmr_learn_rid(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx, ngx_chain_t *in);
+static void ngx_olla_dmr_upstream_finalize(ngx_http_request_t *r,
+    ngx_int_t rc);
+static void ngx_olla_dmr_stream_idle(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx);
+static ngx_chain_t *ngx_olla_dmr_stream_end(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx, ngx_chain_t *in);
+static ngx_buf_t *ngx_olla_dmr_stream_event(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx);
+static olla_stream_e ngx_olla_dmr_stream_shape(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx);
+static u_char *ngx_olla_dmr_duration(u_char *p, u_char *last,
+    ngx_msec_t ms);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -174,6 +195,12 @@ ngx_olla_dmr_header_filter(ngx_http_request_t *r)
     if (r->upstream && ctx->ep && !ctx->local) {
         /* the answer's counts, read from the backend's own bytes */
         ngx_olla_dmr_stats_start(r, ctx);
+
+        if (ctx->usage && ctx->upstream_finalize == NULL) {
+            /* how the answer ends: the upstream's own finalization */
+            ctx->upstream_finalize = r->upstream->finalize_request;
+            r->upstream->finalize_request = ngx_olla_dmr_upstream_finalize;
+        }
     }
 
     if (r->err_status && !ctx->local) {
@@ -532,6 +559,21 @@ ngx_olla_dmr_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
         if (ctx->learn_rid) {
             ngx_olla_dmr_learn_rid(r, ctx, in);
+        }
+
+        if (ctx->usage && ctx->resp_stream) {
+
+            if (ctx->got_byte && !ctx->idle_armed) {
+                ngx_olla_dmr_stream_idle(r, ctx);
+            }
+
+            if (ctx->body_job == NGX_OLLA_DMR_BODY_PASS && !ctx->end_done) {
+                in = ngx_olla_dmr_stream_end(r, ctx, in);
+
+                if (in == NGX_CHAIN_ERROR) {
+                    return NGX_ERROR;
+                }
+            }
         }
     }
 
@@ -1153,6 +1195,14 @@ ngx_olla_dmr_learn_rid(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
             return;
         }
 
+        /* for a stream's last event (response.failed) */
+
+        ctx->resp_id.data = ngx_pnalloc(r->pool, q - id);
+        if (ctx->resp_id.data) {
+            ctx->resp_id.len = q - id;
+            ngx_memcpy(ctx->resp_id.data, id, q - id);
+        }
+
         ngx_olla_dmr_rid_set(ngx_http_get_module_main_conf(r,
                                                      ngx_olla_dmr_module),
                              olla_pick_hash(OLLA_PICK_HASH_INIT, id, q - id)
@@ -1165,4 +1215,423 @@ ngx_olla_dmr_learn_rid(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
         /* not in the head: not a response this gateway can pin */
         ctx->learn_rid = 0;
     }
+}
+
+
+/*
+ * The upstream's finalize_request (the proxy module's), wrapped: nginx
+ * calls it once, with the reason, before it closes the upstream
+ * connection.  A read timeout shows on that connection's read event.
+ */
+
+static void
+ngx_olla_dmr_upstream_finalize(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_connection_t    *c;
+    ngx_olla_dmr_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_olla_dmr_module);
+
+    if (ctx == NULL || ctx->upstream_finalize == NULL) {
+        /* the ctx went (an internal redirect): the proxy's only logs */
+        return;
+    }
+
+    ctx->upstream_done = 1;
+    ctx->upstream_rc = rc;
+
+    c = r->upstream ? r->upstream->peer.connection : NULL;
+
+    if (c && c->read->timedout) {
+        ctx->upstream_timedout = 1;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "olla: upstream finalized: %i, timed out: %ui", rc,
+                   (ngx_uint_t) ctx->upstream_timedout);
+
+    ctx->upstream_finalize(r, rc);
+}
+
+
+/*
+ * The stream began: from now on a silence longer than the stream idle
+ * timeout (olla_stream_idle_timeout, else the endpoint's profile) is a
+ * failure.  It becomes the upstream read timeout, on a copy of the
+ * request's upstream configuration, when it is the shorter.
+ */
+
+static void
+ngx_olla_dmr_stream_idle(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
+{
+    ngx_msec_t                 t;
+    ngx_http_upstream_t       *u;
+    ngx_olla_dmr_loc_conf_t   *olcf;
+    ngx_http_upstream_conf_t  *conf;
+
+    ctx->idle_armed = 1;
+
+    u = r->upstream;
+
+    if (u == NULL || ctx->ep == NULL || ctx->upstream_done) {
+        return;
+    }
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_olla_dmr_module);
+
+    t = olcf->stream_idle_timeout;
+
+    if (t == NGX_CONF_UNSET_MSEC) {
+        t = (ngx_msec_t) ctx->ep->profile->stream_idle_timeout_ms;
+    }
+
+    if (t == 0 || t >= u->conf->read_timeout) {
+        return;
+    }
+
+    conf = ngx_palloc(r->pool, sizeof(ngx_http_upstream_conf_t));
+    if (conf == NULL) {
+        return;
+    }
+
+    ngx_memcpy(conf, u->conf, sizeof(ngx_http_upstream_conf_t));
+    conf->read_timeout = t;
+    u->conf = conf;
+
+    if (u->pipe) {
+        /* proxy_buffering on: the pipe keeps its own copy */
+        u->pipe->read_timeout = t;
+    }
+
+    ctx->idle_timeout = t;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "olla: stream idle timeout %M", t);
+}
+
+
+/*
+ * A passed-through stream, at its end: the last buffer (the upstream
+ * ended it cleanly), or the flush nginx sends after an upstream error.
+ * Without the stream's end marker (and without an error event of the
+ * backend's own) an error event goes out first.  The caller's chain is
+ * not changed: a new one is returned, or NGX_CHAIN_ERROR.
+ */
+
+static ngx_chain_t *
+ngx_olla_dmr_stream_end(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    u_char        *p;
+    u_char         got[2];
+    ngx_buf_t     *b;
+    ngx_uint_t     n;
+    ngx_chain_t   *cl, *ev, *out, **ll;
+    ngx_chain_t   *last;
+
+    last = NULL;
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->last_buf) {
+            last = cl;
+        }
+
+        if (!ngx_buf_in_memory(b)) {
+            continue;
+        }
+
+        /* the stream's last two bytes (CR aside): where the event starts */
+
+        n = 0;
+
+        for (p = b->last; p > b->pos && n < 2; /* void */) {
+            p--;
+
+            if (*p != CR) {
+                got[n++] = *p;
+            }
+        }
+
+        if (n == 2) {
+            ctx->tail[0] = got[1];
+            ctx->tail[1] = got[0];
+            ctx->tail_len = 2;
+
+        } else if (n == 1) {
+            ctx->tail[0] = ctx->tail[1];
+            ctx->tail[1] = got[0];
+            ctx->tail_len = ctx->tail_len ? 2 : 1;
+        }
+    }
+
+    if (last == NULL && !ctx->upstream_done) {
+        return in;
+    }
+
+    /* the upstream ended: with an error, nginx only flushes from here */
+
+    ctx->end_done = 1;
+
+    if (ctx->usage->done || ctx->usage->failed || r->header_only
+        || r->connection->error
+        || (ctx->upstream_done
+            && (ctx->upstream_rc == NGX_HTTP_CLIENT_CLOSED_REQUEST
+                || ctx->upstream_rc == NGX_HTTP_REQUEST_TIME_OUT)))
+    {
+        return in;
+    }
+
+    if (last && !ctx->upstream_timedout) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "olla: endpoint \"%V\" ended a stream without its "
+                      "end marker; an error event ends it", &ctx->ep->name);
+    }
+
+    b = ngx_olla_dmr_stream_event(r, ctx);
+    if (b == NULL) {
+        return NGX_CHAIN_ERROR;
+    }
+
+    ev = ngx_alloc_chain_link(r->pool);
+    if (ev == NULL) {
+        return NGX_CHAIN_ERROR;
+    }
+
+    ev->buf = b;
+    ev->next = NULL;
+
+    /* the event before the last buffer (after it, when it holds data) */
+
+    out = NULL;
+    ll = &out;
+
+    if (last == NULL) {
+        *ll = ev;
+        ll = &ev->next;
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+
+        if (cl == last && ngx_buf_size(cl->buf) == 0) {
+            *ll = ev;
+            ll = &ev->next;
+        }
+
+        *ll = ngx_alloc_chain_link(r->pool);
+        if (*ll == NULL) {
+            return NGX_CHAIN_ERROR;
+        }
+
+        (*ll)->buf = cl->buf;
+        (*ll)->next = NULL;
+        ll = &(*ll)->next;
+
+        if (cl == last && ngx_buf_size(cl->buf)) {
+            cl->buf->last_buf = 0;
+            b->last_buf = 1;
+            *ll = ev;
+            ll = &ev->next;
+        }
+    }
+
+    return out;
+}
+
+
+/* the error event for the stream's end, in the request pool */
+
+static ngx_buf_t *
+ngx_olla_dmr_stream_event(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
+{
+    char                *ev;
+    u_char              *p, *last;
+    size_t               len;
+    ngx_buf_t           *b;
+    ngx_uint_t           nl;
+    olla_err_e           err;
+    ngx_msec_t           t;
+    olla_stream_e        shape;
+    olla_stream_info_t   info;
+    u_char               msg[512];
+
+    last = msg + sizeof(msg);
+
+    if (ctx->upstream_timedout) {
+        err = OLLA_ERR_STREAM_IDLE;
+
+        t = ctx->idle_timeout ? ctx->idle_timeout
+                              : (r->upstream ? r->upstream->conf->read_timeout
+                                             : 0);
+
+        p = ngx_slprintf(msg, last, "endpoint \"%V\" sent nothing for ",
+                         &ctx->ep->name);
+        p = ngx_olla_dmr_duration(p, last, t);
+        p = ngx_slprintf(p, last, " (the %s timeout): the response is "
+                         "incomplete",
+                         ctx->idle_timeout ? "stream idle" : "read");
+
+    } else {
+        err = OLLA_ERR_STREAM_CUT;
+
+        p = ngx_slprintf(msg, last, "endpoint \"%V\" ended the stream "
+                         "before the response was complete",
+                         &ctx->ep->name);
+    }
+
+    ngx_memzero(&info, sizeof(olla_stream_info_t));
+
+    info.request_id = (char *) ctx->request_id.data;
+    info.request_id_len = ctx->request_id.len;
+    info.response_id = (char *) ctx->resp_id.data;
+    info.response_id_len = ctx->resp_id.len;
+    info.model = ctx->model.len ? (char *) ctx->model.data : NULL;
+    info.model_len = ctx->model.len;
+    info.sequence = ctx->usage->seq;
+    info.created_at = ngx_time();
+
+    shape = ngx_olla_dmr_stream_shape(r, ctx);
+
+    ev = olla_err_stream(shape, olla_err(err), (char *) msg, p - msg, &info,
+                         &len);
+    if (ev == NULL) {
+        return NULL;
+    }
+
+    /*
+     * a stream cut within a line or an event: the line and the event end
+     * first, so that the error event is one of its own
+     */
+
+    nl = 0;
+
+    if (ctx->tail_len && ctx->tail[1] != LF) {
+        nl = (shape == OLLA_STREAM_NDJSON) ? 1 : 2;
+
+    } else if (ctx->tail_len && shape != OLLA_STREAM_NDJSON
+               && (ctx->tail_len < 2 || ctx->tail[0] != LF))
+    {
+        nl = 1;
+    }
+
+    b = ngx_create_temp_buf(r->pool, nl + len);
+    if (b == NULL) {
+        free(ev);
+        return NULL;
+    }
+
+    while (nl--) {
+        *b->last++ = LF;
+    }
+
+    b->last = ngx_cpymem(b->last, ev, len);
+    b->flush = 1;
+
+    free(ev);
+
+    return b;
+}
+
+
+/* the API a passed-through stream speaks */
+
+static olla_stream_e
+ngx_olla_dmr_stream_shape(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
+{
+    ngx_str_t  *path;
+
+    if (!ngx_olla_dmr_is_sse(r)) {
+        /* NDJSON: Ollama's native API */
+        return OLLA_STREAM_NDJSON;
+    }
+
+    if (ctx->kind == OLLA_ROUTE_ANTHROPIC) {
+        return OLLA_STREAM_ANTHROPIC;
+    }
+
+    /* the path on the endpoint, or as the client sent it */
+
+    path = ctx->path.len ? &ctx->path : &r->uri;
+
+    if (ngx_strlcasestrn(path->data, path->data + path->len,
+                         (u_char *) "/responses", sizeof("/responses") - 2)
+        != NULL)
+    {
+        return OLLA_STREAM_RESPONSES;
+    }
+
+    if (path->len >= sizeof("/messages") - 1
+        && ngx_strncmp(path->data + path->len - (sizeof("/messages") - 1),
+                       "/messages", sizeof("/messages") - 1)
+           == 0)
+    {
+        return OLLA_STREAM_ANTHROPIC;
+    }
+
+    return OLLA_STREAM_OPENAI;
+}
+
+
+/* "2m", "30s", "1500ms" */
+
+static u_char *
+ngx_olla_dmr_duration(u_char *p, u_char *last, ngx_msec_t ms)
+{
+    if (ms >= 60000 && ms % 60000 == 0) {
+        return ngx_slprintf(p, last, "%Mm", ms / 60000);
+    }
+
+    if (ms >= 1000 && ms % 1000 == 0) {
+        return ngx_slprintf(p, last, "%Ms", ms / 1000);
+    }
+
+    return ngx_slprintf(p, last, "%Mms", ms);
+}
+
+
+/* olla_stream_idle_timeout TIME | off */
+
+char *
+ngx_olla_dmr_stream_idle_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_olla_dmr_loc_conf_t  *olcf = conf;
+
+    ngx_str_t   *value;
+    ngx_msec_t   t;
+
+    if (olcf->stream_idle_timeout != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 3
+        && ngx_strncasecmp(value[1].data, (u_char *) "off", 3) == 0)
+    {
+        olcf->stream_idle_timeout = 0;
+        return NGX_CONF_OK;
+    }
+
+    t = ngx_parse_time(&value[1], 0);
+
+    if (t == (ngx_msec_t) NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"olla_stream_idle_timeout\": invalid value "
+                           "\"%V\": a time such as 30s or 2m, or off",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (t < 1000 || t > 24 * 3600 * 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"olla_stream_idle_timeout\" must be between "
+                           "1s and 24h (or off), not \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    olcf->stream_idle_timeout = t;
+
+    return NGX_CONF_OK;
 }

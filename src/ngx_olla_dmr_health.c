@@ -1270,6 +1270,79 @@ ngx_olla_dmr_circuit_name(ngx_olla_dmr_ep_sh_t *sh)
 }
 
 
+/*
+ * Why a route has no routable endpoint, when a circuit is why: the first
+ * candidate whose circuit holds it back, in words, written into buf (the
+ * length, 0 when no circuit is open)
+ */
+
+size_t
+ngx_olla_dmr_circuit_reason(ngx_olla_dmr_ctx_t *ctx, u_char *buf, size_t len)
+{
+    u_char                   *p, *last;
+    time_t                    at;
+    ngx_tm_t                  tm;
+    ngx_uint_t                i, n;
+    ngx_msec_int_t            left;
+    ngx_olla_dmr_ep_sh_t     *sh;
+    ngx_olla_dmr_endpoint_t  *ep, *first;
+
+    ep = ctx->ups->endpoints.elts;
+    first = NULL;
+    n = 0;
+
+    for (i = 0; i < ctx->ups->endpoints.nelts; i++) {
+        if ((ctx->skip && ctx->skip[i]) || ep[i].sh == NULL
+            || ep[i].sh->cb_state != NGX_OLLA_DMR_CB_OPEN
+            || !olla_health_routable((olla_health_e) ep[i].sh->status))
+        {
+            continue;
+        }
+
+        if (first == NULL) {
+            first = &ep[i];
+        }
+
+        n++;
+    }
+
+    if (first == NULL) {
+        return 0;
+    }
+
+    sh = first->sh;
+    last = buf + len;
+
+    left = (ngx_msec_int_t) (sh->cb_open_until - ngx_current_msec);
+
+    if (left > 0) {
+        at = ngx_time() + (left + 999) / 1000;
+        ngx_gmtime(at, &tm);
+
+        p = ngx_slprintf(buf, last, "endpoint \"%V\"'s circuit is open "
+                         "after %A consecutive connection failures; it "
+                         "gets a trial request at "
+                         "%4d-%02d-%02dT%02d:%02d:%02dZ (in %Ms)",
+                         &first->name, sh->cb_failures,
+                         tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                         tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
+                         (ngx_msec_t) (left + 999) / 1000);
+
+    } else {
+        p = ngx_slprintf(buf, last, "endpoint \"%V\"'s circuit is "
+                         "half-open after %A consecutive connection "
+                         "failures: a trial request is on its way",
+                         &first->name, sh->cb_failures);
+    }
+
+    if (n > 1) {
+        p = ngx_slprintf(p, last, " (and %ui more open circuits)", n - 1);
+    }
+
+    return p - buf;
+}
+
+
 /* routable now: healthy or not yet probed, and the circuit lets it try */
 
 ngx_uint_t

@@ -565,7 +565,9 @@ ngx_olla_dmr_body_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_olla_dmr_route_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 {
+    off_t                     size;
     ngx_int_t                 rc;
+    ngx_chain_t              *cl;
     const char               *path;
     olla_pick_result_e        result;
     ngx_olla_dmr_endpoint_t  *ep;
@@ -574,7 +576,15 @@ ngx_olla_dmr_route_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 
     ngx_memzero(fields, sizeof(fields));
 
-    if (r->request_body && r->request_body->bufs) {
+    size = 0;
+
+    if (r->request_body) {
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            size += ngx_buf_size(cl->buf);
+        }
+    }
+
+    if (size) {
 
         if (r->headers_in.chunked && ngx_olla_dmr_body_too_large(r, ctx)) {
             return NGX_DONE;
@@ -584,6 +594,17 @@ ngx_olla_dmr_route_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
         if (rc != NGX_OK) {
             return rc;
         }
+
+    } else if (r->method == NGX_HTTP_POST
+               && ctx->route->action == OLLA_ACT_PROXY
+               && ctx->route->dialect == OLLA_DIALECT_OPENAI)
+    {
+        /* every OpenAI API call the routes take names its model */
+
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_INVALID_MODEL,
+                                 "\"model\" is required and must be a "
+                                 "non-empty string: the request body is "
+                                 "empty");
     }
 
     if (ctx->route->body == OLLA_BODY_MESSAGE_SHAPE
@@ -1173,17 +1194,30 @@ ngx_olla_dmr_pick_error(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     olla_pick_result_e result)
 {
     u_char      *p;
+    size_t       n;
+    ngx_str_t    name;
     ngx_uint_t   secs;
     const char  *type;
+    u_char       why[256];
 
     type = ctx->type ? ctx->type->name : "any";
 
     switch (result) {
 
     case OLLA_PICK_NO_MODEL:
+        /* the name escaped: a U+0000 in it must not cut the message */
+
+        name.data = ngx_pnalloc(r->pool, 6 * ctx->norm.len + 1);
+        if (name.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        name.len = olla_err_quote((char *) ctx->norm.data, ctx->norm.len,
+                                  (char *) name.data);
+
         return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_MODEL_NOT_FOUND,
                                  "model \"%V\" is not available on any "
-                                 "healthy endpoint", &ctx->norm);
+                                 "healthy endpoint", &name);
 
     case OLLA_PICK_NO_TYPE:
         return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_NO_ENDPOINT, NULL);
@@ -1233,6 +1267,17 @@ ngx_olla_dmr_pick_error(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
                                  "every %s endpoint that can serve this "
                                  "request is at its concurrency limit; "
                                  "retry shortly", type);
+    }
+
+    /* an open circuit says why, rather than "no healthy endpoint" */
+
+    n = ngx_olla_dmr_circuit_reason(ctx, why, sizeof(why));
+
+    if (n) {
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_NO_HEALTHY_ENDPOINT,
+                                 "no %s endpoint is available in upstream "
+                                 "\"%V\": %*s", type,
+                                 &ctx->ups->uscf->host, n, why);
     }
 
     return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_NO_HEALTHY_ENDPOINT,

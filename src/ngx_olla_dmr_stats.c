@@ -202,7 +202,7 @@ ngx_olla_dmr_stats_feed(ngx_olla_dmr_ctx_t *ctx, ngx_chain_t *in)
 static void
 ngx_olla_dmr_stats_settle(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 {
-    ngx_msec_t  timeout, end;
+    ngx_msec_t  end;
 
     if (ctx->settled) {
         return;
@@ -239,26 +239,25 @@ ngx_olla_dmr_stats_settle(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
         return;
     }
 
+    /*
+     * How the upstream ended (ngx_olla_dmr_filter.c wraps its
+     * finalize_request): the client went (a write failed, it closed, it
+     * did not read in time), or the upstream read timed out - the stream
+     * idle timeout once the stream began, the read timeout before - or
+     * the backend closed or reset the connection
+     */
+
     if (r->connection->error
-        || r->headers_out.status == NGX_HTTP_CLIENT_CLOSED_REQUEST)
+        || r->headers_out.status == NGX_HTTP_CLIENT_CLOSED_REQUEST
+        || (ctx->upstream_done
+            && (ctx->upstream_rc == NGX_HTTP_CLIENT_CLOSED_REQUEST
+                || ctx->upstream_rc == NGX_HTTP_REQUEST_TIME_OUT)))
     {
         ctx->stream_end = NGX_OLLA_DMR_END_CLIENT;
         return;
     }
 
-    /*
-     * nginx ends a stream its backend went quiet on with the read
-     * timeout, a timer set after a read (kept when a later read would
-     * move it by less than NGX_TIMER_LAZY_DELAY): a cut that long after
-     * the last byte is that timeout
-     */
-
-    timeout = r->upstream ? r->upstream->conf->read_timeout : 0;
-
-    if (!ctx->body_last && timeout
-        && ngx_current_msec - (ctx->got_byte ? ctx->last_byte : ctx->start)
-           + NGX_TIMER_LAZY_DELAY >= timeout)
-    {
+    if (ctx->upstream_timedout) {
         ctx->stream_end = NGX_OLLA_DMR_END_IDLE;
         return;
     }

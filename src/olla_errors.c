@@ -14,6 +14,9 @@
 #include <string.h>
 
 
+static void olla_err_code(olla_jout_t *o, const olla_err_t *e);
+
+
 static const olla_err_t  olla_errs[OLLA_ERR_COUNT] = {
 
     /* OLLA_ERR_INVALID_PATH */
@@ -147,6 +150,15 @@ static const olla_err_t  olla_errs[OLLA_ERR_COUNT] = {
     /* OLLA_ERR_ORIGIN_NOT_ALLOWED */
     { 403, "permission_error", "origin_not_allowed", "permission_error",
       "the origin is not allowed to call this API from a browser" },
+
+    /* OLLA_ERR_STREAM_CUT: OpenAI says server_error mid-stream */
+    { 502, "server_error", "stream_interrupted", "api_error",
+      "the endpoint ended the stream before the response was complete" },
+
+    /* OLLA_ERR_STREAM_IDLE */
+    { 504, "server_error", "stream_idle_timeout", "timeout_error",
+      "the endpoint sent nothing for longer than the stream idle timeout; "
+      "the response is incomplete" },
 };
 
 
@@ -398,4 +410,159 @@ olla_err_json(olla_dialect_e dialect, const olla_err_t *e, const char *msg,
     }
 
     return olla_jout_finish(&o, len);
+}
+
+
+size_t
+olla_err_quote(const char *in, size_t len, char *out)
+{
+    char                 *p;
+    size_t                i;
+    unsigned char         c;
+    static const char     hex[] = "0123456789abcdef";
+
+    p = out;
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) in[i];
+
+        if (c == '"' || c == '\\') {
+            *p++ = '\\';
+            *p++ = (char) c;
+
+        } else if (c < 0x20 || c == 0x7f) {
+            *p++ = '\\';
+            *p++ = 'u';
+            *p++ = '0';
+            *p++ = '0';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 0xf];
+
+        } else {
+            *p++ = (char) c;
+        }
+    }
+
+    return p - out;
+}
+
+
+char *
+olla_err_stream(olla_stream_e shape, const olla_err_t *e, const char *msg,
+    size_t msg_len, const olla_stream_info_t *info, size_t *len)
+{
+    char         *body;
+    size_t        n;
+    long long     seq;
+    olla_jout_t   o;
+
+    if (msg == NULL) {
+        msg = e->message;
+        msg_len = strlen(msg);
+    }
+
+    seq = info->sequence >= 0 ? info->sequence + 1 : 0;
+
+    olla_jout_init(&o, 2 * msg_len + info->request_id_len
+                       + info->response_id_len + info->model_len + 256);
+
+    switch (shape) {
+
+    case OLLA_STREAM_OPENAI:
+    case OLLA_STREAM_ANTHROPIC:
+
+        /* the body of olla_err_json(), less its '\n' */
+
+        body = olla_err_json(shape == OLLA_STREAM_ANTHROPIC
+                             ? OLLA_DIALECT_ANTHROPIC : OLLA_DIALECT_OPENAI,
+                             e, msg, msg_len, info->request_id,
+                             info->request_id_len, &n);
+        if (body == NULL) {
+            olla_jout_free(&o);
+            return NULL;
+        }
+
+        if (shape == OLLA_STREAM_ANTHROPIC) {
+            olla_jout_lit(&o, "event: error\n");
+        }
+
+        olla_jout_lit(&o, "data: ");
+        olla_jout_add(&o, body, n - 1);
+        olla_jout_lit(&o, "\n\n");
+
+        free(body);
+        break;
+
+    case OLLA_STREAM_RESPONSES:
+
+        if (info->response_id && info->response_id_len) {
+            olla_jout_lit(&o, "event: response.failed\n"
+                          "data: {\"type\":\"response.failed\","
+                          "\"sequence_number\":");
+            olla_jout_int(&o, seq);
+            olla_jout_lit(&o, ",\"response\":{\"id\":\"");
+            olla_err_esc(&o, info->response_id, info->response_id_len);
+            olla_jout_lit(&o, "\",\"object\":\"response\",\"created_at\":");
+            olla_jout_int(&o, info->created_at);
+            olla_jout_lit(&o, ",\"status\":\"failed\",\"error\":{"
+                          "\"code\":\"");
+            olla_jout_add(&o, e->openai_type, strlen(e->openai_type));
+            olla_jout_lit(&o, "\",\"message\":\"");
+            olla_err_esc(&o, msg, msg_len);
+            olla_jout_lit(&o, "\"},\"incomplete_details\":null,"
+                          "\"model\":");
+
+            if (info->model) {
+                olla_jout_ch(&o, '"');
+                olla_err_esc(&o, info->model, info->model_len);
+                olla_jout_ch(&o, '"');
+
+            } else {
+                olla_jout_lit(&o, "null");
+            }
+
+            olla_jout_lit(&o, ",\"output\":[]}}\n\n");
+            break;
+        }
+
+        olla_jout_lit(&o, "event: error\ndata: {\"type\":\"error\","
+                      "\"code\":");
+        olla_err_code(&o, e);
+        olla_jout_lit(&o, ",\"message\":\"");
+        olla_err_esc(&o, msg, msg_len);
+        olla_jout_lit(&o, "\",\"param\":null,\"sequence_number\":");
+        olla_jout_int(&o, seq);
+        olla_jout_lit(&o, ",\"error\":{\"type\":\"");
+        olla_jout_add(&o, e->openai_type, strlen(e->openai_type));
+        olla_jout_lit(&o, "\",\"code\":");
+        olla_err_code(&o, e);
+        olla_jout_lit(&o, ",\"message\":\"");
+        olla_err_esc(&o, msg, msg_len);
+        olla_jout_lit(&o, "\",\"param\":null}}\n\n");
+        break;
+
+    default: /* OLLA_STREAM_NDJSON */
+        olla_jout_lit(&o, "{\"error\":\"");
+        olla_err_esc(&o, msg, msg_len);
+        olla_jout_lit(&o, "\"}\n");
+        break;
+    }
+
+    return olla_jout_finish(&o, len);
+}
+
+
+/* "code": the row's, or null */
+
+static void
+olla_err_code(olla_jout_t *o, const olla_err_t *e)
+{
+    if (e->code) {
+        olla_jout_ch(o, '"');
+        olla_jout_add(o, e->code, strlen(e->code));
+        olla_jout_ch(o, '"');
+
+    } else {
+        olla_jout_lit(o, "null");
+    }
 }

@@ -13,6 +13,9 @@
  *   Anthropic: {"type":"error","error":{"type":T,"message":M},
  *               "request_id":ID}
  *
+ * and the last event of a stream that failed after its header went out,
+ * in the stream's own format (olla_err_stream()).
+ *
  * Messages may hold any bytes (a path, a model name): invalid UTF-8
  * becomes U+FFFD, U+0000 and other controls are escaped, valid UTF-8
  * stays as it is.  No nginx headers.
@@ -70,6 +73,10 @@ typedef enum {
 
     OLLA_ERR_ORIGIN_NOT_ALLOWED,     /* 403: a CORS preflight */
 
+    /* a stream that failed after its header: its last event */
+    OLLA_ERR_STREAM_CUT,             /* closed before its end */
+    OLLA_ERR_STREAM_IDLE,            /* silent past its idle timeout */
+
     OLLA_ERR_COUNT
 } olla_err_e;
 
@@ -103,6 +110,70 @@ const char *olla_err_anthropic_type(int status);
  */
 char *olla_err_json(olla_dialect_e dialect, const olla_err_t *e,
     const char *msg, size_t msg_len, const char *request_id, size_t id_len,
+    size_t *len);
+
+
+/*
+ * A client's string (a model name, an id) as an error message shows it
+ * between quotes: '"' and '\\' escaped with a backslash, C0 controls and
+ * DEL as \u00XX, so that a U+0000 shows instead of cutting the message
+ * where a reader stops at it.  out holds at least 6 * len bytes; returns
+ * the length written.
+ */
+size_t olla_err_quote(const char *in, size_t len, char *out);
+
+
+/* the format of a stream, for its last event */
+typedef enum {
+    OLLA_STREAM_OPENAI = 0,          /* SSE: data: {"error":{...}} */
+    OLLA_STREAM_ANTHROPIC,           /* SSE: event: error */
+    OLLA_STREAM_RESPONSES,           /* SSE: response.failed, or error */
+    OLLA_STREAM_NDJSON               /* a line {"error":"..."} (Ollama) */
+} olla_stream_e;
+
+
+typedef struct {
+    const char          *request_id;      /* may be NULL */
+    size_t               request_id_len;
+    const char          *response_id;     /* Responses: NULL if not seen */
+    size_t               response_id_len;
+    const char          *model;           /* Responses: may be NULL */
+    size_t               model_len;
+    long long            sequence;        /* the last one seen, or -1 */
+    long long            created_at;      /* unix seconds */
+} olla_stream_info_t;
+
+
+/*
+ * The event that ends a stream with an error, malloc'd (the caller
+ * frees), or NULL when out of memory; msg (msg_len bytes, any bytes) as
+ * in olla_err_json().  In each API's shape:
+ *
+ *   OpenAI:     data: {"error":{"message":M,"type":T,"code":C,
+ *               "request_id":ID}}
+ *   Anthropic:  event: error
+ *               data: {"type":"error","error":{"type":T,"message":M},
+ *               "request_id":ID}
+ *   Responses:  event: response.failed
+ *               data: {"type":"response.failed","sequence_number":N,
+ *               "response":{"id":ID,"object":"response","created_at":S,
+ *               "status":"failed","error":{"code":T,"message":M},
+ *               "incomplete_details":null,"model":MODEL,"output":[]}}
+ *               when the response's id is known; before it (no
+ *               response.created yet), the error event, with its fields
+ *               both flat (as documented) and in an "error" object (as
+ *               OpenAI sends it, and as the SDK reads it):
+ *               event: error
+ *               data: {"type":"error","code":C,"message":M,"param":null,
+ *               "sequence_number":N,"error":{"type":T,"code":C,
+ *               "message":M,"param":null}}
+ *   NDJSON:     {"error":M}
+ *
+ * N is the last sequence number seen plus one.  SSE events end with a
+ * blank line, the NDJSON line with '\n'.
+ */
+char *olla_err_stream(olla_stream_e shape, const olla_err_t *e,
+    const char *msg, size_t msg_len, const olla_stream_info_t *info,
     size_t *len);
 
 

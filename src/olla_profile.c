@@ -918,11 +918,41 @@ static int
 olla_convert_characteristics(olla_ctx_t *ctx, const olla_yaml_t *sec,
     olla_profile_t *p)
 {
-    double  v;
+    char                buf[OLLA_QUOTE_LEN];
+    double              v;
+    const olla_yaml_t  *n;
 
     if (olla_conv_duration(ctx, olla_yaml_get(sec, "timeout"),
                            "characteristics.timeout", OLLA_TIMEOUT_MIN_MS,
                            OLLA_TIMEOUT_MAX_MS, &p->timeout_ms) < 0)
+    {
+        return -1;
+    }
+
+    /* between two events of a stream, once it began; "off": none */
+
+    n = olla_yaml_get(sec, "stream_idle_timeout");
+
+    if (n && n->type == OLLA_YAML_SCALAR
+        && ((n->len == 3 && olla_strncaseeq(n->value, "off", 3))
+            || (n->len == 5 && olla_strncaseeq(n->value, "false", 5))))
+    {
+        p->stream_idle_timeout_ms = 0;
+
+    } else if (n && n->type == OLLA_YAML_SCALAR && !olla_yaml_is_null(n)
+               && olla_parse_duration_ms(n->value, n->len) < 0)
+    {
+        olla_node_error(ctx, n, "characteristics.stream_idle_timeout must "
+                        "be a duration such as 30s, 5m or 1h30m, or off, "
+                        "not %s",
+                        olla_yaml_quote(buf, sizeof(buf), n->value, n->len));
+        return -1;
+
+    } else if (olla_conv_duration(ctx, n,
+                                  "characteristics.stream_idle_timeout",
+                                  OLLA_TIMEOUT_MIN_MS, OLLA_TIMEOUT_MAX_MS,
+                                  &p->stream_idle_timeout_ms)
+               < 0)
     {
         return -1;
     }

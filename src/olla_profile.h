@@ -79,6 +79,7 @@ typedef struct {
 
     /* characteristics; 0 / -1 means "not given" where noted */
     uint64_t                   timeout_ms;               /* 0: not given */
+    uint64_t                   stream_idle_timeout_ms;   /* 0: off */
     uint32_t                   max_concurrent_requests;  /* 0: not given */
     int32_t                    default_priority;         /* -1: not given */
     int                        streaming_support;        /* default 1 */
@@ -168,7 +169,8 @@ olla_profile_set_t *olla_profiles_load_dirs(const char *dir,
  *    routing prefix is one path segment and not "proxy", "anthropic" or
  *    "models" (olla_route's own routes) nor listed twice; api.paths are
  *    normalised absolute paths (no "//", ".", "..", '?', '%'); the other
- *    paths start with "/"; timeout 1s..24h; max_concurrent_requests and
+ *    paths start with "/"; timeout and stream_idle_timeout 1s..24h
+ *    (stream_idle_timeout may also be off); max_concurrent_requests and
  *    max_concurrent 1..1000000; default_priority 0..1000; memory
  *    0..1048576 GB; estimated_load_time_ms 0..86400000;
  *    base_timeout_seconds 0..86400; multipliers > 0 and <= 100; a

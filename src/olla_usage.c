@@ -31,7 +31,9 @@ enum {
     OLLA_U_EVAL_NS,
     OLLA_U_FINISH,
     OLLA_U_TYPE,
-    OLLA_U_DONE
+    OLLA_U_DONE,
+    OLLA_U_ERROR,
+    OLLA_U_SEQ
 };
 
 
@@ -54,16 +56,18 @@ static const olla_usage_key_t  olla_usage_keys[] = {
     olla_key("done", OLLA_U_DONE),                           /* 4: 'd' */
     olla_key("eval_count", OLLA_U_EVAL),                     /* 5: 'e' */
     olla_key("eval_duration", OLLA_U_EVAL_NS),
-    olla_key("finish_reason", OLLA_U_FINISH),                /* 7: 'f' */
-    olla_key("input_tokens", OLLA_U_INPUT_TOKENS),           /* 8: 'i' */
-    olla_key("output_tokens", OLLA_U_OUTPUT_TOKENS),         /* 9: 'o' */
-    olla_key("prompt_n", OLLA_U_PROMPT_N),                   /* 10: 'p' */
+    olla_key("error", OLLA_U_ERROR),
+    olla_key("finish_reason", OLLA_U_FINISH),                /* 8: 'f' */
+    olla_key("input_tokens", OLLA_U_INPUT_TOKENS),           /* 9: 'i' */
+    olla_key("output_tokens", OLLA_U_OUTPUT_TOKENS),         /* 10: 'o' */
+    olla_key("prompt_n", OLLA_U_PROMPT_N),                   /* 11: 'p' */
     olla_key("prompt_tokens", OLLA_U_PROMPT_TOKENS),
     olla_key("predicted_n", OLLA_U_PREDICTED_N),
     olla_key("predicted_ms", OLLA_U_PREDICTED_MS),
     olla_key("prompt_eval_count", OLLA_U_EVAL_PROMPT),
     olla_key("predicted_per_second", OLLA_U_PER_SECOND),
-    olla_key("type", OLLA_U_TYPE),                           /* 16: 't' */
+    olla_key("sequence_number", OLLA_U_SEQ),                 /* 17: 's' */
+    olla_key("type", OLLA_U_TYPE),                           /* 18: 't' */
     { NULL, 0, 0 }
 };
 
@@ -76,12 +80,13 @@ olla_usage_bucket(int c, size_t *from, size_t *to)
     switch (c) {
     case 'c': *from = 0; *to = 4; return;
     case 'd': *from = 4; *to = 5; return;
-    case 'e': *from = 5; *to = 7; return;
-    case 'f': *from = 7; *to = 8; return;
-    case 'i': *from = 8; *to = 9; return;
-    case 'o': *from = 9; *to = 10; return;
-    case 'p': *from = 10; *to = 16; return;
-    case 't': *from = 16; *to = 17; return;
+    case 'e': *from = 5; *to = 8; return;
+    case 'f': *from = 8; *to = 9; return;
+    case 'i': *from = 9; *to = 10; return;
+    case 'o': *from = 10; *to = 11; return;
+    case 'p': *from = 11; *to = 17; return;
+    case 's': *from = 17; *to = 18; return;
+    case 't': *from = 18; *to = 19; return;
     default: *from = 0; *to = 0; return;
     }
 }
@@ -105,7 +110,19 @@ olla_usage_init(olla_usage_t *u)
     u->predicted_ms = -1;
     u->per_second = -1;
     u->eval_ns = -1;
+    u->seq = -1;
 }
+
+
+/* the value at p is the string literal s (with its quotes) */
+
+static int
+olla_usage_is(const char *p, const char *end, const char *s, size_t len)
+{
+    return (size_t) (end - p) >= len && memcmp(p, s, len) == 0;
+}
+
+#define olla_usage_is_lit(p, end, s)  olla_usage_is(p, end, s, sizeof(s) - 1)
 
 
 /* the value after a key's closing quote, at p; 0 when it is incomplete */
@@ -154,18 +171,24 @@ olla_usage_value(olla_usage_t *u, int what, const char *p, const char *end)
         return;
 
     case OLLA_U_TYPE:
-        if (end - p >= (ptrdiff_t) sizeof("\"message_stop\"") - 1
-            && memcmp(p, "\"message_stop\"", sizeof("\"message_stop\"") - 1)
-               == 0)
+        if (olla_usage_is_lit(p, end, "\"message_stop\"")
+            || olla_usage_is_lit(p, end, "\"response.completed\"")
+            || olla_usage_is_lit(p, end, "\"response.incomplete\""))
         {
             u->done = 1;
 
-        } else if (end - p >= (ptrdiff_t) sizeof("\"response.completed\"") - 1
-                   && memcmp(p, "\"response.completed\"",
-                             sizeof("\"response.completed\"") - 1)
-                      == 0)
+        } else if (olla_usage_is_lit(p, end, "\"error\"")
+                   || olla_usage_is_lit(p, end, "\"response.failed\""))
         {
-            u->done = 1;
+            u->failed = 1;
+        }
+
+        return;
+
+    case OLLA_U_ERROR:
+        /* an error object (OpenAI, Anthropic) or text (Ollama), not null */
+        if (*p == '{' || *p == '"') {
+            u->failed = 1;
         }
 
         return;
@@ -213,6 +236,9 @@ olla_usage_value(olla_usage_t *u, int what, const char *p, const char *end)
 
         if (what < OLLA_U_TOTAL) {
             u->v[what] = v;
+
+        } else if (what == OLLA_U_SEQ) {
+            u->seq = v;
         }
 
         return;
@@ -224,7 +250,7 @@ olla_usage_value(olla_usage_t *u, int what, const char *p, const char *end)
 
 static const unsigned char  olla_usage_first[256] = {
     ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['i'] = 1, ['o'] = 1,
-    ['p'] = 1, ['t'] = 1
+    ['p'] = 1, ['s'] = 1, ['t'] = 1
 };
 
 

@@ -13,15 +13,19 @@
  *                  chunk of a stream (stream_options.include_usage);
  *                  llama.cpp / DMR timings.{prompt_n, cache_n,
  *                  predicted_n, predicted_ms, predicted_per_second}; the
- *                  end: "data: [DONE]" or a non-null finish_reason
+ *                  end: "data: [DONE]" or a non-null finish_reason; an
+ *                  error of its own: "error": {...}
  *   Anthropic:     usage.{input_tokens, output_tokens,
  *                  cache_read_input_tokens} of message_start and
- *                  message_delta; the end: message_stop
+ *                  message_delta; the end: message_stop; an error of its
+ *                  own: "type": "error"
  *   Responses:     usage.{input_tokens, output_tokens,
  *                  input_tokens_details.cached_tokens}; the end:
- *                  response.completed
+ *                  response.completed or response.incomplete; an error of
+ *                  its own: response.failed or "type": "error"; the last
+ *                  sequence_number
  *   Ollama:        prompt_eval_count, eval_count, eval_duration (ns);
- *                  the end: "done": true
+ *                  the end: "done": true; an error: "error": "..."
  *
  * Each key is looked for wherever it appears, the last value wins (the
  * counts of a stream only grow).  Cost: two memchr() passes over the
@@ -47,7 +51,10 @@ typedef struct {
     int64_t        cached;          /* prompt tokens read from a cache */
     double         tokens_per_second;   /* generation; < 0: not said */
 
+    int64_t        seq;             /* the last sequence_number, or -1 */
+
     unsigned       done:1;          /* the answer's end marker was seen */
+    unsigned       failed:1;        /* it ended with an error of its own */
 
     /* private: what each key said */
     int64_t        v[12];

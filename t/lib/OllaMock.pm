@@ -58,11 +58,18 @@ package OllaMock;
 #                          chat.completion.chunk events ("tok0".."tokN-1"),
 #                          a finish_reason "stop" event, data: [DONE]
 #   X-Mock-Interval: S     seconds between events (default 0)
+#   X-Mock-First-Delay: S  seconds between the response header and the
+#                          first event (a prompt being read)
 #   X-Mock-Cut: K          close the connection after K events (no
 #                          terminating chunk)
+#   X-Mock-Cut-Reset: 1    with a cut: a TCP RST instead of a close
+#   X-Mock-Cut-Bytes: N    close the connection after N bytes of events
+#                          (within an event, a line)
 #   X-Mock-Replay: path    replay a file (relative to the repository
 #                          root): *.sse one event (blank-line separated
 #                          block) per chunk, else the file as the body
+#   X-Mock-Lines: 1        with X-Mock-Replay: one line of the file per
+#                          chunk, as a stream (NDJSON)
 #   X-Mock-Stream-Bytes: N an SSE stream of about N bytes, as fast as
 #                          possible, then finish_reason "stop" + [DONE]
 
@@ -580,6 +587,9 @@ sub handle_connection {
             ? models_response($sock, $port, $req, $conf)
             : mock_response($sock, $port, $req);
         end_request();
+        if (!$keep && $req->{headers}{'x-mock-cut-reset'}) {
+            setsockopt($sock, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0));
+        }
         last unless $keep;
     }
 
@@ -898,7 +908,10 @@ sub stream_events {
 
     my $h = $req->{headers};
     my $interval = num($h->{'x-mock-interval'});
+    my $first = num($h->{'x-mock-first-delay'});
     my $cut = defined $h->{'x-mock-cut'} ? int(num($h->{'x-mock-cut'})) : undef;
+    my $bytes = defined $h->{'x-mock-cut-bytes'}
+        ? int(num($h->{'x-mock-cut-bytes'})) : undef;
 
     my ($ok, $chunked) = stream_head($sock, $req, $status, $extra,
                                      $ctype || 'text/event-stream');
@@ -906,8 +919,16 @@ sub stream_events {
 
     for my $i (0 .. $#$events) {
         return 0 if defined $cut && $i >= $cut;
+        sleep $first if $first && $i == 0;
         sleep $interval if $interval && $i > 0;
-        write_all($sock, chunk($events->[$i], $chunked)) or return 0;
+        my $ev = $events->[$i];
+        if (defined $bytes && length $ev >= $bytes) {
+            write_all($sock, chunk(substr($ev, 0, $bytes), $chunked))
+                if $bytes;
+            return 0;
+        }
+        $bytes -= length $ev if defined $bytes;
+        write_all($sock, chunk($ev, $chunked)) or return 0;
     }
     return 0 if defined $cut && $cut < @$events;
 
@@ -965,6 +986,11 @@ sub replay {
     }
 
     my $ctype = $req->{headers}{'x-mock-content-type'};
+    if ($req->{headers}{'x-mock-lines'}) {
+        my @lines = map { "$_\n" } grep { /\S/ } split /\r?\n/, $data;
+        return stream_events($sock, $req, $status, $extra, \@lines,
+                             $ctype || 'application/x-ndjson');
+    }
     if ($rel =~ /\.sse$/) {
         (my $norm = $data) =~ s/\r\n/\n/g;
         my @events = map { "$_\n\n" } grep { /\S/ } split /\n\n+/, $norm;

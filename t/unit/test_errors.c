@@ -423,6 +423,18 @@ test_catalogue(void **state)
     assert_string_equal(row->code, "invalid_api_key");
     assert_string_equal(row->anthropic_type, "authentication_error");
 
+    /* a stream's last event: OpenAI's mid-stream type */
+
+    row = olla_err(OLLA_ERR_STREAM_CUT);
+    assert_string_equal(row->openai_type, "server_error");
+    assert_string_equal(row->code, "stream_interrupted");
+    assert_string_equal(row->anthropic_type, "api_error");
+
+    row = olla_err(OLLA_ERR_STREAM_IDLE);
+    assert_string_equal(row->openai_type, "server_error");
+    assert_string_equal(row->code, "stream_idle_timeout");
+    assert_string_equal(row->anthropic_type, "timeout_error");
+
     assert_int_equal(olla_err(OLLA_ERR_BODY_TOO_LARGE)->status, 413);
     assert_int_equal(olla_err(OLLA_ERR_BAD_REQUEST)->status, 400);
     assert_int_equal(olla_err(OLLA_ERR_REQUEST_TIMEOUT)->status, 408);
@@ -1054,6 +1066,216 @@ test_reference(void **state)
     free(r);
 }
 
+/* ------------------------------------------------------------ streams */
+
+static void
+expect_stream(olla_stream_e shape, olla_err_e err, const char *msg,
+    size_t msg_len, const olla_stream_info_t *info, const char *want)
+{
+    char    *b;
+    size_t   n;
+
+    b = olla_err_stream(shape, olla_err(err), msg, msg_len, info, &n);
+    assert_non_null(b);
+
+    if (n != strlen(want) || memcmp(b, want, n) != 0) {
+        print_error("got  %.*s\nwant %s\n", (int) n, b, want);
+        fail();
+    }
+
+    free(b);
+}
+
+
+/* the JSON of an SSE event ("data: " up to the blank line), parsed */
+
+static json_t *
+stream_json(const char *b, size_t n)
+{
+    const char    *d, *end;
+    json_t        *j;
+    json_error_t   je;
+
+    d = strstr(b, "data: ");
+    assert_non_null(d);
+    d += 6;
+
+    assert_true(n >= 2 && b[n - 1] == '\n' && b[n - 2] == '\n');
+    end = b + n - 2;
+
+    j = json_loadb(d, end - d, JSON_ALLOW_NUL, &je);
+    if (j == NULL) {
+        print_error("%s: %.*s\n", je.text, (int) (end - d), d);
+        fail();
+    }
+
+    return j;
+}
+
+
+static void
+test_stream_events(void **state)
+{
+    olla_stream_info_t  info;
+
+    memset(&info, 0, sizeof(info));
+    info.request_id = "req-9";
+    info.request_id_len = 5;
+    info.sequence = -1;
+    info.created_at = 1700000000;
+
+    expect_stream(OLLA_STREAM_OPENAI, OLLA_ERR_STREAM_CUT, S("cut"), &info,
+                  "data: {\"error\":{\"message\":\"cut\","
+                  "\"type\":\"server_error\",\"param\":null,"
+                  "\"code\":\"stream_interrupted\","
+                  "\"request_id\":\"req-9\"}}\n\n");
+
+    expect_stream(OLLA_STREAM_ANTHROPIC, OLLA_ERR_STREAM_IDLE, S("quiet"),
+                  &info,
+                  "event: error\ndata: {\"type\":\"error\",\"error\":"
+                  "{\"type\":\"timeout_error\",\"message\":\"quiet\"},"
+                  "\"request_id\":\"req-9\"}\n\n");
+
+    /* Responses, before response.created: the error event */
+    expect_stream(OLLA_STREAM_RESPONSES, OLLA_ERR_STREAM_CUT, S("cut"),
+                  &info,
+                  "event: error\ndata: {\"type\":\"error\","
+                  "\"code\":\"stream_interrupted\",\"message\":\"cut\","
+                  "\"param\":null,\"sequence_number\":0,\"error\":{"
+                  "\"type\":\"server_error\",\"code\":\"stream_interrupted\","
+                  "\"message\":\"cut\",\"param\":null}}\n\n");
+
+    /* after it: response.failed, the next sequence number */
+    info.response_id = "resp_abc";
+    info.response_id_len = 8;
+    info.model = "ai/smollm2";
+    info.model_len = 10;
+    info.sequence = 41;
+
+    expect_stream(OLLA_STREAM_RESPONSES, OLLA_ERR_STREAM_IDLE, S("quiet"),
+                  &info,
+                  "event: response.failed\ndata: {\"type\":\"response.failed\","
+                  "\"sequence_number\":42,\"response\":{\"id\":\"resp_abc\","
+                  "\"object\":\"response\",\"created_at\":1700000000,"
+                  "\"status\":\"failed\",\"error\":{\"code\":\"server_error\","
+                  "\"message\":\"quiet\"},\"incomplete_details\":null,"
+                  "\"model\":\"ai/smollm2\",\"output\":[]}}\n\n");
+
+    info.model = NULL;
+    info.model_len = 0;
+
+    expect_stream(OLLA_STREAM_RESPONSES, OLLA_ERR_STREAM_CUT, S("x"), &info,
+                  "event: response.failed\ndata: {\"type\":\"response.failed\","
+                  "\"sequence_number\":42,\"response\":{\"id\":\"resp_abc\","
+                  "\"object\":\"response\",\"created_at\":1700000000,"
+                  "\"status\":\"failed\",\"error\":{\"code\":\"server_error\","
+                  "\"message\":\"x\"},\"incomplete_details\":null,"
+                  "\"model\":null,\"output\":[]}}\n\n");
+
+    expect_stream(OLLA_STREAM_NDJSON, OLLA_ERR_STREAM_CUT, S("a \"b\""),
+                  &info, "{\"error\":\"a \\\"b\\\"\"}\n");
+
+    /* the row's message by default */
+    expect_stream(OLLA_STREAM_NDJSON, OLLA_ERR_STREAM_CUT, NULL, 0, &info,
+                  "{\"error\":\"the endpoint ended the stream before the "
+                  "response was complete\"}\n");
+}
+
+
+/* any bytes in the message, the model and the ids: every event parses */
+
+static void
+test_stream_parse(void **state)
+{
+    int                 shape;
+    char               *b;
+    size_t              n;
+    json_t             *j, *v;
+    olla_stream_info_t  info;
+    static const char   msg[] = "model \"ai/x\0y\" \xff\x01 \xe6\x97\xa5";
+
+    memset(&info, 0, sizeof(info));
+    info.request_id = "r\"\0";
+    info.request_id_len = 3;
+    info.response_id = "resp_\0\xc3";
+    info.response_id_len = 7;
+    info.model = "m\0\n";
+    info.model_len = 3;
+    info.sequence = 7;
+    info.created_at = 1;
+
+    for (shape = OLLA_STREAM_OPENAI; shape <= OLLA_STREAM_NDJSON; shape++) {
+        b = olla_err_stream((olla_stream_e) shape,
+                            olla_err(OLLA_ERR_STREAM_CUT), msg,
+                            sizeof(msg) - 1, &info, &n);
+        assert_non_null(b);
+
+        /* one event: no blank line inside, nothing raw below 0x20 */
+        assert_null(memchr(b, '\0', n));
+
+        if (shape == OLLA_STREAM_NDJSON) {
+            json_error_t  je;
+
+            assert_true(b[n - 1] == '\n');
+            assert_null(memchr(b, '\n', n - 1));
+            j = json_loadb(b, n - 1, JSON_ALLOW_NUL, &je);
+            assert_non_null(j);
+            v = json_object_get(j, "error");
+
+        } else {
+            assert_true(strstr(b, "\n\n") == b + n - 2);
+            j = stream_json(b, n);
+
+            if (shape == OLLA_STREAM_RESPONSES) {
+                assert_string_equal(json_string_value(json_object_get(j,
+                                        "type")), "response.failed");
+                assert_int_equal(json_integer_value(json_object_get(j,
+                                        "sequence_number")), 8);
+                v = json_object_get(json_object_get(j, "response"),
+                                    "error");
+                v = json_object_get(v, "message");
+
+            } else {
+                v = json_object_get(json_object_get(j, "error"), "message");
+            }
+        }
+
+        assert_non_null(v);
+        assert_true(json_string_length(v) > 14);
+        /* U+0000 escaped, kept: never a truncation */
+        assert_memory_equal(json_string_value(v), "model \"ai/x\0y\"", 14);
+
+        json_decref(j);
+        free(b);
+    }
+}
+
+
+/* a client's string in a message: escaped, never cut at a U+0000 */
+
+static void
+test_quote(void **state)
+{
+    size_t  n;
+    char    out[6 * 32];
+
+    n = olla_err_quote(S("ai/x\0y"), out);
+    assert_int_equal(n, 11);
+    assert_memory_equal(out, "ai/x\\u0000y", 11);
+
+    n = olla_err_quote(S("a\"b\\c\x01\x1f\x7f\xc3\xa9"), out);
+    assert_int_equal(n, strlen("a\\\"b\\\\c\\u0001\\u001f\\u007f\xc3\xa9"));
+    assert_memory_equal(out, "a\\\"b\\\\c\\u0001\\u001f\\u007f\xc3\xa9", n);
+
+    /* the worst case: 6 bytes out for each byte in */
+    memset(out, 'z', sizeof(out));
+    n = olla_err_quote("\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+                       "\0\0\0\0\0\0\0\0\0\0\0", 32, out);
+    assert_int_equal(n, sizeof(out));
+
+    assert_int_equal(olla_err_quote("", 0, out), 0);
+}
+
 
 int
 main(void)
@@ -1078,6 +1300,9 @@ main(void)
         cmocka_unit_test(test_for_status_catalogue),
         cmocka_unit_test(test_for_status_generic),
         cmocka_unit_test(test_anthropic_type),
+        cmocka_unit_test(test_quote),
+        cmocka_unit_test(test_stream_events),
+        cmocka_unit_test(test_stream_parse),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -325,6 +325,7 @@ test_shipped_dmr(void **state)
     assert_dmr_common(p);
 
     assert_int_equal(p->timeout_ms, 5 * 60 * 1000);
+    assert_int_equal(p->stream_idle_timeout_ms, 2 * 60 * 1000);
     assert_int_equal(p->base_timeout_ms, 0);
 
     assert_int_equal(p->nconcurrency_limits, 4);
@@ -430,6 +431,7 @@ test_shipped_others(void **state)
     assert_int_equal(o->anthropic_token_count, 0);
     assert_int_equal(o->default_priority, 80);
     assert_int_equal(o->timeout_ms, 300000);
+    assert_int_equal(o->stream_idle_timeout_ms, 0);      /* off */
     assert_int_equal(o->max_concurrent_requests, 4);
     assert_int_equal(o->streaming_support, 1);
     assert_ptr_equal(olla_profiles_find_prefix(set, S("ollama")), o);
@@ -447,6 +449,7 @@ test_shipped_others(void **state)
     assert_null(g->anthropic_messages_path);
     assert_int_equal(g->default_priority, 50);
     assert_int_equal(g->timeout_ms, 300000);
+    assert_int_equal(g->stream_idle_timeout_ms, 120000);
     assert_ptr_equal(olla_profiles_find_prefix(set, S("openai")), g);
     assert_ptr_equal(olla_profiles_find_prefix(set,
                      S("openai-compatible")), g);
@@ -805,6 +808,19 @@ test_error_types_and_ranges(void **state)
     expect_buf_error("name: x\ncharacteristics:\n  timeout: 25h\n",
                      "t.yaml:3:12: characteristics.timeout must be between "
                      "1s and 24h, not \"25h\"");
+    expect_buf_error("name: x\ncharacteristics:\n"
+                     "  stream_idle_timeout: 0s\n",
+                     "t.yaml:3:24: characteristics.stream_idle_timeout must "
+                     "be between 1s and 24h, not \"0s\"");
+    expect_buf_error("name: x\ncharacteristics:\n"
+                     "  stream_idle_timeout: soon\n",
+                     "t.yaml:3:24: characteristics.stream_idle_timeout must "
+                     "be a duration such as 30s, 5m or 1h30m, or off, not "
+                     "\"soon\"");
+    expect_buf_error("name: x\ncharacteristics:\n"
+                     "  stream_idle_timeout: [1m]\n",
+                     "t.yaml:3:24: characteristics.stream_idle_timeout must "
+                     "be a duration such as 30s, 5m or 1h30m, not a list");
     expect_buf_error("name: x\ncharacteristics:\n  timeout: {m: 5}\n",
                      "t.yaml:3:12: characteristics.timeout must be a "
                      "duration such as 30s, 5m or 1h30m, not a mapping");
@@ -1770,6 +1786,31 @@ test_merge_rules(void **state)
     assert_int_equal(p->anthropic_enabled, 0);
     assert_string_equal(p->anthropic_messages_path, "/m");
     assert_int_equal(p->paths.n, 1);
+    olla_profiles_free(set);
+
+    /* stream_idle_timeout: off in the custom file, or a value over off */
+    set = load_buf2("x.yaml", "name: x\ncharacteristics:\n"
+                    "  stream_idle_timeout: 2m\n",
+                    "x-custom.yaml", "characteristics:\n"
+                    "  stream_idle_timeout: OFF\n", err, sizeof(err));
+    assert_non_null(set);
+    assert_int_equal(set->profiles[0].stream_idle_timeout_ms, 0);
+    olla_profiles_free(set);
+
+    set = load_buf2("x.yaml", "name: x\ncharacteristics:\n"
+                    "  stream_idle_timeout: false\n",
+                    "x-custom.yaml", "characteristics:\n"
+                    "  stream_idle_timeout: 1m30s\n", err, sizeof(err));
+    assert_non_null(set);
+    assert_int_equal(set->profiles[0].stream_idle_timeout_ms, 90000);
+    olla_profiles_free(set);
+
+    set = load_buf2("x.yaml", "name: x\ncharacteristics:\n"
+                    "  stream_idle_timeout: 45s\n",
+                    "x-custom.yaml", "characteristics:\n"
+                    "  stream_idle_timeout: ~\n", err, sizeof(err));
+    assert_non_null(set);
+    assert_int_equal(set->profiles[0].stream_idle_timeout_ms, 0);
     olla_profiles_free(set);
 
     /* an empty custom file changes nothing; .yml works */

@@ -212,6 +212,94 @@ test_responses_stream(void **state)
 }
 
 
+/*
+ * How an answer ended, beyond its counts: an error of the backend's own
+ * (failed), response.incomplete (done), the last sequence_number; each
+ * fed whole, split everywhere and byte by byte
+ */
+
+typedef struct {
+    unsigned  done, failed;
+    int64_t   seq;
+} end_t;
+
+
+static void
+check_end(const char *text, const end_t *w)
+{
+    size_t        n, k, i;
+    olla_usage_t  u;
+
+    n = strlen(text);
+
+    for (k = 0; k <= n + 1; k++) {
+        olla_usage_init(&u);
+
+        if (k <= n) {
+            olla_usage_feed(&u, text, k);
+            olla_usage_feed(&u, text + k, n - k);
+
+        } else {
+            for (i = 0; i < n; i++) {
+                olla_usage_feed(&u, text + i, 1);
+            }
+        }
+
+        if (u.done != w->done || u.failed != w->failed || u.seq != w->seq) {
+            fail_msg("%s (split %zu): done %u failed %u seq %lld; want "
+                     "%u %u %lld", text, k, u.done, u.failed,
+                     (long long) u.seq, w->done, w->failed,
+                     (long long) w->seq);
+        }
+    }
+}
+
+
+static void
+test_end(void **state)
+{
+    /* OpenAI's error event mid-stream; a null error is no error */
+    check_end("data: {\"choices\":[{\"delta\":{\"content\":\"a\"},"
+              "\"finish_reason\":null}],\"error\":null}\n\n"
+              "data: {\"error\":{\"message\":\"boom\","
+              "\"type\":\"server_error\"}}\n\n",
+              &(end_t) { 0, 1, -1 });
+
+    /* text that only looks like one is none */
+    check_end("data: {\"choices\":[{\"delta\":{\"content\":"
+              "\"\\\"error\\\":{\\\"type\\\":\\\"error\\\"\"},"
+              "\"finish_reason\":null}]}\n\n",
+              &(end_t) { 0, 0, -1 });
+
+    /* Anthropic's error event */
+    check_end("event: message_start\ndata: {\"type\":\"message_start\"}"
+              "\n\nevent: error\ndata: {\"type\":\"error\",\"error\":"
+              "{\"type\":\"overloaded_error\",\"message\":\"x\"}}\n\n",
+              &(end_t) { 0, 1, -1 });
+
+    /* the Responses API: failed, incomplete, the last sequence number */
+    check_end("event: response.created\ndata: {\"type\":"
+              "\"response.created\",\"sequence_number\":0,\"response\":"
+              "{\"id\":\"resp_1\",\"error\":null}}\n\n"
+              "event: response.output_text.delta\ndata: {\"type\":"
+              "\"response.output_text.delta\",\"sequence_number\":17,"
+              "\"delta\":\"x\"}\n\n",
+              &(end_t) { 0, 0, 17 });
+    check_end("data: {\"type\":\"response.failed\",\"sequence_number\":"
+              "3,\"response\":{\"status\":\"failed\"}}\n\n",
+              &(end_t) { 0, 1, 3 });
+    check_end("data: {\"type\":\"response.incomplete\",\"sequence_number"
+              "\":9}\n\n", &(end_t) { 1, 0, 9 });
+    check_end("data: {\"type\":\"error\",\"code\":\"server_error\","
+              "\"message\":\"m\",\"sequence_number\":2}\n\n",
+              &(end_t) { 0, 1, 2 });
+
+    /* Ollama's error line */
+    check_end("{\"model\":\"m\",\"done\":false}\n{\"error\":\"out of "
+              "memory\"}\n", &(end_t) { 0, 1, -1 });
+}
+
+
 /* odd spacing, a null finish_reason, keys with other values */
 
 static void
@@ -269,6 +357,7 @@ main(void)
         cmocka_unit_test(test_timings_only),
         cmocka_unit_test(test_anthropic_stream),
         cmocka_unit_test(test_responses_stream),
+        cmocka_unit_test(test_end),
         cmocka_unit_test(test_odd),
         cmocka_unit_test(test_long),
     };
