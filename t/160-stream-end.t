@@ -261,7 +261,7 @@ Test::More::like($r->{body}, qr/"delta":"lo"\}\n\nevent: response\.failed\ndata:
                  'cut: response.failed');
 $r = main::post('/olla/dmr/engines/v1/responses', 'respcut0', $main::RESP,
                 'X-Mock-Replay' => $file, 'X-Mock-Cut' => 0);
-Test::More::like($r->{body}, qr/\Aevent: error\ndata: \{"type":"error","code":"stream_interrupted","message":"endpoint \\"dmr\\" ended the stream before the response was complete","param":null,"sequence_number":0,"error":\{"type":"server_error","param":null,"code":"stream_interrupted","message":"(?:[^"\\]|\\.)+","param":null\}\}\n\n\z/,
+Test::More::like($r->{body}, qr/\Aevent: error\ndata: \{"type":"error","code":"stream_interrupted","message":"endpoint \\"dmr\\" ended the stream before the response was complete","param":null,"sequence_number":0,"error":\{"type":"server_error","code":"stream_interrupted","message":"(?:[^"\\]|\\.)+","param":null\}\}\n\n\z/,
                  'cut before any event: the error event');
 Test::More::like(main::logged('respcut0'), qr/ end=backend_cut$/, 'backend_cut');
 --- error_log

@@ -69,7 +69,7 @@ Content-Type: application/json
 --- response_headers eval
 [ ("Content-Type: application/json") x 4 ]
 --- response_body_like eval
-[ (qr{^\{"error":\{"message":"\\"model\\" is required and must be a non-empty string: the request body is empty","type":"invalid_request_error","code":"invalid_model","request_id":"[0-9a-f]{32}"\}\}\n$}) x 4 ]
+[ (qr{^\{"error":\{"message":"\\"model\\" is required and must be a non-empty string: the request body is empty","type":"invalid_request_error","param":null,"code":"invalid_model","request_id":"[0-9a-f]{32}"\}\}\n$}) x 4 ]
 --- no_error_log
 [error]
 
@@ -126,7 +126,7 @@ POST /olla/dmr/engines/v1/chat/completions
 --- error_code: 503
 --- response_headers_like
 Retry-After: (?:2\d|30)
---- response_body_like: ^\{"error":\{"message":"no docker-model-runner endpoint is available in upstream \\"models\\": endpoint \\"a\\"'s circuit is open after 5 consecutive connection failures; it gets a trial request at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(in (?:2\d|30)s\)","type":"service_unavailable","code":"no_healthy_endpoint"
+--- response_body_like: ^\{"error":\{"message":"no docker-model-runner endpoint is available in upstream \\"models\\": endpoint \\"a\\"'s circuit is open after 5 consecutive connection failures; it gets a trial request at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(in (?:2\d|30)s\)","type":"service_unavailable","param":null,"code":"no_healthy_endpoint"
 
 
 
@@ -140,6 +140,6 @@ OllaTest::wait_status_settled();
 [200, 400]
 --- response_body_like eval
 [ qr{"mock":"dmr-a"},
-  qr{^\{"error":\{"message":"JSON nested deeper than 128 levels \(at byte 153\)","type":"invalid_request_error","code":"invalid_json"} ]
+  qr{^\{"error":\{"message":"JSON nested deeper than 128 levels \(at byte 153\)","type":"invalid_request_error","param":null,"code":"invalid_json"} ]
 --- no_error_log
 [error]
