@@ -713,9 +713,11 @@ ngx_olla_dmr_queue_join(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
 
     ngx_olla_dmr_queue_arm(omcf);
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "olla: queued in \"%V\", ticket %uL, %uD waiting",
-                   &ups->uscf->host, ticket, qsh->q.waiting);
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "olla: request queued in upstream \"%V\" (ticket %uL, "
+                  "%uD waiting): every endpoint it can use is at its "
+                  "concurrency limit", &ups->uscf->host, ticket,
+                  qsh->q.waiting);
 
     return NGX_OK;
 }
