@@ -274,7 +274,7 @@ ngx_olla_dmr_status_endpoints(ngx_http_request_t *r,
 
             e = json_pack("{s:o, s:o, s:o, s:o, s:I, s:s, s:s, s:o, s:I, "
                           "s:I, s:I, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:o, "
-                          "s:o, s:I, s:o, s:I}",
+                          "s:o, s:I, s:o, s:o, s:I}",
                           "name", ngx_olla_dmr_str(&ep[j].name),
                           "url", ngx_olla_dmr_str(&ep[j].url),
                           "type", ngx_olla_dmr_str(&ep[j].type),
@@ -301,21 +301,24 @@ ngx_olla_dmr_status_endpoints(ngx_http_request_t *r,
                           "decisions", ngx_olla_dmr_decisions(sh),
                           "preloads", (json_int_t) sh->preloads,
                           "usage", ngx_olla_dmr_stats_json(&sum),
+                          "failover", ngx_olla_dmr_failover_json(sh),
                           "probes", (json_int_t) sh->probes);
 
-            if (e == NULL
-                || json_object_set_new(e, "failover",
-                                       ngx_olla_dmr_failover_json(sh))
-                   != 0
-                || json_array_append_new(list, e) != 0)
-            {
+            if (e == NULL || json_array_append_new(list, e) != 0) {
                 json_decref(root);
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
         }
     }
 
-    /* per upstream: its queue (olla_queue) */
+    if (json_object_set_new(root, "total", json_integer(json_array_size(list)))
+        != 0)
+    {
+        json_decref(root);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* per upstream: its queue (olla_queue) and failover */
 
     list = json_array();
 
@@ -338,13 +341,6 @@ ngx_olla_dmr_status_endpoints(ngx_http_request_t *r,
             json_decref(root);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-    }
-
-    if (json_object_set_new(root, "total", json_integer(json_array_size(list)))
-        != 0)
-    {
-        json_decref(root);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return ngx_olla_dmr_send_jansson(r, NGX_HTTP_OK, root);
