@@ -965,6 +965,10 @@ ngx_olla_dmr_queue_wake(ngx_olla_dmr_main_conf_t *omcf,
         return;
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "olla: queue ticket %uL has the turn in worker %uD",
+                   turn->ticket, turn->slot);
+
     if (write(omcf->wake_fds[2 * turn->slot + 1], "q", 1) == -1) {
         /* EAGAIN: the pipe is full, a wakeup is pending there already */
         return;
@@ -1154,6 +1158,8 @@ ngx_olla_dmr_queue_pipe_handler(ngx_event_t *ev)
             break;
         }
     }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ev->log, 0, "olla: queue wake pipe");
 
     omcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_olla_dmr_module);
 
