@@ -176,6 +176,8 @@ UNIT_DEPS_test_errors    := src/olla_errors.c src/olla_jdom.c
 UNIT_DEPS_test_path      := src/olla_path.c
 UNIT_DEPS_test_routes    := src/olla_routes.c
 UNIT_DEPS_test_keys      := src/olla_keys.c
+UNIT_DEPS_test_queue     := src/olla_queue.c
+UNIT_DEPS_test_failover  := src/olla_failover.c
 OLLA_RESP_SRCS           := src/olla_resp_util.c src/olla_resp_request.c \
                             src/olla_resp_response.c src/olla_resp_stream.c
 UNIT_DEPS_test_responses := $(OLLA_RESP_SRCS) src/olla_sse.c src/olla_jdom.c

@@ -46,6 +46,7 @@ static ngx_int_t ngx_olla_dmr_check_routes(ngx_conf_t *cf,
 static ngx_int_t ngx_olla_dmr_init_ssl(ngx_conf_t *cf,
     ngx_olla_dmr_main_conf_t *omcf);
 #endif
+static ngx_int_t ngx_olla_dmr_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_olla_dmr_init_process(ngx_cycle_t *cycle);
 
 
@@ -113,6 +114,20 @@ static ngx_command_t  ngx_olla_dmr_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_HTTP_SRV_CONF_OFFSET,
       offsetof(ngx_olla_dmr_upstream_t, prewarm),
+      NULL },
+
+    { ngx_string("olla_queue"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_TAKE12,
+      ngx_olla_dmr_queue_directive,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("olla_failover"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_TAKE123,
+      ngx_olla_dmr_failover_directive,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("olla_route"),
@@ -203,7 +218,7 @@ ngx_module_t  ngx_olla_dmr_module = {
     ngx_olla_dmr_commands,                 /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_olla_dmr_init_module,              /* init module */
     ngx_olla_dmr_init_process,             /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -866,8 +881,19 @@ ngx_olla_dmr_init_ssl(ngx_conf_t *cf, ngx_olla_dmr_main_conf_t *omcf)
 
 
 static ngx_int_t
+ngx_olla_dmr_init_module(ngx_cycle_t *cycle)
+{
+    return ngx_olla_dmr_queue_init_module(cycle);
+}
+
+
+static ngx_int_t
 ngx_olla_dmr_init_process(ngx_cycle_t *cycle)
 {
+    if (ngx_olla_dmr_queue_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_olla_dmr_health_init_process(cycle);
 }
 

@@ -26,6 +26,8 @@
 #include "olla_ps.h"
 #include "olla_usage.h"
 #include "olla_keys.h"
+#include "olla_queue.h"
+#include "olla_failover.h"
 
 
 #define NGX_OLLA_DMR_VERSION          "0.1.0"
@@ -59,6 +61,8 @@
 
 typedef struct ngx_olla_dmr_upstream_s  ngx_olla_dmr_upstream_t;
 typedef struct ngx_olla_dmr_probe_s     ngx_olla_dmr_probe_t;
+typedef struct ngx_olla_dmr_qsh_s       ngx_olla_dmr_qsh_t;
+typedef struct ngx_olla_dmr_waiter_s    ngx_olla_dmr_waiter_t;
 
 
 /*
@@ -185,6 +189,15 @@ typedef struct {
     /* routing decisions by reason */
     ngx_atomic_t                 decisions[OLLA_REASON_COUNT];
 
+    /*
+     * failover (olla_failover): a backend's Retry-After keeps the endpoint
+     * out of the candidates until rest_until (ngx_current_msec clock);
+     * requests tried again elsewhere after a fast failure here, by kind
+     */
+    ngx_msec_t                   rest_until;
+    ngx_atomic_t                 rests;
+    ngx_atomic_t                 failovers[OLLA_FAILOVER_KINDS];
+
     /* what the answers said, per model */
     ngx_olla_dmr_mstat_t         mstat[NGX_OLLA_DMR_STAT_SLOTS];
 } ngx_olla_dmr_ep_sh_t;
@@ -226,6 +239,7 @@ typedef struct {
 
 typedef struct {
     ngx_queue_t                  endpoints;    /* ngx_olla_dmr_ep_sh_t */
+    ngx_queue_t                  queues;       /* ngx_olla_dmr_qsh_t */
     ngx_uint_t                   generation;
     ngx_olla_dmr_rid_t          *rids;         /* NGX_OLLA_DMR_RIDS */
     time_t                       start;        /* the zone's first start */
@@ -278,6 +292,20 @@ struct ngx_olla_dmr_upstream_s {
     ngx_flag_t                     resident_first;
     ngx_flag_t                     affinity;
     ngx_flag_t                     prewarm;
+
+    /* olla_queue: 0 waiters when off; the zone's queue, this worker's */
+    ngx_uint_t                     queue_len;
+    ngx_msec_t                     queue_timeout;
+    ngx_uint_t                     queue_set;
+    ngx_olla_dmr_qsh_t            *qsh;
+    ngx_queue_t                    waiters;    /* ngx_olla_dmr_waiter_t */
+    ngx_uint_t                     nwaiters;
+
+    /* olla_failover: endpoints a request may try, the fast bound */
+    ngx_uint_t                     failover_tries;  /* 0: off */
+    ngx_msec_t                     failover_fast;
+    ngx_uint_t                     failover_set;
+
     ngx_uint_t                     initialized;
     ngx_uint_t                     cursor;     /* round-robin, ties */
     olla_pick_ep_t                *facts;      /* this worker's scratch */
@@ -332,6 +360,16 @@ typedef struct {
     /* this worker's memory of model facts (model names repeat) */
     ngx_olla_dmr_facts_t         facts[NGX_OLLA_DMR_FACTS];
     ngx_uint_t                   facts_next;
+
+    /*
+     * waking the queue's waiters in other workers: a pipe per worker,
+     * made by the master for this configuration (wake_gen tells them
+     * apart from another configuration's); the re-check timer
+     */
+    ngx_fd_t                    *wake_fds;     /* read, write per worker */
+    ngx_uint_t                   nwake;
+    uint32_t                     wake_gen;
+    ngx_event_t                  queue_timer;
 } ngx_olla_dmr_main_conf_t;
 
 
@@ -415,6 +453,18 @@ typedef struct {
     ngx_olla_dmr_endpoint_t     *ep;
     u_char                      *skip;
 
+    /*
+     * failover: the endpoint of the next try, reserved when an answer was
+     * found worth trying again, until nginx asks for it
+     */
+    ngx_olla_dmr_endpoint_t     *next_ep;
+    void                        *peer;         /* the balancer's data */
+
+    /* olla_queue: the request's place in the queue, the epoch it tried */
+    ngx_olla_dmr_waiter_t       *waiter;
+    uint64_t                     q_epoch;
+    ngx_msec_t                   q_wait;       /* how long it waited */
+
     ngx_str_t                    model;        /* as the client sent it */
     ngx_str_t                    norm;         /* normalised */
     uint64_t                     model_hash;   /* of norm, 0: no model */
@@ -449,6 +499,9 @@ typedef struct {
     unsigned                     reserved:1;   /* ep holds a slot */
     unsigned                     cleanup:1;
     unsigned                     trial:1;      /* holds the breaker trial */
+    unsigned                     next_reserved:1;
+    unsigned                     next_trial:1;
+    unsigned                     q_timed_out:1;
     unsigned                     local:1;      /* answered by the module */
     unsigned                     headers_done:1;
     unsigned                     key_checked:1; /* olla_api_keys, no route */
@@ -543,6 +596,8 @@ const olla_err_t *ngx_olla_dmr_keys_error(ngx_olla_dmr_ctx_t *ctx,
 ngx_int_t ngx_olla_dmr_olla_status(ngx_http_request_t *r, ngx_str_t *rest);
 
 /* ngx_olla_dmr_upstream.c */
+char *ngx_olla_dmr_failover_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 char *ngx_olla_dmr_endpoint_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_olla_dmr_load_balancer_directive(ngx_conf_t *cf,
@@ -638,6 +693,34 @@ struct json_t *ngx_olla_dmr_stats_json(ngx_olla_dmr_mstat_t *m);
 extern const ngx_msec_t ngx_olla_dmr_stats_bounds[];
 size_t ngx_olla_dmr_prom_label_len(ngx_str_t *s);
 u_char *ngx_olla_dmr_prom_label(u_char *p, ngx_str_t *s);
+
+/* ngx_olla_dmr_queue.c */
+typedef void (*ngx_olla_dmr_resume_pt)(ngx_http_request_t *r);
+
+#define NGX_OLLA_DMR_LEFT_SERVED      0      /* it got a slot */
+#define NGX_OLLA_DMR_LEFT_TIMEOUT     1
+#define NGX_OLLA_DMR_LEFT_CLIENT      2      /* the client went away */
+#define NGX_OLLA_DMR_LEFT_OTHER       3      /* answered otherwise */
+
+char *ngx_olla_dmr_queue_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_olla_dmr_queue_defaults(ngx_olla_dmr_upstream_t *ups);
+ngx_int_t ngx_olla_dmr_queue_init_zone(ngx_slab_pool_t *shpool,
+    ngx_olla_dmr_shctx_t *sh, ngx_olla_dmr_main_conf_t *omcf,
+    ngx_log_t *log);
+ngx_int_t ngx_olla_dmr_queue_init_module(ngx_cycle_t *cycle);
+ngx_int_t ngx_olla_dmr_queue_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_olla_dmr_queue_turn(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx, ngx_olla_dmr_resume_pt resume);
+ngx_int_t ngx_olla_dmr_queue_full(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx, ngx_olla_dmr_resume_pt resume);
+void ngx_olla_dmr_queue_leave(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
+    ngx_uint_t why);
+void ngx_olla_dmr_queue_kick(ngx_olla_dmr_upstream_t *ups);
+ngx_uint_t ngx_olla_dmr_queue_retry_after(ngx_olla_dmr_upstream_t *ups);
+struct json_t *ngx_olla_dmr_queue_json(ngx_olla_dmr_upstream_t *ups);
+size_t ngx_olla_dmr_queue_prom_len(ngx_olla_dmr_main_conf_t *omcf);
+u_char *ngx_olla_dmr_queue_prom(u_char *p, ngx_olla_dmr_main_conf_t *omcf);
 
 /* ngx_olla_dmr_shm.c */
 ngx_int_t ngx_olla_dmr_shm_add(ngx_conf_t *cf,

@@ -84,6 +84,11 @@ static ngx_int_t ngx_olla_dmr_read_body(ngx_http_request_t *r);
 static void ngx_olla_dmr_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_olla_dmr_route_body(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx);
+static ngx_int_t ngx_olla_dmr_route_dispatch(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx);
+static void ngx_olla_dmr_route_resume(ngx_http_request_t *r);
+static ngx_int_t ngx_olla_dmr_queue_refuse(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx, ngx_uint_t timed_out);
 static ngx_int_t ngx_olla_dmr_read_model(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx, olla_json_field_t *fields, u_char *num);
 static ngx_int_t ngx_olla_dmr_check_message(ngx_http_request_t *r,
@@ -568,9 +573,6 @@ ngx_olla_dmr_route_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
     off_t                     size;
     ngx_int_t                 rc;
     ngx_chain_t              *cl;
-    const char               *path;
-    olla_pick_result_e        result;
-    ngx_olla_dmr_endpoint_t  *ep;
     u_char                    num[4][NGX_OLLA_DMR_NUM];
     olla_json_field_t         fields[NGX_OLLA_DMR_F_N];
 
@@ -628,7 +630,71 @@ ngx_olla_dmr_route_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
         return rc;
     }
 
+    return ngx_olla_dmr_route_dispatch(r, ctx);
+}
+
+
+/*
+ * The endpoint, when the request's turn comes (olla_queue): at once as a
+ * rule; when every endpoint it can use is full, it waits in the upstream's
+ * queue and comes back here through ngx_olla_dmr_route_resume()
+ */
+
+static ngx_int_t
+ngx_olla_dmr_route_dispatch(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
+{
+    ngx_int_t                 rc;
+    const char               *path;
+    olla_pick_result_e        result;
+    ngx_olla_dmr_endpoint_t  *ep;
+
+    rc = ngx_olla_dmr_queue_turn(r, ctx, ngx_olla_dmr_route_resume);
+
+    switch (rc) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_AGAIN:
+        /* waiting: the queue resumes the request */
+        return NGX_DONE;
+
+    case NGX_BUSY:
+        return ngx_olla_dmr_queue_refuse(r, ctx, 0);
+
+    case NGX_DECLINED:
+        return ngx_olla_dmr_queue_refuse(r, ctx, 1);
+
+    default:
+        ngx_olla_dmr_queue_leave(r, ctx, NGX_OLLA_DMR_LEFT_OTHER);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     ep = ngx_olla_dmr_pick(r, ctx, &result);
+
+    if (ep == NULL && result == OLLA_PICK_FULL) {
+        rc = ngx_olla_dmr_queue_full(r, ctx, ngx_olla_dmr_route_resume);
+
+        switch (rc) {
+
+        case NGX_AGAIN:
+            return NGX_DONE;
+
+        case NGX_BUSY:
+            return ngx_olla_dmr_queue_refuse(r, ctx, 0);
+
+        case NGX_DECLINED:
+            /* olla_queue off: the 429 at once */
+            break;
+
+        default:
+            ngx_olla_dmr_queue_leave(r, ctx, NGX_OLLA_DMR_LEFT_OTHER);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    ngx_olla_dmr_queue_leave(r, ctx, ep ? NGX_OLLA_DMR_LEFT_SERVED
+                                        : NGX_OLLA_DMR_LEFT_OTHER);
 
     if (ep == NULL) {
         return ngx_olla_dmr_pick_error(r, ctx, result);
@@ -1283,6 +1349,88 @@ ngx_olla_dmr_pick_error(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_NO_HEALTHY_ENDPOINT,
                              "no healthy %s endpoint is available in "
                              "upstream \"%V\"", type, &ctx->ups->uscf->host);
+}
+
+
+/*
+ * The queue's turn came (or the wait ran out): the request goes on from
+ * where the phase handler left it, as after reading the body
+ */
+
+static void
+ngx_olla_dmr_route_resume(ngx_http_request_t *r)
+{
+    ngx_int_t            rc;
+    ngx_olla_dmr_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_olla_dmr_module);
+
+    rc = ngx_olla_dmr_route_dispatch(r, ctx);
+
+    if (rc == NGX_DONE) {
+        /* still waiting, or answered by the module */
+        return;
+    }
+
+    ctx->phase_done = 1;
+    ctx->status = rc;
+
+    if (r->request_body) {
+        r->preserve_body = 1;
+    }
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+/* 429 from the queue: full, or the request's wait ran out */
+
+static ngx_int_t
+ngx_olla_dmr_queue_refuse(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
+    ngx_uint_t timed_out)
+{
+    u_char      *p;
+    ngx_uint_t   secs;
+    const char  *type;
+
+    if (timed_out) {
+        ngx_olla_dmr_queue_leave(r, ctx, NGX_OLLA_DMR_LEFT_TIMEOUT);
+    }
+
+    secs = ngx_olla_dmr_queue_retry_after(ctx->ups);
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_olla_dmr_add_header(r, "Retry-After", p,
+                                ngx_sprintf(p, "%ui", secs) - p)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    type = ctx->type ? ctx->type->name : "any";
+
+    if (timed_out) {
+        return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_QUEUE_TIMEOUT,
+                                 "the request waited %M.%03Ms in the queue "
+                                 "of upstream \"%V\" for a free %s endpoint "
+                                 "and its wait ran out (olla_queue "
+                                 "timeout=%Mms); retry later",
+                                 ctx->q_wait / 1000, ctx->q_wait % 1000,
+                                 &ctx->ups->uscf->host, type,
+                                 ctx->ups->queue_timeout);
+    }
+
+    return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_QUEUE_FULL,
+                             "every %s endpoint that can serve this request "
+                             "is at its concurrency limit and the queue of "
+                             "upstream \"%V\" is full (olla_queue %ui); "
+                             "retry later", type, &ctx->ups->uscf->host,
+                             ctx->ups->queue_len);
 }
 
 

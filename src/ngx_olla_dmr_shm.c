@@ -29,7 +29,7 @@ ngx_olla_dmr_shm_add(ngx_conf_t *cf, ngx_olla_dmr_main_conf_t *omcf)
     ngx_shm_zone_t  *shm_zone;
 
     /* the layout's version: a module of another layout starts afresh */
-    ngx_str_set(&name, "olla_dmr_3");
+    ngx_str_set(&name, "olla_dmr_4");
 
     shm_zone = ngx_shared_memory_add(cf, &name, omcf->zone_size,
                                      &ngx_olla_dmr_module);
@@ -76,6 +76,7 @@ ngx_olla_dmr_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         }
 
         ngx_queue_init(&sh->endpoints);
+        ngx_queue_init(&sh->queues);
         sh->start = ngx_time();
         shpool->data = sh;
 
@@ -176,6 +177,15 @@ ngx_olla_dmr_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             ngx_queue_remove(q);
             ngx_olla_dmr_node_free(shpool, node);
         }
+    }
+
+    /* the upstreams' wait queues (olla_queue) */
+
+    if (ngx_olla_dmr_queue_init_zone(shpool, sh, omcf, shm_zone->shm.log)
+        != NGX_OK)
+    {
+        ngx_shmtx_unlock(&shpool->mutex);
+        return NGX_ERROR;
     }
 
     ngx_shmtx_unlock(&shpool->mutex);

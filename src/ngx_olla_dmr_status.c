@@ -29,6 +29,7 @@ static ngx_int_t ngx_olla_dmr_send_jansson(ngx_http_request_t *r,
 static json_t *ngx_olla_dmr_str(ngx_str_t *s);
 static json_t *ngx_olla_dmr_residency(ngx_olla_dmr_endpoint_t *ep);
 static json_t *ngx_olla_dmr_decisions(ngx_olla_dmr_ep_sh_t *sh);
+static json_t *ngx_olla_dmr_failover_json(ngx_olla_dmr_ep_sh_t *sh);
 
 
 char *
@@ -273,7 +274,7 @@ ngx_olla_dmr_status_endpoints(ngx_http_request_t *r,
 
             e = json_pack("{s:o, s:o, s:o, s:o, s:I, s:s, s:s, s:o, s:I, "
                           "s:I, s:I, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:o, "
-                          "s:o, s:I, s:o, s:I}",
+                          "s:o, s:I, s:o, s:o, s:I}",
                           "name", ngx_olla_dmr_str(&ep[j].name),
                           "url", ngx_olla_dmr_str(&ep[j].url),
                           "type", ngx_olla_dmr_str(&ep[j].type),
@@ -300,6 +301,7 @@ ngx_olla_dmr_status_endpoints(ngx_http_request_t *r,
                           "decisions", ngx_olla_dmr_decisions(sh),
                           "preloads", (json_int_t) sh->preloads,
                           "usage", ngx_olla_dmr_stats_json(&sum),
+                          "failover", ngx_olla_dmr_failover_json(sh),
                           "probes", (json_int_t) sh->probes);
 
             if (e == NULL || json_array_append_new(list, e) != 0) {
@@ -314,6 +316,31 @@ ngx_olla_dmr_status_endpoints(ngx_http_request_t *r,
     {
         json_decref(root);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* per upstream: its queue (olla_queue) and failover */
+
+    list = json_array();
+
+    if (list == NULL || json_object_set_new(root, "upstreams", list) != 0) {
+        json_decref(root);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < omcf->upstreams.nelts; i++) {
+        e = json_pack("{s:o, s:s, s:o, s:{s:b, s:I, s:I}}",
+                      "name", ngx_olla_dmr_str(&upsp[i]->uscf->host),
+                      "balancer", ngx_olla_dmr_lb_name(upsp[i]->lb)->data,
+                      "queue", ngx_olla_dmr_queue_json(upsp[i]),
+                      "failover",
+                        "enabled", upsp[i]->failover_tries != 0,
+                        "tries", (json_int_t) upsp[i]->failover_tries,
+                        "fast_ms", (json_int_t) upsp[i]->failover_fast);
+
+        if (e == NULL || json_array_append_new(list, e) != 0) {
+            json_decref(root);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     return ngx_olla_dmr_send_jansson(r, NGX_HTTP_OK, root);
@@ -424,6 +451,38 @@ ngx_olla_dmr_decisions(ngx_olla_dmr_ep_sh_t *sh)
     }
 
     return d;
+}
+
+
+/*
+ * olla_failover at the endpoint: {"retried": {"429": N, "5xx": N,
+ * "model_not_found": N}, "retry_after_ms": ms it still rests, "rests": N}
+ */
+
+static json_t *
+ngx_olla_dmr_failover_json(ngx_olla_dmr_ep_sh_t *sh)
+{
+    ngx_uint_t       k;
+    json_t          *o, *by;
+    ngx_msec_int_t   rest;
+
+    by = json_object();
+
+    for (k = 1; k < OLLA_FAILOVER_KINDS; k++) {
+        json_object_set_new(by, olla_failover_kind_name(
+                                    (olla_failover_kind_e) k),
+                            json_integer((json_int_t) sh->failovers[k]));
+    }
+
+    rest = (ngx_msec_int_t) (sh->rest_until - ngx_current_msec);
+    rest = (sh->rest_until && rest > 0) ? rest : 0;
+
+    o = json_pack("{s:o, s:I, s:I}",
+                  "retried", by,
+                  "retry_after_ms", (json_int_t) rest,
+                  "rests", (json_int_t) sh->rests);
+
+    return o;
 }
 
 
@@ -578,6 +637,7 @@ ngx_olla_dmr_status_metrics(ngx_http_request_t *r,
     }
 
     len += ngx_olla_dmr_stats_prom_len(omcf);
+    len += ngx_olla_dmr_queue_prom_len(omcf);
 
     start = ngx_pnalloc(r->pool, len);
     if (start == NULL) {
@@ -666,6 +726,7 @@ ngx_olla_dmr_status_metrics(ngx_http_request_t *r,
 
     p = ngx_olla_dmr_status_metrics_residency(p, omcf);
     p = ngx_olla_dmr_stats_prom(p, omcf);
+    p = ngx_olla_dmr_queue_prom(p, omcf);
 
     return ngx_olla_dmr_send_body(r, NGX_HTTP_OK,
                                   "text/plain; version=0.0.4; charset=utf-8",

@@ -25,7 +25,29 @@ typedef struct {
     ngx_http_request_t          *request;
     ngx_olla_dmr_ctx_t          *ctx;
     ngx_olla_dmr_upstream_t     *ups;
+
+    /* failover: the request's copy of the proxy conf, what it said */
+    ngx_http_upstream_conf_t    *conf;
+    ngx_uint_t                   next_upstream;
+    ngx_http_upstream_t         *u;
+    ngx_int_t                  (*process_header)(ngx_http_request_t *r);
+    ngx_int_t                  (*reinit_request)(ngx_http_request_t *r);
+    unsigned                     body_wait:1;    /* a 404's body to come */
 } ngx_olla_dmr_peer_data_t;
+
+
+/* the answers olla_failover decides about, as proxy_next_upstream bits */
+#define NGX_OLLA_DMR_FT_MASK                                                 \
+    (NGX_HTTP_UPSTREAM_FT_HTTP_500|NGX_HTTP_UPSTREAM_FT_HTTP_502              \
+     |NGX_HTTP_UPSTREAM_FT_HTTP_503|NGX_HTTP_UPSTREAM_FT_HTTP_504             \
+     |NGX_HTTP_UPSTREAM_FT_HTTP_404|NGX_HTTP_UPSTREAM_FT_HTTP_429)
+
+/* a backend's Retry-After keeps its endpoint out at most this long, s */
+#define NGX_OLLA_DMR_REST_MAX         300
+
+/* olla_failover defaults: 3 endpoints at most, failures within 5s */
+#define NGX_OLLA_DMR_FAILOVER_TRIES   3
+#define NGX_OLLA_DMR_FAILOVER_FAST    5000
 
 
 static ngx_int_t ngx_olla_dmr_init_upstream(ngx_conf_t *cf,
@@ -37,6 +59,15 @@ static ngx_int_t ngx_olla_dmr_get_peer(ngx_peer_connection_t *pc,
 static void ngx_olla_dmr_free_peer(ngx_peer_connection_t *pc, void *data,
     ngx_uint_t state);
 static void ngx_olla_dmr_release_cleanup(void *data);
+static void ngx_olla_dmr_release_next(ngx_olla_dmr_ctx_t *ctx);
+static ngx_int_t ngx_olla_dmr_process_header(ngx_http_request_t *r);
+static ngx_int_t ngx_olla_dmr_reinit_request(ngx_http_request_t *r);
+static ngx_int_t ngx_olla_dmr_failover_check(ngx_http_request_t *r,
+    ngx_olla_dmr_peer_data_t *pd);
+static ngx_olla_dmr_endpoint_t *ngx_olla_dmr_reserve_next(
+    ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx);
+static void ngx_olla_dmr_rest(ngx_http_request_t *r,
+    ngx_olla_dmr_endpoint_t *ep);
 #if (NGX_HTTP_SSL)
 static ngx_int_t ngx_olla_dmr_set_session(ngx_peer_connection_t *pc,
     void *data);
@@ -189,6 +220,92 @@ ngx_olla_dmr_load_balancer_directive(ngx_conf_t *cf, ngx_command_t *cmd,
                        "\"priority\"", &value[1]);
 
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * olla_failover [on] [tries=N] [fast=TIME] | off (upstream): a request
+ * whose endpoint answers 429, 5xx or "model not found" within TIME is
+ * tried on another endpoint of its type, on N endpoints at most
+ */
+
+char *
+ngx_olla_dmr_failover_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_olla_dmr_upstream_t  *ups = conf;
+
+    ngx_int_t    n;
+    ngx_str_t   *value, s;
+    ngx_uint_t   i;
+    ngx_msec_t   ms;
+
+    if (ups->failover_set) {
+        return "is duplicate";
+    }
+
+    ups->failover_set = 1;
+    ups->failover_tries = NGX_OLLA_DMR_FAILOVER_TRIES;
+    ups->failover_fast = NGX_OLLA_DMR_FAILOVER_FAST;
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (i == 1 && value[i].len == 3
+            && ngx_strncmp(value[i].data, "off", 3) == 0)
+        {
+            if (cf->args->nelts > 2) {
+                return "takes no parameters after \"off\"";
+            }
+
+            ups->failover_tries = 0;
+            return NGX_CONF_OK;
+        }
+
+        if (i == 1 && value[i].len == 2
+            && ngx_strncmp(value[i].data, "on", 2) == 0)
+        {
+            continue;
+        }
+
+        if (ngx_olla_dmr_param(&value[i], "tries=", &s)) {
+            n = ngx_atoi(s.data, s.len);
+
+            if (n == NGX_ERROR || n < 2 || n > 16) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": the endpoints a request "
+                                   "may try, the first included, from 2 to "
+                                   "16", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            ups->failover_tries = n;
+            continue;
+        }
+
+        if (ngx_olla_dmr_param(&value[i], "fast=", &s)) {
+            ms = ngx_parse_time(&s, 0);
+
+            if (ms == (ngx_msec_t) NGX_ERROR || ms > 600 * 1000) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": a time up to 10m such "
+                                   "as \"5s\" is expected", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            ups->failover_fast = ms;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"; olla_failover takes "
+                           "[on] [tries=N] [fast=TIME] or \"off\"",
+                           &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -871,6 +988,13 @@ ngx_olla_dmr_init_upstream(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
     ngx_conf_init_value(ups->affinity, 1);
     ngx_conf_init_value(ups->prewarm, 1);
 
+    ngx_olla_dmr_queue_defaults(ups);
+
+    if (!ups->failover_set) {
+        ups->failover_tries = NGX_OLLA_DMR_FAILOVER_TRIES;
+        ups->failover_fast = NGX_OLLA_DMR_FAILOVER_FAST;
+    }
+
     /* the facts a pick gathers: one array per upstream and process */
 
     ups->facts = ngx_pcalloc(cf->pool, ups->endpoints.nelts
@@ -892,7 +1016,7 @@ static ngx_int_t
 ngx_olla_dmr_init_peer(ngx_http_request_t *r,
     ngx_http_upstream_srv_conf_t *us)
 {
-    ngx_uint_t                   i, n;
+    ngx_uint_t                   i, n, failover;
     ngx_olla_dmr_ctx_t          *ctx;
     ngx_http_upstream_t         *u;
     ngx_http_upstream_conf_t    *conf;
@@ -943,7 +1067,7 @@ ngx_olla_dmr_init_peer(ngx_http_request_t *r,
         }
     }
 
-    pd = ngx_palloc(r->pool, sizeof(ngx_olla_dmr_peer_data_t));
+    pd = ngx_pcalloc(r->pool, sizeof(ngx_olla_dmr_peer_data_t));
     if (pd == NULL) {
         return NGX_ERROR;
     }
@@ -973,19 +1097,56 @@ ngx_olla_dmr_init_peer(ngx_http_request_t *r,
         n++;
     }
 
+    /* olla_failover: on olla_route requests, at most its tries */
+
+    failover = (ups->failover_tries && ctx->olcf && u->process_header
+                && u->reinit_request);
+
+    if (failover && n > ups->failover_tries) {
+        n = ups->failover_tries;
+    }
+
     u->peer.tries = n ? n : 1;
 
-    /* the profile's read timeout (SPEC 8), on a copy of the conf */
+    /*
+     * the profile's read timeout (SPEC 8), and the retries failover
+     * decides per answer, on a copy of the conf
+     */
 
-    if (ctx->read_timeout && ctx->read_timeout != u->conf->read_timeout) {
+    if ((ctx->read_timeout && ctx->read_timeout != u->conf->read_timeout)
+        || failover)
+    {
         conf = ngx_palloc(r->pool, sizeof(ngx_http_upstream_conf_t));
         if (conf == NULL) {
             return NGX_ERROR;
         }
 
         ngx_memcpy(conf, u->conf, sizeof(ngx_http_upstream_conf_t));
-        conf->read_timeout = ctx->read_timeout;
+
+        if (ctx->read_timeout) {
+            conf->read_timeout = ctx->read_timeout;
+        }
+
         u->conf = conf;
+    }
+
+    if (failover) {
+        /*
+         * the answer's header is seen before nginx decides about a next
+         * try: the proxy module's parser is wrapped (again after each
+         * reinit, which puts the proxy's own back)
+         */
+
+        pd->conf = u->conf;
+        pd->next_upstream = u->conf->next_upstream;
+        pd->u = u;
+        pd->process_header = u->process_header;
+        pd->reinit_request = u->reinit_request;
+
+        u->process_header = ngx_olla_dmr_process_header;
+        u->reinit_request = ngx_olla_dmr_reinit_request;
+
+        ctx->peer = pd;
     }
 
     return NGX_OK;
@@ -1003,10 +1164,27 @@ ngx_olla_dmr_get_peer(ngx_peer_connection_t *pc, void *data)
 
     ctx = pd->ctx;
 
+    if (pd->conf) {
+        /* each try starts with the location's proxy_next_upstream */
+        pd->conf->next_upstream = pd->next_upstream;
+    }
+
     if (ctx->pending) {
         /* picked (and reserved) by olla_route */
         ctx->pending = 0;
         ep = ctx->ep;
+
+    } else if (ctx->next_reserved) {
+        /* reserved when the last try's answer was found worth retrying */
+        ep = ctx->next_ep;
+
+        ctx->ep = ep;
+        ctx->trial = ctx->next_trial;
+        ctx->reserved = 1;
+
+        ctx->next_ep = NULL;
+        ctx->next_reserved = 0;
+        ctx->next_trial = 0;
 
     } else {
         ep = ngx_olla_dmr_pick(pd->request, ctx, &result);
@@ -1243,17 +1421,26 @@ ngx_olla_dmr_pick(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
 
             if (e->max_concurrent) {
                 f[i].limit = (uint32_t) e->max_concurrent;
-                continue;
+
+            } else {
+                if (e->profile != last) {
+                    last = e->profile;
+                    limit = ngx_olla_dmr_model_facts(omcf, e->profile,
+                                                     &ctx->model, &facts)
+                            ->limit;
+                }
+
+                f[i].limit = (uint32_t) limit;
             }
 
-            if (e->profile != last) {
-                last = e->profile;
-                limit = ngx_olla_dmr_model_facts(omcf, e->profile,
-                                                 &ctx->model, &facts)
-                        ->limit;
+            if (e->sh->rest_until
+                && (ngx_msec_int_t) (e->sh->rest_until - ngx_current_msec)
+                   > 0)
+            {
+                /* its backend said Retry-After: full until then */
+                f[i].limit = 1;
+                f[i].inflight = ngx_max(f[i].inflight, 1);
             }
-
-            f[i].limit = (uint32_t) limit;
         }
 
         if (locked) {
@@ -1452,7 +1639,10 @@ ngx_olla_dmr_reserve(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
 }
 
 
-/* the endpoint's in-flight slot (and the breaker's trial) go back */
+/*
+ * the endpoint's in-flight slot (and the breaker's trial) go back; a
+ * request waiting in the upstream's queue may take the slot
+ */
 
 void
 ngx_olla_dmr_release(ngx_olla_dmr_ctx_t *ctx)
@@ -1472,6 +1662,35 @@ ngx_olla_dmr_release(ngx_olla_dmr_ctx_t *ctx)
         ep->sh->cb_trial = 0;
         ctx->trial = 0;
     }
+
+    ngx_olla_dmr_queue_kick(ep->upstream);
+}
+
+
+/* the next try's endpoint, reserved but never asked for */
+
+static void
+ngx_olla_dmr_release_next(ngx_olla_dmr_ctx_t *ctx)
+{
+    ngx_olla_dmr_endpoint_t  *ep;
+
+    if (!ctx->next_reserved) {
+        return;
+    }
+
+    ep = ctx->next_ep;
+
+    ctx->next_reserved = 0;
+    ctx->next_ep = NULL;
+
+    (void) ngx_atomic_fetch_add(&ep->sh->inflight, -1);
+
+    if (ctx->next_trial) {
+        ep->sh->cb_trial = 0;
+        ctx->next_trial = 0;
+    }
+
+    ngx_olla_dmr_queue_kick(ep->upstream);
 }
 
 
@@ -1481,4 +1700,315 @@ ngx_olla_dmr_release_cleanup(void *data)
     ngx_olla_dmr_ctx_t  *ctx = data;
 
     ngx_olla_dmr_release(ctx);
+    ngx_olla_dmr_release_next(ctx);
+}
+
+
+/* ------------------------------------------------------------ failover */
+
+/*
+ * The proxy module's header parser, then, once the header is in, the
+ * failover verdict (NGX_AGAIN while a 404's body is still to come)
+ */
+
+static ngx_int_t
+ngx_olla_dmr_process_header(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_http_upstream_t       *u;
+    ngx_olla_dmr_ctx_t        *ctx;
+    ngx_olla_dmr_peer_data_t  *pd;
+
+    u = r->upstream;
+    ctx = ngx_http_get_module_ctx(r, ngx_olla_dmr_module);
+    pd = ctx->peer;
+
+    if (!pd->body_wait) {
+        rc = pd->process_header(r);
+
+        /* the proxy moves on from the status line to the headers */
+
+        if (u->process_header != ngx_olla_dmr_process_header) {
+            pd->process_header = u->process_header;
+            u->process_header = ngx_olla_dmr_process_header;
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    return ngx_olla_dmr_failover_check(r, pd);
+}
+
+
+static ngx_int_t
+ngx_olla_dmr_reinit_request(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_http_upstream_t       *u;
+    ngx_olla_dmr_ctx_t        *ctx;
+    ngx_olla_dmr_peer_data_t  *pd;
+
+    u = r->upstream;
+    ctx = ngx_http_get_module_ctx(r, ngx_olla_dmr_module);
+    pd = ctx->peer;
+
+    rc = pd->reinit_request(r);
+
+    pd->process_header = u->process_header;
+    u->process_header = ngx_olla_dmr_process_header;
+    pd->body_wait = 0;
+
+    return rc;
+}
+
+
+/*
+ * A try's answer header (SPEC 4.7, issue 15): a Retry-After on a 429 or
+ * 503 rests the endpoint; a fast 429, 5xx or "model not found" is tried
+ * on another endpoint of the type when one can take it now (its slot is
+ * reserved here, so nginx's next try cannot find every endpoint busy and
+ * turn the backend's answer into its own 502).  nginx retries through
+ * proxy_next_upstream: the answer's bit (and non_idempotent, for a POST)
+ * is set on the request's copy of the conf for this try only.
+ */
+
+static ngx_int_t
+ngx_olla_dmr_failover_check(ngx_http_request_t *r,
+    ngx_olla_dmr_peer_data_t *pd)
+{
+    off_t                     need;
+    ngx_uint_t                bit;
+    ngx_msec_t                timeout;
+    olla_failover_in_t        in;
+    ngx_http_upstream_t      *u;
+    olla_failover_kind_e      kind;
+    ngx_olla_dmr_ctx_t       *ctx;
+    olla_failover_verdict_e   verdict;
+    ngx_olla_dmr_endpoint_t  *ep, *next;
+
+    u = r->upstream;
+    ctx = pd->ctx;
+    ep = ctx->ep;
+
+    pd->conf->next_upstream = pd->next_upstream;
+
+    if (u->headers_in.status_n < 400 || ep == NULL || !ctx->reserved) {
+        pd->body_wait = 0;
+        return NGX_OK;
+    }
+
+    if (!pd->body_wait
+        && (u->headers_in.status_n == NGX_HTTP_TOO_MANY_REQUESTS
+            || u->headers_in.status_n == NGX_HTTP_SERVICE_UNAVAILABLE))
+    {
+        ngx_olla_dmr_rest(r, ep);
+    }
+
+    ngx_memzero(&in, sizeof(olla_failover_in_t));
+
+    in.status = (int) u->headers_in.status_n;
+    in.elapsed_ms = ngx_current_msec - u->start_time;
+    in.fast_ms = pd->ups->failover_fast;
+    in.tries_left = u->peer.tries > 1 ? u->peer.tries - 1 : 0;
+
+    /* what would keep nginx from trying again anyway */
+
+    timeout = u->conf->next_upstream_timeout;
+
+    if ((u->request_sent && r->request_body_no_buffering)
+        || (timeout && ngx_current_msec - u->peer.start_time >= timeout)
+        || r->connection->error)
+    {
+        in.tries_left = 0;
+    }
+
+    verdict = olla_failover_decide(&in, &kind);
+
+    if (verdict == OLLA_FAILOVER_NEED_BODY) {
+
+        /* DMR's 404 is short; all of it, if it fits the buffer */
+
+        need = u->headers_in.content_length_n;
+
+        if (!u->headers_in.chunked && need > 0
+            && u->buffer.last - u->buffer.pos < need
+            && u->buffer.end - u->buffer.pos >= need)
+        {
+            pd->body_wait = 1;
+            return NGX_AGAIN;
+        }
+
+        in.body_known = 1;
+        in.body = (const char *) u->buffer.pos;
+        in.body_len = u->buffer.last - u->buffer.pos;
+
+        if (need >= 0 && (off_t) in.body_len > need) {
+            in.body_len = (size_t) need;
+        }
+
+        verdict = olla_failover_decide(&in, &kind);
+    }
+
+    pd->body_wait = 0;
+
+    if (verdict != OLLA_FAILOVER_RETRY) {
+        if (kind != OLLA_FAILOVER_NONE) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "olla: endpoint \"%V\" answered %ui after %Mms, "
+                          "not tried elsewhere: %s", &ep->name,
+                          u->headers_in.status_n, (ngx_msec_t) in.elapsed_ms,
+                          verdict == OLLA_FAILOVER_SLOW
+                          ? "slower than olla_failover fast="
+                          : "no other try left");
+        }
+
+        return NGX_OK;
+    }
+
+    next = ngx_olla_dmr_reserve_next(r, ctx);
+
+    if (next == NULL) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "olla: endpoint \"%V\" answered %ui after %Mms, and "
+                      "no other endpoint can take the request now",
+                      &ep->name, u->headers_in.status_n,
+                      (ngx_msec_t) in.elapsed_ms);
+        return NGX_OK;
+    }
+
+    switch (u->headers_in.status_n) {
+    case 404:
+        bit = NGX_HTTP_UPSTREAM_FT_HTTP_404;
+        break;
+    case 429:
+        bit = NGX_HTTP_UPSTREAM_FT_HTTP_429;
+        break;
+    case 500:
+        bit = NGX_HTTP_UPSTREAM_FT_HTTP_500;
+        break;
+    case 502:
+        bit = NGX_HTTP_UPSTREAM_FT_HTTP_502;
+        break;
+    case 503:
+        bit = NGX_HTTP_UPSTREAM_FT_HTTP_503;
+        break;
+    default: /* 504 */
+        bit = NGX_HTTP_UPSTREAM_FT_HTTP_504;
+        break;
+    }
+
+    pd->conf->next_upstream = (pd->next_upstream & ~NGX_OLLA_DMR_FT_MASK)
+                              | bit | NGX_HTTP_UPSTREAM_FT_NON_IDEMPOTENT;
+
+    (void) ngx_atomic_fetch_add(&ep->sh->failovers[kind], 1);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "olla: endpoint \"%V\" answered %ui after %Mms (%s): "
+                  "trying endpoint \"%V\"", &ep->name,
+                  u->headers_in.status_n, (ngx_msec_t) in.elapsed_ms,
+                  olla_failover_kind_name(kind), &next->name);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Another endpoint of the request's type, reserved for the next try; the
+ * current try keeps its own reservation until nginx frees it
+ */
+
+static ngx_olla_dmr_endpoint_t *
+ngx_olla_dmr_reserve_next(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
+{
+    ngx_uint_t                trial;
+    olla_pick_result_e        result;
+    olla_pick_reason_e        reason;
+    ngx_olla_dmr_endpoint_t  *ep, *next;
+
+    ep = ctx->ep;
+    trial = ctx->trial;
+    reason = ctx->reason;
+
+    ngx_olla_dmr_release_next(ctx);
+
+    ctx->reserved = 0;
+    ctx->trial = 0;
+
+    next = ngx_olla_dmr_pick(r, ctx, &result);
+
+    if (next) {
+        ctx->next_ep = next;
+        ctx->next_trial = ctx->trial;
+        ctx->next_reserved = 1;
+
+    } else {
+        ctx->reason = reason;
+    }
+
+    ctx->ep = ep;
+    ctx->trial = trial;
+    ctx->reserved = 1;
+
+    return next;
+}
+
+
+/* a backend's Retry-After (seconds or a date): the endpoint rests */
+
+static void
+ngx_olla_dmr_rest(ngx_http_request_t *r, ngx_olla_dmr_endpoint_t *ep)
+{
+    time_t            t;
+    ngx_uint_t        i;
+    ngx_msec_t        until;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    for (part = &r->upstream->headers_in.headers.part; part;
+         part = part->next)
+    {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (h[i].key.len != sizeof("Retry-After") - 1
+                || ngx_strncasecmp(h[i].key.data, (u_char *) "Retry-After",
+                                   sizeof("Retry-After") - 1)
+                   != 0)
+            {
+                continue;
+            }
+
+            t = olla_failover_retry_after((char *) h[i].value.data,
+                                          h[i].value.len);
+
+            if (t < 0) {
+                t = ngx_parse_http_time(h[i].value.data, h[i].value.len);
+                t = (t == NGX_ERROR) ? 0 : t - ngx_time();
+            }
+
+            if (t <= 0) {
+                return;
+            }
+
+            t = ngx_min(t, NGX_OLLA_DMR_REST_MAX);
+            until = ngx_current_msec + (ngx_msec_t) t * 1000;
+
+            if (ep->sh->rest_until == 0
+                || (ngx_msec_int_t) (until - ep->sh->rest_until) > 0)
+            {
+                ep->sh->rest_until = until;
+            }
+
+            (void) ngx_atomic_fetch_add(&ep->sh->rests, 1);
+
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "olla: endpoint \"%V\" answered %ui with "
+                          "Retry-After: %V; it takes no request for %Ts",
+                          &ep->name, r->upstream->headers_in.status_n,
+                          &h[i].value, t);
+            return;
+        }
+    }
 }

@@ -65,6 +65,16 @@ static const olla_err_t  olla_errs[OLLA_ERR_COUNT] = {
       "every endpoint that can serve this request is at its concurrency "
       "limit; retry shortly" },
 
+    /* OLLA_ERR_QUEUE_FULL */
+    { 429, "rate_limit_error", "queue_full", "rate_limit_error",
+      "every endpoint that can serve this request is at its concurrency "
+      "limit and the queue is full; retry later" },
+
+    /* OLLA_ERR_QUEUE_TIMEOUT */
+    { 429, "rate_limit_error", "queue_timeout", "rate_limit_error",
+      "the request waited in the queue for a free endpoint until its wait "
+      "ran out; retry later" },
+
     /* OLLA_ERR_NO_HEALTHY_ENDPOINT */
     { 503, "service_unavailable", "no_healthy_endpoint", "api_error",
       "no healthy endpoint is available" },

@@ -48,6 +48,8 @@ typedef enum {
     OLLA_ERR_INVALID_REQUEST,        /* a translator refused the body */
     OLLA_ERR_MODEL_NOT_FOUND,
     OLLA_ERR_CONCURRENCY_LIMIT,
+    OLLA_ERR_QUEUE_FULL,             /* olla_queue: no place left */
+    OLLA_ERR_QUEUE_TIMEOUT,          /* olla_queue: the wait ran out */
     OLLA_ERR_NO_HEALTHY_ENDPOINT,
     OLLA_ERR_NOT_TRANSLATABLE,       /* no way to speak the API there */
     OLLA_ERR_NO_ENDPOINTS,           /* olla_status without endpoints */

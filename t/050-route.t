@@ -247,11 +247,12 @@ $OllaTest::NoError
 
 
 
-=== TEST 14: at the concurrency limit: 429 with Retry-After
+=== TEST 14: at the concurrency limit without a queue: 429 with Retry-After
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
     upstream models {
         olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1 name=a max_concurrent=1 check_interval=30s check_timeout=2s;
+        olla_queue off;
     }
 --- config
     location /olla/ { olla_route models; proxy_pass http://models; }

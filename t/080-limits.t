@@ -109,7 +109,7 @@ POST /olla/dmr/engines/v1/chat/completions
 === TEST 5: concurrency limits by the model's memory class
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/t/data/profiles-limits;
-    upstream models { olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1 name=a check_interval=30s check_timeout=2s; }
+    upstream models { olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1 name=a check_interval=30s check_timeout=2s; olla_queue off; }
 --- config
     location /olla/ { olla_route models; proxy_pass http://models; }
     location /internal/ { olla_status; }
@@ -131,10 +131,10 @@ OllaTest::wait_mock_requests($ENV{TEST_NGINX_MOCK_PORT_1}, $main::CHAT, $main::C
 
 
 
-=== TEST 6: with two 8b requests in flight the third waits (429); a small model still passes
+=== TEST 6: with two 8b requests in flight the third waits (429 with olla_queue off); a small model still passes
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/t/data/profiles-limits;
-    upstream models { olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1 name=a check_interval=30s check_timeout=2s; }
+    upstream models { olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1 name=a check_interval=30s check_timeout=2s; olla_queue off; }
 --- config
     location /olla/ { olla_route models; proxy_pass http://models; }
 --- init
@@ -178,7 +178,7 @@ POST /olla/dmr/engines/v1/chat/completions
 === TEST 8: without a model, characteristics.max_concurrent_requests applies
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/t/data/profiles-limits;
-    upstream models { olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1 name=a check_interval=30s check_timeout=2s; }
+    upstream models { olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1 name=a check_interval=30s check_timeout=2s; olla_queue off; }
 --- config
     location /olla/ { olla_route models; proxy_pass http://models; }
 --- init

@@ -393,6 +393,15 @@ test_catalogue(void **state)
     assert_int_equal(row->status, 429);
     assert_string_equal(row->code, "concurrency_limit");
 
+    row = olla_err(OLLA_ERR_QUEUE_FULL);
+    assert_int_equal(row->status, 429);
+    assert_string_equal(row->code, "queue_full");
+    assert_string_equal(row->anthropic_type, "rate_limit_error");
+
+    row = olla_err(OLLA_ERR_QUEUE_TIMEOUT);
+    assert_int_equal(row->status, 429);
+    assert_string_equal(row->code, "queue_timeout");
+
     row = olla_err(OLLA_ERR_INVALID_PATH);
     assert_int_equal(row->status, 400);
     assert_string_equal(row->code, "invalid_path");

@@ -328,15 +328,12 @@ test_shipped_dmr(void **state)
     assert_int_equal(p->stream_idle_timeout_ms, 2 * 60 * 1000);
     assert_int_equal(p->base_timeout_ms, 0);
 
-    assert_int_equal(p->nconcurrency_limits, 4);
-    assert_double_equal(p->concurrency_limits[0].min_memory_gb, 30);
-    assert_int_equal(p->concurrency_limits[0].max_concurrent, 2);
-    assert_double_equal(p->concurrency_limits[1].min_memory_gb, 15);
-    assert_int_equal(p->concurrency_limits[1].max_concurrent, 4);
-    assert_double_equal(p->concurrency_limits[2].min_memory_gb, 8);
-    assert_int_equal(p->concurrency_limits[2].max_concurrent, 8);
-    assert_double_equal(p->concurrency_limits[3].min_memory_gb, 0);
-    assert_int_equal(p->concurrency_limits[3].max_concurrent, 10);
+    /* llama-server's 4 parallel slots per model (issue 15) */
+    assert_int_equal(p->nconcurrency_limits, 2);
+    assert_double_equal(p->concurrency_limits[0].min_memory_gb, 15);
+    assert_int_equal(p->concurrency_limits[0].max_concurrent, 4);
+    assert_double_equal(p->concurrency_limits[1].min_memory_gb, 0);
+    assert_int_equal(p->concurrency_limits[1].max_concurrent, 8);
 
     olla_profiles_free(set);
 }
@@ -352,10 +349,10 @@ test_shipped_dmr_derived(void **state)
     p = olla_profiles_find(set, S("docker-model-runner"));
     assert_non_null(p);
 
-    /* 70B: 80 GB -> 2; q4: 40 GB -> 2 */
+    /* 70B: 80 GB -> 4 (one model fills the machine: its 4 slots) */
     assert_double_equal(olla_profile_model_memory_gb(p,
                         S("ai/llama3.3:70B")), 80);
-    assert_int_equal(olla_profile_concurrency(p, S("ai/llama3.3:70B")), 2);
+    assert_int_equal(olla_profile_concurrency(p, S("ai/llama3.3:70B")), 4);
     assert_double_equal(olla_profile_model_memory_gb(p,
                         S("ai/llama3.3:70B-Q4_K_M")), 40);
     assert_int_equal(olla_profile_timeout_ms(p, S("ai/llama3.3:70B")),
@@ -365,10 +362,10 @@ test_shipped_dmr_derived(void **state)
     assert_int_equal(olla_profile_concurrency(p,
                      S("ai/qwen3:30B-A3B-UD-Q4_K_XL")), 4);
 
-    /* 8B: 10 GB -> 8; q4: 5 GB -> 10; Olla's example name */
+    /* 8B: 10 GB -> 8; q4: 5 GB -> 8; Olla's example name */
     assert_int_equal(olla_profile_concurrency(p, S("ai/llama3.1-8b")), 8);
     assert_int_equal(olla_profile_concurrency(p,
-                     S("ai/llama3.1:8B-Q4_K_M")), 10);
+                     S("ai/llama3.1:8B-Q4_K_M")), 8);
     assert_int_equal(olla_profile_timeout_ms(p, S("ai/llama3.1-8b")),
                      300000 + 30000);
 
@@ -379,11 +376,11 @@ test_shipped_dmr_derived(void **state)
     assert_int_equal(olla_profile_timeout_ms(p, S("ai/smollm2")),
                      300000 + 30000);
 
-    /* 360M q4: 0.5 GB -> 10 */
+    /* 360M q4: 0.5 GB -> 8 */
     assert_double_equal(olla_profile_model_memory_gb(p,
                         S("ai/smollm2:360M-Q4_K_M")), 0.5);
     assert_int_equal(olla_profile_concurrency(p,
-                     S("ai/smollm2:360M-Q4_K_M")), 10);
+                     S("ai/smollm2:360M-Q4_K_M")), 8);
 
     /* no model: max_concurrent_requests, the plain timeout */
     assert_int_equal(olla_profile_concurrency(p, NULL, 0), 8);

@@ -5,6 +5,9 @@
 #   wrk  GROUP LABEL TARGET BODY ENDPOINTS ticks=N  key=value... (post.lua)
 #   lat  GROUP LABEL TARGET BODY ENDPOINTS -        key=value... (streamc lat)
 #   mem  LABEL NGINX NGINX  BODY STREAMS base_kb= peak_kb=  key=value... (hold)
+#   burst LABEL TARGET TARGET BODY STREAMS qwait_s= qserved= queued= full=
+#         timeout=  key=value... (streamc hold)
+# With an empty MACHINE.txt (BENCH_ONLY=burst) only the burst is reported.
 # Several rounds of a wrk row are folded: medians of requests/s and
 # latencies; CPU per request from the summed ticks over the summed requests.
 
@@ -24,7 +27,7 @@ sub kv { my %h; $h{$1} = $2 while $_[0] =~ /(\w+)=(\S+)/g; return \%h }
 sub median { my @s = sort { $a <=> $b } @_; return undef unless @s;
              return @s % 2 ? $s[$#s / 2] : ($s[@s / 2 - 1] + $s[@s / 2]) / 2 }
 
-my (%wrk, @wrk_order, %lat, @lat_order, @mem);
+my (%wrk, @wrk_order, %lat, @lat_order, @mem, @burst);
 open my $rf, '<', $rfile or die "$rfile: $!\n";
 while (<$rf>) {
     chomp;
@@ -52,6 +55,8 @@ while (<$rf>) {
         $lat{$key} = { group => $group, label => $label, %$h };
     } elsif ($kind eq 'mem') {
         push @mem, { label => $group, nginx => $label, streams => $eps, %$x, %$h };
+    } elsif ($kind eq 'burst') {
+        push @burst, { label => $group, target => $label, streams => $eps, %$x, %$h };
     }
 }
 close $rf;
@@ -85,6 +90,44 @@ sub verdict { return $_[0] ? '**met**' : '**missed**' }
 
 my @out;
 sub p { push @out, join('', @_) }
+
+# ---------------------------------------------------------------- burst
+
+sub burst_section {
+    return unless @burst;
+    my ($direct) = grep { $_->{target} eq 'direct' } @burst;
+    p "### Burst: $burst[0]{streams} streams at once on one endpoint, default configuration\n\n";
+    p "All the streams at once (10 events 50 ms apart each, ~0.5 s) on one DMR endpoint declared ",
+      "with nothing but its URL: the profile's concurrency limit for `ai/smollm2` (8) holds the rest ",
+      "in `olla_queue` (default 512 requests, 60 s), and each freed slot goes to the oldest waiter. ",
+      "At once: streams open together after their first event (the limit). Waves: streams / at once, ",
+      "rounded up; a wave's time against one stream straight from the backend (direct, all at once) is ",
+      "what a handoff through the queue costs. Wait: the time the queued streams spent waiting (the ",
+      "module's `olla_queue_wait_seconds`: what the queue added to them, by design); their time to first ",
+      "event includes it.\n\n";
+    p "| target | streams | ok | failed | at once | wall s | waves | s per wave | queued | wait mean s | first event p50 / p99 / max s | rejected full / timeout |\n";
+    p "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+    for my $b (@burst) {
+        my $q = $b->{target} eq 'direct';
+        my $waves = $b->{open_max}
+                  ? int(($b->{streams} + $b->{open_max} - 1) / $b->{open_max}) : undef;
+        my $mean = $b->{qserved} ? $b->{qwait_s} / $b->{qserved} : undef;
+        p "| $b->{label} | $b->{streams} | $b->{ok} | $b->{failed} | $b->{open_max} | ",
+          f2($b->{total_ms} / 1000), " | ", ($waves // '—'), " | ",
+          ($waves ? f3($b->{total_ms} / 1000 / $waves) : '—'), " | ",
+          ($q ? '—' : $b->{queued}), " | ", ($q ? '—' : f2($mean)), " | ",
+          f2($b->{ttfe_p50_ms} / 1000), " / ", f2($b->{ttfe_p99_ms} / 1000), " / ",
+          f2($b->{ttfe_max_ms} / 1000), " | ",
+          ($q ? '—' : "$b->{full} / $b->{timeout}"), " |\n";
+    }
+    p "\n";
+}
+
+if (!defined $m{cmd}) {
+    burst_section();
+    print @out;
+    exit 0;
+}
 
 # ---------------------------------------------------------------- header
 
@@ -265,6 +308,8 @@ if (@lat_order) {
     }
     p "\n";
 }
+
+burst_section();
 
 if (@mem) {
     p "### Worker memory\n\n";

@@ -10,8 +10,11 @@
 #                endpoints (Anthropic -> OpenAI -> Anthropic)
 # with wrk (requests/s, p50/p99) and nginx worker CPU per request (from
 # /proc/<pid>/stat), streams timed with streamc (time to first event, each
-# event's transit time), and worker RSS with 1,000 open streams and with one
-# 50 MB translated stream.  Writes build/bench/report.md and prints it.
+# event's transit time), worker RSS with 1,000 open streams and with one
+# 50 MB translated stream, and a burst: 200 streams at once on one endpoint
+# with the default configuration (its concurrency limit and olla_queue), all
+# must complete; the report says how long the queue made them wait.  Writes
+# build/bench/report.md and prints it.
 #
 # Assumes the module is built (make) and Debian's nginx is installed;
 # installs wrk with apt-get when missing.  Knobs (environment):
@@ -20,6 +23,8 @@
 #   BENCH_CONNS=8        wrk connections (one wrk thread); latency rows use 1
 #   BENCH_STREAMS=150    streams per stream-latency run (20 events, 1 ms apart)
 #   BENCH_HOLD=1000      streams held open for the RSS measurement
+#   BENCH_BURST=200      streams of the burst (10 events, 50 ms apart each)
+#   BENCH_ONLY=burst     only the burst (a quick check of the queue)
 #   NGINX_BIN, OLLA_MODULE   the nginx binary and the module to load
 # Ports: 20001-20030 (backend), 20100-20180 (nginx).
 #
@@ -39,6 +44,10 @@ dur=${BENCH_DURATION:-2}
 conns=${BENCH_CONNS:-8}
 nstreams=${BENCH_STREAMS:-150}
 nhold=${BENCH_HOLD:-1000}
+nburst=${BENCH_BURST:-200}
+only=${BENCH_ONLY:-}
+burst_events=10
+burst_gap_us=50000
 rounds=${BENCH_ROUNDS:-3}
 events=20
 event_gap_us=1000
@@ -62,7 +71,7 @@ command -v gcc >/dev/null || die "gcc is needed"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 [ "$(ulimit -n)" -ge $((nhold * 3 + 100)) ] || die "open files limit $(ulimit -n) too low for $nhold streams"
 
-for port in 20001 20030 20100 20101 20103 20110 20113 20130 20151 20153 20163 20180; do
+for port in 20001 20030 20100 20101 20103 20110 20113 20130 20151 20153 20163 20180 20190; do
     if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
         die "port $port is taken; something else is listening in 20000-20999"
     fi
@@ -220,12 +229,19 @@ CONF
     olla_upstream oai1 openai-compatible 1
     olla_upstream oai3 openai-compatible 3
     olla_upstream oai30 openai-compatible 30
+    # the burst: one DMR endpoint as a new user declares it (the profile's
+    # concurrency limit, the default olla_queue)
+    echo "    upstream burst1 {"
+    echo "        olla_endpoint http://127.0.0.1:20001 name=burst-1;"
+    echo "        keepalive 64;"
+    echo "    }"
     olla_server 20101 dmr1
     olla_server 20103 dmr3
     olla_server 20130 dmr30
     olla_server 20151 oai1
     olla_server 20153 oai3
     olla_server 20180 oai30
+    olla_server 20190 burst1
     olla_server 20113 dmr3 "client_body_buffer_size 16k;"
     olla_server 20163 oai3 "client_body_buffer_size 16k;"
     echo "}"
@@ -291,10 +307,10 @@ start_nginx olla
 for _ in $(seq 1 100); do
     n=$(curl -fsS http://127.0.0.1:20130/internal/status/endpoints 2>/dev/null \
         | grep -o '"status":"healthy"' | wc -l) || n=0
-    [ "$n" -ge 68 ] && break
+    [ "$n" -ge 69 ] && break
     sleep 0.1
 done
-[ "$n" -ge 68 ] || { curl -sS http://127.0.0.1:20130/internal/status/endpoints >&2 || true; die "endpoints not healthy ($n of 68)"; }
+[ "$n" -ge 69 ] || { curl -sS http://127.0.0.1:20130/internal/status/endpoints >&2 || true; die "endpoints not healthy ($n of 69)"; }
 
 check() {         # check PORT PATH BODY EXPECT-IN-BODY [EXPECT-HEADER]
     local h=$run/check.h o=$run/check.o
@@ -419,6 +435,54 @@ matrix() {
     bench "anthropic stream" passthrough passthrough 20103 $OA "$b/anth-stream.json" 3 "$S"
     bench "anthropic stream" translation translation 20153 $OA "$b/anth-stream.json" 3 "$S"
 }
+
+# ------------------------------------------------------------ burst
+# nburst streams at once on one endpoint with the default configuration:
+# past the profile's limit (8 for ai/smollm2) they wait in olla_queue; all
+# must complete.  The same burst straight to the backend gives a stream's
+# own duration.  What the queue added: each stream's wait (the module's
+# olla_queue_wait_seconds), and the burst's wall time against the ideal one
+# (the waves the limit makes times a stream's duration).
+
+queue_metric() {  # queue_metric NAME [LABELS]: the value for upstream burst1
+    curl -fsS http://127.0.0.1:20190/internal/metrics 2>/dev/null \
+        | awk -v k="$1{upstream=\"burst1\"${2:-}}" '$1 == k { print $2 }'
+}
+
+burst() {         # burst LABEL TARGET PORT PATH
+    local line s0 c0 r0 s1 c1 r1 full tout
+    s0=$(queue_metric olla_queue_wait_seconds_sum); s0=${s0:-0}
+    c0=$(queue_metric olla_queue_wait_seconds_count); c0=${c0:-0}
+    r0=$(queue_metric olla_queue_requests_total); r0=${r0:-0}
+    line=$("$out/streamc" -m hold -p "$3" -u "$4" -b "$b/oai-stream.json" -c "$nburst" \
+               -H "X-Bench-Events: $burst_events" -H "X-Bench-Delay-Us: $burst_gap_us" \
+               2>"$run/burst.err") \
+        || { cat "$run/burst.err" >&2; die "burst: not every stream completed ($1): $line"; }
+    s1=$(queue_metric olla_queue_wait_seconds_sum); s1=${s1:-0}
+    c1=$(queue_metric olla_queue_wait_seconds_count); c1=${c1:-0}
+    r1=$(queue_metric olla_queue_requests_total); r1=${r1:-0}
+    full=$(queue_metric olla_queue_rejected_total ',reason="full"')
+    tout=$(queue_metric olla_queue_rejected_total ',reason="timeout"')
+    printf 'burst\t%s\t%s\t%s\toai-stream\t%s\tqwait_s=%s qserved=%s queued=%s full=%s timeout=%s\t%s\n' \
+        "$1" "$2" "$2" "$nburst" \
+        "$(awk -v a="$s1" -v b="$s0" 'BEGIN { printf "%.3f", a - b }')" \
+        $((c1 - c0)) $((r1 - r0)) "${full:-0}" "${tout:-0}" "$line" >> "$res"
+    printf '  %-40s %s\n' "$1" "$(echo "$line" | grep -oE '(ok|failed|open_max|total_ms)=[0-9.]+' | tr '\n' ' ')" >&2
+}
+
+say "burst: $nburst streams at once ($burst_events events, $burst_gap_us us apart), one endpoint, default configuration"
+burst "direct (no limit)" direct 20001 /engines/v1/chat/completions
+burst "dmr, 1 endpoint, defaults" dmr 20190 /olla/dmr/engines/v1/chat/completions
+
+if [ "$only" = burst ]; then
+    stop_nginx plain
+    stop_nginx olla
+    stop_pid "$backend_pid"; backend_pid=""
+    perl "$here/report.pl" /dev/null "$res" > "$out/report.md"
+    cp "$res" "$out/results.tsv"
+    cat "$out/report.md"
+    exit 0
+fi
 
 # a short warm-up of every path (keepalive pools, page cache, allocators)
 say "warm-up"

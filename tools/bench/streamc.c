@@ -11,7 +11,8 @@
  *       time: arrival (clock read right after the read(2) that completed
  *       it) minus the moment the backend wrote it.  Prints medians and p99.
  * hold: CONNS streams at once (epoll); reads them all to their end and
- *       prints how many were open at the same time, bytes and events.
+ *       prints how many were open at the same time, bytes and events, and
+ *       the streams' time to first event (p50, p99, max).
  *       Prints "OPEN <n>" on stderr when every stream has its first event.
  *
  * The body is sent with Content-Length.  Responses may be chunked or have
@@ -521,6 +522,9 @@ run_hold(int port, long conns)
                 firsts++;
             }
             if (r->first_seen) {
+                push(&ttfe, &nttfe, &cttfe, r->t_first - r->t_sent);
+            }
+            if (r->first_seen) {
                 open_now--;
             }
             r->ended = 1;
@@ -556,11 +560,15 @@ run_hold(int port, long conns)
         }
     }
 
+    qsort(ttfe, nttfe, sizeof(uint64_t), cmp64);
     printf("conns=%ld ok=%ld failed=%ld open_max=%ld events=%ld bytes=%ld "
-           "all_open_after_ms=%.1f total_ms=%.1f\n",
+           "all_open_after_ms=%.1f total_ms=%.1f "
+           "ttfe_p50_ms=%.1f ttfe_p99_ms=%.1f ttfe_max_ms=%.1f\n",
            conns, ended_ok, failed, open_max, events, bytes,
            t_open ? (double) (t_open - t0) / 1e6 : -1.0,
-           (double) (now_ns() - t0) / 1e6);
+           (double) (now_ns() - t0) / 1e6,
+           pct(ttfe, nttfe, 0.5) / 1000, pct(ttfe, nttfe, 0.99) / 1000,
+           nttfe ? (double) ttfe[nttfe - 1] / 1e6 : 0.0);
     return failed ? 1 : 0;
 }
 
