@@ -1173,7 +1173,7 @@ ngx_olla_dmr_pick_error(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     olla_pick_result_e result)
 {
     u_char      *p;
-    ngx_uint_t   secs;
+    ngx_uint_t   secs, n;
     const char  *type;
 
     type = ctx->type ? ctx->type->name : "any";
@@ -1181,6 +1181,16 @@ ngx_olla_dmr_pick_error(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     switch (result) {
 
     case OLLA_PICK_NO_MODEL:
+        n = ngx_olla_dmr_models_not_stored(ctx->ups);
+
+        if (n) {
+            return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_MODEL_NOT_FOUND,
+                                     "model \"%V\" is not available on any "
+                                     "healthy endpoint whose model list is "
+                                     "known (the lists of %ui endpoints do "
+                                     "not fit in olla_zone)", &ctx->norm, n);
+        }
+
         return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_MODEL_NOT_FOUND,
                                  "model \"%V\" is not available on any "
                                  "healthy endpoint", &ctx->norm);
