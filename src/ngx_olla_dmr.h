@@ -191,6 +191,7 @@ typedef struct {
     ngx_atomic_t                 models_state; /* NGX_OLLA_DMR_MODELS_... */
     ngx_uint_t                   models_listed;   /* in the last answer */
     size_t                       models_need;  /* bytes, when not stored */
+    uint64_t                     models_hash;  /* of that list */
 
     /* residency */
     ngx_olla_dmr_res_t           res[NGX_OLLA_DMR_RES_SLOTS];

@@ -427,6 +427,7 @@ ngx_olla_dmr_models_set(ngx_olla_dmr_main_conf_t *omcf,
     if (len && ml == NULL) {
         sh->nmodels = 0;
         sh->models_need = size;
+        sh->models_hash = hash;
         sh->models_state = NGX_OLLA_DMR_MODELS_NOT_STORED;
 
         if (was != NGX_OLLA_DMR_MODELS_NOT_STORED) {
@@ -494,18 +495,19 @@ ngx_olla_dmr_slab_bytes(size_t size)
 
 /*
  * The zone size that holds what the zone holds now and every list that
- * did not fit: the pages in use plus those lists' pages, each page with
- * its slab header, plus the zone's own overhead.  A lower bound: lists
- * grow, and a list is one run of pages.
+ * did not fit (once, when endpoints have the same list): the pages in use
+ * plus those lists' pages, each page with its slab header, plus the
+ * zone's own overhead.  A lower bound: lists grow, and a list is one run
+ * of pages.
  */
 
 static size_t
 ngx_olla_dmr_zone_need_locked(ngx_olla_dmr_main_conf_t *omcf)
 {
     size_t                 pages, used, more, page, size, overhead;
-    ngx_queue_t           *q;
+    ngx_queue_t           *q, *p;
     ngx_slab_pool_t       *shpool;
-    ngx_olla_dmr_ep_sh_t  *node;
+    ngx_olla_dmr_ep_sh_t  *node, *prev;
 
     shpool = omcf->shpool;
     size = omcf->shm_zone->shm.size;
@@ -523,7 +525,25 @@ ngx_olla_dmr_zone_need_locked(ngx_olla_dmr_main_conf_t *omcf)
     {
         node = ngx_queue_data(q, ngx_olla_dmr_ep_sh_t, queue);
 
-        if (node->models_state == NGX_OLLA_DMR_MODELS_NOT_STORED) {
+        if (node->models_state != NGX_OLLA_DMR_MODELS_NOT_STORED) {
+            continue;
+        }
+
+        for (p = ngx_queue_head(&omcf->sh->endpoints);
+             p != q;
+             p = ngx_queue_next(p))
+        {
+            prev = ngx_queue_data(p, ngx_olla_dmr_ep_sh_t, queue);
+
+            if (prev->models_state == NGX_OLLA_DMR_MODELS_NOT_STORED
+                && prev->models_hash == node->models_hash
+                && prev->models_need == node->models_need)
+            {
+                break;
+            }
+        }
+
+        if (p == q) {
             more += ngx_olla_dmr_slab_bytes(node->models_need);
         }
     }

@@ -586,7 +586,8 @@ typedef enum {
     NGX_OLLA_DMR_M_REQUESTS,
     NGX_OLLA_DMR_M_FAILURES,
     NGX_OLLA_DMR_M_PROBES,
-    NGX_OLLA_DMR_M_MODELS
+    NGX_OLLA_DMR_M_MODELS,
+    NGX_OLLA_DMR_M_MODELS_STORED
 } ngx_olla_dmr_metric_e;
 
 
@@ -621,6 +622,9 @@ static ngx_olla_dmr_metric_t  ngx_olla_dmr_metrics[] = {
       "health probes of the endpoint", 0 },
     { NGX_OLLA_DMR_M_MODELS, "olla_endpoint_models", "gauge",
       "models in the endpoint's last model list", 0 },
+    { NGX_OLLA_DMR_M_MODELS_STORED, "olla_endpoint_models_stored", "gauge",
+      "0 while the endpoint's last model list does not fit in olla_zone "
+      "(no request naming a model goes there), else 1", 0 },
     { 0, NULL, NULL, NULL, 0 }
 };
 
@@ -762,6 +766,12 @@ ngx_olla_dmr_status_metrics(ngx_http_request_t *r,
 
                     case NGX_OLLA_DMR_M_MODELS:
                         p = ngx_sprintf(p, "%ui\n", sh->nmodels);
+                        break;
+
+                    case NGX_OLLA_DMR_M_MODELS_STORED:
+                        p = ngx_sprintf(p, "%d\n",
+                                        sh->models_state
+                                        != NGX_OLLA_DMR_MODELS_NOT_STORED);
                         break;
                     }
                 }

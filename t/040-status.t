@@ -153,5 +153,5 @@ $OllaTest::NoError
 GET /internal/nope
 --- error_code: 404
 --- response_body_like: "code":"route_not_found"
---- no_error_log
-[error]
+--- no_error_log eval
+$OllaTest::NoError

@@ -197,6 +197,10 @@ Test::More::is($st->{zone}{lists_not_stored}, 1, 'zone: one list not stored');
 Test::More::ok($st->{zone}{needed} > $st->{zone}{size} + $e{e1}{models_bytes} - $st->{zone}{free},
                "zone: the size needed ($st->{zone}{needed}) holds the list too");
 Test::More::ok($st->{zone}{used} + $st->{zone}{free} <= $st->{zone}{size}, 'zone: used and free');
+my $m = OllaTest::http(GET => '/internal/metrics')->{body};
+Test::More::like($m, qr/^olla_endpoint_models_stored\{endpoint="e1",type="docker-model-runner",upstream="models"\} 0$/m, 'metrics: e1 not stored');
+Test::More::like($m, qr/^olla_endpoint_models_stored\{endpoint="e2",type="docker-model-runner",upstream="models"\} 1$/m, 'metrics: e2 stored');
+Test::More::like($m, qr/^olla_endpoint_models\{endpoint="e1",type="docker-model-runner",upstream="models"\} 0$/m, 'metrics: e1 has no model stored');
 --- request
 GET /internal/status/endpoints
 --- response_body_like: "name":"e1".*"models_state":"not_stored","models_reason":"olla_zone is full: the list needs \d+ bytes","models_listed":3002,"models_bytes":\d+,"models_shared":0,"probes":\d+\}.*"lists_not_stored":1\},"total":3\}$
