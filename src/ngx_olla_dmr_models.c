@@ -106,9 +106,7 @@ ngx_olla_dmr_collect(ngx_http_request_t *r, ngx_olla_dmr_upstream_t *only,
 
             while (blob && olla_models_next(blob, len, &pos, &m)) {
 
-                if (m.id_len > OLLA_MODEL_MAX_ID
-                    || olla_model_json(&m, NULL, 0) < 2)
-                {
+                if (m.id_len > OLLA_MODEL_MAX_ID || m.obj_len < 2) {
                     continue;
                 }
 

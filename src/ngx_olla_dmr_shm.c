@@ -230,9 +230,9 @@ ngx_olla_dmr_zone_room(ngx_shm_zone_t *shm_zone,
     /* a zone with that much room per endpoint, rounded up to 256k */
 
     page = ngx_pagesize + sizeof(ngx_slab_page_t);
+    want = (NGX_OLLA_DMR_ROOM_MODELS * NGX_OLLA_DMR_MODEL_BYTES - per) * n;
     want = shm_zone->shm.size
-           + (NGX_OLLA_DMR_ROOM_MODELS * NGX_OLLA_DMR_MODEL_BYTES - per) * n
-             / ngx_pagesize * page;
+           + (want + ngx_pagesize - 1) / ngx_pagesize * page;
     want = ngx_align(want, 256 * 1024);
 
     if (ngx_test_config) {
@@ -362,7 +362,7 @@ ngx_olla_dmr_models_set(ngx_olla_dmr_main_conf_t *omcf,
     size_t                 len, size, room, need;
     u_char                *packed;
     uint64_t               hash;
-    ngx_uint_t             was;
+    ngx_uint_t             was, state;
     ngx_slab_pool_t       *shpool;
     ngx_olla_dmr_mlist_t  *ml;
     ngx_olla_dmr_ep_sh_t  *sh;
@@ -441,13 +441,15 @@ ngx_olla_dmr_models_set(ngx_olla_dmr_main_conf_t *omcf,
         sh->models_state = NGX_OLLA_DMR_MODELS_STORED;
     }
 
+    state = sh->models_state;
+
     ngx_shmtx_unlock(&shpool->mutex);
 
     if (packed) {
         ngx_free(packed);
     }
 
-    if (sh->models_state == NGX_OLLA_DMR_MODELS_STORED) {
+    if (state == NGX_OLLA_DMR_MODELS_STORED) {
         if (was == NGX_OLLA_DMR_MODELS_NOT_STORED) {
             ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                           "olla: endpoint \"%V\": its list of %ui models "
