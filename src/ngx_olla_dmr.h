@@ -137,6 +137,24 @@ typedef struct {
 } ngx_olla_dmr_mstat_t;
 
 
+/*
+ * An endpoint's model list in the zone: packed (olla_models_pack), and
+ * shared by every endpoint whose last list packed to the same bytes (a
+ * fleet of hosts with the same models keeps one copy).  Under the mutex.
+ */
+typedef struct {
+    ngx_uint_t                   refs;         /* endpoints using it */
+    uint64_t                     hash;         /* of data */
+    size_t                       len;
+    u_char                       data[1];
+} ngx_olla_dmr_mlist_t;
+
+/* ngx_olla_dmr_ep_sh_t.models_state */
+#define NGX_OLLA_DMR_MODELS_NONE        0      /* no list read yet */
+#define NGX_OLLA_DMR_MODELS_STORED      1
+#define NGX_OLLA_DMR_MODELS_NOT_STORED  2      /* it did not fit */
+
+
 /* an endpoint's state in the shared zone */
 typedef struct {
     ngx_queue_t                  queue;
@@ -166,11 +184,18 @@ typedef struct {
     ngx_msec_t                   cb_open_until;
     ngx_atomic_t                 cb_trial;     /* a trial request runs */
 
-    /* the last model list, packed (olla_models_pack), under the mutex */
-    u_char                      *models;
-    size_t                       models_len;
-    ngx_uint_t                   nmodels;
+    /*
+     * the last model list, under the mutex: stored (mlist, nmodels), or
+     * not stored because the zone had no room for its models_need bytes;
+     * then no request naming a model goes to the endpoint
+     */
+    ngx_olla_dmr_mlist_t        *mlist;
+    ngx_uint_t                   nmodels;      /* models stored */
     time_t                       models_time;
+    ngx_atomic_t                 models_state; /* NGX_OLLA_DMR_MODELS_... */
+    ngx_uint_t                   models_listed;   /* in the last answer */
+    size_t                       models_need;  /* bytes, when not stored */
+    uint64_t                     models_hash;  /* of that list */
 
     /* residency */
     ngx_olla_dmr_res_t           res[NGX_OLLA_DMR_RES_SLOTS];
@@ -733,6 +758,9 @@ ngx_int_t ngx_olla_dmr_models_set(ngx_olla_dmr_main_conf_t *omcf,
     ngx_olla_dmr_endpoint_t *ep, olla_model_list_t *list);
 u_char *ngx_olla_dmr_models_copy(ngx_olla_dmr_main_conf_t *omcf,
     ngx_olla_dmr_endpoint_t *ep, ngx_pool_t *pool, size_t *len);
+ngx_uint_t ngx_olla_dmr_models_not_stored(ngx_olla_dmr_upstream_t *ups);
+size_t ngx_olla_dmr_zone_need(ngx_olla_dmr_main_conf_t *omcf);
+const char *ngx_olla_dmr_models_state_name(ngx_uint_t state);
 ngx_uint_t ngx_olla_dmr_res_lookup(ngx_olla_dmr_endpoint_t *ep,
     uint64_t hash, ngx_uint_t mode, ngx_uint_t *in_use);
 void ngx_olla_dmr_res_mark(ngx_olla_dmr_main_conf_t *omcf,

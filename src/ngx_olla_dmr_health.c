@@ -696,6 +696,7 @@ ngx_olla_dmr_probe_done(ngx_olla_dmr_probe_t *pr, olla_health_e status,
     const char *reason, olla_model_list_t *models)
 {
     size_t                    len;
+    u_char                    buf[160];
     ngx_msec_t                now, next;
     ngx_olla_dmr_ep_sh_t     *sh;
     ngx_olla_dmr_endpoint_t  *ep;
@@ -714,14 +715,18 @@ ngx_olla_dmr_probe_done(ngx_olla_dmr_probe_t *pr, olla_health_e status,
         sh->consecutive_failures = 0;
         next = ep->interval;
 
-        if (models) {
-            /* every successful list replaces the endpoint's list */
-            if (ngx_olla_dmr_models_set(pr->omcf, ep, models) != NGX_OK) {
-                ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                              "olla: no room in olla_zone for the %uz "
-                              "models of endpoint \"%V\", raise "
-                              "\"olla_zone\"", models->n, &ep->name);
-            }
+        /*
+         * every successful list replaces the endpoint's list; one that
+         * does not fit is logged once by models_set, and said by the
+         * reason at every probe
+         */
+
+        if (models
+            && ngx_olla_dmr_models_set(pr->omcf, ep, models) == NGX_DECLINED)
+        {
+            ngx_snprintf(buf, sizeof(buf) - 1,
+                         "%s; list not stored: olla_zone is full%Z", reason);
+            reason = (char *) buf;
         }
 
     } else {

@@ -6,10 +6,11 @@
  * (a type's list as the type lists it, the unified list with each model's
  * endpoints, Anthropic's and OpenAI's list shapes) and olla_status's
  * status/models.  Models come from the shared zone; a model is listed
- * once, with every endpoint that has it.  A model's own JSON is stored as
- * the endpoint listed it and is copied into the answer as it is, never
- * parsed again; the rest is built with jansson.  status/models also says
- * where each model is loaded (resident_on) or loading (loading_on).
+ * once, with every endpoint that has it.  A model's own JSON object is
+ * stored in a compact form (olla_model.h) and written back as the
+ * endpoint listed it, never parsed again; the rest is built with
+ * jansson.  status/models also says where each model is loaded
+ * (resident_on) or loading (loading_on).
  */
 
 
@@ -41,6 +42,8 @@ static ngx_int_t ngx_olla_dmr_send_items(ngx_http_request_t *r,
     ngx_olla_dmr_collect_t *c, olla_route_act_e shape, ngx_uint_t status);
 static char *ngx_olla_dmr_item(ngx_olla_dmr_listed_t *e,
     olla_route_act_e shape, u_char *ts);
+static char *ngx_olla_dmr_model_json(olla_model_ref_t *m, size_t extra,
+    size_t *len);
 static char *ngx_olla_dmr_dump_string(const char *s, size_t len);
 static ngx_int_t ngx_olla_dmr_send_pieces(ngx_http_request_t *r,
     const char *head, char **items, ngx_uint_t n, const char *tail);
@@ -52,7 +55,7 @@ ngx_olla_dmr_collect(ngx_http_request_t *r, ngx_olla_dmr_upstream_t *only,
     ngx_olla_dmr_collect_t *c)
 {
     u_char                     *blob;
-    size_t                      len, pos, t;
+    size_t                      len, pos, t, klen;
     ngx_uint_t                  i, j, state, in_use;
     json_t                     *idx;
     olla_model_ref_t            m;
@@ -103,12 +106,12 @@ ngx_olla_dmr_collect(ngx_http_request_t *r, ngx_olla_dmr_upstream_t *only,
 
             while (blob && olla_models_next(blob, len, &pos, &m)) {
 
-                if (m.norm_len >= sizeof(key) || m.json_len < 2) {
+                if (m.id_len > OLLA_MODEL_MAX_ID || m.obj_len < 2) {
                     continue;
                 }
 
-                ngx_memcpy(key, m.norm, m.norm_len);
-                key[m.norm_len] = '\0';
+                klen = olla_model_normalise(m.id, m.id_len, key,
+                                            sizeof(key));
 
                 idx = json_object_get(c->byname, key);
 
@@ -155,8 +158,8 @@ ngx_olla_dmr_collect(ngx_http_request_t *r, ngx_olla_dmr_upstream_t *only,
                 /* where it is loaded now */
 
                 state = ngx_olla_dmr_res_lookup(&ep[j],
-                                  olla_pick_hash(OLLA_PICK_HASH_INIT, m.norm,
-                                                 m.norm_len),
+                                  olla_pick_hash(OLLA_PICK_HASH_INIT, key,
+                                                 klen),
                                   OLLA_PS_COMPLETION, &in_use);
 
                 if ((state == OLLA_RES_RESIDENT || state == OLLA_RES_LOADING)
@@ -378,7 +381,7 @@ static char *
 ngx_olla_dmr_item(ngx_olla_dmr_listed_t *e, olla_route_act_e shape,
     u_char *ts)
 {
-    char        *s, *olla, *p;
+    char        *s, *olla, *p, *m;
     size_t       olen, slen;
     json_t      *item;
     const char  *owner;
@@ -387,13 +390,7 @@ ngx_olla_dmr_item(ngx_olla_dmr_listed_t *e, olla_route_act_e shape,
 
     case OLLA_ACT_LIST_TYPE:
         /* as the endpoint lists it, metadata included */
-        s = malloc(e->m.json_len + 1);
-        if (s) {
-            ngx_memcpy(s, e->m.json, e->m.json_len);
-            s[e->m.json_len] = '\0';
-        }
-
-        return s;
+        return ngx_olla_dmr_model_json(&e->m, 0, &slen);
 
     case OLLA_ACT_LIST_ANTHROPIC:
         item = json_pack("{s:s, s:s#, s:s#, s:s}", "type", "model",
@@ -453,17 +450,20 @@ ngx_olla_dmr_item(ngx_olla_dmr_listed_t *e, olla_route_act_e shape,
         }
 
         olen = ngx_strlen(olla);
-        slen = e->m.json_len;
+
+        /* the model's object, with room for what follows it */
+        m = ngx_olla_dmr_model_json(&e->m, sizeof(",\"olla\":{\"model\":,")
+                                           + olen + 1,
+                                    &slen);
+        if (m == NULL) {
+            free(olla);
+            return NULL;
+        }
 
         if (shape == OLLA_ACT_LIST_UNIFIED) {
             /* {...} -> {...,"olla":{...}} */
-            s = malloc(slen + sizeof(",\"olla\":") + olen + 1);
-            if (s == NULL) {
-                free(olla);
-                return NULL;
-            }
-
-            p = (char *) ngx_cpymem(s, e->m.json, slen - 1);
+            s = m;
+            p = s + slen - 1;
 
             if (slen > 2) {
                 *p++ = ',';
@@ -474,15 +474,10 @@ ngx_olla_dmr_item(ngx_olla_dmr_listed_t *e, olla_route_act_e shape,
 
         } else {
             /* {"model":{...},"endpoints":[...],"types":[...]} */
-            s = malloc(sizeof("{\"model\":,") + slen + olen + 1);
-            if (s == NULL) {
-                free(olla);
-                return NULL;
-            }
-
-            p = (char *) ngx_cpymem(s, "{\"model\":",
-                                    sizeof("{\"model\":") - 1);
-            p = (char *) ngx_cpymem(p, e->m.json, slen);
+            s = m;
+            ngx_memmove(s + sizeof("{\"model\":") - 1, s, slen);
+            ngx_memcpy(s, "{\"model\":", sizeof("{\"model\":") - 1);
+            p = s + sizeof("{\"model\":") - 1 + slen;
             *p++ = ',';
             p = (char *) ngx_cpymem(p, olla + 1, olen - 2);
         }
@@ -500,6 +495,37 @@ ngx_olla_dmr_item(ngx_olla_dmr_listed_t *e, olla_route_act_e shape,
 
     s = json_dumps(item, JSON_COMPACT);
     json_decref(item);
+
+    return s;
+}
+
+
+/*
+ * A model's object as the endpoint listed it, malloc'd with room for
+ * extra more bytes and a NUL; NULL when out of memory or the record is
+ * corrupted (its length is at least 2: "{}")
+ */
+
+static char *
+ngx_olla_dmr_model_json(olla_model_ref_t *m, size_t extra, size_t *len)
+{
+    char    *s;
+    size_t   n;
+
+    n = olla_model_json(m, NULL, 0);
+
+    if (n < 2) {
+        return NULL;
+    }
+
+    s = malloc(n + extra + 1);
+    if (s == NULL) {
+        return NULL;
+    }
+
+    (void) olla_model_json(m, s, n);
+    s[n] = '\0';
+    *len = n;
 
     return s;
 }

@@ -1262,7 +1262,7 @@ ngx_olla_dmr_pick_error(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     u_char      *p;
     size_t       n;
     ngx_str_t    name;
-    ngx_uint_t   secs;
+    ngx_uint_t   secs, nz;
     const char  *type;
     u_char       why[256];
 
@@ -1280,6 +1280,16 @@ ngx_olla_dmr_pick_error(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
 
         name.len = olla_err_quote((char *) ctx->norm.data, ctx->norm.len,
                                   (char *) name.data);
+
+        nz = ngx_olla_dmr_models_not_stored(ctx->ups);
+
+        if (nz) {
+            return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_MODEL_NOT_FOUND,
+                                     "model \"%V\" is not available on any "
+                                     "healthy endpoint whose model list is "
+                                     "known (the lists of %ui endpoints do "
+                                     "not fit in olla_zone)", &name, nz);
+        }
 
         return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_MODEL_NOT_FOUND,
                                  "model \"%V\" is not available on any "

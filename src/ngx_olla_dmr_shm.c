@@ -20,6 +20,14 @@ static ngx_olla_dmr_ep_sh_t *ngx_olla_dmr_node(ngx_slab_pool_t *shpool,
     ngx_olla_dmr_shctx_t *sh, u_char *key, size_t len);
 static void ngx_olla_dmr_node_free(ngx_slab_pool_t *shpool,
     ngx_olla_dmr_ep_sh_t *node);
+static void ngx_olla_dmr_zone_room(ngx_shm_zone_t *shm_zone,
+    ngx_olla_dmr_main_conf_t *omcf, ngx_slab_pool_t *shpool);
+static void ngx_olla_dmr_mlist_release(ngx_slab_pool_t *shpool,
+    ngx_olla_dmr_mlist_t *ml);
+static ngx_olla_dmr_mlist_t *ngx_olla_dmr_mlist_find(
+    ngx_olla_dmr_shctx_t *sh, u_char *data, size_t len, uint64_t hash);
+static size_t ngx_olla_dmr_slab_bytes(size_t size);
+static size_t ngx_olla_dmr_zone_need_locked(ngx_olla_dmr_main_conf_t *omcf);
 
 
 ngx_int_t
@@ -29,7 +37,7 @@ ngx_olla_dmr_shm_add(ngx_conf_t *cf, ngx_olla_dmr_main_conf_t *omcf)
     ngx_shm_zone_t  *shm_zone;
 
     /* the layout's version: a module of another layout starts afresh */
-    ngx_str_set(&name, "olla_dmr_4");
+    ngx_str_set(&name, "olla_dmr_5");
 
     shm_zone = ngx_shared_memory_add(cf, &name, omcf->zone_size,
                                      &ngx_olla_dmr_module);
@@ -193,7 +201,70 @@ ngx_olla_dmr_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     omcf->shpool = shpool;
     omcf->sh = sh;
 
+    ngx_olla_dmr_zone_room(shm_zone, omcf, shpool);
+
     return NGX_OK;
+}
+
+
+/*
+ * What is left for model lists once every endpoint has its node: said at
+ * "nginx -t" and at start when it is little.  A list of the DMR shape
+ * takes some NGX_OLLA_DMR_MODEL_BYTES a model (70-100 measured: its id,
+ * created, the "dmr" metadata; see docs/zone.md).
+ */
+
+#define NGX_OLLA_DMR_MODEL_BYTES     80
+#define NGX_OLLA_DMR_ROOM_MODELS     64     /* per endpoint, at least */
+
+static void
+ngx_olla_dmr_zone_room(ngx_shm_zone_t *shm_zone,
+    ngx_olla_dmr_main_conf_t *omcf, ngx_slab_pool_t *shpool)
+{
+    size_t      room, per, want, page;
+    ngx_uint_t  n;
+
+    n = omcf->nendpoints;
+
+    if (n == 0) {
+        return;
+    }
+
+    room = shpool->pfree * ngx_pagesize;
+    per = room / n;
+
+    if (per >= NGX_OLLA_DMR_ROOM_MODELS * NGX_OLLA_DMR_MODEL_BYTES) {
+        return;
+    }
+
+    /* a zone with that much room per endpoint, rounded up to 256k */
+
+    page = ngx_pagesize + sizeof(ngx_slab_page_t);
+    want = (NGX_OLLA_DMR_ROOM_MODELS * NGX_OLLA_DMR_MODEL_BYTES - per) * n;
+    want = shm_zone->shm.size
+           + (want + ngx_pagesize - 1) / ngx_pagesize * page;
+    want = ngx_align(want, 256 * 1024);
+
+    if (ngx_test_config) {
+        ngx_log_stderr(0, "[warn] olla_zone %uzk leaves %uzk for the model "
+                       "lists of %ui endpoints, some %uz models each: a "
+                       "list that does not fit is not stored, and its "
+                       "endpoint gets no request naming a model; "
+                       "olla_zone %uzk holds %d models each",
+                       shm_zone->shm.size / 1024, room / 1024, n,
+                       per / NGX_OLLA_DMR_MODEL_BYTES, want / 1024,
+                       NGX_OLLA_DMR_ROOM_MODELS);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, shm_zone->shm.log, 0,
+                  "olla_zone %uzk leaves %uzk for the model lists of %ui "
+                  "endpoints, some %uz models each: a list that does not "
+                  "fit is not stored, and its endpoint gets no request "
+                  "naming a model; olla_zone %uzk holds %d models each",
+                  shm_zone->shm.size / 1024, room / 1024, n,
+                  per / NGX_OLLA_DMR_MODEL_BYTES, want / 1024,
+                  NGX_OLLA_DMR_ROOM_MODELS);
 }
 
 
@@ -240,56 +311,310 @@ ngx_olla_dmr_node(ngx_slab_pool_t *shpool, ngx_olla_dmr_shctx_t *sh,
 static void
 ngx_olla_dmr_node_free(ngx_slab_pool_t *shpool, ngx_olla_dmr_ep_sh_t *node)
 {
-    if (node->models) {
-        ngx_slab_free_locked(shpool, node->models);
-    }
+    ngx_olla_dmr_mlist_release(shpool, node->mlist);
+    node->mlist = NULL;
 
     ngx_slab_free_locked(shpool, node->key);
     ngx_slab_free_locked(shpool, node);
 }
 
 
+static void
+ngx_olla_dmr_mlist_release(ngx_slab_pool_t *shpool, ngx_olla_dmr_mlist_t *ml)
+{
+    if (ml && --ml->refs == 0) {
+        ngx_slab_free_locked(shpool, ml);
+    }
+}
+
+
+/* a stored list with these bytes, if an endpoint has one */
+
+static ngx_olla_dmr_mlist_t *
+ngx_olla_dmr_mlist_find(ngx_olla_dmr_shctx_t *sh, u_char *data, size_t len,
+    uint64_t hash)
+{
+    ngx_queue_t           *q;
+    ngx_olla_dmr_mlist_t  *ml;
+    ngx_olla_dmr_ep_sh_t  *node;
+
+    for (q = ngx_queue_head(&sh->endpoints);
+         q != ngx_queue_sentinel(&sh->endpoints);
+         q = ngx_queue_next(q))
+    {
+        node = ngx_queue_data(q, ngx_olla_dmr_ep_sh_t, queue);
+        ml = node->mlist;
+
+        if (ml && ml->hash == hash && ml->len == len
+            && ngx_memcmp(ml->data, data, len) == 0)
+        {
+            return ml;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Every successful list replaces the endpoint's list.  An unchanged list
+ * stays where it is; a list another endpoint has stored is shared; else
+ * the old one is freed first (its room counts) and the new one copied in.
+ * Without room the list is not stored: the endpoint's state says so, and
+ * the change is logged once, with the size the zone needs.  NGX_OK when
+ * stored, NGX_DECLINED when not.
+ */
+
 ngx_int_t
 ngx_olla_dmr_models_set(ngx_olla_dmr_main_conf_t *omcf,
     ngx_olla_dmr_endpoint_t *ep, olla_model_list_t *list)
 {
-    size_t                 len;
-    u_char                *blob;
+    size_t                 len, size, room, need;
+    u_char                *packed;
+    uint64_t               hash;
+    ngx_uint_t             was, state;
     ngx_slab_pool_t       *shpool;
+    ngx_olla_dmr_mlist_t  *ml;
     ngx_olla_dmr_ep_sh_t  *sh;
 
     shpool = omcf->shpool;
     sh = ep->sh;
 
     len = olla_models_pack_size(list);
+    packed = NULL;
+    hash = 0;
+
+    if (len) {
+        packed = ngx_alloc(len, ngx_cycle->log);
+        if (packed == NULL) {
+            return NGX_ERROR;
+        }
+
+        olla_models_pack(list, packed);
+        hash = olla_pick_hash(OLLA_PICK_HASH_INIT, packed, len);
+    }
+
+    size = offsetof(ngx_olla_dmr_mlist_t, data) + len;
+    need = 0;
+    room = 0;
 
     ngx_shmtx_lock(&shpool->mutex);
 
-    blob = NULL;
+    was = sh->models_state;
+    ml = sh->mlist;
 
-    if (len) {
-        blob = ngx_slab_alloc_locked(shpool, len);
+    if (len == 0) {
+        ngx_olla_dmr_mlist_release(shpool, ml);
+        ml = NULL;
 
-        if (blob == NULL) {
-            ngx_shmtx_unlock(&shpool->mutex);
-            return NGX_DECLINED;
+    } else if (ml == NULL || ml->hash != hash || ml->len != len
+               || ngx_memcmp(ml->data, packed, len) != 0)
+    {
+        ngx_olla_dmr_mlist_release(shpool, ml);
+        sh->mlist = NULL;
+
+        ml = ngx_olla_dmr_mlist_find(omcf->sh, packed, len, hash);
+
+        if (ml) {
+            ml->refs++;
+
+        } else {
+            ml = ngx_slab_alloc_locked(shpool, size);
+
+            if (ml) {
+                ml->refs = 1;
+                ml->hash = hash;
+                ml->len = len;
+                ngx_memcpy(ml->data, packed, len);
+            }
+        }
+    }
+
+    sh->mlist = ml;
+    sh->models_listed = list->n;
+    sh->models_time = ngx_time();
+
+    if (len && ml == NULL) {
+        sh->nmodels = 0;
+        sh->models_need = size;
+        sh->models_hash = hash;
+        sh->models_state = NGX_OLLA_DMR_MODELS_NOT_STORED;
+
+        if (was != NGX_OLLA_DMR_MODELS_NOT_STORED) {
+            need = ngx_olla_dmr_zone_need_locked(omcf);
+            room = shpool->pfree * ngx_pagesize;
         }
 
-        olla_models_pack(list, blob);
+    } else {
+        sh->nmodels = list->n;
+        sh->models_need = 0;
+        sh->models_state = NGX_OLLA_DMR_MODELS_STORED;
     }
 
-    if (sh->models) {
-        ngx_slab_free_locked(shpool, sh->models);
-    }
-
-    sh->models = blob;
-    sh->models_len = len;
-    sh->nmodels = list->n;
-    sh->models_time = ngx_time();
+    state = sh->models_state;
 
     ngx_shmtx_unlock(&shpool->mutex);
 
-    return NGX_OK;
+    if (packed) {
+        ngx_free(packed);
+    }
+
+    if (state == NGX_OLLA_DMR_MODELS_STORED) {
+        if (was == NGX_OLLA_DMR_MODELS_NOT_STORED) {
+            ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                          "olla: endpoint \"%V\": its list of %ui models "
+                          "is stored again", &ep->name, list->n);
+        }
+
+        return NGX_OK;
+    }
+
+    if (need) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "olla: endpoint \"%V\": its list of %ui models "
+                      "(%uz bytes) does not fit in olla_zone (%uzk, %uzk "
+                      "free), it is not stored, and requests naming a "
+                      "model do not go to this endpoint until it is; "
+                      "olla_zone needs at least %uzk for every endpoint's "
+                      "list",
+                      &ep->name, list->n, size,
+                      omcf->shm_zone->shm.size / 1024, room / 1024,
+                      (need + 1023) / 1024);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* what a slab allocation of size bytes takes */
+
+static size_t
+ngx_olla_dmr_slab_bytes(size_t size)
+{
+    size_t  s;
+
+    if (size > ngx_pagesize / 2) {
+        return ngx_align(size, ngx_pagesize);
+    }
+
+    for (s = 8; s < size; s <<= 1) {
+        /* void */
+    }
+
+    return s;
+}
+
+
+/*
+ * The zone size that holds what the zone holds now and every list that
+ * did not fit (once, when endpoints have the same list): the pages in use
+ * plus those lists' pages, each page with its slab header, plus the
+ * zone's own overhead.  A lower bound: lists grow, and a list is one run
+ * of pages.
+ */
+
+static size_t
+ngx_olla_dmr_zone_need_locked(ngx_olla_dmr_main_conf_t *omcf)
+{
+    size_t                 pages, used, more, page, size, overhead;
+    ngx_queue_t           *q, *p;
+    ngx_slab_pool_t       *shpool;
+    ngx_olla_dmr_ep_sh_t  *node, *prev;
+
+    shpool = omcf->shpool;
+    size = omcf->shm_zone->shm.size;
+    page = ngx_pagesize + sizeof(ngx_slab_page_t);
+
+    pages = (shpool->end - shpool->start) / ngx_pagesize;
+    used = pages - ngx_min(shpool->pfree, pages);
+    overhead = size > pages * page ? size - pages * page : 0;
+
+    more = 0;
+
+    for (q = ngx_queue_head(&omcf->sh->endpoints);
+         q != ngx_queue_sentinel(&omcf->sh->endpoints);
+         q = ngx_queue_next(q))
+    {
+        node = ngx_queue_data(q, ngx_olla_dmr_ep_sh_t, queue);
+
+        if (node->models_state != NGX_OLLA_DMR_MODELS_NOT_STORED) {
+            continue;
+        }
+
+        for (p = ngx_queue_head(&omcf->sh->endpoints);
+             p != q;
+             p = ngx_queue_next(p))
+        {
+            prev = ngx_queue_data(p, ngx_olla_dmr_ep_sh_t, queue);
+
+            if (prev->models_state == NGX_OLLA_DMR_MODELS_NOT_STORED
+                && prev->models_hash == node->models_hash
+                && prev->models_need == node->models_need)
+            {
+                break;
+            }
+        }
+
+        if (p == q) {
+            more += ngx_olla_dmr_slab_bytes(node->models_need);
+        }
+    }
+
+    return overhead + (used + (more + ngx_pagesize - 1) / ngx_pagesize)
+                      * page;
+}
+
+
+size_t
+ngx_olla_dmr_zone_need(ngx_olla_dmr_main_conf_t *omcf)
+{
+    size_t  need;
+
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+    need = ngx_olla_dmr_zone_need_locked(omcf);
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
+
+    return need;
+}
+
+
+/* endpoints of an upstream whose last list is not stored */
+
+ngx_uint_t
+ngx_olla_dmr_models_not_stored(ngx_olla_dmr_upstream_t *ups)
+{
+    ngx_uint_t                i, n;
+    ngx_olla_dmr_endpoint_t  *ep;
+
+    n = 0;
+    ep = ups->endpoints.elts;
+
+    for (i = 0; i < ups->endpoints.nelts; i++) {
+        if (ep[i].sh
+            && ep[i].sh->models_state == NGX_OLLA_DMR_MODELS_NOT_STORED)
+        {
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
+const char *
+ngx_olla_dmr_models_state_name(ngx_uint_t state)
+{
+    switch (state) {
+
+    case NGX_OLLA_DMR_MODELS_STORED:
+        return "stored";
+
+    case NGX_OLLA_DMR_MODELS_NOT_STORED:
+        return "not_stored";
+
+    default:
+        return "none";
+    }
 }
 
 
@@ -312,12 +637,16 @@ ngx_olla_dmr_shm_unlock(ngx_olla_dmr_main_conf_t *omcf)
 ngx_int_t
 ngx_olla_dmr_models_has_locked(ngx_olla_dmr_endpoint_t *ep, ngx_str_t *norm)
 {
-    if (ep->sh->models == NULL) {
+    ngx_olla_dmr_mlist_t  *ml;
+
+    ml = ep->sh->mlist;
+
+    if (ml == NULL) {
         return 0;
     }
 
-    return olla_models_has(ep->sh->models, ep->sh->models_len,
-                           (const char *) norm->data, norm->len);
+    return olla_models_has(ml->data, ml->len, (const char *) norm->data,
+                           norm->len);
 }
 
 
@@ -325,19 +654,22 @@ u_char *
 ngx_olla_dmr_models_copy(ngx_olla_dmr_main_conf_t *omcf,
     ngx_olla_dmr_endpoint_t *ep, ngx_pool_t *pool, size_t *len)
 {
-    u_char  *p;
+    u_char                *p;
+    ngx_olla_dmr_mlist_t  *ml;
 
     p = NULL;
     *len = 0;
 
     ngx_shmtx_lock(&omcf->shpool->mutex);
 
-    if (ep->sh->models_len) {
-        p = ngx_pnalloc(pool, ep->sh->models_len);
+    ml = ep->sh->mlist;
+
+    if (ml && ml->len) {
+        p = ngx_pnalloc(pool, ml->len);
 
         if (p) {
-            ngx_memcpy(p, ep->sh->models, ep->sh->models_len);
-            *len = ep->sh->models_len;
+            ngx_memcpy(p, ml->data, ml->len);
+            *len = ml->len;
         }
     }
 

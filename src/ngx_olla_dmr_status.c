@@ -26,6 +26,9 @@ static ngx_int_t ngx_olla_dmr_status_metrics(ngx_http_request_t *r,
     ngx_olla_dmr_main_conf_t *omcf);
 static ngx_int_t ngx_olla_dmr_send_jansson(ngx_http_request_t *r,
     ngx_uint_t status, json_t *root);
+static ngx_int_t ngx_olla_dmr_status_models(ngx_olla_dmr_main_conf_t *omcf,
+    ngx_olla_dmr_endpoint_t *ep, json_t *e);
+static json_t *ngx_olla_dmr_status_zone(ngx_olla_dmr_main_conf_t *omcf);
 static json_t *ngx_olla_dmr_str(ngx_str_t *s);
 static json_t *ngx_olla_dmr_residency(ngx_olla_dmr_endpoint_t *ep);
 static json_t *ngx_olla_dmr_decisions(ngx_olla_dmr_ep_sh_t *sh);
@@ -215,6 +218,99 @@ ngx_olla_dmr_status_health(ngx_http_request_t *r,
 }
 
 
+/*
+ * An endpoint's model list in the zone: "models_state" stored, not_stored
+ * (it did not fit: "models_reason", and "models_bytes" it needs) or none
+ * (no list read yet); "models_listed" in the last answer; "models_shared"
+ * endpoints keeping the same stored list (1: this one alone).
+ */
+
+static ngx_int_t
+ngx_olla_dmr_status_models(ngx_olla_dmr_main_conf_t *omcf,
+    ngx_olla_dmr_endpoint_t *ep, json_t *e)
+{
+    size_t                 bytes;
+    json_t                *reason;
+    ngx_uint_t             state, listed, shared;
+    ngx_olla_dmr_ep_sh_t  *sh;
+
+    sh = ep->sh;
+
+    ngx_olla_dmr_shm_lock(omcf);
+
+    state = sh->models_state;
+    listed = sh->models_listed;
+    shared = sh->mlist ? sh->mlist->refs : 0;
+    bytes = sh->mlist ? offsetof(ngx_olla_dmr_mlist_t, data) + sh->mlist->len
+                      : sh->models_need;
+
+    ngx_olla_dmr_shm_unlock(omcf);
+
+    if (state == NGX_OLLA_DMR_MODELS_NOT_STORED) {
+        reason = json_sprintf("olla_zone is full: the list needs %zu bytes",
+                              bytes);
+
+    } else {
+        reason = json_null();
+    }
+
+    if (json_object_set_new(e, "models_state",
+                            json_string(ngx_olla_dmr_models_state_name(state)))
+        != 0
+        || json_object_set_new(e, "models_reason", reason) != 0
+        || json_object_set_new(e, "models_listed",
+                               json_integer((json_int_t) listed))
+           != 0
+        || json_object_set_new(e, "models_bytes",
+                               json_integer((json_int_t) bytes))
+           != 0
+        || json_object_set_new(e, "models_shared",
+                               json_integer((json_int_t) shared))
+           != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The zone: its size, the bytes in use (whole pages), and the size that
+ * would hold it all, the lists that did not fit included (a lower bound)
+ */
+
+static json_t *
+ngx_olla_dmr_status_zone(ngx_olla_dmr_main_conf_t *omcf)
+{
+    size_t                     size, pages, nfree;
+    ngx_uint_t                 i, n;
+    ngx_olla_dmr_upstream_t  **upsp;
+
+    if (omcf->shpool == NULL) {
+        return json_null();
+    }
+
+    size = omcf->shm_zone->shm.size;
+    pages = (omcf->shpool->end - omcf->shpool->start) / ngx_pagesize;
+    nfree = ngx_min(omcf->shpool->pfree, pages);
+
+    n = 0;
+    upsp = omcf->upstreams.elts;
+
+    for (i = 0; i < omcf->upstreams.nelts; i++) {
+        n += ngx_olla_dmr_models_not_stored(upsp[i]);
+    }
+
+    return json_pack("{s:I, s:I, s:I, s:I, s:I}",
+                     "size", (json_int_t) size,
+                     "used", (json_int_t) ((pages - nfree) * ngx_pagesize),
+                     "free", (json_int_t) (nfree * ngx_pagesize),
+                     "needed", (json_int_t) ngx_olla_dmr_zone_need(omcf),
+                     "lists_not_stored", (json_int_t) n);
+}
+
+
 static ngx_int_t
 ngx_olla_dmr_status_endpoints(ngx_http_request_t *r,
     ngx_olla_dmr_main_conf_t *omcf)
@@ -274,7 +370,7 @@ ngx_olla_dmr_status_endpoints(ngx_http_request_t *r,
 
             e = json_pack("{s:o, s:o, s:o, s:o, s:I, s:s, s:s, s:o, s:I, "
                           "s:I, s:I, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:o, "
-                          "s:o, s:I, s:o, s:o, s:I}",
+                          "s:o, s:I, s:o, s:o}",
                           "name", ngx_olla_dmr_str(&ep[j].name),
                           "url", ngx_olla_dmr_str(&ep[j].url),
                           "type", ngx_olla_dmr_str(&ep[j].type),
@@ -301,18 +397,27 @@ ngx_olla_dmr_status_endpoints(ngx_http_request_t *r,
                           "decisions", ngx_olla_dmr_decisions(sh),
                           "preloads", (json_int_t) sh->preloads,
                           "usage", ngx_olla_dmr_stats_json(&sum),
-                          "failover", ngx_olla_dmr_failover_json(sh),
-                          "probes", (json_int_t) sh->probes);
+                          "failover", ngx_olla_dmr_failover_json(sh));
 
-            if (e == NULL || json_array_append_new(list, e) != 0) {
+            if (e == NULL
+                || ngx_olla_dmr_status_models(omcf, &ep[j], e) != NGX_OK
+                || json_object_set_new(e, "probes",
+                                       json_integer((json_int_t) sh->probes))
+                   != 0
+                || json_array_append_new(list, e) != 0)
+            {
+                json_decref(e);
                 json_decref(root);
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
         }
     }
 
-    if (json_object_set_new(root, "total", json_integer(json_array_size(list)))
-        != 0)
+    if (json_object_set_new(root, "zone", ngx_olla_dmr_status_zone(omcf))
+        != 0
+        || json_object_set_new(root, "total",
+                               json_integer(json_array_size(list)))
+           != 0)
     {
         json_decref(root);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -540,7 +645,8 @@ typedef enum {
     NGX_OLLA_DMR_M_REQUESTS,
     NGX_OLLA_DMR_M_FAILURES,
     NGX_OLLA_DMR_M_PROBES,
-    NGX_OLLA_DMR_M_MODELS
+    NGX_OLLA_DMR_M_MODELS,
+    NGX_OLLA_DMR_M_MODELS_STORED
 } ngx_olla_dmr_metric_e;
 
 
@@ -575,6 +681,9 @@ static ngx_olla_dmr_metric_t  ngx_olla_dmr_metrics[] = {
       "health probes of the endpoint", 0 },
     { NGX_OLLA_DMR_M_MODELS, "olla_endpoint_models", "gauge",
       "models in the endpoint's last model list", 0 },
+    { NGX_OLLA_DMR_M_MODELS_STORED, "olla_endpoint_models_stored", "gauge",
+      "0 while the endpoint's last model list does not fit in olla_zone "
+      "(no request naming a model goes there), else 1", 0 },
     { 0, NULL, NULL, NULL, 0 }
 };
 
@@ -717,6 +826,12 @@ ngx_olla_dmr_status_metrics(ngx_http_request_t *r,
 
                     case NGX_OLLA_DMR_M_MODELS:
                         p = ngx_sprintf(p, "%ui\n", sh->nmodels);
+                        break;
+
+                    case NGX_OLLA_DMR_M_MODELS_STORED:
+                        p = ngx_sprintf(p, "%d\n",
+                                        sh->models_state
+                                        != NGX_OLLA_DMR_MODELS_NOT_STORED);
                         break;
                     }
                 }

@@ -1408,7 +1408,17 @@ ngx_olla_dmr_pick(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
 
             f[i].state = OLLA_PICK_UP;
 
-            if (ctx->norm.len && e->sh->nmodels) {
+            if (ctx->norm.len
+                && e->sh->models_state == NGX_OLLA_DMR_MODELS_NOT_STORED)
+            {
+                /*
+                 * its list did not fit in the zone: what it serves is not
+                 * known, and a guess is a model it may not have (or one a
+                 * single-model server answers as its own)
+                 */
+                f[i].serve = OLLA_PICK_NO;
+
+            } else if (ctx->norm.len && e->sh->nmodels) {
                 if (!locked) {
                     /* the lists change under the zone's mutex */
                     ngx_olla_dmr_shm_lock(omcf);

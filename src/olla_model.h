@@ -31,15 +31,36 @@ size_t olla_model_normalise(const char *in, size_t len, char *out,
     size_t cap);
 
 
+/*
+ * One model of a list.  Besides its names and the numbers the lists read
+ * (created, context window) the model keeps its own JSON object, as the
+ * endpoint listed it, in a compact binary form (rec): known keys and
+ * common values are one byte, numbers are varints, the id is not written
+ * twice.  It renders back to the exact compact JSON jansson writes
+ * (json_dumps(JSON_COMPACT)), so a list "as the endpoint lists it" reads
+ * the same as the raw object would.  An object whose form is larger than
+ * OLLA_MODEL_MAX_REC keeps only the keys the form knows (flag
+ * OLLA_MODEL_REDUCED), and if that is still too large only its top-level
+ * id, object, created and owned_by.
+ */
+
+#define OLLA_MODEL_MAX_REC     1024     /* a model's object, compact form */
+
+#define OLLA_MODEL_REDUCED     0x01     /* unknown keys were left out */
+#define OLLA_MODEL_MINIMAL     0x02     /* only id, object, created, owner */
+
 typedef struct {
-    char       *id;            /* as the backend listed it */
-    size_t      id_len;
-    char       *norm;          /* normalised */
-    size_t      norm_len;
-    char       *json;          /* the model object, compact JSON */
-    size_t      json_len;
-    int64_t     created;       /* "created", 0 when absent */
-    uint32_t    context_window;   /* tokens, 0 when not listed */
+    char          *id;            /* as the backend listed it */
+    size_t         id_len;
+    char          *norm;          /* normalised */
+    size_t         norm_len;
+    char          *json;          /* the model object, compact JSON */
+    size_t         json_len;
+    unsigned char *rec;           /* its packed record (see below) */
+    size_t         rec_len;
+    int64_t        created;       /* "created", 0 when absent */
+    uint32_t       context_window;   /* tokens, 0 when not listed */
+    unsigned       flags;         /* OLLA_MODEL_REDUCED ... */
 } olla_model_t;
 
 
@@ -63,31 +84,52 @@ void olla_models_free(olla_model_list_t *list);
 
 
 /*
- * The packed form: a contiguous blob of records
- *   i64 created, u32 context_window, u32 id_len, id, u32 norm_len, norm,
- *   u32 json_len, json
- * (numbers in host order, no padding), safe to copy into shared memory.
+ * The packed form, safe to copy into shared memory (numbers in host
+ * order, no alignment needed):
+ *
+ *   u32 n
+ *   u32 hash[n]     olla_model_hash() of each normalised name (lookups)
+ *   records         in list order, each a varint length and:
+ *     u8 flags, varint id_len, id, varint zigzag(created),
+ *     varint context_window, the object's compact form
+ *
+ * The normalised name is not stored: it is the id's, computed where a
+ * hash matches.  Every read of a blob is bounds-checked: a corrupted or
+ * truncated blob yields fewer models, never a read outside it.
  */
 size_t olla_models_pack_size(const olla_model_list_t *list);
 void olla_models_pack(const olla_model_list_t *list, unsigned char *dst);
 
 typedef struct {
-    const char  *id;
-    size_t       id_len;
-    const char  *norm;
-    size_t       norm_len;
-    const char  *json;
-    size_t       json_len;
-    int64_t      created;
-    uint32_t     context_window;
+    const char           *id;
+    size_t                id_len;
+    const unsigned char  *obj;        /* the object's compact form */
+    size_t                obj_len;
+    int64_t               created;
+    uint32_t              context_window;
+    unsigned              flags;
 } olla_model_ref_t;
 
-/* iterate: pos starts at 0; returns 1 with *m filled, 0 at the end */
+/* the number of records a blob says it holds (0: not well-formed) */
+size_t olla_models_count(const unsigned char *blob, size_t len);
+/*
+ * iterate: pos starts at 0 (an offset into the records); returns 1 with
+ * *m filled, 0 at the end or at a record that is not well-formed
+ */
 int olla_models_next(const unsigned char *blob, size_t len, size_t *pos,
     olla_model_ref_t *m);
 /* 1 if a record's normalised name equals norm */
 int olla_models_has(const unsigned char *blob, size_t len, const char *norm,
     size_t norm_len);
+
+/*
+ * The model's object as compact JSON: writes at most cap bytes (no NUL)
+ * and returns the full length, or 0 when the record is corrupted.
+ */
+size_t olla_model_json(const olla_model_ref_t *m, char *out, size_t cap);
+
+/* the hash of the lookups (FNV-1a, 32 bits) */
+uint32_t olla_model_hash(const char *norm, size_t len);
 
 
 /* owner of a DMR id for listings: the namespace before "/", else "docker" */

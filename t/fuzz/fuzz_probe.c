@@ -89,12 +89,13 @@ check_resp(const olla_http_resp_t *r, int rc)
 }
 
 
-/* walks a blob; every record must lie inside it */
+/* walks a blob; every record must lie inside it, and render within it */
 
 static size_t
 walk(const unsigned char *blob, size_t len)
 {
-    size_t            pos, prev, n;
+    char              out[64];
+    size_t            pos, prev, n, jlen;
     olla_model_ref_t  m;
 
     pos = 0;
@@ -111,10 +112,10 @@ walk(const unsigned char *blob, size_t len)
         CHECK(pos > prev && pos <= len);
         CHECK((const unsigned char *) m.id >= blob
               && (const unsigned char *) m.id + m.id_len <= blob + len);
-        CHECK((const unsigned char *) m.norm >= blob
-              && (const unsigned char *) m.norm + m.norm_len <= blob + len);
-        CHECK((const unsigned char *) m.json >= blob
-              && (const unsigned char *) m.json + m.json_len <= blob + len);
+        CHECK(m.obj >= blob && m.obj + m.obj_len <= blob + len);
+
+        jlen = olla_model_json(&m, NULL, 0);
+        CHECK(olla_model_json(&m, out, sizeof(out)) == jlen);
 
         n++;
     }
@@ -126,8 +127,8 @@ walk(const unsigned char *blob, size_t len)
 static void
 models(const char *body, size_t len)
 {
-    char               err[256];
-    size_t             i, blen, pos;
+    char               err[256], *out;
+    size_t             i, blen, pos, jlen;
     unsigned char     *blob;
     olla_model_ref_t   m;
     olla_model_list_t  list;
@@ -146,6 +147,7 @@ models(const char *body, size_t len)
     olla_models_pack(&list, blob);
 
     CHECK(walk(blob, blen) == list.n);
+    CHECK(olla_models_count(blob, blen) == list.n);
 
     pos = 0;
 
@@ -153,14 +155,25 @@ models(const char *body, size_t len)
         CHECK(olla_models_next(blob, blen, &pos, &m) == 1);
         CHECK(m.id_len == list.items[i].id_len
               && memcmp(m.id, list.items[i].id, m.id_len) == 0);
-        CHECK(m.norm_len == list.items[i].norm_len
-              && memcmp(m.norm, list.items[i].norm, m.norm_len) == 0);
-        CHECK(m.json_len == list.items[i].json_len
-              && memcmp(m.json, list.items[i].json, m.json_len) == 0);
-        CHECK(olla_models_has(blob, blen, m.norm, m.norm_len));
-    }
+        CHECK(m.created == list.items[i].created);
+        CHECK(m.context_window == list.items[i].context_window);
+        CHECK(olla_models_has(blob, blen, list.items[i].norm,
+                              list.items[i].norm_len));
 
-    CHECK(pos == blen);
+        /* the object renders as jansson wrote it, unless reduced */
+
+        jlen = olla_model_json(&m, NULL, 0);
+        CHECK(jlen >= 2);
+
+        if (list.items[i].flags == 0) {
+            out = malloc(jlen);
+            CHECK(out != NULL);
+            CHECK(olla_model_json(&m, out, jlen) == jlen);
+            CHECK(jlen == list.items[i].json_len
+                  && memcmp(out, list.items[i].json, jlen) == 0);
+            free(out);
+        }
+    }
 
     free(blob);
     olla_models_free(&list);

@@ -9,9 +9,13 @@
  *   - parsing recorded-looking DMR and Ollama /v1/models lists (DMR's
  *     "dmr" metadata kept in the stored JSON), skipped entries, errors,
  *     the 4096-entry cap;
- *   - the packed blob: round trip, lookup, and the iterator on every
- *     truncation and on corrupted copies (each blob is a malloc'd buffer of
- *     exactly its length, so valgrind or ASan see any read past it);
+ *   - the packed blob: round trip, lookup (hash collisions included), the
+ *     largest list, and the iterator and the renderer on every truncation
+ *     and on corrupted copies (each blob is a malloc'd buffer of exactly
+ *     its length, so valgrind or ASan see any read past it);
+ *   - the compact form of a model's object: rendered back byte for byte
+ *     as jansson writes it, on real list shapes and every kind of value;
+ *     objects too large or too deep reduced; bytes a model before/after;
  *   - owner derivation, header-value sanitising, request id validity.
  */
 
@@ -607,13 +611,18 @@ copy(const unsigned char *p, size_t len)
 }
 
 
-/* iterates; every record must lie inside the blob; returns the count */
+/*
+ * iterates; every record, and what it points at, must lie inside the
+ * blob, and its object must render within bounds (into a buffer of
+ * exactly the size asked, then into short ones); returns the count
+ */
 
 static size_t
 walk(const unsigned char *blob, size_t len)
 {
-    size_t            pos, prev, n;
-    olla_model_ref_t  m;
+    char              *out;
+    size_t             pos, prev, n, jlen, cap;
+    olla_model_ref_t   m;
 
     pos = 0;
     n = 0;
@@ -631,17 +640,99 @@ walk(const unsigned char *blob, size_t len)
 
         assert_true((const unsigned char *) m.id >= blob);
         assert_true((const unsigned char *) m.id + m.id_len <= blob + len);
-        assert_true((const unsigned char *) m.norm >= blob);
-        assert_true((const unsigned char *) m.norm + m.norm_len
-                    <= blob + len);
-        assert_true((const unsigned char *) m.json >= blob);
-        assert_true((const unsigned char *) m.json + m.json_len
-                    <= blob + len);
+        assert_true(m.obj >= blob);
+        assert_true(m.obj + m.obj_len <= blob + len);
+
+        jlen = olla_model_json(&m, NULL, 0);
+
+        for (cap = 0; cap <= jlen; cap += (cap < 8 ? 1 : jlen / 3 + 1)) {
+            out = malloc(cap ? cap : 1);
+            assert_non_null(out);
+            assert_int_equal(olla_model_json(&m, out, cap), jlen);
+            free(out);
+        }
+
+        out = malloc(jlen ? jlen : 1);
+        assert_non_null(out);
+        assert_int_equal(olla_model_json(&m, out, jlen), jlen);
+        free(out);
 
         n++;
     }
 
     return n;
+}
+
+
+/* a record's object, rendered, must be what jansson wrote for it */
+
+static void
+check_render(const olla_model_ref_t *r, const olla_model_t *m)
+{
+    char    *out;
+    size_t   n;
+
+    n = olla_model_json(r, NULL, 0);
+
+    if (n != m->json_len) {
+        print_error("rendered %zu bytes, jansson %zu: %s\n", n, m->json_len,
+                    m->json);
+        fail();
+    }
+
+    out = malloc(n + 1);
+    assert_non_null(out);
+    memset(out, 'X', n + 1);
+
+    assert_int_equal(olla_model_json(r, out, n), n);
+    assert_int_equal(out[n], 'X');
+
+    if (memcmp(out, m->json, n) != 0) {
+        print_error("rendered %.*s\n  jansson %s\n", (int) n, out, m->json);
+        fail();
+    }
+
+    free(out);
+}
+
+
+static void
+check_list(const char *body)
+{
+    size_t             len, pos, i;
+    unsigned char     *blob;
+    olla_model_ref_t   m;
+    olla_model_list_t  list;
+
+    parse_ok(body, strlen(body), &list);
+    blob = pack(&list, &len);
+
+    assert_int_equal(olla_models_count(blob, len), list.n);
+
+    pos = 0;
+
+    for (i = 0; i < list.n; i++) {
+        assert_int_equal(olla_models_next(blob, len, &pos, &m), 1);
+
+        assert_int_equal(m.id_len, list.items[i].id_len);
+        assert_memory_equal(m.id, list.items[i].id, m.id_len);
+        assert_int_equal(m.created, list.items[i].created);
+        assert_int_equal(m.context_window, list.items[i].context_window);
+        assert_int_equal(m.flags, list.items[i].flags);
+        assert_int_equal(m.flags, 0);
+
+        check_render(&m, &list.items[i]);
+
+        assert_true(olla_models_has(blob, len, list.items[i].norm,
+                                    list.items[i].norm_len));
+    }
+
+    assert_int_equal(pos, len - 4 - 4 * list.n);
+    assert_int_equal(olla_models_next(blob, len, &pos, &m), 0);
+    assert_int_equal(walk(blob, len), list.n);
+
+    free(blob);
+    olla_models_free(&list);
 }
 
 
@@ -657,10 +748,10 @@ test_pack_roundtrip(void **state)
 
     blob = pack(&list, &len);
 
-    want = 0;
+    want = 4;
     for (i = 0; i < list.n; i++) {
-        want += 24 + list.items[i].id_len + list.items[i].norm_len
-                + list.items[i].json_len;
+        assert_true(list.items[i].rec_len < 128);
+        want += 4 + 1 + list.items[i].rec_len;
     }
 
     assert_int_equal(len, want);
@@ -672,15 +763,12 @@ test_pack_roundtrip(void **state)
 
         assert_int_equal(m.id_len, list.items[i].id_len);
         assert_memory_equal(m.id, list.items[i].id, m.id_len);
-        assert_int_equal(m.norm_len, list.items[i].norm_len);
-        assert_memory_equal(m.norm, list.items[i].norm, m.norm_len);
-        assert_int_equal(m.json_len, list.items[i].json_len);
-        assert_memory_equal(m.json, list.items[i].json, m.json_len);
         assert_int_equal(m.created, list.items[i].created);
         assert_int_equal(m.context_window, list.items[i].context_window);
+        check_render(&m, &list.items[i]);
     }
 
-    /* what rendering and routing read without parsing the JSON again */
+    /* what rendering and routing read without rendering the object */
 
     assert_int_equal(list.items[0].created, 1742916473);
     assert_int_equal(list.items[0].context_window, 8192);
@@ -689,9 +777,7 @@ test_pack_roundtrip(void **state)
     assert_int_equal(list.items[2].context_window, 0);
     assert_int_equal(list.items[3].created, 0);
 
-    assert_int_equal(pos, len);
     assert_int_equal(olla_models_next(blob, len, &pos, &m), 0);
-    assert_int_equal(pos, len);
 
     /* lookups by normalised name */
     assert_true(olla_models_has(blob, len, S("ai/smollm2:latest")));
@@ -743,6 +829,7 @@ test_pack_empty(void **state)
     pos = 0;
     assert_int_equal(olla_models_next(NULL, 0, &pos, &m), 0);
     assert_int_equal(pos, 0);
+    assert_int_equal(olla_models_count(NULL, 0), 0);
     assert_false(olla_models_has(NULL, 0, S("ai/smollm2:latest")));
     assert_false(olla_models_has(NULL, 0, "", 0));
 
@@ -750,38 +837,417 @@ test_pack_empty(void **state)
 }
 
 
-/* every prefix of a blob: whole records only, nothing read past it */
+/*
+ * The lists as backends send them render byte for byte as jansson wrote
+ * the object: DMR (with and without "dmr"), Ollama, llama-server's
+ * "meta", vLLM's permissions, LM Studio; and every kind of JSON value.
+ */
+
+static void
+test_render_shapes(void **state)
+{
+    size_t  i;
+    char    body[2048];
+
+    static const char  *lists[] = {
+        dmr_list,
+        ollama_list,
+
+        "{\"object\":\"list\",\"data\":[{\"id\":\"Llama-3.2-3B-Instruct-"
+        "Q4_K_M.gguf\",\"object\":\"model\",\"created\":1735142223,"
+        "\"owned_by\":\"llamacpp\",\"meta\":{\"vocab_type\":2,"
+        "\"n_vocab\":128256,\"n_ctx_train\":131072,\"n_embd\":3072,"
+        "\"n_params\":3212749888,\"size\":1922985984}}]}",
+
+        "{\"object\":\"list\",\"data\":[{\"id\":\"meta-llama/Llama-3.1-8B-"
+        "Instruct\",\"object\":\"model\",\"created\":1735142223,"
+        "\"owned_by\":\"vllm\",\"root\":\"meta-llama/Llama-3.1-8B-"
+        "Instruct\",\"parent\":null,\"max_model_len\":131072,"
+        "\"permission\":[{\"id\":\"modelperm-6c4b3f0e1f9a4a3c8e2b5d7f9a1c"
+        "3e5b\",\"object\":\"model_permission\",\"created\":1735142223,"
+        "\"allow_create_engine\":false,\"allow_sampling\":true,"
+        "\"allow_logprobs\":true,\"allow_search_indices\":false,"
+        "\"allow_view\":true,\"allow_fine_tuning\":false,"
+        "\"organization\":\"*\",\"group\":null,\"is_blocking\":false}]}]}",
+
+        "{\"data\":[{\"id\":\"qwen2.5-7b-instruct\",\"object\":\"model\","
+        "\"owned_by\":\"organization_owner\"}]}",
+
+        /* every kind of value, keys the form does not know */
+        "{\"data\":[{\"id\":\"ai/x\",\"n\":-1,\"big\":9223372036854775807,"
+        "\"small\":-9223372036854775808,\"zero\":0,\"r\":1.5,\"e\":1e300,"
+        "\"neg\":-0.25,\"third\":0.3333333333333333,\"t\":true,"
+        "\"f\":false,\"z\":null,\"a\":[],\"o\":{},\"aa\":[[1,[2,[3]]],"
+        "{\"k\":[{}]}],\"created\":12,\"again\":12,\"self\":\"ai/x\","
+        "\"\":\"empty key\",\"words\":[\"model\",\"docker\",\"Model\","
+        "\"model \",\"\"]}]}",
+
+        /* escapes, control characters, UTF-8, in keys and values */
+        "{\"data\":[{\"id\":\"ai/\\u00e9t\\u00e9\",\"q\\\"k\":\"a\\\"b\\\\c"
+        "\\/d\",\"ctl\":\"\\u0001\\b\\t\\n\\u000b\\f\\r\\u001f "
+        "\\u007f\",\"u\":\"\\u2028\\u2029\\ud83d\\ude00\\u00ff\","
+        "\"k\\n\":1}]}",
+
+        /* ids that are not normalised, and look-alikes */
+        "{\"data\":[{\"id\":\"SmolLM2\"},{\"id\":\"hf.co/A/B:C\"},"
+        "{\"id\":\"ai/smollm2\",\"x\":\"ai/smollm2:latest\"}]}",
+    };
+
+    for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+        check_list(lists[i]);
+    }
+
+    /* each control character and each ASCII byte, alone, as a value */
+
+    for (i = 1; i < 128; i++) {
+        if (i == '"' || i == '\\' || i < 0x20) {
+            sprintf(body, "{\"data\":[{\"id\":\"m\",\"v\":\"a\\u%04zxb\"}]}",
+                    i);
+
+        } else {
+            sprintf(body, "{\"data\":[{\"id\":\"m\",\"v\":\"a%cb\"}]}",
+                    (int) i);
+        }
+
+        check_list(body);
+    }
+
+    /* (a NUL is refused by the list's parser: jansson without ALLOW_NUL) */
+}
+
+
+/*
+ * Bytes a model takes in the zone, before (a record with the id, the
+ * normalised name and the raw object: 24 + id + norm + json) and now, on
+ * real list shapes; printed for docs/zone.md, and held to a bound.
+ */
+
+static void
+test_bytes_per_model(void **state)
+{
+    size_t             i, before, now;
+    olla_model_t      *m;
+    olla_model_list_t  list;
+
+    static const struct {
+        const char  *name;
+        const char  *body;
+        size_t       most;          /* bytes now, at most */
+    } shapes[] = {
+        { "DMR, dmr metadata with context_window",
+          "{\"object\":\"list\",\"data\":[{\"id\":\"ai/smollm2:latest\","
+          "\"object\":\"model\",\"created\":1742816981,\"owned_by\":"
+          "\"docker\",\"dmr\":{\"context_window\":8192,\"architecture\":"
+          "\"llama\",\"parameters\":\"361.82 M\",\"quantization\":"
+          "\"IQ2_XXS/Q4_K_M\",\"size\":\"256.35 MiB\"}}]}", 80 },
+        { "DMR, dmr metadata",
+          "{\"object\":\"list\",\"data\":[{\"id\":\"ai/qwen3:8B-Q4_K_M\","
+          "\"object\":\"model\",\"created\":1746010000,\"owned_by\":"
+          "\"docker\",\"dmr\":{\"architecture\":\"qwen3\",\"parameters\":"
+          "\"8.19 B\",\"quantization\":\"Q4_K_M\",\"size\":\"4.68 GiB\"}}]}",
+          70 },
+        { "DMR, a Hugging Face model",
+          "{\"object\":\"list\",\"data\":[{\"id\":\"hf.co/bartowski/Llama-"
+          "3.2-1B-Instruct-GGUF:Q4_K_M\",\"object\":\"model\",\"created\":"
+          "1743000000,\"owned_by\":\"docker\",\"dmr\":{\"architecture\":"
+          "\"llama\",\"parameters\":\"1.24 B\",\"quantization\":\"Q4_K_M\","
+          "\"size\":\"770.28 MiB\"}}]}", 105 },
+        { "DMR before dmr metadata",
+          "{\"object\":\"list\",\"data\":[{\"id\":\"ai/smollm2:latest\","
+          "\"object\":\"model\",\"created\":1742816981,\"owned_by\":"
+          "\"docker\"}]}", 42 },
+        { "Ollama /v1/models",
+          "{\"object\":\"list\",\"data\":[{\"id\":\"llama3.2:latest\","
+          "\"object\":\"model\",\"created\":1729628826,\"owned_by\":"
+          "\"library\"}]}", 40 },
+        { "llama-server /v1/models",
+          "{\"object\":\"list\",\"data\":[{\"id\":\"Llama-3.2-3B-Instruct-"
+          "Q4_K_M.gguf\",\"object\":\"model\",\"created\":1735142223,"
+          "\"owned_by\":\"llamacpp\",\"meta\":{\"vocab_type\":2,"
+          "\"n_vocab\":128256,\"n_ctx_train\":131072,\"n_embd\":3072,"
+          "\"n_params\":3212749888,\"size\":1922985984}}]}", 95 },
+        { "vLLM /v1/models",
+          "{\"object\":\"list\",\"data\":[{\"id\":\"meta-llama/Llama-3.1-"
+          "8B-Instruct\",\"object\":\"model\",\"created\":1735142223,"
+          "\"owned_by\":\"vllm\",\"root\":\"meta-llama/Llama-3.1-8B-"
+          "Instruct\",\"parent\":null,\"max_model_len\":131072,"
+          "\"permission\":[{\"id\":\"modelperm-6c4b3f0e1f9a4a3c8e2b5d7f9a1c"
+          "3e5b\",\"object\":\"model_permission\",\"created\":1735142223,"
+          "\"allow_create_engine\":false,\"allow_sampling\":true,"
+          "\"allow_logprobs\":true,\"allow_search_indices\":false,"
+          "\"allow_view\":true,\"allow_fine_tuning\":false,"
+          "\"organization\":\"*\",\"group\":null,\"is_blocking\":false}]}]}",
+          145 },
+    };
+
+    for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+        parse_ok(S(shapes[i].body), &list);
+        assert_int_equal(list.n, 1);
+
+        m = &list.items[0];
+        before = 24 + m->id_len + m->norm_len + m->json_len;
+        now = olla_models_pack_size(&list) - 4;
+
+        print_message("bytes a model: %-40s json %3zu, before %3zu, "
+                      "now %3zu (%.1fx)\n", shapes[i].name, m->json_len,
+                      before, now, (double) before / now);
+
+        assert_true(now <= shapes[i].most);
+        assert_true(now * 5 <= before * 2);
+
+        check_list(shapes[i].body);
+        olla_models_free(&list);
+    }
+}
+
+
+/* objects too large or too deep keep what they can, flagged */
+
+static void
+test_render_reduced(void **state)
+{
+    char              *body, *p, out[4096];
+    size_t             i, len, pos, n;
+    unsigned char     *blob;
+    json_t            *o;
+    json_error_t       jerr;
+    olla_model_ref_t   m;
+    olla_model_list_t  list;
+
+    body = malloc(64 * 1024);
+    assert_non_null(body);
+
+    /* a large unknown member: dropped, the known keys stay */
+
+    p = body + sprintf(body, "{\"data\":[{\"id\":\"ai/big\",\"object\":"
+                       "\"model\",\"created\":5,\"owned_by\":\"docker\","
+                       "\"dmr\":{\"architecture\":\"llama\"},"
+                       "\"template\":\"");
+    memset(p, 't', 3000);
+    p += 3000;
+    strcpy(p, "\",\"size\":\"1 GiB\"}]}");
+
+    parse_ok(S(body), &list);
+    assert_int_equal(list.items[0].flags, OLLA_MODEL_REDUCED);
+    assert_true(list.items[0].rec_len < 200);
+
+    blob = pack(&list, &len);
+    pos = 0;
+    assert_int_equal(olla_models_next(blob, len, &pos, &m), 1);
+    assert_int_equal(m.flags, OLLA_MODEL_REDUCED);
+
+    n = olla_model_json(&m, out, sizeof(out));
+    assert_true(n < sizeof(out));
+    out[n] = '\0';
+    assert_string_equal(out, "{\"id\":\"ai/big\",\"object\":\"model\","
+                        "\"created\":5,\"owned_by\":\"docker\","
+                        "\"dmr\":{\"architecture\":\"llama\"},"
+                        "\"size\":\"1 GiB\"}");
+    assert_true(olla_models_has(blob, len, S("ai/big:latest")));
+    free(blob);
+    olla_models_free(&list);
+
+    /* a large known member: only id, object, created, owned_by */
+
+    p = body + sprintf(body, "{\"data\":[{\"id\":\"ai/big\",\"dmr\":{"
+                       "\"architecture\":\"");
+    memset(p, 'a', 3000);
+    p += 3000;
+    strcpy(p, "\"},\"object\":\"model\",\"created\":7,\"owned_by\":\"x\"}]}");
+
+    parse_ok(S(body), &list);
+    assert_int_equal(list.items[0].flags,
+                     OLLA_MODEL_REDUCED | OLLA_MODEL_MINIMAL);
+
+    blob = pack(&list, &len);
+    pos = 0;
+    assert_int_equal(olla_models_next(blob, len, &pos, &m), 1);
+    n = olla_model_json(&m, out, sizeof(out));
+    out[n] = '\0';
+    assert_string_equal(out, "{\"id\":\"ai/big\",\"object\":\"model\","
+                        "\"created\":7,\"owned_by\":\"x\"}");
+    free(blob);
+    olla_models_free(&list);
+
+    /* long strings in the minimal keys are left out too */
+
+    p = body + sprintf(body, "{\"data\":[{\"id\":\"ai/big\",\"owned_by\":\"");
+    memset(p, 'o', 2000);
+    p += 2000;
+    strcpy(p, "\"}]}");
+
+    parse_ok(S(body), &list);
+    assert_true(list.items[0].rec_len < 32);
+    blob = pack(&list, &len);
+    pos = 0;
+    assert_int_equal(olla_models_next(blob, len, &pos, &m), 1);
+    n = olla_model_json(&m, out, sizeof(out));
+    out[n] = '\0';
+    assert_string_equal(out, "{\"id\":\"ai/big\"}");
+    free(blob);
+    olla_models_free(&list);
+
+    /* nested 40 deep: the deep member goes, the rest renders as listed */
+
+    p = body + sprintf(body, "{\"data\":[{\"id\":\"ai/deep\",\"meta\":"
+                       "{\"n_ctx_train\":4096},\"deep\":");
+    for (i = 0; i < 40; i++) {
+        *p++ = '[';
+    }
+    for (i = 0; i < 40; i++) {
+        *p++ = ']';
+    }
+    strcpy(p, "}]}");
+
+    parse_ok(S(body), &list);
+    assert_int_equal(list.items[0].flags, OLLA_MODEL_REDUCED);
+    assert_int_equal(list.items[0].context_window, 4096);
+
+    blob = pack(&list, &len);
+    pos = 0;
+    assert_int_equal(olla_models_next(blob, len, &pos, &m), 1);
+    n = olla_model_json(&m, out, sizeof(out));
+    out[n] = '\0';
+    assert_string_equal(out, "{\"id\":\"ai/deep\",\"meta\":"
+                        "{\"n_ctx_train\":4096}}");
+    free(blob);
+    olla_models_free(&list);
+
+    /* 15 containers deep fits as it is, and renders as jansson writes it */
+
+    p = body + sprintf(body, "{\"data\":[{\"id\":\"ai/deep\",\"x\":");
+    for (i = 0; i < 7; i++) {
+        p += sprintf(p, "{\"k%zu\":[", i);
+    }
+    for (i = 0; i < 7; i++) {
+        p += sprintf(p, "]}");
+    }
+    strcpy(p, "}]}");
+
+    parse_ok(S(body), &list);
+    assert_int_equal(list.items[0].flags, 0);
+    olla_models_free(&list);
+    check_list(body);
+
+    /* whatever is kept is valid JSON with the id */
+
+    o = json_loadb(out, strlen(out), 0, &jerr);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "id")),
+                        "ai/deep");
+    json_decref(o);
+
+    free(body);
+}
+
+
+/* names whose hashes collide are told apart by the names */
+
+static void
+test_has_collision(void **state)
+{
+    size_t             len;
+    unsigned char     *blob;
+    olla_model_list_t  list;
+
+    /* FNV-1a 32: both 0x02b049e8 */
+    assert_int_equal(olla_model_hash(S("ai/m831219:latest")),
+                     olla_model_hash(S("ai/m1026296:latest")));
+
+    parse_ok(S("{\"data\":[{\"id\":\"ai/a\"},{\"id\":\"ai/m831219\"},"
+               "{\"id\":\"ai/b\"}]}"), &list);
+    blob = pack(&list, &len);
+
+    assert_true(olla_models_has(blob, len, S("ai/m831219:latest")));
+    assert_false(olla_models_has(blob, len, S("ai/m1026296:latest")));
+    assert_true(olla_models_has(blob, len, S("ai/b:latest")));
+
+    free(blob);
+    olla_models_free(&list);
+
+    parse_ok(S("{\"data\":[{\"id\":\"ai/m831219\"},"
+               "{\"id\":\"AI/M1026296\"}]}"), &list);
+    blob = pack(&list, &len);
+
+    assert_true(olla_models_has(blob, len, S("ai/m831219:latest")));
+    assert_true(olla_models_has(blob, len, S("ai/m1026296:latest")));
+
+    free(blob);
+    olla_models_free(&list);
+}
+
+
+/* the largest list: every model found, the others not */
+
+static void
+test_pack_large(void **state)
+{
+    char               *body, *p, name[64];
+    size_t              i, len;
+    unsigned char      *blob;
+    olla_model_list_t   list;
+
+    body = malloc(OLLA_MODEL_MAX_LIST * 256);
+    assert_non_null(body);
+
+    p = body + sprintf(body, "{\"object\":\"list\",\"data\":[");
+
+    for (i = 0; i < OLLA_MODEL_MAX_LIST; i++) {
+        p += sprintf(p, "%s{\"id\":\"ai/model-%zu:Q4_K_M\",\"object\":"
+                     "\"model\",\"created\":%zu,\"owned_by\":\"docker\","
+                     "\"dmr\":{\"architecture\":\"llama\",\"parameters\":"
+                     "\"%zu.5 B\",\"size\":\"%zu MiB\"}}",
+                     i ? "," : "", i, 1742816981 + i, i % 70, i * 3);
+    }
+
+    strcpy(p, "]}");
+
+    parse_ok(S(body), &list);
+    assert_int_equal(list.n, OLLA_MODEL_MAX_LIST);
+
+    blob = pack(&list, &len);
+    assert_int_equal(olla_models_count(blob, len), OLLA_MODEL_MAX_LIST);
+    assert_int_equal(walk(blob, len), OLLA_MODEL_MAX_LIST);
+
+    print_message("bytes a model: %zu models of the DMR shape: %zu bytes, "
+                  "%zu a model (the raw JSON: %zu)\n", list.n, len,
+                  len / list.n, strlen(body) / list.n);
+
+    for (i = 0; i < OLLA_MODEL_MAX_LIST; i++) {
+        sprintf(name, "ai/model-%zu:q4_k_m", i);
+        assert_true(olla_models_has(blob, len, S(name)));
+    }
+
+    assert_false(olla_models_has(blob, len, S("ai/model-4096:q4_k_m")));
+    assert_false(olla_models_has(blob, len, S("ai/model-1:latest")));
+
+    free(blob);
+    olla_models_free(&list);
+    free(body);
+}
+
+
+/* every prefix of a blob: nothing read past it */
 
 static void
 test_blob_truncated(void **state)
 {
-    size_t             len, cut, full, off, i, rec[8];
+    size_t             len, cut;
     unsigned char     *blob, *t;
     olla_model_list_t  list;
 
     parse_ok(S(dmr_list), &list);
     blob = pack(&list, &len);
 
-    /* record ends */
-    off = 0;
-    for (i = 0; i < list.n; i++) {
-        off += 24 + list.items[i].id_len + list.items[i].norm_len
-               + list.items[i].json_len;
-        rec[i] = off;
-    }
-
     for (cut = 0; cut <= len; cut++) {
         t = copy(blob, cut);
 
-        full = 0;
-        while (full < list.n && rec[full] <= cut) {
-            full++;
-        }
-
-        assert_int_equal(walk(t, cut), full);
+        /* the count says 4 records: a shorter blob keeps fewer */
+        assert_true(walk(t, cut) <= list.n);
+        assert_int_equal(walk(t, cut) == list.n, cut == len);
 
         assert_int_equal(olla_models_has(t, cut, S("ai/gemma3:latest")),
-                         full == list.n);
+                         cut == len);
 
         free(t);
     }
@@ -808,74 +1274,137 @@ test_blob_corrupt(void **state)
     olla_model_list_t  list;
 
     static const uint32_t  evil[] = {
-        0xffffffff, 0xfffffffe, 0x80000000, 0x7fffffff, 0x10000, 61, 53, 52
+        0xffffffff, 0xfffffffe, 0x80000000, 0x7fffffff, 0x10000, 61, 12, 11,
+        1, 0
     };
 
-    /* huge lengths in each of the three fields (after created, window) */
+    /* counts that do not fit the length */
 
-    for (i = 0; i < 3; i++) {
-        for (j = 0; j < sizeof(evil) / sizeof(evil[0]); j++) {
-            memset(raw, 0, sizeof(raw));
-            put32(raw + 12 + 4 * i, evil[j]);
+    for (j = 0; j < sizeof(evil) / sizeof(evil[0]); j++) {
+        memset(raw, 0xff, sizeof(raw));
+        put32(raw, evil[j]);
 
-            t = copy(raw, sizeof(raw));
-            (void) walk(t, sizeof(raw));
-            (void) olla_models_has(t, sizeof(raw), "", 0);
+        t = copy(raw, sizeof(raw));
+        (void) walk(t, sizeof(raw));
+        (void) olla_models_has(t, sizeof(raw), "", 0);
+        (void) olla_models_has(t, sizeof(raw), S("ai/x:latest"));
+        free(t);
+    }
+
+    /*
+     * a record that fits exactly: the count, a hash, then at 8 the
+     * record's length and at 9 the record: flags, id, created, window,
+     * and at 16 the object
+     */
+    memset(raw, 0, sizeof(raw));
+    put32(raw, 1);
+    put32(raw + 4, olla_model_hash(S("ai/abc:latest")));
+    i = 8;
+    raw[i++] = 8;               /* the record's length */
+    raw[i++] = 0;               /* flags */
+    raw[i++] = 3;               /* id */
+    memcpy(raw + i, "abc", 3);
+    i += 3;
+    raw[i++] = 0;               /* created */
+    raw[i++] = 0;               /* context window */
+    raw[i++] = 0;               /* the object: null */
+
+    assert_int_equal(i, 17);
+
+    t = copy(raw, i);
+    assert_int_equal(walk(t, i), 1);
+    assert_true(olla_models_has(t, i, S("ai/abc:latest")));
+    pos = 0;
+    assert_int_equal(olla_models_next(t, i, &pos, &m), 1);
+    assert_int_equal(olla_model_json(&m, NULL, 0), 4);
+    free(t);
+
+    /* one byte short */
+    t = copy(raw, i - 1);
+    assert_int_equal(walk(t, i - 1), 0);
+    assert_false(olla_models_has(t, i - 1, S("ai/abc:latest")));
+    free(t);
+
+    /* a record length of zero, of too much, an id past the record */
+    raw[8] = 0;
+    t = copy(raw, i);
+    assert_int_equal(walk(t, i), 0);
+    free(t);
+
+    raw[8] = 0x80;
+    t = copy(raw, i);
+    assert_int_equal(walk(t, i), 0);
+    free(t);
+
+    raw[8] = 8;
+    raw[10] = 7;
+    t = copy(raw, i);
+    assert_int_equal(walk(t, i), 0);
+    assert_false(olla_models_has(t, i, S("ai/abc:latest")));
+    free(t);
+
+    /* objects that do not parse render nothing */
+    raw[10] = 3;
+
+    {
+        static const unsigned char  objs[][4] = {
+            { 9, 1, 200, 0 },               /* an unknown key */
+            { 9, 5, 0, 0 },                 /* a count past the end */
+            { 5, 9, 'a', 0 },               /* a string past the end */
+            { 4, 0x80, 0x80, 0x80 },        /* an endless varint */
+            { 15, 0, 0, 0 },                /* an unknown tag */
+            { 0xff, 0, 0, 0 },              /* a word past the table */
+            { 0, 0, 0, 0 }                  /* null, then junk */
+        };
+
+        for (j = 0; j < sizeof(objs) / sizeof(objs[0]); j++) {
+            memcpy(raw + 16, objs[j], 4);
+            raw[8] = 11;
+            t = copy(raw, 20);
+            pos = 0;
+            assert_int_equal(olla_models_next(t, 20, &pos, &m), 1);
+            assert_int_equal(olla_model_json(&m, NULL, 0), 0);
+            (void) walk(t, 20);
             free(t);
         }
     }
 
-    /* a record that fits exactly: 12 bytes of numbers, then the fields */
-    memset(raw, 0, sizeof(raw));
-    put32(raw + 12, 2);
-    memcpy(raw + 16, "id", 2);
-    put32(raw + 18, 3);
-    memcpy(raw + 22, "abc", 3);
-    put32(raw + 25, 2);
-    memcpy(raw + 29, "{}", 2);
+    /* nested past the depth the renderer takes */
+    {
+        unsigned char  deep[64];
 
-    t = copy(raw, 31);
-    assert_int_equal(walk(t, 31), 1);
-    assert_true(olla_models_has(t, 31, S("abc")));
-    free(t);
+        memcpy(deep, raw, 16);
+        memset(deep + 16, 0, sizeof(deep) - 16);
 
-    /* a record cut inside its numbers */
-    for (pos = 0; pos < 12; pos++) {
-        t = copy(raw, pos);
-        assert_int_equal(walk(t, pos), 0);
+        for (j = 16; j < 16 + 2 * 20; j += 2) {
+            deep[j] = 8;            /* an array of one */
+            deep[j + 1] = 1;
+        }
+
+        deep[j++] = 0;
+        deep[8] = (unsigned char) (j - 9);
+
+        t = copy(deep, j);
+        pos = 0;
+        assert_int_equal(olla_models_next(t, j, &pos, &m), 1);
+        assert_int_equal(olla_model_json(&m, NULL, 0), 0);
         free(t);
     }
 
-    /* json length one too long */
-    put32(raw + 25, 3);
-    t = copy(raw, 31);
-    assert_int_equal(walk(t, 31), 0);
-    assert_false(olla_models_has(t, 31, S("abc")));
-    free(t);
-
-    /* all-zero records (24 bytes each): empty but well-formed */
-    memset(raw, 0, sizeof(raw));
-    t = copy(raw, 48);
-    assert_int_equal(walk(t, 48), 2);
-    assert_true(olla_models_has(t, 48, "", 0));
-    free(t);
-
-    t = copy(raw, 47);
-    assert_int_equal(walk(t, 47), 1);
-    free(t);
-
-    /* a position at or past the end */
-    t = copy(raw, 24);
-    for (pos = 24; pos < 40; pos++) {
+    /* a position at or past the end of the records (9 bytes of them) */
+    raw[8] = 8;
+    memset(raw + 16, 0, 4);
+    t = copy(raw, 17);
+    for (pos = 9; pos < 40; pos++) {
         i = pos;
-        assert_int_equal(olla_models_next(t, 24, &i, &m), 0);
+        assert_int_equal(olla_models_next(t, 17, &i, &m), 0);
         assert_int_equal(i, pos);
     }
 
     i = SIZE_MAX;
-    assert_int_equal(olla_models_next(t, 24, &i, &m), 0);
+    assert_int_equal(olla_models_next(t, 17, &i, &m), 0);
     i = SIZE_MAX - 3;
-    assert_int_equal(olla_models_next(t, 24, &i, &m), 0);
+    assert_int_equal(olla_models_next(t, 17, &i, &m), 0);
     free(t);
 
     /* random corruption of a real blob, each copy exactly sized */
@@ -1125,6 +1654,11 @@ main(void)
         cmocka_unit_test(test_parse_cap),
         cmocka_unit_test(test_pack_roundtrip),
         cmocka_unit_test(test_pack_empty),
+        cmocka_unit_test(test_render_shapes),
+        cmocka_unit_test(test_bytes_per_model),
+        cmocka_unit_test(test_render_reduced),
+        cmocka_unit_test(test_has_collision),
+        cmocka_unit_test(test_pack_large),
         cmocka_unit_test(test_blob_truncated),
         cmocka_unit_test(test_blob_corrupt),
         cmocka_unit_test(test_owner),
