@@ -288,6 +288,14 @@ bench: deps build
 	@$(call apt_install,wrk)
 	NGINX_BIN=$(NGINX_BIN) OLLA_MODULE=$(MODULE) tools/bench/run.sh
 
+# the per-byte work on a request body outside nginx, with the module's
+# compiler flags: build/bench/bench_body FILE... (t/unit/bench_body.c)
+build/bench/bench_body: t/unit/bench_body.c src/olla_json.c $(ANTH_SRCS) \
+                        $(wildcard src/olla_*.h)
+	@mkdir -p build/bench
+	$(CC) $(CFLAGS_DEB) -Wall -Wextra -Isrc -o $@ t/unit/bench_body.c \
+	    src/olla_json.c $(ANTH_SRCS) -lm
+
 # Olla's routing against the inference-aware one on DMR stand-ins (real
 # llama.cpp): cold loads, time to first token, prompt-cache reuse of
 # Claude-Code-shaped conversations; ~8 minutes (tools/bench-routing/run.sh)
