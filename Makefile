@@ -160,7 +160,8 @@ ANTH_SRCS   := src/olla_anth_common.c src/olla_anth_request.c \
 # the pure-C sources each unit test links
 UNIT_DEPS_test_profile   := src/olla_profile.c src/olla_yaml.c \
                             src/olla_routes.c
-UNIT_DEPS_test_json      := src/olla_json.c
+UNIT_DEPS_test_json      := src/olla_json.c t/unit/json_ref.c \
+                            t/unit/json_sse2.c t/unit/json_scalar.c
 UNIT_DEPS_test_model     := src/olla_model.c
 UNIT_DEPS_test_probe     := src/olla_probe.c src/olla_model.c
 UNIT_DEPS_test_sse       := src/olla_sse.c
@@ -181,7 +182,8 @@ OLLA_RESP_SRCS           := src/olla_resp_util.c src/olla_resp_request.c \
 UNIT_DEPS_test_responses := $(OLLA_RESP_SRCS) src/olla_sse.c src/olla_jdom.c
 
 .SECONDEXPANSION:
-$(UNIT_BUILD)/%: t/unit/%.c $$(UNIT_DEPS_$$*) $(wildcard src/olla_*.h) | deps-unit
+$(UNIT_BUILD)/%: t/unit/%.c $$(UNIT_DEPS_$$*) $(wildcard src/olla_*.h) \
+                 $(wildcard t/unit/*.h) | deps-unit
 	@mkdir -p $(UNIT_BUILD)
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(UNIT_DEPS_$*) $(UNIT_LIBS)
 
@@ -251,9 +253,10 @@ FUZZ_BUILD  := build/fuzz
 FUZZ_SRCS   := $(wildcard t/fuzz/fuzz_*.c)
 FUZZ_BINS   := $(patsubst t/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRCS))
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
-               -fno-omit-frame-pointer -Isrc
+               -fno-omit-frame-pointer -Isrc -It/unit
 
-FUZZ_DEPS_fuzz_json          := src/olla_json.c
+FUZZ_DEPS_fuzz_json          := src/olla_json.c t/unit/json_ref.c \
+                                t/unit/json_sse2.c t/unit/json_scalar.c
 FUZZ_DEPS_fuzz_anth_request  := $(ANTH_SRCS) src/olla_json.c
 FUZZ_DEPS_fuzz_anth_stream   := $(ANTH_SRCS)
 FUZZ_DEPS_fuzz_jdom          := src/olla_jdom.c

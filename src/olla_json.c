@@ -2072,9 +2072,10 @@ olla_json_escaped(uint64_t b, uint64_t carry, uint64_t *next)
  * returns the first byte that stops them, with *how OLLA_JSON_STOP (and
  * OLLA_JSON_TAKEN when an escape takes it), or where fewer than 64 bytes
  * are left, with *how OLLA_JSON_TAKEN when the last block's last escape
- * takes that byte.  A stop is a quote no escape takes, a byte below 0x20
- * or above 0x7f, or a byte an escape takes that is not one of " \ / b f n
- * r t (AVX2 lets the \u escapes of code points outside the surrogates
+ * takes that byte (never inside a UTF-8 sequence).  A stop is a quote no
+ * escape takes, a byte below 0x20, an irregular UTF-8 sequence or one the
+ * piece cuts, or a byte an escape takes that is not one of " \ / b f n r
+ * t (AVX2 lets the \u escapes of code points outside the surrogates
  * through when their four digits are in the block).  With SSE2 (every
  * x86-64), and with AVX2 where the CPU has it (olla_json_blocks_avx2(),
  * chosen at the first call).
@@ -2089,19 +2090,63 @@ static const unsigned char *(*olla_json_blocks)(const unsigned char *p,
     const unsigned char *last, unsigned *how) = olla_json_blocks_first;
 
 
+/*
+ * The first stop of a block below the stops in stop: the UTF-8 sequences
+ * led by the bytes in hi are checked in place, and an irregular one, or
+ * one the piece cuts, stops there; *cont is how many bytes of the block
+ * after belong to the block's last sequence.  Returns the stop's position,
+ * or 64.
+ */
+
+static inline unsigned
+olla_json_block_stop(const unsigned char *p, const unsigned char *last,
+    uint64_t stop, uint64_t hi, unsigned *cont)
+{
+    size_t    n;
+    unsigned  i, lim;
+
+    lim = stop ? (unsigned) __builtin_ctzll(stop) : 64;
+    *cont = 0;
+
+    while (hi) {
+        i = (unsigned) __builtin_ctzll(hi);
+
+        if (i >= lim) {
+            break;
+        }
+
+        n = olla_json_utf8_seq(p + i, last);
+
+        if (n == 0) {
+            return i;
+        }
+
+        if (i + n >= 64) {
+            *cont = i + (unsigned) n - 64;
+            break;
+        }
+
+        hi &= ~0ULL << (i + n);
+    }
+
+    return lim;
+}
+
+
 static const unsigned char *
 olla_json_blocks_sse2(const unsigned char *p, const unsigned char *last,
     unsigned *how)
 {
-    unsigned  i;
+    unsigned  i, cont;
     __m128i   x0, x1, x2, x3, vq, vb, vc;
-    uint64_t  bs, qt, sp, x, carry, next, stop, e;
+    uint64_t  bs, qt, sp, hi, x, carry, next, stop, e;
 
     vq = _mm_set1_epi8('"');
     vb = _mm_set1_epi8('\\');
     vc = _mm_set1_epi8(0x20);
 
     carry = 0;
+    cont = 0;
 
     while (last - p >= 64) {
         x0 = _mm_loadu_si128((const __m128i *) p);
@@ -2123,6 +2168,11 @@ olla_json_blocks_sse2(const unsigned char *p, const unsigned char *last,
 
 #undef olla_json_mask
 
+        hi = (uint64_t) (unsigned) _mm_movemask_epi8(x0)
+             | (uint64_t) (unsigned) _mm_movemask_epi8(x1) << 16
+             | (uint64_t) (unsigned) _mm_movemask_epi8(x2) << 32
+             | (uint64_t) (unsigned) _mm_movemask_epi8(x3) << 48;
+
         if (bs | carry) {
             x = olla_json_escaped(bs, carry, &next);
 
@@ -2131,7 +2181,7 @@ olla_json_blocks_sse2(const unsigned char *p, const unsigned char *last,
             next = 0;
         }
 
-        stop = (qt & ~x) | sp;
+        stop = (qt & ~x) | (sp & ~hi);
 
         /* escaped bytes other than '"' and '\' before the first stop */
 
@@ -2152,8 +2202,11 @@ olla_json_blocks_sse2(const unsigned char *p, const unsigned char *last,
             e &= e - 1;
         }
 
-        if (stop) {
-            i = (unsigned) __builtin_ctzll(stop);
+        /* the last block's last sequence may end in this one */
+
+        i = olla_json_block_stop(p, last, stop, hi & (~0ULL << cont), &cont);
+
+        if (i < 64) {
             *how = OLLA_JSON_STOP | (((x >> i) & 1) ? OLLA_JSON_TAKEN : 0);
             return p + i;
         }
@@ -2164,7 +2217,7 @@ olla_json_blocks_sse2(const unsigned char *p, const unsigned char *last,
 
     *how = carry ? OLLA_JSON_TAKEN : 0;
 
-    return p;
+    return p + cont;
 }
 
 
@@ -2230,9 +2283,9 @@ static const unsigned char *
 olla_json_blocks_avx2(const unsigned char *p, const unsigned char *last,
     unsigned *how)
 {
-    unsigned  i;
+    unsigned  i, cont;
     __m256i   x0, x1, vq, vb, vc, vu, vl, lo, hi;
-    uint64_t  bs, qt, sp, x, carry, next, stop, bad, u, hex, hex8, dd;
+    uint64_t  bs, qt, sp, h8, x, carry, next, stop, bad, u, hex, hex8, dd;
 
     vq = _mm256_set1_epi8('"');
     vb = _mm256_set1_epi8('\\');
@@ -2255,6 +2308,7 @@ olla_json_blocks_avx2(const unsigned char *p, const unsigned char *last,
                           0, 0, 0, 0, 0, 0, 0, 0);
 
     carry = 0;
+    cont = 0;
 
     while (last - p >= 64) {
         x0 = _mm256_loadu_si256((const __m256i *) p);
@@ -2272,6 +2326,9 @@ olla_json_blocks_avx2(const unsigned char *p, const unsigned char *last,
                                         _mm256_cmpgt_epi8(vc, x0)))
              | ((uint64_t) (uint32_t) _mm256_movemask_epi8(
                                         _mm256_cmpgt_epi8(vc, x1)) << 32);
+
+        h8 = (uint64_t) (uint32_t) _mm256_movemask_epi8(x0)
+             | (uint64_t) (uint32_t) _mm256_movemask_epi8(x1) << 32;
 
         if (bs | carry) {
             x = olla_json_escaped(bs, carry, &next);
@@ -2303,10 +2360,13 @@ olla_json_blocks_avx2(const unsigned char *p, const unsigned char *last,
 
 #undef olla_json_mask
 
-        stop = (qt & ~x) | sp | bad;
+        stop = (qt & ~x) | (sp & ~h8) | bad;
 
-        if (stop) {
-            i = (unsigned) __builtin_ctzll(stop);
+        /* the last block's last sequence may end in this one */
+
+        i = olla_json_block_stop(p, last, stop, h8 & (~0ULL << cont), &cont);
+
+        if (i < 64) {
             *how = OLLA_JSON_STOP | (((x >> i) & 1) ? OLLA_JSON_TAKEN : 0);
             return p + i;
         }
@@ -2317,7 +2377,7 @@ olla_json_blocks_avx2(const unsigned char *p, const unsigned char *last,
 
     *how = carry ? OLLA_JSON_TAKEN : 0;
 
-    return p;
+    return p + cont;
 }
 
 #endif
@@ -2474,9 +2534,10 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
     const unsigned char  *q;
 #if (OLLA_JSON_SSE2)
     unsigned              i, k;
+    unsigned              cont;
     size_t                n, u, t;
     __m128i               x0, x1, x2, x3, vq, vb, vc;
-    uint64_t              bs, qt, sp, x, carry, next, stop, e, lead, m;
+    uint64_t              bs, qt, sp, hi, x, carry, next, stop, e, lead, m;
 #endif
 
     if (s->head_skip) {
@@ -2490,6 +2551,7 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
     vc = _mm_set1_epi8(0x20);
 
     carry = 0;
+    cont = 0;
 
     while (last - p >= 64) {
         x0 = _mm_loadu_si128((const __m128i *) p);
@@ -2509,6 +2571,11 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
 
 #undef olla_json_mask
 
+        hi = (uint64_t) (unsigned) _mm_movemask_epi8(x0)
+             | (uint64_t) (unsigned) _mm_movemask_epi8(x1) << 16
+             | (uint64_t) (unsigned) _mm_movemask_epi8(x2) << 32
+             | (uint64_t) (unsigned) _mm_movemask_epi8(x3) << 48;
+
         if (bs | carry) {
             x = olla_json_escaped(bs, carry, &next);
 
@@ -2517,7 +2584,7 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
             next = 0;
         }
 
-        stop = (qt & ~x) | sp;
+        stop = (qt & ~x) | (sp & ~hi);
         e = x & ~(qt | bs);
 
         if (stop) {
@@ -2540,7 +2607,8 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
          * but the backslashes that begin escapes
          */
 
-        k = stop ? (unsigned) __builtin_ctzll(stop) : 64;
+        k = olla_json_block_stop(p, last, stop, hi & (~0ULL << cont), &cont);
+        stop = (k < 64);
         lead = bs & ~x;
 
         if (k < 64) {
@@ -2598,16 +2666,7 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
             return q;
         }
 
-        if (c >= 0x80) {
-            n = olla_json_utf8_seq(q, last);
-
-            if (n) {
-                olla_json_hash(s, q, n);
-                p = q + n;
-                carry = 0;
-                continue;
-            }
-        }
+        /* the closing quote, a control byte, or irregular or cut UTF-8 */
 
         *esc = 0;
         return q;
@@ -2618,6 +2677,11 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
         *esc = 1;
         return p;
     }
+
+    /* the rest of the last block's last sequence, checked already */
+
+    olla_json_hash(s, p, cont);
+    p += cont;
 
 #endif
 
