@@ -160,7 +160,8 @@ ANTH_SRCS   := src/olla_anth_common.c src/olla_anth_request.c \
 # the pure-C sources each unit test links
 UNIT_DEPS_test_profile   := src/olla_profile.c src/olla_yaml.c \
                             src/olla_routes.c
-UNIT_DEPS_test_json      := src/olla_json.c
+UNIT_DEPS_test_json      := src/olla_json.c t/unit/json_ref.c \
+                            t/unit/json_sse2.c t/unit/json_scalar.c
 UNIT_DEPS_test_model     := src/olla_model.c
 UNIT_DEPS_test_probe     := src/olla_probe.c src/olla_model.c
 UNIT_DEPS_test_sse       := src/olla_sse.c
@@ -183,7 +184,8 @@ OLLA_RESP_SRCS           := src/olla_resp_util.c src/olla_resp_request.c \
 UNIT_DEPS_test_responses := $(OLLA_RESP_SRCS) src/olla_sse.c src/olla_jdom.c
 
 .SECONDEXPANSION:
-$(UNIT_BUILD)/%: t/unit/%.c $$(UNIT_DEPS_$$*) $(wildcard src/olla_*.h) | deps-unit
+$(UNIT_BUILD)/%: t/unit/%.c $$(UNIT_DEPS_$$*) $(wildcard src/olla_*.h) \
+                 $(wildcard t/unit/*.h) | deps-unit
 	@mkdir -p $(UNIT_BUILD)
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(UNIT_DEPS_$*) $(UNIT_LIBS)
 
@@ -253,9 +255,10 @@ FUZZ_BUILD  := build/fuzz
 FUZZ_SRCS   := $(wildcard t/fuzz/fuzz_*.c)
 FUZZ_BINS   := $(patsubst t/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRCS))
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
-               -fno-omit-frame-pointer -Isrc
+               -fno-omit-frame-pointer -Isrc -It/unit
 
-FUZZ_DEPS_fuzz_json          := src/olla_json.c
+FUZZ_DEPS_fuzz_json          := src/olla_json.c t/unit/json_ref.c \
+                                t/unit/json_sse2.c t/unit/json_scalar.c
 FUZZ_DEPS_fuzz_anth_request  := $(ANTH_SRCS) src/olla_json.c
 FUZZ_DEPS_fuzz_anth_stream   := $(ANTH_SRCS)
 FUZZ_DEPS_fuzz_jdom          := src/olla_jdom.c
@@ -289,6 +292,14 @@ fuzz: $(FUZZ_BINS)
 bench: deps build
 	@$(call apt_install,wrk)
 	NGINX_BIN=$(NGINX_BIN) OLLA_MODULE=$(MODULE) tools/bench/run.sh
+
+# the per-byte work on a request body outside nginx, with the module's
+# compiler flags: build/bench/bench_body FILE... (t/unit/bench_body.c)
+build/bench/bench_body: t/unit/bench_body.c src/olla_json.c $(ANTH_SRCS) \
+                        $(wildcard src/olla_*.h)
+	@mkdir -p build/bench
+	$(CC) $(CFLAGS_DEB) -Wall -Wextra -Isrc -o $@ t/unit/bench_body.c \
+	    src/olla_json.c $(ANTH_SRCS) -lm
 
 # Olla's routing against the inference-aware one on DMR stand-ins (real
 # llama.cpp): cold loads, time to first token, prompt-cache reuse of

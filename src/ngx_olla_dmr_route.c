@@ -118,6 +118,7 @@ static ngx_int_t ngx_olla_dmr_scan_body(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx, olla_json_scan_t *scan);
 static ngx_int_t ngx_olla_dmr_body_bytes(ngx_http_request_t *r,
     ngx_str_t *body);
+static void ngx_olla_dmr_free(void *data);
 static ngx_int_t ngx_olla_dmr_replace_body(ngx_http_request_t *r,
     u_char *data, size_t len);
 static ngx_int_t ngx_olla_dmr_set_headers(ngx_http_request_t *r,
@@ -527,7 +528,20 @@ ngx_olla_dmr_body_too_large(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 static ngx_int_t
 ngx_olla_dmr_read_body(ngx_http_request_t *r)
 {
-    ngx_int_t  rc;
+    ngx_int_t            rc;
+    ngx_olla_dmr_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_olla_dmr_module);
+
+    if (ctx->route->xlat != OLLA_XLAT_NONE) {
+        /*
+         * a translator needs the body in one piece: the buffer nginx
+         * reads it into gets room for the part that came with the
+         * header too, so that ngx_olla_dmr_body_bytes() can join them
+         * there rather than copy the whole body elsewhere
+         */
+        r->request_body_in_single_buf = 1;
+    }
 
     rc = ngx_http_read_client_request_body(r, ngx_olla_dmr_body_handler);
 
@@ -1527,13 +1541,13 @@ static ngx_int_t
 ngx_olla_dmr_translate_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     ngx_olla_dmr_endpoint_t *ep)
 {
-    char              *out;
-    u_char            *p;
-    size_t             outlen;
-    ngx_str_t          body;
-    const char        *chat;
-    olla_xlat_info_t   info;
-    char               err[512];
+    char                *out;
+    size_t               outlen;
+    ngx_str_t            body;
+    const char          *chat;
+    olla_xlat_info_t     info;
+    ngx_pool_cleanup_t  *cln;
+    char                 err[512];
 
     if (!ctx->olcf->translation) {
         ngx_olla_dmr_unpick(ctx);
@@ -1573,16 +1587,18 @@ ngx_olla_dmr_translate_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     ctx->input_tokens = info.input_tokens;
     olla_xlat_info_free(&info);
 
-    p = ngx_pnalloc(r->pool, outlen);
-    if (p == NULL) {
+    /* the translator's buffer is the new body, freed with the request */
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
         free(out);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_memcpy(p, out, outlen);
-    free(out);
+    cln->handler = ngx_olla_dmr_free;
+    cln->data = out;
 
-    if (ngx_olla_dmr_replace_body(r, p, outlen) != NGX_OK) {
+    if (ngx_olla_dmr_replace_body(r, (u_char *) out, outlen) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -1801,36 +1817,100 @@ ngx_olla_dmr_scan_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
 }
 
 
-/* the whole body as one piece of memory (the Anthropic route needs it) */
+/*
+ * The whole body as one piece of memory (the translators need it).  nginx
+ * keeps a body read into memory as the part that came with the request
+ * header (in r->header_in) followed by the parts read after it, which are
+ * consecutive in one buffer (rb->buf): pieces that follow each other in
+ * memory need no copy; when the buffer has room for the first part (see
+ * ngx_olla_dmr_read_body()), the rest moves up in it and the first part
+ * goes in front; anything else (a temp file) is copied into new memory.
+ */
 
 static ngx_int_t
 ngx_olla_dmr_body_bytes(ngx_http_request_t *r, ngx_str_t *body)
 {
-    u_char       *p;
-    off_t         len;
-    ssize_t       n;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
+    u_char                   *p;
+    off_t                     len;
+    size_t                    first, rest;
+    ssize_t                   n;
+    ngx_buf_t                *b, *rb_buf;
+    ngx_chain_t              *cl;
+    ngx_http_request_body_t  *rb;
 
     body->data = (u_char *) "";
     body->len = 0;
 
-    if (r->request_body == NULL || r->request_body->bufs == NULL) {
-        return NGX_OK;
-    }
+    rb = r->request_body;
 
-    cl = r->request_body->bufs;
-
-    if (cl->next == NULL && !cl->buf->in_file) {
-        body->data = cl->buf->pos;
-        body->len = cl->buf->last - cl->buf->pos;
+    if (rb == NULL || rb->bufs == NULL) {
         return NGX_OK;
     }
 
     len = 0;
+    p = rb->bufs->buf->in_file ? NULL : rb->bufs->buf->pos;
 
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        len += ngx_buf_size(cl->buf);
+    for (cl = rb->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (p != NULL && (b->in_file || b->pos != p + len)) {
+            p = NULL;
+        }
+
+        len += ngx_buf_size(b);
+    }
+
+    if (p != NULL) {
+        /* in memory, in one piece already */
+        body->data = p;
+        body->len = (size_t) len;
+        return NGX_OK;
+    }
+
+    /* the first part apart, the rest in one piece in rb->buf with room */
+
+    cl = rb->bufs;
+    rb_buf = rb->buf;
+
+    if (rb_buf != NULL && cl->next != NULL && !cl->buf->in_file
+        && cl->next->buf->pos == rb_buf->start)
+    {
+        first = cl->buf->last - cl->buf->pos;
+        rest = 0;
+
+        for (cl = cl->next; cl; cl = cl->next) {
+            b = cl->buf;
+
+            if (b->in_file || b->pos != rb_buf->start + rest) {
+                break;
+            }
+
+            rest += b->last - b->pos;
+        }
+
+        if (cl == NULL
+            && (size_t) (rb_buf->end - rb_buf->start) >= first + rest)
+        {
+            p = rb_buf->start;
+
+            ngx_memmove(p + first, p, rest);
+            ngx_memcpy(p, rb->bufs->buf->pos, first);
+
+            /* the body is one buffer now, for whoever reads it next */
+
+            b = rb->bufs->buf;
+            b->start = p;
+            b->pos = p;
+            b->last = p + first + rest;
+            b->end = rb_buf->end;
+            b->last_buf = 1;
+            rb->bufs->next = NULL;
+
+            body->data = p;
+            body->len = first + rest;
+
+            return NGX_OK;
+        }
     }
 
     p = ngx_pnalloc(r->pool, (size_t) len + 1);
@@ -1840,7 +1920,7 @@ ngx_olla_dmr_body_bytes(ngx_http_request_t *r, ngx_str_t *body)
 
     body->data = p;
 
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+    for (cl = rb->bufs; cl; cl = cl->next) {
         b = cl->buf;
 
         if (b->in_file) {
@@ -1862,6 +1942,13 @@ ngx_olla_dmr_body_bytes(ngx_http_request_t *r, ngx_str_t *body)
     body->len = p - body->data;
 
     return NGX_OK;
+}
+
+
+static void
+ngx_olla_dmr_free(void *data)
+{
+    free(data);
 }
 
 

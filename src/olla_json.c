@@ -20,6 +20,19 @@
  * value (at depth 1 only) are copied into the field's buffer.  Values that
  * begin at depth 2 while s->cur is set are the elements of the captured
  * array or object: they are counted.
+ *
+ * Most of a large body is "quiet": nested content that no field captures
+ * and no opening hashes (tools, later turns, tool results), where the
+ * scanner only validates.  There olla_json_quiet() takes over from the
+ * state machine: a parser with one label per grammar position whose
+ * strings go through olla_json_str_fast(), 64 bytes at a time with SSE2,
+ * escapes found with bit masks rather than byte by byte (see
+ * olla_json_escaped()).  Whenever a fast path meets anything it does not
+ * handle (an error, a token cut by the end of the piece, a \u escape it
+ * cannot finish), it stops before that byte in the equivalent state of
+ * the machine, which then decides, with the same verdict, message and
+ * offset as if it had read every byte itself.  OLLA_JSON_NO_FAST builds
+ * the machine alone (the reference the tests compare with).
  */
 
 
@@ -28,6 +41,29 @@
 #include <string.h>
 
 #include "olla_json.h"
+
+
+#if !defined(OLLA_JSON_NO_FAST)
+#define OLLA_JSON_FAST  1
+#else
+#define OLLA_JSON_FAST  0
+#endif
+
+#if (OLLA_JSON_FAST && defined __SSE2__ && defined __GNUC__                 \
+     && !defined OLLA_JSON_NO_SSE2)
+#include <emmintrin.h>
+#define OLLA_JSON_SSE2  1
+#else
+#define OLLA_JSON_SSE2  0
+#endif
+
+/* AVX2 where the CPU has it, chosen at run time */
+#if (OLLA_JSON_SSE2 && defined __x86_64__ && !defined OLLA_JSON_NO_AVX2)
+#include <immintrin.h>
+#define OLLA_JSON_AVX2  1
+#else
+#define OLLA_JSON_AVX2  0
+#endif
 
 
 #define OLLA_JSON_MAX_DEPTH  512
@@ -94,6 +130,7 @@ static int olla_json_utf8_lead(olla_json_scan_t *s, unsigned c);
 static void olla_json_put(olla_json_scan_t *s, const unsigned char *p,
     size_t n);
 static void olla_json_put_ucs(olla_json_scan_t *s, unsigned cp);
+static size_t olla_json_encode(unsigned cp, unsigned char *b);
 static unsigned olla_json_begin(olla_json_scan_t *s, unsigned c, size_t off);
 static unsigned olla_json_close(olla_json_scan_t *s, unsigned c, size_t off);
 static unsigned olla_json_key_begin(olla_json_scan_t *s);
@@ -101,6 +138,19 @@ static unsigned olla_json_string_end(olla_json_scan_t *s, size_t end);
 static unsigned olla_json_value_end(olla_json_scan_t *s, size_t end);
 static void olla_json_hash(olla_json_scan_t *s, const unsigned char *p,
     size_t n);
+#if (OLLA_JSON_FAST)
+static int olla_json_quiet_ok(olla_json_scan_t *s);
+static const unsigned char *olla_json_quiet(olla_json_scan_t *s,
+    const unsigned char *p, const unsigned char *last, unsigned *state);
+static const unsigned char *olla_json_str_fast(const unsigned char *p,
+    const unsigned char *last, unsigned *esc);
+static const unsigned char *olla_json_str_hash(olla_json_scan_t *s,
+    const unsigned char *p, const unsigned char *last, unsigned *esc);
+static const unsigned char *olla_json_uesc(const unsigned char *p,
+    const unsigned char *last, unsigned *ucs);
+static const unsigned char *olla_json_number(const unsigned char *p,
+    const unsigned char *last);
+#endif
 static void olla_json_hash_string_end(olla_json_scan_t *s);
 static void olla_json_hash_value(olla_json_scan_t *s);
 
@@ -132,6 +182,27 @@ static const unsigned char  olla_json_plain[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
 };
+
+
+#if (OLLA_JSON_FAST)
+
+/*
+ * The byte after a backslash: 1 for an escape that stands alone (\" \\ \/
+ * \b \f \n \r \t), 2 for 'u'; 0 is not an escape.  The value each stands for
+ * is olla_json_unesc[].
+ */
+
+static const unsigned char  olla_json_esc[256] = {
+    ['"'] = 1, ['\\'] = 1, ['/'] = 1, ['b'] = 1, ['f'] = 1, ['n'] = 1,
+    ['r'] = 1, ['t'] = 1, ['u'] = 2
+};
+
+static const unsigned char  olla_json_unesc[256] = {
+    ['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b', ['f'] = '\f',
+    ['n'] = '\n', ['r'] = '\r', ['t'] = '\t'
+};
+
+#endif
 
 
 #define olla_json_ws(c)                                                     \
@@ -386,6 +457,10 @@ olla_json_scan_feed(olla_json_scan_t *s, const char *data, size_t n)
     unsigned              c, d, state;
     unsigned char         b;
     const unsigned char  *p, *q, *start, *last;
+#if (OLLA_JSON_FAST)
+    unsigned              esc;
+    const unsigned char  *stuck;
+#endif
 
     if (s->failed) {
         return OLLA_JSON_ERROR;
@@ -400,27 +475,110 @@ olla_json_scan_feed(olla_json_scan_t *s, const char *data, size_t n)
     last = start + n;
     state = s->state;
 
+#if (OLLA_JSON_FAST)
+    stuck = NULL;
+#endif
+
     while (p < last) {
+
+#if (OLLA_JSON_FAST)
+        /*
+         * quiet content goes to the fast parser; where it stops, the
+         * machine reads at least one byte before it is asked again
+         */
+
+        if (p != stuck
+            && (state <= sw_after
+                || (state == sw_string && s->cap == olla_cap_none))
+            && olla_json_quiet_ok(s))
+        {
+            p = olla_json_quiet(s, p, last, &state);
+            stuck = p;
+
+            if (p == last) {
+                break;
+            }
+        }
+#endif
+
         c = *p;
 
         switch (state) {
 
         case sw_string:
-            q = olla_json_skip(p, last);
 
-            if (q != p) {
-                if (s->cap) {
-                    olla_json_put(s, p, q - p);
-                }
-
-                p = q;
-
-                if (p == last) {
-                    goto done;
-                }
-
-                c = *p;
+#if (OLLA_JSON_FAST)
+            if (s->cap == olla_cap_none) {
+                p = olla_json_str_fast(p, last, &esc);
+                goto string_stop;
             }
+
+        string_hash:
+
+            if (s->cap == olla_cap_hash
+                && (s->head_skip || s->head_len > sizeof(s->head)))
+            {
+                /* a string of the opening, past its head */
+                p = olla_json_str_hash(s, p, last, &esc);
+                goto string_stop;
+            }
+#endif
+
+            /* runs of plain bytes (and, fast, escapes that stand alone) */
+
+            for ( ;; ) {
+                q = olla_json_skip(p, last);
+
+                if (q != p) {
+                    if (s->cap) {
+                        olla_json_put(s, p, q - p);
+                    }
+
+                    p = q;
+
+                    if (p == last) {
+                        goto done;
+                    }
+
+                    c = *p;
+                }
+
+#if (OLLA_JSON_FAST)
+                if (c == '\\' && last - p >= 2 && olla_json_esc[p[1]] == 1) {
+                    b = olla_json_unesc[p[1]];
+                    olla_json_put(s, &b, 1);
+                    p += 2;
+
+                    if (p == last) {
+                        goto done;
+                    }
+
+                    c = *p;
+                    goto string_hash;
+                }
+#endif
+
+                break;
+            }
+
+#if (OLLA_JSON_FAST)
+            goto string_special;
+
+        string_stop:
+
+            if (esc) {
+                state = sw_esc;
+                continue;
+            }
+
+            if (p == last) {
+                goto done;
+            }
+
+            c = *p;
+
+        string_special:
+#endif
 
             /* '"', '\', a control character or irregular UTF-8 */
 
@@ -927,7 +1085,34 @@ olla_json_skip(const unsigned char *p, const unsigned char *last)
     size_t    n;
     uint64_t  v, m, x;
 
+#if (OLLA_JSON_SSE2)
+    int       k;
+    __m128i   y, vq, vb, vc;
+
+    vq = _mm_set1_epi8('"');
+    vb = _mm_set1_epi8('\\');
+    vc = _mm_set1_epi8(0x20);
+#endif
+
     for ( ;; ) {
+
+#if (OLLA_JSON_SSE2)
+        while (last - p >= 16) {
+            y = _mm_loadu_si128((const __m128i *) p);
+
+            /* signed: the bytes above 0x7f are below 0x20 too */
+            k = _mm_movemask_epi8(_mm_or_si128(
+                                      _mm_or_si128(_mm_cmpeq_epi8(y, vq),
+                                                   _mm_cmpeq_epi8(y, vb)),
+                                      _mm_cmplt_epi8(y, vc)));
+            if (k) {
+                p += __builtin_ctz((unsigned) k);
+                goto special;
+            }
+
+            p += 16;
+        }
+#endif
 
         while (last - p >= 8) {
             memcpy(&v, p, 8);
@@ -964,7 +1149,7 @@ olla_json_skip(const unsigned char *p, const unsigned char *last)
             return p;
         }
 
-#if (OLLA_JSON_CTZ)
+#if (OLLA_JSON_CTZ || OLLA_JSON_SSE2)
     special:
 #endif
 
@@ -1177,12 +1362,22 @@ olla_json_put(olla_json_scan_t *s, const unsigned char *p, size_t n)
 static void
 olla_json_put_ucs(olla_json_scan_t *s, unsigned cp)
 {
-    size_t         n;
     unsigned char  b[4];
 
     if (!s->cap) {
         return;
     }
+
+    olla_json_put(s, b, olla_json_encode(cp, b));
+}
+
+
+/* a code point in UTF-8: b[0..3], returns the length */
+
+static size_t
+olla_json_encode(unsigned cp, unsigned char *b)
+{
+    size_t  n;
 
     if (cp < 0x80) {
         b[0] = (unsigned char) cp;
@@ -1207,7 +1402,7 @@ olla_json_put_ucs(olla_json_scan_t *s, unsigned cp)
         n = 4;
     }
 
-    olla_json_put(s, b, n);
+    return n;
 }
 
 
@@ -1493,3 +1688,1180 @@ olla_json_value_end(olla_json_scan_t *s, size_t end)
 
     return sw_after;
 }
+
+
+#if (OLLA_JSON_FAST)
+
+/*
+ * Quiet: no field captures what follows and no opening hashes it, so it is
+ * only validated.  That is the case inside a container that begins below
+ * the top level (depth 2 and deeper) when no field is being read, and
+ * below a captured member's elements (depth 3 and deeper), unless the
+ * member is an opening still being hashed.
+ */
+
+static int
+olla_json_quiet_ok(olla_json_scan_t *s)
+{
+    olla_json_field_t  *f;
+
+    f = s->cur;
+
+    if (f == NULL) {
+        return s->depth >= 2;
+    }
+
+    if (s->depth < 3 || s->skip_depth) {
+        return 0;
+    }
+
+    return f->opening == OLLA_JSON_OPENING_NONE
+           || (f->opening == OLLA_JSON_OPENING_TURNS && s->turns_done);
+}
+
+
+/*
+ * A short string's closing quote: the first byte from p that is '"', '\',
+ * below 0x20 or above 0x7f, within 32 bytes, when it is '"'; else NULL.
+ */
+
+static inline const unsigned char *
+olla_json_short(const unsigned char *p, const unsigned char *last)
+{
+#if (OLLA_JSON_SSE2)
+    int      i, k;
+    __m128i  y;
+
+    for (i = 0; i < 32 && last - p >= 16; i += 16, p += 16) {
+        y = _mm_loadu_si128((const __m128i *) p);
+
+        /* signed: the bytes above 0x7f are below 0x20 too */
+        k = _mm_movemask_epi8(_mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(y, _mm_set1_epi8('"')),
+                             _mm_cmpeq_epi8(y, _mm_set1_epi8('\\'))),
+                _mm_cmplt_epi8(y, _mm_set1_epi8(0x20))));
+
+        if (k) {
+            p += __builtin_ctz((unsigned) k);
+            return (*p == '"') ? p : NULL;
+        }
+    }
+
+#else
+    (void) p;
+    (void) last;
+#endif
+
+    return NULL;
+}
+
+
+/*
+ * Quiet content from p in state *state (a position between tokens, or
+ * inside a string that captures nothing): parsed with one label per
+ * grammar position until the piece ends, the container the quiet part
+ * began in closes, or something comes that the machine must see (an
+ * error, a token the piece cuts); returns there with *state, s->depth,
+ * the stack, s->str_key and s->cap as the machine would have them.
+ */
+
+static const unsigned char *
+olla_json_quiet(olla_json_scan_t *s, const unsigned char *p,
+    const unsigned char *last, unsigned *state)
+{
+    size_t                d, floor;
+    unsigned              c, esc, key;
+    const unsigned char  *q;
+
+    floor = s->cur ? 2 : 1;
+    key = s->str_key;
+
+    switch (*state) {
+
+    case sw_obj_first:
+        goto obj_first;
+
+    case sw_obj_key:
+        goto obj_key;
+
+    case sw_colon:
+        goto colon;
+
+    case sw_arr_first:
+        goto arr_first;
+
+    case sw_value:
+        goto value;
+
+    case sw_after:
+        goto after;
+
+    case sw_string:
+        goto string;
+
+    default:
+        return p;
+    }
+
+value:
+
+    while (p < last && olla_json_ws(*p)) {
+        p++;
+    }
+
+value_nows:
+
+    if (p == last) {
+        *state = sw_value;
+        return p;
+    }
+
+    c = *p;
+
+    if (c == '"') {
+        p++;
+        key = 0;
+        goto string;
+    }
+
+    if (c == '{' || c == '[') {
+        d = s->depth;
+
+        if (d >= s->max_depth) {
+            *state = sw_value;
+            return p;
+        }
+
+        if (c == '{') {
+            s->stack[d >> 3] |= (unsigned char) (1 << (d & 7));
+
+        } else {
+            s->stack[d >> 3] &= (unsigned char) ~(1 << (d & 7));
+        }
+
+        s->depth = d + 1;
+        p++;
+
+        if (c == '{') {
+            goto obj_first;
+        }
+
+        goto arr_first;
+    }
+
+    if (c == '-' || olla_json_digit(c)) {
+        q = olla_json_number(p, last);
+
+    } else if (c == 't' && last - p >= 4 && memcmp(p, "true", 4) == 0) {
+        q = p + 4;
+
+    } else if (c == 'f' && last - p >= 5 && memcmp(p, "false", 5) == 0) {
+        q = p + 5;
+
+    } else if (c == 'n' && last - p >= 4 && memcmp(p, "null", 4) == 0) {
+        q = p + 4;
+
+    } else {
+        q = NULL;
+    }
+
+    if (q == NULL) {
+        /* the machine reads the token: an error, or the piece cuts it */
+        *state = sw_value;
+        return p;
+    }
+
+    p = q;
+    goto after;
+
+arr_first:
+
+    while (p < last && olla_json_ws(*p)) {
+        p++;
+    }
+
+    if (p == last) {
+        *state = sw_arr_first;
+        return p;
+    }
+
+    if (*p == ']') {
+        goto close;
+    }
+
+    goto value_nows;
+
+obj_first:
+
+    while (p < last && olla_json_ws(*p)) {
+        p++;
+    }
+
+    if (p == last) {
+        *state = sw_obj_first;
+        return p;
+    }
+
+    if (*p == '}') {
+        goto close;
+    }
+
+    goto obj_key_nows;
+
+obj_key:
+
+    while (p < last && olla_json_ws(*p)) {
+        p++;
+    }
+
+obj_key_nows:
+
+    if (p == last || *p != '"') {
+        *state = sw_obj_key;
+        return p;
+    }
+
+    p++;
+    key = 1;
+
+string:
+
+    q = olla_json_short(p, last);
+
+    if (q == NULL) {
+        q = olla_json_str_fast(p, last, &esc);
+
+        if (q == last || esc || *q != '"') {
+            s->str_key = key;
+            s->cap = olla_cap_none;
+            *state = esc ? sw_esc : sw_string;
+            return q;
+        }
+    }
+
+    p = q + 1;
+
+    if (!key) {
+        goto after;
+    }
+
+colon:
+
+    while (p < last && olla_json_ws(*p)) {
+        p++;
+    }
+
+    if (p == last || *p != ':') {
+        *state = sw_colon;
+        return p;
+    }
+
+    p++;
+    goto value;
+
+after:
+
+    while (p < last && olla_json_ws(*p)) {
+        p++;
+    }
+
+    if (p == last) {
+        *state = sw_after;
+        return p;
+    }
+
+    c = *p;
+
+    if (c == ',') {
+        p++;
+        d = s->depth - 1;
+
+        if ((s->stack[d >> 3] >> (d & 7)) & 1) {
+            goto obj_key;
+        }
+
+        goto value;
+    }
+
+    if (c != '}' && c != ']') {
+        *state = sw_after;
+        return p;
+    }
+
+    d = s->depth - 1;
+
+    if ((c == '}') != ((s->stack[d >> 3] >> (d & 7)) & 1)) {
+        *state = sw_after;
+        return p;
+    }
+
+close:
+
+    /* '}' or ']' of the innermost container, checked */
+
+    d = s->depth - 1;
+    s->depth = d;
+    p++;
+
+    if (d > floor) {
+        goto after;
+    }
+
+    /*
+     * back at the level the quiet part began at: what value_end() does
+     * there for a container is nothing but the state (no field ends at
+     * depth 2, none is read at depth 1, nothing is hashed)
+     */
+
+    s->vkind = (p[-1] == '}') ? OLLA_JSON_OBJECT : OLLA_JSON_ARRAY;
+    s->cap = olla_cap_none;
+    *state = sw_after;
+
+    return p;
+}
+
+
+/*
+ * The content of a string that captures nothing, from p (never just after
+ * a backslash) on: returns its closing quote with *esc 0, or the byte the
+ * machine must read, with *esc 1 when that byte follows a backslash (then
+ * in state sw_esc, else sw_string); last when the piece ends.
+ *
+ * 64 bytes at a time (olla_json_blocks()) while they are plain text and
+ * escapes that stand alone; a UTF-8 sequence or a \u escape is checked in
+ * place and the blocks go on after it.  The last bytes of the piece go a
+ * plain run or an escape at a time.
+ */
+
+#if (OLLA_JSON_SSE2)
+
+#define OLLA_JSON_STOP   1        /* olla_json_blocks() met a stop */
+#define OLLA_JSON_TAKEN  2        /* an escape takes that byte */
+
+/*
+ * The bytes that escapes take in a 64-byte block: b has a bit for each
+ * backslash, carry is 1 when the block's first byte is taken by a
+ * backslash at the end of the block before.  In a run of backslashes the
+ * first, the third, ... begin escapes (each takes the byte after it, a
+ * backslash or not): the run's bits at its start's parity.  Runs are told
+ * apart by that parity: adding a run's lowest bit to b clears the run (the
+ * carry goes through it and out), so b & ~(b + its even starts) are the
+ * runs that begin at even positions.  *next is the carry for the block
+ * after.
+ */
+
+static inline uint64_t
+olla_json_escaped(uint64_t b, uint64_t carry, uint64_t *next)
+{
+    uint64_t  starts, even_runs, lead;
+
+    b &= ~carry;
+    starts = b & ~(b << 1);
+    even_runs = b & ~(b + (starts & 0x5555555555555555ULL));
+    lead = (even_runs & 0x5555555555555555ULL)
+           | (b & ~even_runs & 0xaaaaaaaaaaaaaaaaULL);
+
+    *next = lead >> 63;
+
+    return (lead << 1) | carry;
+}
+
+
+/*
+ * 64-byte blocks from p (which no escape takes) while 64 bytes are left:
+ * returns the first byte that stops them, with *how OLLA_JSON_STOP (and
+ * OLLA_JSON_TAKEN when an escape takes it), or where fewer than 64 bytes
+ * are left, with *how OLLA_JSON_TAKEN when the last block's last escape
+ * takes that byte (never inside a UTF-8 sequence).  A stop is a quote no
+ * escape takes, a byte below 0x20, an irregular UTF-8 sequence or one the
+ * piece cuts, or a byte an escape takes that is not one of " \ / b f n r
+ * t (AVX2 lets the \u escapes of code points outside the surrogates
+ * through when their four digits are in the block).  With SSE2 (every
+ * x86-64), and with AVX2 where the CPU has it (olla_json_blocks_avx2(),
+ * chosen at the first call).
+ */
+
+static const unsigned char *olla_json_blocks_sse2(const unsigned char *p,
+    const unsigned char *last, unsigned *how);
+static const unsigned char *olla_json_blocks_first(const unsigned char *p,
+    const unsigned char *last, unsigned *how);
+
+static const unsigned char *(*olla_json_blocks)(const unsigned char *p,
+    const unsigned char *last, unsigned *how) = olla_json_blocks_first;
+
+
+/*
+ * The first stop of a block below the stops in stop: the UTF-8 sequences
+ * led by the bytes in hi are checked in place, and an irregular one, or
+ * one the piece cuts, stops there; *cont is how many bytes of the block
+ * after belong to the block's last sequence.  Returns the stop's position,
+ * or 64.
+ */
+
+static inline unsigned
+olla_json_block_stop(const unsigned char *p, const unsigned char *last,
+    uint64_t stop, uint64_t hi, unsigned *cont)
+{
+    size_t    n;
+    unsigned  i, lim;
+
+    lim = stop ? (unsigned) __builtin_ctzll(stop) : 64;
+    *cont = 0;
+
+    while (hi) {
+        i = (unsigned) __builtin_ctzll(hi);
+
+        if (i >= lim) {
+            break;
+        }
+
+        n = olla_json_utf8_seq(p + i, last);
+
+        if (n == 0) {
+            return i;
+        }
+
+        if (i + n >= 64) {
+            *cont = i + (unsigned) n - 64;
+            break;
+        }
+
+        hi &= ~0ULL << (i + n);
+    }
+
+    return lim;
+}
+
+
+static const unsigned char *
+olla_json_blocks_sse2(const unsigned char *p, const unsigned char *last,
+    unsigned *how)
+{
+    unsigned  i, cont;
+    __m128i   x0, x1, x2, x3, vq, vb, vc;
+    uint64_t  bs, qt, sp, hi, x, carry, next, stop, e;
+
+    vq = _mm_set1_epi8('"');
+    vb = _mm_set1_epi8('\\');
+    vc = _mm_set1_epi8(0x20);
+
+    carry = 0;
+    cont = 0;
+
+    while (last - p >= 64) {
+        x0 = _mm_loadu_si128((const __m128i *) p);
+        x1 = _mm_loadu_si128((const __m128i *) (p + 16));
+        x2 = _mm_loadu_si128((const __m128i *) (p + 32));
+        x3 = _mm_loadu_si128((const __m128i *) (p + 48));
+
+#define olla_json_mask(f, v)                                                  \
+    ((uint64_t) (unsigned) _mm_movemask_epi8(f(x0, v))                        \
+     | (uint64_t) (unsigned) _mm_movemask_epi8(f(x1, v)) << 16                \
+     | (uint64_t) (unsigned) _mm_movemask_epi8(f(x2, v)) << 32                \
+     | (uint64_t) (unsigned) _mm_movemask_epi8(f(x3, v)) << 48)
+
+        bs = olla_json_mask(_mm_cmpeq_epi8, vb);
+        qt = olla_json_mask(_mm_cmpeq_epi8, vq);
+
+        /* signed: the bytes above 0x7f are below 0x20 too */
+        sp = olla_json_mask(_mm_cmplt_epi8, vc);
+
+#undef olla_json_mask
+
+        hi = (uint64_t) (unsigned) _mm_movemask_epi8(x0)
+             | (uint64_t) (unsigned) _mm_movemask_epi8(x1) << 16
+             | (uint64_t) (unsigned) _mm_movemask_epi8(x2) << 32
+             | (uint64_t) (unsigned) _mm_movemask_epi8(x3) << 48;
+
+        if (bs | carry) {
+            x = olla_json_escaped(bs, carry, &next);
+
+        } else {
+            x = 0;
+            next = 0;
+        }
+
+        stop = (qt & ~x) | (sp & ~hi);
+
+        /* escaped bytes other than '"' and '\' before the first stop */
+
+        e = x & ~(qt | bs);
+
+        if (stop) {
+            e &= (stop & (0 - stop)) - 1;
+        }
+
+        while (e) {
+            i = (unsigned) __builtin_ctzll(e);
+
+            if (olla_json_esc[p[i]] != 1) {
+                stop = 1ULL << i;
+                break;
+            }
+
+            e &= e - 1;
+        }
+
+        /* the last block's last sequence may end in this one */
+
+        i = olla_json_block_stop(p, last, stop, hi & (~0ULL << cont), &cont);
+
+        if (i < 64) {
+            *how = OLLA_JSON_STOP | (((x >> i) & 1) ? OLLA_JSON_TAKEN : 0);
+            return p + i;
+        }
+
+        p += 64;
+        carry = next;
+    }
+
+    *how = carry ? OLLA_JSON_TAKEN : 0;
+
+    return p + cont;
+}
+
+
+#if (OLLA_JSON_AVX2)
+
+/*
+ * The same with AVX2: two loads a block, and the bytes escapes take
+ * checked all at once: a byte is one of " \ / b f n r t when the table of
+ * its low nibble and the table of its high nibble share a bit (one bit
+ * per high nibble that has such bytes: 2, 5, 6, 7).
+ */
+
+__attribute__((target("avx2")))
+static inline uint64_t
+olla_json_not_esc(__m256i v, __m256i lo, __m256i hi)
+{
+    __m256i  m4, b;
+
+    m4 = _mm256_set1_epi8(0x0f);
+    b = _mm256_and_si256(
+            _mm256_shuffle_epi8(lo, _mm256_and_si256(v, m4)),
+            _mm256_shuffle_epi8(hi, _mm256_and_si256(_mm256_srli_epi16(v, 4),
+                                                     m4)));
+
+    return (uint32_t) _mm256_movemask_epi8(
+                          _mm256_cmpeq_epi8(b, _mm256_setzero_si256()));
+}
+
+
+/* the hex digits of v (from 8 on, with from 8), as a 32-bit mask */
+
+__attribute__((target("avx2")))
+static inline uint64_t
+olla_json_hex(__m256i v, int from8)
+{
+    __m256i  l, d;
+
+    /* signed: the bytes above 0x7f are below '0' */
+
+    l = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
+    l = _mm256_and_si256(_mm256_cmpgt_epi8(l, _mm256_set1_epi8('a' - 1)),
+                         _mm256_cmpgt_epi8(_mm256_set1_epi8('f' + 1), l));
+    d = _mm256_and_si256(_mm256_cmpgt_epi8(v, _mm256_set1_epi8(
+                                                  from8 ? '7' : '0' - 1)),
+                         _mm256_cmpgt_epi8(_mm256_set1_epi8('9' + 1), v));
+
+    return (uint32_t) _mm256_movemask_epi8(_mm256_or_si256(l, d));
+}
+
+
+/* 'd' or 'D' */
+
+__attribute__((target("avx2")))
+static inline __m256i
+olla_json_dd(__m256i v, __m256i d)
+{
+    return _mm256_cmpeq_epi8(_mm256_or_si256(v, _mm256_set1_epi8(0x20)), d);
+}
+
+
+__attribute__((target("avx2")))
+static const unsigned char *
+olla_json_blocks_avx2(const unsigned char *p, const unsigned char *last,
+    unsigned *how)
+{
+    unsigned  i, cont;
+    __m256i   x0, x1, vq, vb, vc, vu, vl, lo, hi;
+    uint64_t  bs, qt, sp, h8, x, carry, next, stop, bad, u, hex, hex8, dd;
+
+    vq = _mm256_set1_epi8('"');
+    vb = _mm256_set1_epi8('\\');
+    vc = _mm256_set1_epi8(0x20);
+    vu = _mm256_set1_epi8('u');
+    vl = _mm256_set1_epi8('d');
+
+    /*
+     * low nibble 2: '"' 'b' 'r'; 4: 't'; 5: 'u'; 6: 'f'; c: '\'; e: 'n';
+     * f: '/'
+     */
+
+    lo = _mm256_setr_epi8(0, 0, 0x0d, 0, 0x08, 0x08, 0x04, 0,
+                          0, 0, 0, 0, 0x02, 0, 0x04, 0x01,
+                          0, 0, 0x0d, 0, 0x08, 0x08, 0x04, 0,
+                          0, 0, 0, 0, 0x02, 0, 0x04, 0x01);
+    hi = _mm256_setr_epi8(0, 0, 0x01, 0, 0, 0x02, 0x04, 0x08,
+                          0, 0, 0, 0, 0, 0, 0, 0,
+                          0, 0, 0x01, 0, 0, 0x02, 0x04, 0x08,
+                          0, 0, 0, 0, 0, 0, 0, 0);
+
+    carry = 0;
+    cont = 0;
+
+    while (last - p >= 64) {
+        x0 = _mm256_loadu_si256((const __m256i *) p);
+        x1 = _mm256_loadu_si256((const __m256i *) (p + 32));
+
+#define olla_json_mask(f, v)                                                  \
+    ((uint64_t) (uint32_t) _mm256_movemask_epi8(f(x0, v))                     \
+     | (uint64_t) (uint32_t) _mm256_movemask_epi8(f(x1, v)) << 32)
+
+        bs = olla_json_mask(_mm256_cmpeq_epi8, vb);
+        qt = olla_json_mask(_mm256_cmpeq_epi8, vq);
+
+        /* signed: the bytes above 0x7f are below 0x20 too */
+        sp = ((uint64_t) (uint32_t) _mm256_movemask_epi8(
+                                        _mm256_cmpgt_epi8(vc, x0)))
+             | ((uint64_t) (uint32_t) _mm256_movemask_epi8(
+                                        _mm256_cmpgt_epi8(vc, x1)) << 32);
+
+        h8 = (uint64_t) (uint32_t) _mm256_movemask_epi8(x0)
+             | (uint64_t) (uint32_t) _mm256_movemask_epi8(x1) << 32;
+
+        if (bs | carry) {
+            x = olla_json_escaped(bs, carry, &next);
+
+            bad = x & (olla_json_not_esc(x0, lo, hi)
+                       | olla_json_not_esc(x1, lo, hi) << 32);
+
+            u = x & olla_json_mask(_mm256_cmpeq_epi8, vu);
+
+            if (u) {
+                /*
+                 * \u: four hex digits in the block, and not half of a
+                 * surrogate pair ('d' or 'D', then 8 to f: those stop)
+                 */
+
+                hex = olla_json_hex(x0, 0) | olla_json_hex(x1, 0) << 32;
+                hex8 = olla_json_hex(x0, 8) | olla_json_hex(x1, 8) << 32;
+                dd = olla_json_mask(olla_json_dd, vl);
+
+                bad |= u & ~((hex >> 1) & (hex >> 2) & (hex >> 3) & (hex >> 4)
+                             & ~((dd >> 1) & (hex8 >> 2)));
+            }
+
+        } else {
+            x = 0;
+            next = 0;
+            bad = 0;
+        }
+
+#undef olla_json_mask
+
+        stop = (qt & ~x) | (sp & ~h8) | bad;
+
+        /* the last block's last sequence may end in this one */
+
+        i = olla_json_block_stop(p, last, stop, h8 & (~0ULL << cont), &cont);
+
+        if (i < 64) {
+            *how = OLLA_JSON_STOP | (((x >> i) & 1) ? OLLA_JSON_TAKEN : 0);
+            return p + i;
+        }
+
+        p += 64;
+        carry = next;
+    }
+
+    *how = carry ? OLLA_JSON_TAKEN : 0;
+
+    return p + cont;
+}
+
+#endif
+
+
+static const unsigned char *
+olla_json_blocks_first(const unsigned char *p, const unsigned char *last,
+    unsigned *how)
+{
+#if (OLLA_JSON_AVX2)
+    if (__builtin_cpu_supports("avx2")) {
+        olla_json_blocks = olla_json_blocks_avx2;
+
+    } else
+#endif
+    {
+        olla_json_blocks = olla_json_blocks_sse2;
+    }
+
+    return olla_json_blocks(p, last, how);
+}
+
+#endif
+
+
+static const unsigned char *
+olla_json_str_fast(const unsigned char *p, const unsigned char *last,
+    unsigned *esc)
+{
+    unsigned              c, ucs;
+    const unsigned char  *q;
+#if (OLLA_JSON_SSE2)
+    size_t                n;
+    unsigned              how;
+
+    for ( ;; ) {
+        q = olla_json_blocks(p, last, &how);
+        c = (q < last) ? *q : 0;
+
+        if (!(how & OLLA_JSON_STOP)) {
+            p = q;
+
+            if (!(how & OLLA_JSON_TAKEN)) {
+                break;
+            }
+
+            /* the last block's last escape takes this byte */
+
+            if (q == last) {
+                *esc = 1;
+                return q;
+            }
+
+            if (olla_json_esc[c] == 1) {
+                p = q + 1;
+                break;
+            }
+        }
+
+        if (how & OLLA_JSON_TAKEN) {
+            /* a \u escape, or the machine's */
+
+            if (c == 'u') {
+                p = olla_json_uesc(q, last, &ucs);
+
+                if (p != NULL) {
+                    continue;
+                }
+            }
+
+            *esc = 1;
+            return q;
+        }
+
+        if (c >= 0x80) {
+            n = olla_json_utf8_seq(q, last);
+
+            if (n) {
+                p = q + n;
+                continue;
+            }
+        }
+
+        /* the closing quote, a control byte, or irregular UTF-8 */
+
+        *esc = 0;
+        return q;
+    }
+
+#endif
+
+    /* the rest, a plain run or an escape at a time */
+
+    for ( ;; ) {
+        p = olla_json_skip(p, last);
+
+        if (p == last) {
+            *esc = 0;
+            return p;
+        }
+
+        c = *p;
+
+        if (c != '\\') {
+            /* '"', a control byte, or UTF-8 the piece cuts or irregular */
+            *esc = 0;
+            return p;
+        }
+
+        if (last - p < 2) {
+            *esc = 1;
+            return last;
+        }
+
+        c = p[1];
+
+        if (olla_json_esc[c] == 1) {
+            p += 2;
+            continue;
+        }
+
+        if (c == 'u') {
+            q = olla_json_uesc(p + 1, last, &ucs);
+
+            if (q != NULL) {
+                p = q;
+                continue;
+            }
+        }
+
+        *esc = 1;
+        return p + 1;
+    }
+}
+
+
+/*
+ * The content of a string of the opening whose head is hashed already (or
+ * left out: then only checked), from p (never just after a backslash):
+ * as olla_json_str_fast(), and what olla_json_put() would hash goes into
+ * s->str_h and s->str_len on the way, a block at a time: the block's
+ * unescaped length is the count of its bytes that no escape begins (the
+ * escapes of olla_json_escaped() stand alone), and the one unescaped byte
+ * of the block that olla_json_hash() would take, if any, is found by its
+ * rank among them.
+ */
+
+static const unsigned char *
+olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
+    const unsigned char *last, unsigned *esc)
+{
+    unsigned              c, ucs;
+    unsigned char         b[4];
+    const unsigned char  *q;
+#if (OLLA_JSON_SSE2)
+    unsigned              i, k;
+    unsigned              cont;
+    size_t                n, u, t;
+    __m128i               x0, x1, x2, x3, vq, vb, vc;
+    uint64_t              bs, qt, sp, hi, x, carry, next, stop, e, lead, m;
+#endif
+
+    if (s->head_skip) {
+        return olla_json_str_fast(p, last, esc);
+    }
+
+#if (OLLA_JSON_SSE2)
+
+    vq = _mm_set1_epi8('"');
+    vb = _mm_set1_epi8('\\');
+    vc = _mm_set1_epi8(0x20);
+
+    carry = 0;
+    cont = 0;
+
+    while (last - p >= 64) {
+        x0 = _mm_loadu_si128((const __m128i *) p);
+        x1 = _mm_loadu_si128((const __m128i *) (p + 16));
+        x2 = _mm_loadu_si128((const __m128i *) (p + 32));
+        x3 = _mm_loadu_si128((const __m128i *) (p + 48));
+
+#define olla_json_mask(f, v)                                                  \
+    ((uint64_t) (unsigned) _mm_movemask_epi8(f(x0, v))                        \
+     | (uint64_t) (unsigned) _mm_movemask_epi8(f(x1, v)) << 16                \
+     | (uint64_t) (unsigned) _mm_movemask_epi8(f(x2, v)) << 32                \
+     | (uint64_t) (unsigned) _mm_movemask_epi8(f(x3, v)) << 48)
+
+        bs = olla_json_mask(_mm_cmpeq_epi8, vb);
+        qt = olla_json_mask(_mm_cmpeq_epi8, vq);
+        sp = olla_json_mask(_mm_cmplt_epi8, vc);
+
+#undef olla_json_mask
+
+        hi = (uint64_t) (unsigned) _mm_movemask_epi8(x0)
+             | (uint64_t) (unsigned) _mm_movemask_epi8(x1) << 16
+             | (uint64_t) (unsigned) _mm_movemask_epi8(x2) << 32
+             | (uint64_t) (unsigned) _mm_movemask_epi8(x3) << 48;
+
+        if (bs | carry) {
+            x = olla_json_escaped(bs, carry, &next);
+
+        } else {
+            x = 0;
+            next = 0;
+        }
+
+        stop = (qt & ~x) | (sp & ~hi);
+        e = x & ~(qt | bs);
+
+        if (stop) {
+            e &= (stop & (0 - stop)) - 1;
+        }
+
+        while (e) {
+            i = (unsigned) __builtin_ctzll(e);
+
+            if (olla_json_esc[p[i]] != 1) {
+                stop = 1ULL << i;
+                break;
+            }
+
+            e &= e - 1;
+        }
+
+        /*
+         * the bytes before the stop stand for a byte of the value each,
+         * but the backslashes that begin escapes
+         */
+
+        k = olla_json_block_stop(p, last, stop, hi & (~0ULL << cont), &cont);
+        stop = (k < 64);
+        lead = bs & ~x;
+
+        if (k < 64) {
+            lead &= (1ULL << k) - 1;
+        }
+
+        n = k;
+
+        for (m = lead; m; m &= m - 1) {
+            n--;
+        }
+
+        u = s->str_len;
+        t = (u + OLLA_JSON_HASH_STRIDE - 1)
+            & ~(size_t) (OLLA_JSON_HASH_STRIDE - 1);
+
+        if (t - u < n) {
+            /* the byte of the value at t: past as many escapes as before */
+
+            i = (unsigned) (t - u);
+
+            for (m = lead; m && (unsigned) __builtin_ctzll(m) <= i;
+                 m &= m - 1)
+            {
+                i++;
+            }
+
+            c = ((x >> i) & 1) ? olla_json_unesc[p[i]] : p[i];
+            s->str_h = (s->str_h ^ c) * OLLA_JSON_FNV_PRIME;
+        }
+
+        s->str_len = u + n;
+
+        if (stop == 0) {
+            p += 64;
+            carry = next;
+            continue;
+        }
+
+        q = p + k;
+        c = *q;
+
+        if ((x >> k) & 1) {
+            if (c == 'u') {
+                p = olla_json_uesc(q, last, &ucs);
+
+                if (p != NULL) {
+                    olla_json_hash(s, b, olla_json_encode(ucs, b));
+                    carry = 0;
+                    continue;
+                }
+            }
+
+            *esc = 1;
+            return q;
+        }
+
+        /* the closing quote, a control byte, or irregular or cut UTF-8 */
+
+        *esc = 0;
+        return q;
+    }
+
+    if (carry) {
+        /* the machine unescapes the byte the last block's escape takes */
+        *esc = 1;
+        return p;
+    }
+
+    /* the rest of the last block's last sequence, checked already */
+
+    olla_json_hash(s, p, cont);
+    p += cont;
+
+#endif
+
+    for ( ;; ) {
+        q = olla_json_skip(p, last);
+
+        if (q != p) {
+            olla_json_hash(s, p, q - p);
+            p = q;
+        }
+
+        if (p == last) {
+            *esc = 0;
+            return p;
+        }
+
+        c = *p;
+
+        if (c != '\\') {
+            *esc = 0;
+            return p;
+        }
+
+        if (last - p < 2) {
+            *esc = 1;
+            return last;
+        }
+
+        c = p[1];
+
+        if (olla_json_esc[c] == 1) {
+            b[0] = olla_json_unesc[c];
+            olla_json_hash(s, b, 1);
+            p += 2;
+            continue;
+        }
+
+        if (c == 'u') {
+            q = olla_json_uesc(p + 1, last, &ucs);
+
+            if (q != NULL) {
+                olla_json_hash(s, b, olla_json_encode(ucs, b));
+                p = q;
+                continue;
+            }
+        }
+
+        *esc = 1;
+        return p + 1;
+    }
+}
+
+
+/*
+ * A \u escape whose 'u' is at p, with the low half of a surrogate pair:
+ * returns the byte after it and its code point in *ucs, or NULL when it is
+ * invalid or the piece cuts it (the machine reads it then).
+ */
+
+static const unsigned char *
+olla_json_uesc(const unsigned char *p, const unsigned char *last,
+    unsigned *ucs)
+{
+    int       i, k;
+    unsigned  c, cp[2];
+
+    for (k = 0; k < 2; k++) {
+        if (last - p < 5) {
+            return NULL;
+        }
+
+        cp[k] = 0;
+
+        for (i = 1; i < 5; i++) {
+            c = p[i];
+
+            if (olla_json_digit(c)) {
+                c -= '0';
+
+            } else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') {
+                c = (c | 0x20) - 'a' + 10;
+
+            } else {
+                return NULL;
+            }
+
+            cp[k] = (cp[k] << 4) | c;
+        }
+
+        p += 5;
+
+        if (k == 0) {
+            if (cp[0] < 0xd800 || cp[0] > 0xdfff) {
+                *ucs = cp[0];
+                return p;
+            }
+
+            if (cp[0] > 0xdbff || last - p < 6 || p[0] != '\\'
+                || p[1] != 'u')
+            {
+                return NULL;
+            }
+
+            p++;
+        }
+    }
+
+    if (cp[1] < 0xdc00 || cp[1] > 0xdfff) {
+        return NULL;
+    }
+
+    *ucs = 0x10000 + ((cp[0] - 0xd800) << 10) + (cp[1] - 0xdc00);
+
+    return p;
+}
+
+
+/*
+ * A number from p, valid and ended before the end of the piece: returns
+ * the byte after it; NULL otherwise (the machine reads it).
+ */
+
+static const unsigned char *
+olla_json_number(const unsigned char *p, const unsigned char *last)
+{
+    if (*p == '-') {
+        p++;
+
+        if (p == last) {
+            return NULL;
+        }
+    }
+
+    if (*p == '0') {
+        p++;
+
+    } else if (olla_json_digit(*p)) {
+        do {
+            p++;
+        } while (p < last && olla_json_digit(*p));
+
+    } else {
+        return NULL;
+    }
+
+    if (p < last && *p == '.') {
+        p++;
+
+        if (p == last || !olla_json_digit(*p)) {
+            return NULL;
+        }
+
+        do {
+            p++;
+        } while (p < last && olla_json_digit(*p));
+    }
+
+    if (p < last && (*p == 'e' || *p == 'E')) {
+        p++;
+
+        if (p < last && (*p == '+' || *p == '-')) {
+            p++;
+        }
+
+        if (p == last || !olla_json_digit(*p)) {
+            return NULL;
+        }
+
+        do {
+            p++;
+        } while (p < last && olla_json_digit(*p));
+    }
+
+    /* the piece must show where it ends; a digit after a 0 is an error */
+
+    if (p == last || olla_json_digit(*p)) {
+        return NULL;
+    }
+
+    return p;
+}
+
+#endif

@@ -458,3 +458,33 @@ GET /pt/anthropic/v1/models
 --- response_body_like: "id":"ai/smollm2:latest","display_name":"ai/smollm2:latest","created_at":"[^"]+","max_input_tokens":65536,"max_tokens":65536\},\{"type":"model","id":"ai/qwen3:latest","display_name":"ai/qwen3:latest","created_at":"[^"]+"\}
 --- no_error_log
 [error]
+
+
+
+=== TEST 24: a body in memory in two parts (what came with the header, the rest) is joined in place for the translator: the same translation as from a temp file; passthrough sends it byte for byte
+--- config
+    location /tr/ { client_body_buffer_size 4k; olla_route oai; proxy_pass http://oai; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
+    location /mem/ { client_body_buffer_size 1m; olla_route oai; proxy_pass http://oai; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
+    location /pt/ { client_body_buffer_size 1m; olla_route dmr; proxy_pass http://dmr; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
+--- init
+my %h = ('X-Mock-Replay' => 't/data/anthropic/tool-completion.json');
+my $r = OllaTest::http(POST => '/tr/anthropic/v1/messages', body => $main::claude_code, headers => \%h);
+Test::More::is($r->{status}, 200, 'from a temp file: answered');
+my $file = main::last_backend_request()->{body};
+for my $n (1 .. 3) {
+    $r = OllaTest::http(POST => '/mem/anthropic/v1/messages', body => $main::claude_code, headers => \%h);
+    Test::More::is($r->{status}, 200, "in memory ($n): answered");
+    Test::More::is(main::last_backend_request()->{body}, $file, "in memory ($n): the same translation");
+}
+$r = OllaTest::http(POST => '/pt/anthropic/v1/messages', body => $main::claude_code);
+Test::More::is($r->{status}, 200, 'passthrough: answered');
+my $log = OllaMock::requests_log($main::P1, 1);
+my $req = ref $log eq 'ARRAY' ? $log->[-1] : $log->{requests}[-1];
+Test::More::is(Digest::SHA::sha256_hex($req->{body}), Digest::SHA::sha256_hex($main::claude_code), 'passthrough: byte for byte');
+--- request eval
+"POST /mem/anthropic/v1/messages\n$main::claude_code"
+--- more_headers
+X-Mock-Replay: t/data/anthropic/tool-completion.json
+--- response_body_like: "type":"message"
+--- no_error_log
+[error]

@@ -12,6 +12,12 @@
  * beyond a double (jansson rejects them), "\u0000" in a member name
  * (jansson rejects it), a raw NUL byte after a number or a literal
  * (jansson skips it), nesting deeper than 512 (jansson allows 2048).
+ *
+ * The fast paths are held to the byte machine: the scanner built with
+ * OLLA_JSON_NO_FAST, with SSE2 only and without SIMD (t/unit/json_*.c)
+ * must agree with it on everything, the conversation's opening included
+ * (fields that hash it: "system" and "messages"), fed whole and in
+ * pieces.
  */
 
 
@@ -23,6 +29,7 @@
 #include <jansson.h>
 
 #include "olla_json.h"
+#include "json_variants.h"
 
 
 #define NF  3
@@ -331,6 +338,150 @@ differential(const result_t *r, const char *model, const uint8_t *data,
 }
 
 
+/* ------------------------------------------------------------------------
+ * the fast paths against the byte machine
+ */
+
+#define VF  6
+
+typedef struct {
+    void  (*init)(olla_json_scan_t *s, olla_json_field_t *fields,
+                  size_t nfields, size_t max_depth);
+    int   (*feed)(olla_json_scan_t *s, const char *p, size_t n);
+    int   (*end)(olla_json_scan_t *s);
+} variant_t;
+
+
+typedef struct {
+    int                 rc;
+    char                err[160];
+    size_t              err_offset;
+    uint64_t            opening;
+    olla_json_field_t   f[VF];
+    char                buf[VF][16];
+} vresult_t;
+
+
+static const char  *vkeys[VF] = {
+    "model", "stream", "max_tokens", "messages", "system", "tools"
+};
+
+static const unsigned  vopen[VF] = {
+    OLLA_JSON_OPENING_NONE, OLLA_JSON_OPENING_NONE, OLLA_JSON_OPENING_NONE,
+    OLLA_JSON_OPENING_TURNS, OLLA_JSON_OPENING_ALL, OLLA_JSON_OPENING_NONE
+};
+
+
+static void
+vscan(const variant_t *v, vresult_t *r, const uint8_t *data, size_t size,
+    size_t piece)
+{
+    size_t            i, pos, n;
+    olla_json_scan_t  s;
+
+    memset(r, 0, sizeof(vresult_t));
+
+    for (i = 0; i < VF; i++) {
+        r->f[i].key = vkeys[i];
+        r->f[i].key_len = strlen(vkeys[i]);
+        r->f[i].value = r->buf[i];
+        r->f[i].cap = (i < 3) ? sizeof(r->buf[i]) : 0;
+        r->f[i].opening = vopen[i];
+    }
+
+    v->init(&s, r->f, VF, 64);
+    r->rc = OLLA_JSON_OK;
+
+    for (pos = 0; pos < size; pos += n) {
+        n = (piece && piece < size - pos) ? piece : size - pos;
+
+        if (v->feed(&s, (const char *) data + pos, n) != OLLA_JSON_OK) {
+            r->rc = OLLA_JSON_ERROR;
+        }
+    }
+
+    if (v->end(&s) != OLLA_JSON_OK) {
+        r->rc = OLLA_JSON_ERROR;
+    }
+
+    r->opening = s.opening;
+
+    if (r->rc != OLLA_JSON_OK) {
+        memcpy(r->err, s.err, sizeof(r->err));
+        r->err_offset = s.err_offset;
+    }
+}
+
+
+static void
+vsame(const vresult_t *a, const vresult_t *b, const uint8_t *data,
+    size_t size)
+{
+    size_t                    i, n;
+    const olla_json_field_t  *x, *y;
+
+    if (a->rc != b->rc || strcmp(a->err, b->err) != 0
+        || a->err_offset != b->err_offset)
+    {
+        fprintf(stderr, "%d \"%s\" @%zu vs the machine's %d \"%s\" @%zu\n",
+                a->rc, a->err, a->err_offset, b->rc, b->err, b->err_offset);
+        die("a fast path and the machine differ", data, size);
+    }
+
+    if (a->rc != OLLA_JSON_OK) {
+        return;
+    }
+
+    if (a->opening != b->opening) {
+        die("the opening differs from the machine's", data, size);
+    }
+
+    for (i = 0; i < VF; i++) {
+        x = &a->f[i];
+        y = &b->f[i];
+        n = x->len < x->cap ? x->len : x->cap;
+
+        if (x->type != y->type || x->len != y->len
+            || x->truncated != y->truncated || x->count != y->count
+            || x->start != y->start || x->end != y->end
+            || x->elements != y->elements
+            || memcmp(x->value, y->value, n) != 0)
+        {
+            die("a field differs from the machine's", data, size);
+        }
+    }
+}
+
+
+static void
+variants(const uint8_t *data, size_t size, size_t cut)
+{
+    size_t           i, k;
+    vresult_t        ref, r;
+    static const variant_t  v[] = {
+        { olla_json_scan_init, olla_json_scan_feed, olla_json_scan_end },
+        { olla_json_sse2_scan_init, olla_json_sse2_scan_feed,
+          olla_json_sse2_scan_end },
+        { olla_json_scalar_scan_init, olla_json_scalar_scan_feed,
+          olla_json_scalar_scan_end }
+    };
+    static const variant_t  machine = {
+        olla_json_ref_scan_init, olla_json_ref_scan_feed,
+        olla_json_ref_scan_end
+    };
+    const size_t     pieces[] = { 0, 64, cut % 97 + 1 };
+
+    vscan(&machine, &ref, data, size, 0);
+
+    for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        for (k = 0; k < sizeof(pieces) / sizeof(pieces[0]); k++) {
+            vscan(&v[i], &r, data, size, pieces[k]);
+            vsame(&r, &ref, data, size);
+        }
+    }
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -398,6 +549,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     differential(&whole, model, data, size);
+
+    variants(data, size, cut);
 
     free(model);
     free(model2);

@@ -12,6 +12,10 @@
  *     duplicates, nested members, offsets, element counts;
  *   - a differential test against jansson on the table and on generated
  *     and mutated documents;
+ *   - the fast paths (quiet content, strings a block at a time, SSE2, AVX2)
+ *     against the byte machine built alone: long strings with every escape,
+ *     UTF-8 sequence and error at every offset around the blocks, and
+ *     generated documents, fed whole, in pieces and a byte at a time;
  *   - a benchmark (printed, not asserted).
  *
  * Deliberate differences from jansson (json_loadb, flags JSON_ALLOW_NUL |
@@ -48,6 +52,7 @@
 #include <jansson.h>
 
 #include "olla_json.h"
+#include "json_variants.h"
 
 
 #define NF  5
@@ -2246,6 +2251,459 @@ test_opening_none(void **state)
 }
 
 
+/* ------------------------------------------------------------------------
+ * the fast paths against the byte machine
+ */
+
+
+typedef struct {
+    const char  *name;
+    void       (*init)(olla_json_scan_t *s, olla_json_field_t *fields,
+                       size_t nfields, size_t max_depth);
+    int        (*feed)(olla_json_scan_t *s, const char *p, size_t n);
+    int        (*end)(olla_json_scan_t *s);
+} variant_t;
+
+
+static const variant_t  variants[] = {
+    { "fast", olla_json_scan_init, olla_json_scan_feed, olla_json_scan_end },
+    { "sse2", olla_json_sse2_scan_init, olla_json_sse2_scan_feed,
+      olla_json_sse2_scan_end },
+    { "scalar", olla_json_scalar_scan_init, olla_json_scalar_scan_feed,
+      olla_json_scalar_scan_end },
+    { "machine", olla_json_ref_scan_init, olla_json_ref_scan_feed,
+      olla_json_ref_scan_end },
+};
+
+#define NV  (sizeof(variants) / sizeof(variants[0]))
+
+
+/* as ngx_olla_dmr_route.c reads a body, and two small captures */
+
+#define VF  9
+
+static const char  *vkeys[VF] = {
+    "model", "stream", "max_tokens", "messages", "system", "instructions",
+    "input", "tools", "x"
+};
+
+static const size_t  vcaps[VF] = { 48, 0, 8, 0, 0, 0, 0, 0, 4 };
+
+static const unsigned  vopen[VF] = {
+    OLLA_JSON_OPENING_NONE, OLLA_JSON_OPENING_NONE, OLLA_JSON_OPENING_NONE,
+    OLLA_JSON_OPENING_TURNS, OLLA_JSON_OPENING_ALL, OLLA_JSON_OPENING_ALL,
+    OLLA_JSON_OPENING_TURNS, OLLA_JSON_OPENING_NONE, OLLA_JSON_OPENING_NONE
+};
+
+
+typedef struct {
+    int                 rc;
+    char                err[160];
+    size_t              err_offset;
+    uint64_t            opening;
+    olla_json_field_t   f[VF];
+    char                buf[VF][48];
+} vresult_t;
+
+
+/* piece: 0 whole, else pieces of that size; seed: pieces of random sizes */
+
+static void
+vrun(const variant_t *v, vresult_t *r, const char *doc, size_t len,
+    size_t piece, uint64_t seed)
+{
+    int                rc;
+    size_t             i, pos, n;
+    rng_t              g;
+    olla_json_scan_t   s;
+
+    memset(r, 0, sizeof(vresult_t));
+
+    for (i = 0; i < VF; i++) {
+        r->f[i].key = vkeys[i];
+        r->f[i].key_len = strlen(vkeys[i]);
+        r->f[i].value = vcaps[i] ? r->buf[i] : NULL;
+        r->f[i].cap = vcaps[i];
+        r->f[i].opening = vopen[i];
+    }
+
+    v->init(&s, r->f, VF, 0);
+
+    g.s = seed;
+    rc = OLLA_JSON_OK;
+
+    for (pos = 0; pos < len; pos += n) {
+        n = piece ? piece : len;
+
+        if (seed) {
+            n = 1 + rnd(&g) % (piece ? piece : 200);
+        }
+
+        if (n > len - pos) {
+            n = len - pos;
+        }
+
+        if (v->feed(&s, doc + pos, n) != OLLA_JSON_OK) {
+            rc = OLLA_JSON_ERROR;
+        }
+    }
+
+    if (v->end(&s) != OLLA_JSON_OK) {
+        rc = OLLA_JSON_ERROR;
+    }
+
+    r->rc = rc;
+    r->opening = s.opening;
+
+    if (rc != OLLA_JSON_OK) {
+        memcpy(r->err, s.err, sizeof(r->err));
+        r->err_offset = s.err_offset;
+    }
+}
+
+
+static void
+vsame(const char *what, const char *doc, size_t len, const vresult_t *a,
+    const vresult_t *b)
+{
+    size_t                    i, n;
+    const olla_json_field_t  *x, *y;
+
+    if (a->rc != b->rc || strcmp(a->err, b->err) != 0
+        || a->err_offset != b->err_offset)
+    {
+        print_message("%s: %d \"%s\" @%zu vs the machine's %d \"%s\" @%zu\n"
+                      "%.*s\n", what, a->rc, a->err, a->err_offset, b->rc,
+                      b->err, b->err_offset, (int) len, doc);
+        fail();
+    }
+
+    if (a->rc != OLLA_JSON_OK) {
+        return;
+    }
+
+    if (a->opening != b->opening) {
+        print_message("%s: the opening differs\n%.*s\n", what, (int) len,
+                      doc);
+        fail();
+    }
+
+    for (i = 0; i < VF; i++) {
+        x = &a->f[i];
+        y = &b->f[i];
+        n = x->len < x->cap ? x->len : x->cap;
+
+        if (x->type != y->type || x->len != y->len
+            || x->truncated != y->truncated || x->count != y->count
+            || x->start != y->start || x->end != y->end
+            || x->elements != y->elements
+            || (n && memcmp(x->value, y->value, n) != 0))
+        {
+            print_message("%s: field %s differs\n%.*s\n", what, vkeys[i],
+                          (int) len, doc);
+            fail();
+        }
+    }
+}
+
+
+/* every variant, fed in every way given, as the machine fed whole */
+
+static void
+vcheck(const char *doc, size_t len, int bytes)
+{
+    size_t           i, k;
+    vresult_t        ref, r;
+    char             what[64];
+    static const size_t  pieces[] = { 0, 64, 65, 63, 17, 1000 };
+
+    vrun(&variants[NV - 1], &ref, doc, len, 0, 0);
+
+    for (i = 0; i < NV; i++) {
+        for (k = 0; k < sizeof(pieces) / sizeof(pieces[0]); k++) {
+            vrun(&variants[i], &r, doc, len, pieces[k], 0);
+            snprintf(what, sizeof(what), "%s, pieces of %zu",
+                     variants[i].name, pieces[k]);
+            vsame(what, doc, len, &r, &ref);
+        }
+
+        vrun(&variants[i], &r, doc, len, 90, len * 31 + i);
+        snprintf(what, sizeof(what), "%s, random pieces", variants[i].name);
+        vsame(what, doc, len, &r, &ref);
+
+        if (bytes) {
+            vrun(&variants[i], &r, doc, len, 1, 0);
+            snprintf(what, sizeof(what), "%s, a byte at a time",
+                     variants[i].name);
+            vsame(what, doc, len, &r, &ref);
+        }
+    }
+}
+
+
+/*
+ * A document with the string s in every kind of place: the opening (hashed
+ * past its head and within it), quiet content at several depths, a
+ * captured value, a top-level value no field reads, a member name.
+ */
+
+static void
+vdoc(sbuf_t *b, const char *s, size_t n)
+{
+    b->len = 0;
+
+#define S  sb_add(b, s, n)
+
+    sb_str(b, "{\"model\":\"");
+    S;
+    sb_str(b, "\",\"system\":[{\"type\":\"text\",\"text\":\"");
+    S;
+    sb_str(b, "\"}],\"messages\":[{\"role\":\"user\",\"content\":\"");
+    S;
+    sb_str(b, "\"},{\"role\":\"assistant\",\"content\":[{\"text\":\"");
+    S;
+    sb_str(b, "\"}]}],\"tools\":[{\"description\":\"");
+    S;
+    sb_str(b, "\",\"input_schema\":{\"");
+    S;
+    sb_str(b, "\":[\"");
+    S;
+    sb_str(b, "\",1.5e3,true]}}],\"x\":\"");
+    S;
+    sb_str(b, "\",\"other\":\"");
+    S;
+    sb_str(b, "\"}");
+
+#undef S
+}
+
+
+static const char  *vatoms[] = {
+    /* valid */
+    "\\\"", "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r", "\\t", "\\\\\\\"",
+    "\\\\\\\\\\n", "\\u0041", "\\u00e9", "\\u20AC", "\\uffff", "\\u0000",
+    "\\uD83D\\uDE00", "\\udbff\\udfff", "\xc3\xa9", "\xe2\x82\xac",
+    "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf", "\xed\x9f\xbf", "\xef\xbf\xbf",
+    "\x7f", "'", "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80",
+    "\\n\\t\\\"\\\\\\u00e9\xc3\xa9",
+
+    /* invalid */
+    "\\x", "\\U0041", "\\u00g1", "\\u12", "\\uD800", "\\uD800\\u0041",
+    "\\uD800\\n", "\\uDC00", "\\uDBFF\\uDBFF", "\x01", "\x1f", "\n",
+    "\x80", "\xbf", "\xc0\x80", "\xc1\xbf", "\xc3", "\xc3\x28",
+    "\xe0\x80\x80", "\xe0\x9f\xbf", "\xed\xa0\x80", "\xef\xbf", "\xf0\x80\x80\x80",
+    "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xff", "\\\xc3\xa9", "\\\x01"
+};
+
+
+static void
+test_fast_atoms(void **state)
+{
+    char      s[512];
+    size_t    a, off, n, k, fill;
+    sbuf_t    b;
+
+    memset(&b, 0, sizeof(b));
+
+    for (a = 0; a < sizeof(vatoms) / sizeof(vatoms[0]); a++) {
+        k = strlen(vatoms[a]);
+
+        if (k == 0) {
+            /* "\x00" is not in the table: strlen */
+            continue;
+        }
+
+        for (off = 0; off < 136; off++) {
+            /* plain text, the atom at off, plain text past two blocks */
+
+            n = 0;
+
+            for (fill = 0; fill < off; fill++) {
+                s[n++] = (char) ('a' + fill % 26);
+            }
+
+            memcpy(s + n, vatoms[a], k);
+            n += k;
+
+            for (fill = 0; fill < 140 - off % 7; fill++) {
+                s[n++] = (char) ('A' + fill % 26);
+            }
+
+            vdoc(&b, s, n);
+            vcheck(b.p, b.len, off % 17 == 0);
+
+            /* the atom packed: many of it in a row */
+
+            n = 0;
+
+            for (fill = 0; fill < off % 5; fill++) {
+                s[n++] = ' ';
+            }
+
+            while (n + k < 200) {
+                memcpy(s + n, vatoms[a], k);
+                n += k;
+            }
+
+            if (off < 8) {
+                vdoc(&b, s, n);
+                vcheck(b.p, b.len, off == 0);
+            }
+        }
+    }
+
+    /* runs of backslashes of every length across the blocks */
+
+    for (k = 1; k < 12; k++) {
+        for (off = 50; off < 80; off++) {
+            n = 0;
+
+            for (fill = 0; fill < off; fill++) {
+                s[n++] = 'z';
+            }
+
+            for (fill = 0; fill < k; fill++) {
+                s[n++] = '\\';
+            }
+
+            s[n++] = (k % 3 == 0) ? 'n' : '"';
+
+            for (fill = 0; fill < 78; fill++) {
+                s[n++] = (char) ('a' + fill % 26);
+            }
+
+            vdoc(&b, s, n);
+            vcheck(b.p, b.len, 0);
+        }
+    }
+
+    free(b.p);
+}
+
+
+/* long strings of atoms, valid and invalid, in generated documents */
+
+static void
+gen_long(rng_t *r, sbuf_t *b, int invalid)
+{
+    size_t    i, n, a, nvalid;
+    char      c;
+
+    nvalid = 27;     /* the valid atoms come first in vatoms[] */
+    n = rnd(r) % 300;
+
+    for (i = 0; i < n; i++) {
+        if (rnd(r) % 6 == 0) {
+            a = (invalid && rnd(r) % 40 == 0)
+                ? nvalid + rnd(r) % (sizeof(vatoms) / sizeof(vatoms[0])
+                                     - nvalid)
+                : rnd(r) % nvalid;
+            sb_str(b, vatoms[a]);
+
+        } else {
+            c = (char) (0x20 + rnd(r) % 0x5f);
+            sb_add(b, c == '"' || c == '\\' ? "q" : &c, 1);
+        }
+    }
+}
+
+
+static void
+gen_vvalue(rng_t *r, sbuf_t *b, unsigned depth, int invalid)
+{
+    unsigned  i, n, k;
+
+    k = rnd(r) % (depth > 5 ? 3 : 5);
+
+    switch (k) {
+
+    case 0:
+    case 1:
+        sb_str(b, "\"");
+        gen_long(r, b, invalid);
+        sb_str(b, "\"");
+        break;
+
+    case 2:
+        gen_number(r, b);
+        break;
+
+    case 3:
+        sb_str(b, "[");
+        n = rnd(r) % 4;
+
+        for (i = 0; i < n; i++) {
+            sb_str(b, i ? "," : "");
+            gen_ws(r, b);
+            gen_vvalue(r, b, depth + 1, invalid);
+        }
+
+        sb_str(b, "]");
+        break;
+
+    default:
+        sb_str(b, "{");
+        n = rnd(r) % 4;
+
+        for (i = 0; i < n; i++) {
+            sb_str(b, i ? "," : "");
+            sb_str(b, rnd(r) % 4 ? "\"role\"" : "\"cache_control\"");
+            sb_str(b, ":");
+            gen_ws(r, b);
+
+            if (rnd(r) % 3 == 0) {
+                sb_str(b, "\"user\"");
+
+            } else {
+                gen_vvalue(r, b, depth + 1, invalid);
+            }
+        }
+
+        sb_str(b, "}");
+        break;
+    }
+}
+
+
+static void
+test_fast_generated(void **state)
+{
+    int       i, k;
+    rng_t     r;
+    sbuf_t    b;
+
+    memset(&b, 0, sizeof(b));
+    r.s = 0x9e3779b97f4a7c15ULL;
+
+    for (i = 0; i < 1500; i++) {
+        b.len = 0;
+        sb_str(&b, "{");
+
+        for (k = 0; k < VF; k++) {
+            if (rnd(&r) % 3 == 0) {
+                continue;
+            }
+
+            sb_str(&b, b.len > 1 ? ",\"" : "\"");
+            sb_str(&b, vkeys[rnd(&r) % VF]);
+            sb_str(&b, "\":");
+            gen_ws(&r, &b);
+            gen_vvalue(&r, &b, 1, i % 2);
+        }
+
+        sb_str(&b, "}");
+        vcheck(b.p, b.len, i % 10 == 0);
+
+        /* and broken at random */
+
+        mutate(&r, &b);
+        vcheck(b.p, b.len, 0);
+    }
+
+    free(b.p);
+}
+
+
 int
 main(void)
 {
@@ -2262,6 +2720,8 @@ main(void)
         cmocka_unit_test(test_duplicates_and_nesting),
         cmocka_unit_test(test_elements),
         cmocka_unit_test(test_differential),
+        cmocka_unit_test(test_fast_atoms),
+        cmocka_unit_test(test_fast_generated),
         cmocka_unit_test(test_bench),
     };
 

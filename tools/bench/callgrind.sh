@@ -86,8 +86,13 @@ for name in plain olla; do
         url="http://127.0.0.1:$2$3"
         BENCH_BODY=$run/bodies/$4.json wrk -t1 -c1 -d1s -s "$here/post.lua" "$url" >/dev/null
         callgrind_control -z "$vg_pid" >/dev/null
-        n=$(BENCH_BODY=$run/bodies/$4.json wrk -t1 -c1 -d3s -s "$here/post.lua" "$url" \
-            | sed -n 's/^BENCH requests=\([0-9]*\).*/\1/p')
+        line=$(BENCH_BODY=$run/bodies/$4.json wrk -t1 -c1 -d3s -s "$here/post.lua" "$url" \
+               | grep '^BENCH ')
+        n=$(echo "$line" | sed -n 's/^BENCH requests=\([0-9]*\).*/\1/p')
+        case $line in
+            *err_status=0*) ;;
+            *) echo "callgrind: $r answered errors: $line" >&2 ;;
+        esac
         callgrind_control -d "$r" "$vg_pid" >/dev/null
         f=$(ls -t "$cg/$name.$vg_pid".* | head -1)
         mv "$f" "$cg/${r/:/-}.out"

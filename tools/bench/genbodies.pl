@@ -4,6 +4,13 @@
 #   anth-1k.json   anth-50k.json   anth-1m.json     Anthropic Messages API
 #   oai-1k.json    oai-50k.json    oai-1m.json      OpenAI chat completions
 #   anth-stream.json  oai-stream.json               the 1 KB ones, streaming
+#   anth-code-1k.json  anth-code-50k.json  anth-code-1m.json   (and oai-code-*)
+#                  the same shapes dense in quotes and escapes, as
+#                  code-heavy agent prompts are: source with string
+#                  literals and regular expressions, JSON documents and
+#                  diffs inside strings (\" \\ \n \t every few bytes), and
+#                  every non-ASCII character as a \u escape (surrogate pairs
+#                  for emoji), as clients that write ASCII-only JSON send it
 #
 # The 50 KB Anthropic body is shaped like a Claude Code request: a system
 # prompt given as text blocks (~15 KB), 12 tools with JSON schemas, and a
@@ -17,6 +24,7 @@
 
 use strict;
 use warnings;
+use Encode ();
 
 my $dir = shift or die "usage: genbodies.pl DIR\n";
 -d $dir or mkdir $dir or die "$dir: $!\n";
@@ -50,13 +58,24 @@ sub enc {
     return enc_str($v);
 }
 
+my $ascii = 0;                      # non-ASCII as \u escapes (code bodies)
+
 sub enc_str {
     my ($s) = @_;
     $s =~ s/(["\\])/\\$1/g;
     $s =~ s/\n/\\n/g;
     $s =~ s/\t/\\t/g;
     $s =~ s/([\x00-\x1f])/sprintf("\\u%04x", ord $1)/ge;
+    $s =~ s/([\xc0-\xf7][\x80-\xbf]+)/uesc($1)/ge if $ascii;
     return "\"$s\"";
+}
+
+sub uesc {                         # one UTF-8 sequence as \uXXXX (pairs)
+    my ($u) = @_;
+    my $cp = ord(Encode::decode('UTF-8', $u));
+    return sprintf("\\u%04x", $cp) if $cp < 0x10000;
+    $cp -= 0x10000;
+    return sprintf("\\u%04x\\u%04x", 0xd800 + ($cp >> 10), 0xdc00 + ($cp & 0x3ff));
 }
 
 # ---------------------------------------------------------------- text
@@ -112,6 +131,47 @@ sub code_of {                      # about $len bytes of C-ish source
     return substr($t, 0, $len);
 }
 
+# about $len bytes of what coding agents send around: source with string
+# literals and regular expressions, JSON documents, diffs, Windows paths,
+# non-ASCII text; nearly every line has quotes or backslashes to escape
+sub dense_of {
+    my ($len) = @_;
+    my $t = '';
+    my $i = 0;
+    while (length($t) < $len) {
+        my $w = $words[rnd(scalar @words)];
+        my $v = $words[rnd(scalar @words)];
+        my $n = rnd(9000);
+        $i++;
+        my $k = $i % 6;
+        if ($k == 0) {
+            $t .= "    fprintf(stderr, \"olla: %s \\\"%s\\\" failed: %d\\n\", \"$w\", r->$v, $n);\n"
+                . "    if (strcmp(buf, \"\\\\\\\\?\\\\\") == 0) { return \"$v\\t$w\"; }\n";
+        } elsif ($k == 1) {
+            $t .= "    m = re.match(r\"^\\s*(\\d+)\\s+\\\"([^\\\"]*)\\\"\\s*\$\", line)  # $w\n"
+                . "    print(f\"{m.group(1)!r}: '$v' → ✓ “$w” naïve café 🚀\")\n";
+        } elsif ($k == 2) {
+            $t .= "{\n  \"name\": \"olla-$w\",\n  \"version\": \"1.$n.0\",\n"
+                . "  \"scripts\": {\"test\": \"make test && echo \\\"ok: $v\\\"\", "
+                . "\"lint\": \"eslint 'src/**/*.js'\"},\n"
+                . "  \"config\": \"{\\\"key\\\": \\\"$w\\\", \\\"n\\\": $n}\"\n}\n";
+        } elsif ($k == 3) {
+            $t .= "@@ -$n,7 +$n,8 @@ static ngx_int_t\n"
+                . "-\tngx_log_error(NGX_LOG_ERR, log, 0, \"$w: \\\"%V\\\"\", &name);\n"
+                . "+\tngx_log_error(NGX_LOG_ERR, log, 0, \"$v: \\\"%V\\\" (%d)\", &name, rc);\n";
+        } elsif ($k == 4) {
+            $t .= "PS C:\\Users\\dev\\src\\olla\\$w> type .\\$v\\config.json | findstr \"\\\"$w\\\"\"\n"
+                . "\t\"path\": \"C:\\\\Users\\\\dev\\\\$v\",\t\"ok\": true\n";
+        } else {
+            $t .= "  const s = `\${a}\\n\${b}`.replace(/\\\\(.)/g, \"\$1\"); // “$w” — é ü ✓ 日本語\n"
+                . "  expect(JSON.parse('{\"$v\":\"\\\\u00e9\"}')).toEqual({$v: \"é\"});\n";
+        }
+    }
+    $t = substr($t, 0, $len);
+    $t =~ s/[\x80-\xff]+\z//;           # no UTF-8 sequence cut in two
+    return $t;
+}
+
 # ---------------------------------------------------------------- tools
 
 my @tool_names = qw(Task Bash Glob Grep LS Read Edit MultiEdit Write
@@ -154,7 +214,7 @@ my @tools = map {
 # a session: [user text] then (assistant text + tool call, tool result)*
 
 sub turn {
-    my ($k, $size) = @_;
+    my ($k, $size, $dense) = @_;
     my $tool = $tool_names[$k % @tool_names];
     return {
         id     => sprintf("toolu_01%022d", $k),
@@ -163,7 +223,8 @@ sub turn {
         input  => O(file_path => "/work/src/olla_$words[$k % @words].c",
                     command => "grep -n \"$words[($k + 5) % @words]\" src/*.c",
                     limit => 200 + $k),
-        result => ($k % 3 == 0 ? text_of($size) : code_of($size)),
+        result => ($dense ? dense_of($size)
+                   : $k % 3 == 0 ? text_of($size) : code_of($size)),
     };
 }
 
@@ -242,15 +303,33 @@ sub oai_body {
     return O(@o);
 }
 
-# the first user text is grown (with ASCII) until the body has $size bytes
+# the first user text is grown (with ASCII) until the body has $size bytes;
+# with dense => 1, with dense text as far as its escaped form fits, then ASCII
 sub sized {
     my ($make, $size, %a) = @_;
     my $first = 'Summarise what this module does. ';
     my $len = length(enc($make->(%a, first => $first)));
     die "body already over $size bytes ($len)\n" if $len > $size;
-    my $pad = text_of($size - $len);
-    $pad =~ s/[^\x20-\x7e]/x/g;            # 1 byte each, no escapes
-    $pad =~ s/["\\]/x/g;
+    my $pad = '';
+    if ($a{dense}) {
+        my $d = dense_of($size - $len);
+        my ($lo, $hi) = (0, length $d);
+        while ($lo < $hi) {                 # the longest prefix that fits
+            my $mid = int(($lo + $hi + 1) / 2);
+            if (length(enc_str(substr($d, 0, $mid))) - 2 <= $size - $len) {
+                $lo = $mid;
+            } else {
+                $hi = $mid - 1;
+            }
+        }
+        $pad = substr($d, 0, $lo);
+        $pad =~ s/[\xc0-\xff][\x80-\xbf]*\z//;   # no sequence cut in two
+    }
+    my $plain = text_of($size - $len - (length(enc_str($pad)) - 2));
+    $plain =~ s/[^\x20-\x7e]/x/g;          # 1 byte each, no escapes
+    $plain =~ s/["\\]/x/g;
+    $pad .= $plain;
+    $pad .= 'x' x ($size - length(enc($make->(%a, first => $first . $pad))));
     my $json = enc($make->(%a, first => $first . $pad));
     die "size mismatch: " . length($json) . " != $size\n" if length($json) != $size;
     return $json;
@@ -276,6 +355,32 @@ for my $api (['anth', \&anth_body], ['oai', \&oai_body]) {
     $out{"$p-stream"} = sized($f, 1024, stream => 1);
     $out{"$p-50k"}    = sized($f, 51200, tools => 1, turns => \@short);
     $out{"$p-1m"}     = sized($f, 1048576, tools => 1, turns => [@short, @long]);
+}
+
+# the dense sessions (after the others, which stay as they were): tool
+# results of code, JSON and diffs only
+my (@dshort, @dlong);
+{
+    my ($total, $k) = (0, 1);
+    while ($total < 30_000) {
+        my $t = turn($k++, 1500 + rnd(4000), 1);
+        $total += length($t->{result}) + 400;
+        push @dshort, $t;
+    }
+    while ($total < 720_000) {
+        my $t = turn($k++, 2000 + rnd(10000), 1);
+        $total += length($t->{result}) + 400;
+        push @dlong, $t;
+    }
+}
+
+$ascii = 1;
+for my $api (['anth', \&anth_body], ['oai', \&oai_body]) {
+    my ($p, $f) = @$api;
+    $out{"$p-code-1k"}  = sized($f, 1024, dense => 1);
+    $out{"$p-code-50k"} = sized($f, 51200, dense => 1, turns => \@dshort);
+    $out{"$p-code-1m"}  = sized($f, 1048576, dense => 1,
+                                turns => [@dshort, @dlong]);
 }
 
 binmode STDOUT;

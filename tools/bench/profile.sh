@@ -49,6 +49,9 @@ case $target in
 esac
 [ -f "$run/bodies/$f.json" ] || { echo "profile: no body $f" >&2; exit 2; }
 
+hdr=""
+[ "$body" = stream ] && hdr="X-Bench-Events: 20"
+
 backend_pid=""; nginx_pid=""
 cleanup() {
     local w=""
@@ -73,11 +76,18 @@ else
     "$nginx" -p "$run/$name" -c "$run/$name/nginx.conf" &
 fi
 nginx_pid=$!
-sleep 1.5
+
+# the row answers 200 before anything is recorded (the endpoints probed)
+for _ in $(seq 1 100); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+               ${hdr:+-H "$hdr"} --data-binary @"$run/bodies/$f.json" \
+               "http://127.0.0.1:$port$path" || true)
+    [ "$code" = 200 ] && break
+    sleep 0.2
+done
+[ "$code" = 200 ] || { echo "profile: the row answers $code, not 200" >&2; exit 1; }
 workers=$(pgrep -P "$nginx_pid" | paste -sd,)
 
-hdr=""
-[ "$body" = stream ] && hdr="X-Bench-Events: 20"
 BENCH_BODY=$run/bodies/$f.json BENCH_HEADERS=$hdr \
     wrk -t1 -c8 -d$((secs + 2))s -s "$here/post.lua" "http://127.0.0.1:$port$path" \
     > "$out/profile.wrk" &
@@ -86,6 +96,9 @@ sleep 1
 perf record -q -F 999 --call-graph dwarf,32768 -p "$workers" \
     -o "$out/profile.data" -- sleep "$secs" 2>/dev/null
 wait "$wrk_pid"
+if grep -q 'err_status=[1-9]' "$out/profile.wrk"; then
+    echo "profile: wrk saw errors (see $out/profile.wrk)" >&2
+fi
 
 report=$out/profile-$target-$body.txt
 set +e +o pipefail          # head closes the pipes early

@@ -138,13 +138,91 @@ p "| date | $m{date} |\n";
 p "| CPU | $m{cpu}, $m{cores} cores |\n";
 p "| kernel / OS | $m{kernel}, $m{os} |\n";
 p "| nginx | $m{nginx}, `worker_processes 2`; not pinned, except for one-at-a-time rows |\n";
-p "| load | $m{wrk} `-t1 -c$m{conns}`, $m{rounds} x $m{duration} s per row (medians); latency rows `-c1` |\n";
+p "| load | $m{wrk} `-t1 -c$m{conns}` (and `-c", ($m{conns_many} || 32), "` where the group says c", ($m{conns_many} || 32), "), $m{rounds} x $m{duration} s per row (medians); latency rows `-c1` |\n";
+p "| load average | $m{loadavg} |\n" if $m{loadavg};
 p "| module | $m{module} |\n";
 p "| checkout | $m{checkout} |\n";
 p "| run time | $m{elapsed} s |\n\n";
 p "Backend, wrk, streamc and both nginx instances share the machine's cores: requests/s is the ",
   "throughput of the whole loop, so a ratio dilutes nginx's own cost with the backend's and wrk's. ",
   "Worker CPU per request (utime+stime of the nginx workers over the run / requests) is nginx's own cost.\n\n";
+
+# ---------------------------------------------------------------- issue 16
+
+# the module's cost at every body size and both loads: requests/s and worker
+# CPU per request against plain nginx in the same run, prose and code bodies
+{
+    my @paths = (['OpenAI route', 'openai', 'dmr', [0.97, 0.93, 0.85]],
+                 ['Anthropic passthrough', 'anthropic', 'passthrough', [0.97, 0.93, 0.85]],
+                 ['Anthropic translation', 'anthropic', 'translation', [0.85, 0.75, 0.50]]);
+    my @sizes = ('1k', '50k', '1m');
+    my $many = $m{conns_many} || 32;
+    my @rows;
+    for my $pa (@paths) {
+        my ($name, $api, $l, $t) = @$pa;
+        for my $kind ('', 'code-') {
+            for my $c ($m{conns}, $many) {
+                for my $i (0 .. 2) {
+                    my $g = "$api $kind$sizes[$i]" . ($c == $m{conns} ? '' : " c$c");
+                    my $w = W($g, $l, 3);
+                    my $pl = W($g, 'plain', 3);
+                    next unless $w && $pl;
+                    push @rows, [$name, ($kind ? 'code ' : '') . $sizes[$i], $c, $w, $pl, $t->[$i]];
+                }
+            }
+        }
+    }
+    if (@rows) {
+        p "## Cost against plain nginx at every body size (issue 16)\n\n";
+        p "Requests/s and nginx worker CPU per request of the module's path over plain nginx's, same ",
+          "body, same run. Bodies: prose (the Claude-Code-shaped ones) and code (dense in `\\\"` `\\n` ",
+          "`\\\\` and `\\u` escapes). Target: the ratio of requests/s at least the number, and plain's CPU ",
+          "over the module's at least the number too.\n\n";
+        p "| path | body | connections | requests/s vs plain | CPU/request vs plain | CPU µs/request plain / module | target | |\n";
+        p "|---|---|---|---|---|---|---|---|\n";
+        for my $r (@rows) {
+            my ($name, $body, $c, $w, $pl, $t) = @$r;
+            my $rr = ratio($w->{rps_m}, $pl->{rps_m});
+            my $cr = ratio($w->{cpu}, $pl->{cpu});
+            my $okr = defined $rr && $rr >= $t;
+            my $okc = defined $cr && $cr <= 1 / $t;
+            my $v = ($okr && $okc) ? '**met**'
+                  : !$okr && !$okc ? '**missed**'
+                  : $okr ? '**missed** (CPU)' : '**missed** (requests/s)';
+            p "| $name | $body | $c | ", x($w->{rps_m}, $pl->{rps_m}), " | ", x($w->{cpu}, $pl->{cpu}),
+              " | ", f1($pl->{cpu}), " / ", f1($w->{cpu}), " | >= ", sprintf('%.2fx', $t), " | $v |\n";
+        }
+        p "\n";
+
+        # linear: the extra CPU per KB of the large step at most 1.5x the small step's
+        p "| path | body | connections | extra CPU per KB, 1→50 KB | 50 KB→1 MB | ratio | target | |\n";
+        p "|---|---|---|---|---|---|---|---|\n";
+        for my $pa (@paths) {
+            my ($name, $api, $l) = @$pa;
+            for my $kind ('', 'code-') {
+                for my $c ($m{conns}, $many) {
+                    my %add;
+                    for my $sz (@sizes) {
+                        my $g = "$api $kind$sz" . ($c == $m{conns} ? '' : " c$c");
+                        my $w = W($g, $l, 3);
+                        my $pl = W($g, 'plain', 3);
+                        $add{$sz} = ($w && $pl && defined $w->{cpu} && defined $pl->{cpu})
+                                  ? $w->{cpu} - $pl->{cpu} : undef;
+                    }
+                    next unless defined $add{'1k'} && defined $add{'50k'} && defined $add{'1m'};
+                    my $s1 = ($add{'50k'} - $add{'1k'}) / 49;
+                    my $s2 = ($add{'1m'} - $add{'50k'}) / 974;
+                    my $ok = $s2 <= 1.5 * ($s1 > 0 ? $s1 : 0) + 0.05;
+                    p "| $name | ", ($kind ? 'code' : 'prose'), " | $c | ", sprintf('%.3f µs', $s1),
+                      " | ", sprintf('%.3f µs', $s2), " | ",
+                      ($s1 > 0 ? sprintf('%.2fx', $s2 / $s1) : '—'), " | <= 1.5x | ", verdict($ok), " |\n";
+                }
+            }
+        }
+        p "\nLinear: the module's extra worker CPU per KB of body from 50 KB to 1 MB at most 1.5x its extra ",
+          "per KB from 1 KB to 50 KB (+0.05 µs/KB for the clock ticks' resolution).\n\n";
+    }
+}
 
 # ---------------------------------------------------------------- headline
 
@@ -265,7 +343,7 @@ sub wrk_table {
 
 p "## Details\n\n";
 wrk_table('Requests, bodies in memory (`client_body_buffer_size 2m`)',
-          sub { $_[0]{group} =~ /^(openai|anthropic) (1k|50k|1m)$/ },
+          sub { $_[0]{group} =~ /^(openai|anthropic) (code-)?(1k|50k|1m)( c\d+)?$/ },
           'OpenAI bodies go to `/engines/v1/chat/completions` (direct, plain) and '
           . '`/olla/dmr/engines/v1/chat/completions`; Anthropic bodies to `/anthropic/v1/messages` '
           . '(direct, plain) and `/olla/anthropic/v1/messages` (passthrough: DMR endpoints; '

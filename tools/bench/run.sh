@@ -21,10 +21,14 @@
 #   BENCH_DURATION=2     seconds per wrk run
 #   BENCH_ROUNDS=3       runs of every wrk row (interleaved); medians reported
 #   BENCH_CONNS=8        wrk connections (one wrk thread); latency rows use 1
+#   BENCH_CONNS_MANY=32  the connections of the second set of rows
 #   BENCH_STREAMS=150    streams per stream-latency run (20 events, 1 ms apart)
 #   BENCH_HOLD=1000      streams held open for the RSS measurement
 #   BENCH_BURST=200      streams of the burst (10 events, 50 ms apart each)
-#   BENCH_ONLY=burst     only the burst (a quick check of the queue)
+#   BENCH_ONLY=REGEX     only the rows whose "group label" matches (bash
+#                        regex), no stream timing, no memory rows; the burst
+#                        runs when "burst" matches; BENCH_ONLY=burst: the
+#                        burst alone (a quick check of the queue)
 #   NGINX_BIN, OLLA_MODULE   the nginx binary and the module to load
 # Ports: 20001-20030 (backend), 20100-20180 (nginx).
 #
@@ -42,6 +46,7 @@ nginx=${NGINX_BIN:-/usr/sbin/nginx}
 module=${OLLA_MODULE:-$top/build/debian/ngx_olla_dmr_module.so}
 dur=${BENCH_DURATION:-2}
 conns=${BENCH_CONNS:-8}
+conns32=${BENCH_CONNS_MANY:-32}
 nstreams=${BENCH_STREAMS:-150}
 nhold=${BENCH_HOLD:-1000}
 nburst=${BENCH_BURST:-200}
@@ -54,6 +59,7 @@ event_gap_us=1000
 big_bytes=$((50 * 1024 * 1024))
 
 t_start=$(date +%s)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
@@ -332,6 +338,11 @@ for p in 20151 20153 20180; do
     check $p /olla/anthropic/v1/messages "$b/anth-50k.json" '"type":"message"' 'X-Olla-Mode: translation'
 done
 check 20153 /olla/anthropic/v1/messages "$b/anth-1m.json" '"type":"message"' 'X-Olla-Mode: translation'
+for sz in code-1k code-50k code-1m; do
+    check 20103 /olla/dmr/engines/v1/chat/completions "$b/oai-$sz.json" '"chat.completion"' 'X-Olla-Endpoint: dmr'
+    check 20103 /olla/anthropic/v1/messages "$b/anth-$sz.json" '"type":"message"' 'X-Olla-Mode: passthrough'
+    check 20153 /olla/anthropic/v1/messages "$b/anth-$sz.json" '"type":"message"' 'X-Olla-Mode: translation'
+done
 check 20153 /olla/anthropic/v1/messages "$b/anth-stream.json" 'content_block_delta' 'X-Olla-Mode: translation'
 check 20103 /olla/dmr/engines/v1/chat/completions "$b/oai-stream.json" 'chat.completion.chunk'
 check 20110 /engines/v1/chat/completions "$b/oai-1m.json" '"chat.completion"'
@@ -370,6 +381,9 @@ nginx_of() {      # the master pid of a target
 bench() {
     local group=$1 label=$2 target=$3 port=$4 path=$5 body=$6 eps=$7 hdrs=${8:-}
     local master pids="" c0=0 c1=0 line tick
+    if [ -n "$only" ] && ! [[ "$group $label" =~ $only ]]; then
+        return 0
+    fi
     master=$(nginx_of "$target")
     [ -n "$master" ] && pids=$(workers "$master")
     [ -n "$pids" ] && c0=$(cpu_ticks $pids)
@@ -391,7 +405,7 @@ OA=/olla/anthropic/v1/messages
 S="X-Bench-Events: $events"
 
 matrix() {
-    local sz
+    local sz c
     for sz in 1k 50k 1m; do
         bench "openai $sz" direct      direct      20001 $D  "$b/oai-$sz.json" -
         bench "openai $sz" plain       plain       20100 $D  "$b/oai-$sz.json" 3
@@ -402,6 +416,18 @@ matrix() {
         bench "anthropic $sz" plain       plain       20100 $A  "$b/anth-$sz.json" 3
         bench "anthropic $sz" passthrough passthrough 20103 $OA "$b/anth-$sz.json" 3
         bench "anthropic $sz" translation translation 20153 $OA "$b/anth-$sz.json" 3
+    done
+    # bodies dense in escapes (code-heavy agent prompts), and 32 connections
+    for c in 8 $conns32; do
+        for sz in 1k 50k 1m code-1k code-50k code-1m; do
+            case "$c:$sz" in 8:[0-9]*) continue;; esac
+            g=$sz; [ "$c" = 8 ] || g="$sz c$c"
+            BC=$c bench "openai $g"    plain       plain       20100 $D  "$b/oai-$sz.json" 3
+            BC=$c bench "openai $g"    dmr         dmr         20103 $OD "$b/oai-$sz.json" 3
+            BC=$c bench "anthropic $g" plain       plain       20100 $A  "$b/anth-$sz.json" 3
+            BC=$c bench "anthropic $g" passthrough passthrough 20103 $OA "$b/anth-$sz.json" 3
+            BC=$c bench "anthropic $g" translation translation 20153 $OA "$b/anth-$sz.json" 3
+        done
     done
     bench "endpoints openai 1k"    dmr         dmr         20101 $OD "$b/oai-1k.json" 1
     bench "endpoints openai 1k"    dmr         dmr         20103 $OD "$b/oai-1k.json" 3
@@ -470,9 +496,11 @@ burst() {         # burst LABEL TARGET PORT PATH
     printf '  %-40s %s\n' "$1" "$(echo "$line" | grep -oE '(ok|failed|open_max|total_ms)=[0-9.]+' | tr '\n' ' ')" >&2
 }
 
-say "burst: $nburst streams at once ($burst_events events, $burst_gap_us us apart), one endpoint, default configuration"
-burst "direct (no limit)" direct 20001 /engines/v1/chat/completions
-burst "dmr, 1 endpoint, defaults" dmr 20190 /olla/dmr/engines/v1/chat/completions
+if [ -z "$only" ] || [[ burst =~ $only ]]; then
+    say "burst: $nburst streams at once ($burst_events events, $burst_gap_us us apart), one endpoint, default configuration"
+    burst "direct (no limit)" direct 20001 /engines/v1/chat/completions
+    burst "dmr, 1 endpoint, defaults" dmr 20190 /olla/dmr/engines/v1/chat/completions
+fi
 
 if [ "$only" = burst ]; then
     stop_nginx plain
@@ -493,8 +521,11 @@ done
 
 for r in $(seq 1 "$rounds"); do
     say "throughput, round $r of $rounds: wrk -t1 -c$conns -d${dur}s per row (latency rows -c1)"
+    cut -d' ' -f1 /proc/loadavg >> "$run/loadavg.rounds"
     matrix
 done
+
+if [ -z "$only" ]; then
 
 # ------------------------------------------------------------ stream latency
 
@@ -556,6 +587,8 @@ mem "open streams, translation"  olla  20153 $OA "$b/anth-stream.json" "$nhold" 
 mem "50 MB stream, plain"        plain 20100 $D  "$b/oai-stream.json"  1 "X-Bench-Bytes: $big_bytes"
 mem "50 MB stream, translation"  olla  20153 $OA "$b/anth-stream.json" 1 "X-Bench-Bytes: $big_bytes"
 
+fi     # BENCH_ONLY
+
 stop_nginx plain
 stop_nginx olla
 stop_pid "$backend_pid"; backend_pid=""
@@ -563,6 +596,7 @@ stop_pid "$backend_pid"; backend_pid=""
 # ------------------------------------------------------------ report
 
 t_end=$(date +%s)
+cp /proc/loadavg "$run/loadavg.end"
 {
     envs=$(env | grep -E '^(BENCH_[A-Z]+|NGINX_BIN|OLLA_MODULE)=' | sort | tr '\n' ' ' || true)
     echo "cmd=${envs}make bench"
@@ -578,6 +612,8 @@ t_end=$(date +%s)
     echo "checkout=$(cd "$top" && git log -1 --format='%h %s' 2>/dev/null | cut -c1-60)$(cd "$top" && [ -n "$(git status --porcelain -- src ngx_olla_dmr_module.c config 2>/dev/null)" ] && echo '; src/ has uncommitted changes')"
     echo "duration=$dur"
     echo "conns=$conns"
+    echo "conns_many=$conns32"
+    echo "loadavg=$load_start at the start; $(tr '\n' ' ' < "$run/loadavg.rounds")at the rounds' starts; $(cut -d' ' -f1-3 "$run/loadavg.end") at the end"
     echo "rounds=$rounds"
     echo "streams=$nstreams"
     echo "events=$events"
