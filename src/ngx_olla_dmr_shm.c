@@ -211,7 +211,7 @@ ngx_olla_dmr_init_zone(ngx_shm_zone_t *shm_zone, void *data)
  * What is left for model lists once every endpoint has its node: said at
  * "nginx -t" and at start when it is little.  A list of the DMR shape
  * takes some NGX_OLLA_DMR_MODEL_BYTES a model (70-100 measured: its id,
- * created, the "dmr" metadata; see docs/zone.md).
+ * created, the "dmr" metadata; README, olla_zone).
  */
 
 #define NGX_OLLA_DMR_MODEL_BYTES     80
