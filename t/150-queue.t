@@ -169,7 +169,7 @@ OllaTest::wait_mock_requests($ENV{TEST_NGINX_MOCK_PORT_1}, $main::CHAT, $c0 + 1)
 --- response_headers_like eval
 ["Retry-After: [1-9][0-9]*\nContent-Type: application/json", "", ""]
 --- response_body_like eval
-[qr{^\{"error":\{"message":"the request waited 0\.[5-9]\d\ds in the queue of upstream \\"models\\" for a free docker-model-runner endpoint and its wait ran out \(olla_queue timeout=500ms\); retry later","type":"rate_limit_error","code":"queue_timeout","request_id":"[0-9a-f]{32}"\}\}$},
+[qr{^\{"error":\{"message":"the request waited 0\.[5-9]\d\ds in the queue of upstream \\"models\\" for a free docker-model-runner endpoint and its wait ran out \(olla_queue timeout=500ms\); retry later","type":"rate_limit_error","param":null,"code":"queue_timeout","request_id":"[0-9a-f]{32}"\}\}$},
  qr{olla_queue_length\{upstream="models"\} 0\n(?s:.*)olla_queue_limit\{upstream="models"\} 4\n(?s:.*)olla_queue_requests_total\{upstream="models"\} 1\n(?s:.*)olla_queue_rejected_total\{upstream="models",reason="full"\} 0\nolla_queue_rejected_total\{upstream="models",reason="timeout"\} 1\n},
  qr{"queue":\{"enabled":true,"length":0,"limit":4,"timeout_ms":500,"waiting_here":0,"peak":1,"queued":1,"served":0,"rejected":\{"full":0,"timeout":1\},"abandoned":0,}]
 --- no_error_log
@@ -202,7 +202,7 @@ main::wait_queue('length', 1);
 --- response_headers_like eval
 ["Retry-After: [1-9][0-9]*", ""]
 --- response_body_like eval
-[qr{^\{"error":\{"message":"every docker-model-runner endpoint that can serve this request is at its concurrency limit and the queue of upstream \\"models\\" is full \(olla_queue 1\); retry later","type":"rate_limit_error","code":"queue_full"},
+[qr{^\{"error":\{"message":"every docker-model-runner endpoint that can serve this request is at its concurrency limit and the queue of upstream \\"models\\" is full \(olla_queue 1\); retry later","type":"rate_limit_error","param":null,"code":"queue_full"},
  qr{"queue":\{"enabled":true,"length":1,"limit":1,.*"rejected":\{"full":1,"timeout":0\}}]
 --- no_error_log
 [error]

@@ -203,7 +203,7 @@ Test::More::like($m, qr/^olla_endpoint_models_stored\{endpoint="e2",type="docker
 Test::More::like($m, qr/^olla_endpoint_models\{endpoint="e1",type="docker-model-runner",upstream="models"\} 0$/m, 'metrics: e1 has no model stored');
 --- request
 GET /internal/status/endpoints
---- response_body_like: "name":"e1".*"models_state":"not_stored","models_reason":"olla_zone is full: the list needs \d+ bytes","models_listed":3002,"models_bytes":\d+,"models_shared":0,"probes":\d+\}.*"lists_not_stored":1\},"total":3\}$
+--- response_body_like: "name":"e1".*"models_state":"not_stored","models_reason":"olla_zone is full: the list needs \d+ bytes","models_listed":3002,"models_bytes":\d+,"models_shared":0,"probes":\d+\}.*"lists_not_stored":1\},"total":3,"upstreams":\[.*\]\}$
 --- no_error_log
 [alert]
 [crit]
@@ -249,7 +249,7 @@ Test::More::is($r->{headers}{'x-olla-endpoint'}, 'e2', 'a model of e2 by its lis
 [404, 404, 404, 200]
 --- response_body_like eval
 [
- qr{^\{"error":\{"message":"model \\"ai/only-1:latest\\" is not available on any healthy endpoint whose model list is known \(the lists of 1 endpoints do not fit in olla_zone\)","type":"invalid_request_error","code":"model_not_found"},
+ qr{^\{"error":\{"message":"model \\"ai/only-1:latest\\" is not available on any healthy endpoint whose model list is known \(the lists of 1 endpoints do not fit in olla_zone\)","type":"invalid_request_error","param":null,"code":"model_not_found"},
  qr{^\{"error":\{"message":"model \\"ai/nowhere:latest\\" is not available on any healthy endpoint whose model list is known \(the lists of 1 endpoints do not fit in olla_zone\)"},
  qr{^\{"type":"error","error":\{"type":"not_found_error","message":"model \\"ai/e1-5:q4_k_m\\" is not available},
  qr{^(?!.*"ai/only-1").*"id":"ai/only-2".*"id":"ai/only-3"}s,
