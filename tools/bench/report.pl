@@ -141,7 +141,7 @@ p "| nginx | $m{nginx}, `worker_processes 2`; not pinned, except for one-at-a-ti
 p "| load | $m{wrk} `-t1 -c$m{conns}` (and `-c", ($m{conns_many} || 32), "` where the group says c", ($m{conns_many} || 32), "), $m{rounds} x $m{duration} s per row (medians); latency rows `-c1` |\n";
 p "| load average | $m{loadavg} |\n" if $m{loadavg};
 p "| module | $m{module} |\n";
-p "| base module | ", ($m{base_label} ? "$m{base_label}: " : ''), "$m{base_module}; profiles $m{base_profiles} |\n"
+p "| base module | ", ($m{base_label} ? "$m{base_label}; " : ''), "$m{base_module}; profiles $m{base_profiles} |\n"
     if $m{base_module};
 p "| checkout | $m{checkout} |\n";
 p "| run time | $m{elapsed} s |\n\n";
@@ -194,7 +194,8 @@ if ($m{base_module}) {
       ($m{rounds} == 1 ? "run" : "$m{rounds} rounds"), "; one ",
       "tick is ", sprintf('%.0f', 1000 / $tck), " ms, the ticks column says how fine that is) ",
       "is the steady measure; requests/s is shown but moves by up to ~10% between identical ",
-      "configurations on this machine.\n\n";
+      "configurations on this machine. The noise floor: the same run with this build as its own ",
+      "base (`OLLA_MODULE_BASE=build/debian/ngx_olla_dmr_module.so OLLA_PROFILES_BASE=profiles`).\n\n";
     if (@rows) {
         p "| path | body | connections | requests/s this / base | requests/s ratio | CPU µs/request this / base | CPU/request this / base | ticks this / base | errors |\n";
         p "|---|---|---|---|---|---|---|---|---|\n";

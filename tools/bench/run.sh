@@ -708,7 +708,7 @@ stop_pid "$backend_pid"; backend_pid=""
 t_end=$(date +%s)
 cp /proc/loadavg "$run/loadavg.end"
 {
-    envs=$(env | grep -E '^(BENCH_[A-Z]+|NGINX_BIN|OLLA_MODULE|OLLA_MODULE_BASE|OLLA_PROFILES_BASE|OLLA_BASE_LABEL)=' \
+    envs=$(env | grep -E '^(BENCH_[A-Z]+|NGINX_BIN|OLLA_MODULE|OLLA_MODULE_BASE|OLLA_PROFILES_BASE)=' \
            | sort | tr '\n' ' ' || true)
     echo "cmd=${envs}make bench"
     echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
