@@ -60,7 +60,7 @@ DEB_TEST     := libcmocka-dev perl \
 DEB_EXTRA    := valgrind clang wrk
 
 .PHONY: all build deps deps-unit deps-node deps-extra unit unit-asan test test-t test-valgrind test-asan test-e2e \
-        fuzz bench bench-routing run install uninstall deb test-deb clean distclean test-t
+        fuzz bench bench-ab bench-routing run install uninstall deb test-deb clean distclean test-t
 
 all: build
 
@@ -292,6 +292,35 @@ fuzz: $(FUZZ_BINS)
 bench: deps build
 	@$(call apt_install,wrk)
 	NGINX_BIN=$(NGINX_BIN) OLLA_MODULE=$(MODULE) tools/bench/run.sh
+
+# A/B: the same bench with an older build of the module next to this one
+# (OLLA_MODULE_BASE): BASE_REV (a revision of this repository, default
+# 0dd5f07) is taken with git archive into build/bench-base/src and built
+# there against Debian's nginx-dev like this checkout; its own profiles go
+# with it (their schema changed).  Rebuilt only when BASE_REV names another
+# commit.  BENCH_ONLY, BENCH_ROUNDS and the other knobs apply as to bench.
+BASE_REV     ?= 0dd5f07
+BASE_DIR     := $(TOP)/build/bench-base
+
+bench-ab: deps build
+	@$(call apt_install,wrk)
+	@set -e; \
+	rev=$$(git rev-parse --verify --quiet '$(BASE_REV)^{commit}') \
+	    || { echo "bench-ab: BASE_REV=$(BASE_REV) is no commit here" >&2; exit 1; }; \
+	so=$(BASE_DIR)/src/build/debian/ngx_olla_dmr_module.so; \
+	if [ "$$(cat $(BASE_DIR)/rev 2>/dev/null)" != "$$rev" ] || [ ! -f "$$so" ]; then \
+	    echo "bench-ab: building $(BASE_REV) ($$rev) in $(BASE_DIR)/src"; \
+	    rm -rf $(BASE_DIR); mkdir -p $(BASE_DIR)/src; \
+	    git archive --format=tar "$$rev" | tar -x -C $(BASE_DIR)/src; \
+	    $(MAKE) -C $(BASE_DIR)/src build NGINX_SRC= ASAN=; \
+	    echo "$$rev" > $(BASE_DIR)/rev; \
+	fi; \
+	label=$$(git log -1 --format='%h %s' "$$rev" | cut -c1-60); \
+	case "$$label" in "$(BASE_REV)"*) ;; *) label="$(BASE_REV) = $$label";; esac; \
+	echo "bench-ab: base $$label"; \
+	NGINX_BIN=$(NGINX_BIN) OLLA_MODULE=$(MODULE) OLLA_MODULE_BASE="$$so" \
+	    OLLA_PROFILES_BASE=$(BASE_DIR)/src/profiles OLLA_BASE_LABEL="$$label" \
+	    tools/bench/run.sh
 
 # the per-byte work on a request body outside nginx, with the module's
 # compiler flags: build/bench/bench_body FILE... (t/unit/bench_body.c)

@@ -141,11 +141,90 @@ p "| nginx | $m{nginx}, `worker_processes 2`; not pinned, except for one-at-a-ti
 p "| load | $m{wrk} `-t1 -c$m{conns}` (and `-c", ($m{conns_many} || 32), "` where the group says c", ($m{conns_many} || 32), "), $m{rounds} x $m{duration} s per row (medians); latency rows `-c1` |\n";
 p "| load average | $m{loadavg} |\n" if $m{loadavg};
 p "| module | $m{module} |\n";
+p "| base module | ", ($m{base_label} ? "$m{base_label}; " : ''), "$m{base_module}; profiles $m{base_profiles} |\n"
+    if $m{base_module};
 p "| checkout | $m{checkout} |\n";
 p "| run time | $m{elapsed} s |\n\n";
 p "Backend, wrk, streamc and both nginx instances share the machine's cores: requests/s is the ",
   "throughput of the whole loop, so a ratio dilutes nginx's own cost with the backend's and wrk's. ",
   "Worker CPU per request (utime+stime of the nginx workers over the run / requests) is nginx's own cost.\n\n";
+
+# ---------------------------------------------------------------- A/B
+
+# OLLA_MODULE_BASE: every row of the module's next to the same row on the
+# base build (label "-base", a third nginx with the same settings), same
+# round; worker CPU per request of this checkout over the base build's
+if ($m{base_module}) {
+    my @paths = (['routed', 'OpenAI route', 'openai', 'dmr'],
+                 ['passthrough', 'Anthropic passthrough', 'anthropic', 'passthrough'],
+                 ['translation', 'Anthropic translation', 'anthropic', 'translation']);
+    my $many = $m{conns_many} || 32;
+    my (@rows, %worst, %all);
+    for my $pa (@paths) {
+        my ($short, $name, $api, $l) = @$pa;
+        for my $kind ('', 'code-') {
+            for my $c ($m{conns}, $many) {
+                for my $sz ('1k', '50k', '1m') {
+                    my $g = "$api $kind$sz" . ($c == $m{conns} ? '' : " c$c");
+                    my $h = W($g, $l, 3);
+                    my $b = W($g, "$l-base", 3);
+                    next unless $h && $b;
+                    my $cr = ratio($h->{cpu}, $b->{cpu});
+                    my $body = ($kind ? 'code ' : '') . $sz;
+                    push @rows, [$name, $body, $c, $h, $b, $cr];
+                    next unless defined $cr;
+                    push @{ $all{$short} }, $cr;
+                    if (!$worst{$short} || $cr > $worst{$short}[0]) {
+                        $worst{$short} = [$cr, "$body, $c connections"];
+                    }
+                }
+            }
+        }
+    }
+    p "## Against the base build
+
+";
+    p "This checkout's module (", ($m{module} =~ /^(\S+)/)[0], ") against the base build (",
+      ($m{base_label} ? "$m{base_label}, " : ''), "`", ($m{base_module} =~ /^(\S+)/)[0],
+      "`): a third nginx with the same settings (2 workers, the same upstreams, endpoints and ",
+      "proxy settings, 1000 ports up) loads it with its own profiles and only the directives it ",
+      "knows. Each row runs on both builds back to back in every round (the base build second in ",
+      "odd rounds, first in even ones), so the machine's noise hits both alike. Worker CPU per ",
+      "request (utime+stime of the two workers over the requests, summed over the ",
+      ($m{rounds} == 1 ? "run" : "$m{rounds} rounds"), "; one ",
+      "tick is ", sprintf('%.0f', 1000 / $tck), " ms, the ticks column says how fine that is) ",
+      "is the steady measure; requests/s is shown but moves by up to ~10% between identical ",
+      "configurations on this machine. The noise floor: the same run with this build as its own ",
+      "base (`OLLA_MODULE_BASE=build/debian/ngx_olla_dmr_module.so OLLA_PROFILES_BASE=profiles`).\n\n";
+    if (@rows) {
+        p "| path | body | connections | requests/s this / base | requests/s ratio | CPU µs/request this / base | CPU/request this / base | ticks this / base | errors |\n";
+        p "|---|---|---|---|---|---|---|---|---|\n";
+        for my $r (@rows) {
+            my ($name, $body, $c, $h, $b, $cr) = @$r;
+            p "| $name | $body | $c | ", fint($h->{rps_m}), " / ", fint($b->{rps_m}), " | ",
+              x($h->{rps_m}, $b->{rps_m}), " | ", f1($h->{cpu}), " / ", f1($b->{cpu}), " | ",
+              (defined $cr ? sprintf('**%.3fx**', $cr) : '—'), " | $h->{ticks} / $b->{ticks} | ",
+              $h->{errors} + $b->{errors}, " |\n";
+        }
+        p "\n";
+        for my $pa (@paths) {
+            my ($short) = @$pa;
+            my $w = $worst{$short};
+            next unless $w;
+            my $v = $w->[0] <= 1.03 ? 'within 3% (and 5%) of the base build'
+                  : $w->[0] <= 1.05 ? 'within 5% of the base build, not 3%'
+                  : 'more than 5% over the base build';
+            my @a = @{ $all{$short} };
+            p "- $short: worst CPU/request this / base **", sprintf('%.3fx', $w->[0]),
+              "** ($w->[1]): $v; median ", sprintf('%.3fx', median(@a)), " over ", scalar @a,
+              " row", (@a == 1 ? '' : 's'), "\n";
+        }
+        p "\n";
+    } else {
+        p "No row ran on both builds (BENCH_ONLY selected none of the routed, passthrough or ",
+          "translation throughput rows).\n\n";
+    }
+}
 
 # ---------------------------------------------------------------- issue 16
 

@@ -30,7 +30,21 @@
 #                        runs when "burst" matches; BENCH_ONLY=burst: the
 #                        burst alone (a quick check of the queue)
 #   NGINX_BIN, OLLA_MODULE   the nginx binary and the module to load
-# Ports: 20001-20030 (backend), 20100-20180 (nginx).
+#   OLLA_MODULE_BASE=SO  A/B: an older build of the module (make bench-ab
+#                        builds one from BASE_REV, default 0dd5f07); a third
+#                        nginx ("base", same settings, ports 21101-21180)
+#                        loads it, configured with only the directives that
+#                        build knows, and every throughput row of the
+#                        routed, passthrough and translation paths (prose
+#                        and code bodies, both connection counts) gets a
+#                        "-base" row right after it in the same round (first
+#                        in even rounds); the report's "Against the base
+#                        build" compares worker CPU per request row by row
+#   OLLA_PROFILES_BASE=DIR   that build's profiles (the YAML schema changed;
+#                        required with OLLA_MODULE_BASE)
+#   OLLA_BASE_LABEL=TEXT what the report calls the base build (a revision)
+# Ports: 20001-20030 (backend), 20100-20190 (nginx), 21101-21180 (the base
+# nginx, with OLLA_MODULE_BASE).
 #
 # Bodies stay in memory (client_body_buffer_size 2m, both nginx): with the
 # default 16k a buffered body goes to a temp file and is sent upstream from
@@ -44,6 +58,9 @@ here=$top/tools/bench
 out=$top/build/bench
 nginx=${NGINX_BIN:-/usr/sbin/nginx}
 module=${OLLA_MODULE:-$top/build/debian/ngx_olla_dmr_module.so}
+module_base=${OLLA_MODULE_BASE:-}
+profiles_base=${OLLA_PROFILES_BASE:-}
+base_label=${OLLA_BASE_LABEL:-}
 dur=${BENCH_DURATION:-2}
 conns=${BENCH_CONNS:-8}
 conns32=${BENCH_CONNS_MANY:-32}
@@ -67,6 +84,13 @@ die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
 [ -f "$module" ] || die "no module at $module (run make first)"
 [ -x "$nginx" ] || die "no nginx at $nginx"
+if [ -n "$module_base" ]; then
+    [ -f "$module_base" ] || die "no base module at $module_base (OLLA_MODULE_BASE)"
+    module_base=$(cd "$(dirname "$module_base")" && pwd)/$(basename "$module_base")
+    [ -n "$profiles_base" ] || die "OLLA_MODULE_BASE needs OLLA_PROFILES_BASE (its own profiles)"
+    [ -f "$profiles_base/dmr.yaml" ] || die "no dmr.yaml in $profiles_base (OLLA_PROFILES_BASE)"
+    profiles_base=$(cd "$profiles_base" && pwd)
+fi
 if ! command -v wrk >/dev/null; then
     say "installing wrk"
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -77,9 +101,11 @@ command -v gcc >/dev/null || die "gcc is needed"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 [ "$(ulimit -n)" -ge $((nhold * 3 + 100)) ] || die "open files limit $(ulimit -n) too low for $nhold streams"
 
-for port in 20001 20030 20100 20101 20103 20110 20113 20130 20151 20153 20163 20180 20190; do
+base_ports=""
+[ -z "$module_base" ] || base_ports="21101 21103 21130 21151 21153 21180"
+for port in 20001 20030 20100 20101 20103 20110 20113 20130 20151 20153 20163 20180 20190 $base_ports; do
     if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
-        die "port $port is taken; something else is listening in 20000-20999"
+        die "port $port is taken; something else is listening in 20000-21999"
     fi
 done
 
@@ -99,6 +125,7 @@ perl "$here/genbodies.pl" "$run/bodies" >/dev/null
 backend_pid=""
 plain_pid=""
 olla_pid=""
+base_pid=""
 
 stop_pid() {    # stop_pid PID: TERM (QUIT for nginx), wait
     local pid=$1 sig=${2:-TERM}
@@ -114,6 +141,7 @@ stop_pid() {    # stop_pid PID: TERM (QUIT for nginx), wait
 cleanup() {
     stop_nginx plain
     stop_nginx olla
+    stop_nginx base
     stop_pid "$backend_pid"
 }
 trap cleanup EXIT
@@ -253,14 +281,46 @@ CONF
     echo "}"
 } > "$run/olla/nginx.conf"
 
-start_nginx() {   # start_nginx plain|olla ; sets plain_pid / olla_pid
+# The base build (OLLA_MODULE_BASE): the same upstreams and servers as the
+# module's above, 1000 ports up, with the directives it knows (those of
+# 0dd5f07: no burst upstream, nothing of olla_queue, olla_failover and what
+# came after) and its own profiles.
+if [ -n "$module_base" ]; then
+    mkdir -p "$run/base/tmp"
+    {
+        echo "load_module $module_base;"
+        common_main base
+        echo "http {"
+        common_http base
+        echo "    olla_profiles $profiles_base;"
+        olla_upstream dmr1 docker-model-runner 1
+        olla_upstream dmr3 docker-model-runner 3
+        olla_upstream dmr30 docker-model-runner 30
+        olla_upstream oai1 openai-compatible 1
+        olla_upstream oai3 openai-compatible 3
+        olla_upstream oai30 openai-compatible 30
+        olla_server 21101 dmr1
+        olla_server 21103 dmr3
+        olla_server 21130 dmr30
+        olla_server 21151 oai1
+        olla_server 21153 oai3
+        olla_server 21180 oai30
+        echo "}"
+    } > "$run/base/nginx.conf"
+fi
+
+start_nginx() {   # start_nginx plain|olla|base ; sets plain_pid / olla_pid / base_pid
     local name=$1 pid
     "$nginx" -t -q -p "$run/$name" -c "$run/$name/nginx.conf" \
         || die "nginx -t failed for $run/$name/nginx.conf"
     "$nginx" -p "$run/$name" -c "$run/$name/nginx.conf" &
     pid=$!
     eval "${name}_pid=$pid"
-    if [ "$name" = plain ]; then wait_port 20100; else wait_port 20103; wait_port 20180; fi
+    case $name in
+        plain) wait_port 20100;;
+        olla)  wait_port 20103; wait_port 20180;;
+        base)  wait_port 21103; wait_port 21180;;
+    esac
     for _ in $(seq 1 100); do
         [ "$(workers "$pid" | wc -w)" = 2 ] && return 0
         sleep 0.05
@@ -308,15 +368,22 @@ cpu_ticks() {     # cpu_ticks PID...: utime+stime summed
 b=$run/bodies
 start_nginx plain
 start_nginx olla
+[ -z "$module_base" ] || start_nginx base
 
 # every endpoint probed healthy before anything is timed
-for _ in $(seq 1 100); do
-    n=$(curl -fsS http://127.0.0.1:20130/internal/status/endpoints 2>/dev/null \
-        | grep -o '"status":"healthy"' | wc -l) || n=0
-    [ "$n" -ge 69 ] && break
-    sleep 0.1
-done
-[ "$n" -ge 69 ] || { curl -sS http://127.0.0.1:20130/internal/status/endpoints >&2 || true; die "endpoints not healthy ($n of 69)"; }
+healthy() {       # healthy PORT COUNT
+    local n
+    for _ in $(seq 1 100); do
+        n=$(curl -fsS http://127.0.0.1:$1/internal/status/endpoints 2>/dev/null \
+            | grep -o '"status":"healthy"' | wc -l) || n=0
+        [ "$n" -ge "$2" ] && return 0
+        sleep 0.1
+    done
+    curl -sS http://127.0.0.1:$1/internal/status/endpoints >&2 || true
+    die "endpoints not healthy on $1 ($n of $2)"
+}
+healthy 20130 69
+[ -z "$module_base" ] || healthy 21130 68
 
 check() {         # check PORT PATH BODY EXPECT-IN-BODY [EXPECT-HEADER]
     local h=$run/check.h o=$run/check.o
@@ -348,6 +415,20 @@ check 20103 /olla/dmr/engines/v1/chat/completions "$b/oai-stream.json" 'chat.com
 check 20110 /engines/v1/chat/completions "$b/oai-1m.json" '"chat.completion"'
 check 20113 /olla/dmr/engines/v1/chat/completions "$b/oai-1m.json" '"chat.completion"' 'X-Olla-Endpoint: dmr3'
 check 20163 /olla/anthropic/v1/messages "$b/anth-50k.json" '"type":"message"' 'X-Olla-Mode: translation'
+if [ -n "$module_base" ]; then
+    for p in 21101 21103 21130; do
+        check $p /olla/dmr/engines/v1/chat/completions "$b/oai-50k.json" '"chat.completion"' 'X-Olla-Endpoint: dmr'
+        check $p /olla/anthropic/v1/messages "$b/anth-50k.json" '"type":"message"' 'X-Olla-Mode: passthrough'
+    done
+    for p in 21151 21153 21180; do
+        check $p /olla/anthropic/v1/messages "$b/anth-50k.json" '"type":"message"' 'X-Olla-Mode: translation'
+    done
+    for sz in 1m code-1k code-50k code-1m; do
+        check 21103 /olla/dmr/engines/v1/chat/completions "$b/oai-$sz.json" '"chat.completion"' 'X-Olla-Endpoint: dmr'
+        check 21103 /olla/anthropic/v1/messages "$b/anth-$sz.json" '"type":"message"' 'X-Olla-Mode: passthrough'
+        check 21153 /olla/anthropic/v1/messages "$b/anth-$sz.json" '"type":"message"' 'X-Olla-Mode: translation'
+    done
+fi
 
 # ------------------------------------------------------------ throughput
 
@@ -374,7 +455,8 @@ unpin() {
 one() { if [ "$ncpu" -gt 1 ]; then taskset -c "$pin_cpu" "$@"; else "$@"; fi; }
 
 nginx_of() {      # the master pid of a target
-    case $1 in direct) echo "";; plain) echo "$plain_pid";; *) echo "$olla_pid";; esac
+    case $1 in direct) echo "";; plain) echo "$plain_pid";; base) echo "$base_pid";;
+               *) echo "$olla_pid";; esac
 }
 
 # bench GROUP LABEL TARGET PORT PATH BODY ENDPOINTS [HEADERS]
@@ -404,18 +486,42 @@ OD=/olla/dmr/engines/v1/chat/completions
 OA=/olla/anthropic/v1/messages
 S="X-Bench-Events: $events"
 
+# ab GROUP LABEL PORT PATH BODY: a row of the module's (3 endpoints) and,
+# with OLLA_MODULE_BASE, the same row on the base build (LABEL-base, 1000
+# ports up) next to it: after it in odd rounds, before it in even ones, so
+# that a drift within a round does not always favour one build.  The base
+# row runs when the module's row is selected by BENCH_ONLY.
+ab() {
+    local group=$1 label=$2 port=$3 path=$4 body=$5
+    if [ -z "$module_base" ]; then
+        bench "$group" "$label" "$label" "$port" "$path" "$body" 3
+        return 0
+    fi
+    if [ -n "$only" ] && ! [[ "$group $label" =~ $only ]]; then
+        return 0
+    fi
+    local only=""
+    if [ $((round % 2)) = 1 ]; then
+        bench "$group" "$label"      "$label" "$port"          "$path" "$body" 3
+        bench "$group" "$label-base" base     $((port + 1000)) "$path" "$body" 3
+    else
+        bench "$group" "$label-base" base     $((port + 1000)) "$path" "$body" 3
+        bench "$group" "$label"      "$label" "$port"          "$path" "$body" 3
+    fi
+}
+
 matrix() {
     local sz c
     for sz in 1k 50k 1m; do
         bench "openai $sz" direct      direct      20001 $D  "$b/oai-$sz.json" -
         bench "openai $sz" plain       plain       20100 $D  "$b/oai-$sz.json" 3
-        bench "openai $sz" dmr         dmr         20103 $OD "$b/oai-$sz.json" 3
+        ab    "openai $sz" dmr                     20103 $OD "$b/oai-$sz.json"
     done
     for sz in 1k 50k 1m; do
         bench "anthropic $sz" direct      direct      20001 $A  "$b/anth-$sz.json" -
         bench "anthropic $sz" plain       plain       20100 $A  "$b/anth-$sz.json" 3
-        bench "anthropic $sz" passthrough passthrough 20103 $OA "$b/anth-$sz.json" 3
-        bench "anthropic $sz" translation translation 20153 $OA "$b/anth-$sz.json" 3
+        ab    "anthropic $sz" passthrough             20103 $OA "$b/anth-$sz.json"
+        ab    "anthropic $sz" translation             20153 $OA "$b/anth-$sz.json"
     done
     # bodies dense in escapes (code-heavy agent prompts), and 32 connections
     for c in 8 $conns32; do
@@ -423,10 +529,10 @@ matrix() {
             case "$c:$sz" in 8:[0-9]*) continue;; esac
             g=$sz; [ "$c" = 8 ] || g="$sz c$c"
             BC=$c bench "openai $g"    plain       plain       20100 $D  "$b/oai-$sz.json" 3
-            BC=$c bench "openai $g"    dmr         dmr         20103 $OD "$b/oai-$sz.json" 3
+            BC=$c ab    "openai $g"    dmr                     20103 $OD "$b/oai-$sz.json"
             BC=$c bench "anthropic $g" plain       plain       20100 $A  "$b/anth-$sz.json" 3
-            BC=$c bench "anthropic $g" passthrough passthrough 20103 $OA "$b/anth-$sz.json" 3
-            BC=$c bench "anthropic $g" translation translation 20153 $OA "$b/anth-$sz.json" 3
+            BC=$c ab    "anthropic $g" passthrough             20103 $OA "$b/anth-$sz.json"
+            BC=$c ab    "anthropic $g" translation             20153 $OA "$b/anth-$sz.json"
         done
     done
     bench "endpoints openai 1k"    dmr         dmr         20101 $OD "$b/oai-1k.json" 1
@@ -505,6 +611,7 @@ fi
 if [ "$only" = burst ]; then
     stop_nginx plain
     stop_nginx olla
+    stop_nginx base
     stop_pid "$backend_pid"; backend_pid=""
     perl "$here/report.pl" /dev/null "$res" > "$out/report.md"
     cp "$res" "$out/results.tsv"
@@ -514,13 +621,15 @@ fi
 
 # a short warm-up of every path (keepalive pools, page cache, allocators)
 say "warm-up"
-for t in "20001 $D oai" "20100 $D oai" "20103 $OD oai" "20100 $A anth" "20103 $OA anth" "20153 $OA anth"; do
+warm=("20001 $D oai" "20100 $D oai" "20103 $OD oai" "20100 $A anth" "20103 $OA anth" "20153 $OA anth")
+[ -z "$module_base" ] || warm+=("21103 $OD oai" "21103 $OA anth" "21153 $OA anth")
+for t in "${warm[@]}"; do
     set -- $t
     BENCH_BODY=$b/$3-50k.json wrk -t1 -c"$conns" -d1s -s "$here/post.lua" "http://127.0.0.1:$1$2" >/dev/null
 done
 
-for r in $(seq 1 "$rounds"); do
-    say "throughput, round $r of $rounds: wrk -t1 -c$conns -d${dur}s per row (latency rows -c1)"
+for round in $(seq 1 "$rounds"); do
+    say "throughput, round $round of $rounds: wrk -t1 -c$conns -d${dur}s per row (latency rows -c1)"
     cut -d' ' -f1 /proc/loadavg >> "$run/loadavg.rounds"
     matrix
 done
@@ -591,6 +700,7 @@ fi     # BENCH_ONLY
 
 stop_nginx plain
 stop_nginx olla
+stop_nginx base
 stop_pid "$backend_pid"; backend_pid=""
 
 # ------------------------------------------------------------ report
@@ -598,7 +708,8 @@ stop_pid "$backend_pid"; backend_pid=""
 t_end=$(date +%s)
 cp /proc/loadavg "$run/loadavg.end"
 {
-    envs=$(env | grep -E '^(BENCH_[A-Z]+|NGINX_BIN|OLLA_MODULE)=' | sort | tr '\n' ' ' || true)
+    envs=$(env | grep -E '^(BENCH_[A-Z]+|NGINX_BIN|OLLA_MODULE|OLLA_MODULE_BASE|OLLA_PROFILES_BASE)=' \
+           | sort | tr '\n' ' ' || true)
     echo "cmd=${envs}make bench"
     echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
@@ -609,6 +720,11 @@ cp /proc/loadavg "$run/loadavg.end"
     echo "nginx=$("$nginx" -v 2>&1 | sed 's/^nginx version: //')"
     echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{print $1" "$2}')"
     echo "module=${module#$top/} (sha256 $(sha256sum "$module" | cut -c1-12), built $(date -u -r "$module" '+%Y-%m-%d %H:%M:%S UTC'))"
+    if [ -n "$module_base" ]; then
+        echo "base_module=${module_base#$top/} (sha256 $(sha256sum "$module_base" | cut -c1-12), $(stat -c %s "$module_base") bytes, built $(date -u -r "$module_base" '+%Y-%m-%d %H:%M:%S UTC'))"
+        echo "base_label=$base_label"
+        echo "base_profiles=${profiles_base#$top/}"
+    fi
     echo "checkout=$(cd "$top" && git log -1 --format='%h %s' 2>/dev/null | cut -c1-60)$(cd "$top" && [ -n "$(git status --porcelain -- src ngx_olla_dmr_module.c config 2>/dev/null)" ] && echo '; src/ has uncommitted changes')"
     echo "duration=$dur"
     echo "conns=$conns"
