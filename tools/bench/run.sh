@@ -256,6 +256,7 @@ CONF
     common_main olla
     echo "http {"
     common_http olla
+    echo "    olla_zone 4m;    # 69 endpoints: their own records take some 620k of the default 1m"
     echo "    olla_profiles $top/profiles;"
     olla_upstream dmr1 docker-model-runner 1
     olla_upstream dmr3 docker-model-runner 3
