@@ -382,6 +382,9 @@ ngx_olla_dmr_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 #endif
 
+    /* the zone's init lays out the upstreams' wait queues too */
+    omcf->queue_init_zone = ngx_olla_dmr_queue_init_zone;
+
     if (ngx_olla_dmr_shm_add(cf, omcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }

@@ -359,7 +359,15 @@ typedef struct {
 #define NGX_OLLA_DMR_FACTS           16
 
 
-typedef struct {
+typedef struct ngx_olla_dmr_main_conf_s  ngx_olla_dmr_main_conf_t;
+
+/* a part of the zone's layout another file owns (the wait queues) */
+typedef ngx_int_t (*ngx_olla_dmr_zone_init_pt)(ngx_slab_pool_t *shpool,
+    ngx_olla_dmr_shctx_t *sh, ngx_olla_dmr_main_conf_t *omcf,
+    ngx_log_t *log);
+
+
+struct ngx_olla_dmr_main_conf_s {
     ngx_str_t                    profiles_dir;
     u_char                      *profiles_file;  /* where it was set */
     ngx_uint_t                   profiles_line;
@@ -369,6 +377,9 @@ typedef struct {
     olla_profile_set_t          *profiles;
     size_t                       zone_size;
     ngx_shm_zone_t              *shm_zone;
+    ngx_olla_dmr_zone_init_pt    queue_init_zone;  /* set by the module:
+                                                    shm.c calls no glue
+                                                    above it */
     ngx_slab_pool_t             *shpool;
     ngx_olla_dmr_shctx_t        *sh;
     ngx_array_t                  upstreams;    /* ngx_olla_dmr_upstream_t * */
@@ -395,7 +406,7 @@ typedef struct {
     ngx_uint_t                   nwake;
     uint32_t                     wake_gen;
     ngx_event_t                  queue_timer;
-} ngx_olla_dmr_main_conf_t;
+};
 
 
 /*

@@ -264,8 +264,11 @@ ngx_olla_dmr_route_by_uri(ngx_http_request_t *r)
 static void
 ngx_olla_dmr_new_id(u_char *p)
 {
+    uint64_t          n;
+    ngx_uint_t        i;
     static ngx_pid_t  pid;
     static uint64_t   prefix, count;
+    static u_char     head[16];
 
     if (pid != ngx_pid) {
         pid = ngx_pid;
@@ -275,12 +278,19 @@ ngx_olla_dmr_new_id(u_char *p)
                      ^ ((uint64_t) ngx_pid << 16) ^ (uint64_t) ngx_time();
         }
 
+        (void) ngx_sprintf(head, "%016uxL", prefix);
         count = 0;
     }
 
     count++;
 
-    (void) ngx_sprintf(p, "%016uxL%016uxL", prefix, count);
+    /* the worker's prefix as rendered once, then the count in hex */
+
+    ngx_memcpy(p, head, 16);
+
+    for (n = count, i = 32; i > 16; n >>= 4) {
+        p[--i] = "0123456789abcdef"[n & 0xf];
+    }
 }
 
 

@@ -189,8 +189,9 @@ ngx_olla_dmr_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     /* the upstreams' wait queues (olla_queue) */
 
-    if (ngx_olla_dmr_queue_init_zone(shpool, sh, omcf, shm_zone->shm.log)
-        != NGX_OK)
+    if (omcf->queue_init_zone
+        && omcf->queue_init_zone(shpool, sh, omcf, shm_zone->shm.log)
+           != NGX_OK)
     {
         ngx_shmtx_unlock(&shpool->mutex);
         return NGX_ERROR;
