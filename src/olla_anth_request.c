@@ -452,9 +452,9 @@ olla_anth_esc_len(const olla_jdom_t *v)
     size_t          i, n;
     unsigned char   c;
 
-    if (!(v->flags & OLLA_JDOM_ESCAPED)) {
-        /* the input's text, which had nothing to escape */
-        return v->len;
+    if (olla_jdom_raw(v, &n) != NULL) {
+        /* the input's text, escaped as the writer escapes */
+        return n;
     }
 
     n = v->len;

@@ -54,6 +54,17 @@
 
 #define OLLA_JDOM_NONE     ((size_t) -1)
 
+/*
+ * An escaped string's unescaped copy in the arena is led by where its text
+ * is in the input and how long it is (olla_jdom_raw()).
+ */
+typedef struct {
+    const char            *text;
+    size_t                 len;
+} olla_jdom_rawhdr_t;
+
+#define OLLA_JDOM_RAWHDR   OLLA_JDOM_ALIGN(sizeof(olla_jdom_rawhdr_t))
+
 
 struct olla_jdom_chunk_s {
     olla_jdom_chunk_t  *next;
@@ -110,6 +121,8 @@ static const u_char  olla_jdom_esc[128] = {
     0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0
 };
+
+static const char  olla_jdom_hex[] = "0123456789ABCDEF";
 
 /* 2**1024 - 2**970: decimals from here on round to infinity */
 static const char  olla_jdom_dbl_limit[] =
@@ -837,14 +850,15 @@ static const u_char *
 olla_jdom_string(olla_jdom_doc_t *doc, const u_char *start, const u_char *s,
     const u_char *p, const u_char *end, olla_jdom_t *v, int key)
 {
-    u_char         c, *d, *d0;
-    long           cp, lo;
-    size_t         n, k;
-    unsigned       flags;
-    const u_char  *q, *lim;
+    u_char               c, *d, *d0;
+    long                 cp, lo;
+    size_t               n, k;
+    unsigned             flags, canon;
+    const u_char        *q, *lim;
+    olla_jdom_rawhdr_t  *hdr;
 #if (OLLA_JDOM_SSE2)
-    int            m;
-    __m128i        x, vq, vb, vc;
+    int                  m;
+    __m128i              x, vq, vb, vc;
 
     vq = _mm_set1_epi8('"');
     vb = _mm_set1_epi8('\\');
@@ -852,6 +866,7 @@ olla_jdom_string(olla_jdom_doc_t *doc, const u_char *start, const u_char *s,
 #endif
 
     flags = 0;
+    canon = 1;
     d = NULL;
     d0 = NULL;
     lim = end;
@@ -943,20 +958,27 @@ olla_jdom_string(olla_jdom_doc_t *doc, const u_char *start, const u_char *s,
                 /* up to the closing quote (or the end when none) */
                 lim = (q < end) ? q + 1 : end;
 
-                d0 = olla_jdom_reserve(doc, (size_t) (lim - s) + 1);
+                d0 = olla_jdom_reserve(doc, OLLA_JDOM_RAWHDR
+                                            + (size_t) (lim - s) + 1);
                 if (d0 == NULL) {
                     return NULL;
                 }
 
+                d0 += OLLA_JDOM_RAWHDR;
                 memcpy(d0, s, (size_t) (p - s));
                 d = d0 + (p - s);
             }
 
             switch (p[1]) {
 
+            case '/':
+                /* olla_jout writes '/' as it is */
+                canon = 0;
+
+                /* fall through */
+
             case '"':
             case '\\':
-            case '/':
                 *d++ = p[1];
                 p += 2;
                 continue;
@@ -994,6 +1016,19 @@ olla_jdom_string(olla_jdom_doc_t *doc, const u_char *start, const u_char *s,
                                    p + (end - p < 6 ? end - p : 6), end,
                                    "invalid escape");
                     return NULL;
+                }
+
+                /*
+                 * olla_jout writes \u00XX (upper case hex) for the controls
+                 * it has no letter for, everything else as it is
+                 */
+
+                if (cp >= 0x20 || olla_jdom_esc[cp] != 'u'
+                    || p[2] != '0' || p[3] != '0'
+                    || p[4] != olla_jdom_hex[cp >> 4]
+                    || p[5] != olla_jdom_hex[cp & 0xf])
+                {
+                    canon = 0;
                 }
 
                 p += 6;
@@ -1077,8 +1112,16 @@ olla_jdom_string(olla_jdom_doc_t *doc, const u_char *start, const u_char *s,
     n = (size_t) (d - d0);
 
     /* what was reserved and not used goes back */
-    doc->free += OLLA_JDOM_ALIGN(n + 1);
-    doc->avail -= OLLA_JDOM_ALIGN(n + 1);
+    doc->free += OLLA_JDOM_RAWHDR + OLLA_JDOM_ALIGN(n + 1);
+    doc->avail -= OLLA_JDOM_RAWHDR + OLLA_JDOM_ALIGN(n + 1);
+
+    hdr = (olla_jdom_rawhdr_t *) (d0 - OLLA_JDOM_RAWHDR);
+    hdr->text = (const char *) s;
+    hdr->len = (size_t) (p - s);
+
+    if (canon) {
+        v->flags |= OLLA_JDOM_RAW;
+    }
 
     v->len = (uint32_t) n;
     v->u.str = (const char *) d0;
@@ -2026,7 +2069,6 @@ olla_jout_esc(olla_jout_t *o, const char *s, size_t n)
     u_char         c, e;
     size_t         k;
     const u_char  *p;
-    static const char  hex[] = "0123456789ABCDEF";
 
     p = (const u_char *) s;
 
@@ -2065,8 +2107,8 @@ olla_jout_esc(olla_jout_t *o, const char *s, size_t n)
         o->p[o->len++] = 'u';
         o->p[o->len++] = '0';
         o->p[o->len++] = '0';
-        o->p[o->len++] = hex[c >> 4];
-        o->p[o->len++] = hex[c & 0xf];
+        o->p[o->len++] = olla_jdom_hex[c >> 4];
+        o->p[o->len++] = olla_jdom_hex[c & 0xf];
     }
 }
 
@@ -2084,40 +2126,67 @@ olla_jout_str(olla_jout_t *o, const char *p, size_t n)
 }
 
 
+/* a string node's text in the input, between its quotes */
+
+static const char *
+olla_jdom_input(const olla_jdom_t *v, size_t *len)
+{
+    const olla_jdom_rawhdr_t  *hdr;
+
+    if (!(v->flags & OLLA_JDOM_ESCAPED)) {
+        /* nothing to escape: the value is the text */
+        *len = v->len;
+        return v->u.str;
+    }
+
+    hdr = (const olla_jdom_rawhdr_t *) (v->u.str - OLLA_JDOM_RAWHDR);
+    *len = hdr->len;
+
+    return hdr->text;
+}
+
+
+const char *
+olla_jdom_raw(const olla_jdom_t *v, size_t *len)
+{
+    if (v->type != OLLA_JDOM_STRING
+        || (v->flags & (OLLA_JDOM_ESCAPED|OLLA_JDOM_RAW)) == OLLA_JDOM_ESCAPED)
+    {
+        return NULL;
+    }
+
+    return olla_jdom_input(v, len);
+}
+
+
 void
 olla_jout_string_esc(olla_jout_t *o, const olla_jdom_t *v)
 {
-    if (v->flags & OLLA_JDOM_ESCAPED) {
-        olla_jout_esc(o, v->u.str, v->len);
+    size_t       n;
+    const char  *text;
 
-    } else {
-        /* as it was in the input: nothing to escape */
-        olla_jout_add(o, v->u.str, v->len);
-    }
+    /* as the input wrote it: valid escapes, the same value */
+
+    text = olla_jdom_input(v, &n);
+    olla_jout_add(o, text, n);
 }
 
 
 void
 olla_jout_string(olla_jout_t *o, const olla_jdom_t *v)
 {
-    if (olla_jout_grow(o, (size_t) v->len + 2) != 0) {
+    size_t       n;
+    const char  *text;
+
+    text = olla_jdom_input(v, &n);
+
+    if (olla_jout_grow(o, n + 2) != 0) {
         return;
     }
 
     o->p[o->len++] = '"';
-
-    if (v->flags & OLLA_JDOM_ESCAPED) {
-        olla_jout_esc(o, v->u.str, v->len);
-
-        if (olla_jout_grow(o, 1) != 0) {
-            return;
-        }
-
-    } else {
-        memcpy(o->p + o->len, v->u.str, v->len);
-        o->len += v->len;
-    }
-
+    memcpy(o->p + o->len, text, n);
+    o->len += n;
     o->p[o->len++] = '"';
 }
 

@@ -7,10 +7,12 @@
  * olla_jdom_parse() reads a whole buffer into nodes allocated from one
  * arena (the caller's buffer first, then a few malloc'd chunks, all freed
  * at once).  Objects are ordered arrays of (key, value) looked up
- * linearly; strings without escapes point into the input (which must
- * outlive the document), others are unescaped into the arena; numbers
- * keep their literal text.  Validation is RFC 8259's, UTF-8 included,
- * with the limits jansson sets, so that the two agree on every input:
+ * linearly; strings without escapes point into the input, others are
+ * unescaped into the arena and keep where their text is in the input (the
+ * writer copies it); numbers keep their literal text.  The input must stay
+ * as it is while the document is read or written.  Validation is RFC
+ * 8259's, UTF-8 included, with the limits jansson sets, so that the two
+ * agree on every input:
  * nesting of at most OLLA_JDOM_MAX_DEPTH values, integers that fit in 64
  * bits, reals that do not overflow a double, and no U+0000 in object keys
  * (U+0000 in string values is fine).  A key given twice keeps its first
@@ -18,7 +20,9 @@
  *
  * olla_jout_t is a growable output buffer with JSON string escaping (the
  * escapes jansson writes: \" \\ \b \f \n \r \t and \u00XX, UTF-8 passed
- * through) and a writer of DOM values in compact form, numbers verbatim.
+ * through) and a writer of DOM values in compact form, numbers verbatim and
+ * strings as the input wrote them (escapes and all: valid JSON, the same
+ * value, copied rather than unescaped and escaped again).
  * An allocation failure is sticky: the buffer is dropped, later writes do
  * nothing, and olla_jout_finish() returns NULL.
  *
@@ -59,6 +63,9 @@ typedef enum {
 #define OLLA_JDOM_ESCAPED     0x01        /* string: unescaped copy */
 #define OLLA_JDOM_HAS_NUL     0x02        /* string: contains U+0000 */
 #define OLLA_JDOM_INT         0x04        /* number: no fraction/exponent */
+#define OLLA_JDOM_RAW         0x08        /* escaped string: its text in
+                                             the input is how
+                                             olla_jout_esc() writes it */
 
 
 typedef struct olla_jdom_s         olla_jdom_t;
@@ -185,6 +192,14 @@ const olla_jdom_t *olla_jdom_at(const olla_jdom_t *arr, size_t i);
  */
 size_t olla_jdom_cstrlen(const olla_jdom_t *v);
 
+/*
+ * A string's text as olla_jout_esc() writes it, without the quotes, when
+ * that is its text in the input (a string without escapes, or one whose
+ * escapes are the ones olla_jout_esc() writes: OLLA_JDOM_RAW); NULL
+ * otherwise.  Its length is what jansson would write.
+ */
+const char *olla_jdom_raw(const olla_jdom_t *v, size_t *len);
+
 /* the value of an integer number (0 for anything else) */
 long long olla_jdom_int(const olla_jdom_t *v);
 
@@ -226,13 +241,13 @@ void olla_jout_str(olla_jout_t *o, const char *p, size_t n);
 /* the same without the quotes */
 void olla_jout_esc(olla_jout_t *o, const char *p, size_t n);
 
-/* a string node as a JSON string */
+/* a string node as a JSON string: its text in the input */
 void olla_jout_string(olla_jout_t *o, const olla_jdom_t *v);
 
-/* a string node's value escaped, without quotes */
+/* the same without the quotes */
 void olla_jout_string_esc(olla_jout_t *o, const olla_jdom_t *v);
 
-/* any node, compact, numbers as they were written */
+/* any node, compact, numbers and strings as they were written */
 void olla_jout_value(olla_jout_t *o, const olla_jdom_t *v);
 
 void olla_jout_int(olla_jout_t *o, long long n);

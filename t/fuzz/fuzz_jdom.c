@@ -8,7 +8,8 @@
  * is valid, the DOM converted to jansson must be json_equal() to
  * jansson's value.  The writer's text of the DOM must load back to the
  * same value and be a fixed point of parse + write, every string written
- * alone must load back to itself, and an error must have a message and a
+ * alone must load back to itself (and so must the text the writer copies
+ * from the input), and an error must have a message and a
  * position inside the input.  The first byte (when the input is longer
  * than one) picks the arena: the caller's buffer or none, and whether the
  * document is parsed again in the same doc.
@@ -129,9 +130,10 @@ written(const olla_jdom_t *v, size_t *len)
 static void
 check_strings(const olla_jdom_t *v)
 {
-    char         *p;
-    size_t        i, len;
+    char         *p, *q;
+    size_t        i, len, qlen, rlen;
     json_t       *j;
+    const char   *raw;
     olla_jout_t   o;
 
     if (v->type == OLLA_JDOM_ARRAY) {
@@ -162,7 +164,31 @@ check_strings(const olla_jdom_t *v)
     CHECK(memcmp(json_string_value(j), v->u.str, v->len) == 0);
 
     json_decref(j);
+
+    /*
+     * the node written as the input wrote it loads back to the same value;
+     * when its escapes are the writer's (olla_jdom_raw()), it is the same
+     * text as escaped again
+     */
+
+    olla_jout_init(&o, 0);
+    olla_jout_string(&o, v);
+    q = olla_jout_finish(&o, &qlen);
+    CHECK(q != NULL);
+
+    j = json_loadb(q, qlen, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    CHECK(json_is_string(j));
+    CHECK(json_string_length(j) == v->len);
+    CHECK(memcmp(json_string_value(j), v->u.str, v->len) == 0);
+
+    raw = olla_jdom_raw(v, &rlen);
+    CHECK(raw == NULL || (rlen + 2 == len && memcmp(raw, p + 1, rlen) == 0
+                          && qlen == len && memcmp(p, q, len) == 0));
+    CHECK(raw != NULL || (v->flags & OLLA_JDOM_ESCAPED));
+
+    json_decref(j);
     free(p);
+    free(q);
 }
 
 

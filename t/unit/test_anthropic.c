@@ -603,6 +603,176 @@ test_req_tool_round_trip(void **state)
 }
 
 
+/*
+ * Strings are copied as the client escaped them (every kind of escape,
+ * canonical or not): the output holds the same text, and decodes to the
+ * same values.  Tool arguments (the JSON text of tool_use input) are
+ * compared decoded.
+ */
+
+#define ESC  "a\\/b \\u00e9 \\ud83d\\ude00 x\\u0000y ` \\\\ \\n \\t "       \
+             "\\u001f \\u001F \\b \\r \\f \\u0041 \\u20ac end"
+
+/* the same without U+0000, which keys cannot hold */
+#define KEY  "a\\/b \\u00e9 \\ud83d\\ude00 ` \\\\ \\n \\u001f \\u001F \\u0041"
+
+static void
+args_decoded(json_t *v)
+{
+    size_t       i;
+    json_t      *e, *a;
+    const char  *k;
+
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, e) {
+            args_decoded(e);
+        }
+        return;
+    }
+
+    if (!json_is_object(v)) {
+        return;
+    }
+
+    json_object_foreach(v, k, e) {
+        if (strcmp(k, "arguments") == 0 && json_is_string(e)) {
+            a = jparse(json_string_value(e), json_string_length(e));
+            json_object_set_new(v, k, a);
+            continue;
+        }
+
+        args_decoded(e);
+    }
+}
+
+
+static void
+expect_req_decoded(const char *in, const char *want)
+{
+    char              *out;
+    json_t            *g;
+    olla_anth_info_t   info;
+
+    out = to_openai(Q(in), &info);
+    g = jparse(out, strlen(out));
+    args_decoded(g);
+    assert_json_eq(g, Q(want));
+    json_decref(g);
+    olla_anth_info_free(&info);
+
+    /* the client's escapes, copied */
+    assert_non_null(strstr(out, "a\\/b \\u00e9 \\ud83d\\ude00 x\\u0000y"));
+}
+
+
+static void
+test_req_escapes(void **state)
+{
+    long               n1, n2;
+    char              *out, err[OLLA_ANTH_ERRLEN], body[512];
+    size_t             i, k;
+    json_t            *g, *v;
+    const char        *e;
+    olla_anth_info_t   info;
+
+    static const struct {
+        const char    *client;
+        const char    *jansson;
+    }  escs[] = {
+        { "\\/", "/" }, { "\\u00e9", "\xc3\xa9" }, { "\\u000a", "\\n" },
+        { "\\u0041", "A" }, { "\\ud83d\\ude00", "\xf0\x9f\x98\x80" },
+        { "\\u007f", "\x7f" }, { "\\u001f", "\\u001F" },
+        { "\\u0009", "\\t" }, { "\\u0022", "\\\"" }, { "\\u005c", "\\\\" },
+        { "\\u0001", "\\u0001" }, { "\\b\\\"", "\\b\\\"" }
+    };
+
+    expect_req_decoded("{'model':'m','max_tokens':64,'system':'" ESC "',"
+        "'metadata':{'user_id':'" ESC "'},"
+        "'tools':[{'name':'t','description':'" ESC "','input_schema':{"
+        "'type':'object','properties':{'k" KEY "':{'type':'string',"
+        "'description':'" ESC "'}}}}],"
+        "'messages':[{'role':'user','content':'" ESC "'},"
+        "{'role':'user','content':[{'type':'text','text':'" ESC "'},"
+        "{'type':'text','text':'" ESC "'}]},"
+        "{'role':'assistant','content':[{'type':'text','text':'" ESC "'},"
+        "{'type':'text','text':'" ESC "'},"
+        "{'type':'tool_use','id':'t\\u00e91','name':'t',"
+        "'input':{'k" KEY "':'" ESC "','n':[1,'" ESC "',{'" KEY "':null}]}}"
+        "]},"
+        "{'role':'user','content':[{'type':'tool_result',"
+        "'tool_use_id':'t\\u00e91','content':'" ESC "'}]},"
+        "{'role':'user','content':[{'type':'tool_result',"
+        "'tool_use_id':'t\\u00e91','content':[{'type':'text','text':'"
+        ESC "'},{'type':'text','text':'" ESC "'}]}]},"
+        "{'role':'user','content':[{'type':'tool_result',"
+        "'tool_use_id':'t\\u00e91','is_error':true,'content':'" ESC "'}]}"
+        "]}",
+
+        "{'model':'m','max_tokens':64,'stream':false,'user':'" ESC "',"
+        "'tools':[{'type':'function','function':{'name':'t',"
+        "'description':'" ESC "','parameters':{'type':'object',"
+        "'properties':{'k" KEY "':{'type':'string',"
+        "'description':'" ESC "'}}}}}],"
+        "'messages':[{'role':'system','content':'" ESC "'},"
+        "{'role':'user','content':'" ESC "'},"
+        "{'role':'user','content':[{'type':'text','text':'" ESC "'},"
+        "{'type':'text','text':'" ESC "'}]},"
+        "{'role':'assistant','content':'" ESC "\\n" ESC "',"
+        "'tool_calls':[{'id':'t\\u00e91','type':'function','function':{"
+        "'name':'t','arguments':{'k" KEY "':'" ESC "','n':[1,'" ESC "',{'"
+        KEY "':null}]}}}]},"
+        "{'role':'tool','tool_call_id':'t\\u00e91','content':'" ESC "'},"
+        "{'role':'tool','tool_call_id':'t\\u00e91','content':'"
+        ESC "\\n" ESC "'},"
+        "{'role':'tool','tool_call_id':'t\\u00e91','content':'Error: "
+        ESC "'}]}");
+
+    /* a tool_result's content of another kind: its JSON text */
+    out = to_openai(Q("{'model':'m','max_tokens':64,'messages':["
+        "{'role':'user','content':[{'type':'tool_result','tool_use_id':'t',"
+        "'content':{'k" KEY "':['" ESC "']}}]}]}"), &info);
+    olla_anth_info_free(&info);
+    g = jparse(out, strlen(out));
+    v = json_object_get(json_array_get(json_object_get(g, "messages"), 0),
+                        "content");
+    assert_true(json_is_string(v));
+    v = jparse(json_string_value(v), json_string_length(v));
+    assert_json_eq(v, Q("{'k" KEY "':['" ESC "']}"));
+    json_decref(v);
+    json_decref(g);
+
+    /* system blocks joined */
+    expect_req_decoded("{'model':'m','max_tokens':64,'system':["
+        "{'type':'text','text':'" ESC "'},{'type':'text','text':'" ESC "'}],"
+        "'messages':[{'role':'user','content':'x'}]}",
+        "{'model':'m','max_tokens':64,'stream':false,'messages':["
+        "{'role':'system','content':'" ESC "\\n" ESC "'},"
+        "{'role':'user','content':'x'}]}");
+
+    /*
+     * count_tokens counts tool input as jansson writes it, whatever the
+     * client's escapes: the same values escaped two ways count the same
+     */
+
+    for (i = 0; i < sizeof(escs) / sizeof(escs[0]); i++) {
+        for (k = 0; k < 2; k++) {
+            e = k ? escs[i].jansson : escs[i].client;
+            snprintf(body, sizeof(body),
+                     "{\"messages\":[{\"role\":\"assistant\",\"content\":"
+                     "[{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"t\","
+                     "\"input\":{\"%s%s\":\"%s%s%s%s%s%s%s%s\"}}]}]}",
+                     e, e, e, e, e, e, e, e, e, e);
+
+            assert_int_equal(olla_anth_count_tokens(body, strlen(body),
+                                                    k ? &n2 : &n1, err,
+                                                    sizeof(err)), 0);
+        }
+
+        assert_int_equal(n1, n2);
+    }
+}
+
+
 static void
 test_req_user_blocks(void **state)
 {
@@ -1797,6 +1967,29 @@ test_resp_text(void **state)
                            "", ""), "m",
         MESSAGE("m", "[{'type':'text','text':'I cannot do that.'}]",
                 "'end_turn'", USAGE(0, 0)));
+}
+
+
+/* the backend's escapes, copied: the same values (see test_req_escapes) */
+
+static void
+test_resp_escapes(void **state)
+{
+    char  *out;
+
+    out = from_openai(Q(COMPLETION("{'role':'assistant','content':'" ESC "',"
+        "'tool_calls':[{'id':'c\\u00e9','type':'function','function':{"
+        "'name':'f\\/','arguments':'{`k\\\\u00e9\\\\/`:"
+        "`\\\\u0041\\\\n\\\\u001f\\\\\\\\`}'}}]}",
+        ",'finish_reason':'tool_calls'", "")), "m");
+
+    assert_non_null(strstr(out, "a\\/b \\u00e9 \\ud83d\\ude00 x\\u0000y"));
+
+    assert_json_text(out, strlen(out),
+        MESSAGE("m", "[{'type':'text','text':'" ESC "'},"
+                "{'type':'tool_use','id':'c\\u00e9','name':'f/',"
+                "'input':{'k\\u00e9/':'A\\n\\u001f\\\\'}}]", "'tool_use'",
+                USAGE(0, 0)));
 }
 
 
@@ -3565,13 +3758,16 @@ test_stream_unicode(void **state)
 
     e = expect_stream(
         TEXT("caf\\u00e9 \\u2713 \\ud83d\\ude00 ") TEXT("nul:\\u0000:end")
-        TEXT("<script>&amp;</script>") FINISH("stop") DONE, NULL,
-        "start ping +0:text d0:text d0:text d0:text -0 delta:end_turn stop");
+        TEXT("<script>&amp;</script>") TEXT(" \\/\\u0041\\u001f\\u00e9")
+        FINISH("stop") DONE, NULL,
+        "start ping +0:text d0:text d0:text d0:text d0:text -0 "
+        "delta:end_turn stop");
 
     t = block_text(&e, 0, &n);
-    assert_int_equal(n, 15 + 9 + 22);
+    assert_int_equal(n, 15 + 9 + 22 + 6);
     assert_memory_equal(t, "caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80 "
-                           "nul:\0:end<script>&amp;</script>", n);
+                           "nul:\0:end<script>&amp;</script> /A\x1f\xc3\xa9",
+                        n);
     events_free(&e);
 }
 
@@ -4093,6 +4289,7 @@ main(void)
         cmocka_unit_test_teardown(test_req_tools, teardown),
         cmocka_unit_test_teardown(test_req_tool_choice, teardown),
         cmocka_unit_test_teardown(test_req_tool_round_trip, teardown),
+        cmocka_unit_test_teardown(test_req_escapes, teardown),
         cmocka_unit_test_teardown(test_req_user_blocks, teardown),
         cmocka_unit_test_teardown(test_req_images, teardown),
         cmocka_unit_test_teardown(test_req_tool_results, teardown),
@@ -4108,6 +4305,7 @@ main(void)
         cmocka_unit_test_teardown(test_count_tokens, teardown),
         cmocka_unit_test_teardown(test_resp_text, teardown),
         cmocka_unit_test_teardown(test_resp_tools, teardown),
+        cmocka_unit_test_teardown(test_resp_escapes, teardown),
         cmocka_unit_test_teardown(test_resp_empty_and_usage, teardown),
         cmocka_unit_test_teardown(test_resp_stop_reasons, teardown),
         cmocka_unit_test_teardown(test_resp_reasoning, teardown),

@@ -980,10 +980,11 @@ test_writer(void **state)
                    "{\"a\":[1,-0,1.50,2E+3,true,false,null],\"b\":{},"
                    "\"c\":[],\"d\":\"\"}");
 
-    /* escapes as jansson writes them, whatever the input used */
+    /* strings as the input wrote them (jansson would unescape and escape) */
     expect_written("\"\\u00e9\\/\\u001f\\u007f\\u000a\\b\\uD83D\\uDE00\"",
-                   "\"\xc3\xa9/\\u001F\x7f\\n\\b\xf0\x9f\x98\x80\"");
-    expect_written("{\"\\u0041\":\"x\\u0000y\"}", "{\"A\":\"x\\u0000y\"}");
+                   "\"\\u00e9\\/\\u001f\\u007f\\u000a\\b\\uD83D\\uDE00\"");
+    expect_written("{\"\\u0041\":\"x\\u0000y\"}",
+                   "{\"\\u0041\":\"x\\u0000y\"}");
 
     olla_jout_init(&o, 0);
     olla_jout_int(&o, 0);
@@ -1020,6 +1021,105 @@ test_writer(void **state)
 }
 
 
+/*
+ * A string is written as the input wrote it, at every place around the
+ * 16-byte steps; when its escapes are the ones olla_jout_esc() writes
+ * (OLLA_JDOM_RAW, olla_jdom_raw()), that is the same text as escaping its
+ * value again.
+ */
+
+static void
+test_raw(void **state)
+{
+    char                *a, *b;
+    size_t               i, k, n, len, alen, blen;
+    const char          *raw;
+    olla_jout_t          o;
+    olla_jdom_doc_t      d;
+    const olla_jdom_t   *v;
+    char                 doc[256];
+
+    static const struct {
+        const char  *esc;
+        int          raw;
+    }  escs[] = {
+        { "\\\"", 1 }, { "\\\\", 1 }, { "\\b", 1 }, { "\\f", 1 },
+        { "\\n", 1 }, { "\\r", 1 }, { "\\t", 1 }, { "\\u0000", 1 },
+        { "\\u001F", 1 }, { "\\u0001", 1 }, { "\\u0010", 1 },
+        { "\\/", 0 }, { "\\u001f", 0 }, { "\\u000a", 0 }, { "\\u0008", 0 },
+        { "\\u0041", 0 }, { "\\u00e9", 0 }, { "\\u007f", 0 },
+        { "\\uD83D\\uDE00", 0 }, { "\\u20ac", 0 }
+    };
+
+    for (k = 0; k < sizeof(escs) / sizeof(escs[0]); k++) {
+        for (i = 0; i < 40; i++) {
+            n = 0;
+            doc[n++] = '"';
+            memset(doc + n, 'x', i);
+            n += i;
+            memcpy(doc + n, escs[k].esc, strlen(escs[k].esc));
+            n += strlen(escs[k].esc);
+            memcpy(doc + n, "\xc3\xa9 tail\\n of it", 15);
+            n += 15;
+            doc[n++] = '"';
+
+            olla_jdom_init(&d, NULL, 0);
+            assert_int_equal(olla_jdom_parse(&d, doc, n), OLLA_JDOM_OK);
+            v = d.root;
+
+            /* "\n" in the tail: escaped, and raw unless the escape is not */
+            assert_true(v->flags & OLLA_JDOM_ESCAPED);
+            assert_int_equal(!!(v->flags & OLLA_JDOM_RAW), escs[k].raw);
+
+            raw = olla_jdom_raw(v, &len);
+
+            if (escs[k].raw) {
+                assert_non_null(raw);
+                assert_int_equal(len, n - 2);
+                assert_memory_equal(raw, doc + 1, len);
+
+            } else {
+                assert_null(raw);
+            }
+
+            olla_jout_init(&o, 0);
+            olla_jout_string(&o, v);
+            a = olla_jout_finish(&o, &alen);
+
+            olla_jout_init(&o, 0);
+            olla_jout_str(&o, v->u.str, v->len);
+            b = olla_jout_finish(&o, &blen);
+
+            /* written as the input wrote it; when raw, as escaped again */
+
+            assert_int_equal(alen, n);
+            assert_memory_equal(a, doc, n);
+
+            if (escs[k].raw) {
+                assert_int_equal(alen, blen);
+                assert_memory_equal(a, b, alen);
+            }
+
+            free(a);
+            free(b);
+            olla_jdom_free(&d);
+        }
+    }
+
+    /* without escapes: the input's text, no flag needed */
+
+    olla_jdom_init(&d, NULL, 0);
+    assert_int_equal(olla_jdom_parse(&d, "[\"plain \xc3\xa9\",1]", 14),
+                     OLLA_JDOM_OK);
+    raw = olla_jdom_raw(&d.root->u.items[0], &len);
+    assert_non_null(raw);
+    assert_int_equal(len, 8);
+    assert_memory_equal(raw, "plain \xc3\xa9", 8);
+    assert_null(olla_jdom_raw(&d.root->u.items[1], &len));
+    olla_jdom_free(&d);
+}
+
+
 /* documents without reals (which jansson reformats) are written as it does */
 
 static void
@@ -1028,7 +1128,7 @@ test_round_trip(void **state)
     char             *w, *w2, *jd;
     size_t            i, len, len2;
     olla_jdom_doc_t   d, d2;
-    json_t           *j;
+    json_t           *j, *j2;
     static const char  *docs[] = {
         "{\"model\":\"ai/smollm2\",\"messages\":[{\"role\":\"user\","
         "\"content\":\"Hi \\\"there\\\"\\n\\u00e9\"}],\"max_tokens\":64,"
@@ -1046,10 +1146,14 @@ test_round_trip(void **state)
                          OLLA_JDOM_OK);
         w = write_value(d.root, &len);
 
+        /* jansson's value (its text escapes strings its own way) */
         j = json_loads(docs[i], JFLAGS, NULL);
         assert_non_null(j);
         jd = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
-        assert_string_equal(w, jd);
+        j2 = json_loadb(w, len, JFLAGS, NULL);
+        assert_non_null(j2);
+        assert_true(json_equal(j, j2));
+        json_decref(j2);
 
         /* and the written text is a fixed point */
         assert_int_equal(olla_jdom_parse(&d2, w, len), OLLA_JDOM_OK);
@@ -1594,6 +1698,7 @@ main(void)
         cmocka_unit_test(test_number_access),
         cmocka_unit_test(test_escapes),
         cmocka_unit_test(test_writer),
+        cmocka_unit_test(test_raw),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_arena),
         cmocka_unit_test(test_allocation_failures),

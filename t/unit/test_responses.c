@@ -1247,6 +1247,82 @@ test_req_agents_sdk(void **state)
 }
 
 
+/*
+ * Strings are copied as the client escaped them (every kind of escape,
+ * canonical or not): the output holds the same text, and decodes to the
+ * same values; JSON text made of a value (object arguments) decodes to
+ * that value.
+ */
+
+#define ESC  "a\\/b \\u00e9 \\ud83d\\ude00 x\\u0000y ` \\\\ \\n \\t "       \
+             "\\u001f \\u001F \\b \\r \\f \\u0041 \\u20ac end"
+
+/* the same without U+0000, which keys cannot hold */
+#define KEY  "a\\/b \\u00e9 \\ud83d\\ude00 ` \\\\ \\n \\u001f \\u001F \\u0041"
+
+static void
+test_req_escapes(void **state)
+{
+    char              *out;
+    json_t            *g, *f, *v;
+    olla_resp_info_t   info;
+
+    out = to_chat(Q(REQ(",'instructions':'" ESC "',"
+        "'tools':[{'type':'function','name':'f','description':'" ESC "',"
+        "'parameters':{'type':'object','properties':{'k" KEY "':{"
+        "'description':'" ESC "'}}}}]",
+        "[{'role':'user','content':'" ESC "'},"
+        "{'role':'user','content':[{'type':'input_text','text':'" ESC "'},"
+        "{'type':'input_text','text':'" ESC "'}]},"
+        "{'type':'message','role':'assistant','content':["
+        "{'type':'output_text','text':'" ESC "'},"
+        "{'type':'output_text','text':'" ESC "'}]},"
+        "{'type':'function_call','call_id':'c\\u00e9','name':'f',"
+        "'arguments':'" ESC "'},"
+        "{'type':'function_call','call_id':'d\\u00e9','name':'f',"
+        "'arguments':{'k" KEY "':['" ESC "',1]}},"
+        "{'type':'function_call_output','call_id':'c\\u00e9',"
+        "'output':'" ESC "'},"
+        "{'type':'function_call_output','call_id':'d\\u00e9',"
+        "'output':[{'type':'input_text','text':'" ESC "'},"
+        "{'type':'input_text','text':'" ESC "'}]}]")), &info);
+    olla_resp_info_free(&info);
+
+    /* the client's escapes, copied */
+    assert_contains(out, "a\\/b \\u00e9 \\ud83d\\ude00 x\\u0000y");
+
+    /* the object arguments: JSON text of the same value */
+    g = jparse(out, strlen(out));
+    v = json_object_get(json_array_get(json_object_get(g, "messages"), 3),
+                        "tool_calls");
+    f = json_object_get(json_array_get(v, 1), "function");
+    v = json_object_get(f, "arguments");
+    assert_true(json_is_string(v));
+    v = jparse(json_string_value(v), json_string_length(v));
+    assert_json_eq(v, Q("{'k" KEY "':['" ESC "',1]}"));
+    json_decref(v);
+    json_object_set_new(f, "arguments", json_string("<args>"));
+
+    normalise(g);
+    assert_json_eq(g, Q(
+        CHAT("[{'role':'system','content':'" ESC "'},"
+             "{'role':'user','content':'" ESC "'},"
+             "{'role':'user','content':[{'type':'text','text':'" ESC "'},"
+             "{'type':'text','text':'" ESC "'}]},"
+             "{'role':'assistant','content':'" ESC ESC "','tool_calls':["
+             "{'id':'c\\u00e9','type':'function','function':{'name':'f',"
+             "'arguments':'" ESC "'}},"
+             "{'id':'d\\u00e9','type':'function','function':{'name':'f',"
+             "'arguments':'<args>'}}]},"
+             "{'role':'tool','tool_call_id':'c\\u00e9','content':'" ESC "'},"
+             "{'role':'tool','tool_call_id':'d\\u00e9','content':'"
+             ESC "\\n" ESC "'}]",
+             ",'tools':[{'type':'function','function':{'name':'f',"
+             "'description':'" ESC "','parameters':{'type':'object',"
+             "'properties':{'k" KEY "':{'description':'" ESC "'}}}}}]")));
+    json_decref(g);
+}
+
 /* strings survive: escapes, U+0000, non-ASCII */
 
 static void
@@ -1260,8 +1336,9 @@ test_req_unicode(void **state)
                     "</script>'},{'type':'input_text','text':'2'}]}]}"),
                   NULL);
 
+    /* as the client wrote them (the same values) */
     assert_contains(out, "\"content\":\"a\\u0000b\\u0001\\t\\\"\"");
-    assert_contains(out, "\"text\":\"caf\xc3\xa9 \xf0\x9f\x98\x80 "
+    assert_contains(out, "\"text\":\"caf\xc3\xa9 \\ud83d\\ude00 "
                          "</script>\"");
 }
 
@@ -1415,6 +1492,31 @@ test_resp_text(void **state)
                  USAGE(0, 0, 0, 0)));
     expect_resp(COMPLETION("{'content':''}", "", ""), "m",
         RESPONSE("completed", "null", "m", MSG_ITEM("completed", ""),
+                 USAGE(0, 0, 0, 0)));
+}
+
+
+/* the backend's escapes, copied: the same values (see test_req_escapes) */
+
+static void
+test_resp_escapes(void **state)
+{
+    char         *out;
+    const char   *in;
+
+    in = COMPLETION("{'role':'assistant','content':'" ESC "',"
+        "'reasoning_content':'" ESC "',"
+        "'tool_calls':[{'id':'c\\u00e9','type':'function','function':{"
+        "'name':'f\\/','arguments':'" ESC "'}}]}",
+        ",'finish_reason':'tool_calls'", "");
+
+    out = from_chat(Q(in), "m");
+    assert_contains(out, "a\\/b \\u00e9 \\ud83d\\ude00 x\\u0000y");
+
+    expect_resp(in, "m",
+        RESPONSE("completed", "null", "m",
+                 RS_ITEM("completed", ESC) "," MSG_ITEM("completed", ESC) ","
+                 FC_ITEM("completed", ESC, "c\\u00e9", "f/"),
                  USAGE(0, 0, 0, 0)));
 }
 
@@ -3179,6 +3281,8 @@ test_stream_unicode(void **state)
     in = "data: {\"choices\":[{\"delta\":{\"content\":"
          "\"caf\xc3\xa9 \\u2713 \\ud83d\\ude00 \\\"q\\\" \\\\ \\n\\t"
          "nul:\\u0000:end</script>\"}}]}\n\n"
+         "data: {\"choices\":[{\"delta\":{\"content\":"
+         "\" \\/\\u0041\\u001f\\u001F\\u00e9\"}}]}\n\n"
          "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}"
          "\n\n";
 
@@ -3189,10 +3293,10 @@ test_stream_unicode(void **state)
     t = json_object_get(json_array_get(json_object_get(out_item(&e, 0),
                         "content"), 0), "text");
     n = json_string_length(t);
-    assert_int_equal(n, 41);
+    assert_int_equal(n, 41 + 7);
     assert_memory_equal(json_string_value(t),
                         "caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80 \"q\" \\ "
-                        "\n\tnul:\0:end</script>", n);
+                        "\n\tnul:\0:end</script> /A\x1f\x1f\xc3\xa9", n);
     events_free(&e);
 }
 
@@ -3815,8 +3919,10 @@ main(void)
         cmocka_unit_test_teardown(test_req_codex_0171, teardown),
         cmocka_unit_test_teardown(test_req_agents_sdk, teardown),
         cmocka_unit_test_teardown(test_req_unicode, teardown),
+        cmocka_unit_test_teardown(test_req_escapes, teardown),
         cmocka_unit_test_teardown(test_resp_text, teardown),
         cmocka_unit_test_teardown(test_resp_tools, teardown),
+        cmocka_unit_test_teardown(test_resp_escapes, teardown),
         cmocka_unit_test_teardown(test_resp_reasoning, teardown),
         cmocka_unit_test_teardown(test_resp_status_and_usage, teardown),
         cmocka_unit_test_teardown(test_resp_model, teardown),
