@@ -1301,8 +1301,9 @@ ngx_olla_dmr_pick_error(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
             return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_MODEL_NOT_FOUND,
                                      "model \"%V\" is not available on any "
                                      "healthy endpoint whose model list is "
-                                     "known (the lists of %ui endpoints do "
-                                     "not fit in olla_zone)", &name, nz);
+                                     "known (endpoints whose model list "
+                                     "does not fit in olla_zone: %ui)",
+                                     &name, nz);
         }
 
         return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_MODEL_NOT_FOUND,

@@ -249,8 +249,8 @@ Test::More::is($r->{headers}{'x-olla-endpoint'}, 'e2', 'a model of e2 by its lis
 [404, 404, 404, 200]
 --- response_body_like eval
 [
- qr{^\{"error":\{"message":"model \\"ai/only-1:latest\\" is not available on any healthy endpoint whose model list is known \(the lists of 1 endpoints do not fit in olla_zone\)","type":"invalid_request_error","param":null,"code":"model_not_found"},
- qr{^\{"error":\{"message":"model \\"ai/nowhere:latest\\" is not available on any healthy endpoint whose model list is known \(the lists of 1 endpoints do not fit in olla_zone\)"},
+ qr{^\{"error":\{"message":"model \\"ai/only-1:latest\\" is not available on any healthy endpoint whose model list is known \(endpoints whose model list does not fit in olla_zone: 1\)","type":"invalid_request_error","param":null,"code":"model_not_found"},
+ qr{^\{"error":\{"message":"model \\"ai/nowhere:latest\\" is not available on any healthy endpoint whose model list is known \(endpoints whose model list does not fit in olla_zone: 1\)"},
  qr{^\{"type":"error","error":\{"type":"not_found_error","message":"model \\"ai/e1-5:q4_k_m\\" is not available},
  qr{^(?!.*"ai/only-1").*"id":"ai/only-2".*"id":"ai/only-3"}s,
 ]
@@ -335,7 +335,7 @@ for my $i (1 .. 16) {
         Test::More::is("$r->{status} " . ($r->{headers}{'x-olla-endpoint'} // '-'), "200 e$i", "ai/only-$i: to e$i, whose list is stored");
     } else {
         Test::More::is($r->{status}, 404, "ai/only-$i: 404, the list of e$i is not stored");
-        Test::More::like($r->{body}, qr/the lists of ${\ scalar @not} endpoints do not fit in olla_zone/, "ai/only-$i: the 404 says why");
+        Test::More::like($r->{body}, qr/\(endpoints whose model list does not fit in olla_zone: ${\ scalar @not}\)/, "ai/only-$i: the 404 says why");
     }
 }
 my @bad;
