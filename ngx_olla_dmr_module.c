@@ -48,6 +48,7 @@ static ngx_int_t ngx_olla_dmr_init_ssl(ngx_conf_t *cf,
 #endif
 static ngx_int_t ngx_olla_dmr_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_olla_dmr_init_process(ngx_cycle_t *cycle);
+static void ngx_olla_dmr_exit_process(ngx_cycle_t *cycle);
 
 
 static char *ngx_olla_dmr_check_message_size(ngx_conf_t *cf, void *post,
@@ -222,7 +223,7 @@ ngx_module_t  ngx_olla_dmr_module = {
     ngx_olla_dmr_init_process,             /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_olla_dmr_exit_process,             /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -898,5 +899,12 @@ ngx_olla_dmr_init_process(ngx_cycle_t *cycle)
     }
 
     return ngx_olla_dmr_health_init_process(cycle);
+}
+
+
+static void
+ngx_olla_dmr_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_olla_dmr_health_exit_process(cycle);
 }
 

@@ -699,6 +699,7 @@ ngx_int_t ngx_olla_dmr_models_status(ngx_http_request_t *r);
 
 /* ngx_olla_dmr_health.c */
 ngx_int_t ngx_olla_dmr_health_init_process(ngx_cycle_t *cycle);
+void ngx_olla_dmr_health_exit_process(ngx_cycle_t *cycle);
 void ngx_olla_dmr_passive_result(ngx_olla_dmr_endpoint_t *ep,
     ngx_uint_t transport_failure, ngx_uint_t trial);
 ngx_int_t ngx_olla_dmr_breaker_allows(ngx_olla_dmr_endpoint_t *ep,

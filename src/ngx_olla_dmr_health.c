@@ -566,6 +566,39 @@ ngx_olla_dmr_probe_ssl_done(ngx_connection_t *c)
 #endif
 
 
+/*
+ * A worker that exits with probes under way: their connections, pools and
+ * the bodies read so far (malloc'd by the core) go, as a probe's end does
+ */
+
+void
+ngx_olla_dmr_health_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                  i, j;
+    ngx_olla_dmr_endpoint_t    *ep;
+    ngx_olla_dmr_upstream_t   **upsp;
+    ngx_olla_dmr_main_conf_t   *omcf;
+
+    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_olla_dmr_module);
+
+    if (omcf == NULL || omcf->nendpoints == 0) {
+        return;
+    }
+
+    upsp = omcf->upstreams.elts;
+
+    for (i = 0; i < omcf->upstreams.nelts; i++) {
+        ep = upsp[i]->endpoints.elts;
+
+        for (j = 0; j < upsp[i]->endpoints.nelts; j++) {
+            if (ep[j].probe) {
+                ngx_olla_dmr_probe_close(ep[j].probe);
+            }
+        }
+    }
+}
+
+
 static void
 ngx_olla_dmr_probe_close(ngx_olla_dmr_probe_t *pr)
 {
