@@ -657,6 +657,9 @@ ngx_olla_dmr_ctx_t *ngx_olla_dmr_create_ctx(ngx_http_request_t *r);
 ngx_olla_dmr_ctx_t *ngx_olla_dmr_error_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_olla_dmr_add_header(ngx_http_request_t *r, const char *key,
     u_char *value, size_t len);
+struct json_t;     /* jansson's json_t, for the files that do not use it */
+ngx_int_t ngx_olla_dmr_send_jansson(ngx_http_request_t *r,
+    ngx_uint_t status, struct json_t *root);
 ngx_int_t ngx_olla_dmr_send_json(ngx_http_request_t *r,
     ngx_uint_t status, u_char *body, size_t len);
 ngx_int_t ngx_olla_dmr_send_body(ngx_http_request_t *r, ngx_uint_t status,

@@ -34,8 +34,6 @@ static ngx_int_t ngx_olla_dmr_olla_process(ngx_http_request_t *r,
     ngx_olla_dmr_main_conf_t *omcf);
 static ngx_int_t ngx_olla_dmr_olla_version(ngx_http_request_t *r,
     ngx_olla_dmr_main_conf_t *omcf);
-static ngx_int_t ngx_olla_dmr_olla_send(ngx_http_request_t *r,
-    json_t *root);
 static json_t *ngx_olla_dmr_olla_time(time_t t);
 static json_t *ngx_olla_dmr_olla_ago(time_t t, time_t now);
 static json_t *ngx_olla_dmr_olla_bytes(uint64_t n);
@@ -293,7 +291,7 @@ ngx_olla_dmr_olla_overview(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_olla_dmr_olla_send(r, root);
+    return ngx_olla_dmr_send_jansson(r, NGX_HTTP_OK, root);
 }
 
 
@@ -577,7 +575,7 @@ ngx_olla_dmr_olla_models(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_olla_dmr_olla_send(r, root);
+    return ngx_olla_dmr_send_jansson(r, NGX_HTTP_OK, root);
 
 failed:
 
@@ -641,7 +639,7 @@ ngx_olla_dmr_olla_process(ngx_http_request_t *r,
 
     conns = ngx_cycle->connection_n - ngx_cycle->free_connection_n;
 
-    return ngx_olla_dmr_olla_send(r,
+    return ngx_olla_dmr_send_jansson(r, NGX_HTTP_OK,
         json_pack("{s:o, s:{s:o, s:I, s:o, s:o, s:s}, "
                   "s:{s:o, s:s, s:s, s:I, s:i, s:I, s:I}, "
                   "s:{s:I, s:I}}",
@@ -720,7 +718,7 @@ ngx_olla_dmr_olla_version(ngx_http_request_t *r,
         }
     }
 
-    return ngx_olla_dmr_olla_send(r,
+    return ngx_olla_dmr_send_jansson(r, NGX_HTTP_OK,
         json_pack("{s:{s:{s:s, s:s, s:s, s:s}, s:s}, s:{s:s, s:s, s:s}, "
                   "s:{s:s, s:s, s:s, s:s}, s:s, s:s, s:s, s:s, "
                   "s:[s, s, s, s, s, s, s, s, s, s], s:[], s:o}",
@@ -749,40 +747,6 @@ ngx_olla_dmr_olla_version(ngx_http_request_t *r,
                   "conversation-affinity", "prometheus-metrics",
                   "capabilities_experimental",
                   "supported_backends", backends));
-}
-
-
-static ngx_int_t
-ngx_olla_dmr_olla_send(ngx_http_request_t *r, json_t *root)
-{
-    u_char  *p;
-    char    *s;
-    size_t   len;
-
-    if (root == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    s = json_dumps(root, JSON_COMPACT);
-    json_decref(root);
-
-    if (s == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    len = ngx_strlen(s);
-
-    p = ngx_pnalloc(r->pool, len + 1);
-    if (p == NULL) {
-        free(s);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memcpy(p, s, len);
-    p[len] = '\n';
-    free(s);
-
-    return ngx_olla_dmr_send_json(r, NGX_HTTP_OK, p, len + 1);
 }
 
 

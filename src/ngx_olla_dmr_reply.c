@@ -13,6 +13,7 @@
 #include "ngx_olla_dmr.h"
 
 #include <openssl/rand.h>
+#include <jansson.h>
 
 
 static void ngx_olla_dmr_new_id(u_char *p);
@@ -336,6 +337,43 @@ ngx_olla_dmr_send_json(ngx_http_request_t *r, ngx_uint_t status, u_char *body,
 
 
 /* a body of the module's own: JSON, Prometheus text, the status page */
+
+/* a jansson document as a JSON answer (the document is released) */
+
+ngx_int_t
+ngx_olla_dmr_send_jansson(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *root)
+{
+    u_char  *p;
+    char    *s;
+    size_t   len;
+
+    if (root == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    s = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+
+    if (s == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ngx_strlen(s);
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        free(s);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(p, s, len);
+    p[len] = '\n';
+    free(s);
+
+    return ngx_olla_dmr_send_json(r, status, p, len + 1);
+}
+
 
 ngx_int_t
 ngx_olla_dmr_send_body(ngx_http_request_t *r, ngx_uint_t status,

@@ -24,8 +24,6 @@ static ngx_int_t ngx_olla_dmr_status_endpoints(ngx_http_request_t *r,
     ngx_olla_dmr_main_conf_t *omcf);
 static ngx_int_t ngx_olla_dmr_status_metrics(ngx_http_request_t *r,
     ngx_olla_dmr_main_conf_t *omcf);
-static ngx_int_t ngx_olla_dmr_send_jansson(ngx_http_request_t *r,
-    ngx_uint_t status, json_t *root);
 static ngx_int_t ngx_olla_dmr_status_models(ngx_olla_dmr_main_conf_t *omcf,
     ngx_olla_dmr_endpoint_t *ep, json_t *e);
 static json_t *ngx_olla_dmr_status_zone(ngx_olla_dmr_main_conf_t *omcf);
@@ -588,41 +586,6 @@ ngx_olla_dmr_failover_json(ngx_olla_dmr_ep_sh_t *sh)
                   "rests", (json_int_t) sh->rests);
 
     return o;
-}
-
-
-static ngx_int_t
-ngx_olla_dmr_send_jansson(ngx_http_request_t *r, ngx_uint_t status,
-    json_t *root)
-{
-    u_char  *p;
-    char    *s;
-    size_t   len;
-
-    if (root == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    s = json_dumps(root, JSON_COMPACT);
-    json_decref(root);
-
-    if (s == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    len = ngx_strlen(s);
-
-    p = ngx_pnalloc(r->pool, len + 1);
-    if (p == NULL) {
-        free(s);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memcpy(p, s, len);
-    p[len] = '\n';
-    free(s);
-
-    return ngx_olla_dmr_send_json(r, status, p, len + 1);
 }
 
 
