@@ -151,10 +151,13 @@ UNIT_NAME   := unit
 UNIT_ASAN   := -fsanitize=address,undefined -fno-sanitize-recover=all \
                -fno-omit-frame-pointer
 
+# the translators' DOM checks strings with the scanner's fast paths
+JDOM_SRCS   := src/olla_jdom.c src/olla_json.c
+
 # the Anthropic translator
 ANTH_SRCS   := src/olla_anth_common.c src/olla_anth_request.c \
                src/olla_anth_response.c src/olla_anth_stream.c \
-               src/olla_anth_errors.c src/olla_sse.c src/olla_jdom.c \
+               src/olla_anth_errors.c src/olla_sse.c $(JDOM_SRCS) \
                src/olla_errors.c
 
 # the pure-C sources each unit test links
@@ -165,15 +168,15 @@ UNIT_DEPS_test_json      := src/olla_json.c t/unit/json_ref.c \
 UNIT_DEPS_test_model     := src/olla_model.c
 UNIT_DEPS_test_probe     := src/olla_probe.c src/olla_model.c
 UNIT_DEPS_test_sse       := src/olla_sse.c
-UNIT_DEPS_test_anthropic := $(ANTH_SRCS) src/olla_json.c
-UNIT_DEPS_test_jdom      := src/olla_jdom.c
+UNIT_DEPS_test_anthropic := $(ANTH_SRCS)
+UNIT_DEPS_test_jdom      := $(JDOM_SRCS)
 UNIT_DEPS_test_pick      := src/olla_pick.c
 UNIT_DEPS_test_ps        := src/olla_ps.c src/olla_model.c
 UNIT_DEPS_test_usage     := src/olla_usage.c
 UNIT_DEPS_test_yaml      := src/olla_yaml.c
 
 # the error catalogue, the path rules, the route table
-UNIT_DEPS_test_errors    := src/olla_errors.c src/olla_jdom.c
+UNIT_DEPS_test_errors    := src/olla_errors.c $(JDOM_SRCS)
 UNIT_DEPS_test_path      := src/olla_path.c
 UNIT_DEPS_test_routes    := src/olla_routes.c
 UNIT_DEPS_test_keys      := src/olla_keys.c
@@ -181,7 +184,7 @@ UNIT_DEPS_test_queue     := src/olla_queue.c
 UNIT_DEPS_test_failover  := src/olla_failover.c
 OLLA_RESP_SRCS           := src/olla_resp_util.c src/olla_resp_request.c \
                             src/olla_resp_response.c src/olla_resp_stream.c
-UNIT_DEPS_test_responses := $(OLLA_RESP_SRCS) src/olla_sse.c src/olla_jdom.c
+UNIT_DEPS_test_responses := $(OLLA_RESP_SRCS) src/olla_sse.c $(JDOM_SRCS)
 
 .SECONDEXPANSION:
 $(UNIT_BUILD)/%: t/unit/%.c $$(UNIT_DEPS_$$*) $(wildcard src/olla_*.h) \
@@ -259,15 +262,15 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
 
 FUZZ_DEPS_fuzz_json          := src/olla_json.c t/unit/json_ref.c \
                                 t/unit/json_sse2.c t/unit/json_scalar.c
-FUZZ_DEPS_fuzz_anth_request  := $(ANTH_SRCS) src/olla_json.c
+FUZZ_DEPS_fuzz_anth_request  := $(ANTH_SRCS)
 FUZZ_DEPS_fuzz_anth_stream   := $(ANTH_SRCS)
-FUZZ_DEPS_fuzz_jdom          := src/olla_jdom.c
+FUZZ_DEPS_fuzz_jdom          := $(JDOM_SRCS)
 FUZZ_DEPS_fuzz_profile       := src/olla_profile.c src/olla_yaml.c \
                                 src/olla_routes.c
 FUZZ_DEPS_fuzz_probe         := src/olla_probe.c src/olla_model.c
 FUZZ_DEPS_fuzz_path          := src/olla_path.c
-FUZZ_DEPS_fuzz_resp_request  := $(OLLA_RESP_SRCS) src/olla_sse.c src/olla_jdom.c
-FUZZ_DEPS_fuzz_resp_stream   := $(OLLA_RESP_SRCS) src/olla_sse.c src/olla_jdom.c
+FUZZ_DEPS_fuzz_resp_request  := $(OLLA_RESP_SRCS) src/olla_sse.c $(JDOM_SRCS)
+FUZZ_DEPS_fuzz_resp_stream   := $(OLLA_RESP_SRCS) src/olla_sse.c $(JDOM_SRCS)
 
 $(FUZZ_BUILD)/%: t/fuzz/%.c $$(FUZZ_DEPS_$$*) $(wildcard src/olla_*.h) | deps-extra
 	@mkdir -p $(FUZZ_BUILD)
@@ -324,11 +327,11 @@ bench-ab: deps build
 
 # the per-byte work on a request body outside nginx, with the module's
 # compiler flags: build/bench/bench_body FILE... (t/unit/bench_body.c)
-build/bench/bench_body: t/unit/bench_body.c src/olla_json.c $(ANTH_SRCS) \
+build/bench/bench_body: t/unit/bench_body.c $(ANTH_SRCS) \
                         $(wildcard src/olla_*.h)
 	@mkdir -p build/bench
 	$(CC) $(CFLAGS_DEB) -Wall -Wextra -Isrc -o $@ t/unit/bench_body.c \
-	    src/olla_json.c $(ANTH_SRCS) -lm
+	    $(ANTH_SRCS) -lm
 
 # Olla's routing against the inference-aware one on DMR stand-ins (real
 # llama.cpp): cold loads, time to first token, prompt-cache reuse of

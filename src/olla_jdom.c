@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "olla_jdom.h"
+#include "olla_json.h"
 
 
 /*
@@ -122,6 +123,12 @@ static const u_char  olla_jdom_esc[128] = {
     0, 0, 0, 0, 0, 0, 0, 0
 };
 
+/* the byte a one-letter escape stands for, by its letter */
+static const u_char  olla_jdom_unesc[256] = {
+    ['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b', ['f'] = '\f',
+    ['n'] = '\n', ['r'] = '\r', ['t'] = '\t'
+};
+
 static const char  olla_jdom_hex[] = "0123456789ABCDEF";
 
 /* 2**1024 - 2**970: decimals from here on round to infinity */
@@ -137,6 +144,9 @@ static void olla_jdom_reset(olla_jdom_doc_t *doc);
 static void *olla_jdom_chunk(olla_jdom_doc_t *doc, size_t n);
 static u_char *olla_jdom_reserve(olla_jdom_doc_t *doc, size_t n);
 static olla_jdom_t *olla_jdom_grow_stack(olla_jdom_doc_t *doc, size_t top);
+static const u_char *olla_jdom_string_fast(olla_jdom_doc_t *doc,
+    const u_char *s, const u_char *p, const u_char *end, olla_jdom_t *v,
+    int key);
 static const u_char *olla_jdom_string(olla_jdom_doc_t *doc,
     const u_char *start, const u_char *s, const u_char *p, const u_char *end,
     olla_jdom_t *v, int key);
@@ -836,6 +846,163 @@ done:
 
 
 /*
+ * The same when the string is valid: olla_json_str_end() checks it (64
+ * bytes at a time) and finds its closing quote, then only the escapes are
+ * read, the bytes between them copied 16 at a time.  NULL when the string
+ * is not valid or not closed, a key holds U+0000, or memory runs out:
+ * olla_jdom_string() then reads it again and says which.
+ */
+
+static const u_char *
+olla_jdom_string_fast(olla_jdom_doc_t *doc, const u_char *s, const u_char *p,
+    const u_char *end, olla_jdom_t *v, int key)
+{
+    u_char              *d, *d0;
+    long                 cp, lo;
+    size_t               n;
+    unsigned             flags, canon;
+    const u_char        *q, *b;
+    olla_jdom_rawhdr_t  *hdr;
+#if (OLLA_JDOM_SSE2)
+    int                  m;
+    __m128i              x, vb;
+
+    vb = _mm_set1_epi8('\\');
+#endif
+
+    q = (const u_char *) olla_json_str_end((const char *) p,
+                                           (const char *) end);
+    if (q == NULL) {
+        return NULL;
+    }
+
+    v->type = OLLA_JDOM_STRING;
+
+    b = memchr(p, '\\', (size_t) (q - p));
+
+    if (b == NULL) {
+        /* valid UTF-8, nothing to unescape */
+        v->flags = 0;
+        v->len = (uint32_t) (q - s);
+        v->u.str = (const char *) s;
+
+        return q + 1;
+    }
+
+    /* room for the vector copies' last 16 bytes, which may pass the end */
+
+    d0 = olla_jdom_reserve(doc, OLLA_JDOM_RAWHDR + (size_t) (q - s) + 16 + 1);
+    if (d0 == NULL) {
+        return NULL;
+    }
+
+    d0 += OLLA_JDOM_RAWHDR;
+    memcpy(d0, s, (size_t) (b - s));
+    d = d0 + (b - s);
+    p = b;
+
+    flags = OLLA_JDOM_ESCAPED;
+    canon = 1;
+
+    while (p < q) {
+
+        if (*p == '\\') {
+            if (p[1] != 'u') {
+                canon &= (p[1] != '/');
+                *d++ = olla_jdom_unesc[p[1]];
+                p += 2;
+                continue;
+            }
+
+            cp = olla_jdom_hex4(p + 2);
+
+            /* the form olla_jout_esc() writes: \u00XX, upper case */
+
+            if (cp >= 0x20 || olla_jdom_esc[cp] != 'u'
+                || p[2] != '0' || p[3] != '0'
+                || p[4] != olla_jdom_hex[cp >> 4]
+                || p[5] != olla_jdom_hex[cp & 0xf])
+            {
+                canon = 0;
+            }
+
+            p += 6;
+
+            if (cp == 0) {
+                flags |= OLLA_JDOM_HAS_NUL;
+
+            } else if (cp >= 0xd800 && cp <= 0xdbff) {
+                /* checked: its low surrogate follows */
+                lo = olla_jdom_hex4(p + 2);
+                p += 6;
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            }
+
+            d += olla_jdom_encode((unsigned long) cp, d);
+            continue;
+        }
+
+        /* up to the next backslash; past q, d is set back below */
+
+#if (OLLA_JDOM_SSE2)
+        while (end - p >= 16) {
+            x = _mm_loadu_si128((const __m128i *) p);
+            _mm_storeu_si128((__m128i *) d, x);
+
+            m = _mm_movemask_epi8(_mm_cmpeq_epi8(x, vb));
+
+            if (m) {
+                m = __builtin_ctz((unsigned) m);
+                p += m;
+                d += m;
+                goto next;
+            }
+
+            p += 16;
+            d += 16;
+
+            if (p >= q) {
+                goto next;
+            }
+        }
+#endif
+
+        while (p < q && *p != '\\') {
+            *d++ = *p++;
+        }
+
+#if (OLLA_JDOM_SSE2)
+    next:
+#endif
+
+        continue;
+    }
+
+    d -= p - q;
+
+    if (key && (flags & OLLA_JDOM_HAS_NUL)) {
+        return NULL;
+    }
+
+    *d = '\0';
+    n = (size_t) (d - d0);
+
+    doc->free += OLLA_JDOM_RAWHDR + OLLA_JDOM_ALIGN(n + 1);
+    doc->avail -= OLLA_JDOM_RAWHDR + OLLA_JDOM_ALIGN(n + 1);
+
+    hdr = (olla_jdom_rawhdr_t *) (d0 - OLLA_JDOM_RAWHDR);
+    hdr->text = (const char *) s;
+    hdr->len = (size_t) (q - s);
+
+    v->flags = (uint8_t) (flags | (canon ? OLLA_JDOM_RAW : 0));
+    v->len = (uint32_t) n;
+    v->u.str = (const char *) d0;
+
+    return q + 1;
+}
+
+
+/*
  * A string from s (just after its opening quote) to its closing quote,
  * checked: escapes, surrogate pairs, control characters, UTF-8; p is
  * where olla_jdom_scan() stopped.  From the first escape on, the string
@@ -864,6 +1031,13 @@ olla_jdom_string(olla_jdom_doc_t *doc, const u_char *start, const u_char *s,
     vb = _mm_set1_epi8('\\');
     vc = _mm_set1_epi8(0x20);
 #endif
+
+    q = olla_jdom_string_fast(doc, s, p, end, v, key);
+    if (q != NULL) {
+        return q;
+    }
+
+    /* an error to report, or what the fast path leaves: byte by byte */
 
     flags = 0;
     canon = 1;

@@ -2865,3 +2865,30 @@ olla_json_number(const unsigned char *p, const unsigned char *last)
 }
 
 #endif
+
+
+/*
+ * For the translators' DOM (olla_jdom.c), which checks strings by the same
+ * rules: the closing quote of a string whose content from p (a byte no
+ * escape takes) is valid, found with the fast paths; NULL when it is not
+ * valid, not closed before last, or takes the byte machine (the caller
+ * then reads it itself and says why).
+ */
+
+const char *
+olla_json_str_end(const char *p, const char *last)
+{
+#if (OLLA_JSON_FAST)
+    unsigned              esc;
+    const unsigned char  *q;
+
+    q = olla_json_str_fast((const unsigned char *) p,
+                           (const unsigned char *) last, &esc);
+
+    if (!esc && q < (const unsigned char *) last && *q == '"') {
+        return (const char *) q;
+    }
+#endif
+
+    return NULL;
+}

@@ -152,5 +152,14 @@ int olla_json_scan_feed(olla_json_scan_t *s, const char *p, size_t n);
 /* end of input: the document must be complete */
 int olla_json_scan_end(olla_json_scan_t *s);
 
+/*
+ * The closing quote of a string whose content from p (just after its
+ * opening quote, or after a byte of it that no escape takes) is valid
+ * JSON string content: escapes (surrogate pairs paired), UTF-8 (RFC 3629),
+ * no byte below 0x20; NULL when it is not, is not closed before last, or
+ * the fast paths leave it to a byte at a time (then read it yourself).
+ */
+const char *olla_json_str_end(const char *p, const char *last);
+
 
 #endif /* _OLLA_JSON_H_INCLUDED_ */

@@ -12,5 +12,6 @@
 #define olla_json_scan_init  olla_json_ref_scan_init
 #define olla_json_scan_feed  olla_json_ref_scan_feed
 #define olla_json_scan_end   olla_json_ref_scan_end
+#define olla_json_str_end    olla_json_ref_str_end
 
 #include "olla_json.c"

@@ -1517,6 +1517,149 @@ gstring(gbuf_t *b)
 }
 
 
+/*
+ * Long strings (the fast path checks them 64 bytes at a time and copies
+ * the runs between escapes 16 at a time): as a value, as a key, alone, each
+ * ending at or near the end of the input, dense in escapes or not, with
+ * their mutations.  Beyond differ(): OLLA_JDOM_RAW says whether every
+ * escape of the text is one the writer writes.
+ */
+
+static int
+canonical(const char *t, size_t n)
+{
+    size_t  i;
+    char    h[8];
+
+    for (i = 0; i < n; i++) {
+        if (t[i] != '\\') {
+            continue;
+        }
+
+        if (t[i + 1] != 'u') {
+            if (t[i + 1] == '/') {
+                return 0;
+            }
+
+            i++;
+            continue;
+        }
+
+        memcpy(h, t + i + 2, 4);
+        h[4] = '\0';
+
+        if (!(h[0] == '0' && h[1] == '0' && strtol(h, NULL, 16) < 0x20
+              && memchr("\b\t\n\f\r", (int) strtol(h, NULL, 16), 5) == NULL
+              && strspn(h, "0123456789ABCDEF") == 4))
+        {
+            return 0;
+        }
+
+        i += 5;
+    }
+
+    return 1;
+}
+
+
+static void
+test_long_strings(void **state)
+{
+    int                 rc;
+    char                buf[256];
+    size_t              i, k, n, pos, at, valid;
+    gbuf_t              b, t;
+    const char         *raw;
+    olla_jdom_doc_t     d;
+    const olla_jdom_t  *v;
+    static const char  *forms[] = { "[%s]", "{%s:1}", "%s", "{\"k\":%s}",
+                                    "[%s,\"x\"]" };
+    static const char  *dense[] = {
+        "\\n", "\\\"", "\\\\", "\\/", "\\t", "ab", "\\u00e9",
+        "\\u001F", "\\u001f", "\\u0000", "\\ud83d\\ude00", "\xc3\xa9", "x",
+        "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\\u000A", "\\u0041"
+    };
+    static const char  *sparse[] = {
+        "the quick brown fox jumps over the lazy dog ",
+        "0123456789abcdef0123456789abcdef0123456789", "\xc3\xa9t\xc3\xa9 ",
+        "\\n", "\\\"quoted\\\"", "    indented code();\\n"
+    };
+
+    memset(&b, 0, sizeof(gbuf_t));
+    memset(&t, 0, sizeof(gbuf_t));
+    valid = 0;
+
+    for (i = 0; i < 6000; i++) {
+        t.len = 0;
+        gstr(&t, "\"");
+        n = rnd(60);
+
+        for (k = 0; k < n; k++) {
+            if (i & 1) {
+                gstr(&t, dense[rnd(sizeof(dense) / sizeof(dense[0]))]);
+
+            } else {
+                gstr(&t, sparse[rnd(sizeof(sparse) / sizeof(sparse[0]))]);
+            }
+        }
+
+        gstr(&t, "\"");
+
+        b.len = 0;
+        k = rnd(sizeof(forms) / sizeof(forms[0]));
+        at = strstr(forms[k], "%s") - forms[k];
+        gadd(&b, forms[k], at);
+        gadd(&b, t.p, t.len);
+        gstr(&b, forms[k] + at + 2);
+
+        if (differ(b.p, b.len) == OLLA_JDOM_OK) {
+            valid++;
+
+            olla_jdom_init(&d, buf, sizeof(buf));
+            assert_int_equal(olla_jdom_parse(&d, b.p, b.len), OLLA_JDOM_OK);
+
+            v = d.root;
+
+            if (k == 0 || k == 4) {
+                v = olla_jdom_at(v, 0);
+
+            } else if (k == 3) {
+                v = olla_jdom_getl(v, "k");
+
+            } else if (k == 1) {
+                v = &v->u.members[0].key;
+            }
+
+            assert_non_null(v);
+            assert_int_equal(v->type, OLLA_JDOM_STRING);
+
+            raw = olla_jdom_raw(v, &n);
+            assert_int_equal(raw != NULL, canonical(t.p + 1, t.len - 2));
+
+            if (raw != NULL) {
+                assert_int_equal(n, t.len - 2);
+                assert_memory_equal(raw, t.p + 1, n);
+            }
+
+            olla_jdom_free(&d);
+        }
+
+        /* a byte changed, a cut: the same verdict as jansson's */
+
+        pos = rnd((uint32_t) b.len);
+        b.p[pos] = "\"\\\x01\x80\xc3\xed\xff un0"[rnd(11)];
+        rc = differ(b.p, b.len);
+        (void) rc;
+        (void) differ(b.p, rnd((uint32_t) b.len + 1));
+    }
+
+    assert_true(valid > 2000);
+
+    free(b.p);
+    free(t.p);
+}
+
+
 static void
 gnumber(gbuf_t *b)
 {
@@ -1703,6 +1846,7 @@ main(void)
         cmocka_unit_test(test_arena),
         cmocka_unit_test(test_allocation_failures),
         cmocka_unit_test(test_differential),
+        cmocka_unit_test(test_long_strings),
     };
 
     return cmocka_run_group_tests_name("olla_jdom", tests, NULL, NULL);
