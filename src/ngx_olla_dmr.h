@@ -520,6 +520,7 @@ typedef struct {
     unsigned                     resp_foreign:1; /* what DMR refuses */
     ngx_buf_t                   *rid_head;     /* the answer's first bytes */
     uint64_t                     key;          /* conversation, 0: none */
+    unsigned                     scanned:1;    /* the body read whole, valid */
     olla_pick_reason_e           reason;       /* $olla_route_reason */
     ngx_int_t                    stream;       /* -1 unknown, 0, 1 */
     long                         input_tokens; /* translation estimate */

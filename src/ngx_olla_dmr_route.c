@@ -867,6 +867,7 @@ ngx_olla_dmr_read_model(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     }
 
     ctx->key = scan.opening;
+    ctx->scanned = 1;
 
     if (fields[NGX_OLLA_DMR_F_PREVIOUS].type == OLLA_JSON_STRING
         && fields[NGX_OLLA_DMR_F_PREVIOUS].len
@@ -1575,8 +1576,10 @@ ngx_olla_dmr_translate_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
 
     ngx_memzero(&info, sizeof(olla_xlat_info_t));
 
-    if (ctx->xlat->request((char *) body.data, body.len, &out, &outlen, &info,
-                           err, sizeof(err))
+    /* the scan checked the body's strings: the translator need not */
+
+    if (ctx->xlat->request((char *) body.data, body.len, ctx->scanned, &out,
+                           &outlen, &info, err, sizeof(err))
         != 0)
     {
         olla_xlat_info_free(&info);

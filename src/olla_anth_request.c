@@ -44,6 +44,9 @@ typedef struct {
 } olla_anth_req_t;
 
 
+static int olla_anth_request(const char *body, size_t len, unsigned checked,
+    char **out, size_t *outlen, olla_anth_info_t *info, char *err,
+    size_t errlen);
 static int olla_anth_prefix_ci(const char *s, size_t n, const char *prefix);
 static int olla_anth_type_is(const olla_jdom_t *b, const char *s, size_t n);
 static size_t olla_anth_esc_len(const olla_jdom_t *v);
@@ -805,6 +808,22 @@ int
 olla_anth_request_to_openai(const char *body, size_t len, char **out,
     size_t *outlen, olla_anth_info_t *info, char *err, size_t errlen)
 {
+    return olla_anth_request(body, len, 0, out, outlen, info, err, errlen);
+}
+
+
+int
+olla_anth_request_to_openai_checked(const char *body, size_t len, char **out,
+    size_t *outlen, olla_anth_info_t *info, char *err, size_t errlen)
+{
+    return olla_anth_request(body, len, 1, out, outlen, info, err, errlen);
+}
+
+
+static int
+olla_anth_request(const char *body, size_t len, unsigned checked, char **out,
+    size_t *outlen, olla_anth_info_t *info, char *err, size_t errlen)
+{
     size_t              i;
     char                arena[OLLA_ANTH_ARENA];
     olla_jout_t        *o;
@@ -823,6 +842,7 @@ olla_anth_request_to_openai(const char *body, size_t len, char **out,
     }
 
     olla_jdom_init(&doc, arena, sizeof(arena));
+    doc.checked = checked;
 
     r.nmsgs = 0;
     r.err = err;

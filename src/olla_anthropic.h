@@ -172,6 +172,16 @@ int olla_anth_request_to_openai(const char *body, size_t len, char **out,
     size_t *outlen, olla_anth_info_t *info, char *err, size_t errlen);
 
 /*
+ * The same for a body olla_json_scan_feed() read whole and found valid
+ * (the routing scan): its strings are not checked a second time.  The
+ * result is the same; on a body that is not valid JSON it may be wrong
+ * (never out of bounds).
+ */
+int olla_anth_request_to_openai_checked(const char *body, size_t len,
+    char **out, size_t *outlen, olla_anth_info_t *info, char *err,
+    size_t errlen);
+
+/*
  * OpenAI chat completion response (non-streaming) -> Anthropic message.
  * model is the model the client asked for (used when not NULL).
  * Returns 0, or -1 + err when the body is not a usable completion.

@@ -144,6 +144,9 @@ static void olla_jdom_reset(olla_jdom_doc_t *doc);
 static void *olla_jdom_chunk(olla_jdom_doc_t *doc, size_t n);
 static u_char *olla_jdom_reserve(olla_jdom_doc_t *doc, size_t n);
 static olla_jdom_t *olla_jdom_grow_stack(olla_jdom_doc_t *doc, size_t top);
+static const u_char *olla_jdom_string_checked(olla_jdom_doc_t *doc,
+    const u_char *s, const u_char *p, const u_char *end, olla_jdom_t *v,
+    int key);
 static const u_char *olla_jdom_string_fast(olla_jdom_doc_t *doc,
     const u_char *s, const u_char *p, const u_char *end, olla_jdom_t *v,
     int key);
@@ -565,6 +568,38 @@ olla_jdom_scan(const u_char *p, const u_char *end)
 }
 
 
+/* the same for a string known valid: the first '"' or '\\', or end */
+
+static inline const u_char *
+olla_jdom_scan_checked(const u_char *p, const u_char *end)
+{
+#if (OLLA_JDOM_SSE2)
+    int       m;
+    __m128i   x, q, b;
+
+    q = _mm_set1_epi8('"');
+    b = _mm_set1_epi8('\\');
+
+    while (end - p >= 16) {
+        x = _mm_loadu_si128((const __m128i *) p);
+        m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, q),
+                                           _mm_cmpeq_epi8(x, b)));
+        if (m) {
+            return p + __builtin_ctz((unsigned) m);
+        }
+
+        p += 16;
+    }
+#endif
+
+    while (p < end && *p != '"' && *p != '\\') {
+        p++;
+    }
+
+    return p;
+}
+
+
 int
 olla_jdom_parse(olla_jdom_doc_t *doc, const char *text, size_t len)
 {
@@ -627,7 +662,9 @@ value:
     switch (c) {
 
     case '"':
-        q = olla_jdom_scan(++p, end);
+        p++;
+        q = doc->checked ? olla_jdom_scan_checked(p, end)
+                         : olla_jdom_scan(p, end);
 
         if (q < end && *q == '"') {
             /* nothing to check or unescape */
@@ -782,7 +819,9 @@ key:
     }
 
     v = &st[top++];
-    q = olla_jdom_scan(++p, end);
+    p++;
+    q = doc->checked ? olla_jdom_scan_checked(p, end)
+                     : olla_jdom_scan(p, end);
 
     if (q < end && *q == '"') {
         v->type = OLLA_JDOM_STRING;
@@ -846,6 +885,173 @@ done:
 
 
 /*
+ * A string of a document known valid (doc->checked), from s (after its
+ * opening quote) with its first escape at p: one pass, the escapes read,
+ * the runs between them copied 16 bytes at a time up to the next '"' or
+ * '\\', straight into the arena's free space.  NULL when that is too
+ * small, or on anything a valid string does not have (the caller then
+ * reads the string as it reads any other).
+ */
+
+static const u_char *
+olla_jdom_string_checked(olla_jdom_doc_t *doc, const u_char *s,
+    const u_char *p, const u_char *end, olla_jdom_t *v, int key)
+{
+    u_char              *d, *d0, c;
+    long                 cp, lo;
+    size_t               n, room;
+    unsigned             flags, canon;
+    olla_jdom_rawhdr_t  *hdr;
+#if (OLLA_JDOM_SSE2)
+    int                  m;
+    __m128i              x, vq, vb;
+
+    vq = _mm_set1_epi8('"');
+    vb = _mm_set1_epi8('\\');
+#endif
+
+    /* what may be written before the last 16 bytes and the NUL */
+
+    if (doc->avail < OLLA_JDOM_RAWHDR + 17 + (size_t) (p - s)) {
+        return NULL;
+    }
+
+    room = doc->avail - OLLA_JDOM_RAWHDR - 17;
+
+    d0 = (u_char *) doc->free + OLLA_JDOM_RAWHDR;
+    memcpy(d0, s, (size_t) (p - s));
+    d = d0 + (p - s);
+
+    flags = OLLA_JDOM_ESCAPED;
+    canon = 1;
+
+    for ( ;; ) {
+
+        /* an escape at p */
+
+        if (end - p < 2) {
+            return NULL;
+        }
+
+        c = p[1];
+
+        if (c != 'u') {
+            if (olla_jdom_unesc[c] == 0) {
+                return NULL;
+            }
+
+            canon &= (c != '/');
+            *d++ = olla_jdom_unesc[c];
+            p += 2;
+
+        } else {
+            cp = (end - p >= 6) ? olla_jdom_hex4(p + 2) : -1;
+
+            if (cp < 0) {
+                return NULL;
+            }
+
+            if (cp >= 0x20 || olla_jdom_esc[cp] != 'u'
+                || p[2] != '0' || p[3] != '0'
+                || p[4] != olla_jdom_hex[cp >> 4]
+                || p[5] != olla_jdom_hex[cp & 0xf])
+            {
+                canon = 0;
+            }
+
+            p += 6;
+
+            if (cp == 0) {
+                flags |= OLLA_JDOM_HAS_NUL;
+
+            } else if (cp >= 0xd800 && cp <= 0xdfff) {
+                lo = (cp <= 0xdbff && end - p >= 6 && p[0] == '\\'
+                      && p[1] == 'u')
+                     ? olla_jdom_hex4(p + 2) : -1;
+
+                if (lo < 0xdc00 || lo > 0xdfff) {
+                    return NULL;
+                }
+
+                p += 6;
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            }
+
+            d += olla_jdom_encode((unsigned long) cp, d);
+        }
+
+        /* the run up to the next '"' or '\\' */
+
+        for ( ;; ) {
+            if ((size_t) (d - d0) > room) {
+                return NULL;
+            }
+
+#if (OLLA_JDOM_SSE2)
+            if (end - p >= 16) {
+                x = _mm_loadu_si128((const __m128i *) p);
+                _mm_storeu_si128((__m128i *) d, x);
+
+                m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, vq),
+                                                   _mm_cmpeq_epi8(x, vb)));
+                if (m == 0) {
+                    p += 16;
+                    d += 16;
+                    continue;
+                }
+
+                m = __builtin_ctz((unsigned) m);
+                p += m;
+                d += m;
+                break;
+            }
+#endif
+
+            n = (size_t) (olla_jdom_scan_checked(p, end) - p);
+
+            if (n > room - (size_t) (d - d0)) {
+                return NULL;
+            }
+
+            memcpy(d, p, n);
+            p += n;
+            d += n;
+            break;
+        }
+
+        if (p == end) {
+            return NULL;
+        }
+
+        if (*p == '"') {
+            break;
+        }
+    }
+
+    if (key && (flags & OLLA_JDOM_HAS_NUL)) {
+        return NULL;
+    }
+
+    *d = '\0';
+    n = (size_t) (d - d0);
+
+    doc->free += OLLA_JDOM_RAWHDR + OLLA_JDOM_ALIGN(n + 1);
+    doc->avail -= OLLA_JDOM_RAWHDR + OLLA_JDOM_ALIGN(n + 1);
+
+    hdr = (olla_jdom_rawhdr_t *) (d0 - OLLA_JDOM_RAWHDR);
+    hdr->text = (const char *) s;
+    hdr->len = (size_t) (p - s);
+
+    v->type = OLLA_JDOM_STRING;
+    v->flags = (uint8_t) (flags | (canon ? OLLA_JDOM_RAW : 0));
+    v->len = (uint32_t) n;
+    v->u.str = (const char *) d0;
+
+    return p + 1;
+}
+
+
+/*
  * The same when the string is valid: olla_json_str_end() checks it (64
  * bytes at a time) and finds its closing quote, then only the escapes are
  * read, the bytes between them copied 16 at a time.  NULL when the string
@@ -869,6 +1075,13 @@ olla_jdom_string_fast(olla_jdom_doc_t *doc, const u_char *s, const u_char *p,
 
     vb = _mm_set1_epi8('\\');
 #endif
+
+    if (doc->checked && p < end && *p == '\\') {
+        q = olla_jdom_string_checked(doc, s, p, end, v, key);
+        if (q != NULL) {
+            return q;
+        }
+    }
 
     q = (const u_char *) olla_json_str_end((const char *) p,
                                            (const char *) end);

@@ -95,6 +95,14 @@ typedef struct {
     olla_jdom_t            *root;
     size_t                  max_depth;    /* OLLA_JDOM_MAX_DEPTH by init */
 
+    /*
+     * 1: the input is known to be valid JSON by olla_json's rules (the
+     * routing scan read it): strings are not checked again, only their
+     * ends found and their escapes read.  On input that is not valid the
+     * values may be wrong, never out of bounds.  0 by init.
+     */
+    unsigned                checked;
+
     /* after OLLA_JDOM_ERROR: what, and where (as jansson counts: bytes
      * read, the line, and the character in the line of the last one) */
     char                    error[OLLA_JDOM_ERRLEN];

@@ -142,6 +142,14 @@ int olla_resp_request_to_openai(const char *body, size_t len, char **out,
     size_t *outlen, olla_resp_info_t *info, char *err, size_t errlen);
 
 /*
+ * The same for a body olla_json_scan_feed() read whole and found valid
+ * (the routing scan): its strings are not checked a second time.
+ */
+int olla_resp_request_to_openai_checked(const char *body, size_t len,
+    char **out, size_t *outlen, olla_resp_info_t *info, char *err,
+    size_t errlen);
+
+/*
  * Chat completion (non-streaming) -> Response object.  model is the model
  * the client asked for (the backend's when NULL).  Returns 0, or -1 + err
  * when the body is not a usable completion.

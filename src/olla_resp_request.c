@@ -57,6 +57,9 @@ typedef enum {
 } olla_resp_role_e;
 
 
+static int olla_resp_request(const char *body, size_t len, unsigned checked,
+    char **out, size_t *outlen, olla_resp_info_t *info, char *err,
+    size_t errlen);
 static int olla_resp_stateless(const olla_jdom_t *root,
     olla_resp_info_t *info, char *err, size_t errlen);
 static int olla_resp_check(const olla_jdom_t *root, char *err,
@@ -115,6 +118,22 @@ int
 olla_resp_request_to_openai(const char *body, size_t len, char **out,
     size_t *outlen, olla_resp_info_t *info, char *err, size_t errlen)
 {
+    return olla_resp_request(body, len, 0, out, outlen, info, err, errlen);
+}
+
+
+int
+olla_resp_request_to_openai_checked(const char *body, size_t len, char **out,
+    size_t *outlen, olla_resp_info_t *info, char *err, size_t errlen)
+{
+    return olla_resp_request(body, len, 1, out, outlen, info, err, errlen);
+}
+
+
+static int
+olla_resp_request(const char *body, size_t len, unsigned checked, char **out,
+    size_t *outlen, olla_resp_info_t *info, char *err, size_t errlen)
+{
     size_t              lead, n;
     char                arena[OLLA_RESP_ARENA];
     olla_jout_t        *o;
@@ -133,6 +152,7 @@ olla_resp_request_to_openai(const char *body, size_t len, char **out,
     }
 
     olla_jdom_init(&doc, arena, sizeof(arena));
+    doc.checked = checked;
 
     memset(&r, 0, sizeof(olla_resp_req_t));
     r.err = err;

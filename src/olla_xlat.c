@@ -24,8 +24,9 @@ olla_xlat_info_free(olla_xlat_info_t *info)
 
 
 static int
-olla_xlat_anth_request(const char *body, size_t len, char **out,
-    size_t *outlen, olla_xlat_info_t *info, char *err, size_t errlen)
+olla_xlat_anth_request(const char *body, size_t len, unsigned checked,
+    char **out, size_t *outlen, olla_xlat_info_t *info, char *err,
+    size_t errlen)
 {
     int               rc;
     olla_anth_info_t  ai;
@@ -34,8 +35,11 @@ olla_xlat_anth_request(const char *body, size_t len, char **out,
     ai.stream = 0;
     ai.input_tokens = 0;
 
-    rc = olla_anth_request_to_openai(body, len, out, outlen, &ai, err,
-                                     errlen);
+    rc = checked ? olla_anth_request_to_openai_checked(body, len, out,
+                                                       outlen, &ai, err,
+                                                       errlen)
+                 : olla_anth_request_to_openai(body, len, out, outlen, &ai,
+                                               err, errlen);
 
     info->model = ai.model;
     info->stream = ai.stream;
@@ -120,16 +124,20 @@ olla_xlat_get(unsigned id)
  * and response.completed repeat it), so it may hold more */
 
 static int
-olla_xlat_resp_request(const char *body, size_t len, char **out,
-    size_t *outlen, olla_xlat_info_t *info, char *err, size_t errlen)
+olla_xlat_resp_request(const char *body, size_t len, unsigned checked,
+    char **out, size_t *outlen, olla_xlat_info_t *info, char *err,
+    size_t errlen)
 {
     int               rc;
     olla_resp_info_t  ri;
 
     memset(&ri, 0, sizeof(olla_resp_info_t));
 
-    rc = olla_resp_request_to_openai(body, len, out, outlen, &ri, err,
-                                     errlen);
+    rc = checked ? olla_resp_request_to_openai_checked(body, len, out,
+                                                       outlen, &ri, err,
+                                                       errlen)
+                 : olla_resp_request_to_openai(body, len, out, outlen, &ri,
+                                               err, errlen);
 
     info->model = ri.model;
     info->stream = ri.stream;

@@ -35,10 +35,14 @@ typedef struct {
     /* what a stream may hold (0: the glue's default) */
     size_t       max_buffered;
 
-    /* client request -> OpenAI chat request; 0, or -1 with err (a 400) */
-    int        (*request)(const char *body, size_t len, char **out,
-                          size_t *outlen, olla_xlat_info_t *info, char *err,
-                          size_t errlen);
+    /*
+     * client request -> OpenAI chat request; 0, or -1 with err (a 400);
+     * checked: olla_json_scan_feed() read the body whole and found it
+     * valid, its strings need no second check
+     */
+    int        (*request)(const char *body, size_t len, unsigned checked,
+                          char **out, size_t *outlen, olla_xlat_info_t *info,
+                          char *err, size_t errlen);
 
     /* OpenAI chat response (JSON) -> the client's; 0, or -1 with err */
     int        (*response)(const char *body, size_t len, const char *model,

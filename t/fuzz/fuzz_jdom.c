@@ -192,6 +192,46 @@ check_strings(const olla_jdom_t *v)
 }
 
 
+/* the same values, flags and input text */
+
+static void
+same(const olla_jdom_t *a, const olla_jdom_t *b)
+{
+    size_t       i, na, nb;
+    const char  *ra, *rb;
+
+    CHECK(a->type == b->type && a->flags == b->flags && a->len == b->len);
+
+    switch (a->type) {
+
+    case OLLA_JDOM_STRING:
+    case OLLA_JDOM_NUMBER:
+        CHECK(memcmp(a->u.str, b->u.str, a->len) == 0);
+
+        ra = olla_jdom_raw(a, &na);
+        rb = olla_jdom_raw(b, &nb);
+        CHECK((ra == NULL) == (rb == NULL));
+        CHECK(ra == NULL || (na == nb && memcmp(ra, rb, na) == 0));
+        break;
+
+    case OLLA_JDOM_ARRAY:
+        for (i = 0; i < a->len; i++) {
+            same(&a->u.items[i], &b->u.items[i]);
+        }
+
+        break;
+
+    case OLLA_JDOM_OBJECT:
+        for (i = 0; i < a->len; i++) {
+            same(&a->u.members[i].key, &b->u.members[i].key);
+            same(&a->u.members[i].value, &b->u.members[i].value);
+        }
+
+        break;
+    }
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -263,6 +303,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(w);
 
     check_strings(d.root);
+
+    /* valid: parsed as a body the routing scan read, the same document */
+
+    olla_jdom_init(&d2, (mode & 4) ? buf : NULL, (mode & 4) ? sizeof(buf) : 0);
+    d2.checked = 1;
+    CHECK(olla_jdom_parse(&d2, doc, size) == OLLA_JDOM_OK);
+    same(d2.root, d.root);
+    olla_jdom_free(&d2);
 
 done:
 

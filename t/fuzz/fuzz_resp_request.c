@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "olla_resp.h"
+#include "olla_json.h"
 
 
 #define CHECK(cond)                                                          \
@@ -191,6 +192,49 @@ check_error_body(const char *p, size_t n, int status)
 }
 
 
+/*
+ * A body the routing scan finds valid goes to the translator "checked"
+ * (its strings not checked again): the same verdict, output and info.
+ */
+
+static void
+check_checked(const char *body, size_t size, int rc, const char *out,
+    size_t outlen, const char *err, const olla_resp_info_t *info)
+{
+    int                rc2;
+    char               err2[OLLA_RESP_ERRLEN], *out2;
+    size_t             outlen2;
+    olla_json_scan_t   scan;
+    olla_resp_info_t   info2;
+
+    olla_json_scan_init(&scan, NULL, 0, 0);
+
+    if (olla_json_scan_feed(&scan, body, size) != OLLA_JSON_OK
+        || olla_json_scan_end(&scan) != OLLA_JSON_OK)
+    {
+        return;
+    }
+
+    err2[0] = '\0';
+    rc2 = olla_resp_request_to_openai_checked(body, size, &out2, &outlen2,
+                                              &info2, err2, sizeof(err2));
+    CHECK(rc2 == rc);
+
+    if (rc != 0) {
+        CHECK(strcmp(err2, err) == 0);
+        return;
+    }
+
+    CHECK(outlen2 == outlen && memcmp(out2, out, outlen) == 0);
+    CHECK(strcmp(info2.model, info->model) == 0);
+    CHECK(info2.stream == info->stream);
+    CHECK(info2.input_tokens == info->input_tokens);
+
+    free(out2);
+    olla_resp_info_free(&info2);
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -207,6 +251,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     err[0] = '\0';
     rc = olla_resp_request_to_openai(body, size, &out, &outlen, &info, err,
                                      sizeof(err));
+    check_checked(body, size, rc, out, outlen, err, &info);
 
     if (rc == 0) {
         CHECK(info.model != NULL && info.model[0] != '\0');

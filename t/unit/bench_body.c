@@ -14,7 +14,10 @@
  *           model, stream, the numbers, the conversation's opening), the
  *           body fed whole, and fed in 8000-byte pieces as nginx reads it;
  *   jdom    olla_jdom_parse() of the body (the translators' parser);
- *   anth    olla_anth_request_to_openai() (Anthropic bodies: anth-*).
+ *   jdom/chk  the same with doc.checked (a body the routing scan read);
+ *   anth    olla_anth_request_to_openai() (Anthropic bodies: anth-*);
+ *   anth/chk  olla_anth_request_to_openai_checked() (what the glue calls
+ *           for a body its scan found valid).
  *
  * The bodies are those of `make bench` (tools/bench/genbodies.pl DIR).
  */
@@ -134,6 +137,9 @@ scan(void)
 }
 
 
+static int  checked;
+
+
 static void
 jdom(void)
 {
@@ -141,6 +147,7 @@ jdom(void)
     olla_jdom_doc_t  doc;
 
     olla_jdom_init(&doc, arena, sizeof(arena));
+    doc.checked = checked;
 
     if (olla_jdom_parse(&doc, body, body_len) != OLLA_JDOM_OK) {
         fprintf(stderr, "jdom: %s\n", doc.error);
@@ -159,8 +166,9 @@ anth(void)
     size_t             outlen;
     olla_anth_info_t   info;
 
-    if (olla_anth_request_to_openai(body, body_len, &out, &outlen, &info,
-                                    err, sizeof(err))
+    if ((checked ? olla_anth_request_to_openai_checked
+                 : olla_anth_request_to_openai)(body, body_len, &out, &outlen,
+                                                &info, err, sizeof(err))
         != 0)
     {
         fprintf(stderr, "anth: %s\n", err);
@@ -243,6 +251,14 @@ main(int argc, char **argv)
                 } else if (strcmp(c, "jdom") == 0) {
                     jdom();
 
+                } else if (strcmp(c, "jdom/chk") == 0) {
+                    checked = 1;
+                    jdom();
+
+                } else if (strcmp(c, "anth/chk") == 0) {
+                    checked = 1;
+                    anth();
+
                 } else {
                     anth();
                 }
@@ -263,9 +279,15 @@ main(int argc, char **argv)
         piece = 8000;
         measure(base, "scan/8000", scan);
         measure(base, "jdom", jdom);
+        checked = 1;
+        measure(base, "jdom/chk", jdom);
+        checked = 0;
 
         if (strncmp(base, "anth", 4) == 0) {
             measure(base, "anth", anth);
+            checked = 1;
+            measure(base, "anth/chk", anth);
+            checked = 0;
         }
     }
 

@@ -253,9 +253,10 @@ assert_json_text(const char *got, size_t n, const char *want)
 static char *
 to_openai(const char *in, olla_anth_info_t *info)
 {
-    int     rc;
-    char    err[OLLA_ANTH_ERRLEN], *out;
-    size_t  outlen;
+    int               rc;
+    char              err[OLLA_ANTH_ERRLEN], *out, *chk;
+    size_t            outlen, chklen;
+    olla_anth_info_t  ci;
 
     err[0] = '\0';
     rc = olla_anth_request_to_openai(in, strlen(in), &out, &outlen, info,
@@ -267,6 +268,23 @@ to_openai(const char *in, olla_anth_info_t *info)
 
     assert_non_null(out);
     assert_int_equal(strlen(out), outlen);
+
+    /* a body the routing scan found valid: the same, its strings unchecked */
+
+    rc = olla_anth_request_to_openai_checked(in, strlen(in), &chk, &chklen,
+                                             &ci, err, sizeof(err));
+    assert_int_equal(rc, 0);
+    assert_int_equal(chklen, outlen);
+    assert_string_equal(chk, out);
+
+    if (info != NULL) {
+        assert_string_equal(ci.model, info->model);
+        assert_int_equal(ci.stream, info->stream);
+        assert_int_equal(ci.input_tokens, info->input_tokens);
+    }
+
+    free(chk);
+    olla_anth_info_free(&ci);
 
     return keep(out);
 }

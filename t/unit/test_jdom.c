@@ -108,6 +108,55 @@ write_value(const olla_jdom_t *v, size_t *len)
 }
 
 
+/* the same values, flags and text of strings in the input */
+
+static void
+same_dom(const olla_jdom_t *a, const olla_jdom_t *b)
+{
+    size_t       i, na, nb;
+    const char  *ra, *rb;
+
+    assert_int_equal(a->type, b->type);
+    assert_int_equal(a->flags, b->flags);
+    assert_int_equal(a->len, b->len);
+
+    switch (a->type) {
+
+    case OLLA_JDOM_STRING:
+        assert_memory_equal(a->u.str, b->u.str, a->len);
+        ra = olla_jdom_raw(a, &na);
+        rb = olla_jdom_raw(b, &nb);
+        assert_int_equal(ra != NULL, rb != NULL);
+
+        if (ra != NULL) {
+            assert_int_equal(na, nb);
+            assert_memory_equal(ra, rb, na);
+        }
+
+        break;
+
+    case OLLA_JDOM_NUMBER:
+        assert_memory_equal(a->u.str, b->u.str, a->len);
+        break;
+
+    case OLLA_JDOM_ARRAY:
+        for (i = 0; i < a->len; i++) {
+            same_dom(&a->u.items[i], &b->u.items[i]);
+        }
+
+        break;
+
+    case OLLA_JDOM_OBJECT:
+        for (i = 0; i < a->len; i++) {
+            same_dom(&a->u.members[i].key, &b->u.members[i].key);
+            same_dom(&a->u.members[i].value, &b->u.members[i].value);
+        }
+
+        break;
+    }
+}
+
+
 /*
  * Parses doc with both; returns the DOM's rc.  Same verdict; when valid,
  * equal values, and the writer's text of the DOM loads in jansson to the
@@ -122,7 +171,7 @@ differ(const char *doc, size_t len)
     size_t             wlen;
     json_t            *j, *c, *back;
     json_error_t       e;
-    olla_jdom_doc_t    d;
+    olla_jdom_doc_t    d, dc;
 
     j = json_loadb(doc, len, JFLAGS, &e);
 
@@ -150,6 +199,14 @@ differ(const char *doc, size_t len)
             print_error("values differ on [%.*s]\n", (int) len, doc);
             fail();
         }
+
+        /* valid: as the routing scan would have found it, checked */
+
+        olla_jdom_init(&dc, buf, sizeof(buf));
+        dc.checked = 1;
+        assert_int_equal(olla_jdom_parse(&dc, doc, len), OLLA_JDOM_OK);
+        same_dom(dc.root, d.root);
+        olla_jdom_free(&dc);
 
         w = write_value(d.root, &wlen);
         back = json_loadb(w, wlen, JFLAGS, &e);
