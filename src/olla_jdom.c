@@ -2515,7 +2515,7 @@ olla_jout_str(olla_jout_t *o, const char *p, size_t n)
 
 /* a string node's text in the input, between its quotes */
 
-static const char *
+static inline const char *
 olla_jdom_input(const olla_jdom_t *v, size_t *len)
 {
     const olla_jdom_rawhdr_t  *hdr;
@@ -2567,7 +2567,7 @@ olla_jout_string(olla_jout_t *o, const olla_jdom_t *v)
 
     text = olla_jdom_input(v, &n);
 
-    if (olla_jout_grow(o, n + 2) != 0) {
+    if (n + 2 >= o->cap - o->len && olla_jout_grow(o, n + 2) != 0) {
         return;
     }
 
