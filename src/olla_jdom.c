@@ -900,7 +900,8 @@ olla_jdom_string_checked(olla_jdom_doc_t *doc, const u_char *s,
     u_char              *d, *d0, c;
     long                 cp, lo;
     size_t               n, room;
-    unsigned             flags, canon;
+    unsigned             flags, canon, reserved;
+    const u_char        *p0;
     olla_jdom_rawhdr_t  *hdr;
 #if (OLLA_JDOM_SSE2)
     int                  m;
@@ -910,17 +911,23 @@ olla_jdom_string_checked(olla_jdom_doc_t *doc, const u_char *s,
     vb = _mm_set1_epi8('\\');
 #endif
 
+    p0 = p;
+    reserved = 0;
+
+again:
+
     /* what may be written before the last 16 bytes and the NUL */
 
-    if (doc->avail < OLLA_JDOM_RAWHDR + 17 + (size_t) (p - s)) {
-        return NULL;
+    if (doc->avail < OLLA_JDOM_RAWHDR + 17 + (size_t) (p0 - s)) {
+        goto reserve;
     }
 
     room = doc->avail - OLLA_JDOM_RAWHDR - 17;
 
     d0 = (u_char *) doc->free + OLLA_JDOM_RAWHDR;
-    memcpy(d0, s, (size_t) (p - s));
-    d = d0 + (p - s);
+    memcpy(d0, s, (size_t) (p0 - s));
+    d = d0 + (p0 - s);
+    p = p0;
 
     flags = OLLA_JDOM_ESCAPED;
     canon = 1;
@@ -936,10 +943,6 @@ olla_jdom_string_checked(olla_jdom_doc_t *doc, const u_char *s,
         c = p[1];
 
         if (c != 'u') {
-            if (olla_jdom_unesc[c] == 0) {
-                return NULL;
-            }
-
             canon &= (c != '/');
             *d++ = olla_jdom_unesc[c];
             p += 2;
@@ -984,7 +987,7 @@ olla_jdom_string_checked(olla_jdom_doc_t *doc, const u_char *s,
 
         for ( ;; ) {
             if ((size_t) (d - d0) > room) {
-                return NULL;
+                goto reserve;
             }
 
 #if (OLLA_JDOM_SSE2)
@@ -1010,7 +1013,7 @@ olla_jdom_string_checked(olla_jdom_doc_t *doc, const u_char *s,
             n = (size_t) (olla_jdom_scan_checked(p, end) - p);
 
             if (n > room - (size_t) (d - d0)) {
-                return NULL;
+                goto reserve;
             }
 
             memcpy(d, p, n);
@@ -1048,6 +1051,24 @@ olla_jdom_string_checked(olla_jdom_doc_t *doc, const u_char *s,
     v->u.str = (const char *) d0;
 
     return p + 1;
+
+reserve:
+
+    /*
+     * the free space ran out: a chunk with room for the rest of the input,
+     * which the string cannot be longer than (no larger than the next
+     * chunk would be: chunks grow from the input's length)
+     */
+
+    if (reserved
+        || olla_jdom_reserve(doc, OLLA_JDOM_RAWHDR + (size_t) (end - s) + 17)
+           == NULL)
+    {
+        return NULL;
+    }
+
+    reserved = 1;
+    goto again;
 }
 
 
