@@ -570,15 +570,76 @@ olla_jdom_scan(const u_char *p, const u_char *end)
 
 /* the same for a string known valid: the first '"' or '\\', or end */
 
+#if (OLLA_JDOM_SSE2)
+
+/* the first '"' or '\\' in the 64 bytes at p, or 64 */
+
+static inline unsigned
+olla_jdom_qb64(const u_char *p, __m128i q, __m128i b)
+{
+    uint64_t  m;
+    __m128i   x0, x1, x2, x3, m0, m1, m2, m3;
+
+    x0 = _mm_loadu_si128((const __m128i *) p);
+    x1 = _mm_loadu_si128((const __m128i *) (p + 16));
+    x2 = _mm_loadu_si128((const __m128i *) (p + 32));
+    x3 = _mm_loadu_si128((const __m128i *) (p + 48));
+
+    m0 = _mm_or_si128(_mm_cmpeq_epi8(x0, q), _mm_cmpeq_epi8(x0, b));
+    m1 = _mm_or_si128(_mm_cmpeq_epi8(x1, q), _mm_cmpeq_epi8(x1, b));
+    m2 = _mm_or_si128(_mm_cmpeq_epi8(x2, q), _mm_cmpeq_epi8(x2, b));
+    m3 = _mm_or_si128(_mm_cmpeq_epi8(x3, q), _mm_cmpeq_epi8(x3, b));
+
+    if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(m0, m1),
+                                       _mm_or_si128(m2, m3)))
+        == 0)
+    {
+        return 64;
+    }
+
+    m = (uint64_t) (unsigned) _mm_movemask_epi8(m0)
+        | (uint64_t) (unsigned) _mm_movemask_epi8(m1) << 16
+        | (uint64_t) (unsigned) _mm_movemask_epi8(m2) << 32
+        | (uint64_t) (unsigned) _mm_movemask_epi8(m3) << 48;
+
+    return (unsigned) __builtin_ctzll(m);
+}
+
+#endif
+
+
 static inline const u_char *
 olla_jdom_scan_checked(const u_char *p, const u_char *end)
 {
 #if (OLLA_JDOM_SSE2)
     int       m;
+    unsigned  k;
     __m128i   x, q, b;
 
     q = _mm_set1_epi8('"');
     b = _mm_set1_epi8('\\');
+
+    /* most strings end in their first 16 bytes; long ones go 64 at a time */
+
+    if (end - p >= 16) {
+        x = _mm_loadu_si128((const __m128i *) p);
+        m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, q),
+                                           _mm_cmpeq_epi8(x, b)));
+        if (m) {
+            return p + __builtin_ctz((unsigned) m);
+        }
+
+        p += 16;
+
+        while (end - p >= 64) {
+            k = olla_jdom_qb64(p, q, b);
+            p += k;
+
+            if (k < 64) {
+                return p;
+            }
+        }
+    }
 
     while (end - p >= 16) {
         x = _mm_loadu_si128((const __m128i *) p);

@@ -236,7 +236,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int                rc;
-    char              *w, *w2, buf[256];
+    char              *w, *w2, buf[256], cbuf[256];
     size_t             wlen, wlen2;
     json_t            *j, *c, *back;
     unsigned           mode;
@@ -306,7 +306,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* valid: parsed as a body the routing scan read, the same document */
 
-    olla_jdom_init(&d2, (mode & 4) ? buf : NULL, (mode & 4) ? sizeof(buf) : 0);
+    olla_jdom_init(&d2, (mode & 4) ? cbuf : NULL,
+                   (mode & 4) ? sizeof(cbuf) : 0);
     d2.checked = 1;
     CHECK(olla_jdom_parse(&d2, doc, size) == OLLA_JDOM_OK);
     same(d2.root, d.root);

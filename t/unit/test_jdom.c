@@ -167,7 +167,7 @@ static int
 differ(const char *doc, size_t len)
 {
     int                rc;
-    char              *w, buf[512];
+    char              *w, buf[512], cbuf[512];
     size_t             wlen;
     json_t            *j, *c, *back;
     json_error_t       e;
@@ -202,7 +202,7 @@ differ(const char *doc, size_t len)
 
         /* valid: as the routing scan would have found it, checked */
 
-        olla_jdom_init(&dc, buf, sizeof(buf));
+        olla_jdom_init(&dc, cbuf, sizeof(cbuf));
         dc.checked = 1;
         assert_int_equal(olla_jdom_parse(&dc, doc, len), OLLA_JDOM_OK);
         same_dom(dc.root, d.root);
