@@ -1211,6 +1211,11 @@ olla_jdom_string_fast(olla_jdom_doc_t *doc, const u_char *s, const u_char *p,
 
             cp = olla_jdom_hex4(p + 2);
 
+            if (cp < 0) {
+                /* checked already: never */
+                return NULL;
+            }
+
             /* the form olla_jout_esc() writes: \u00XX, upper case */
 
             if (cp >= 0x20 || olla_jdom_esc[cp] != 'u'
