@@ -847,7 +847,7 @@ olla_anth_request(const char *body, size_t len, unsigned checked, char **out,
     r.nmsgs = 0;
     r.err = err;
     r.errlen = errlen;
-    olla_jout_init(&r.out, 0);
+    olla_jout_init(&r.out, len + len / 8 + 512);
     olla_jout_init(&r.tmp, 0);
     o = &r.out;
 

@@ -2668,7 +2668,10 @@ olla_jout_string(olla_jout_t *o, const olla_jdom_t *v)
 void
 olla_jout_value(olla_jout_t *o, const olla_jdom_t *v)
 {
-    size_t  i;
+    char                      *p;
+    size_t                     i, n, k;
+    const char                *text, *vtext;
+    const olla_jdom_member_t  *m;
 
     switch (v->type) {
 
@@ -2710,13 +2713,48 @@ olla_jout_value(olla_jout_t *o, const olla_jdom_t *v)
         olla_jout_ch(o, '{');
 
         for (i = 0; i < v->len; i++) {
-            if (i) {
-                olla_jout_ch(o, ',');
+            m = &v->u.members[i];
+
+            /* ',', the name and ':' at once; a string value with them */
+
+            text = olla_jdom_input(&m->key, &n);
+            vtext = NULL;
+            k = 0;
+
+            if (m->value.type == OLLA_JDOM_STRING) {
+                vtext = olla_jdom_input(&m->value, &k);
+                k += 2;
             }
 
-            olla_jout_string(o, &v->u.members[i].key);
-            olla_jout_ch(o, ':');
-            olla_jout_value(o, &v->u.members[i].value);
+            if (n + k + 4 >= o->cap - o->len
+                && olla_jout_grow(o, n + k + 4) != 0)
+            {
+                return;
+            }
+
+            p = o->p + o->len;
+
+            if (i) {
+                *p++ = ',';
+            }
+
+            *p++ = '"';
+            memcpy(p, text, n);
+            p += n;
+            *p++ = '"';
+            *p++ = ':';
+
+            if (k) {
+                *p++ = '"';
+                memcpy(p, vtext, k - 2);
+                p += k - 2;
+                *p++ = '"';
+                o->len = (size_t) (p - o->p);
+                continue;
+            }
+
+            o->len = (size_t) (p - o->p);
+            olla_jout_value(o, &m->value);
         }
 
         olla_jout_ch(o, '}');

@@ -157,7 +157,7 @@ olla_resp_request(const char *body, size_t len, unsigned checked, char **out,
     memset(&r, 0, sizeof(olla_resp_req_t));
     r.err = err;
     r.errlen = errlen;
-    olla_jout_init(&r.out, 0);
+    olla_jout_init(&r.out, len + len / 8 + 512);
     olla_jout_init(&r.tmp, 0);
     o = &r.out;
 
