@@ -455,6 +455,11 @@ olla_anth_esc_len(const olla_jdom_t *v)
     size_t          i, n;
     unsigned char   c;
 
+    if (!(v->flags & OLLA_JDOM_ESCAPED)) {
+        /* no escapes in the input: nothing that needs one */
+        return v->len;
+    }
+
     if (olla_jdom_raw(v, &n) != NULL) {
         /* the input's text, escaped as the writer escapes */
         return n;
