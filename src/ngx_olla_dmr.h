@@ -281,6 +281,8 @@ typedef struct {
     ngx_uint_t                   https;
     ngx_str_t                    type;
     const olla_profile_t        *profile;
+    const char                  *chat_path;    /* olla_path_chat() */
+    const char                  *responses_path;  /* native, or NULL */
     ngx_int_t                    priority;     /* -1 until resolved */
     ngx_str_t                    model_url;
     ngx_str_t                    health_url;

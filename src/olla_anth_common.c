@@ -20,7 +20,8 @@
 #include "olla_anth_int.h"
 
 
-static uint64_t olla_anth_rand(void);
+static void olla_anth_reseed(void);
+static uint64_t olla_anth_next(void);
 
 
 /* ------------------------------------------------------ buffers and strings */
@@ -251,37 +252,56 @@ olla_anth_set_id_seed(unsigned long long seed)
 }
 
 
-static uint64_t
-olla_anth_rand(void)
+/*
+ * A new seed when the process is not the one that drew the last (a
+ * worker forked from the master); the pid is asked once per id, not per
+ * character: getpid() is a system call
+ */
+
+static void
+olla_anth_reseed(void)
 {
     long       pid;
     FILE      *f;
-    uint64_t   z, seed;
+    uint64_t   seed;
 
-    if (!olla_anth_rng_fixed) {
-        pid = (long) getpid();
-
-        if (pid != olla_anth_rng_pid) {
-            seed = 0;
-
-            f = fopen("/dev/urandom", "rb");
-            if (f != NULL) {
-                if (fread(&seed, sizeof(seed), 1, f) != 1) {
-                    seed = 0;
-                }
-
-                fclose(f);
-            }
-
-            seed ^= (uint64_t) time(NULL) * 0x9e3779b97f4a7c15ULL;
-            seed ^= (uint64_t) clock() << 20;
-            seed ^= (uint64_t) pid << 40;
-            seed ^= (uint64_t) (uintptr_t) &seed;
-
-            olla_anth_rng ^= seed;
-            olla_anth_rng_pid = pid;
-        }
+    if (olla_anth_rng_fixed) {
+        return;
     }
+
+    pid = (long) getpid();
+
+    if (pid == olla_anth_rng_pid) {
+        return;
+    }
+
+    seed = 0;
+
+    f = fopen("/dev/urandom", "rb");
+    if (f != NULL) {
+        if (fread(&seed, sizeof(seed), 1, f) != 1) {
+            seed = 0;
+        }
+
+        fclose(f);
+    }
+
+    seed ^= (uint64_t) time(NULL) * 0x9e3779b97f4a7c15ULL;
+    seed ^= (uint64_t) clock() << 20;
+    seed ^= (uint64_t) pid << 40;
+    seed ^= (uint64_t) (uintptr_t) &seed;
+
+    olla_anth_rng ^= seed;
+    olla_anth_rng_pid = pid;
+}
+
+
+/* splitmix64 */
+
+static uint64_t
+olla_anth_next(void)
+{
+    uint64_t  z;
 
     olla_anth_rng += 0x9e3779b97f4a7c15ULL;
     z = olla_anth_rng;
@@ -302,8 +322,10 @@ olla_anth_gen_id(char *buf, const char *prefix)
     n = strlen(prefix);
     memcpy(buf, prefix, n);
 
+    olla_anth_reseed();
+
     for (i = 0; i < OLLA_ANTH_ID_CHARS; i++) {
-        buf[n + i] = olla_anth_b58[olla_anth_rand() % 58];
+        buf[n + i] = olla_anth_b58[olla_anth_next() % 58];
     }
 
     buf[n + OLLA_ANTH_ID_CHARS] = '\0';

@@ -11,6 +11,13 @@
 #include <string.h>
 
 
+/* the characters olla_path_safe() looks at; the others are a segment's */
+
+static const unsigned char  olla_path_special[256] = {
+    ['/'] = 1, ['\\'] = 1, ['%'] = 1, ['.'] = 1
+};
+
+
 int
 olla_path_safe(const char *uri, size_t len)
 {
@@ -33,6 +40,16 @@ olla_path_safe(const char *uri, size_t len)
     other = 0;
 
     for (p++; p <= last; p++) {
+
+        if (p < last && !olla_path_special[(unsigned char) *p]) {
+            /* a run of ordinary characters, at once */
+
+            other++;
+
+            do {
+                p++;
+            } while (p < last && !olla_path_special[(unsigned char) *p]);
+        }
 
         if (p == last || *p == '/') {
             if ((dots && !other) || (p < last && dots == 0 && other == 0)) {
