@@ -2069,6 +2069,8 @@ ngx_olla_dmr_rules_index(void)
 static ngx_uint_t
 ngx_olla_dmr_dropped(ngx_table_elt_t *h, ngx_uint_t mask)
 {
+    u_char                       c;
+    ngx_uint_t                   i;
     ngx_olla_dmr_header_rule_t  *rule;
     ngx_olla_dmr_rule_len_t     *bucket;
 
@@ -2083,10 +2085,25 @@ ngx_olla_dmr_dropped(ngx_table_elt_t *h, ngx_uint_t mask)
     }
 
     for (rule = bucket->first; rule; rule = rule->next) {
-        if ((rule->drop & mask)
-            && ngx_strncasecmp(h->key.data, rule->name.data, rule->name.len)
-               == 0)
-        {
+        if (!(rule->drop & mask)) {
+            continue;
+        }
+
+        /* ngx_strncasecmp() with a lowercase name, inline */
+
+        for (i = 0; i < rule->name.len; i++) {
+            c = h->key.data[i];
+
+            if (c >= 'A' && c <= 'Z') {
+                c |= 0x20;
+            }
+
+            if (c != rule->name.data[i]) {
+                break;
+            }
+        }
+
+        if (i == rule->name.len) {
             return 1;
         }
     }

@@ -91,6 +91,11 @@ olla_anth_strndup(const char *p, size_t n)
 }
 
 
+/* what olla_anth_clean() takes for a space with ctl */
+
+#define olla_anth_blank(c)  ((c) < 0x20 || (c) == 0x7f || (c) == ' ')
+
+
 /*
  * Appends p[0..n) as valid UTF-8: a byte that does not start a valid
  * sequence becomes "?".  With ctl, control characters count as spaces,
@@ -111,20 +116,52 @@ olla_anth_clean(olla_abuf_t *b, const unsigned char *p, size_t n, size_t max,
         c = p[i];
         seq = 1;
 
-        if (c < 0x80) {
-            if (ctl && (c < 0x20 || c == 0x7f || c == ' ')) {
-                if (added == 0 || b->p[b->len - 1] == ' ') {
-                    continue;
+        if (c < 0x80 && !(ctl && olla_anth_blank(c))) {
+            /* a run of ASCII that stays as it is, in one piece */
+
+            for (k = i + 1;
+                 k < n && p[k] < 0x80 && !(ctl && olla_anth_blank(p[k]));
+                 k++)
+            {
+                /* void */
+            }
+
+            if (k - i > max - added) {
+                /* added <= max: what fits, and no more */
+
+                if (max > added
+                    && olla_abuf_add(b, (const char *) p + i, max - added)
+                       != 0)
+                {
+                    return -1;
                 }
 
-                c = ' ';
+                added = max;
+                break;
+            }
+
+            seq = k - i;
+
+            if (olla_abuf_add(b, (const char *) p + i, seq) != 0) {
+                return -1;
+            }
+
+            added += seq;
+            continue;
+        }
+
+        if (c < 0x80) {
+            /* a control character or a space, with ctl */
+
+            if (added == 0 || b->p[b->len - 1] == ' ') {
+                continue;
             }
 
             if (added + 1 > max) {
                 break;
             }
 
-            if (olla_abuf_add(b, (const char *) &c, 1) != 0) {
+            if (olla_abuf_add(b, " ", 1) != 0) {
                 return -1;
             }
 
@@ -317,15 +354,28 @@ olla_anth_next(void)
 void
 olla_anth_gen_id(char *buf, const char *prefix)
 {
-    size_t  i, n;
+    size_t    i, n;
+    uint64_t  z;
 
     n = strlen(prefix);
     memcpy(buf, prefix, n);
 
     olla_anth_reseed();
 
+    /*
+     * nine characters from each draw: 58^9 is 1/2483 of 2^64, so the
+     * ninth is uniform within 0.05%
+     */
+
+    z = 0;
+
     for (i = 0; i < OLLA_ANTH_ID_CHARS; i++) {
-        buf[n + i] = olla_anth_b58[olla_anth_next() % 58];
+        if (i % 9 == 0) {
+            z = olla_anth_next();
+        }
+
+        buf[n + i] = olla_anth_b58[z % 58];
+        z /= 58;
     }
 
     buf[n + OLLA_ANTH_ID_CHARS] = '\0';

@@ -182,7 +182,19 @@ olla_anth_usage_json(olla_jout_t *o, long long in, long long cached,
 static int
 olla_anth_cstring(olla_jout_t *o, const char *s)
 {
+    size_t       n;
     olla_abuf_t  b;
+
+    /* ASCII needs no mending (the client's model name, as a rule) */
+
+    for (n = 0; s[n] != '\0' && (unsigned char) s[n] < 0x80; n++) {
+        /* void */
+    }
+
+    if (s[n] == '\0') {
+        olla_jout_str(o, s, n);
+        return 0;
+    }
 
     memset(&b, 0, sizeof(olla_abuf_t));
 
