@@ -293,16 +293,33 @@ ngx_olla_dmr_header_filter(ngx_http_request_t *r)
     }
 
     if (ctx->model.len) {
-        len = olla_header_value((char *) ctx->model.data, ctx->model.len,
-                                (char *) buf, sizeof(buf));
+
+        /* visible ASCII that fits is its own header value, as it is */
+
+        for (len = 0; len < ctx->model.len && len + 1 < sizeof(buf); len++) {
+            if (ctx->model.data[len] < 0x21 || ctx->model.data[len] > 0x7e) {
+                break;
+            }
+        }
+
+        if (len == ctx->model.len) {
+            p = ctx->model.data;
+
+        } else {
+            len = olla_header_value((char *) ctx->model.data, ctx->model.len,
+                                    (char *) buf, sizeof(buf));
+            p = NULL;
+        }
 
         if (len) {
-            p = ngx_pnalloc(r->pool, len);
             if (p == NULL) {
-                return NGX_ERROR;
-            }
+                p = ngx_pnalloc(r->pool, len);
+                if (p == NULL) {
+                    return NGX_ERROR;
+                }
 
-            ngx_memcpy(p, buf, len);
+                ngx_memcpy(p, buf, len);
+            }
 
             if (ngx_olla_dmr_add_header(r, "X-Olla-Model", p, len)
                 != NGX_OK)

@@ -2089,7 +2089,17 @@ ngx_olla_dmr_dropped(ngx_table_elt_t *h, ngx_uint_t mask)
             continue;
         }
 
-        /* ngx_strncasecmp() with a lowercase name, inline */
+        if (h->lowcase_key) {
+            /* the name in lowercase, as nginx's own lookups use it */
+
+            if (ngx_memcmp(h->lowcase_key, rule->name.data, rule->name.len)
+                == 0)
+            {
+                return 1;
+            }
+
+            continue;
+        }
 
         for (i = 0; i < rule->name.len; i++) {
             c = h->key.data[i];

@@ -354,8 +354,9 @@ olla_anth_next(void)
 void
 olla_anth_gen_id(char *buf, const char *prefix)
 {
-    size_t    i, n;
-    uint64_t  z;
+    char      *p, *last, *stop;
+    size_t     n;
+    uint64_t   z;
 
     n = strlen(prefix);
     memcpy(buf, prefix, n);
@@ -367,15 +368,17 @@ olla_anth_gen_id(char *buf, const char *prefix)
      * ninth is uniform within 0.05%
      */
 
-    z = 0;
+    p = buf + n;
+    last = p + OLLA_ANTH_ID_CHARS;
 
-    for (i = 0; i < OLLA_ANTH_ID_CHARS; i++) {
-        if (i % 9 == 0) {
-            z = olla_anth_next();
+    while (p < last) {
+        z = olla_anth_next();
+        stop = (last - p > 9) ? p + 9 : last;
+
+        while (p < stop) {
+            *p++ = olla_anth_b58[z % 58];
+            z /= 58;
         }
-
-        buf[n + i] = olla_anth_b58[z % 58];
-        z /= 58;
     }
 
     buf[n + OLLA_ANTH_ID_CHARS] = '\0';

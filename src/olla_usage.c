@@ -346,7 +346,8 @@ olla_usage_done(olla_usage_t *u)
 static void
 olla_usage_scan(olla_usage_t *u, const char *p, size_t n)
 {
-    unsigned     m, len;
+    unsigned     m, w;
+    uint32_t     lens;
     __m128i      quote, v;
     const char  *q, *end, *x;
 
@@ -365,16 +366,18 @@ olla_usage_scan(olla_usage_t *u, const char *p, size_t n)
                 continue;
             }
 
-            if (m) {
+            if (end - x >= 17) {
                 /*
-                 * the next quote is in the block: the word's length,
-                 * which no key may have (keys hold no quote)
+                 * the next quote ends the word (keys hold none): its
+                 * length, or 16 and more, which no key may have
                  */
 
-                len = (unsigned) (q + __builtin_ctz(m) - x - 1);
+                w = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(
+                        _mm_loadu_si128((const __m128i *) (x + 1)), quote));
+                lens = olla_usage_lens[(unsigned char) x[1]];
 
-                if (!(olla_usage_lens[(unsigned char) x[1]]
-                      & ((uint32_t) 1 << len)))
+                if (w ? !(lens & ((uint32_t) 1 << __builtin_ctz(w)))
+                      : !(lens & 0xffff0000))
                 {
                     continue;
                 }
