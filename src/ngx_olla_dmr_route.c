@@ -86,6 +86,10 @@ static ngx_olla_dmr_rule_len_t  ngx_olla_dmr_rules_by_len[
                                                     NGX_OLLA_DMR_RULE_LENS];
 static ngx_uint_t               ngx_olla_dmr_rules_indexed;
 
+/* the hashes of the headers set upstream, counted with the index */
+static ngx_uint_t               ngx_olla_dmr_hash_request_id;
+static ngx_uint_t               ngx_olla_dmr_hash_content_type;
+
 
 static ngx_int_t ngx_olla_dmr_route_start(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx);
@@ -2060,6 +2064,11 @@ ngx_olla_dmr_rules_index(void)
         *last = rule;
     }
 
+    ngx_olla_dmr_hash_request_id = ngx_hash_key((u_char *) "x-request-id",
+                                            sizeof("x-request-id") - 1);
+    ngx_olla_dmr_hash_content_type = ngx_hash_key((u_char *) "content-type",
+                                            sizeof("content-type") - 1);
+
     ngx_olla_dmr_rules_indexed = 1;
 }
 
@@ -2092,8 +2101,10 @@ ngx_olla_dmr_dropped(ngx_table_elt_t *h, ngx_uint_t mask)
         if (h->lowcase_key) {
             /* the name in lowercase, as nginx's own lookups use it */
 
-            if (ngx_memcmp(h->lowcase_key, rule->name.data, rule->name.len)
-                == 0)
+            if (h->lowcase_key[0] == rule->name.data[0]
+                && ngx_memcmp(h->lowcase_key, rule->name.data,
+                              rule->name.len)
+                   == 0)
             {
                 return 1;
             }
@@ -2215,7 +2226,7 @@ ngx_olla_dmr_set_headers(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 
     ngx_str_set(&nh->key, "X-Request-ID");
     nh->lowcase_key = (u_char *) "x-request-id";
-    nh->hash = ngx_hash_key(nh->lowcase_key, nh->key.len);
+    nh->hash = ngx_olla_dmr_hash_request_id;
     nh->value = ctx->request_id;
 #if (nginx_version >= 1023000)
     nh->next = NULL;
@@ -2229,7 +2240,7 @@ ngx_olla_dmr_set_headers(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 
         ngx_str_set(&nh->key, "Content-Type");
         nh->lowcase_key = (u_char *) "content-type";
-        nh->hash = ngx_hash_key(nh->lowcase_key, nh->key.len);
+        nh->hash = ngx_olla_dmr_hash_content_type;
         ngx_str_set(&nh->value, "application/json");
 #if (nginx_version >= 1023000)
         nh->next = NULL;

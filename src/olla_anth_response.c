@@ -64,13 +64,25 @@ olla_anth_stop_reason(const char *finish, int tools)
 const char *
 olla_anth_finish_norm(const olla_jdom_t *v)
 {
-    size_t              i;
+    size_t              i, n;
     static const char  *known[] = {
         "length", "tool_calls", "function_call", "content_filter"
     };
 
+    /* none of the known is 4 bytes long: "stop", the common one, at once */
+
+    if (!olla_jdom_is_string(v)) {
+        return "stop";
+    }
+
+    n = olla_jdom_cstrlen(v);
+
+    if (n == 4) {
+        return "stop";
+    }
+
     for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-        if (olla_anth_str_is(v, known[i], strlen(known[i]))) {
+        if (strlen(known[i]) == n && memcmp(v->u.str, known[i], n) == 0) {
             return known[i];
         }
     }
