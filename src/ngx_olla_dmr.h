@@ -281,6 +281,8 @@ typedef struct {
     ngx_uint_t                   https;
     ngx_str_t                    type;
     const olla_profile_t        *profile;
+    const char                  *chat_path;    /* olla_path_chat() */
+    const char                  *responses_path;  /* native, or NULL */
     ngx_int_t                    priority;     /* -1 until resolved */
     ngx_str_t                    model_url;
     ngx_str_t                    health_url;
@@ -656,8 +658,11 @@ ngx_uint_t ngx_olla_dmr_upstream_pooled(ngx_olla_dmr_upstream_t *ups);
 /* ngx_olla_dmr_reply.c */
 ngx_olla_dmr_ctx_t *ngx_olla_dmr_create_ctx(ngx_http_request_t *r);
 ngx_olla_dmr_ctx_t *ngx_olla_dmr_error_ctx(ngx_http_request_t *r);
-ngx_int_t ngx_olla_dmr_add_header(ngx_http_request_t *r, const char *key,
-    u_char *value, size_t len);
+/* a response header named by a string literal, its length counted once */
+#define ngx_olla_dmr_add_header(r, key, value, len)                         \
+    ngx_olla_dmr_add_header_n(r, "" key, sizeof(key) - 1, value, len)
+ngx_int_t ngx_olla_dmr_add_header_n(ngx_http_request_t *r, const char *key,
+    size_t key_len, u_char *value, size_t len);
 struct json_t;     /* jansson's json_t, for the files that do not use it */
 ngx_int_t ngx_olla_dmr_send_jansson(ngx_http_request_t *r,
     ngx_uint_t status, struct json_t *root);

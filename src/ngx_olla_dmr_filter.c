@@ -154,8 +154,9 @@ ngx_olla_dmr_add_variables(ngx_conf_t *cf)
 static ngx_int_t
 ngx_olla_dmr_header_filter(ngx_http_request_t *r)
 {
-    u_char               *p;
+    u_char               *p, *last;
     size_t                len;
+    ngx_msec_t            n;
     ngx_msec_int_t        ms;
     ngx_olla_dmr_ctx_t   *ctx;
     u_char                buf[NGX_OLLA_DMR_HEADER_MODEL];
@@ -269,9 +270,22 @@ ngx_olla_dmr_header_filter(ngx_http_request_t *r)
             return NGX_ERROR;
         }
 
-        len = ngx_sprintf(p, "%Mms", (ngx_msec_t) ngx_max(ms, 0)) - p;
+        /* "%Mms", the digits from the end of the room back */
 
-        if (ngx_olla_dmr_add_header(r, "X-Olla-Response-Time", p, len)
+        last = p + NGX_INT_T_LEN;
+        last[0] = 'm';
+        last[1] = 's';
+
+        n = (ngx_msec_t) ngx_max(ms, 0);
+
+        do {
+            *--last = (u_char) ('0' + n % 10);
+            n /= 10;
+        } while (n);
+
+        len = p + NGX_INT_T_LEN + 2 - last;
+
+        if (ngx_olla_dmr_add_header(r, "X-Olla-Response-Time", last, len)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -279,16 +293,33 @@ ngx_olla_dmr_header_filter(ngx_http_request_t *r)
     }
 
     if (ctx->model.len) {
-        len = olla_header_value((char *) ctx->model.data, ctx->model.len,
-                                (char *) buf, sizeof(buf));
+
+        /* visible ASCII that fits is its own header value, as it is */
+
+        for (len = 0; len < ctx->model.len && len + 1 < sizeof(buf); len++) {
+            if (ctx->model.data[len] < 0x21 || ctx->model.data[len] > 0x7e) {
+                break;
+            }
+        }
+
+        if (len == ctx->model.len) {
+            p = ctx->model.data;
+
+        } else {
+            len = olla_header_value((char *) ctx->model.data, ctx->model.len,
+                                    (char *) buf, sizeof(buf));
+            p = NULL;
+        }
 
         if (len) {
-            p = ngx_pnalloc(r->pool, len);
             if (p == NULL) {
-                return NGX_ERROR;
-            }
+                p = ngx_pnalloc(r->pool, len);
+                if (p == NULL) {
+                    return NGX_ERROR;
+                }
 
-            ngx_memcpy(p, buf, len);
+                ngx_memcpy(p, buf, len);
+            }
 
             if (ngx_olla_dmr_add_header(r, "X-Olla-Model", p, len)
                 != NGX_OK)

@@ -1123,7 +1123,7 @@ ngx_olla_dmr_load_request(ngx_olla_dmr_probe_t *pr)
                             &pr->load) - body;
 
     } else {
-        path = olla_path_chat(ep->profile);
+        path = ep->chat_path;
         extra = "X-Preload-Only: true" CRLF;
         blen = ngx_snprintf(body, sizeof(body),
                             "{\"model\":\"%V\",\"messages\":[]}",

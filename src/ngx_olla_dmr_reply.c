@@ -298,8 +298,8 @@ ngx_olla_dmr_new_id(u_char *p)
 /* a response header; key is a literal, value lives in the request pool */
 
 ngx_int_t
-ngx_olla_dmr_add_header(ngx_http_request_t *r, const char *key, u_char *value,
-    size_t len)
+ngx_olla_dmr_add_header_n(ngx_http_request_t *r, const char *key,
+    size_t key_len, u_char *value, size_t len)
 {
     ngx_table_elt_t  *h;
 
@@ -313,7 +313,7 @@ ngx_olla_dmr_add_header(ngx_http_request_t *r, const char *key, u_char *value,
     h->next = NULL;
 #endif
     h->key.data = (u_char *) key;
-    h->key.len = ngx_strlen(key);
+    h->key.len = key_len;
     h->value.data = value;
     h->value.len = len;
 

@@ -41,10 +41,22 @@
 #define NGX_OLLA_DMR_NUM             32     /* a number's text */
 
 
-typedef struct {
+typedef struct ngx_olla_dmr_header_rule_s  ngx_olla_dmr_header_rule_t;
+
+struct ngx_olla_dmr_header_rule_s {
     ngx_str_t                    name;
     ngx_uint_t                   drop;       /* bit: when to drop */
-} ngx_olla_dmr_header_rule_t;
+    ngx_olla_dmr_header_rule_t  *next;       /* of the same length */
+};
+
+/* the rules by the length of their name (ngx_olla_dmr_rules_index) */
+
+#define NGX_OLLA_DMR_RULE_LENS         32
+
+typedef struct {
+    ngx_uint_t                   drop;       /* of its rules, or'ed */
+    ngx_olla_dmr_header_rule_t  *first;
+} ngx_olla_dmr_rule_len_t;
 
 #define NGX_OLLA_DMR_DROP_ALWAYS       1
 #define NGX_OLLA_DMR_DROP_CREDENTIALS  2
@@ -53,27 +65,38 @@ typedef struct {
 
 
 static ngx_olla_dmr_header_rule_t  ngx_olla_dmr_header_rules[] = {
-    { ngx_string("origin"), NGX_OLLA_DMR_DROP_ALWAYS },
-    { ngx_string("x-request-id"), NGX_OLLA_DMR_DROP_ALWAYS },
+    { ngx_string("origin"), NGX_OLLA_DMR_DROP_ALWAYS, NULL },
+    { ngx_string("x-request-id"), NGX_OLLA_DMR_DROP_ALWAYS, NULL },
     { ngx_string("authorization"),
-      NGX_OLLA_DMR_DROP_CREDENTIALS|NGX_OLLA_DMR_DROP_KEY },
+      NGX_OLLA_DMR_DROP_CREDENTIALS|NGX_OLLA_DMR_DROP_KEY, NULL },
     { ngx_string("x-api-key"),
-      NGX_OLLA_DMR_DROP_CREDENTIALS|NGX_OLLA_DMR_DROP_KEY },
-    { ngx_string("cookie"), NGX_OLLA_DMR_DROP_CREDENTIALS },
-    { ngx_string("proxy-authorization"), NGX_OLLA_DMR_DROP_CREDENTIALS },
-    { ngx_string("x-auth-token"), NGX_OLLA_DMR_DROP_CREDENTIALS },
-    { ngx_string("accept-encoding"), NGX_OLLA_DMR_DROP_TRANSLATION },
-    { ngx_string("anthropic-version"), NGX_OLLA_DMR_DROP_TRANSLATION },
-    { ngx_string("anthropic-beta"), NGX_OLLA_DMR_DROP_TRANSLATION },
-    { ngx_string("content-type"), NGX_OLLA_DMR_DROP_TRANSLATION },
-    { ngx_null_string, 0 }
+      NGX_OLLA_DMR_DROP_CREDENTIALS|NGX_OLLA_DMR_DROP_KEY, NULL },
+    { ngx_string("cookie"), NGX_OLLA_DMR_DROP_CREDENTIALS, NULL },
+    { ngx_string("proxy-authorization"), NGX_OLLA_DMR_DROP_CREDENTIALS,
+      NULL },
+    { ngx_string("x-auth-token"), NGX_OLLA_DMR_DROP_CREDENTIALS, NULL },
+    { ngx_string("accept-encoding"), NGX_OLLA_DMR_DROP_TRANSLATION, NULL },
+    { ngx_string("anthropic-version"), NGX_OLLA_DMR_DROP_TRANSLATION, NULL },
+    { ngx_string("anthropic-beta"), NGX_OLLA_DMR_DROP_TRANSLATION, NULL },
+    { ngx_string("content-type"), NGX_OLLA_DMR_DROP_TRANSLATION, NULL },
+    { ngx_null_string, 0, NULL }
 };
+
+static ngx_olla_dmr_rule_len_t  ngx_olla_dmr_rules_by_len[
+                                                    NGX_OLLA_DMR_RULE_LENS];
+static ngx_uint_t               ngx_olla_dmr_rules_indexed;
+
+/* the hashes of the headers set upstream, counted with the index */
+static ngx_uint_t               ngx_olla_dmr_hash_request_id;
+static ngx_uint_t               ngx_olla_dmr_hash_content_type;
 
 
 static ngx_int_t ngx_olla_dmr_route_start(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx);
 static ngx_int_t ngx_olla_dmr_route_provider(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx, ngx_str_t *rest);
+static u_char *ngx_olla_dmr_find(u_char *p, size_t len, const char *s,
+    size_t n);
 static ngx_int_t ngx_olla_dmr_route_not_found(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx, ngx_str_t *rest);
 static ngx_int_t ngx_olla_dmr_method(ngx_http_request_t *r,
@@ -99,7 +122,6 @@ static ngx_int_t ngx_olla_dmr_response_path(ngx_olla_dmr_ctx_t *ctx,
     size_t base);
 static ngx_int_t ngx_olla_dmr_response_pin(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx);
-static const char *ngx_olla_dmr_responses_base(const olla_profile_t *p);
 static ngx_int_t ngx_olla_dmr_candidates(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx);
 static ngx_uint_t ngx_olla_dmr_serves(ngx_olla_dmr_ctx_t *ctx,
@@ -123,6 +145,7 @@ static ngx_int_t ngx_olla_dmr_replace_body(ngx_http_request_t *r,
     u_char *data, size_t len);
 static ngx_int_t ngx_olla_dmr_set_headers(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx);
+static void ngx_olla_dmr_rules_index(void);
 static ngx_uint_t ngx_olla_dmr_dropped(ngx_table_elt_t *h, ngx_uint_t mask);
 static ngx_int_t ngx_olla_dmr_set_uri(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx, const char *path, const char *suffix);
@@ -387,7 +410,8 @@ ngx_olla_dmr_route_provider(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
 
     /* the Responses API on the type: a response by id, or a new one */
 
-    seg = ngx_strnstr(ctx->path.data, "/responses", ctx->path.len);
+    seg = ngx_olla_dmr_find(ctx->path.data, ctx->path.len, "/responses",
+                            sizeof("/responses") - 1);
 
     if (seg && (size_t) (seg - ctx->path.data) + sizeof("/responses") - 1
                <= ctx->path.len)
@@ -421,6 +445,35 @@ ngx_olla_dmr_route_provider(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The first s[0..n) in p[0..len) before any NUL, or NULL: what
+ * ngx_strnstr() finds, without a call per candidate (s holds no NUL)
+ */
+
+static u_char *
+ngx_olla_dmr_find(u_char *p, size_t len, const char *s, size_t n)
+{
+    u_char  *last;
+
+    if (n == 0 || len < n) {
+        return NULL;
+    }
+
+    for (last = p + len - n; p <= last; p++) {
+        if (p[0] == (u_char) s[0]) {
+            if (ngx_memcmp(p, s, n) == 0) {
+                return p;
+            }
+
+        } else if (p[0] == '\0') {
+            return NULL;
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -744,7 +797,7 @@ ngx_olla_dmr_route_dispatch(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
     } else if (ctx->route->action == OLLA_ACT_RESPONSE) {
         /* the type's path of the response, by its id */
 
-        path = ngx_olla_dmr_responses_base(ep->profile);
+        path = ep->responses_path;
 
         if (path == NULL
             || ngx_olla_dmr_set_uri(r, ctx, path, NULL) != NGX_OK
@@ -1165,15 +1218,6 @@ ngx_olla_dmr_response_pin(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 }
 
 
-/* the path a type serves the Responses API under natively, or NULL */
-
-static const char *
-ngx_olla_dmr_responses_base(const olla_profile_t *p)
-{
-    return olla_path_map(p, "/v1/responses", sizeof("/v1/responses") - 1);
-}
-
-
 /* the endpoints that may serve the route: the others are skipped */
 
 static ngx_int_t
@@ -1239,13 +1283,12 @@ ngx_olla_dmr_serves(ngx_olla_dmr_ctx_t *ctx, ngx_olla_dmr_endpoint_t *ep)
 
     if (ctx->route->xlat == OLLA_XLAT_RESPONSES) {
         /* native, or translated to its chat completions */
-        return ngx_olla_dmr_responses_base(ep->profile) != NULL
-               || (ctx->olcf->translation
-                   && olla_path_chat(ep->profile) != NULL);
+        return ep->responses_path != NULL
+               || (ctx->olcf->translation && ep->chat_path != NULL);
     }
 
     if (ctx->route->action == OLLA_ACT_RESPONSE) {
-        return ngx_olla_dmr_responses_base(ep->profile) != NULL;
+        return ep->responses_path != NULL;
     }
 
     switch (ctx->kind) {
@@ -1262,7 +1305,7 @@ ngx_olla_dmr_serves(ngx_olla_dmr_ctx_t *ctx, ngx_olla_dmr_endpoint_t *ep)
             return 1;
         }
 
-        return olcf->translation && olla_path_chat(ep->profile) != NULL;
+        return olcf->translation && ep->chat_path != NULL;
 
     default:
         return 1;
@@ -1480,7 +1523,7 @@ ngx_olla_dmr_route_translating(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     prof = ep->profile;
 
     if (ctx->route->xlat == OLLA_XLAT_RESPONSES) {
-        path = ngx_olla_dmr_responses_base(prof);
+        path = ep->responses_path;
 
         if (path && ctx->resp_foreign && ctx->rid.len == 0) {
             /*
@@ -1561,7 +1604,7 @@ ngx_olla_dmr_translate_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
                                  ? "Responses" : "Anthropic");
     }
 
-    chat = olla_path_chat(ep->profile);
+    chat = ep->chat_path;
 
     if (chat == NULL) {
         ngx_olla_dmr_unpick(ctx);
@@ -1998,19 +2041,93 @@ ngx_olla_dmr_replace_body(ngx_http_request_t *r, u_char *data, size_t len)
 }
 
 
+/*
+ * The rules chained by the length of their name, once per process: a
+ * header is compared with the few of its length, and with none when no
+ * rule of its length applies
+ */
+
+static void
+ngx_olla_dmr_rules_index(void)
+{
+    ngx_olla_dmr_header_rule_t  *rule, **last;
+    ngx_olla_dmr_rule_len_t     *bucket;
+
+    for (rule = ngx_olla_dmr_header_rules; rule->name.len; rule++) {
+        /* every name is shorter than NGX_OLLA_DMR_RULE_LENS */
+
+        bucket = &ngx_olla_dmr_rules_by_len[rule->name.len];
+        bucket->drop |= rule->drop;
+
+        for (last = &bucket->first; *last; last = &(*last)->next) {
+            /* void */
+        }
+
+        rule->next = NULL;
+        *last = rule;
+    }
+
+    ngx_olla_dmr_hash_request_id = ngx_hash_key((u_char *) "x-request-id",
+                                            sizeof("x-request-id") - 1);
+    ngx_olla_dmr_hash_content_type = ngx_hash_key((u_char *) "content-type",
+                                            sizeof("content-type") - 1);
+
+    ngx_olla_dmr_rules_indexed = 1;
+}
+
+
 /* a request header the rules in force drop before proxying */
 
 static ngx_uint_t
 ngx_olla_dmr_dropped(ngx_table_elt_t *h, ngx_uint_t mask)
 {
+    u_char                       c;
+    ngx_uint_t                   i;
     ngx_olla_dmr_header_rule_t  *rule;
+    ngx_olla_dmr_rule_len_t     *bucket;
 
-    for (rule = ngx_olla_dmr_header_rules; rule->name.len; rule++) {
-        if ((rule->drop & mask)
-            && h->key.len == rule->name.len
-            && ngx_strncasecmp(h->key.data, rule->name.data, rule->name.len)
-               == 0)
-        {
+    if (h->key.len >= NGX_OLLA_DMR_RULE_LENS) {
+        return 0;
+    }
+
+    bucket = &ngx_olla_dmr_rules_by_len[h->key.len];
+
+    if (!(bucket->drop & mask)) {
+        return 0;
+    }
+
+    for (rule = bucket->first; rule; rule = rule->next) {
+        if (!(rule->drop & mask)) {
+            continue;
+        }
+
+        if (h->lowcase_key) {
+            /* the name in lowercase, as nginx's own lookups use it */
+
+            if (h->lowcase_key[0] == rule->name.data[0]
+                && ngx_memcmp(h->lowcase_key, rule->name.data,
+                              rule->name.len)
+                   == 0)
+            {
+                return 1;
+            }
+
+            continue;
+        }
+
+        for (i = 0; i < rule->name.len; i++) {
+            c = h->key.data[i];
+
+            if (c >= 'A' && c <= 'Z') {
+                c |= 0x20;
+            }
+
+            if (c != rule->name.data[i]) {
+                break;
+            }
+        }
+
+        if (i == rule->name.len) {
             return 1;
         }
     }
@@ -2045,6 +2162,10 @@ ngx_olla_dmr_set_headers(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 
     if (ctx->mode == NGX_OLLA_DMR_MODE_TRANSLATION) {
         mask |= NGX_OLLA_DMR_DROP_TRANSLATION;
+    }
+
+    if (!ngx_olla_dmr_rules_indexed) {
+        ngx_olla_dmr_rules_index();
     }
 
     /* first pass: is there anything to drop? */
@@ -2108,7 +2229,7 @@ ngx_olla_dmr_set_headers(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 
     ngx_str_set(&nh->key, "X-Request-ID");
     nh->lowcase_key = (u_char *) "x-request-id";
-    nh->hash = ngx_hash_key(nh->lowcase_key, nh->key.len);
+    nh->hash = ngx_olla_dmr_hash_request_id;
     nh->value = ctx->request_id;
 #if (nginx_version >= 1023000)
     nh->next = NULL;
@@ -2122,7 +2243,7 @@ ngx_olla_dmr_set_headers(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 
         ngx_str_set(&nh->key, "Content-Type");
         nh->lowcase_key = (u_char *) "content-type";
-        nh->hash = ngx_hash_key(nh->lowcase_key, nh->key.len);
+        nh->hash = ngx_olla_dmr_hash_content_type;
         ngx_str_set(&nh->value, "application/json");
 #if (nginx_version >= 1023000)
         nh->next = NULL;

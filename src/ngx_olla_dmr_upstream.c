@@ -869,6 +869,12 @@ ngx_olla_dmr_resolve_endpoints(ngx_conf_t *cf, ngx_olla_dmr_main_conf_t *omcf)
 
             ep[j].profile = p;
 
+            /* the paths requests are sent to, looked up once */
+
+            ep[j].chat_path = olla_path_chat(p);
+            ep[j].responses_path = olla_path_map(p, "/v1/responses",
+                                                 sizeof("/v1/responses") - 1);
+
             if (ep[j].priority < 0) {
                 ep[j].priority = p->default_priority >= 0
                                  ? p->default_priority : 50;
@@ -904,7 +910,7 @@ ngx_olla_dmr_resolve_endpoints(ngx_conf_t *cf, ngx_olla_dmr_main_conf_t *omcf)
             }
 
             if (ep[j].preload && ep[j].ps_format == OLLA_PS_DMR
-                && olla_path_chat(p) == NULL)
+                && ep[j].chat_path == NULL)
             {
                 ngx_olla_dmr_conf_error(cf, ep[j].conf_file, ep[j].conf_line,
                                         "endpoint \"%V\" has preload= but "

@@ -64,13 +64,25 @@ olla_anth_stop_reason(const char *finish, int tools)
 const char *
 olla_anth_finish_norm(const olla_jdom_t *v)
 {
-    size_t              i;
+    size_t              i, n;
     static const char  *known[] = {
         "length", "tool_calls", "function_call", "content_filter"
     };
 
+    /* none of the known is 4 bytes long: "stop", the common one, at once */
+
+    if (!olla_jdom_is_string(v)) {
+        return "stop";
+    }
+
+    n = olla_jdom_cstrlen(v);
+
+    if (n == 4) {
+        return "stop";
+    }
+
     for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-        if (olla_anth_str_is(v, known[i], strlen(known[i]))) {
+        if (strlen(known[i]) == n && memcmp(v->u.str, known[i], n) == 0) {
             return known[i];
         }
     }
@@ -182,7 +194,19 @@ olla_anth_usage_json(olla_jout_t *o, long long in, long long cached,
 static int
 olla_anth_cstring(olla_jout_t *o, const char *s)
 {
+    size_t       n;
     olla_abuf_t  b;
+
+    /* ASCII needs no mending (the client's model name, as a rule) */
+
+    for (n = 0; s[n] != '\0' && (unsigned char) s[n] < 0x80; n++) {
+        /* void */
+    }
+
+    if (s[n] == '\0') {
+        olla_jout_str(o, s, n);
+        return 0;
+    }
 
     memset(&b, 0, sizeof(olla_abuf_t));
 

@@ -26,16 +26,27 @@ olla_model_space(int c)
 size_t
 olla_model_normalise(const char *in, size_t len, char *out, size_t cap)
 {
-    size_t       i, n, tag, slash;
+    size_t       i, n, k, tag, slash;
     const char  *p, *last;
     char         c;
 
-#define OLLA_PUT(ch)                                                          \
+    /*
+     * n counts every byte of the name; those that fit before the NUL
+     * (n + 1 < cap) are written: OLLA_ROOM() of the next len of them
+     */
+
+#define OLLA_ROOM(len)                                                        \
+    ((n + 1 < cap) ? ((len) < cap - 1 - n ? (len) : cap - 1 - n) : 0)
+
+#define OLLA_PUTS(s, len)                                                     \
     do {                                                                      \
-        if (n + 1 < cap) {                                                    \
-            out[n] = (ch);                                                    \
+        k = OLLA_ROOM(len);                                                   \
+                                                                              \
+        if (k) {                                                              \
+            memcpy(out + n, s, k);                                            \
         }                                                                     \
-        n++;                                                                  \
+                                                                              \
+        n += (len);                                                           \
     } while (0)
 
     while (len && olla_model_space((unsigned char) *in)) {
@@ -51,18 +62,16 @@ olla_model_normalise(const char *in, size_t len, char *out, size_t cap)
     p = in;
     last = in + len;
 
-    if (len >= 6 && strncasecmp(p, "hf.co/", 6) == 0) {
-        for (i = 0; i < sizeof("huggingface.co/") - 1; i++) {
-            OLLA_PUT("huggingface.co/"[i]);
-        }
-
+    if (len >= 6 && (p[0] | 0x20) == 'h' && strncasecmp(p, "hf.co/", 6) == 0)
+    {
+        OLLA_PUTS("huggingface.co/", sizeof("huggingface.co/") - 1);
         p += 6;
     }
 
     slash = 0;
     tag = 0;
 
-    for (i = 0; i < (size_t) (last - in); i++) {
+    for (i = 0; i < len; i++) {
         if (in[i] == '/') {
             slash = 1;
             tag = 0;
@@ -73,32 +82,35 @@ olla_model_normalise(const char *in, size_t len, char *out, size_t cap)
     }
 
     if (!slash) {
-        OLLA_PUT('a');
-        OLLA_PUT('i');
-        OLLA_PUT('/');
+        OLLA_PUTS("ai/", 3);
     }
 
-    for ( /* void */ ; p < last; p++) {
-        c = *p;
+    /* the name in lowercase */
+
+    k = OLLA_ROOM((size_t) (last - p));
+
+    for (i = 0; i < k; i++) {
+        c = p[i];
 
         if (c >= 'A' && c <= 'Z') {
             c = (char) (c - 'A' + 'a');
         }
 
-        OLLA_PUT(c);
+        out[n + i] = c;
     }
 
+    n += last - p;
+
     if (!tag) {
-        for (i = 0; i < sizeof(":latest") - 1; i++) {
-            OLLA_PUT(":latest"[i]);
-        }
+        OLLA_PUTS(":latest", sizeof(":latest") - 1);
     }
 
     if (cap) {
         out[n < cap ? n : cap - 1] = '\0';
     }
 
-#undef OLLA_PUT
+#undef OLLA_PUTS
+#undef OLLA_ROOM
 
     return n;
 }

@@ -11,6 +11,70 @@
 #include <string.h>
 
 
+#if (defined __SSE2__ && defined __GNUC__)
+#include <emmintrin.h>
+#endif
+
+
+/*
+ * No ".", "%" or backslash in p[0..n), and no "//": a path that is safe
+ * at once (no dot segment, nothing encoded, no empty segment); sixteen
+ * bytes at a time where SSE2 is
+ */
+
+static int
+olla_path_plain(const char *p, size_t n)
+{
+    size_t   i;
+#if (defined __SSE2__ && defined __GNUC__)
+    __m128i  v, w, dot, pct, bsl, sl, x;
+#endif
+
+    i = 0;
+
+#if (defined __SSE2__ && defined __GNUC__)
+
+    dot = _mm_set1_epi8('.');
+    pct = _mm_set1_epi8('%');
+    bsl = _mm_set1_epi8('\\');
+    sl = _mm_set1_epi8('/');
+
+    for ( /* void */ ; i + 17 <= n; i += 16) {
+        v = _mm_loadu_si128((const __m128i *) (p + i));
+        w = _mm_loadu_si128((const __m128i *) (p + i + 1));
+
+        x = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, dot),
+                                      _mm_cmpeq_epi8(v, pct)),
+                         _mm_or_si128(_mm_cmpeq_epi8(v, bsl),
+                                      _mm_and_si128(_mm_cmpeq_epi8(v, sl),
+                                                    _mm_cmpeq_epi8(w, sl))));
+
+        if (_mm_movemask_epi8(x)) {
+            return 0;
+        }
+    }
+
+#endif
+
+    for ( /* void */ ; i < n; i++) {
+        if (p[i] == '.' || p[i] == '%' || p[i] == '\\'
+            || (p[i] == '/' && i + 1 < n && p[i + 1] == '/'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* the characters olla_path_safe() looks at; the others are a segment's */
+
+static const unsigned char  olla_path_special[256] = {
+    ['/'] = 1, ['\\'] = 1, ['%'] = 1, ['.'] = 1
+};
+
+
 int
 olla_path_safe(const char *uri, size_t len)
 {
@@ -29,10 +93,24 @@ olla_path_safe(const char *uri, size_t len)
         return 1;
     }
 
+    if (olla_path_plain(p, last - p)) {
+        return 1;
+    }
+
     dots = 0;
     other = 0;
 
     for (p++; p <= last; p++) {
+
+        if (p < last && !olla_path_special[(unsigned char) *p]) {
+            /* a run of ordinary characters, at once */
+
+            other++;
+
+            do {
+                p++;
+            } while (p < last && !olla_path_special[(unsigned char) *p]);
+        }
 
         if (p == last || *p == '/') {
             if ((dots && !other) || (p < last && dots == 0 && other == 0)) {

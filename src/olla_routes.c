@@ -82,24 +82,31 @@ olla_route_match(const char *rest, size_t len)
     for (i = 0; i < OLLA_ROUTES_N - 1; i++) {
         r = &olla_routes[i];
 
+        /* the rows' paths are not empty: the first byte before a call */
+
         switch (r->match) {
 
         case OLLA_MATCH_EXACT:
-            if (len == r->len && memcmp(rest, r->path, len) == 0) {
+            if (len == r->len && rest[0] == r->path[0]
+                && memcmp(rest, r->path, len) == 0)
+            {
                 return r;
             }
 
             break;
 
         case OLLA_MATCH_PREFIX:
-            if (len >= r->len && memcmp(rest, r->path, r->len) == 0) {
+            if (len >= r->len && rest[0] == r->path[0]
+                && memcmp(rest, r->path, r->len) == 0)
+            {
                 return r;
             }
 
             break;
 
         default: /* OLLA_MATCH_SEGMENT */
-            if (len >= r->len && memcmp(rest, r->path, r->len) == 0
+            if (len >= r->len && rest[0] == r->path[0]
+                && memcmp(rest, r->path, r->len) == 0
                 && (len == r->len || rest[r->len] == '/'))
             {
                 return r;

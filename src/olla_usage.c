@@ -46,7 +46,7 @@ typedef struct {
 
 #define olla_key(s, w)  { s, sizeof(s) - 1, w }
 
-/* the keys, by their first letter (olla_usage_bucket) */
+/* the keys, by their first letter (olla_usage_buckets) */
 
 static const olla_usage_key_t  olla_usage_keys[] = {
     olla_key("cache_n", OLLA_U_CACHE_N),                     /* 0: 'c' */
@@ -72,23 +72,41 @@ static const olla_usage_key_t  olla_usage_keys[] = {
 };
 
 
-/* the keys that start with c: [from, to) in olla_usage_keys, or to == 0 */
+/* the keys that start with a byte: [from, to) in olla_usage_keys */
+
+typedef struct {
+    unsigned char  from;
+    unsigned char  to;                /* 0: no key starts with it */
+} olla_usage_bucket_t;
+
+static const olla_usage_bucket_t  olla_usage_buckets[256] = {
+    ['c'] = { 0, 4 }, ['d'] = { 4, 5 }, ['e'] = { 5, 8 }, ['f'] = { 8, 9 },
+    ['i'] = { 9, 10 }, ['o'] = { 10, 11 }, ['p'] = { 11, 17 },
+    ['s'] = { 17, 18 }, ['t'] = { 18, 19 }
+};
+
+
+/*
+ * The lengths of the keys that start with a byte, as bits (every key is
+ * shorter than 32): a quote whose next quote is not at one of them opens
+ * none of the keys.  Built from olla_usage_keys once.
+ */
+
+static uint32_t  olla_usage_lens[256];
+static int       olla_usage_lens_built;
+
 
 static void
-olla_usage_bucket(int c, size_t *from, size_t *to)
+olla_usage_build_lens(void)
 {
-    switch (c) {
-    case 'c': *from = 0; *to = 4; return;
-    case 'd': *from = 4; *to = 5; return;
-    case 'e': *from = 5; *to = 8; return;
-    case 'f': *from = 8; *to = 9; return;
-    case 'i': *from = 9; *to = 10; return;
-    case 'o': *from = 10; *to = 11; return;
-    case 'p': *from = 11; *to = 17; return;
-    case 's': *from = 17; *to = 18; return;
-    case 't': *from = 18; *to = 19; return;
-    default: *from = 0; *to = 0; return;
+    size_t  i;
+
+    for (i = 0; olla_usage_keys[i].key; i++) {
+        olla_usage_lens[(unsigned char) olla_usage_keys[i].key[0]]
+            |= (uint32_t) 1 << olla_usage_keys[i].len;
     }
+
+    olla_usage_lens_built = 1;
 }
 
 
@@ -96,6 +114,10 @@ void
 olla_usage_init(olla_usage_t *u)
 {
     size_t  i;
+
+    if (!olla_usage_lens_built) {
+        olla_usage_build_lens();
+    }
 
     memset(u, 0, sizeof(olla_usage_t));
 
@@ -246,31 +268,31 @@ olla_usage_value(olla_usage_t *u, int what, const char *p, const char *end)
 }
 
 
-/* the first letters of the keys */
-
-static const unsigned char  olla_usage_first[256] = {
-    ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['i'] = 1, ['o'] = 1,
-    ['p'] = 1, ['s'] = 1, ['t'] = 1
-};
-
-
 /* a quote that may start a key: one of the table's keys at q */
 
 static void
 olla_usage_key(olla_usage_t *u, const char *q, const char *end)
 {
-    size_t                   i, to;
-    const olla_usage_key_t  *k;
+    size_t                      i;
+    uint32_t                    a, b;
+    const olla_usage_key_t     *k;
+    const olla_usage_bucket_t  *bucket;
 
-    olla_usage_bucket((unsigned char) q[1], &i, &to);
+    bucket = &olla_usage_buckets[(unsigned char) q[1]];
 
-    for ( /* void */ ; i < to; i++) {
+    for (i = bucket->from; i < bucket->to; i++) {
         k = &olla_usage_keys[i];
 
-        if ((size_t) (end - q) > k->len + 1
-            && q[k->len + 1] == '"'
-            && memcmp(q + 1, k->key, k->len) == 0)
-        {
+        if ((size_t) (end - q) <= k->len + 1 || q[k->len + 1] != '"') {
+            continue;
+        }
+
+        /* every key has 4 bytes or more: those first, without a call */
+
+        memcpy(&a, q + 1, 4);
+        memcpy(&b, k->key, 4);
+
+        if (a == b && memcmp(q + 5, k->key + 4, k->len - 4) == 0) {
             olla_usage_value(u, k->what, q + k->len + 2, end);
             return;
         }
@@ -310,7 +332,7 @@ olla_usage_done(olla_usage_t *u)
  */
 
 #define olla_usage_candidate(p, q, end)                                       \
-    ((q) + 1 < (end) && olla_usage_first[(unsigned char) (q)[1]]             \
+    ((q) + 1 < (end) && olla_usage_buckets[(unsigned char) (q)[1]].to        \
      && ((q) == (p) || (q)[-1] == ',' || (q)[-1] == '{' || (q)[-1] == ' '    \
          || (q)[-1] == '\n' || (q)[-1] == '\t' || (q)[-1] == '\r'))
 
@@ -324,7 +346,8 @@ olla_usage_done(olla_usage_t *u)
 static void
 olla_usage_scan(olla_usage_t *u, const char *p, size_t n)
 {
-    unsigned     m;
+    unsigned     m, w;
+    uint32_t     lens;
     __m128i      quote, v;
     const char  *q, *end, *x;
 
@@ -339,9 +362,28 @@ olla_usage_scan(olla_usage_t *u, const char *p, size_t n)
             x = q + __builtin_ctz(m);
             m &= m - 1;
 
-            if (olla_usage_candidate(p, x, end)) {
-                olla_usage_key(u, x, end);
+            if (!olla_usage_candidate(p, x, end)) {
+                continue;
             }
+
+            if (end - x >= 17) {
+                /*
+                 * the next quote ends the word (keys hold none): its
+                 * length, or 16 and more, which no key may have
+                 */
+
+                w = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(
+                        _mm_loadu_si128((const __m128i *) (x + 1)), quote));
+                lens = olla_usage_lens[(unsigned char) x[1]];
+
+                if (w ? !(lens & ((uint32_t) 1 << __builtin_ctz(w)))
+                      : !(lens & 0xffff0000))
+                {
+                    continue;
+                }
+            }
+
+            olla_usage_key(u, x, end);
         }
     }
 

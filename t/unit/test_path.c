@@ -327,6 +327,76 @@ test_safe_escapes(void **state)
 }
 
 
+/*
+ * Long paths, where olla_path_safe() looks at sixteen bytes at a time: a
+ * path of plain segments is safe at every length, and one thing that
+ * makes it unsafe ("//", a dot segment, an encoded slash or dot, a
+ * backslash) is found at every place, in every 16-byte lane
+ */
+
+static void
+test_safe_long(void **state)
+{
+    size_t       len, at, k, n;
+    char         t[128];
+    static const struct {
+        const char  *text;
+        int          safe;
+    } bad[] = {
+        { "/", 0 },             /* with the '/' before it: "//" */
+        { "./", 0 },            /* "/./" */
+        { "../", 0 },
+        { "%2e/", 0 },
+        { "%2E%2e/", 0 },
+        { "%2f", 0 },
+        { "%5C", 0 },
+        { "\\", 0 },
+        { "a.b/", 1 },          /* a dot inside a name */
+        { "%41/", 1 },          /* an escape of another byte */
+        { "...", 1 },           /* three dots are a name */
+    };
+
+    for (len = 1; len < 80; len++) {
+
+        /* "/abcd/abcd/...": plain segments, a slash every fifth byte */
+
+        t[0] = '/';
+
+        for (k = 1; k < len; k++) {
+            t[k] = (k % 5 == 0) ? '/' : (char) ('a' + k % 5);
+        }
+
+        if (!olla_path_safe(t, len)) {
+            print_error("plain \"%.*s\": unsafe\n", (int) len, t);
+            fail();
+        }
+
+        for (at = 1; at < len; at++) {
+            if (t[at - 1] != '/') {
+                continue;
+            }
+
+            /* at a segment's start: one of bad[] in place of the rest */
+
+            for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+                char  u[128];
+
+                n = strlen(bad[k].text);
+                memcpy(u, t, at);
+                memcpy(u + at, bad[k].text, n);
+                memcpy(u + at + n, "xyz/abcdefghijklmnopq", 21);
+
+                if (olla_path_safe(u, at + n + 21) != bad[k].safe) {
+                    print_error("\"%.*s\": want %d\n", (int) (at + n + 21),
+                                u, bad[k].safe);
+                    fail();
+                }
+            }
+        }
+    }
+}
+
+
 /* ------------------------------------------------------------ map */
 
 /* a profile with paths only, as olla_path needs it */
@@ -573,6 +643,7 @@ main(void)
         cmocka_unit_test(test_safe_query),
         cmocka_unit_test(test_safe_bytes),
         cmocka_unit_test(test_safe_escapes),
+        cmocka_unit_test(test_safe_long),
         cmocka_unit_test(test_map),
         cmocka_unit_test(test_chat),
         cmocka_unit_test(test_map_cached),
