@@ -158,7 +158,7 @@ JDOM_SRCS   := src/olla_jdom.c src/olla_json.c
 ANTH_SRCS   := src/olla_anth_common.c src/olla_anth_request.c \
                src/olla_anth_response.c src/olla_anth_stream.c \
                src/olla_anth_errors.c src/olla_sse.c $(JDOM_SRCS) \
-               src/olla_errors.c
+               src/olla_errors.c src/olla_rand.c
 
 # the pure-C sources each unit test links
 UNIT_DEPS_test_profile   := src/olla_profile.c src/olla_yaml.c \
@@ -183,7 +183,8 @@ UNIT_DEPS_test_keys      := src/olla_keys.c
 UNIT_DEPS_test_queue     := src/olla_queue.c
 UNIT_DEPS_test_failover  := src/olla_failover.c
 OLLA_RESP_SRCS           := src/olla_resp_util.c src/olla_resp_request.c \
-                            src/olla_resp_response.c src/olla_resp_stream.c
+                            src/olla_resp_response.c src/olla_resp_stream.c \
+                            src/olla_rand.c
 UNIT_DEPS_test_responses := $(OLLA_RESP_SRCS) src/olla_sse.c $(JDOM_SRCS)
 
 .SECONDEXPANSION:

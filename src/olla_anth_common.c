@@ -18,10 +18,9 @@
 #include <unistd.h>
 
 #include "olla_anth_int.h"
+#include "olla_rand.h"
 
 
-static void olla_anth_reseed(void);
-static uint64_t olla_anth_next(void);
 
 
 /* ------------------------------------------------------ buffers and strings */
@@ -261,91 +260,20 @@ olla_anth_err(char *err, size_t errlen, const char *fmt, ...)
 
 /*
  * Ids are "msg_" or "toolu_" and 24 characters of the base58 alphabet
- * drawn from splitmix64.  The generator is seeded from /dev/urandom, the
- * clock and the pid, and seeded again when the pid changes, so nginx
- * workers forked from one master do not repeat each other's ids.
- * olla_anth_set_id_seed() makes the sequence fixed, for tests.
+ * drawn from olla_rand; olla_anth_set_id_seed() makes the sequence fixed,
+ * for tests.
  */
 
 static const char  olla_anth_b58[] =
     "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 
-static uint64_t    olla_anth_rng;
-static int         olla_anth_rng_fixed;
-static long        olla_anth_rng_pid = -1;
+static olla_rand_t  olla_anth_rng = OLLA_RAND_INIT;
 
 
 void
 olla_anth_set_id_seed(unsigned long long seed)
 {
-    if (seed == 0) {
-        olla_anth_rng_fixed = 0;
-        olla_anth_rng_pid = -1;
-        return;
-    }
-
-    olla_anth_rng = (uint64_t) seed;
-    olla_anth_rng_fixed = 1;
-}
-
-
-/*
- * A new seed when the process is not the one that drew the last (a
- * worker forked from the master); the pid is asked once per id, not per
- * character: getpid() is a system call
- */
-
-static void
-olla_anth_reseed(void)
-{
-    long       pid;
-    FILE      *f;
-    uint64_t   seed;
-
-    if (olla_anth_rng_fixed) {
-        return;
-    }
-
-    pid = (long) getpid();
-
-    if (pid == olla_anth_rng_pid) {
-        return;
-    }
-
-    seed = 0;
-
-    f = fopen("/dev/urandom", "rb");
-    if (f != NULL) {
-        if (fread(&seed, sizeof(seed), 1, f) != 1) {
-            seed = 0;
-        }
-
-        fclose(f);
-    }
-
-    seed ^= (uint64_t) time(NULL) * 0x9e3779b97f4a7c15ULL;
-    seed ^= (uint64_t) clock() << 20;
-    seed ^= (uint64_t) pid << 40;
-    seed ^= (uint64_t) (uintptr_t) &seed;
-
-    olla_anth_rng ^= seed;
-    olla_anth_rng_pid = pid;
-}
-
-
-/* splitmix64 */
-
-static uint64_t
-olla_anth_next(void)
-{
-    uint64_t  z;
-
-    olla_anth_rng += 0x9e3779b97f4a7c15ULL;
-    z = olla_anth_rng;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-
-    return z ^ (z >> 31);
+    olla_rand_seed(&olla_anth_rng, seed);
 }
 
 
@@ -361,7 +289,7 @@ olla_anth_gen_id(char *buf, const char *prefix)
     n = strlen(prefix);
     memcpy(buf, prefix, n);
 
-    olla_anth_reseed();
+    olla_rand_begin(&olla_anth_rng);
 
     /*
      * nine characters from each draw: 58^9 is 1/2483 of 2^64, so the
@@ -372,7 +300,7 @@ olla_anth_gen_id(char *buf, const char *prefix)
     last = p + OLLA_ANTH_ID_CHARS;
 
     while (p < last) {
-        z = olla_anth_next();
+        z = olla_rand_next(&olla_anth_rng);
         stop = (last - p > 9) ? p + 9 : last;
 
         while (p < stop) {

@@ -46,6 +46,13 @@
 #define OLLA_JDOM_SWAR  0
 #endif
 
+/* where a call would cost the caller its registers */
+#if defined(__GNUC__)
+#define OLLA_JDOM_INLINE   inline __attribute__((always_inline))
+#else
+#define OLLA_JDOM_INLINE   inline
+#endif
+
 #define OLLA_JDOM_ONES     0x0101010101010101ULL
 #define OLLA_JDOM_HIGHS    0x8080808080808080ULL
 
@@ -946,6 +953,66 @@ done:
 
 
 /*
+ * Whether the \\u escape at p (of code point cp) is written as olla_jout
+ * writes it: \\u00XX (upper case hex) for the controls it has no letter
+ * for; everything else it writes as it is.
+ */
+
+static inline unsigned
+olla_jdom_ucanon(const u_char *p, long cp)
+{
+    return cp < 0x20 && olla_jdom_esc[cp] == 'u'
+           && p[2] == '0' && p[3] == '0'
+           && p[4] == (u_char) olla_jdom_hex[cp >> 4]
+           && p[5] == (u_char) olla_jdom_hex[cp & 0xf];
+}
+
+
+/*
+ * The \\u escape at p (and its low surrogate's when it is a high one)
+ * decoded into d: returns the bytes read (6 or 12), *n the bytes written;
+ * 0 when its digits or its pair are not valid.  U+0000 sets
+ * OLLA_JDOM_HAS_NUL in *flags; *canon is cleared when olla_jout would
+ * not write it so.
+ */
+
+static OLLA_JDOM_INLINE size_t
+olla_jdom_uesc(const u_char *p, const u_char *end, u_char *d, size_t *n,
+    unsigned *flags, unsigned *canon)
+{
+    long  cp, lo;
+
+    cp = (end - p >= 6) ? olla_jdom_hex4(p + 2) : -1;
+
+    if (cp < 0) {
+        return 0;
+    }
+
+    *canon &= olla_jdom_ucanon(p, cp);
+
+    if (cp == 0) {
+        *flags |= OLLA_JDOM_HAS_NUL;
+
+    } else if (cp >= 0xd800 && cp <= 0xdfff) {
+        lo = (cp <= 0xdbff && end - p >= 12 && p[6] == '\\' && p[7] == 'u')
+             ? olla_jdom_hex4(p + 8) : -1;
+
+        if (lo < 0xdc00 || lo > 0xdfff) {
+            return 0;
+        }
+
+        *n = olla_jdom_encode(0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00),
+                              d);
+        return 12;
+    }
+
+    *n = olla_jdom_encode((unsigned long) cp, d);
+
+    return 6;
+}
+
+
+/*
  * A string of a document known valid (doc->checked), from s (after its
  * opening quote) with its first escape at p: one pass, the escapes read,
  * the runs between them copied 16 bytes at a time up to the next '"' or
@@ -959,8 +1026,7 @@ olla_jdom_string_checked(olla_jdom_doc_t *doc, const u_char *s,
     const u_char *p, const u_char *end, olla_jdom_t *v, int key)
 {
     u_char              *d, *d0, c;
-    long                 cp, lo;
-    size_t               n, room;
+    size_t               n, k, room;
     unsigned             flags, canon, reserved;
     const u_char        *p0;
     olla_jdom_rawhdr_t  *hdr;
@@ -1009,39 +1075,14 @@ again:
             p += 2;
 
         } else {
-            cp = (end - p >= 6) ? olla_jdom_hex4(p + 2) : -1;
+            k = olla_jdom_uesc(p, end, d, &n, &flags, &canon);
 
-            if (cp < 0) {
+            if (k == 0) {
                 return NULL;
             }
 
-            if (cp >= 0x20 || olla_jdom_esc[cp] != 'u'
-                || p[2] != '0' || p[3] != '0'
-                || p[4] != olla_jdom_hex[cp >> 4]
-                || p[5] != olla_jdom_hex[cp & 0xf])
-            {
-                canon = 0;
-            }
-
-            p += 6;
-
-            if (cp == 0) {
-                flags |= OLLA_JDOM_HAS_NUL;
-
-            } else if (cp >= 0xd800 && cp <= 0xdfff) {
-                lo = (cp <= 0xdbff && end - p >= 6 && p[0] == '\\'
-                      && p[1] == 'u')
-                     ? olla_jdom_hex4(p + 2) : -1;
-
-                if (lo < 0xdc00 || lo > 0xdfff) {
-                    return NULL;
-                }
-
-                p += 6;
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-            }
-
-            d += olla_jdom_encode((unsigned long) cp, d);
+            p += k;
+            d += n;
         }
 
         /* the run up to the next '"' or '\\' */
@@ -1146,8 +1187,7 @@ olla_jdom_string_fast(olla_jdom_doc_t *doc, const u_char *s, const u_char *p,
     const u_char *end, olla_jdom_t *v, int key)
 {
     u_char              *d, *d0;
-    long                 cp, lo;
-    size_t               n;
+    size_t               n, k;
     unsigned             flags, canon;
     const u_char        *q, *b;
     olla_jdom_rawhdr_t  *hdr;
@@ -1209,36 +1249,15 @@ olla_jdom_string_fast(olla_jdom_doc_t *doc, const u_char *s, const u_char *p,
                 continue;
             }
 
-            cp = olla_jdom_hex4(p + 2);
+            k = olla_jdom_uesc(p, end, d, &n, &flags, &canon);
 
-            if (cp < 0) {
+            if (k == 0) {
                 /* checked already: never */
                 return NULL;
             }
 
-            /* the form olla_jout_esc() writes: \u00XX, upper case */
-
-            if (cp >= 0x20 || olla_jdom_esc[cp] != 'u'
-                || p[2] != '0' || p[3] != '0'
-                || p[4] != olla_jdom_hex[cp >> 4]
-                || p[5] != olla_jdom_hex[cp & 0xf])
-            {
-                canon = 0;
-            }
-
-            p += 6;
-
-            if (cp == 0) {
-                flags |= OLLA_JDOM_HAS_NUL;
-
-            } else if (cp >= 0xd800 && cp <= 0xdbff) {
-                /* checked: its low surrogate follows */
-                lo = olla_jdom_hex4(p + 2);
-                p += 6;
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-            }
-
-            d += olla_jdom_encode((unsigned long) cp, d);
+            p += k;
+            d += n;
             continue;
         }
 
@@ -1497,13 +1516,7 @@ olla_jdom_string(olla_jdom_doc_t *doc, const u_char *start, const u_char *s,
                  * it has no letter for, everything else as it is
                  */
 
-                if (cp >= 0x20 || olla_jdom_esc[cp] != 'u'
-                    || p[2] != '0' || p[3] != '0'
-                    || p[4] != olla_jdom_hex[cp >> 4]
-                    || p[5] != olla_jdom_hex[cp & 0xf])
-                {
-                    canon = 0;
-                }
+                canon &= olla_jdom_ucanon(p, cp);
 
                 p += 6;
 

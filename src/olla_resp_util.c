@@ -19,6 +19,7 @@
 
 #define OLLA_RESP_INTERNAL
 #include "olla_resp.h"
+#include "olla_rand.h"
 
 
 #define OLLA_RESP_TEXT_ERRMAX  200
@@ -26,7 +27,6 @@
 #define OLLA_RESP_MSG_MAX      4096
 
 
-static uint64_t olla_resp_rand(void);
 static int olla_resp_code_ok(const olla_jdom_t *v);
 static char *olla_resp_error_build(int status, const char *code,
     const char *message, size_t mlen, const char *request_id,
@@ -257,70 +257,15 @@ olla_resp_load(olla_jdom_doc_t *doc, const char *body, size_t len,
 
 /* ------------------------------------------------------------ ids and time */
 
-/*
- * Ids are a prefix and 48 lowercase hex digits drawn from splitmix64.
- * The generator is seeded from /dev/urandom, the clock and the pid, and
- * seeded again when the pid changes, so nginx workers forked from one
- * master do not repeat each other's ids.
- */
+/* Ids are a prefix and 48 lowercase hex digits drawn from olla_rand. */
 
-static uint64_t  olla_resp_rng;
-static int       olla_resp_rng_fixed;
-static long      olla_resp_rng_pid = -1;
+static olla_rand_t  olla_resp_rng = OLLA_RAND_INIT;
 
 
 void
 olla_resp_set_id_seed(unsigned long long seed)
 {
-    if (seed == 0) {
-        olla_resp_rng_fixed = 0;
-        olla_resp_rng_pid = -1;
-        return;
-    }
-
-    olla_resp_rng = (uint64_t) seed;
-    olla_resp_rng_fixed = 1;
-}
-
-
-static uint64_t
-olla_resp_rand(void)
-{
-    long       pid;
-    FILE      *f;
-    uint64_t   z, seed;
-
-    if (!olla_resp_rng_fixed) {
-        pid = (long) getpid();
-
-        if (pid != olla_resp_rng_pid) {
-            seed = 0;
-
-            f = fopen("/dev/urandom", "rb");
-            if (f != NULL) {
-                if (fread(&seed, sizeof(seed), 1, f) != 1) {
-                    seed = 0;
-                }
-
-                fclose(f);
-            }
-
-            seed ^= (uint64_t) time(NULL) * 0x9e3779b97f4a7c15ULL;
-            seed ^= (uint64_t) clock() << 20;
-            seed ^= (uint64_t) pid << 40;
-            seed ^= (uint64_t) (uintptr_t) &seed;
-
-            olla_resp_rng ^= seed;
-            olla_resp_rng_pid = pid;
-        }
-    }
-
-    olla_resp_rng += 0x9e3779b97f4a7c15ULL;
-    z = olla_resp_rng;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-
-    return z ^ (z >> 31);
+    olla_rand_seed(&olla_resp_rng, seed);
 }
 
 
@@ -337,9 +282,11 @@ olla_resp_gen_id(char *buf, const char *prefix)
     memcpy(buf, prefix, n);
     r = 0;
 
+    olla_rand_begin(&olla_resp_rng);
+
     for (i = 0; i < OLLA_RESP_ID_HEX; i++) {
         if (i % 16 == 0) {
-            r = olla_resp_rand();
+            r = olla_rand_next(&olla_resp_rng);
         }
 
         buf[n + i] = hex[r & 0xf];
@@ -355,7 +302,7 @@ olla_resp_gen_id(char *buf, const char *prefix)
 long long
 olla_resp_now(void)
 {
-    return olla_resp_rng_fixed ? 1700000000LL : (long long) time(NULL);
+    return olla_resp_rng.fixed ? 1700000000LL : (long long) time(NULL);
 }
 
 

@@ -1,0 +1,82 @@
+
+/*
+ * Copyright (C) ngx_olla_dmr_module authors
+ *
+ * Random numbers for ids (see olla_rand.h).
+ */
+
+
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "olla_rand.h"
+
+
+void
+olla_rand_seed(olla_rand_t *r, unsigned long long seed)
+{
+    if (seed == 0) {
+        r->fixed = 0;
+        r->pid = -1;
+        return;
+    }
+
+    r->state = (uint64_t) seed;
+    r->fixed = 1;
+}
+
+
+void
+olla_rand_begin(olla_rand_t *r)
+{
+    long       pid;
+    FILE      *f;
+    uint64_t   seed;
+
+    if (r->fixed) {
+        return;
+    }
+
+    pid = (long) getpid();
+
+    if (pid == r->pid) {
+        return;
+    }
+
+    seed = 0;
+
+    f = fopen("/dev/urandom", "rb");
+    if (f != NULL) {
+        if (fread(&seed, sizeof(seed), 1, f) != 1) {
+            seed = 0;
+        }
+
+        fclose(f);
+    }
+
+    seed ^= (uint64_t) time(NULL) * 0x9e3779b97f4a7c15ULL;
+    seed ^= (uint64_t) clock() << 20;
+    seed ^= (uint64_t) pid << 40;
+    seed ^= (uint64_t) (uintptr_t) &seed;
+
+    r->state ^= seed;
+    r->pid = pid;
+}
+
+
+/* splitmix64 */
+
+uint64_t
+olla_rand_next(olla_rand_t *r)
+{
+    uint64_t  z;
+
+    r->state += 0x9e3779b97f4a7c15ULL;
+    z = r->state;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+
+    return z ^ (z >> 31);
+}
