@@ -95,16 +95,18 @@ struct olla_resp_stream_s {
     size_t               out_bytes;    /* for the estimate */
     const char          *finish;
 
+    unsigned             ev_error;      /* "event: error" before data */
     unsigned             started:1;
     unsigned             nstart:2;     /* start events emitted */
     unsigned             saw_finish:1;
-    unsigned             ev_error:1;   /* "event: error" before data */
     unsigned             done:1;
     unsigned             failed:1;
 };
 
 
 static int olla_resp_stream_line(void *data, const char *line, size_t len);
+static int olla_resp_stream_sse_data(void *st, const char *v, size_t n);
+static int olla_resp_stream_sse_error(void *st, const char *text, size_t n);
 static int olla_resp_stream_data(olla_resp_stream_t *s, const char *v,
     size_t n);
 static int olla_resp_stream_chunk(olla_resp_stream_t *s,
@@ -146,6 +148,12 @@ static void olla_resp_tool_scan(olla_resp_item_t *t, const char *p,
     size_t n);
 static int olla_resp_hold(olla_resp_stream_t *s, size_t n);
 static const char *olla_resp_finish_norm(const olla_jdom_t *v);
+
+
+static const olla_sse_chat_t  olla_resp_stream_sse = {
+    olla_resp_stream_sse_data,
+    olla_resp_stream_sse_error
+};
 
 
 #define olla_resp_event(s, lit)                                              \
@@ -321,71 +329,17 @@ olla_resp_stream_finish(olla_resp_stream_t *s, olla_resp_emit_pt emit,
 }
 
 
-/*
- * One SSE line.  "data:" lines carry the chunks; "event: error" makes
- * the next data (or the end of the event) an error, and so does an
- * "error:" line (llama.cpp's server writes those); comments and other
- * fields are ignored.
- */
+/* one SSE line of the chat stream (olla_sse_chat_line()) */
 
 static int
 olla_resp_stream_line(void *data, const char *line, size_t len)
 {
-    size_t               flen, vlen;
-    const char          *colon, *v;
     olla_resp_stream_t  *s;
 
     s = data;
 
-    if (s->done) {
-        return 1;
-    }
-
-    if (len == 0) {
-        if (s->ev_error) {
-            s->ev_error = 0;
-            (void) olla_resp_stream_upstream_error(s, NULL, NULL, 0);
-        }
-
-        return s->done;
-    }
-
-    if (line[0] == ':') {
-        return 0;
-    }
-
-    colon = memchr(line, ':', len);
-
-    if (colon) {
-        flen = (size_t) (colon - line);
-        v = colon + 1;
-        vlen = len - flen - 1;
-
-        if (vlen && *v == ' ') {
-            v++;
-            vlen--;
-        }
-
-    } else {
-        flen = len;
-        v = line + len;
-        vlen = 0;
-    }
-
-    if (flen == 4 && memcmp(line, "data", 4) == 0) {
-        if (s->ev_error) {
-            s->ev_error = 0;
-            (void) olla_resp_stream_upstream_error(s, NULL, v, vlen);
-
-        } else {
-            (void) olla_resp_stream_data(s, v, vlen);
-        }
-
-    } else if (flen == 5 && memcmp(line, "event", 5) == 0) {
-        s->ev_error = (vlen == 5 && memcmp(v, "error", 5) == 0);
-
-    } else if (flen == 5 && memcmp(line, "error", 5) == 0) {
-        (void) olla_resp_stream_upstream_error(s, NULL, v, vlen);
+    if (!s->done) {
+        olla_sse_chat_line(line, len, &s->ev_error, &olla_resp_stream_sse, s);
     }
 
     return s->done;
@@ -393,26 +347,26 @@ olla_resp_stream_line(void *data, const char *line, size_t len)
 
 
 static int
+olla_resp_stream_sse_data(void *st, const char *v, size_t n)
+{
+    return olla_resp_stream_data(st, v, n);
+}
+
+
+static int
+olla_resp_stream_sse_error(void *st, const char *text, size_t n)
+{
+    return olla_resp_stream_upstream_error(st, NULL, text, n);
+}
+
+
+static int
 olla_resp_stream_data(olla_resp_stream_t *s, const char *v, size_t n)
 {
     int                 rc;
-    size_t              k;
-    const char         *p;
     const olla_jdom_t  *root;
 
-    p = v;
-    k = n;
-
-    while (k && (*p == ' ' || *p == '\t')) {
-        p++;
-        k--;
-    }
-
-    while (k && (p[k - 1] == ' ' || p[k - 1] == '\t')) {
-        k--;
-    }
-
-    if (k == 6 && memcmp(p, "[DONE]", 6) == 0) {
+    if (olla_sse_chat_done(v, n)) {
         return olla_resp_stream_end(s);
     }
 

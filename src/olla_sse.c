@@ -188,3 +188,77 @@ olla_sse_append(olla_sse_t *s, const char *p, size_t n)
 
     return OLLA_SSE_OK;
 }
+
+
+void
+olla_sse_chat_line(const char *line, size_t len, unsigned *ev_error,
+    const olla_sse_chat_t *ops, void *st)
+{
+    size_t       flen, vlen;
+    const char  *colon, *v;
+
+    if (len == 0) {
+        /* the end of an event */
+
+        if (*ev_error) {
+            *ev_error = 0;
+            (void) ops->error(st, NULL, 0);
+        }
+
+        return;
+    }
+
+    if (line[0] == ':') {
+        return;
+    }
+
+    colon = memchr(line, ':', len);
+
+    if (colon) {
+        flen = (size_t) (colon - line);
+        v = colon + 1;
+        vlen = len - flen - 1;
+
+        if (vlen && *v == ' ') {
+            v++;
+            vlen--;
+        }
+
+    } else {
+        flen = len;
+        v = line + len;
+        vlen = 0;
+    }
+
+    if (flen == 4 && memcmp(line, "data", 4) == 0) {
+        if (*ev_error) {
+            *ev_error = 0;
+            (void) ops->error(st, v, vlen);
+
+        } else {
+            (void) ops->data(st, v, vlen);
+        }
+
+    } else if (flen == 5 && memcmp(line, "event", 5) == 0) {
+        *ev_error = (vlen == 5 && memcmp(v, "error", 5) == 0);
+
+    } else if (flen == 5 && memcmp(line, "error", 5) == 0) {
+        (void) ops->error(st, v, vlen);
+    }
+}
+
+
+int
+olla_sse_chat_done(const char *v, size_t n)
+{
+    while (n && (*v == ' ' || *v == '\t')) {
+        v++;
+        n--;
+    }
+
+    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t')) {
+        n--;
+    }
+
+    return n == 6 && memcmp(v, "[DONE]", 6) == 0;
+}

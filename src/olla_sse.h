@@ -43,4 +43,25 @@ int olla_sse_finish(olla_sse_t *s, olla_sse_line_pt cb, void *data);
 void olla_sse_free(olla_sse_t *s);
 
 
+/*
+ * The lines of an OpenAI chat completion stream, as both translators read
+ * them: "data:" lines carry the chunks (data()); "event: error" makes the
+ * next data, or the end of the event without any, an error (error(), text
+ * NULL for none), and so does an "error:" line (llama.cpp's server writes
+ * those); comments and other fields are ignored.  *ev_error carries the
+ * "event: error" seen from one line to the next (0 to begin with).
+ */
+
+typedef struct {
+    int       (*data)(void *st, const char *v, size_t n);
+    int       (*error)(void *st, const char *text, size_t n);
+} olla_sse_chat_t;
+
+void olla_sse_chat_line(const char *line, size_t len, unsigned *ev_error,
+    const olla_sse_chat_t *ops, void *st);
+
+/* "[DONE]", blanks around it allowed: the end of a chat stream */
+int olla_sse_chat_done(const char *v, size_t n);
+
+
 #endif /* _OLLA_SSE_H_INCLUDED_ */
