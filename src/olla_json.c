@@ -69,6 +69,14 @@
 #define OLLA_JSON_MAX_DEPTH  512
 
 
+/* the error paths: kept out of line, their buffers out of the hot frames */
+#if (defined __GNUC__)
+#define OLLA_JSON_COLD  __attribute__((noinline, cold))
+#else
+#define OLLA_JSON_COLD
+#endif
+
+
 enum {
     sw_start = 0,           /* before the top-level object */
     sw_obj_first,           /* after '{': a name or '}' */
@@ -122,6 +130,7 @@ static unsigned olla_json_fail(olla_json_scan_t *s, size_t off,
     const char *msg);
 static unsigned olla_json_unexpected(olla_json_scan_t *s, unsigned c,
     size_t off);
+static unsigned olla_json_too_deep(olla_json_scan_t *s, size_t off);
 static const unsigned char *olla_json_skip(const unsigned char *p,
     const unsigned char *last);
 static size_t olla_json_utf8_seq(const unsigned char *p,
@@ -142,6 +151,8 @@ static void olla_json_hash(olla_json_scan_t *s, const unsigned char *p,
 static int olla_json_quiet_ok(olla_json_scan_t *s);
 static const unsigned char *olla_json_quiet(olla_json_scan_t *s,
     const unsigned char *p, const unsigned char *last, unsigned *state);
+static inline const unsigned char *olla_json_short(const unsigned char *p,
+    const unsigned char *last);
 static const unsigned char *olla_json_str_fast(const unsigned char *p,
     const unsigned char *last, unsigned *esc);
 static const unsigned char *olla_json_str_hash(olla_json_scan_t *s,
@@ -789,7 +800,11 @@ olla_json_scan_feed(olla_json_scan_t *s, const char *data, size_t n)
             if (c == '"') {
                 p++;
                 state = olla_json_key_begin(s);
+#if (OLLA_JSON_FAST)
+                goto string_begin;
+#else
                 continue;
+#endif
             }
 
             goto whitespace;
@@ -823,6 +838,13 @@ olla_json_scan_feed(olla_json_scan_t *s, const char *data, size_t n)
             }
 
             p++;
+
+#if (OLLA_JSON_FAST)
+            if (state == sw_string) {
+                goto string_begin;
+            }
+#endif
+
             continue;
 
         case sw_start:
@@ -981,6 +1003,29 @@ olla_json_scan_feed(olla_json_scan_t *s, const char *data, size_t n)
             return OLLA_JSON_ERROR;
         }
 
+#if (OLLA_JSON_FAST)
+
+    string_begin:
+
+        /*
+         * a short string whose closing quote is in sight, with nothing
+         * special before it: put and ended in one go
+         */
+
+        q = olla_json_short(p, last);
+
+        if (q != NULL) {
+            if (s->cap && q != p) {
+                olla_json_put(s, p, q - p);
+            }
+
+            p = q + 1;
+            state = olla_json_string_end(s, olla_json_off(p));
+        }
+
+        continue;
+#endif
+
     whitespace:
 
         if (!olla_json_ws(c)) {
@@ -1057,7 +1102,7 @@ olla_json_fail(olla_json_scan_t *s, size_t off, const char *msg)
 }
 
 
-static unsigned
+static OLLA_JSON_COLD unsigned
 olla_json_unexpected(olla_json_scan_t *s, unsigned c, size_t off)
 {
     char  msg[64];
@@ -1069,6 +1114,20 @@ olla_json_unexpected(olla_json_scan_t *s, unsigned c, size_t off)
     } else {
         snprintf(msg, sizeof(msg), "invalid JSON: unexpected byte 0x%02x", c);
     }
+
+    return olla_json_fail(s, off, msg);
+}
+
+
+/* apart from olla_json_begin(): its buffer would cost every value a check */
+
+static OLLA_JSON_COLD unsigned
+olla_json_too_deep(olla_json_scan_t *s, size_t off)
+{
+    char  msg[64];
+
+    snprintf(msg, sizeof(msg), "JSON nested deeper than %u levels",
+             (unsigned) s->max_depth);
 
     return olla_json_fail(s, off, msg);
 }
@@ -1411,7 +1470,6 @@ olla_json_encode(unsigned cp, unsigned char *b)
 static unsigned
 olla_json_begin(olla_json_scan_t *s, unsigned c, size_t off)
 {
-    char                msg[64];
     size_t              d;
     unsigned            state;
     unsigned char       b;
@@ -1513,10 +1571,7 @@ olla_json_begin(olla_json_scan_t *s, unsigned c, size_t off)
         d = s->depth;
 
         if (d >= s->max_depth) {
-            snprintf(msg, sizeof(msg), "JSON nested deeper than %u levels",
-                     (unsigned) s->max_depth);
-
-            return olla_json_fail(s, off, msg);
+            return olla_json_too_deep(s, off);
         }
 
         if (type == OLLA_JSON_OBJECT) {
@@ -1769,12 +1824,21 @@ static const unsigned char *
 olla_json_quiet(olla_json_scan_t *s, const unsigned char *p,
     const unsigned char *last, unsigned *state)
 {
-    size_t                d, floor;
-    unsigned              c, esc, key;
+    size_t                depth, floor, max;
+    unsigned              c, esc, key, obj, st;
     const unsigned char  *q;
 
+    /*
+     * the depth and whether the innermost container is an object are kept
+     * here, s->depth is set on the way out (the stack's stores are of
+     * bytes, which alias everything: the fields would be read again)
+     */
+
     floor = s->cur ? 2 : 1;
+    max = s->max_depth;
     key = s->str_key;
+    depth = s->depth;
+    obj = (s->stack[(depth - 1) >> 3] >> ((depth - 1) & 7)) & 1;
 
     switch (*state) {
 
@@ -1812,8 +1876,8 @@ value:
 value_nows:
 
     if (p == last) {
-        *state = sw_value;
-        return p;
+        st = sw_value;
+        goto out;
     }
 
     c = *p;
@@ -1825,24 +1889,24 @@ value_nows:
     }
 
     if (c == '{' || c == '[') {
-        d = s->depth;
-
-        if (d >= s->max_depth) {
-            *state = sw_value;
-            return p;
+        if (depth >= max) {
+            st = sw_value;
+            goto out;
         }
 
-        if (c == '{') {
-            s->stack[d >> 3] |= (unsigned char) (1 << (d & 7));
+        obj = (c == '{');
+
+        if (obj) {
+            s->stack[depth >> 3] |= (unsigned char) (1 << (depth & 7));
 
         } else {
-            s->stack[d >> 3] &= (unsigned char) ~(1 << (d & 7));
+            s->stack[depth >> 3] &= (unsigned char) ~(1 << (depth & 7));
         }
 
-        s->depth = d + 1;
+        depth++;
         p++;
 
-        if (c == '{') {
+        if (obj) {
             goto obj_first;
         }
 
@@ -1867,8 +1931,8 @@ value_nows:
 
     if (q == NULL) {
         /* the machine reads the token: an error, or the piece cuts it */
-        *state = sw_value;
-        return p;
+        st = sw_value;
+        goto out;
     }
 
     p = q;
@@ -1881,8 +1945,8 @@ arr_first:
     }
 
     if (p == last) {
-        *state = sw_arr_first;
-        return p;
+        st = sw_arr_first;
+        goto out;
     }
 
     if (*p == ']') {
@@ -1898,8 +1962,8 @@ obj_first:
     }
 
     if (p == last) {
-        *state = sw_obj_first;
-        return p;
+        st = sw_obj_first;
+        goto out;
     }
 
     if (*p == '}') {
@@ -1917,8 +1981,8 @@ obj_key:
 obj_key_nows:
 
     if (p == last || *p != '"') {
-        *state = sw_obj_key;
-        return p;
+        st = sw_obj_key;
+        goto out;
     }
 
     p++;
@@ -1934,8 +1998,9 @@ string:
         if (q == last || esc || *q != '"') {
             s->str_key = key;
             s->cap = olla_cap_none;
-            *state = esc ? sw_esc : sw_string;
-            return q;
+            p = q;
+            st = esc ? sw_esc : sw_string;
+            goto out;
         }
     }
 
@@ -1952,8 +2017,8 @@ colon:
     }
 
     if (p == last || *p != ':') {
-        *state = sw_colon;
-        return p;
+        st = sw_colon;
+        goto out;
     }
 
     p++;
@@ -1966,17 +2031,16 @@ after:
     }
 
     if (p == last) {
-        *state = sw_after;
-        return p;
+        st = sw_after;
+        goto out;
     }
 
     c = *p;
 
     if (c == ',') {
         p++;
-        d = s->depth - 1;
 
-        if ((s->stack[d >> 3] >> (d & 7)) & 1) {
+        if (obj) {
             goto obj_key;
         }
 
@@ -1984,26 +2048,24 @@ after:
     }
 
     if (c != '}' && c != ']') {
-        *state = sw_after;
-        return p;
+        st = sw_after;
+        goto out;
     }
 
-    d = s->depth - 1;
-
-    if ((c == '}') != ((s->stack[d >> 3] >> (d & 7)) & 1)) {
-        *state = sw_after;
-        return p;
+    if ((c == '}') != obj) {
+        st = sw_after;
+        goto out;
     }
 
 close:
 
     /* '}' or ']' of the innermost container, checked */
 
-    d = s->depth - 1;
-    s->depth = d;
+    depth--;
     p++;
 
-    if (d > floor) {
+    if (depth > floor) {
+        obj = (s->stack[(depth - 1) >> 3] >> ((depth - 1) & 7)) & 1;
         goto after;
     }
 
@@ -2015,7 +2077,12 @@ close:
 
     s->vkind = (p[-1] == '}') ? OLLA_JSON_OBJECT : OLLA_JSON_ARRAY;
     s->cap = olla_cap_none;
-    *state = sw_after;
+    st = sw_after;
+
+out:
+
+    s->depth = depth;
+    *state = st;
 
     return p;
 }
