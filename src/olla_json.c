@@ -148,7 +148,6 @@ static unsigned olla_json_value_end(olla_json_scan_t *s, size_t end);
 static void olla_json_hash(olla_json_scan_t *s, const unsigned char *p,
     size_t n);
 #if (OLLA_JSON_FAST)
-static int olla_json_quiet_ok(olla_json_scan_t *s);
 static const unsigned char *olla_json_quiet(olla_json_scan_t *s,
     const unsigned char *p, const unsigned char *last, unsigned *state);
 static inline const unsigned char *olla_json_short(const unsigned char *p,
@@ -163,6 +162,7 @@ static const unsigned char *olla_json_number(const unsigned char *p,
     const unsigned char *last);
 #endif
 static void olla_json_hash_string_end(olla_json_scan_t *s);
+static void olla_json_quiet_from(olla_json_scan_t *s);
 static void olla_json_hash_value(olla_json_scan_t *s);
 
 
@@ -257,6 +257,7 @@ olla_json_scan_init(olla_json_scan_t *s, olla_json_field_t *fields,
 
     s->max_depth = max_depth;
     s->state = sw_start;
+    olla_json_quiet_from(s);
 
     for (i = 0; i < s->nfields; i++) {
         fields[i].type = OLLA_JSON_NONE;
@@ -501,7 +502,7 @@ olla_json_scan_feed(olla_json_scan_t *s, const char *data, size_t n)
         if (p != stuck
             && (state <= sw_after
                 || (state == sw_string && s->cap == olla_cap_none))
-            && olla_json_quiet_ok(s))
+            && s->depth >= s->quiet_from)
         {
             p = olla_json_quiet(s, p, last, &state);
             stuck = p;
@@ -1671,6 +1672,7 @@ olla_json_string_end(olla_json_scan_t *s, size_t end)
         {
             /* its value is left out, whatever it holds */
             s->skip_depth = s->depth;
+            olla_json_quiet_from(s);
 
         } else if (s->ikey_len == 4 && memcmp(s->ikey, "role", 4) == 0
                    && s->depth == 3
@@ -1698,6 +1700,8 @@ olla_json_string_end(olla_json_scan_t *s, size_t end)
                 }
             }
         }
+
+        olla_json_quiet_from(s);
     }
 
     return sw_colon;
@@ -1720,10 +1724,12 @@ olla_json_value_end(olla_json_scan_t *s, size_t end)
     if (s->skip_depth) {
         if (s->depth == s->skip_depth) {
             s->skip_depth = 0;
+            olla_json_quiet_from(s);
         }
 
     } else if (olla_json_hashing(s)) {
         olla_json_hash_value(s);
+        olla_json_quiet_from(s);
     }
 
     if (s->depth == 1 && s->cur) {
@@ -1739,41 +1745,52 @@ olla_json_value_end(olla_json_scan_t *s, size_t end)
         }
 
         s->cur = NULL;
+        olla_json_quiet_from(s);
     }
 
     return sw_after;
 }
 
 
-#if (OLLA_JSON_FAST)
-
 /*
  * Quiet: no field captures what follows and no opening hashes it, so it is
  * only validated.  That is the case inside a container that begins below
  * the top level (depth 2 and deeper) when no field is being read, and
  * below a captured member's elements (depth 3 and deeper), unless the
- * member is an opening still being hashed.
+ * member is an opening still being hashed.  s->quiet_from is that depth,
+ * set again whenever what it depends on changes (the member being read,
+ * a value left out, the turns hashed), so that the main loop asks once a
+ * token with one comparison.
  */
 
-static int
-olla_json_quiet_ok(olla_json_scan_t *s)
+static void
+olla_json_quiet_from(olla_json_scan_t *s)
 {
+#if (OLLA_JSON_FAST)
     olla_json_field_t  *f;
 
     f = s->cur;
 
     if (f == NULL) {
-        return s->depth >= 2;
-    }
+        s->quiet_from = 2;
 
-    if (s->depth < 3 || s->skip_depth) {
-        return 0;
-    }
+    } else if (s->skip_depth == 0
+               && (f->opening == OLLA_JSON_OPENING_NONE
+                   || (f->opening == OLLA_JSON_OPENING_TURNS
+                       && s->turns_done)))
+    {
+        s->quiet_from = 3;
 
-    return f->opening == OLLA_JSON_OPENING_NONE
-           || (f->opening == OLLA_JSON_OPENING_TURNS && s->turns_done);
+    } else {
+        s->quiet_from = (size_t) -1;
+    }
+#else
+    (void) s;
+#endif
 }
 
+
+#if (OLLA_JSON_FAST)
 
 /*
  * A short string's closing quote: the first byte from p that is '"', '\',
