@@ -152,6 +152,8 @@ static const unsigned char *olla_json_quiet(olla_json_scan_t *s,
     const unsigned char *p, const unsigned char *last, unsigned *state);
 static inline const unsigned char *olla_json_short(const unsigned char *p,
     const unsigned char *last);
+static inline void olla_json_put_short(olla_json_scan_t *s,
+    const unsigned char *p, size_t n);
 static const unsigned char *olla_json_str_fast(const unsigned char *p,
     const unsigned char *last, unsigned *esc);
 static const unsigned char *olla_json_str_hash(olla_json_scan_t *s,
@@ -1016,8 +1018,8 @@ olla_json_scan_feed(olla_json_scan_t *s, const char *data, size_t n)
         q = olla_json_short(p, last);
 
         if (q != NULL) {
-            if (s->cap && q != p) {
-                olla_json_put(s, p, q - p);
+            if (s->cap) {
+                olla_json_put_short(s, p, q - p);
             }
 
             p = q + 1;
@@ -1825,6 +1827,52 @@ olla_json_short(const unsigned char *p, const unsigned char *last)
 #endif
 
     return NULL;
+}
+
+
+/*
+ * The bytes of a string just begun that olla_json_short() found whole (n
+ * of them, fewer than 32; 16 bytes from p can be read, 32 when n >= 16):
+ * as olla_json_put() takes them, with copies of a fixed size (what they
+ * write past n is never read).
+ */
+
+static inline void
+olla_json_put_short(olla_json_scan_t *s, const unsigned char *p, size_t n)
+{
+    size_t  w;
+
+    w = (n < 16) ? 16 : 32;
+
+    switch (s->cap) {
+
+    case olla_cap_key:
+        memcpy(s->key, p, w);
+        s->key_len = n;
+        return;
+
+    case olla_cap_ikey:
+        s->key_h = olla_json_fnv(s->key_h, p, n);
+
+        if (n > sizeof(s->ikey)) {
+            s->ikey_len = sizeof(s->ikey) + 1;     /* too long to matter */
+            return;
+        }
+
+        memcpy(s->ikey, p, sizeof(s->ikey));
+        s->ikey_len = n;
+        return;
+
+    case olla_cap_hash:
+        memcpy(s->head, p, w);
+        s->head_len = n;
+        return;
+
+    default:
+        if (n) {
+            olla_json_put(s, p, n);
+        }
+    }
 }
 
 
