@@ -1932,7 +1932,16 @@ olla_json_quiet(olla_json_scan_t *s, const unsigned char *p,
         return p;
     }
 
+    /*
+     * at each position the byte expected without whitespace before it is
+     * tried first: compact JSON has none
+     */
+
 value:
+
+    if (p < last && (c = *p) > ' ') {
+        goto value_c;
+    }
 
     while (p < last && olla_json_ws(*p)) {
         p++;
@@ -1946,6 +1955,8 @@ value_nows:
     }
 
     c = *p;
+
+value_c:
 
     if (c == '"') {
         p++;
@@ -2039,6 +2050,10 @@ obj_first:
 
 obj_key:
 
+    if (p < last && *p == '"') {
+        goto obj_key_quote;
+    }
+
     while (p < last && olla_json_ws(*p)) {
         p++;
     }
@@ -2049,6 +2064,8 @@ obj_key_nows:
         st = sw_obj_key;
         goto out;
     }
+
+obj_key_quote:
 
     p++;
     key = 1;
@@ -2077,6 +2094,11 @@ string:
 
 colon:
 
+    if (p < last && *p == ':') {
+        p++;
+        goto value;
+    }
+
     while (p < last && olla_json_ws(*p)) {
         p++;
     }
@@ -2091,6 +2113,10 @@ colon:
 
 after:
 
+    if (p < last && (c = *p) > ' ') {
+        goto after_c;
+    }
+
     while (p < last && olla_json_ws(*p)) {
         p++;
     }
@@ -2101,6 +2127,8 @@ after:
     }
 
     c = *p;
+
+after_c:
 
     if (c == ',') {
         p++;
