@@ -215,6 +215,16 @@ static const unsigned char  olla_json_unesc[256] = {
     ['n'] = '\n', ['r'] = '\r', ['t'] = '\t'
 };
 
+/* 0x10 and a hex digit's value; 0 is not a hex digit */
+
+static const unsigned char  olla_json_xdigit[256] = {
+    ['0'] = 0x10, ['1'] = 0x11, ['2'] = 0x12, ['3'] = 0x13, ['4'] = 0x14,
+    ['5'] = 0x15, ['6'] = 0x16, ['7'] = 0x17, ['8'] = 0x18, ['9'] = 0x19,
+    ['a'] = 0x1a, ['b'] = 0x1b, ['c'] = 0x1c, ['d'] = 0x1d, ['e'] = 0x1e,
+    ['f'] = 0x1f, ['A'] = 0x1a, ['B'] = 0x1b, ['C'] = 0x1c, ['D'] = 0x1d,
+    ['E'] = 0x1e, ['F'] = 0x1f
+};
+
 #endif
 
 
@@ -2293,26 +2303,26 @@ olla_json_block_stop(const unsigned char *p, const unsigned char *last,
 }
 
 
-static const unsigned char *
-olla_json_blocks_sse2(const unsigned char *p, const unsigned char *last,
-    unsigned *how)
+/*
+ * A 64-byte block's backslashes, quotes, bytes below 0x20 or above 0x7f
+ * (sp: signed, the bytes above 0x7f are below 0x20 too) and bytes above
+ * 0x7f, a bit each, with SSE2
+ */
+
+static inline void
+olla_json_classify(const unsigned char *p, uint64_t *bs, uint64_t *qt,
+    uint64_t *sp, uint64_t *hi)
 {
-    unsigned  i, cont;
-    __m128i   x0, x1, x2, x3, vq, vb, vc;
-    uint64_t  bs, qt, sp, hi, x, carry, next, stop, e;
+    __m128i  x0, x1, x2, x3, vq, vb, vc;
 
     vq = _mm_set1_epi8('"');
     vb = _mm_set1_epi8('\\');
     vc = _mm_set1_epi8(0x20);
 
-    carry = 0;
-    cont = 0;
-
-    while (last - p >= 64) {
-        x0 = _mm_loadu_si128((const __m128i *) p);
-        x1 = _mm_loadu_si128((const __m128i *) (p + 16));
-        x2 = _mm_loadu_si128((const __m128i *) (p + 32));
-        x3 = _mm_loadu_si128((const __m128i *) (p + 48));
+    x0 = _mm_loadu_si128((const __m128i *) p);
+    x1 = _mm_loadu_si128((const __m128i *) (p + 16));
+    x2 = _mm_loadu_si128((const __m128i *) (p + 32));
+    x3 = _mm_loadu_si128((const __m128i *) (p + 48));
 
 #define olla_json_mask(f, v)                                                  \
     ((uint64_t) (unsigned) _mm_movemask_epi8(f(x0, v))                        \
@@ -2320,18 +2330,41 @@ olla_json_blocks_sse2(const unsigned char *p, const unsigned char *last,
      | (uint64_t) (unsigned) _mm_movemask_epi8(f(x2, v)) << 32                \
      | (uint64_t) (unsigned) _mm_movemask_epi8(f(x3, v)) << 48)
 
-        bs = olla_json_mask(_mm_cmpeq_epi8, vb);
-        qt = olla_json_mask(_mm_cmpeq_epi8, vq);
-
-        /* signed: the bytes above 0x7f are below 0x20 too */
-        sp = olla_json_mask(_mm_cmplt_epi8, vc);
+    *bs = olla_json_mask(_mm_cmpeq_epi8, vb);
+    *qt = olla_json_mask(_mm_cmpeq_epi8, vq);
+    *sp = olla_json_mask(_mm_cmplt_epi8, vc);
 
 #undef olla_json_mask
 
-        hi = (uint64_t) (unsigned) _mm_movemask_epi8(x0)
-             | (uint64_t) (unsigned) _mm_movemask_epi8(x1) << 16
-             | (uint64_t) (unsigned) _mm_movemask_epi8(x2) << 32
-             | (uint64_t) (unsigned) _mm_movemask_epi8(x3) << 48;
+    *hi = (uint64_t) (unsigned) _mm_movemask_epi8(x0)
+          | (uint64_t) (unsigned) _mm_movemask_epi8(x1) << 16
+          | (uint64_t) (unsigned) _mm_movemask_epi8(x2) << 32
+          | (uint64_t) (unsigned) _mm_movemask_epi8(x3) << 48;
+}
+
+
+static const unsigned char *
+olla_json_blocks_sse2(const unsigned char *p, const unsigned char *last,
+    unsigned *how)
+{
+    unsigned  i, cont;
+    uint64_t  bs, qt, sp, hi, x, carry, next, stop, e;
+
+    carry = 0;
+    cont = 0;
+
+    while (last - p >= 64) {
+        olla_json_classify(p, &bs, &qt, &sp, &hi);
+
+        if ((bs | qt | sp | carry) == 0) {
+            /*
+             * plain ASCII: nothing stops, nothing is escaped (and no
+             * sequence of the block before ends here: its bytes are above
+             * 0x7f, so cont is 0)
+             */
+            p += 64;
+            continue;
+        }
 
         if (bs | carry) {
             x = olla_json_escaped(bs, carry, &next);
@@ -2696,7 +2729,6 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
     unsigned              i, k;
     unsigned              cont;
     size_t                n, u, t;
-    __m128i               x0, x1, x2, x3, vq, vb, vc;
     uint64_t              bs, qt, sp, hi, x, carry, next, stop, e, lead, m;
 #endif
 
@@ -2706,35 +2738,27 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
 
 #if (OLLA_JSON_SSE2)
 
-    vq = _mm_set1_epi8('"');
-    vb = _mm_set1_epi8('\\');
-    vc = _mm_set1_epi8(0x20);
-
     carry = 0;
     cont = 0;
 
     while (last - p >= 64) {
-        x0 = _mm_loadu_si128((const __m128i *) p);
-        x1 = _mm_loadu_si128((const __m128i *) (p + 16));
-        x2 = _mm_loadu_si128((const __m128i *) (p + 32));
-        x3 = _mm_loadu_si128((const __m128i *) (p + 48));
+        olla_json_classify(p, &bs, &qt, &sp, &hi);
 
-#define olla_json_mask(f, v)                                                  \
-    ((uint64_t) (unsigned) _mm_movemask_epi8(f(x0, v))                        \
-     | (uint64_t) (unsigned) _mm_movemask_epi8(f(x1, v)) << 16                \
-     | (uint64_t) (unsigned) _mm_movemask_epi8(f(x2, v)) << 32                \
-     | (uint64_t) (unsigned) _mm_movemask_epi8(f(x3, v)) << 48)
+        if ((bs | qt | sp | carry) == 0) {
+            /*
+             * plain ASCII (cont is 0, see olla_json_blocks_sse2()): 64
+             * bytes of the value, and the one byte of them that
+             * olla_json_hash() takes
+             */
 
-        bs = olla_json_mask(_mm_cmpeq_epi8, vb);
-        qt = olla_json_mask(_mm_cmpeq_epi8, vq);
-        sp = olla_json_mask(_mm_cmplt_epi8, vc);
-
-#undef olla_json_mask
-
-        hi = (uint64_t) (unsigned) _mm_movemask_epi8(x0)
-             | (uint64_t) (unsigned) _mm_movemask_epi8(x1) << 16
-             | (uint64_t) (unsigned) _mm_movemask_epi8(x2) << 32
-             | (uint64_t) (unsigned) _mm_movemask_epi8(x3) << 48;
+            u = s->str_len;
+            t = (OLLA_JSON_HASH_STRIDE - u % OLLA_JSON_HASH_STRIDE)
+                % OLLA_JSON_HASH_STRIDE;
+            s->str_h = (s->str_h ^ p[t]) * OLLA_JSON_FNV_PRIME;
+            s->str_len = u + 64;
+            p += 64;
+            continue;
+        }
 
         if (bs | carry) {
             x = olla_json_escaped(bs, carry, &next);
@@ -2905,31 +2929,25 @@ static const unsigned char *
 olla_json_uesc(const unsigned char *p, const unsigned char *last,
     unsigned *ucs)
 {
-    int       i, k;
-    unsigned  c, cp[2];
+    int       k;
+    unsigned  d0, d1, d2, d3, cp[2];
 
     for (k = 0; k < 2; k++) {
         if (last - p < 5) {
             return NULL;
         }
 
-        cp[k] = 0;
+        d0 = olla_json_xdigit[p[1]];
+        d1 = olla_json_xdigit[p[2]];
+        d2 = olla_json_xdigit[p[3]];
+        d3 = olla_json_xdigit[p[4]];
 
-        for (i = 1; i < 5; i++) {
-            c = p[i];
-
-            if (olla_json_digit(c)) {
-                c -= '0';
-
-            } else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') {
-                c = (c | 0x20) - 'a' + 10;
-
-            } else {
-                return NULL;
-            }
-
-            cp[k] = (cp[k] << 4) | c;
+        if ((d0 & d1 & d2 & d3 & 0x10) == 0) {
+            return NULL;
         }
+
+        cp[k] = (d0 & 0xf) << 12 | (d1 & 0xf) << 8 | (d2 & 0xf) << 4
+                | (d3 & 0xf);
 
         p += 5;
 
