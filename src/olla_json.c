@@ -1480,7 +1480,7 @@ olla_json_encode(unsigned cp, unsigned char *b)
 
 /* the first byte c of a value at offset off; returns the next state */
 
-static unsigned
+static inline unsigned
 olla_json_begin(olla_json_scan_t *s, unsigned c, size_t off)
 {
     size_t              d;
@@ -1613,7 +1613,7 @@ olla_json_begin(olla_json_scan_t *s, unsigned c, size_t off)
 
 /* '}' or ']' at offset off */
 
-static unsigned
+static inline unsigned
 olla_json_close(olla_json_scan_t *s, unsigned c, size_t off)
 {
     size_t  d;
@@ -1633,7 +1633,7 @@ olla_json_close(olla_json_scan_t *s, unsigned c, size_t off)
 
 /* after the opening quote of a member name */
 
-static unsigned
+static inline unsigned
 olla_json_key_begin(olla_json_scan_t *s)
 {
     s->str_key = 1;
@@ -1658,7 +1658,7 @@ olla_json_key_begin(olla_json_scan_t *s)
 
 /* after the closing quote of a string; end is the offset after it */
 
-static unsigned
+static inline unsigned
 olla_json_string_end(olla_json_scan_t *s, size_t end)
 {
     size_t              i;
@@ -1722,7 +1722,7 @@ olla_json_string_end(olla_json_scan_t *s, size_t end)
 
 /* a value ended just before offset end */
 
-static unsigned
+static inline unsigned
 olla_json_value_end(olla_json_scan_t *s, size_t end)
 {
     olla_json_field_t  *f;
