@@ -69,11 +69,16 @@
 #define OLLA_JSON_MAX_DEPTH  512
 
 
-/* the error paths: kept out of line, their buffers out of the hot frames */
+/*
+ * the error paths: kept out of line, their buffers out of the hot frames;
+ * the fast paths too: their loops would crowd the main loop's registers
+ */
 #if (defined __GNUC__)
-#define OLLA_JSON_COLD  __attribute__((noinline, cold))
+#define OLLA_JSON_COLD      __attribute__((noinline, cold))
+#define OLLA_JSON_NOINLINE  __attribute__((noinline))
 #else
 #define OLLA_JSON_COLD
+#define OLLA_JSON_NOINLINE
 #endif
 
 
@@ -1242,7 +1247,7 @@ olla_json_skip(const unsigned char *p, const unsigned char *last)
 
 /* the length of a complete, valid UTF-8 sequence at p, or 0 */
 
-static size_t
+static inline size_t
 olla_json_utf8_seq(const unsigned char *p, const unsigned char *last)
 {
     unsigned  c, lo, hi;
@@ -1895,7 +1900,7 @@ olla_json_put_short(olla_json_scan_t *s, const unsigned char *p, size_t n)
  * the stack, s->str_key and s->cap as the machine would have them.
  */
 
-static const unsigned char *
+static OLLA_JSON_NOINLINE const unsigned char *
 olla_json_quiet(olla_json_scan_t *s, const unsigned char *p,
     const unsigned char *last, unsigned *state)
 {
@@ -2718,7 +2723,7 @@ olla_json_str_fast(const unsigned char *p, const unsigned char *last,
  * rank among them.
  */
 
-static const unsigned char *
+static OLLA_JSON_NOINLINE const unsigned char *
 olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
     const unsigned char *last, unsigned *esc)
 {
