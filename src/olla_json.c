@@ -516,10 +516,10 @@ olla_json_scan_feed(olla_json_scan_t *s, const char *data, size_t n)
          * machine reads at least one byte before it is asked again
          */
 
-        if (p != stuck
+        if (s->depth >= s->quiet_from
+            && p != stuck
             && (state <= sw_after
-                || (state == sw_string && s->cap == olla_cap_none))
-            && s->depth >= s->quiet_from)
+                || (state == sw_string && s->cap == olla_cap_none)))
         {
             p = olla_json_quiet(s, p, last, &state);
             stuck = p;
