@@ -850,6 +850,10 @@ olla_json_scan_feed(olla_json_scan_t *s, const char *data, size_t n)
                 goto whitespace;
             }
 
+#if (OLLA_JSON_FAST)
+        value_begin:
+#endif
+
             state = olla_json_begin(s, c, olla_json_off(p));
             if (state == sw_error) {
                 return OLLA_JSON_ERROR;
@@ -1032,16 +1036,70 @@ olla_json_scan_feed(olla_json_scan_t *s, const char *data, size_t n)
 
         q = olla_json_short(p, last);
 
-        if (q != NULL) {
-            if (s->cap) {
-                olla_json_put_short(s, p, q - p);
-            }
-
-            p = q + 1;
-            state = olla_json_string_end(s, olla_json_off(p));
+        if (q == NULL) {
+            continue;
         }
 
-        continue;
+        if (s->cap) {
+            olla_json_put_short(s, p, q - p);
+        }
+
+        p = q + 1;
+        state = olla_json_string_end(s, olla_json_off(p));
+
+        /*
+         * compact JSON: the ':' or the ',' after it and the token after
+         * that at once, as the loop would read them (where quiet content
+         * is, the loop hands it to olla_json_quiet())
+         */
+
+        if (p == last || s->depth >= s->quiet_from) {
+            continue;
+        }
+
+        if (state == sw_colon) {
+            if (*p != ':') {
+                continue;
+            }
+
+            p++;
+            state = sw_value;
+
+            if (p == last || olla_json_ws(*p)) {
+                continue;
+            }
+
+            c = *p;
+            goto value_begin;
+        }
+
+        if (state != sw_after || *p != ',') {
+            continue;
+        }
+
+        p++;
+        d = s->depth - 1;
+
+        if (!((s->stack[d >> 3] >> (d & 7)) & 1)) {
+            state = sw_value;
+
+            if (p == last || olla_json_ws(*p)) {
+                continue;
+            }
+
+            c = *p;
+            goto value_begin;
+        }
+
+        state = sw_obj_key;
+
+        if (p == last || *p != '"') {
+            continue;
+        }
+
+        p++;
+        state = olla_json_key_begin(s);
+        goto string_begin;
 #endif
 
     whitespace:
