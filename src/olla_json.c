@@ -125,10 +125,19 @@ enum {
 #define OLLA_JSON_BILLING    "x-anthropic-billing-header:"
 
 
-/* the opening is being hashed here: inside such a member, not skipped */
-#define olla_json_hashing(s)                                                  \
+/*
+ * the opening is being hashed here: inside such a member, not skipped
+ * (fast: as olla_json_mode() found it when that last changed)
+ */
+#define olla_json_hashing_now(s)                                              \
     ((s)->cur && (s)->cur->opening && (s)->skip_depth == 0                   \
      && !((s)->cur->opening == OLLA_JSON_OPENING_TURNS && (s)->turns_done))
+
+#if (OLLA_JSON_FAST)
+#define olla_json_hashing(s)  ((s)->hashing)
+#else
+#define olla_json_hashing(s)  olla_json_hashing_now(s)
+#endif
 
 
 static unsigned olla_json_fail(olla_json_scan_t *s, size_t off,
@@ -169,7 +178,7 @@ static const unsigned char *olla_json_number(const unsigned char *p,
     const unsigned char *last);
 #endif
 static void olla_json_hash_string_end(olla_json_scan_t *s);
-static void olla_json_quiet_from(olla_json_scan_t *s);
+static void olla_json_mode(olla_json_scan_t *s);
 static void olla_json_hash_value(olla_json_scan_t *s);
 
 
@@ -274,7 +283,7 @@ olla_json_scan_init(olla_json_scan_t *s, olla_json_field_t *fields,
 
     s->max_depth = max_depth;
     s->state = sw_start;
-    olla_json_quiet_from(s);
+    olla_json_mode(s);
 
     for (i = 0; i < s->nfields; i++) {
         fields[i].type = OLLA_JSON_NONE;
@@ -1747,7 +1756,7 @@ olla_json_string_end(olla_json_scan_t *s, size_t end)
         {
             /* its value is left out, whatever it holds */
             s->skip_depth = s->depth;
-            olla_json_quiet_from(s);
+            olla_json_mode(s);
 
         } else if (s->ikey_len == 4 && memcmp(s->ikey, "role", 4) == 0
                    && s->depth == 3
@@ -1776,7 +1785,7 @@ olla_json_string_end(olla_json_scan_t *s, size_t end)
             }
         }
 
-        olla_json_quiet_from(s);
+        olla_json_mode(s);
     }
 
     return sw_colon;
@@ -1799,12 +1808,12 @@ olla_json_value_end(olla_json_scan_t *s, size_t end)
     if (s->skip_depth) {
         if (s->depth == s->skip_depth) {
             s->skip_depth = 0;
-            olla_json_quiet_from(s);
+            olla_json_mode(s);
         }
 
     } else if (olla_json_hashing(s)) {
         olla_json_hash_value(s);
-        olla_json_quiet_from(s);
+        olla_json_mode(s);
     }
 
     if (s->depth == 1 && s->cur) {
@@ -1820,7 +1829,7 @@ olla_json_value_end(olla_json_scan_t *s, size_t end)
         }
 
         s->cur = NULL;
-        olla_json_quiet_from(s);
+        olla_json_mode(s);
     }
 
     return sw_after;
@@ -1833,18 +1842,21 @@ olla_json_value_end(olla_json_scan_t *s, size_t end)
  * the top level (depth 2 and deeper) when no field is being read, and
  * below a captured member's elements (depth 3 and deeper), unless the
  * member is an opening still being hashed.  s->quiet_from is that depth,
- * set again whenever what it depends on changes (the member being read,
+ * and s->hashing whether the opening is hashed (olla_json_hashing()),
+ * set again whenever what they depend on changes (the member being read,
  * a value left out, the turns hashed), so that the main loop asks once a
- * token with one comparison.
+ * token with one comparison, and the machine once a value with a flag.
  */
 
 static void
-olla_json_quiet_from(olla_json_scan_t *s)
+olla_json_mode(olla_json_scan_t *s)
 {
 #if (OLLA_JSON_FAST)
     olla_json_field_t  *f;
 
     f = s->cur;
+
+    s->hashing = olla_json_hashing_now(s);
 
     if (f == NULL) {
         s->quiet_from = 2;
