@@ -179,6 +179,7 @@ static const unsigned char *olla_json_number(const unsigned char *p,
 #endif
 static void olla_json_hash_string_end(olla_json_scan_t *s);
 static void olla_json_mode(olla_json_scan_t *s);
+static void olla_json_key_end(olla_json_scan_t *s);
 static void olla_json_hash_value(olla_json_scan_t *s);
 
 
@@ -1733,9 +1734,6 @@ olla_json_key_begin(olla_json_scan_t *s)
 static inline unsigned
 olla_json_string_end(olla_json_scan_t *s, size_t end)
 {
-    size_t              i;
-    olla_json_field_t  *f;
-
     if (!s->str_key) {
         if (s->cap == olla_cap_hash) {
             olla_json_hash_string_end(s);
@@ -1769,26 +1767,42 @@ olla_json_string_end(olla_json_scan_t *s, size_t end)
     }
 
     if (s->cap == olla_cap_key) {
-        s->cap = olla_cap_none;
-        s->cur = NULL;
-
-        if (!s->key_overflow) {
-            for (i = 0; i < s->nfields; i++) {
-                f = &s->fields[i];
-
-                if (f->key_len == s->key_len
-                    && memcmp(f->key, s->key, s->key_len) == 0)
-                {
-                    s->cur = f;
-                    break;
-                }
-            }
-        }
-
-        olla_json_mode(s);
+        olla_json_key_end(s);
     }
 
     return sw_colon;
+}
+
+
+/*
+ * a top-level member name ended: the field it names, if any (apart from
+ * olla_json_string_end(), which its loop would make costlier for every
+ * string)
+ */
+
+static OLLA_JSON_NOINLINE void
+olla_json_key_end(olla_json_scan_t *s)
+{
+    size_t              i;
+    olla_json_field_t  *f;
+
+    s->cap = olla_cap_none;
+    s->cur = NULL;
+
+    if (!s->key_overflow) {
+        for (i = 0; i < s->nfields; i++) {
+            f = &s->fields[i];
+
+            if (f->key_len == s->key_len
+                && memcmp(f->key, s->key, s->key_len) == 0)
+            {
+                s->cur = f;
+                break;
+            }
+        }
+    }
+
+    olla_json_mode(s);
 }
 
 
