@@ -1811,6 +1811,7 @@ olla_json_key_end(olla_json_scan_t *s)
 static inline unsigned
 olla_json_value_end(olla_json_scan_t *s, size_t end)
 {
+    unsigned            done;
     olla_json_field_t  *f;
 
     s->cap = olla_cap_none;
@@ -1826,8 +1827,12 @@ olla_json_value_end(olla_json_scan_t *s, size_t end)
         }
 
     } else if (olla_json_hashing(s)) {
+        done = s->turns_done;
         olla_json_hash_value(s);
-        olla_json_mode(s);
+
+        if (s->turns_done != done) {
+            olla_json_mode(s);
+        }
     }
 
     if (s->depth == 1 && s->cur) {
