@@ -2820,10 +2820,11 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
     unsigned char         b[4];
     const unsigned char  *q;
 #if (OLLA_JSON_SSE2)
-    unsigned              i, k;
+    unsigned              i, k, r, from;
     unsigned              cont;
     size_t                n, u, t;
     uint64_t              bs, qt, sp, hi, x, carry, next, stop, e, lead, m;
+    uint64_t              above;
 #endif
 
     if (s->head_skip) {
@@ -2862,8 +2863,20 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
             next = 0;
         }
 
-        stop = (qt & ~x) | (sp & ~hi);
-        e = x & ~(qt | bs);
+        /*
+         * from r on: the bytes before r are taken (the block's first r,
+         * after a \u escape the block goes on from the byte after it,
+         * the escapes' parity found for the whole block holds)
+         */
+
+        r = 0;
+        from = cont;
+
+    resume:
+
+        above = ~0ULL << r;
+        stop = ((qt & ~x) | (sp & ~hi)) & above;
+        e = x & ~(qt | bs) & above;
 
         if (stop) {
             e &= (stop & (0 - stop)) - 1;
@@ -2881,19 +2894,19 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
         }
 
         /*
-         * the bytes before the stop stand for a byte of the value each,
-         * but the backslashes that begin escapes
+         * the bytes from r to the stop stand for a byte of the value
+         * each, but the backslashes that begin escapes
          */
 
-        k = olla_json_block_stop(p, last, stop, hi & (~0ULL << cont), &cont);
-        stop = (k < 64);
-        lead = bs & ~x;
+        k = olla_json_block_stop(p, last, stop, hi & (~0ULL << from),
+                                 &cont);
+        lead = bs & ~x & above;
 
         if (k < 64) {
             lead &= (1ULL << k) - 1;
         }
 
-        n = k;
+        n = k - r;
 
         for (m = lead; m; m &= m - 1) {
             n--;
@@ -2906,7 +2919,7 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
         if (t - u < n) {
             /* the byte of the value at t: past as many escapes as before */
 
-            i = (unsigned) (t - u);
+            i = r + (unsigned) (t - u);
 
             for (m = lead; m && (unsigned) __builtin_ctzll(m) <= i;
                  m &= m - 1)
@@ -2920,7 +2933,7 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
 
         s->str_len = u + n;
 
-        if (stop == 0) {
+        if (k == 64) {
             p += 64;
             carry = next;
             continue;
@@ -2931,13 +2944,24 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
 
         if ((x >> k) & 1) {
             if (c == 'u') {
-                p = olla_json_uesc(q, last, &ucs);
+                q = olla_json_uesc(q, last, &ucs);
 
-                if (p != NULL) {
+                if (q != NULL) {
                     olla_json_hash(s, b, olla_json_encode(ucs, b));
+
+                    if (q - p < 64) {
+                        /* the rest of the block */
+                        r = (unsigned) (q - p);
+                        from = r;
+                        goto resume;
+                    }
+
+                    p = q;
                     carry = 0;
                     continue;
                 }
+
+                q = p + k;
             }
 
             *esc = 1;
