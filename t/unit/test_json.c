@@ -2704,6 +2704,59 @@ test_fast_generated(void **state)
 }
 
 
+/*
+ * \u escapes in the opening a few bytes apart (the block hasher goes on
+ * in the same block after each), with other escapes and UTF-8 between
+ * them, pairs ending at and crossing the blocks' ends, and a bad one at
+ * the end
+ */
+
+static void
+test_fast_uesc(void **state)
+{
+    char        s[600];
+    size_t      n, gap, off, k, i;
+    sbuf_t      b;
+    static const char  *u[] = {
+        "\\u00e9", "\\uD83D\\uDE00", "\\u0041", "\\u20AC", "\\n",
+        "\xc3\xa9", "\\\\", "\\u12G4", "\\uDBFF\\u0041"
+    };
+
+    memset(&b, 0, sizeof(b));
+
+    for (k = 0; k < 7; k++) {
+        for (gap = 0; gap < 14; gap++) {
+            for (off = 0; off < 70; off += (gap < 3) ? 1 : 5) {
+                n = 0;
+
+                for (i = 0; i < off; i++) {
+                    s[n++] = (char) ('a' + i % 26);
+                }
+
+                for (i = 0; n + 20 < 400; i++) {
+                    /* mostly u[k], the others in between */
+                    strcpy(s + n, u[(i % 5 == 4) ? (k + i) % 7 : k]);
+                    n += strlen(s + n);
+                    memset(s + n, 'x', gap);
+                    n += gap;
+                }
+
+                if (off % 3 == 0) {
+                    /* an invalid one at the end, or a lone surrogate */
+                    strcpy(s + n, u[7 + off % 2]);
+                    n += strlen(s + n);
+                }
+
+                vdoc(&b, s, n);
+                vcheck(b.p, b.len, 0);
+            }
+        }
+    }
+
+    free(b.p);
+}
+
+
 /* ------------------------------------------------------------------------
  * the opening's hash, pinned
  *
@@ -3227,6 +3280,7 @@ main(void)
         cmocka_unit_test(test_differential),
         cmocka_unit_test(test_fast_atoms),
         cmocka_unit_test(test_fast_generated),
+        cmocka_unit_test(test_fast_uesc),
         cmocka_unit_test(test_opening_pinned),
         cmocka_unit_test(test_bench),
     };
