@@ -149,6 +149,14 @@ static const unsigned char *olla_json_skip(const unsigned char *p,
     const unsigned char *last);
 static size_t olla_json_utf8_seq(const unsigned char *p,
     const unsigned char *last);
+#if (OLLA_JSON_AVX2)
+static const unsigned char *olla_json_run_first(const unsigned char *p,
+    const unsigned char *last);
+static const unsigned char *(*olla_json_run)(const unsigned char *p,
+    const unsigned char *last) = olla_json_run_first;
+#else
+#define olla_json_run  olla_json_skip
+#endif
 static int olla_json_utf8_lead(olla_json_scan_t *s, unsigned c);
 static void olla_json_put(olla_json_scan_t *s, const unsigned char *p,
     size_t n);
@@ -566,7 +574,7 @@ olla_json_scan_feed(olla_json_scan_t *s, const char *data, size_t n)
             /* runs of plain bytes (and, fast, escapes that stand alone) */
 
             for ( ;; ) {
-                q = olla_json_skip(p, last);
+                q = olla_json_run(p, last);
 
                 if (q != p) {
                     if (s->cap) {
@@ -1311,6 +1319,75 @@ olla_json_skip(const unsigned char *p, const unsigned char *last)
         p += n;
     }
 }
+
+
+#if (OLLA_JSON_AVX2)
+
+/*
+ * The same with AVX2, 32 bytes at a time (a long plain run of the
+ * opening's head, or of a string the machine reads), where the CPU has it
+ * (olla_json_run, chosen at the first call); the last bytes as above.
+ */
+
+__attribute__((target("avx2")))
+static const unsigned char *
+olla_json_skip_avx2(const unsigned char *p, const unsigned char *last)
+{
+    size_t    n;
+    uint32_t  k;
+    __m256i   y, vq, vb, vc;
+
+    vq = _mm256_set1_epi8('"');
+    vb = _mm256_set1_epi8('\\');
+    vc = _mm256_set1_epi8(0x20);
+
+    while (last - p >= 32) {
+        y = _mm256_loadu_si256((const __m256i *) p);
+
+        /* signed: the bytes above 0x7f are below 0x20 too */
+        k = (uint32_t) _mm256_movemask_epi8(_mm256_or_si256(
+                _mm256_or_si256(_mm256_cmpeq_epi8(y, vq),
+                                _mm256_cmpeq_epi8(y, vb)),
+                _mm256_cmpgt_epi8(vc, y)));
+
+        if (k == 0) {
+            p += 32;
+            continue;
+        }
+
+        p += __builtin_ctz(k);
+
+        if (*p < 0x80) {
+            return p;
+        }
+
+        n = olla_json_utf8_seq(p, last);
+
+        if (n == 0) {
+            return p;
+        }
+
+        p += n;
+    }
+
+    return olla_json_skip(p, last);
+}
+
+
+static const unsigned char *
+olla_json_run_first(const unsigned char *p, const unsigned char *last)
+{
+    if (__builtin_cpu_supports("avx2")) {
+        olla_json_run = olla_json_skip_avx2;
+
+    } else {
+        olla_json_run = olla_json_skip;
+    }
+
+    return olla_json_run(p, last);
+}
+
+#endif
 
 
 /* the length of a complete, valid UTF-8 sequence at p, or 0 */
