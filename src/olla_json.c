@@ -2882,11 +2882,14 @@ olla_json_str_fast(const unsigned char *p, const unsigned char *last,
  * The content of a string of the opening whose head is hashed already (or
  * left out: then only checked), from p (never just after a backslash):
  * as olla_json_str_fast(), and what olla_json_put() would hash goes into
- * s->str_h and s->str_len on the way, a block at a time: the block's
- * unescaped length is the count of its bytes that no escape begins (the
- * escapes of olla_json_escaped() stand alone), and the one unescaped byte
- * of the block that olla_json_hash() would take, if any, is found by its
- * rank among them.
+ * s->str_h and s->str_len on the way.  Plain runs and the escapes between
+ * them go one at a time (olla_json_run(), olla_json_hash()); where four
+ * escapes come in a row less than 32 bytes apart each, a block at a time:
+ * the block's unescaped length is the count of its bytes that no escape
+ * begins (the escapes of olla_json_escaped() stand alone), and the one
+ * unescaped byte of the block that olla_json_hash() would take, if any,
+ * is found by its rank among them; a block without escapes goes back to
+ * runs.
  */
 
 static OLLA_JSON_NOINLINE const unsigned char *
@@ -2897,9 +2900,10 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
     unsigned char         b[4];
     const unsigned char  *q;
 #if (OLLA_JSON_SSE2)
+    unsigned              dense;
     unsigned              i, k, r, from;
     unsigned              cont;
-    size_t                n, u, t;
+    size_t                n, u, t, run;
     uint64_t              bs, qt, sp, hi, x, carry, next, stop, e, lead, m;
     uint64_t              above;
 #endif
@@ -2908,7 +2912,17 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
         return olla_json_str_fast(p, last, esc);
     }
 
+    /*
+     * prose has long plain runs between its escapes: a run at a time is
+     * cheaper there (AVX2 where the CPU has it); where escapes come close
+     * together (code, JSON in strings), 64-byte blocks are
+     */
+
+    goto runs;
+
 #if (OLLA_JSON_SSE2)
+
+blocks:
 
     carry = 0;
     cont = 0;
@@ -3013,6 +3027,14 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
         if (k == 64) {
             p += 64;
             carry = next;
+
+            if (carry == 0 && lead == 0) {
+                /* no escape: runs again, after the sequence cut */
+                olla_json_hash(s, p, cont);
+                p += cont;
+                goto runs;
+            }
+
             continue;
         }
 
@@ -3064,8 +3086,18 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
 
 #endif
 
+runs:
+
+#if (OLLA_JSON_SSE2)
+    dense = 0;
+#endif
+
     for ( ;; ) {
-        q = olla_json_skip(p, last);
+        q = olla_json_run(p, last);
+
+#if (OLLA_JSON_SSE2)
+        run = (size_t) (q - p);
+#endif
 
         if (q != p) {
             olla_json_hash(s, p, q - p);
@@ -3095,21 +3127,26 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
             b[0] = olla_json_unesc[c];
             olla_json_hash(s, b, 1);
             p += 2;
-            continue;
+
+        } else if (c == 'u'
+                   && (q = olla_json_uesc(p + 1, last, &ucs)) != NULL)
+        {
+            olla_json_hash(s, b, olla_json_encode(ucs, b));
+            p = q;
+
+        } else {
+            *esc = 1;
+            return p + 1;
         }
 
-        if (c == 'u') {
-            q = olla_json_uesc(p + 1, last, &ucs);
+#if (OLLA_JSON_SSE2)
+        dense = (run < 32) ? dense + 1 : 0;
 
-            if (q != NULL) {
-                olla_json_hash(s, b, olla_json_encode(ucs, b));
-                p = q;
-                continue;
-            }
+        if (dense >= 4 && last - p >= 64) {
+            /* escapes close together */
+            goto blocks;
         }
-
-        *esc = 1;
-        return p + 1;
+#endif
     }
 }
 

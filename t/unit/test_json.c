@@ -2757,6 +2757,73 @@ test_fast_uesc(void **state)
 }
 
 
+/*
+ * The opening's strings switch between plain runs and blocks: clusters of
+ * escapes close together, then stretches without any (plain, or with UTF-8
+ * sequences that the blocks' ends cut), of every length around a block,
+ * at every alignment, with an invalid sequence or escape now and then
+ */
+
+static void
+test_fast_modes(void **state)
+{
+    char        s[2048];
+    size_t      n, off, len, i, r, k;
+    sbuf_t      b;
+    static const char  *cl[] = {
+        "\\n", "\\\"", "\\u00e9", "\\\\", "\\uD83D\\uDE00", "\\t"
+    };
+    static const char  *u8[] = {
+        "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"
+    };
+
+    memset(&b, 0, sizeof(b));
+
+    for (off = 0; off < 64; off += 3) {
+        for (len = 40; len < 200; len += 9) {
+            n = 0;
+
+            for (i = 0; i < off; i++) {
+                s[n++] = (char) ('a' + i % 26);
+            }
+
+            for (r = 0; r < 3; r++) {
+                /* a cluster: escapes a few bytes apart */
+
+                for (k = 0; k < 5 + (off + r) % 4; k++) {
+                    strcpy(s + n, cl[(k + r + len) % 6]);
+                    n += strlen(s + n);
+                    s[n++] = (char) ('A' + k);
+                }
+
+                /* a stretch without escapes, UTF-8 in it at times */
+
+                for (i = 0; i < len; i++) {
+                    if ((i + off + r) % 23 == 22 && (len + r) % 3) {
+                        strcpy(s + n, u8[(i + r) % 3]);
+                        n += strlen(s + n);
+
+                    } else {
+                        s[n++] = (char) ('a' + (i * 7 + r) % 26);
+                    }
+                }
+            }
+
+            if (off % 7 == 6) {
+                /* and a bad one at the end */
+                strcpy(s + n, (len % 2) ? "\\x" : "\xe2\x28\xa1");
+                n += strlen(s + n);
+            }
+
+            vdoc(&b, s, n);
+            vcheck(b.p, b.len, off % 21 == 0 && len < 60);
+        }
+    }
+
+    free(b.p);
+}
+
+
 /* ------------------------------------------------------------------------
  * the opening's hash, pinned
  *
@@ -3281,6 +3348,7 @@ main(void)
         cmocka_unit_test(test_fast_atoms),
         cmocka_unit_test(test_fast_generated),
         cmocka_unit_test(test_fast_uesc),
+        cmocka_unit_test(test_fast_modes),
         cmocka_unit_test(test_opening_pinned),
         cmocka_unit_test(test_bench),
     };
