@@ -2774,8 +2774,17 @@ olla_json_str_fast(const unsigned char *p, const unsigned char *last,
     unsigned              c, ucs;
     const unsigned char  *q;
 #if (OLLA_JSON_SSE2)
-    size_t                n;
-    unsigned              how;
+    size_t                n, run;
+    unsigned              how, dense;
+#endif
+
+    /* runs, and blocks where escapes come close together: see below */
+
+    goto runs;
+
+#if (OLLA_JSON_SSE2)
+
+blocks:
 
     for ( ;; ) {
         q = olla_json_blocks(p, last, &how);
@@ -2833,10 +2842,28 @@ olla_json_str_fast(const unsigned char *p, const unsigned char *last,
 
 #endif
 
-    /* the rest, a plain run or an escape at a time */
+    /*
+     * a plain run (olla_json_run(), AVX2 where the CPU has it) or an
+     * escape at a time: cheaper than blocks where escapes are far apart
+     * (prose); where four come in a row less than 32 bytes apart each,
+     * the blocks take over (they go on to the end of the string or of
+     * the piece)
+     */
+
+runs:
+
+#if (OLLA_JSON_SSE2)
+    dense = 0;
+#endif
 
     for ( ;; ) {
-        p = olla_json_skip(p, last);
+        q = olla_json_run(p, last);
+
+#if (OLLA_JSON_SSE2)
+        run = (size_t) (q - p);
+#endif
+
+        p = q;
 
         if (p == last) {
             *esc = 0;
@@ -2860,20 +2887,24 @@ olla_json_str_fast(const unsigned char *p, const unsigned char *last,
 
         if (olla_json_esc[c] == 1) {
             p += 2;
-            continue;
+
+        } else if (c == 'u'
+                   && (q = olla_json_uesc(p + 1, last, &ucs)) != NULL)
+        {
+            p = q;
+
+        } else {
+            *esc = 1;
+            return p + 1;
         }
 
-        if (c == 'u') {
-            q = olla_json_uesc(p + 1, last, &ucs);
+#if (OLLA_JSON_SSE2)
+        dense = (run < 32) ? dense + 1 : 0;
 
-            if (q != NULL) {
-                p = q;
-                continue;
-            }
+        if (dense >= 4 && last - p >= 64) {
+            goto blocks;
         }
-
-        *esc = 1;
-        return p + 1;
+#endif
     }
 }
 

@@ -2820,6 +2820,33 @@ test_fast_modes(void **state)
         }
     }
 
+    /* names and values inside the opening of every short length */
+
+    for (len = 0; len < 40; len++) {
+        b.len = 0;
+        sb_str(&b, "{\"model\":\"m\",\"system\":[{\"");
+
+        for (i = 0; i < len; i++) {
+            s[i] = (char) ('a' + (i * 5) % 26);
+        }
+
+        sb_add(&b, s, len);
+        sb_str(&b, "\":\"");
+        sb_add(&b, s, len);
+        sb_str(&b, "\",\"role\":\"user\"}],\"messages\":[{\"");
+        sb_add(&b, s, len);
+        sb_str(&b, "\":\"");
+        sb_add(&b, s, len);
+        sb_str(&b, "\",\"role\":\"user\",\"cache_control\":{\"");
+        sb_add(&b, s, len);
+        sb_str(&b, "\":1}}],\"");
+        sb_add(&b, s, len);
+        sb_str(&b, "\":\"");
+        sb_add(&b, s, len);
+        sb_str(&b, "\"}");
+        vcheck(b.p, b.len, 1);
+    }
+
     free(b.p);
 }
 
