@@ -25,14 +25,18 @@
  * and no opening hashes (tools, later turns, tool results), where the
  * scanner only validates.  There olla_json_quiet() takes over from the
  * state machine: a parser with one label per grammar position whose
- * strings go through olla_json_str_fast(), 64 bytes at a time with SSE2,
- * escapes found with bit masks rather than byte by byte (see
- * olla_json_escaped()).  Whenever a fast path meets anything it does not
- * handle (an error, a token cut by the end of the piece, a \u escape it
- * cannot finish), it stops before that byte in the equivalent state of
- * the machine, which then decides, with the same verdict, message and
- * offset as if it had read every byte itself.  OLLA_JSON_NO_FAST builds
- * the machine alone (the reference the tests compare with).
+ * strings go through olla_json_str_fast(), a plain run at a time (32
+ * bytes a step with AVX2 where the CPU has it) while escapes are far
+ * apart, 64 bytes at a time where they come close together, escapes found
+ * with bit masks rather than byte by byte (see olla_json_escaped()); the
+ * opening's strings likewise (olla_json_str_hash()), hashed on the way,
+ * and short strings of the machine in one step (olla_json_short()).
+ * Whenever a fast path meets anything it does not handle (an error, a
+ * token cut by the end of the piece, a \u escape it cannot finish), it
+ * stops before that byte in the equivalent state of the machine, which
+ * then decides, with the same verdict, message and offset as if it had
+ * read every byte itself.  OLLA_JSON_NO_FAST builds the machine alone
+ * (the reference the tests compare with).
  */
 
 
