@@ -184,6 +184,9 @@ static const unsigned char *olla_json_str_fast(const unsigned char *p,
     const unsigned char *last, unsigned *esc);
 static const unsigned char *olla_json_str_hash(olla_json_scan_t *s,
     const unsigned char *p, const unsigned char *last, unsigned *esc);
+static inline const unsigned char *olla_json_runs(olla_json_scan_t *s,
+    const unsigned char *p, const unsigned char *last, unsigned *esc,
+    int hash);
 static const unsigned char *olla_json_uesc(const unsigned char *p,
     const unsigned char *last, unsigned *ucs);
 static const unsigned char *olla_json_number(const unsigned char *p,
@@ -2775,11 +2778,10 @@ static const unsigned char *
 olla_json_str_fast(const unsigned char *p, const unsigned char *last,
     unsigned *esc)
 {
-    unsigned              c, ucs;
-    const unsigned char  *q;
 #if (OLLA_JSON_SSE2)
-    size_t                n, run;
-    unsigned              how, dense;
+    size_t                n;
+    unsigned              c, ucs, how;
+    const unsigned char  *q;
 #endif
 
     /* runs, and blocks where escapes come close together: see below */
@@ -2846,70 +2848,17 @@ blocks:
 
 #endif
 
-    /*
-     * a plain run (olla_json_run(), AVX2 where the CPU has it) or an
-     * escape at a time: cheaper than blocks where escapes are far apart
-     * (prose); where four come in a row less than 32 bytes apart each,
-     * the blocks take over (they go on to the end of the string or of
-     * the piece)
-     */
-
 runs:
 
-#if (OLLA_JSON_SSE2)
-    dense = 0;
-#endif
-
-    for ( ;; ) {
-        q = olla_json_run(p, last);
+    p = olla_json_runs(NULL, p, last, esc, 0);
 
 #if (OLLA_JSON_SSE2)
-        run = (size_t) (q - p);
-#endif
-
-        p = q;
-
-        if (p == last) {
-            *esc = 0;
-            return p;
-        }
-
-        c = *p;
-
-        if (c != '\\') {
-            /* '"', a control byte, or UTF-8 the piece cuts or irregular */
-            *esc = 0;
-            return p;
-        }
-
-        if (last - p < 2) {
-            *esc = 1;
-            return last;
-        }
-
-        c = p[1];
-
-        if (olla_json_esc[c] == 1) {
-            p += 2;
-
-        } else if (c == 'u'
-                   && (q = olla_json_uesc(p + 1, last, &ucs)) != NULL)
-        {
-            p = q;
-
-        } else {
-            *esc = 1;
-            return p + 1;
-        }
-
-#if (OLLA_JSON_SSE2)
-        dense = (run < 32) ? dense + 1 : 0;
-
-        if (dense >= 4 && last - p >= 64) {
-            goto blocks;
-        }
-#endif
+    if (*esc == 2) {
+        goto blocks;
     }
+#endif
+
+    return p;
 }
 
 
@@ -2931,14 +2880,12 @@ static OLLA_JSON_NOINLINE const unsigned char *
 olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
     const unsigned char *last, unsigned *esc)
 {
-    unsigned              c, ucs;
-    unsigned char         b[4];
-    const unsigned char  *q;
 #if (OLLA_JSON_SSE2)
-    unsigned              dense;
-    unsigned              i, k, r, from;
+    unsigned              c, ucs, i, k, r, from;
     unsigned              cont;
-    size_t                n, u, t, run;
+    unsigned char         b[4];
+    size_t                n, u, t;
+    const unsigned char  *q;
     uint64_t              bs, qt, sp, hi, x, carry, next, stop, e, lead, m;
     uint64_t              above;
 #endif
@@ -3123,7 +3070,40 @@ blocks:
 
 runs:
 
+    p = olla_json_runs(s, p, last, esc, 1);
+
 #if (OLLA_JSON_SSE2)
+    if (*esc == 2) {
+        /* escapes close together */
+        goto blocks;
+    }
+#endif
+
+    return p;
+}
+
+
+/*
+ * Plain runs (olla_json_run(), AVX2 where the CPU has it) and the escapes
+ * between them, from p (never just after a backslash), hashed into the
+ * opening's string when s is not NULL: returns the byte the machine must
+ * read with *esc as olla_json_str_fast() gives it, or, with *esc 2, where
+ * four escapes came in a row less than 32 bytes apart each with 64 bytes
+ * or more left: the blocks are cheaper there, runs where escapes are far
+ * apart (prose)
+ */
+
+static inline const unsigned char *
+olla_json_runs(olla_json_scan_t *s, const unsigned char *p,
+    const unsigned char *last, unsigned *esc, int hash)
+{
+    unsigned              c, ucs;
+    unsigned char         b[4];
+    const unsigned char  *q;
+#if (OLLA_JSON_SSE2)
+    size_t                run;
+    unsigned              dense;
+
     dense = 0;
 #endif
 
@@ -3134,10 +3114,11 @@ runs:
         run = (size_t) (q - p);
 #endif
 
-        if (q != p) {
+        if (hash && q != p) {
             olla_json_hash(s, p, q - p);
-            p = q;
         }
+
+        p = q;
 
         if (p == last) {
             *esc = 0;
@@ -3147,6 +3128,7 @@ runs:
         c = *p;
 
         if (c != '\\') {
+            /* '"', a control byte, or UTF-8 the piece cuts or irregular */
             *esc = 0;
             return p;
         }
@@ -3159,14 +3141,20 @@ runs:
         c = p[1];
 
         if (olla_json_esc[c] == 1) {
-            b[0] = olla_json_unesc[c];
-            olla_json_hash(s, b, 1);
+            if (hash) {
+                b[0] = olla_json_unesc[c];
+                olla_json_hash(s, b, 1);
+            }
+
             p += 2;
 
         } else if (c == 'u'
                    && (q = olla_json_uesc(p + 1, last, &ucs)) != NULL)
         {
-            olla_json_hash(s, b, olla_json_encode(ucs, b));
+            if (hash) {
+                olla_json_hash(s, b, olla_json_encode(ucs, b));
+            }
+
             p = q;
 
         } else {
@@ -3178,8 +3166,8 @@ runs:
         dense = (run < 32) ? dense + 1 : 0;
 
         if (dense >= 4 && last - p >= 64) {
-            /* escapes close together */
-            goto blocks;
+            *esc = 2;
+            return p;
         }
 #endif
     }
