@@ -25,18 +25,18 @@
  * and no opening hashes (tools, later turns, tool results), where the
  * scanner only validates.  There olla_json_quiet() takes over from the
  * state machine: a parser with one label per grammar position whose
- * strings go through olla_json_str_fast(), a plain run at a time (32
- * bytes a step with AVX2 where the CPU has it) while escapes are far
- * apart, 64 bytes at a time where they come close together, escapes found
- * with bit masks rather than byte by byte (see olla_json_escaped()); the
- * opening's strings likewise (olla_json_str_hash()), hashed on the way,
- * and short strings of the machine in one step (olla_json_short()).
- * Whenever a fast path meets anything it does not handle (an error, a
- * token cut by the end of the piece, a \u escape it cannot finish), it
- * stops before that byte in the equivalent state of the machine, which
- * then decides, with the same verdict, message and offset as if it had
- * read every byte itself.  OLLA_JSON_NO_FAST builds the machine alone
- * (the reference the tests compare with).
+ * strings go through olla_json_str_fast(), 64 bytes at a time (with AVX2
+ * where the CPU has it), escapes found with bit masks rather than byte by
+ * byte (see olla_json_escaped()); the opening's strings by blocks too
+ * (olla_json_str_hash(), SSE2), hashed on the way.  The machine takes a short
+ * string in one step (olla_json_short()), a long plain run 32 bytes at a
+ * time with AVX2 (olla_json_run()).  Whenever a fast path meets anything
+ * it does not handle (an error, a token cut by the end of the piece, a \u
+ * escape it cannot finish), it stops before that byte in the equivalent
+ * state of the machine, which then decides, with the same verdict,
+ * message and offset as if it had read every byte itself.
+ * OLLA_JSON_NO_FAST builds the machine alone (the reference the tests
+ * compare with).
  */
 
 
@@ -184,9 +184,6 @@ static const unsigned char *olla_json_str_fast(const unsigned char *p,
     const unsigned char *last, unsigned *esc);
 static const unsigned char *olla_json_str_hash(olla_json_scan_t *s,
     const unsigned char *p, const unsigned char *last, unsigned *esc);
-static inline const unsigned char *olla_json_runs(olla_json_scan_t *s,
-    const unsigned char *p, const unsigned char *last, unsigned *esc,
-    int hash);
 static const unsigned char *olla_json_uesc(const unsigned char *p,
     const unsigned char *last, unsigned *ucs);
 static const unsigned char *olla_json_number(const unsigned char *p,
@@ -2778,19 +2775,11 @@ static const unsigned char *
 olla_json_str_fast(const unsigned char *p, const unsigned char *last,
     unsigned *esc)
 {
+    unsigned              c, ucs;
+    const unsigned char  *q;
 #if (OLLA_JSON_SSE2)
     size_t                n;
-    unsigned              c, ucs, how;
-    const unsigned char  *q;
-#endif
-
-    /* runs, and blocks where escapes come close together: see below */
-
-    goto runs;
-
-#if (OLLA_JSON_SSE2)
-
-blocks:
+    unsigned              how;
 
     for ( ;; ) {
         q = olla_json_blocks(p, last, &how);
@@ -2848,17 +2837,48 @@ blocks:
 
 #endif
 
-runs:
+    /* the rest, a plain run or an escape at a time */
 
-    p = olla_json_runs(NULL, p, last, esc, 0);
+    for ( ;; ) {
+        p = olla_json_skip(p, last);
 
-#if (OLLA_JSON_SSE2)
-    if (*esc == 2) {
-        goto blocks;
+        if (p == last) {
+            *esc = 0;
+            return p;
+        }
+
+        c = *p;
+
+        if (c != '\\') {
+            /* '"', a control byte, or UTF-8 the piece cuts or irregular */
+            *esc = 0;
+            return p;
+        }
+
+        if (last - p < 2) {
+            *esc = 1;
+            return last;
+        }
+
+        c = p[1];
+
+        if (olla_json_esc[c] == 1) {
+            p += 2;
+            continue;
+        }
+
+        if (c == 'u') {
+            q = olla_json_uesc(p + 1, last, &ucs);
+
+            if (q != NULL) {
+                p = q;
+                continue;
+            }
+        }
+
+        *esc = 1;
+        return p + 1;
     }
-#endif
-
-    return p;
 }
 
 
@@ -2866,26 +2886,24 @@ runs:
  * The content of a string of the opening whose head is hashed already (or
  * left out: then only checked), from p (never just after a backslash):
  * as olla_json_str_fast(), and what olla_json_put() would hash goes into
- * s->str_h and s->str_len on the way.  Plain runs and the escapes between
- * them go one at a time (olla_json_run(), olla_json_hash()); where four
- * escapes come in a row less than 32 bytes apart each, a block at a time:
- * the block's unescaped length is the count of its bytes that no escape
- * begins (the escapes of olla_json_escaped() stand alone), and the one
- * unescaped byte of the block that olla_json_hash() would take, if any,
- * is found by its rank among them; a block without escapes goes back to
- * runs.
+ * s->str_h and s->str_len on the way, a block at a time: the block's
+ * unescaped length is the count of its bytes that no escape begins (the
+ * escapes of olla_json_escaped() stand alone), and the one unescaped byte
+ * of the block that olla_json_hash() would take, if any, is found by its
+ * rank among them.
  */
 
 static OLLA_JSON_NOINLINE const unsigned char *
 olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
     const unsigned char *last, unsigned *esc)
 {
-#if (OLLA_JSON_SSE2)
-    unsigned              c, ucs, i, k, r, from;
-    unsigned              cont;
+    unsigned              c, ucs;
     unsigned char         b[4];
-    size_t                n, u, t;
     const unsigned char  *q;
+#if (OLLA_JSON_SSE2)
+    unsigned              i, k, r, from;
+    unsigned              cont;
+    size_t                n, u, t;
     uint64_t              bs, qt, sp, hi, x, carry, next, stop, e, lead, m;
     uint64_t              above;
 #endif
@@ -2894,17 +2912,7 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
         return olla_json_str_fast(p, last, esc);
     }
 
-    /*
-     * prose has long plain runs between its escapes: a run at a time is
-     * cheaper there (AVX2 where the CPU has it); where escapes come close
-     * together (code, JSON in strings), 64-byte blocks are
-     */
-
-    goto runs;
-
 #if (OLLA_JSON_SSE2)
-
-blocks:
 
     carry = 0;
     cont = 0;
@@ -3009,14 +3017,6 @@ blocks:
         if (k == 64) {
             p += 64;
             carry = next;
-
-            if (carry == 0 && lead == 0) {
-                /* no escape: runs again, after the sequence cut */
-                olla_json_hash(s, p, cont);
-                p += cont;
-                goto runs;
-            }
-
             continue;
         }
 
@@ -3068,57 +3068,13 @@ blocks:
 
 #endif
 
-runs:
-
-    p = olla_json_runs(s, p, last, esc, 1);
-
-#if (OLLA_JSON_SSE2)
-    if (*esc == 2) {
-        /* escapes close together */
-        goto blocks;
-    }
-#endif
-
-    return p;
-}
-
-
-/*
- * Plain runs (olla_json_run(), AVX2 where the CPU has it) and the escapes
- * between them, from p (never just after a backslash), hashed into the
- * opening's string when s is not NULL: returns the byte the machine must
- * read with *esc as olla_json_str_fast() gives it, or, with *esc 2, where
- * four escapes came in a row less than 32 bytes apart each with 64 bytes
- * or more left: the blocks are cheaper there, runs where escapes are far
- * apart (prose)
- */
-
-static inline const unsigned char *
-olla_json_runs(olla_json_scan_t *s, const unsigned char *p,
-    const unsigned char *last, unsigned *esc, int hash)
-{
-    unsigned              c, ucs;
-    unsigned char         b[4];
-    const unsigned char  *q;
-#if (OLLA_JSON_SSE2)
-    size_t                run;
-    unsigned              dense;
-
-    dense = 0;
-#endif
-
     for ( ;; ) {
-        q = olla_json_run(p, last);
+        q = olla_json_skip(p, last);
 
-#if (OLLA_JSON_SSE2)
-        run = (size_t) (q - p);
-#endif
-
-        if (hash && q != p) {
+        if (q != p) {
             olla_json_hash(s, p, q - p);
+            p = q;
         }
-
-        p = q;
 
         if (p == last) {
             *esc = 0;
@@ -3128,7 +3084,6 @@ olla_json_runs(olla_json_scan_t *s, const unsigned char *p,
         c = *p;
 
         if (c != '\\') {
-            /* '"', a control byte, or UTF-8 the piece cuts or irregular */
             *esc = 0;
             return p;
         }
@@ -3141,35 +3096,24 @@ olla_json_runs(olla_json_scan_t *s, const unsigned char *p,
         c = p[1];
 
         if (olla_json_esc[c] == 1) {
-            if (hash) {
-                b[0] = olla_json_unesc[c];
-                olla_json_hash(s, b, 1);
-            }
-
+            b[0] = olla_json_unesc[c];
+            olla_json_hash(s, b, 1);
             p += 2;
+            continue;
+        }
 
-        } else if (c == 'u'
-                   && (q = olla_json_uesc(p + 1, last, &ucs)) != NULL)
-        {
-            if (hash) {
+        if (c == 'u') {
+            q = olla_json_uesc(p + 1, last, &ucs);
+
+            if (q != NULL) {
                 olla_json_hash(s, b, olla_json_encode(ucs, b));
+                p = q;
+                continue;
             }
-
-            p = q;
-
-        } else {
-            *esc = 1;
-            return p + 1;
         }
 
-#if (OLLA_JSON_SSE2)
-        dense = (run < 32) ? dense + 1 : 0;
-
-        if (dense >= 4 && last - p >= 64) {
-            *esc = 2;
-            return p;
-        }
-#endif
+        *esc = 1;
+        return p + 1;
     }
 }
 
