@@ -25,14 +25,18 @@
  * and no opening hashes (tools, later turns, tool results), where the
  * scanner only validates.  There olla_json_quiet() takes over from the
  * state machine: a parser with one label per grammar position whose
- * strings go through olla_json_str_fast(), 64 bytes at a time with SSE2,
- * escapes found with bit masks rather than byte by byte (see
- * olla_json_escaped()).  Whenever a fast path meets anything it does not
- * handle (an error, a token cut by the end of the piece, a \u escape it
- * cannot finish), it stops before that byte in the equivalent state of
- * the machine, which then decides, with the same verdict, message and
- * offset as if it had read every byte itself.  OLLA_JSON_NO_FAST builds
- * the machine alone (the reference the tests compare with).
+ * strings go through olla_json_str_fast(), 64 bytes at a time (with AVX2
+ * where the CPU has it), escapes found with bit masks rather than byte by
+ * byte (see olla_json_escaped()); the opening's strings by blocks too
+ * (olla_json_str_hash(), SSE2), hashed on the way.  The machine takes a short
+ * string in one step (olla_json_short()), a long plain run 32 bytes at a
+ * time with AVX2 (olla_json_run()).  Whenever a fast path meets anything
+ * it does not handle (an error, a token cut by the end of the piece, a \u
+ * escape it cannot finish), it stops before that byte in the equivalent
+ * state of the machine, which then decides, with the same verdict,
+ * message and offset as if it had read every byte itself.
+ * OLLA_JSON_NO_FAST builds the machine alone (the reference the tests
+ * compare with).
  */
 
 
@@ -67,6 +71,19 @@
 
 
 #define OLLA_JSON_MAX_DEPTH  512
+
+
+/*
+ * the error paths: kept out of line, their buffers out of the hot frames;
+ * the fast paths too: their loops would crowd the main loop's registers
+ */
+#if (defined __GNUC__)
+#define OLLA_JSON_COLD      __attribute__((noinline, cold))
+#define OLLA_JSON_NOINLINE  __attribute__((noinline))
+#else
+#define OLLA_JSON_COLD
+#define OLLA_JSON_NOINLINE
+#endif
 
 
 enum {
@@ -112,20 +129,38 @@ enum {
 #define OLLA_JSON_BILLING    "x-anthropic-billing-header:"
 
 
-/* the opening is being hashed here: inside such a member, not skipped */
-#define olla_json_hashing(s)                                                  \
+/*
+ * the opening is being hashed here: inside such a member, not skipped
+ * (fast: as olla_json_mode() found it when that last changed)
+ */
+#define olla_json_hashing_now(s)                                              \
     ((s)->cur && (s)->cur->opening && (s)->skip_depth == 0                   \
      && !((s)->cur->opening == OLLA_JSON_OPENING_TURNS && (s)->turns_done))
+
+#if (OLLA_JSON_FAST)
+#define olla_json_hashing(s)  ((s)->hashing)
+#else
+#define olla_json_hashing(s)  olla_json_hashing_now(s)
+#endif
 
 
 static unsigned olla_json_fail(olla_json_scan_t *s, size_t off,
     const char *msg);
 static unsigned olla_json_unexpected(olla_json_scan_t *s, unsigned c,
     size_t off);
+static unsigned olla_json_too_deep(olla_json_scan_t *s, size_t off);
 static const unsigned char *olla_json_skip(const unsigned char *p,
     const unsigned char *last);
 static size_t olla_json_utf8_seq(const unsigned char *p,
     const unsigned char *last);
+#if (OLLA_JSON_AVX2)
+static const unsigned char *olla_json_run_first(const unsigned char *p,
+    const unsigned char *last);
+static const unsigned char *(*olla_json_run)(const unsigned char *p,
+    const unsigned char *last) = olla_json_run_first;
+#else
+#define olla_json_run  olla_json_skip
+#endif
 static int olla_json_utf8_lead(olla_json_scan_t *s, unsigned c);
 static void olla_json_put(olla_json_scan_t *s, const unsigned char *p,
     size_t n);
@@ -139,9 +174,12 @@ static unsigned olla_json_value_end(olla_json_scan_t *s, size_t end);
 static void olla_json_hash(olla_json_scan_t *s, const unsigned char *p,
     size_t n);
 #if (OLLA_JSON_FAST)
-static int olla_json_quiet_ok(olla_json_scan_t *s);
 static const unsigned char *olla_json_quiet(olla_json_scan_t *s,
     const unsigned char *p, const unsigned char *last, unsigned *state);
+static inline const unsigned char *olla_json_short(const unsigned char *p,
+    const unsigned char *last);
+static inline void olla_json_put_short(olla_json_scan_t *s,
+    const unsigned char *p, size_t n);
 static const unsigned char *olla_json_str_fast(const unsigned char *p,
     const unsigned char *last, unsigned *esc);
 static const unsigned char *olla_json_str_hash(olla_json_scan_t *s,
@@ -152,6 +190,8 @@ static const unsigned char *olla_json_number(const unsigned char *p,
     const unsigned char *last);
 #endif
 static void olla_json_hash_string_end(olla_json_scan_t *s);
+static void olla_json_mode(olla_json_scan_t *s);
+static void olla_json_key_end(olla_json_scan_t *s);
 static void olla_json_hash_value(olla_json_scan_t *s);
 
 
@@ -202,6 +242,16 @@ static const unsigned char  olla_json_unesc[256] = {
     ['n'] = '\n', ['r'] = '\r', ['t'] = '\t'
 };
 
+/* 0x10 and a hex digit's value; 0 is not a hex digit */
+
+static const unsigned char  olla_json_xdigit[256] = {
+    ['0'] = 0x10, ['1'] = 0x11, ['2'] = 0x12, ['3'] = 0x13, ['4'] = 0x14,
+    ['5'] = 0x15, ['6'] = 0x16, ['7'] = 0x17, ['8'] = 0x18, ['9'] = 0x19,
+    ['a'] = 0x1a, ['b'] = 0x1b, ['c'] = 0x1c, ['d'] = 0x1d, ['e'] = 0x1e,
+    ['f'] = 0x1f, ['A'] = 0x1a, ['B'] = 0x1b, ['C'] = 0x1c, ['D'] = 0x1d,
+    ['E'] = 0x1e, ['F'] = 0x1f
+};
+
 #endif
 
 
@@ -246,6 +296,7 @@ olla_json_scan_init(olla_json_scan_t *s, olla_json_field_t *fields,
 
     s->max_depth = max_depth;
     s->state = sw_start;
+    olla_json_mode(s);
 
     for (i = 0; i < s->nfields; i++) {
         fields[i].type = OLLA_JSON_NONE;
@@ -487,10 +538,10 @@ olla_json_scan_feed(olla_json_scan_t *s, const char *data, size_t n)
          * machine reads at least one byte before it is asked again
          */
 
-        if (p != stuck
+        if (s->depth >= s->quiet_from
+            && p != stuck
             && (state <= sw_after
-                || (state == sw_string && s->cap == olla_cap_none))
-            && olla_json_quiet_ok(s))
+                || (state == sw_string && s->cap == olla_cap_none)))
         {
             p = olla_json_quiet(s, p, last, &state);
             stuck = p;
@@ -527,7 +578,7 @@ olla_json_scan_feed(olla_json_scan_t *s, const char *data, size_t n)
             /* runs of plain bytes (and, fast, escapes that stand alone) */
 
             for ( ;; ) {
-                q = olla_json_skip(p, last);
+                q = olla_json_run(p, last);
 
                 if (q != p) {
                     if (s->cap) {
@@ -789,7 +840,11 @@ olla_json_scan_feed(olla_json_scan_t *s, const char *data, size_t n)
             if (c == '"') {
                 p++;
                 state = olla_json_key_begin(s);
+#if (OLLA_JSON_FAST)
+                goto string_begin;
+#else
                 continue;
+#endif
             }
 
             goto whitespace;
@@ -817,12 +872,23 @@ olla_json_scan_feed(olla_json_scan_t *s, const char *data, size_t n)
                 goto whitespace;
             }
 
+#if (OLLA_JSON_FAST)
+        value_begin:
+#endif
+
             state = olla_json_begin(s, c, olla_json_off(p));
             if (state == sw_error) {
                 return OLLA_JSON_ERROR;
             }
 
             p++;
+
+#if (OLLA_JSON_FAST)
+            if (state == sw_string) {
+                goto string_begin;
+            }
+#endif
+
             continue;
 
         case sw_start:
@@ -981,6 +1047,83 @@ olla_json_scan_feed(olla_json_scan_t *s, const char *data, size_t n)
             return OLLA_JSON_ERROR;
         }
 
+#if (OLLA_JSON_FAST)
+
+    string_begin:
+
+        /*
+         * a short string whose closing quote is in sight, with nothing
+         * special before it: put and ended in one go
+         */
+
+        q = olla_json_short(p, last);
+
+        if (q == NULL) {
+            continue;
+        }
+
+        if (s->cap) {
+            olla_json_put_short(s, p, q - p);
+        }
+
+        p = q + 1;
+        state = olla_json_string_end(s, olla_json_off(p));
+
+        /*
+         * compact JSON: the ':' or the ',' after it and the token after
+         * that at once, as the loop would read them (where quiet content
+         * is, the loop hands it to olla_json_quiet())
+         */
+
+        if (p == last || s->depth >= s->quiet_from) {
+            continue;
+        }
+
+        if (state == sw_colon) {
+            if (*p != ':') {
+                continue;
+            }
+
+            p++;
+            state = sw_value;
+
+            if (p == last || olla_json_ws(*p)) {
+                continue;
+            }
+
+            c = *p;
+            goto value_begin;
+        }
+
+        if (state != sw_after || *p != ',') {
+            continue;
+        }
+
+        p++;
+        d = s->depth - 1;
+
+        if (!((s->stack[d >> 3] >> (d & 7)) & 1)) {
+            state = sw_value;
+
+            if (p == last || olla_json_ws(*p)) {
+                continue;
+            }
+
+            c = *p;
+            goto value_begin;
+        }
+
+        state = sw_obj_key;
+
+        if (p == last || *p != '"') {
+            continue;
+        }
+
+        p++;
+        state = olla_json_key_begin(s);
+        goto string_begin;
+#endif
+
     whitespace:
 
         if (!olla_json_ws(c)) {
@@ -1057,7 +1200,7 @@ olla_json_fail(olla_json_scan_t *s, size_t off, const char *msg)
 }
 
 
-static unsigned
+static OLLA_JSON_COLD unsigned
 olla_json_unexpected(olla_json_scan_t *s, unsigned c, size_t off)
 {
     char  msg[64];
@@ -1069,6 +1212,20 @@ olla_json_unexpected(olla_json_scan_t *s, unsigned c, size_t off)
     } else {
         snprintf(msg, sizeof(msg), "invalid JSON: unexpected byte 0x%02x", c);
     }
+
+    return olla_json_fail(s, off, msg);
+}
+
+
+/* apart from olla_json_begin(): its buffer would cost every value a check */
+
+static OLLA_JSON_COLD unsigned
+olla_json_too_deep(olla_json_scan_t *s, size_t off)
+{
+    char  msg[64];
+
+    snprintf(msg, sizeof(msg), "JSON nested deeper than %u levels",
+             (unsigned) s->max_depth);
 
     return olla_json_fail(s, off, msg);
 }
@@ -1168,9 +1325,78 @@ olla_json_skip(const unsigned char *p, const unsigned char *last)
 }
 
 
+#if (OLLA_JSON_AVX2)
+
+/*
+ * The same with AVX2, 32 bytes at a time (a long plain run of the
+ * opening's head, or of a string the machine reads), where the CPU has it
+ * (olla_json_run, chosen at the first call); the last bytes as above.
+ */
+
+__attribute__((target("avx2")))
+static const unsigned char *
+olla_json_skip_avx2(const unsigned char *p, const unsigned char *last)
+{
+    size_t    n;
+    uint32_t  k;
+    __m256i   y, vq, vb, vc;
+
+    vq = _mm256_set1_epi8('"');
+    vb = _mm256_set1_epi8('\\');
+    vc = _mm256_set1_epi8(0x20);
+
+    while (last - p >= 32) {
+        y = _mm256_loadu_si256((const __m256i *) p);
+
+        /* signed: the bytes above 0x7f are below 0x20 too */
+        k = (uint32_t) _mm256_movemask_epi8(_mm256_or_si256(
+                _mm256_or_si256(_mm256_cmpeq_epi8(y, vq),
+                                _mm256_cmpeq_epi8(y, vb)),
+                _mm256_cmpgt_epi8(vc, y)));
+
+        if (k == 0) {
+            p += 32;
+            continue;
+        }
+
+        p += __builtin_ctz(k);
+
+        if (*p < 0x80) {
+            return p;
+        }
+
+        n = olla_json_utf8_seq(p, last);
+
+        if (n == 0) {
+            return p;
+        }
+
+        p += n;
+    }
+
+    return olla_json_skip(p, last);
+}
+
+
+static const unsigned char *
+olla_json_run_first(const unsigned char *p, const unsigned char *last)
+{
+    if (__builtin_cpu_supports("avx2")) {
+        olla_json_run = olla_json_skip_avx2;
+
+    } else {
+        olla_json_run = olla_json_skip;
+    }
+
+    return olla_json_run(p, last);
+}
+
+#endif
+
+
 /* the length of a complete, valid UTF-8 sequence at p, or 0 */
 
-static size_t
+static inline size_t
 olla_json_utf8_seq(const unsigned char *p, const unsigned char *last)
 {
     unsigned  c, lo, hi;
@@ -1408,10 +1634,9 @@ olla_json_encode(unsigned cp, unsigned char *b)
 
 /* the first byte c of a value at offset off; returns the next state */
 
-static unsigned
+static inline unsigned
 olla_json_begin(olla_json_scan_t *s, unsigned c, size_t off)
 {
-    char                msg[64];
     size_t              d;
     unsigned            state;
     unsigned char       b;
@@ -1513,10 +1738,7 @@ olla_json_begin(olla_json_scan_t *s, unsigned c, size_t off)
         d = s->depth;
 
         if (d >= s->max_depth) {
-            snprintf(msg, sizeof(msg), "JSON nested deeper than %u levels",
-                     (unsigned) s->max_depth);
-
-            return olla_json_fail(s, off, msg);
+            return olla_json_too_deep(s, off);
         }
 
         if (type == OLLA_JSON_OBJECT) {
@@ -1545,7 +1767,7 @@ olla_json_begin(olla_json_scan_t *s, unsigned c, size_t off)
 
 /* '}' or ']' at offset off */
 
-static unsigned
+static inline unsigned
 olla_json_close(olla_json_scan_t *s, unsigned c, size_t off)
 {
     size_t  d;
@@ -1565,7 +1787,7 @@ olla_json_close(olla_json_scan_t *s, unsigned c, size_t off)
 
 /* after the opening quote of a member name */
 
-static unsigned
+static inline unsigned
 olla_json_key_begin(olla_json_scan_t *s)
 {
     s->str_key = 1;
@@ -1590,12 +1812,9 @@ olla_json_key_begin(olla_json_scan_t *s)
 
 /* after the closing quote of a string; end is the offset after it */
 
-static unsigned
+static inline unsigned
 olla_json_string_end(olla_json_scan_t *s, size_t end)
 {
-    size_t              i;
-    olla_json_field_t  *f;
-
     if (!s->str_key) {
         if (s->cap == olla_cap_hash) {
             olla_json_hash_string_end(s);
@@ -1616,6 +1835,7 @@ olla_json_string_end(olla_json_scan_t *s, size_t end)
         {
             /* its value is left out, whatever it holds */
             s->skip_depth = s->depth;
+            olla_json_mode(s);
 
         } else if (s->ikey_len == 4 && memcmp(s->ikey, "role", 4) == 0
                    && s->depth == 3
@@ -1628,32 +1848,51 @@ olla_json_string_end(olla_json_scan_t *s, size_t end)
     }
 
     if (s->cap == olla_cap_key) {
-        s->cap = olla_cap_none;
-        s->cur = NULL;
-
-        if (!s->key_overflow) {
-            for (i = 0; i < s->nfields; i++) {
-                f = &s->fields[i];
-
-                if (f->key_len == s->key_len
-                    && memcmp(f->key, s->key, s->key_len) == 0)
-                {
-                    s->cur = f;
-                    break;
-                }
-            }
-        }
+        olla_json_key_end(s);
     }
 
     return sw_colon;
 }
 
 
+/*
+ * a top-level member name ended: the field it names, if any (apart from
+ * olla_json_string_end(), which its loop would make costlier for every
+ * string)
+ */
+
+static OLLA_JSON_NOINLINE void
+olla_json_key_end(olla_json_scan_t *s)
+{
+    size_t              i;
+    olla_json_field_t  *f;
+
+    s->cap = olla_cap_none;
+    s->cur = NULL;
+
+    if (!s->key_overflow) {
+        for (i = 0; i < s->nfields; i++) {
+            f = &s->fields[i];
+
+            if (f->key_len == s->key_len
+                && memcmp(f->key, s->key, s->key_len) == 0)
+            {
+                s->cur = f;
+                break;
+            }
+        }
+    }
+
+    olla_json_mode(s);
+}
+
+
 /* a value ended just before offset end */
 
-static unsigned
+static inline unsigned
 olla_json_value_end(olla_json_scan_t *s, size_t end)
 {
+    unsigned            done;
     olla_json_field_t  *f;
 
     s->cap = olla_cap_none;
@@ -1665,10 +1904,16 @@ olla_json_value_end(olla_json_scan_t *s, size_t end)
     if (s->skip_depth) {
         if (s->depth == s->skip_depth) {
             s->skip_depth = 0;
+            olla_json_mode(s);
         }
 
     } else if (olla_json_hashing(s)) {
+        done = s->turns_done;
         olla_json_hash_value(s);
+
+        if (s->turns_done != done) {
+            olla_json_mode(s);
+        }
     }
 
     if (s->depth == 1 && s->cur) {
@@ -1684,41 +1929,55 @@ olla_json_value_end(olla_json_scan_t *s, size_t end)
         }
 
         s->cur = NULL;
+        olla_json_mode(s);
     }
 
     return sw_after;
 }
 
 
-#if (OLLA_JSON_FAST)
-
 /*
  * Quiet: no field captures what follows and no opening hashes it, so it is
  * only validated.  That is the case inside a container that begins below
  * the top level (depth 2 and deeper) when no field is being read, and
  * below a captured member's elements (depth 3 and deeper), unless the
- * member is an opening still being hashed.
+ * member is an opening still being hashed.  s->quiet_from is that depth,
+ * and s->hashing whether the opening is hashed (olla_json_hashing()),
+ * set again whenever what they depend on changes (the member being read,
+ * a value left out, the turns hashed), so that the main loop asks once a
+ * token with one comparison, and the machine once a value with a flag.
  */
 
-static int
-olla_json_quiet_ok(olla_json_scan_t *s)
+static void
+olla_json_mode(olla_json_scan_t *s)
 {
+#if (OLLA_JSON_FAST)
     olla_json_field_t  *f;
 
     f = s->cur;
 
+    s->hashing = olla_json_hashing_now(s);
+
     if (f == NULL) {
-        return s->depth >= 2;
-    }
+        s->quiet_from = 2;
 
-    if (s->depth < 3 || s->skip_depth) {
-        return 0;
-    }
+    } else if (s->skip_depth == 0
+               && (f->opening == OLLA_JSON_OPENING_NONE
+                   || (f->opening == OLLA_JSON_OPENING_TURNS
+                       && s->turns_done)))
+    {
+        s->quiet_from = 3;
 
-    return f->opening == OLLA_JSON_OPENING_NONE
-           || (f->opening == OLLA_JSON_OPENING_TURNS && s->turns_done);
+    } else {
+        s->quiet_from = (size_t) -1;
+    }
+#else
+    (void) s;
+#endif
 }
 
+
+#if (OLLA_JSON_FAST)
 
 /*
  * A short string's closing quote: the first byte from p that is '"', '\',
@@ -1757,6 +2016,52 @@ olla_json_short(const unsigned char *p, const unsigned char *last)
 
 
 /*
+ * The bytes of a string just begun that olla_json_short() found whole (n
+ * of them, fewer than 32; 16 bytes from p can be read, 32 when n >= 16):
+ * as olla_json_put() takes them, with copies of a fixed size (what they
+ * write past n is never read).
+ */
+
+static inline void
+olla_json_put_short(olla_json_scan_t *s, const unsigned char *p, size_t n)
+{
+    size_t  w;
+
+    w = (n < 16) ? 16 : 32;
+
+    switch (s->cap) {
+
+    case olla_cap_key:
+        memcpy(s->key, p, w);
+        s->key_len = n;
+        return;
+
+    case olla_cap_ikey:
+        s->key_h = olla_json_fnv(s->key_h, p, n);
+
+        if (n > sizeof(s->ikey)) {
+            s->ikey_len = sizeof(s->ikey) + 1;     /* too long to matter */
+            return;
+        }
+
+        memcpy(s->ikey, p, sizeof(s->ikey));
+        s->ikey_len = n;
+        return;
+
+    case olla_cap_hash:
+        memcpy(s->head, p, w);
+        s->head_len = n;
+        return;
+
+    default:
+        if (n) {
+            olla_json_put(s, p, n);
+        }
+    }
+}
+
+
+/*
  * Quiet content from p in state *state (a position between tokens, or
  * inside a string that captures nothing): parsed with one label per
  * grammar position until the piece ends, the container the quiet part
@@ -1765,16 +2070,25 @@ olla_json_short(const unsigned char *p, const unsigned char *last)
  * the stack, s->str_key and s->cap as the machine would have them.
  */
 
-static const unsigned char *
+static OLLA_JSON_NOINLINE const unsigned char *
 olla_json_quiet(olla_json_scan_t *s, const unsigned char *p,
     const unsigned char *last, unsigned *state)
 {
-    size_t                d, floor;
-    unsigned              c, esc, key;
+    size_t                depth, floor, max;
+    unsigned              c, esc, key, obj, st;
     const unsigned char  *q;
 
+    /*
+     * the depth and whether the innermost container is an object are kept
+     * here, s->depth is set on the way out (the stack's stores are of
+     * bytes, which alias everything: the fields would be read again)
+     */
+
     floor = s->cur ? 2 : 1;
+    max = s->max_depth;
     key = s->str_key;
+    depth = s->depth;
+    obj = (s->stack[(depth - 1) >> 3] >> ((depth - 1) & 7)) & 1;
 
     switch (*state) {
 
@@ -1803,7 +2117,16 @@ olla_json_quiet(olla_json_scan_t *s, const unsigned char *p,
         return p;
     }
 
+    /*
+     * at each position the byte expected without whitespace before it is
+     * tried first: compact JSON has none
+     */
+
 value:
+
+    if (p < last && (c = *p) > ' ') {
+        goto value_c;
+    }
 
     while (p < last && olla_json_ws(*p)) {
         p++;
@@ -1812,11 +2135,13 @@ value:
 value_nows:
 
     if (p == last) {
-        *state = sw_value;
-        return p;
+        st = sw_value;
+        goto out;
     }
 
     c = *p;
+
+value_c:
 
     if (c == '"') {
         p++;
@@ -1825,24 +2150,24 @@ value_nows:
     }
 
     if (c == '{' || c == '[') {
-        d = s->depth;
-
-        if (d >= s->max_depth) {
-            *state = sw_value;
-            return p;
+        if (depth >= max) {
+            st = sw_value;
+            goto out;
         }
 
-        if (c == '{') {
-            s->stack[d >> 3] |= (unsigned char) (1 << (d & 7));
+        obj = (c == '{');
+
+        if (obj) {
+            s->stack[depth >> 3] |= (unsigned char) (1 << (depth & 7));
 
         } else {
-            s->stack[d >> 3] &= (unsigned char) ~(1 << (d & 7));
+            s->stack[depth >> 3] &= (unsigned char) ~(1 << (depth & 7));
         }
 
-        s->depth = d + 1;
+        depth++;
         p++;
 
-        if (c == '{') {
+        if (obj) {
             goto obj_first;
         }
 
@@ -1867,8 +2192,8 @@ value_nows:
 
     if (q == NULL) {
         /* the machine reads the token: an error, or the piece cuts it */
-        *state = sw_value;
-        return p;
+        st = sw_value;
+        goto out;
     }
 
     p = q;
@@ -1881,8 +2206,8 @@ arr_first:
     }
 
     if (p == last) {
-        *state = sw_arr_first;
-        return p;
+        st = sw_arr_first;
+        goto out;
     }
 
     if (*p == ']') {
@@ -1898,8 +2223,8 @@ obj_first:
     }
 
     if (p == last) {
-        *state = sw_obj_first;
-        return p;
+        st = sw_obj_first;
+        goto out;
     }
 
     if (*p == '}') {
@@ -1910,6 +2235,10 @@ obj_first:
 
 obj_key:
 
+    if (p < last && *p == '"') {
+        goto obj_key_quote;
+    }
+
     while (p < last && olla_json_ws(*p)) {
         p++;
     }
@@ -1917,9 +2246,11 @@ obj_key:
 obj_key_nows:
 
     if (p == last || *p != '"') {
-        *state = sw_obj_key;
-        return p;
+        st = sw_obj_key;
+        goto out;
     }
+
+obj_key_quote:
 
     p++;
     key = 1;
@@ -1934,8 +2265,9 @@ string:
         if (q == last || esc || *q != '"') {
             s->str_key = key;
             s->cap = olla_cap_none;
-            *state = esc ? sw_esc : sw_string;
-            return q;
+            p = q;
+            st = esc ? sw_esc : sw_string;
+            goto out;
         }
     }
 
@@ -1947,13 +2279,18 @@ string:
 
 colon:
 
+    if (p < last && *p == ':') {
+        p++;
+        goto value;
+    }
+
     while (p < last && olla_json_ws(*p)) {
         p++;
     }
 
     if (p == last || *p != ':') {
-        *state = sw_colon;
-        return p;
+        st = sw_colon;
+        goto out;
     }
 
     p++;
@@ -1961,22 +2298,27 @@ colon:
 
 after:
 
+    if (p < last && (c = *p) > ' ') {
+        goto after_c;
+    }
+
     while (p < last && olla_json_ws(*p)) {
         p++;
     }
 
     if (p == last) {
-        *state = sw_after;
-        return p;
+        st = sw_after;
+        goto out;
     }
 
     c = *p;
 
+after_c:
+
     if (c == ',') {
         p++;
-        d = s->depth - 1;
 
-        if ((s->stack[d >> 3] >> (d & 7)) & 1) {
+        if (obj) {
             goto obj_key;
         }
 
@@ -1984,26 +2326,24 @@ after:
     }
 
     if (c != '}' && c != ']') {
-        *state = sw_after;
-        return p;
+        st = sw_after;
+        goto out;
     }
 
-    d = s->depth - 1;
-
-    if ((c == '}') != ((s->stack[d >> 3] >> (d & 7)) & 1)) {
-        *state = sw_after;
-        return p;
+    if ((c == '}') != obj) {
+        st = sw_after;
+        goto out;
     }
 
 close:
 
     /* '}' or ']' of the innermost container, checked */
 
-    d = s->depth - 1;
-    s->depth = d;
+    depth--;
     p++;
 
-    if (d > floor) {
+    if (depth > floor) {
+        obj = (s->stack[(depth - 1) >> 3] >> ((depth - 1) & 7)) & 1;
         goto after;
     }
 
@@ -2015,7 +2355,12 @@ close:
 
     s->vkind = (p[-1] == '}') ? OLLA_JSON_OBJECT : OLLA_JSON_ARRAY;
     s->cap = olla_cap_none;
-    *state = sw_after;
+    st = sw_after;
+
+out:
+
+    s->depth = depth;
+    *state = st;
 
     return p;
 }
@@ -2133,26 +2478,26 @@ olla_json_block_stop(const unsigned char *p, const unsigned char *last,
 }
 
 
-static const unsigned char *
-olla_json_blocks_sse2(const unsigned char *p, const unsigned char *last,
-    unsigned *how)
+/*
+ * A 64-byte block's backslashes, quotes, bytes below 0x20 or above 0x7f
+ * (sp: signed, the bytes above 0x7f are below 0x20 too) and bytes above
+ * 0x7f, a bit each, with SSE2
+ */
+
+static inline void
+olla_json_classify(const unsigned char *p, uint64_t *bs, uint64_t *qt,
+    uint64_t *sp, uint64_t *hi)
 {
-    unsigned  i, cont;
-    __m128i   x0, x1, x2, x3, vq, vb, vc;
-    uint64_t  bs, qt, sp, hi, x, carry, next, stop, e;
+    __m128i  x0, x1, x2, x3, vq, vb, vc;
 
     vq = _mm_set1_epi8('"');
     vb = _mm_set1_epi8('\\');
     vc = _mm_set1_epi8(0x20);
 
-    carry = 0;
-    cont = 0;
-
-    while (last - p >= 64) {
-        x0 = _mm_loadu_si128((const __m128i *) p);
-        x1 = _mm_loadu_si128((const __m128i *) (p + 16));
-        x2 = _mm_loadu_si128((const __m128i *) (p + 32));
-        x3 = _mm_loadu_si128((const __m128i *) (p + 48));
+    x0 = _mm_loadu_si128((const __m128i *) p);
+    x1 = _mm_loadu_si128((const __m128i *) (p + 16));
+    x2 = _mm_loadu_si128((const __m128i *) (p + 32));
+    x3 = _mm_loadu_si128((const __m128i *) (p + 48));
 
 #define olla_json_mask(f, v)                                                  \
     ((uint64_t) (unsigned) _mm_movemask_epi8(f(x0, v))                        \
@@ -2160,18 +2505,41 @@ olla_json_blocks_sse2(const unsigned char *p, const unsigned char *last,
      | (uint64_t) (unsigned) _mm_movemask_epi8(f(x2, v)) << 32                \
      | (uint64_t) (unsigned) _mm_movemask_epi8(f(x3, v)) << 48)
 
-        bs = olla_json_mask(_mm_cmpeq_epi8, vb);
-        qt = olla_json_mask(_mm_cmpeq_epi8, vq);
-
-        /* signed: the bytes above 0x7f are below 0x20 too */
-        sp = olla_json_mask(_mm_cmplt_epi8, vc);
+    *bs = olla_json_mask(_mm_cmpeq_epi8, vb);
+    *qt = olla_json_mask(_mm_cmpeq_epi8, vq);
+    *sp = olla_json_mask(_mm_cmplt_epi8, vc);
 
 #undef olla_json_mask
 
-        hi = (uint64_t) (unsigned) _mm_movemask_epi8(x0)
-             | (uint64_t) (unsigned) _mm_movemask_epi8(x1) << 16
-             | (uint64_t) (unsigned) _mm_movemask_epi8(x2) << 32
-             | (uint64_t) (unsigned) _mm_movemask_epi8(x3) << 48;
+    *hi = (uint64_t) (unsigned) _mm_movemask_epi8(x0)
+          | (uint64_t) (unsigned) _mm_movemask_epi8(x1) << 16
+          | (uint64_t) (unsigned) _mm_movemask_epi8(x2) << 32
+          | (uint64_t) (unsigned) _mm_movemask_epi8(x3) << 48;
+}
+
+
+static const unsigned char *
+olla_json_blocks_sse2(const unsigned char *p, const unsigned char *last,
+    unsigned *how)
+{
+    unsigned  i, cont;
+    uint64_t  bs, qt, sp, hi, x, carry, next, stop, e;
+
+    carry = 0;
+    cont = 0;
+
+    while (last - p >= 64) {
+        olla_json_classify(p, &bs, &qt, &sp, &hi);
+
+        if ((bs | qt | sp | carry) == 0) {
+            /*
+             * plain ASCII: nothing stops, nothing is escaped (and no
+             * sequence of the block before ends here: its bytes are above
+             * 0x7f, so cont is 0)
+             */
+            p += 64;
+            continue;
+        }
 
         if (bs | carry) {
             x = olla_json_escaped(bs, carry, &next);
@@ -2525,7 +2893,7 @@ olla_json_str_fast(const unsigned char *p, const unsigned char *last,
  * rank among them.
  */
 
-static const unsigned char *
+static OLLA_JSON_NOINLINE const unsigned char *
 olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
     const unsigned char *last, unsigned *esc)
 {
@@ -2533,11 +2901,11 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
     unsigned char         b[4];
     const unsigned char  *q;
 #if (OLLA_JSON_SSE2)
-    unsigned              i, k;
+    unsigned              i, k, r, from;
     unsigned              cont;
     size_t                n, u, t;
-    __m128i               x0, x1, x2, x3, vq, vb, vc;
     uint64_t              bs, qt, sp, hi, x, carry, next, stop, e, lead, m;
+    uint64_t              above;
 #endif
 
     if (s->head_skip) {
@@ -2546,35 +2914,27 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
 
 #if (OLLA_JSON_SSE2)
 
-    vq = _mm_set1_epi8('"');
-    vb = _mm_set1_epi8('\\');
-    vc = _mm_set1_epi8(0x20);
-
     carry = 0;
     cont = 0;
 
     while (last - p >= 64) {
-        x0 = _mm_loadu_si128((const __m128i *) p);
-        x1 = _mm_loadu_si128((const __m128i *) (p + 16));
-        x2 = _mm_loadu_si128((const __m128i *) (p + 32));
-        x3 = _mm_loadu_si128((const __m128i *) (p + 48));
+        olla_json_classify(p, &bs, &qt, &sp, &hi);
 
-#define olla_json_mask(f, v)                                                  \
-    ((uint64_t) (unsigned) _mm_movemask_epi8(f(x0, v))                        \
-     | (uint64_t) (unsigned) _mm_movemask_epi8(f(x1, v)) << 16                \
-     | (uint64_t) (unsigned) _mm_movemask_epi8(f(x2, v)) << 32                \
-     | (uint64_t) (unsigned) _mm_movemask_epi8(f(x3, v)) << 48)
+        if ((bs | qt | sp | carry) == 0) {
+            /*
+             * plain ASCII (cont is 0, see olla_json_blocks_sse2()): 64
+             * bytes of the value, and the one byte of them that
+             * olla_json_hash() takes
+             */
 
-        bs = olla_json_mask(_mm_cmpeq_epi8, vb);
-        qt = olla_json_mask(_mm_cmpeq_epi8, vq);
-        sp = olla_json_mask(_mm_cmplt_epi8, vc);
-
-#undef olla_json_mask
-
-        hi = (uint64_t) (unsigned) _mm_movemask_epi8(x0)
-             | (uint64_t) (unsigned) _mm_movemask_epi8(x1) << 16
-             | (uint64_t) (unsigned) _mm_movemask_epi8(x2) << 32
-             | (uint64_t) (unsigned) _mm_movemask_epi8(x3) << 48;
+            u = s->str_len;
+            t = (OLLA_JSON_HASH_STRIDE - u % OLLA_JSON_HASH_STRIDE)
+                % OLLA_JSON_HASH_STRIDE;
+            s->str_h = (s->str_h ^ p[t]) * OLLA_JSON_FNV_PRIME;
+            s->str_len = u + 64;
+            p += 64;
+            continue;
+        }
 
         if (bs | carry) {
             x = olla_json_escaped(bs, carry, &next);
@@ -2584,8 +2944,20 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
             next = 0;
         }
 
-        stop = (qt & ~x) | (sp & ~hi);
-        e = x & ~(qt | bs);
+        /*
+         * from r on: the bytes before r are taken (the block's first r,
+         * after a \u escape the block goes on from the byte after it,
+         * the escapes' parity found for the whole block holds)
+         */
+
+        r = 0;
+        from = cont;
+
+    resume:
+
+        above = ~0ULL << r;
+        stop = ((qt & ~x) | (sp & ~hi)) & above;
+        e = x & ~(qt | bs) & above;
 
         if (stop) {
             e &= (stop & (0 - stop)) - 1;
@@ -2603,19 +2975,19 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
         }
 
         /*
-         * the bytes before the stop stand for a byte of the value each,
-         * but the backslashes that begin escapes
+         * the bytes from r to the stop stand for a byte of the value
+         * each, but the backslashes that begin escapes
          */
 
-        k = olla_json_block_stop(p, last, stop, hi & (~0ULL << cont), &cont);
-        stop = (k < 64);
-        lead = bs & ~x;
+        k = olla_json_block_stop(p, last, stop, hi & (~0ULL << from),
+                                 &cont);
+        lead = bs & ~x & above;
 
         if (k < 64) {
             lead &= (1ULL << k) - 1;
         }
 
-        n = k;
+        n = k - r;
 
         for (m = lead; m; m &= m - 1) {
             n--;
@@ -2628,7 +3000,7 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
         if (t - u < n) {
             /* the byte of the value at t: past as many escapes as before */
 
-            i = (unsigned) (t - u);
+            i = r + (unsigned) (t - u);
 
             for (m = lead; m && (unsigned) __builtin_ctzll(m) <= i;
                  m &= m - 1)
@@ -2642,7 +3014,7 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
 
         s->str_len = u + n;
 
-        if (stop == 0) {
+        if (k == 64) {
             p += 64;
             carry = next;
             continue;
@@ -2653,13 +3025,24 @@ olla_json_str_hash(olla_json_scan_t *s, const unsigned char *p,
 
         if ((x >> k) & 1) {
             if (c == 'u') {
-                p = olla_json_uesc(q, last, &ucs);
+                q = olla_json_uesc(q, last, &ucs);
 
-                if (p != NULL) {
+                if (q != NULL) {
                     olla_json_hash(s, b, olla_json_encode(ucs, b));
+
+                    if (q - p < 64) {
+                        /* the rest of the block */
+                        r = (unsigned) (q - p);
+                        from = r;
+                        goto resume;
+                    }
+
+                    p = q;
                     carry = 0;
                     continue;
                 }
+
+                q = p + k;
             }
 
             *esc = 1;
@@ -2745,31 +3128,25 @@ static const unsigned char *
 olla_json_uesc(const unsigned char *p, const unsigned char *last,
     unsigned *ucs)
 {
-    int       i, k;
-    unsigned  c, cp[2];
+    int       k;
+    unsigned  d0, d1, d2, d3, cp[2];
 
     for (k = 0; k < 2; k++) {
         if (last - p < 5) {
             return NULL;
         }
 
-        cp[k] = 0;
+        d0 = olla_json_xdigit[p[1]];
+        d1 = olla_json_xdigit[p[2]];
+        d2 = olla_json_xdigit[p[3]];
+        d3 = olla_json_xdigit[p[4]];
 
-        for (i = 1; i < 5; i++) {
-            c = p[i];
-
-            if (olla_json_digit(c)) {
-                c -= '0';
-
-            } else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') {
-                c = (c | 0x20) - 'a' + 10;
-
-            } else {
-                return NULL;
-            }
-
-            cp[k] = (cp[k] << 4) | c;
+        if ((d0 & d1 & d2 & d3 & 0x10) == 0) {
+            return NULL;
         }
+
+        cp[k] = (d0 & 0xf) << 12 | (d1 & 0xf) << 8 | (d2 & 0xf) << 4
+                | (d3 & 0xf);
 
         p += 5;
 

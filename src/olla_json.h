@@ -97,6 +97,8 @@ typedef struct {
     /* private state */
     size_t              offset;        /* bytes fed before this piece */
     size_t              depth;         /* objects and arrays open */
+    size_t              quiet_from;    /* depth where quiet content is */
+    unsigned            hashing;       /* the opening is hashed here */
     unsigned char       stack[64];     /* bit per level: 1 object, 0 array */
     unsigned            state;
     unsigned            sub;           /* \u digits read, literal position */

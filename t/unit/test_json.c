@@ -2704,6 +2704,658 @@ test_fast_generated(void **state)
 }
 
 
+/*
+ * \u escapes in the opening a few bytes apart (the block hasher goes on
+ * in the same block after each), with other escapes and UTF-8 between
+ * them, pairs ending at and crossing the blocks' ends, and a bad one at
+ * the end
+ */
+
+static void
+test_fast_uesc(void **state)
+{
+    char        s[600];
+    size_t      n, gap, off, k, i;
+    sbuf_t      b;
+    static const char  *u[] = {
+        "\\u00e9", "\\uD83D\\uDE00", "\\u0041", "\\u20AC", "\\n",
+        "\xc3\xa9", "\\\\", "\\u12G4", "\\uDBFF\\u0041"
+    };
+
+    memset(&b, 0, sizeof(b));
+
+    for (k = 0; k < 7; k++) {
+        for (gap = 0; gap < 14; gap++) {
+            for (off = 0; off < 70; off += (gap < 3) ? 1 : 5) {
+                n = 0;
+
+                for (i = 0; i < off; i++) {
+                    s[n++] = (char) ('a' + i % 26);
+                }
+
+                for (i = 0; n + 20 < 400; i++) {
+                    /* mostly u[k], the others in between */
+                    strcpy(s + n, u[(i % 5 == 4) ? (k + i) % 7 : k]);
+                    n += strlen(s + n);
+                    memset(s + n, 'x', gap);
+                    n += gap;
+                }
+
+                if (off % 3 == 0) {
+                    /* an invalid one at the end, or a lone surrogate */
+                    strcpy(s + n, u[7 + off % 2]);
+                    n += strlen(s + n);
+                }
+
+                vdoc(&b, s, n);
+                vcheck(b.p, b.len, 0);
+            }
+        }
+    }
+
+    free(b.p);
+}
+
+
+/*
+ * The opening's strings switch between plain runs and blocks: clusters of
+ * escapes close together, then stretches without any (plain, or with UTF-8
+ * sequences that the blocks' ends cut), of every length around a block,
+ * at every alignment, with an invalid sequence or escape now and then
+ */
+
+static void
+test_fast_modes(void **state)
+{
+    char        s[2048];
+    size_t      n, off, len, i, r, k;
+    sbuf_t      b;
+    static const char  *cl[] = {
+        "\\n", "\\\"", "\\u00e9", "\\\\", "\\uD83D\\uDE00", "\\t"
+    };
+    static const char  *u8[] = {
+        "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"
+    };
+
+    memset(&b, 0, sizeof(b));
+
+    for (off = 0; off < 64; off += 3) {
+        for (len = 40; len < 200; len += 9) {
+            n = 0;
+
+            for (i = 0; i < off; i++) {
+                s[n++] = (char) ('a' + i % 26);
+            }
+
+            for (r = 0; r < 3; r++) {
+                /* a cluster: escapes a few bytes apart */
+
+                for (k = 0; k < 5 + (off + r) % 4; k++) {
+                    strcpy(s + n, cl[(k + r + len) % 6]);
+                    n += strlen(s + n);
+                    s[n++] = (char) ('A' + k);
+                }
+
+                /* a stretch without escapes, UTF-8 in it at times */
+
+                for (i = 0; i < len; i++) {
+                    if ((i + off + r) % 23 == 22 && (len + r) % 3) {
+                        strcpy(s + n, u8[(i + r) % 3]);
+                        n += strlen(s + n);
+
+                    } else {
+                        s[n++] = (char) ('a' + (i * 7 + r) % 26);
+                    }
+                }
+            }
+
+            if (off % 7 == 6) {
+                /* and a bad one at the end */
+                strcpy(s + n, (len % 2) ? "\\x" : "\xe2\x28\xa1");
+                n += strlen(s + n);
+            }
+
+            vdoc(&b, s, n);
+            vcheck(b.p, b.len, off % 21 == 0 && len < 60);
+        }
+    }
+
+    /* names and values inside the opening of every short length */
+
+    for (len = 0; len < 40; len++) {
+        b.len = 0;
+        sb_str(&b, "{\"model\":\"m\",\"system\":[{\"");
+
+        for (i = 0; i < len; i++) {
+            s[i] = (char) ('a' + (i * 5) % 26);
+        }
+
+        sb_add(&b, s, len);
+        sb_str(&b, "\":\"");
+        sb_add(&b, s, len);
+        sb_str(&b, "\",\"role\":\"user\"}],\"messages\":[{\"");
+        sb_add(&b, s, len);
+        sb_str(&b, "\":\"");
+        sb_add(&b, s, len);
+        sb_str(&b, "\",\"role\":\"user\",\"cache_control\":{\"");
+        sb_add(&b, s, len);
+        sb_str(&b, "\":1}}],\"");
+        sb_add(&b, s, len);
+        sb_str(&b, "\":\"");
+        sb_add(&b, s, len);
+        sb_str(&b, "\"}");
+        vcheck(b.p, b.len, 1);
+    }
+
+    free(b.p);
+}
+
+
+/* ------------------------------------------------------------------------
+ * the opening's hash, pinned
+ *
+ * Affinity keys on the opening's value: every worker, a reloaded
+ * configuration and, during a rolling upgrade, the version before must
+ * give a conversation the same hash.  The tests above hold the fast paths
+ * to the byte machine, which is built from the same source; these hold
+ * the value itself to what it was when they were written, whatever the
+ * code that computes it becomes.  A change of the definition changes
+ * these constants, deliberately.
+ */
+
+
+/* the bodies of `make bench` (tools/bench/genbodies.pl), 1 KB ones */
+
+static const char  pin_anth_1k[] =
+    "{\"model\":\"ai/smollm2\",\"max_tokens\":256,\"messages\":[{\"role\":\""
+    "user\",\"content\":[{\"type\":\"text\",\"text\":\"<system-reminder>\\nM"
+    "emory shared read prompt budget retry request. Request shared read resp"
+    "onse latency limit object user server check context limit context map l"
+    "ist content request \\\"function\\\". Token value message code error pr"
+    "ofile map function response server json module result server.\\n</syste"
+    "m-reminder>\"},{\"type\":\"text\",\"text\":\"Summarise what this module"
+    " does. Shared context map memory schema value. Nginx file budget token "
+    "server config tool json event client the xxx xx xx xxx. Stream config c"
+    "ache retry memory map cache shared timeout prompt request retry buffer "
+    "xcachex. Schema profile scan module json build key system route path me"
+    "ssage parse key stream xnginxx. Key timeout upstream latency test open "
+    "endpoint budget chunk timeout endpoint read config tool worker function"
+    " xrequestx. Response delta error header error build key path result mod"
+    "ule string stream schema list limit build.x\"}]}],\"temperature\":1}";
+
+static const char  pin_oai_1k[] =
+    "{\"model\":\"ai/smollm2\",\"messages\":[{\"role\":\"user\",\"content\":"
+    "\"Summarise what this module does. Window build balancer build string t"
+    "ool zone parse schema delta shared latency scan object xxx xx xx xxx. B"
+    "udget close module error timeout balancer server write property endpoin"
+    "t build. Server prompt build zone timeout schema proxy token function w"
+    "indow open user cache xbufferx.xxRequest window request string header m"
+    "odel read xfunctionx. Array assistant worker budget result server json "
+    "code message number. The client code write number token cache. Function"
+    " key object write code endpoint server window parse xvaluex. Test cache"
+    " file the result budget limit tool client request.xxZone stream result "
+    "context token object retry system test property upstream queue test buf"
+    "fer scan module. Tool test header map budget scan assistant test code f"
+    "ile memory result header shared server. List write function map value s"
+    "chema cache response code error request message number write value shar"
+    "ed hea\"}],\"max_tokens\":256,\"temperature\":1}";
+
+static const char  pin_anth_code_1k[] =
+    "{\"model\":\"ai/smollm2\",\"max_tokens\":256,\"messages\":[{\"role\":\""
+    "user\",\"content\":[{\"type\":\"text\",\"text\":\"<system-reminder>\\nM"
+    "emory shared read prompt budget retry request. Request shared read resp"
+    "onse latency limit object user server check context limit context map l"
+    "ist content request \\\"function\\\". Token value message code error pr"
+    "ofile map function response server json module result server.\\n</syste"
+    "m-reminder>\"},{\"type\":\"text\",\"text\":\"Summarise what this module"
+    " does.     m = re.match(r\\\"^\\\\s*(\\\\d+)\\\\s+\\\\\\\"([^\\\\\\\"]*"
+    ")\\\\\\\"\\\\s*$\\\", line)  # delta\\n    print(f\\\"{m.group(1)!r}: '"
+    "result' \\u2192 \\u2713 \\u201cdelta\\u201d na\\u00efve caf\\u00e9 \\ud"
+    "83d\\ude80\\\")\\n{\\n  \\\"name\\\": \\\"olla-file\\\",\\n  \\\"versio"
+    "n\\\": \\\"1.8995.0\\\",\\n  \\\"scripts\\\": {\\\"test\\\": \\\"make t"
+    "est && echo \\\\\\\"ok: memory\\\\\\\"\\\", \\\"lint\\\": \\\"eslint 's"
+    "rc/**/*.js'\\\"},\\n  \\\"config\\\": \\\"{\\\\\\\"key\\\\\\\": \\\\\\"
+    "\"file\\\\\\\", \\\\\\\"n\\\\\\\": 8995}\\\"\\n}\\n@@ -4662,7 +4662,8 @"
+    "@ static ngx_int_t\\n-\\tngx_log_error(NGX_LOG_ERR, log, 0, \\\"queue: "
+    "\\\\\\\"%V\\\\\\\"\\\", &name);\\n+\\t\"}]}],\"temperature\":1}";
+
+static const char  pin_oai_code_1k[] =
+    "{\"model\":\"ai/smollm2\",\"messages\":[{\"role\":\"user\",\"content\":"
+    "\"Summarise what this module does.     m = re.match(r\\\"^\\\\s*(\\\\d+"
+    ")\\\\s+\\\\\\\"([^\\\\\\\"]*)\\\\\\\"\\\\s*$\\\", line)  # user\\n    p"
+    "rint(f\\\"{m.group(1)!r}: 'request' \\u2192 \\u2713 \\u201cuser\\u201d "
+    "na\\u00efve caf\\u00e9 \\ud83d\\ude80\\\")\\n{\\n  \\\"name\\\": \\\"ol"
+    "la-read\\\",\\n  \\\"version\\\": \\\"1.2980.0\\\",\\n  \\\"scripts\\\""
+    ": {\\\"test\\\": \\\"make test && echo \\\\\\\"ok: map\\\\\\\"\\\", \\"
+    "\"lint\\\": \\\"eslint 'src/**/*.js'\\\"},\\n  \\\"config\\\": \\\"{\\"
+    "\\\\\"key\\\\\\\": \\\\\\\"read\\\\\\\", \\\\\\\"n\\\\\\\": 2980}\\\"\\"
+    "n}\\n@@ -2595,7 +2595,8 @@ static ngx_int_t\\n-\\tngx_log_error(NGX_LOG"
+    "_ERR, log, 0, \\\"key: \\\\\\\"%V\\\\\\\"\\\", &name);\\n+\\tngx_log_er"
+    "ror(NGX_LOG_ERR, log, 0, \\\"parse: \\\\\\\"%V\\\\\\\" (%d)\\\", &name,"
+    " rc);\\nPS C:\\\\Users\\\\dev\\\\src\\\\olla\\\\value> type .\\\\schema"
+    "\\\\config.json | findstr \\\"\\\\\\\"value\\\\\\\"\\\"\\n\\t\\\"path\\"
+    "\": \\\"C:\\\\\\\\Users\\\\\\\\dev\\\\\\\\schema\\\",\\t\\\"ok\\\": tru"
+    "e\\n  const s = `${a}\\\\n${b}`.replace(/\\\\\\\\(.)/g, \\\"$1\\\"); //"
+    " \\u201cworker\\u201d \\u2014 \\u00e9 \\u00fc \\u2713 \\u65e5\\u672c\\u"
+    "8a9e\\n  expect(JS\"}],\"max_tokens\":256,\"temperature\":1}";
+
+
+/* the opening, the same for every variant however the body is fed */
+
+static uint64_t
+pin_opening(const char *doc, size_t len)
+{
+    size_t               i, k;
+    vresult_t            ref, r;
+    static const size_t  pieces[] = { 0, 1, 7, 31, 64, 1000, 8000 };
+
+    vrun(&variants[NV - 1], &ref, doc, len, 0, 0);
+
+    if (ref.rc != OLLA_JSON_OK) {
+        print_message("pinned body: %s @%zu\n", ref.err, ref.err_offset);
+        fail();
+    }
+
+    for (i = 0; i < NV; i++) {
+        for (k = 0; k < sizeof(pieces) / sizeof(pieces[0]); k++) {
+            if (pieces[k] == 1 && len > 70000) {
+                continue;
+            }
+
+            vrun(&variants[i], &r, doc, len, pieces[k], 0);
+            assert_int_equal(r.rc, OLLA_JSON_OK);
+            assert_true(r.opening == ref.opening);
+        }
+
+        vrun(&variants[i], &r, doc, len, 300, len * 7 + i);
+        assert_true(r.opening == ref.opening);
+    }
+
+    return ref.opening;
+}
+
+
+#define pin_check(what, got, want)                                           \
+    do {                                                                     \
+        uint64_t  got_ = (got);                                              \
+                                                                             \
+        if (got_ != (uint64_t) (want)) {                                     \
+            print_message("opening of %s: 0x%016llxULL, pinned 0x%016llxULL" \
+                          "\n", what, (unsigned long long) got_,             \
+                          (unsigned long long) (want));                      \
+            fail();                                                          \
+        }                                                                    \
+    } while (0)
+
+#define pin_doc(what, doc, want)                                             \
+    pin_check(what, pin_opening(doc, sizeof(doc) - 1), want)
+
+
+/*
+ * Prompt-like text of about n bytes, JSON-escaped: words, punctuation,
+ * newlines and tabs, quotes and backslashes, UTF-8 of every length; dense
+ * escapes and \u escapes (surrogate pairs too) when code is set.
+ */
+
+static void
+pin_text(rng_t *r, sbuf_t *b, size_t n, int code)
+{
+    size_t               end;
+    unsigned             k;
+    static const char   *words[] = {
+        "the", "request", "module", "nginx", "shared", "context", "token",
+        "upstream", "balancer", "x", "configuration", "response", "a",
+        "memory", "schema", "function", "worker", "of", "latency", "json"
+    };
+    static const char   *plain[] = {
+        " ", " ", " ", " ", ". ", ", ", "\\n", "\\n\\n", "\\t", "\\\"",
+        "\\\\", "\xc3\xa9", "\xe2\x80\x94", "\xf0\x9f\x98\x80", "/", ": "
+    };
+    static const char   *dense[] = {
+        "\\\"", "\\\\", "\\n", "\\t", "\\u00e9", "\\u2014", "\\ud83d\\ude00",
+        "\\/", "\\r\\n", "\\b", "\\f", "\\u0041", "(\\\"%s\\\")", "\\\\n"
+    };
+
+    end = b->len + n;
+
+    while (b->len < end) {
+        sb_str(b, words[rnd(r) % (sizeof(words) / sizeof(words[0]))]);
+        k = rnd(r);
+
+        if (code && k % 3 == 0) {
+            sb_str(b, dense[(k >> 8) % (sizeof(dense) / sizeof(dense[0]))]);
+
+        } else {
+            sb_str(b, plain[(k >> 8) % (sizeof(plain) / sizeof(plain[0]))]);
+        }
+    }
+}
+
+
+static void
+pin_str(rng_t *r, sbuf_t *b, size_t n, int code)
+{
+    sb_str(b, "\"");
+    pin_text(r, b, n, code);
+    sb_str(b, "\"");
+}
+
+
+static void
+pin_tools_oai(rng_t *r, sbuf_t *b, int code)
+{
+    int  i;
+
+    sb_str(b, "\"tools\":[");
+
+    for (i = 0; i < 12; i++) {
+        sb_str(b, i ? ",{" : "{");
+        sb_str(b, "\"type\":\"function\",\"function\":{\"name\":\"Tool\","
+                  "\"description\":");
+        pin_str(r, b, 600, code);
+        sb_str(b, ",\"parameters\":{\"type\":\"object\",\"properties\":{"
+                  "\"path\":{\"type\":\"string\",\"description\":\"The "
+                  "path\"},\"limit\":{\"type\":\"number\",\"minimum\":1}},"
+                  "\"required\":[\"path\"]}}}");
+    }
+
+    sb_str(b, "]");
+}
+
+
+/* OpenAI chat completions: a system message, the first user turn, more */
+
+static void
+pin_oai(rng_t *r, sbuf_t *b, size_t sys, size_t user, int code)
+{
+    b->len = 0;
+    sb_str(b, "{\"model\":\"ai/smollm2\",\"messages\":[{\"role\":\"system\","
+              "\"content\":");
+    pin_str(r, b, sys, code);
+    sb_str(b, "},{\"role\":\"user\",\"content\":");
+    pin_str(r, b, user, code);
+    sb_str(b, "},{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{"
+              "\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":"
+              "\"Read\",\"arguments\":\"{\\\"path\\\":\\\"/a.c\\\"}\"}}]},"
+              "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":");
+    pin_str(r, b, user, code);
+    sb_str(b, "},{\"role\":\"user\",\"content\":");
+    pin_str(r, b, 200, code);
+    sb_str(b, "}],");
+    pin_tools_oai(r, b, code);
+    sb_str(b, ",\"max_tokens\":256,\"temperature\":0.7,\"stream\":false}");
+}
+
+
+/*
+ * Anthropic Messages as Claude Code sends it: the billing stamp, the
+ * system prompt as blocks with cache_control, the first user turn as
+ * blocks (a system reminder, the prompt), tool use and results
+ */
+
+static void
+pin_anth(rng_t *r, sbuf_t *b, size_t sys, size_t user, int code)
+{
+    b->len = 0;
+    sb_str(b, "{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":32000,"
+              "\"system\":[{\"type\":\"text\",\"text\":\"x-anthropic-billing"
+              "-header: cc_version=2.0.14.8e1; cc_entrypoint=cli; "
+              "cch=7f3a1;\"},{\"type\":\"text\",\"text\":\"You are Claude "
+              "Code, Anthropic's official CLI for Claude.\"},{\"type\":"
+              "\"text\",\"text\":");
+    pin_str(r, b, sys, code);
+    sb_str(b, ",\"cache_control\":{\"type\":\"ephemeral\"}}],\"messages\":"
+              "[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+              "\"text\":\"<system-reminder>\\n");
+    pin_text(r, b, user / 3, code);
+    sb_str(b, "\\n</system-reminder>\"},{\"type\":\"text\",\"text\":");
+    pin_str(r, b, user - user / 3, code);
+    sb_str(b, ",\"cache_control\":{\"type\":\"ephemeral\"}}]},{\"role\":"
+              "\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":"
+              "\"toolu_01\",\"name\":\"Read\",\"input\":{\"file_path\":"
+              "\"/src/a.c\",\"limit\":200}}]},{\"role\":\"user\",\"content\":"
+              "[{\"type\":\"tool_result\",\"tool_use_id\":\"toolu_01\","
+              "\"content\":");
+    pin_str(r, b, user, code);
+    sb_str(b, "}]}],\"tools\":[{\"name\":\"Read\",\"description\":");
+    pin_str(r, b, 800, code);
+    sb_str(b, ",\"input_schema\":{\"type\":\"object\",\"properties\":{"
+              "\"file_path\":{\"type\":\"string\"}},\"required\":"
+              "[\"file_path\"],\"additionalProperties\":false}}],"
+              "\"stream\":true,\"temperature\":1,\"top_k\":40}");
+}
+
+
+/* OpenAI Responses: instructions, and the input as items or a string */
+
+static void
+pin_resp(rng_t *r, sbuf_t *b, size_t ins, size_t user, int items)
+{
+    b->len = 0;
+    sb_str(b, "{\"model\":\"ai/smollm2\",\"instructions\":");
+    pin_str(r, b, ins, 0);
+
+    if (items) {
+        sb_str(b, ",\"input\":[{\"role\":\"developer\",\"content\":");
+        pin_str(r, b, 100, 0);
+        sb_str(b, "},{\"type\":\"message\",\"role\":\"user\",\"content\":[{"
+                  "\"type\":\"input_text\",\"text\":");
+        pin_str(r, b, user, 1);
+        sb_str(b, "}]},{\"type\":\"function_call_output\",\"call_id\":"
+                  "\"c1\",\"output\":");
+        pin_str(r, b, user, 0);
+        sb_str(b, "}]");
+
+    } else {
+        sb_str(b, ",\"input\":");
+        pin_str(r, b, user, 1);
+    }
+
+    sb_str(b, ",\"stream\":true,\"store\":false}");
+}
+
+
+static void
+test_opening_pinned(void **state)
+{
+    char       s[256];
+    size_t     i, n, a;
+    rng_t      r;
+    sbuf_t     b;
+    uint64_t   h, d;
+
+    memset(&b, 0, sizeof(b));
+
+    /* the bench's 1 KB bodies, byte for byte */
+
+    assert_int_equal(sizeof(pin_anth_1k) - 1, 1024);
+    assert_int_equal(sizeof(pin_oai_1k) - 1, 1024);
+    assert_int_equal(sizeof(pin_anth_code_1k) - 1, 1024);
+    assert_int_equal(sizeof(pin_oai_code_1k) - 1, 1024);
+
+    pin_doc("anth-1k.json", pin_anth_1k, 0x3f313c123ffc3f40ULL);
+    pin_doc("oai-1k.json", pin_oai_1k, 0xfa164623baaa07cfULL);
+    pin_doc("anth-code-1k.json", pin_anth_code_1k, 0xeb6144434254544dULL);
+    pin_doc("oai-code-1k.json", pin_oai_code_1k, 0x659cd229b1ebd655ULL);
+
+    /* shapes */
+
+    pin_doc("system string",
+            "{\"model\":\"m\",\"system\":\"You are a helpful assistant.\","
+            "\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}",
+            0x041e0df64eec77a3ULL);
+
+    pin_doc("Claude Code",
+            "{\"model\":\"m\"," CC_SYSTEM("a1b2c") ",\"messages\":["
+            CC_FIRST(",\"cache_control\":{\"type\":\"ephemeral\"}")
+            "],\"max_tokens\":32000,\"stream\":true}",
+            0x203c71caa37408f3ULL);
+
+    pin_doc("a billing stamp alone",
+            "{\"model\":\"m\",\"system\":\"x-anthropic-billing-header: "
+            "cch=12345;\"}",
+            0x49d30d72fc56c3fcULL);
+
+    pin_doc("the stamp's prefix alone",
+            "{\"model\":\"m\",\"system\":[\"x-anthropic-billing-header:\","
+            "\"x-anthropic-billing-header\",\"x-anthropic-billing-header:"
+            "\\u0020\\u00e9\\n\\\"01234567890123456789012345678901"
+            "23456789\"]}",
+            0x384be453eff311b1ULL);
+
+    pin_doc("OpenAI",
+            "{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":"
+            "\"Be brief.\"},{\"role\":\"user\",\"content\":\"Hello\"},"
+            "{\"role\":\"assistant\",\"content\":\"Hi!\"}],\"stream\":true}",
+            0xe5a2820215ac92f8ULL);
+
+    pin_doc("OpenAI content parts",
+            "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+            "[{\"type\":\"text\",\"text\":\"What is in this image?\"},"
+            "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/"
+            "png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUl"
+            "EQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==\",\"detail\":"
+            "\"low\"}}],\"name\":\"u1\",\"n\":-1.5e3,\"x\":[true,false,null,"
+            "{}]}]}",
+            0x765c8e1d1a091658ULL);
+
+    pin_doc("Responses, input a string",
+            "{\"model\":\"m\",\"instructions\":\"Answer in French.\","
+            "\"input\":\"Bonjour \\u00e0 tous \xe2\x9c\x93\"}",
+            0xc833e1d7cd15eec0ULL);
+
+    pin_doc("Responses, input items",
+            "{\"model\":\"m\",\"input\":[{\"role\":\"system\",\"content\":"
+            "\"S\"},{\"type\":\"message\",\"role\":\"user\",\"content\":[{"
+            "\"type\":\"input_text\",\"text\":\"q\"}]},{\"role\":\"user\","
+            "\"content\":\"later\"}]}",
+            0xa2685e034bea4bd1ULL);
+
+    pin_doc("nested and deep",
+            "{\"model\":\"m\",\"system\":{\"a\":[[[[{\"b\":\"c\",\"d\":[1,"
+            "\"e\"]}]]]],\"role\":\"user\",\"\":\"\",\"k\\u0000\":\"\\u0000"
+            "\"},\"messages\":[[\"x\"],{\"role\":\"us\\u0065r\"}]}",
+            0xfdbcff0b556d5b3bULL);
+
+    /*
+     * a string of every length around the head and the stride: plain,
+     * with escapes, with UTF-8; in the system prompt, after the billing
+     * stamp's prefix or a part of it
+     */
+
+    d = 0xcbf29ce484222325ULL;
+
+    for (n = 0; n < 200; n++) {
+        for (a = 0; a < 6; a++) {
+            b.len = 0;
+            sb_str(&b, a < 4 ? "{\"model\":\"m\",\"messages\":[{\"role\":"
+                               "\"user\",\"content\":\""
+                             : "{\"model\":\"m\",\"system\":[\"");
+
+            if (a == 4) {
+                sb_str(&b, "x-anthropic-billing-header:");
+
+            } else if (a == 5) {
+                sb_add(&b, "x-anthropic-billing-header:", n % 28);
+            }
+
+            for (i = 0; i < n; i++) {
+                switch ((i * 7 + a * 13) % (a == 0 ? 1 : 11)) {
+
+                case 3:
+                    sb_str(&b, a == 1 ? "\\n" : a == 2 ? "\xc3\xa9" : "\\\"");
+                    break;
+
+                case 8:
+                    sb_str(&b, a == 1 ? "\\u20ac" : a == 2 ? "\\\\" : "\\t");
+                    break;
+
+                default:
+                    s[0] = (char) ('a' + (i * 5 + a) % 26);
+                    sb_add(&b, s, 1);
+                }
+            }
+
+            sb_str(&b, a < 4 ? "\"}]}" : "\",\"S\"]}");
+            h = pin_opening(b.p, b.len);
+            d = (d ^ h) * 0x100000001b3ULL;
+        }
+    }
+
+    pin_check("strings of 0 to 199 bytes", d, 0x6c98ef320180e71bULL);
+
+    /* bodies shaped like the bench's larger ones */
+
+    r.s = 0x2545f4914f6cdd1dULL;
+
+    pin_oai(&r, &b, 15000, 7600, 0);
+    h = pin_opening(b.p, b.len);
+    pin_check("OpenAI, 50 KB", h, 0xf8ee595929d98b34ULL);
+
+    pin_oai(&r, &b, 15000, 7600, 1);
+    h = pin_opening(b.p, b.len);
+    pin_check("OpenAI, 50 KB of code", h, 0x9b5711855d84f3cfULL);
+
+    pin_anth(&r, &b, 15000, 7600, 0);
+    h = pin_opening(b.p, b.len);
+    pin_check("Anthropic, 50 KB", h, 0xcb36b63f56460dffULL);
+
+    pin_anth(&r, &b, 15000, 7600, 1);
+    h = pin_opening(b.p, b.len);
+    pin_check("Anthropic, 50 KB of code", h, 0x5507fb72733bec06ULL);
+
+    pin_anth(&r, &b, 300000, 200000, 1);
+    h = pin_opening(b.p, b.len);
+    pin_check("Anthropic, 1 MB of code", h, 0x34d97a412a15cedfULL);
+
+    pin_resp(&r, &b, 4000, 3000, 1);
+    h = pin_opening(b.p, b.len);
+    pin_check("Responses, items", h, 0xd79ee5c643389fa6ULL);
+
+    pin_resp(&r, &b, 1000, 500, 0);
+    h = pin_opening(b.p, b.len);
+    pin_check("Responses, a string", h, 0xc58912ea6c314deaULL);
+
+    make_request(&b, 50 * 1024);
+    h = pin_opening(b.p, b.len);
+    pin_check("make_request(50 KB)", h, 0x77c5706795143e1dULL);
+
+    make_chat(&b);
+    h = pin_opening(b.p, b.len);
+    pin_check("make_chat()", h, 0xb249a255e4c0a7bbULL);
+
+    /* generated documents, valid ones, their openings folded */
+
+    r.s = 0x853c49e6748fea9bULL;
+    d = 0xcbf29ce484222325ULL;
+
+    for (i = 0; i < 600; i++) {
+        b.len = 0;
+        sb_str(&b, "{");
+
+        for (n = 0; n < VF; n++) {
+            if (rnd(&r) % 3 == 0) {
+                continue;
+            }
+
+            sb_str(&b, b.len > 1 ? ",\"" : "\"");
+            sb_str(&b, vkeys[rnd(&r) % VF]);
+            sb_str(&b, "\":");
+            gen_ws(&r, &b);
+            gen_vvalue(&r, &b, 1, 0);
+        }
+
+        sb_str(&b, "}");
+        h = pin_opening(b.p, b.len);
+        d = (d ^ h) * 0x100000001b3ULL;
+    }
+
+    pin_check("600 generated documents", d, 0xea3e6db0c3eb26daULL);
+
+    free(b.p);
+}
+
+
 int
 main(void)
 {
@@ -2722,6 +3374,9 @@ main(void)
         cmocka_unit_test(test_differential),
         cmocka_unit_test(test_fast_atoms),
         cmocka_unit_test(test_fast_generated),
+        cmocka_unit_test(test_fast_uesc),
+        cmocka_unit_test(test_fast_modes),
+        cmocka_unit_test(test_opening_pinned),
         cmocka_unit_test(test_bench),
     };
 
