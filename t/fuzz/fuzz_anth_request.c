@@ -311,7 +311,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
          * Messages API's own error already (an object whose "type" is
          * "error" with an "error" object), and not a prompt-too-long one
          */
-        v = json_loadb(body, size, JSON_DECODE_ANY, NULL);
+        v = json_loadb(body, size, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
         CHECK(v != NULL && json_is_object(v));
         CHECK(json_is_string(json_object_get(v, "type"))
               && strcmp(json_string_value(json_object_get(v, "type")),
