@@ -953,6 +953,35 @@ done:
 
 
 /*
+ * An unescaped copy of n bytes at d0, in the arena's free space (led by
+ * room for its header), is done: it takes the space it uses (what was
+ * reserved and not used stays free), remembers where its text is in the
+ * input (s, len: olla_jdom_raw()), and becomes v's value.
+ */
+
+static void
+olla_jdom_take(olla_jdom_doc_t *doc, olla_jdom_t *v, u_char *d0, size_t n,
+    const u_char *s, size_t len, unsigned flags)
+{
+    olla_jdom_rawhdr_t  *hdr;
+
+    d0[n] = '\0';
+
+    doc->free += OLLA_JDOM_RAWHDR + OLLA_JDOM_ALIGN(n + 1);
+    doc->avail -= OLLA_JDOM_RAWHDR + OLLA_JDOM_ALIGN(n + 1);
+
+    hdr = (olla_jdom_rawhdr_t *) (d0 - OLLA_JDOM_RAWHDR);
+    hdr->text = (const char *) s;
+    hdr->len = len;
+
+    v->type = OLLA_JDOM_STRING;
+    v->flags = (uint8_t) flags;
+    v->len = (uint32_t) n;
+    v->u.str = (const char *) d0;
+}
+
+
+/*
  * Whether the \\u escape at p (of code point cp) is written as olla_jout
  * writes it: \\u00XX (upper case hex) for the controls it has no letter
  * for; everything else it writes as it is.
@@ -1029,7 +1058,6 @@ olla_jdom_string_checked(olla_jdom_doc_t *doc, const u_char *s,
     size_t               n, k, room;
     unsigned             flags, canon, reserved;
     const u_char        *p0;
-    olla_jdom_rawhdr_t  *hdr;
 #if (OLLA_JDOM_SSE2)
     int                  m;
     __m128i              x, vq, vb;
@@ -1137,20 +1165,8 @@ again:
         return NULL;
     }
 
-    *d = '\0';
-    n = (size_t) (d - d0);
-
-    doc->free += OLLA_JDOM_RAWHDR + OLLA_JDOM_ALIGN(n + 1);
-    doc->avail -= OLLA_JDOM_RAWHDR + OLLA_JDOM_ALIGN(n + 1);
-
-    hdr = (olla_jdom_rawhdr_t *) (d0 - OLLA_JDOM_RAWHDR);
-    hdr->text = (const char *) s;
-    hdr->len = (size_t) (p - s);
-
-    v->type = OLLA_JDOM_STRING;
-    v->flags = (uint8_t) (flags | (canon ? OLLA_JDOM_RAW : 0));
-    v->len = (uint32_t) n;
-    v->u.str = (const char *) d0;
+    olla_jdom_take(doc, v, d0, (size_t) (d - d0), s, (size_t) (p - s),
+                   flags | (canon ? OLLA_JDOM_RAW : 0));
 
     return p + 1;
 
@@ -1190,7 +1206,6 @@ olla_jdom_string_fast(olla_jdom_doc_t *doc, const u_char *s, const u_char *p,
     size_t               n, k;
     unsigned             flags, canon;
     const u_char        *q, *b;
-    olla_jdom_rawhdr_t  *hdr;
 #if (OLLA_JDOM_SSE2)
     int                  m;
     __m128i              x, vb;
@@ -1303,19 +1318,8 @@ olla_jdom_string_fast(olla_jdom_doc_t *doc, const u_char *s, const u_char *p,
         return NULL;
     }
 
-    *d = '\0';
-    n = (size_t) (d - d0);
-
-    doc->free += OLLA_JDOM_RAWHDR + OLLA_JDOM_ALIGN(n + 1);
-    doc->avail -= OLLA_JDOM_RAWHDR + OLLA_JDOM_ALIGN(n + 1);
-
-    hdr = (olla_jdom_rawhdr_t *) (d0 - OLLA_JDOM_RAWHDR);
-    hdr->text = (const char *) s;
-    hdr->len = (size_t) (q - s);
-
-    v->flags = (uint8_t) (flags | (canon ? OLLA_JDOM_RAW : 0));
-    v->len = (uint32_t) n;
-    v->u.str = (const char *) d0;
+    olla_jdom_take(doc, v, d0, (size_t) (d - d0), s, (size_t) (q - s),
+                   flags | (canon ? OLLA_JDOM_RAW : 0));
 
     return q + 1;
 }
@@ -1341,7 +1345,6 @@ olla_jdom_string(olla_jdom_doc_t *doc, const u_char *start, const u_char *s,
     size_t               n, k;
     unsigned             flags, canon;
     const u_char        *q, *lim;
-    olla_jdom_rawhdr_t  *hdr;
 #if (OLLA_JDOM_SSE2)
     int                  m;
     __m128i              x, vq, vb, vc;
@@ -1595,23 +1598,8 @@ olla_jdom_string(olla_jdom_doc_t *doc, const u_char *start, const u_char *s,
         return NULL;
     }
 
-    *d = '\0';
-    n = (size_t) (d - d0);
-
-    /* what was reserved and not used goes back */
-    doc->free += OLLA_JDOM_RAWHDR + OLLA_JDOM_ALIGN(n + 1);
-    doc->avail -= OLLA_JDOM_RAWHDR + OLLA_JDOM_ALIGN(n + 1);
-
-    hdr = (olla_jdom_rawhdr_t *) (d0 - OLLA_JDOM_RAWHDR);
-    hdr->text = (const char *) s;
-    hdr->len = (size_t) (p - s);
-
-    if (canon) {
-        v->flags |= OLLA_JDOM_RAW;
-    }
-
-    v->len = (uint32_t) n;
-    v->u.str = (const char *) d0;
+    olla_jdom_take(doc, v, d0, (size_t) (d - d0), s, (size_t) (p - s),
+                   flags | (canon ? OLLA_JDOM_RAW : 0));
 
     return p + 1;
 }
