@@ -1113,6 +1113,12 @@ again:
             d += n;
         }
 
+        /* escapes in a row (code): the next one straight away */
+
+        if (p < end && *p == '\\') {
+            continue;
+        }
+
         /* the run up to the next '"' or '\\' */
 
         for ( ;; ) {
