@@ -1006,7 +1006,7 @@ static void
 olla_anth_as_string(olla_anth_req_t *r, const olla_jdom_t *v)
 {
     r->tmp.len = 0;
-    olla_jout_value(&r->tmp, v);
+    olla_jout_text(&r->tmp, v);
 
     olla_jout_str(&r->out, r->tmp.p, r->tmp.len);
 }
@@ -1675,7 +1675,7 @@ olla_anth_tools(olla_anth_req_t *r, const olla_jdom_t *root)
         v = olla_anth_get(t, "input_schema");
 
         if (olla_jdom_is_object(v)) {
-            olla_jout_value(o, v);
+            olla_jout_text(o, v);
 
         } else {
             olla_jout_lit(o, "{\"type\":\"object\",\"properties\":{}}");

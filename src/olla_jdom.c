@@ -168,7 +168,7 @@ static size_t olla_jdom_utf8(const u_char *p, const u_char *end);
 static long olla_jdom_hex4(const u_char *p);
 static size_t olla_jdom_encode(unsigned long cp, u_char *d);
 static int olla_jdom_close(olla_jdom_doc_t *doc, olla_jdom_t *st, size_t f,
-    size_t top);
+    size_t top, const u_char *p);
 static size_t olla_jdom_dedupe(olla_jdom_doc_t *doc, olla_jdom_t *kv,
     size_t n);
 static const u_char *olla_jdom_token_end(const u_char *p, const u_char *end);
@@ -323,6 +323,7 @@ olla_jdom_reset(olla_jdom_doc_t *doc)
     }
 
     doc->root = NULL;
+    doc->dup_at = NULL;
     doc->error[0] = '\0';
     doc->position = 0;
     doc->line = 0;
@@ -756,7 +757,7 @@ value:
         v->type = (c == '{') ? OLLA_JDOM_OBJECT : OLLA_JDOM_ARRAY;
         v->flags = 0;
         v->len = (uint32_t) (frame + 1);
-        v->u.items = NULL;
+        v->u.str = (const char *) p;          /* its text, until it closes */
         frame = top - 1;
         depth++;
         p++;
@@ -920,7 +921,7 @@ close:
     /* the marker's len has the enclosing frame + 1 until now */
     c_frame = (size_t) st[frame].len;
 
-    if (olla_jdom_close(doc, st, frame, top) != 0) {
+    if (olla_jdom_close(doc, st, frame, top, p) != 0) {
         return OLLA_JDOM_NOMEM;
     }
 
@@ -1916,18 +1917,28 @@ olla_jdom_overflows(const u_char *d, size_t nint, const u_char *fs,
  */
 
 static int
-olla_jdom_close(olla_jdom_doc_t *doc, olla_jdom_t *st, size_t f, size_t top)
+olla_jdom_close(olla_jdom_doc_t *doc, olla_jdom_t *st, size_t f, size_t top,
+    const u_char *p)
 {
-    size_t        i, n;
-    olla_jdom_t  *m, *items;
+    size_t               i, n, pairs;
+    olla_jdom_t         *m, *items, *c;
+    const char          *text;
+    olla_jdom_rawhdr_t  *hdr;
 
     m = &st[f];
     n = top - f - 1;
+    text = m->u.str;
 
     if (m->type == OLLA_JDOM_OBJECT) {
-        n = olla_jdom_dedupe(doc, m + 1, n / 2);
+        pairs = n / 2;
+        n = olla_jdom_dedupe(doc, m + 1, pairs);
         if (n == (size_t) -1) {
             return -1;
+        }
+
+        if (n != pairs) {
+            /* a key given twice: its text (and its containers') is not */
+            doc->dup_at = text;
         }
 
         m->len = (uint32_t) n;
@@ -1938,25 +1949,42 @@ olla_jdom_close(olla_jdom_doc_t *doc, olla_jdom_t *st, size_t f, size_t top)
     }
 
     if (n == 0) {
+        m->flags = 0;
         m->u.items = NULL;
         return 0;
     }
 
-    items = olla_jdom_alloc(doc, n * sizeof(olla_jdom_t));
+    /* its text, ahead of its items, while every container in it has its */
+
+    items = olla_jdom_alloc(doc, OLLA_JDOM_RAWHDR + n * sizeof(olla_jdom_t));
     if (items == NULL) {
         return -1;
     }
 
+    hdr = (olla_jdom_rawhdr_t *) items;
+    hdr->text = text;
+    hdr->len = (size_t) ((const char *) p - text);
+    items = (olla_jdom_t *) ((char *) items + OLLA_JDOM_RAWHDR);
+
+    c = m + 1;
+
     if (n <= 8) {
         /* small ones, most of them: no call */
         for (i = 0; i < n; i++) {
-            items[i] = m[1 + i];
+            items[i] = c[i];
         }
 
     } else {
-        memcpy(items, m + 1, n * sizeof(olla_jdom_t));
+        memcpy(items, c, n * sizeof(olla_jdom_t));
     }
 
+    /*
+     * an object with a key given twice closed last at doc->dup_at: inside
+     * this one when it is not before its text
+     */
+
+    m->flags = ((uintptr_t) doc->dup_at < (uintptr_t) text)
+               ? OLLA_JDOM_SPAN : 0;
     m->u.items = items;
 
     return 0;
@@ -2637,6 +2665,40 @@ olla_jdom_raw(const olla_jdom_t *v, size_t *len)
     }
 
     return olla_jdom_input(v, len);
+}
+
+
+const char *
+olla_jdom_text(const olla_jdom_t *v, size_t *len)
+{
+    const olla_jdom_rawhdr_t  *hdr;
+
+    if (v->type < OLLA_JDOM_ARRAY || !(v->flags & OLLA_JDOM_SPAN)) {
+        return NULL;
+    }
+
+    hdr = (const olla_jdom_rawhdr_t *) ((const char *) v->u.items
+                                        - OLLA_JDOM_RAWHDR);
+    *len = hdr->len;
+
+    return hdr->text;
+}
+
+
+void
+olla_jout_text(olla_jout_t *o, const olla_jdom_t *v)
+{
+    size_t       n;
+    const char  *text;
+
+    text = olla_jdom_text(v, &n);
+
+    if (text != NULL) {
+        olla_jout_add(o, text, n);
+        return;
+    }
+
+    olla_jout_value(o, v);
 }
 
 

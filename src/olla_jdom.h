@@ -66,6 +66,9 @@ typedef enum {
 #define OLLA_JDOM_RAW         0x08        /* escaped string: its text in
                                              the input is how
                                              olla_jout_esc() writes it */
+#define OLLA_JDOM_SPAN        0x10        /* array, object: its text in
+                                             the input is its value (no
+                                             key in it given twice) */
 
 
 typedef struct olla_jdom_s         olla_jdom_t;
@@ -120,6 +123,8 @@ typedef struct {
     olla_jdom_t            *stack;        /* values of open containers */
     size_t                  stack_cap;
     uint32_t               *seen;         /* duplicate key search */
+    const char             *dup_at;       /* the last object closed with
+                                             a key given twice */
     size_t                  seen_cap;
     olla_jdom_t             stack0[OLLA_JDOM_STACK];
 } olla_jdom_doc_t;
@@ -208,6 +213,13 @@ size_t olla_jdom_cstrlen(const olla_jdom_t *v);
  */
 const char *olla_jdom_raw(const olla_jdom_t *v, size_t *len);
 
+/*
+ * An array's or object's text in the input, brackets included, when that
+ * text is its value (OLLA_JDOM_SPAN: no key in it is given twice, which
+ * the value keeps once); NULL otherwise, and for empty ones.
+ */
+const char *olla_jdom_text(const olla_jdom_t *v, size_t *len);
+
 /* the value of an integer number (0 for anything else) */
 long long olla_jdom_int(const olla_jdom_t *v);
 
@@ -257,6 +269,13 @@ void olla_jout_string_esc(olla_jout_t *o, const olla_jdom_t *v);
 
 /* any node, compact, numbers and strings as they were written */
 void olla_jout_value(olla_jout_t *o, const olla_jdom_t *v);
+
+/*
+ * The same, an array or object whose text is its value (olla_jdom_text())
+ * copied as the input has it, white space and all: for values passed on
+ * whole (a tool's schema, a call's arguments)
+ */
+void olla_jout_text(olla_jout_t *o, const olla_jdom_t *v);
 
 void olla_jout_int(olla_jout_t *o, long long n);
 

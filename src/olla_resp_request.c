@@ -1349,7 +1349,7 @@ olla_resp_tools(olla_resp_req_t *r, const olla_jdom_t *root)
         before = o->len;
 
         if (olla_jdom_is_object(v)) {
-            olla_jout_value(o, v);
+            olla_jout_text(o, v);
 
         } else if (v == NULL) {
             olla_jout_lit(o, "{\"type\":\"object\",\"properties\":{}}");
@@ -1549,7 +1549,7 @@ olla_resp_format(olla_resp_req_t *r, const olla_jdom_t *root)
     }
 
     olla_jout_lit(o, ",\"schema\":");
-    olla_jout_value(o, olla_resp_get(f, "schema"));
+    olla_jout_text(o, olla_resp_get(f, "schema"));
 
     v = olla_resp_optl(f, "strict");
 

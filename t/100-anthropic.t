@@ -488,3 +488,28 @@ X-Mock-Replay: t/data/anthropic/tool-completion.json
 --- response_body_like: "type":"message"
 --- no_error_log
 [error]
+
+
+
+=== TEST 25: translation: a tool's schema and a call's input reach the backend as the client wrote them (white space, escapes); a key given twice gets the value kept, compact
+--- init
+my %h = ('X-Mock-Replay' => 't/data/anthropic/completion.json');
+my $schema = "{ \"type\" : \"object\",\n  \"properties\": {\"p\": {\"description\": \"caf\\u00e9 \\/\"}} }";
+my $body = '{"model":"ai/qwen3","max_tokens":10,"tools":[{"name":"t","input_schema":' . $schema . '},{"name":"u","input_schema":{"type":"string","type":"object"}}],'
+         . '"messages":[{"role":"user","content":"Go"},{"role":"assistant","content":[{"type":"tool_use","id":"c1","name":"t","input":{ "p" : [ 1, 2.50 ] }}]},'
+         . '{"role":"user","content":[{"type":"tool_result","tool_use_id":"c1","content":"ok"}]}]}';
+my $r = OllaTest::http(POST => '/tr/anthropic/v1/messages', body => $body, headers => \%h);
+Test::More::is($r->{status}, 200, 'answered');
+my $sent = main::last_backend_request()->{body};
+Test::More::ok(index($sent, '"parameters":' . $schema . '}') >= 0, 'the schema as written') or Test::More::diag($sent);
+Test::More::ok(index($sent, '"parameters":{"type":"object"}') >= 0, 'a key given twice: its last value, once');
+my $b = JSON::PP::decode_json($sent);
+Test::More::is($b->{messages}[1]{tool_calls}[0]{function}{arguments}, '{ "p" : [ 1, 2.50 ] }', 'the input as written, as the arguments');
+Test::More::is($b->{tools}[0]{function}{parameters}{properties}{p}{description}, "caf\x{e9} /", 'the same value');
+--- request eval
+"POST /tr/anthropic/v1/messages\n$main::msg"
+--- more_headers
+X-Mock-Replay: t/data/anthropic/completion.json
+--- response_body_like: "type":"message"
+--- no_error_log
+[error]

@@ -9,7 +9,8 @@
  * jansson's value.  The writer's text of the DOM must load back to the
  * same value and be a fixed point of parse + write, every string written
  * alone must load back to itself (and so must the text the writer copies
- * from the input), and an error must have a message and a
+ * from the input, and an array's or object's text in the input where the
+ * DOM says it is its value), and an error must have a message and a
  * position inside the input.  The first byte (when the input is longer
  * than one) picks the arena: the caller's buffer or none, and whether the
  * document is parsed again in the same doc.
@@ -37,6 +38,47 @@
             abort();                                                         \
         }                                                                    \
     } while (0)
+
+
+/*
+ * an array's or object's text in the input, when the DOM says it is its
+ * value (olla_jdom_text()), loads to the value converted (and the writer
+ * copies it as it is)
+ */
+
+static json_t *
+check_text(const olla_jdom_t *v, json_t *o)
+{
+    char         *p;
+    size_t        n, len;
+    json_t       *j;
+    const char   *text;
+    olla_jout_t   w;
+
+    text = olla_jdom_text(v, &n);
+
+    if (text == NULL) {
+        CHECK(v->len == 0 || !(v->flags & OLLA_JDOM_SPAN));
+        return o;
+    }
+
+    CHECK(v->len > 0 && n >= 2);
+    CHECK(text[0] == (v->type == OLLA_JDOM_ARRAY ? '[' : '{'));
+    CHECK(text[n - 1] == (v->type == OLLA_JDOM_ARRAY ? ']' : '}'));
+
+    j = json_loadb(text, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    CHECK(j != NULL);
+    CHECK(json_equal(j, o));
+    json_decref(j);
+
+    olla_jout_init(&w, 0);
+    olla_jout_text(&w, v);
+    p = olla_jout_finish(&w, &len);
+    CHECK(p != NULL && len == n && memcmp(p, text, n) == 0);
+    free(p);
+
+    return o;
+}
 
 
 static json_t *
@@ -83,7 +125,7 @@ convert(const olla_jdom_t *v)
 
         CHECK(olla_jdom_at(v, v->len) == NULL);
 
-        return o;
+        return check_text(v, o);
 
     default:
         CHECK(v->type == OLLA_JDOM_OBJECT);
@@ -104,7 +146,7 @@ convert(const olla_jdom_t *v)
                                        v->u.members[i].key.len, e) == 0);
         }
 
-        return o;
+        return check_text(v, o);
     }
 }
 

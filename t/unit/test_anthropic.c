@@ -569,6 +569,44 @@ test_req_tool_choice(void **state)
 }
 
 
+/*
+ * A tool's schema and a call's input are passed on as the client wrote
+ * them (white space and escapes too), unless a key in them is given twice:
+ * then as the value the DOM keeps (the key once, its last value), compact.
+ */
+
+static void
+test_req_tools_as_written(void **state)
+{
+    char  *out;
+
+    out = to_openai(Q(REQ(",'tools':[{'name':'t','input_schema':"
+                          "{ 'type' : 'object',\n 'properties':{'p':{"
+                          "'description':'caf\\u00e9 \\/ `q`'}} }}]",
+                          "[{'role':'user','content':'Go'},"
+                          "{'role':'assistant','content':[{'type':'tool_use',"
+                          "'id':'t1','name':'t','input':{ 'p' : [ 1, 2.50 ] }"
+                          "}]}]")), NULL);
+
+    assert_non_null(strstr(out, Q("'parameters':{ 'type' : 'object',\n "
+                                  "'properties':{'p':{'description':"
+                                  "'caf\\u00e9 \\/ `q`'}} }}")));
+    assert_non_null(strstr(out, Q("'arguments':'{ `p` : [ 1, 2.50 ] }'")));
+
+    out = to_openai(Q(REQ(",'tools':[{'name':'t','input_schema':"
+                          "{'type':'string', 'type':'object',"
+                          " 'properties':{ }}}]",
+                          "[{'role':'user','content':'Go'},"
+                          "{'role':'assistant','content':[{'type':'tool_use',"
+                          "'id':'t1','name':'t','input':{'a':1, 'a':[ 2 ]}"
+                          "}]}]")), NULL);
+
+    assert_non_null(strstr(out, Q("'parameters':{'type':'object',"
+                                  "'properties':{}}")));
+    assert_non_null(strstr(out, Q("'arguments':'{`a`:[2]}'")));
+}
+
+
 static void
 test_req_tool_round_trip(void **state)
 {
@@ -4307,6 +4345,7 @@ main(void)
         cmocka_unit_test_teardown(test_req_tools, teardown),
         cmocka_unit_test_teardown(test_req_tool_choice, teardown),
         cmocka_unit_test_teardown(test_req_tool_round_trip, teardown),
+        cmocka_unit_test_teardown(test_req_tools_as_written, teardown),
         cmocka_unit_test_teardown(test_req_escapes, teardown),
         cmocka_unit_test_teardown(test_req_user_blocks, teardown),
         cmocka_unit_test_teardown(test_req_images, teardown),

@@ -108,6 +108,25 @@ write_value(const olla_jdom_t *v, size_t *len)
 }
 
 
+/* an array's or object's text in the input, the same in both */
+
+static void
+same_text(const olla_jdom_t *a, const olla_jdom_t *b)
+{
+    size_t       na, nb;
+    const char  *ta, *tb;
+
+    ta = olla_jdom_text(a, &na);
+    tb = olla_jdom_text(b, &nb);
+    assert_int_equal(ta != NULL, tb != NULL);
+
+    if (ta != NULL) {
+        assert_int_equal(na, nb);
+        assert_memory_equal(ta, tb, na);
+    }
+}
+
+
 /* the same values, flags and text of strings in the input */
 
 static void
@@ -144,9 +163,12 @@ same_dom(const olla_jdom_t *a, const olla_jdom_t *b)
             same_dom(&a->u.items[i], &b->u.items[i]);
         }
 
+        same_text(a, b);
         break;
 
     case OLLA_JDOM_OBJECT:
+        same_text(a, b);
+
         for (i = 0; i < a->len; i++) {
             same_dom(&a->u.members[i].key, &b->u.members[i].key);
             same_dom(&a->u.members[i].value, &b->u.members[i].value);
@@ -1079,6 +1101,111 @@ test_writer(void **state)
 
 
 /*
+ * An array's or object's text in the input (olla_jdom_text()) is kept when
+ * it is its value: white space and escapes as they were, and copied so
+ * by olla_jout_text(); not for an object with a key given twice nor for
+ * the containers around it (the value keeps the key once), nor for empty
+ * ones; in both parse modes.
+ */
+
+static void
+test_text(void **state)
+{
+    char                *p;
+    size_t               n, len;
+    unsigned             checked;
+    const char          *t;
+    olla_jout_t          o;
+    olla_jdom_doc_t      d;
+    const olla_jdom_t   *v, *w;
+
+    static const char  doc[] =
+        "{ \"a\" : [1, {\"b\":\"x\\u00e9\\/\"} ,2.50],"
+        "\"d\": {\"k\": 1, \"k\": [3, 4]},"
+        "\"e\": {\"s\": [ true ]}, \"f\": [], \"g\": {} }";
+
+    (void) state;
+
+    for (checked = 0; checked < 2; checked++) {
+        olla_jdom_init(&d, NULL, 0);
+        d.checked = checked;
+        assert_int_equal(olla_jdom_parse(&d, doc, sizeof(doc) - 1),
+                         OLLA_JDOM_OK);
+
+        /* the root holds "d", whose key is given twice */
+        assert_null(olla_jdom_text(d.root, &n));
+        assert_false(d.root->flags & OLLA_JDOM_SPAN);
+
+        /* before it: as written, white space, escapes and 2.50 kept */
+        v = olla_jdom_get(d.root, "a", 1);
+        t = olla_jdom_text(v, &n);
+        assert_non_null(t);
+        assert_int_equal(n, strlen("[1, {\"b\":\"x\\u00e9\\/\"} ,2.50]"));
+        assert_memory_equal(t, "[1, {\"b\":\"x\\u00e9\\/\"} ,2.50]", n);
+
+        w = olla_jdom_at(v, 1);
+        t = olla_jdom_text(w, &n);
+        assert_non_null(t);
+        assert_memory_equal(t, "{\"b\":\"x\\u00e9\\/\"}", n);
+
+        olla_jout_init(&o, 0);
+        olla_jout_text(&o, v);
+        p = olla_jout_finish(&o, &len);
+        assert_non_null(p);
+        assert_string_equal(p, "[1, {\"b\":\"x\\u00e9\\/\"} ,2.50]");
+        free(p);
+
+        /* the object with "k" twice: no text, written from its value */
+        v = olla_jdom_get(d.root, "d", 1);
+        assert_null(olla_jdom_text(v, &n));
+        assert_int_equal(v->len, 1);
+
+        /* what it holds, and what comes after it, have theirs */
+        t = olla_jdom_text(olla_jdom_get(v, "k", 1), &n);
+        assert_non_null(t);
+        assert_memory_equal(t, "[3, 4]", n);
+
+        olla_jout_init(&o, 0);
+        olla_jout_text(&o, v);
+        p = olla_jout_finish(&o, &len);
+        assert_non_null(p);
+        assert_string_equal(p, "{\"k\":[3,4]}");
+        free(p);
+
+        v = olla_jdom_get(d.root, "e", 1);
+        t = olla_jdom_text(v, &n);
+        assert_non_null(t);
+        assert_memory_equal(t, "{\"s\": [ true ]}", n);
+
+        /* empty ones: none, and written as the writer writes them */
+        v = olla_jdom_get(d.root, "f", 1);
+        assert_null(olla_jdom_text(v, &n));
+
+        olla_jout_init(&o, 0);
+        olla_jout_text(&o, v);
+        olla_jout_text(&o, olla_jdom_get(d.root, "g", 1));
+        p = olla_jout_finish(&o, &len);
+        assert_non_null(p);
+        assert_string_equal(p, "[]{}");
+        free(p);
+
+        /* not a container */
+        assert_null(olla_jdom_text(olla_jdom_at(olla_jdom_get(d.root, "a",
+                                                              1), 0), &n));
+
+        /* a document without a key given twice: the whole of it */
+        assert_int_equal(olla_jdom_parse(&d, " [ {\"z\":1} ] ", 13),
+                         OLLA_JDOM_OK);
+        t = olla_jdom_text(d.root, &n);
+        assert_non_null(t);
+        assert_memory_equal(t, "[ {\"z\":1} ]", n);
+
+        olla_jdom_free(&d);
+    }
+}
+
+
+/*
  * A string is written as the input wrote it, at every place around the
  * 16-byte steps; when its escapes are the ones olla_jout_esc() writes
  * (OLLA_JDOM_RAW, olla_jdom_raw()), that is the same text as escaping its
@@ -1899,6 +2026,7 @@ main(void)
         cmocka_unit_test(test_escapes),
         cmocka_unit_test(test_writer),
         cmocka_unit_test(test_raw),
+        cmocka_unit_test(test_text),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_arena),
         cmocka_unit_test(test_allocation_failures),

@@ -646,6 +646,27 @@ test_req_tools(void **state)
              "'strict':true}}],"
              "'tool_choice':'auto','parallel_tool_calls':false"));
 
+    /* a schema goes on as the client wrote it, white space and escapes */
+    assert_non_null(strstr(
+        to_chat(Q(REQ(",'tools':[{'type':'function','name':'f',"
+                      "'parameters':{ 'type' : 'object',\n 'properties':"
+                      "{'p':{'description':'\\u00e9 \\/'}} }}],"
+                      "'text':{'format':{'type':'json_schema','schema':"
+                      "{ 'type': 'object' }}}", HI)), NULL),
+        Q("'parameters':{ 'type' : 'object',\n 'properties':"
+          "{'p':{'description':'\\u00e9 \\/'}} }}")));
+    assert_non_null(strstr(
+        to_chat(Q(REQ(",'text':{'format':{'type':'json_schema','schema':"
+                      "{ 'type': 'object' }}}", HI)), NULL),
+        Q("'schema':{ 'type': 'object' }")));
+
+    /* a key given twice: the value kept (its last), compact */
+    assert_non_null(strstr(
+        to_chat(Q(REQ(",'tools':[{'type':'function','name':'f',"
+                      "'parameters':{'type':'string', 'type':'object'}}]",
+                      HI)), NULL),
+        Q("'parameters':{'type':'object'}")));
+
     /* Codex's namespace groups are dropped too */
     expect_req(REQ(",'tools':[{'type':'namespace','name':'multi_agent_v1',"
                    "'description':'Sub-agents.','tools':[{'type':'function',"
