@@ -541,6 +541,12 @@ olla_anth_dump_len(const olla_jdom_t *v)
 {
     size_t  i, n;
 
+    if (v->flags & OLLA_JDOM_COMPACT) {
+        /* its text in the input is that already */
+        (void) olla_jdom_text(v, &n);
+        return n;
+    }
+
     switch (v->type) {
 
     case OLLA_JDOM_NULL:

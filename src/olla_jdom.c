@@ -324,6 +324,7 @@ olla_jdom_reset(olla_jdom_doc_t *doc)
 
     doc->root = NULL;
     doc->dup_at = NULL;
+    doc->odd_at = NULL;
     doc->error[0] = '\0';
     doc->position = 0;
     doc->line = 0;
@@ -460,6 +461,7 @@ olla_jdom_grow_stack(olla_jdom_doc_t *doc, size_t top)
 
 #define olla_jdom_skip_ws(p, end)                                            \
     if (p < end && *p <= ' ') {                                              \
+        doc->odd_at = (const char *) p;                                      \
         p = olla_jdom_skip(p, end);                                          \
     }
 
@@ -967,6 +969,11 @@ olla_jdom_take(olla_jdom_doc_t *doc, olla_jdom_t *v, u_char *d0, size_t n,
     olla_jdom_rawhdr_t  *hdr;
 
     d0[n] = '\0';
+
+    if (!(flags & OLLA_JDOM_RAW)) {
+        /* escapes a compact dump writes otherwise */
+        doc->odd_at = (const char *) s;
+    }
 
     doc->free += OLLA_JDOM_RAWHDR + OLLA_JDOM_ALIGN(n + 1);
     doc->avail -= OLLA_JDOM_RAWHDR + OLLA_JDOM_ALIGN(n + 1);
@@ -1815,6 +1822,11 @@ olla_jdom_number(olla_jdom_doc_t *doc, const u_char *start, const u_char *p,
     v->len = (uint32_t) (p - s);
     v->u.str = (const char *) s;
 
+    if (!(flags & OLLA_JDOM_INT) || (p - s == 2 && *s == '-' && s[1] == '0')) {
+        /* a compact dump writes reals its own way, -0 as 0 */
+        doc->odd_at = (const char *) s;
+    }
+
     if (flags & OLLA_JDOM_INT) {
         if (nint > 18
             && (nint > 19
@@ -1983,8 +1995,16 @@ olla_jdom_close(olla_jdom_doc_t *doc, olla_jdom_t *st, size_t f, size_t top,
      * this one when it is not before its text
      */
 
-    m->flags = ((uintptr_t) doc->dup_at < (uintptr_t) text)
-               ? OLLA_JDOM_SPAN : 0;
+    m->flags = 0;
+
+    if ((uintptr_t) doc->dup_at < (uintptr_t) text) {
+        m->flags = OLLA_JDOM_SPAN;
+
+        if ((uintptr_t) doc->odd_at < (uintptr_t) text) {
+            /* nothing in it that a compact dump writes otherwise */
+            m->flags |= OLLA_JDOM_COMPACT;
+        }
+    }
     m->u.items = items;
 
     return 0;

@@ -69,6 +69,11 @@ typedef enum {
 #define OLLA_JDOM_SPAN        0x10        /* array, object: its text in
                                              the input is its value (no
                                              key in it given twice) */
+#define OLLA_JDOM_COMPACT     0x20        /* and that text is the value's
+                                             compact dump (jansson's):
+                                             no white space, no real, no
+                                             -0, every escape as
+                                             olla_jout_esc() writes it */
 
 
 typedef struct olla_jdom_s         olla_jdom_t;
@@ -125,6 +130,8 @@ typedef struct {
     uint32_t               *seen;         /* duplicate key search */
     const char             *dup_at;       /* the last object closed with
                                              a key given twice */
+    const char             *odd_at;       /* the last byte a compact dump
+                                             writes otherwise */
     size_t                  seen_cap;
     olla_jdom_t             stack0[OLLA_JDOM_STACK];
 } olla_jdom_doc_t;

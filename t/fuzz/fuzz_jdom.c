@@ -10,7 +10,8 @@
  * same value and be a fixed point of parse + write, every string written
  * alone must load back to itself (and so must the text the writer copies
  * from the input, and an array's or object's text in the input where the
- * DOM says it is its value), and an error must have a message and a
+ * DOM says it is its value, and jansson's compact dump where it says it is
+ * that), and an error must have a message and a
  * position inside the input.  The first byte (when the input is longer
  * than one) picks the arena: the caller's buffer or none, and whether the
  * document is parsed again in the same doc.
@@ -70,6 +71,13 @@ check_text(const olla_jdom_t *v, json_t *o)
     CHECK(j != NULL);
     CHECK(json_equal(j, o));
     json_decref(j);
+
+    if (v->flags & OLLA_JDOM_COMPACT) {
+        /* the text is jansson's compact dump of the value, byte for byte */
+        p = json_dumps(o, JSON_COMPACT | JSON_ENCODE_ANY);
+        CHECK(p != NULL && strlen(p) == n && memcmp(p, text, n) == 0);
+        free(p);
+    }
 
     olla_jout_init(&w, 0);
     olla_jout_text(&w, v);

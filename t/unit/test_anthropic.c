@@ -1861,6 +1861,31 @@ test_count_tokens(void **state)
                            "'content':[{'type':'text','text':'abcd'},"
                            "{'type':'text','text':'efgh'}]}]}]}"), 2);
 
+    /*
+     * tool input and schemas count as jansson writes them compact, white
+     * space or not: the same value written two ways counts the same
+     */
+    assert_int_equal(
+        count("{'messages':[{'role':'assistant','content':[{'type':"
+              "'tool_use','id':'t','name':'n','input':{'q':[1,2,{'r':"
+              "'Lima'}]}}]}],'tools':[{'name':'n','input_schema':{'type':"
+              "'object','properties':{'q':{'type':'array'}}}}]}"),
+        count("{'messages':[{'role':'assistant','content':[{'type':"
+              "'tool_use','id':'t','name':'n','input':{ 'q' : [1, 2,\n"
+              " {'r': 'Lima'}] }}]}],'tools':[{'name':'n','input_schema':"
+              "{\t'type': 'object', 'properties': {'q': {'type': "
+              "'array'}}}}]}"));
+
+    /* a real as jansson writes it: name 1 + {"x":0.10000000000000001} 25 */
+    assert_int_equal(count("{'messages':[{'role':'assistant','content':["
+                           "{'type':'tool_use','id':'t','name':'n',"
+                           "'input':{'x':0.1}}]}]}"), 6);
+
+    /* -0 as 0: name 1 + {"x":[0,0]} 11 */
+    assert_int_equal(count("{'messages':[{'role':'assistant','content':["
+                           "{'type':'tool_use','id':'t','name':'n',"
+                           "'input':{'x':[-0,0]}}]}]}"), 3);
+
     /* at least 1; nothing else is required */
     assert_int_equal(count("{'messages':[]}"), 1);
     assert_int_equal(count("{}"), 1);

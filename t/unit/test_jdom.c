@@ -1124,6 +1124,10 @@ test_text(void **state)
         "\"d\": {\"k\": 1, \"k\": [3, 4]},"
         "\"e\": {\"s\": [ true ]}, \"f\": [], \"g\": {} }";
 
+    static const char  odd[] =
+        "[{\"a\":[1,\"x\\n\\u0001\"]},[2.5],[-0],[\"\\/\"],[\"\\u00e9\"],"
+        "[ 1],{\"b\":{}} ]";
+
     (void) state;
 
     for (checked = 0; checked < 2; checked++) {
@@ -1192,6 +1196,33 @@ test_text(void **state)
         /* not a container */
         assert_null(olla_jdom_text(olla_jdom_at(olla_jdom_get(d.root, "a",
                                                               1), 0), &n));
+
+        /*
+         * the text is the value's compact dump (OLLA_JDOM_COMPACT) unless
+         * it has white space, a real, -0 or an escape written otherwise;
+         * only what is inside counts
+         */
+        assert_false(olla_jdom_get(d.root, "a", 1)->flags
+                     & OLLA_JDOM_COMPACT);
+        assert_true(olla_jdom_get(olla_jdom_get(d.root, "d", 1), "k", 1)
+                    ->flags & OLLA_JDOM_SPAN);
+        assert_false(olla_jdom_get(olla_jdom_get(d.root, "d", 1), "k", 1)
+                     ->flags & OLLA_JDOM_COMPACT);
+
+        assert_int_equal(olla_jdom_parse(&d, odd, sizeof(odd) - 1),
+                         OLLA_JDOM_OK);
+        assert_int_equal(d.root->len, 7);
+        assert_true(olla_jdom_at(d.root, 0)->flags & OLLA_JDOM_COMPACT);
+        assert_true(olla_jdom_get(olla_jdom_at(d.root, 0), "a", 1)->flags
+                    & OLLA_JDOM_COMPACT);
+        assert_false(olla_jdom_at(d.root, 1)->flags & OLLA_JDOM_COMPACT);
+        assert_false(olla_jdom_at(d.root, 2)->flags & OLLA_JDOM_COMPACT);
+        assert_false(olla_jdom_at(d.root, 3)->flags & OLLA_JDOM_COMPACT);
+        assert_false(olla_jdom_at(d.root, 4)->flags & OLLA_JDOM_COMPACT);
+        assert_false(olla_jdom_at(d.root, 5)->flags & OLLA_JDOM_COMPACT);
+        assert_true(olla_jdom_at(d.root, 5)->flags & OLLA_JDOM_SPAN);
+        assert_true(olla_jdom_at(d.root, 6)->flags & OLLA_JDOM_COMPACT);
+        assert_false(d.root->flags & OLLA_JDOM_COMPACT);
 
         /* a document without a key given twice: the whole of it */
         assert_int_equal(olla_jdom_parse(&d, " [ {\"z\":1} ] ", 13),
