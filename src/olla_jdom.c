@@ -1949,7 +1949,7 @@ olla_jdom_close(olla_jdom_doc_t *doc, olla_jdom_t *st, size_t f, size_t top,
         }
 
         if (n != pairs) {
-            /* a key given twice: its text (and its containers') is not */
+            /* a key given twice: its text is not its value, nor theirs */
             doc->dup_at = text;
         }
 
@@ -1966,7 +1966,7 @@ olla_jdom_close(olla_jdom_doc_t *doc, olla_jdom_t *st, size_t f, size_t top,
         return 0;
     }
 
-    /* its text, ahead of its items, while every container in it has its */
+    /* where its text is, ahead of its items (olla_jdom_text()) */
 
     items = olla_jdom_alloc(doc, OLLA_JDOM_RAWHDR + n * sizeof(olla_jdom_t));
     if (items == NULL) {
@@ -1991,8 +1991,9 @@ olla_jdom_close(olla_jdom_doc_t *doc, olla_jdom_t *st, size_t f, size_t top,
     }
 
     /*
-     * an object with a key given twice closed last at doc->dup_at: inside
-     * this one when it is not before its text
+     * the last object closed with a key given twice opened at doc->dup_at,
+     * the last byte a compact dump writes otherwise is at doc->odd_at:
+     * inside this one when they are not before its text
      */
 
     m->flags = 0;
@@ -2005,6 +2006,7 @@ olla_jdom_close(olla_jdom_doc_t *doc, olla_jdom_t *st, size_t f, size_t top,
             m->flags |= OLLA_JDOM_COMPACT;
         }
     }
+
     m->u.items = items;
 
     return 0;

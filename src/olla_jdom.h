@@ -128,11 +128,11 @@ typedef struct {
     olla_jdom_t            *stack;        /* values of open containers */
     size_t                  stack_cap;
     uint32_t               *seen;         /* duplicate key search */
+    size_t                  seen_cap;
     const char             *dup_at;       /* the last object closed with
                                              a key given twice */
     const char             *odd_at;       /* the last byte a compact dump
                                              writes otherwise */
-    size_t                  seen_cap;
     olla_jdom_t             stack0[OLLA_JDOM_STACK];
 } olla_jdom_doc_t;
 
