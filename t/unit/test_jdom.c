@@ -1100,6 +1100,39 @@ test_writer(void **state)
 }
 
 
+/* v's text in the input (olla_jdom_text()) is want */
+
+static void
+expect_text(const olla_jdom_t *v, const char *want)
+{
+    size_t       n;
+    const char  *t;
+
+    t = olla_jdom_text(v, &n);
+    assert_non_null(t);
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(t, want, n);
+}
+
+
+/* olla_jout_text() writes v as want */
+
+static void
+expect_text_written(const olla_jdom_t *v, const char *want)
+{
+    char         *p;
+    size_t        len;
+    olla_jout_t   o;
+
+    olla_jout_init(&o, 0);
+    olla_jout_text(&o, v);
+    p = olla_jout_finish(&o, &len);
+    assert_non_null(p);
+    assert_string_equal(p, want);
+    free(p);
+}
+
+
 /*
  * An array's or object's text in the input (olla_jdom_text()) is kept when
  * it is its value: white space and escapes as they were, and copied so
@@ -1117,7 +1150,7 @@ test_text(void **state)
     const char          *t;
     olla_jout_t          o;
     olla_jdom_doc_t      d;
-    const olla_jdom_t   *v, *w;
+    const olla_jdom_t   *v;
 
     static const char  doc[] =
         "{ \"a\" : [1, {\"b\":\"x\\u00e9\\/\"} ,2.50],"
@@ -1142,22 +1175,9 @@ test_text(void **state)
 
         /* before it: as written, white space, escapes and 2.50 kept */
         v = olla_jdom_get(d.root, "a", 1);
-        t = olla_jdom_text(v, &n);
-        assert_non_null(t);
-        assert_int_equal(n, strlen("[1, {\"b\":\"x\\u00e9\\/\"} ,2.50]"));
-        assert_memory_equal(t, "[1, {\"b\":\"x\\u00e9\\/\"} ,2.50]", n);
-
-        w = olla_jdom_at(v, 1);
-        t = olla_jdom_text(w, &n);
-        assert_non_null(t);
-        assert_memory_equal(t, "{\"b\":\"x\\u00e9\\/\"}", n);
-
-        olla_jout_init(&o, 0);
-        olla_jout_text(&o, v);
-        p = olla_jout_finish(&o, &len);
-        assert_non_null(p);
-        assert_string_equal(p, "[1, {\"b\":\"x\\u00e9\\/\"} ,2.50]");
-        free(p);
+        expect_text(v, "[1, {\"b\":\"x\\u00e9\\/\"} ,2.50]");
+        expect_text(olla_jdom_at(v, 1), "{\"b\":\"x\\u00e9\\/\"}");
+        expect_text_written(v, "[1, {\"b\":\"x\\u00e9\\/\"} ,2.50]");
 
         /* the object with "k" twice: no text, written from its value */
         v = olla_jdom_get(d.root, "d", 1);
@@ -1165,21 +1185,10 @@ test_text(void **state)
         assert_int_equal(v->len, 1);
 
         /* what it holds, and what comes after it, have theirs */
-        t = olla_jdom_text(olla_jdom_get(v, "k", 1), &n);
-        assert_non_null(t);
-        assert_memory_equal(t, "[3, 4]", n);
+        expect_text(olla_jdom_get(v, "k", 1), "[3, 4]");
+        expect_text_written(v, "{\"k\":[3,4]}");
 
-        olla_jout_init(&o, 0);
-        olla_jout_text(&o, v);
-        p = olla_jout_finish(&o, &len);
-        assert_non_null(p);
-        assert_string_equal(p, "{\"k\":[3,4]}");
-        free(p);
-
-        v = olla_jdom_get(d.root, "e", 1);
-        t = olla_jdom_text(v, &n);
-        assert_non_null(t);
-        assert_memory_equal(t, "{\"s\": [ true ]}", n);
+        expect_text(olla_jdom_get(d.root, "e", 1), "{\"s\": [ true ]}");
 
         /* empty ones: none, and written as the writer writes them */
         v = olla_jdom_get(d.root, "f", 1);
