@@ -1124,6 +1124,10 @@ again:
         /* escapes in a row (code): the next one straight away */
 
         if (p < end && *p == '\\') {
+            if ((size_t) (d - d0) > room) {
+                goto reserve;
+            }
+
             continue;
         }
 

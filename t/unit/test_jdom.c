@@ -1252,6 +1252,71 @@ test_text(void **state)
  * value again.
  */
 
+/*
+ * A string of escapes in a row, unescaped into the caller's buffer, goes
+ * to a chunk of its own when the buffer runs out, and writes nothing
+ * past it (the checked parse read escapes in a row without looking at
+ * the room left, a fuzzer found); the same value in both modes.
+ */
+
+static void
+test_escape_runs(void **state)
+{
+    char              *doc, *buf;
+    size_t             i, k, n, len;
+    unsigned           checked;
+    olla_jdom_doc_t    d, ref;
+
+    static const char  *esc[] = { "\\u20AC", "\\n", "\\uD83D\\uDE00",
+                                  "\\u00e8\\t" };
+
+    (void) state;
+
+    doc = malloc(16384);
+    buf = malloc(1024);
+    assert_non_null(doc);
+    assert_non_null(buf);
+
+    for (k = 0; k < sizeof(esc) / sizeof(esc[0]); k++) {
+        for (n = 1; n < 600; n += 37) {
+            len = 0;
+            doc[len++] = '"';
+
+            for (i = 0; i < n; i++) {
+                memcpy(doc + len, esc[k], strlen(esc[k]));
+                len += strlen(esc[k]);
+            }
+
+            doc[len++] = '"';
+
+            olla_jdom_init(&ref, NULL, 0);
+            assert_int_equal(olla_jdom_parse(&ref, doc, len), OLLA_JDOM_OK);
+
+            for (checked = 0; checked < 2; checked++) {
+                memset(buf, 0xa5, 1024);
+                olla_jdom_init(&d, buf, 256);
+                d.checked = checked;
+                assert_int_equal(olla_jdom_parse(&d, doc, len), OLLA_JDOM_OK);
+                assert_int_equal(d.root->len, ref.root->len);
+                assert_memory_equal(d.root->u.str, ref.root->u.str,
+                                    ref.root->len);
+
+                for (i = 256; i < 1024; i++) {
+                    assert_int_equal((unsigned char) buf[i], 0xa5);
+                }
+
+                olla_jdom_free(&d);
+            }
+
+            olla_jdom_free(&ref);
+        }
+    }
+
+    free(buf);
+    free(doc);
+}
+
+
 static void
 test_raw(void **state)
 {
@@ -2067,6 +2132,7 @@ main(void)
         cmocka_unit_test(test_writer),
         cmocka_unit_test(test_raw),
         cmocka_unit_test(test_text),
+        cmocka_unit_test(test_escape_runs),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_arena),
         cmocka_unit_test(test_allocation_failures),
