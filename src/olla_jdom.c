@@ -1065,7 +1065,7 @@ olla_jdom_string_checked(olla_jdom_doc_t *doc, const u_char *s,
     u_char              *d, *d0, c;
     size_t               n, k, room;
     unsigned             flags, canon, reserved;
-    const u_char        *p0;
+    const u_char        *p0, *pend;
 #if (OLLA_JDOM_SSE2)
     int                  m;
     __m128i              x, vq, vb;
@@ -1087,6 +1087,13 @@ again:
 
     room = doc->avail - OLLA_JDOM_RAWHDR - 17;
 
+    /*
+     * an escape writes fewer bytes than it reads: up to pend the copy has
+     * room for escapes in a row whatever they are, and no check is made
+     * for each
+     */
+    pend = (room < (size_t) (end - s)) ? s + room : end;
+
     d0 = (u_char *) doc->free + OLLA_JDOM_RAWHDR;
     memcpy(d0, s, (size_t) (p0 - s));
     d = d0 + (p0 - s);
@@ -1099,7 +1106,12 @@ again:
 
         /* an escape at p */
 
-        if (end - p < 2) {
+        if (pend - p < 2) {
+            if (pend != end) {
+                /* the room ran out, not the input */
+                goto reserve;
+            }
+
             return NULL;
         }
 
@@ -1124,10 +1136,6 @@ again:
         /* escapes in a row (code): the next one straight away */
 
         if (p < end && *p == '\\') {
-            if ((size_t) (d - d0) > room) {
-                goto reserve;
-            }
-
             continue;
         }
 
