@@ -52,6 +52,7 @@ static int olla_anth_type_is(const olla_jdom_t *b, const char *s, size_t n);
 static size_t olla_anth_esc_len(const olla_jdom_t *v);
 static size_t olla_anth_real_len(double d);
 static size_t olla_anth_dump_len(const olla_jdom_t *v);
+static size_t olla_anth_opaque_len(const olla_jdom_t *v);
 static size_t olla_anth_json_len(const olla_jdom_t *v);
 static size_t olla_anth_block_chars(const olla_jdom_t *b);
 static size_t olla_anth_content_chars(const olla_jdom_t *c);
@@ -85,6 +86,29 @@ static void olla_anth_as_string(olla_anth_req_t *r, const olla_jdom_t *v);
 
 
 #define olla_anth_type(b, lit)    olla_anth_type_is(b, lit, sizeof(lit) - 1)
+
+
+/*
+ * What the translator takes as written (olla_jdom_path_t): a tool's
+ * schema, a tool call's input; passed on whole, their type checked.
+ */
+static const olla_jdom_path_t  olla_anth_asis[] = {
+    { 0, { { 0, 0, "" }, { 0, 0, "" } } },
+    /* 1: the root */
+    { 0, { { 2, 5, "tools" }, { 4, 8, "messages" } } },
+    /* 2, 3: tools, a tool */
+    { 3, { { 0, 0, "" }, { 0, 0, "" } } },
+    { 0, { { OLLA_JDOM_ASIS, 12, "input_schema" }, { 0, 0, "" } } },
+    /* 4, 5, 6, 7: messages, a message, its content, a block */
+    { 5, { { 0, 0, "" }, { 0, 0, "" } } },
+    { 0, { { 6, 7, "content" }, { 0, 0, "" } } },
+    { 7, { { 0, 0, "" }, { 0, 0, "" } } },
+    { 0, { { OLLA_JDOM_ASIS, 5, "input" }, { 0, 0, "" } } }
+};
+
+#define olla_anth_paths(doc)                                                 \
+    (doc)->paths = olla_anth_asis;                                           \
+    (doc)->npaths = sizeof(olla_anth_asis) / sizeof(olla_anth_asis[0])
 #define olla_anth_digit(c)        ((unsigned char) ((c) - '0') < 10)
 
 
@@ -547,6 +571,10 @@ olla_anth_dump_len(const olla_jdom_t *v)
         return n;
     }
 
+    if (v->flags & OLLA_JDOM_OPAQUE) {
+        return olla_anth_opaque_len(v);
+    }
+
     switch (v->type) {
 
     case OLLA_JDOM_NULL:
@@ -586,6 +614,35 @@ olla_anth_dump_len(const olla_jdom_t *v)
 
         return n;
     }
+}
+
+
+/*
+ * The same for a value taken as written whose text is not its compact
+ * dump (white space, a real, an escape written otherwise): its text read
+ * now (known valid), counted as the nodes a full parse makes would be;
+ * its length when that cannot be done (out of memory).
+ */
+
+static size_t
+olla_anth_opaque_len(const olla_jdom_t *v)
+{
+    char             arena[1024];
+    size_t           n, len;
+    const char      *text;
+    olla_jdom_doc_t  doc;
+
+    text = olla_jdom_text(v, &len);
+
+    olla_jdom_init(&doc, arena, sizeof(arena));
+    doc.checked = 1;
+
+    n = (olla_jdom_parse(&doc, text, len) == OLLA_JDOM_OK)
+        ? olla_anth_dump_len(doc.root) : len;
+
+    olla_jdom_free(&doc);
+
+    return n;
 }
 
 
@@ -800,6 +857,8 @@ olla_anth_count_tokens(const char *body, size_t len, long *tokens,
 
     olla_jdom_init(&doc, arena, sizeof(arena));
 
+    olla_anth_paths(&doc);
+
     root = olla_anth_load(&doc, body, len, "request body", err, errlen);
 
     if (root != NULL) {
@@ -854,6 +913,7 @@ olla_anth_request(const char *body, size_t len, unsigned checked, char **out,
 
     olla_jdom_init(&doc, arena, sizeof(arena));
     doc.checked = checked;
+    olla_anth_paths(&doc);
 
     r.nmsgs = 0;
     r.err = err;

@@ -166,6 +166,7 @@ static int olla_jdom_overflows(const u_char *d, size_t nint,
     const u_char *fs, const u_char *fe, long ex);
 static size_t olla_jdom_utf8(const u_char *p, const u_char *end);
 static long olla_jdom_hex4(const u_char *p);
+static inline unsigned olla_jdom_ucanon(const u_char *p, long cp);
 static size_t olla_jdom_encode(unsigned long cp, u_char *d);
 static int olla_jdom_close(olla_jdom_doc_t *doc, olla_jdom_t *st, size_t f,
     size_t top, const u_char *p);
@@ -175,6 +176,16 @@ static const u_char *olla_jdom_token_end(const u_char *p, const u_char *end);
 static int olla_jdom_fail(olla_jdom_doc_t *doc, const u_char *start,
     const u_char *tok, const u_char *at, const u_char *end, const char *msg);
 static size_t olla_jdom_span(const u_char *p, size_t n);
+static inline unsigned olla_jdom_step(const olla_jdom_doc_t *doc,
+    unsigned state, const olla_jdom_t *key);
+static inline unsigned olla_jdom_step_item(const olla_jdom_doc_t *doc,
+    unsigned state);
+static const u_char *olla_jdom_skip_value(olla_jdom_doc_t *doc,
+    const u_char *start, const u_char *p, const u_char *end, size_t depth);
+static const u_char *olla_jdom_skip_string(olla_jdom_doc_t *doc,
+    const u_char *p, const u_char *end);
+static int olla_jdom_opaque(olla_jdom_doc_t *doc, olla_jdom_t *v,
+    const u_char *p, const u_char *q);
 
 
 /* ------------------------------------------------------------ memory */
@@ -676,7 +687,9 @@ olla_jdom_parse(olla_jdom_doc_t *doc, const char *text, size_t len)
 {
     u_char         c;
     size_t         top, cap, frame, c_frame, depth, max_depth;
+    unsigned       vs;
     olla_jdom_t   *st, *v;
+    const char    *odd;
     const u_char  *p, *q, *end, *start, *tok;
 
     olla_jdom_reset(doc);
@@ -703,6 +716,9 @@ olla_jdom_parse(olla_jdom_doc_t *doc, const char *text, size_t len)
     frame = OLLA_JDOM_NONE;
     depth = 0;
     max_depth = doc->max_depth;
+
+    /* the path state of the value to read (doc->paths): 0 none, 1 root */
+    vs = (doc->paths != NULL);
 
 value:
 
@@ -757,7 +773,28 @@ value:
     case '{':
     case '[':
         v->type = (c == '{') ? OLLA_JDOM_OBJECT : OLLA_JDOM_ARRAY;
-        v->flags = 0;
+
+        if (vs == OLLA_JDOM_ASIS && doc->checked) {
+            /* taken as written: found its end, its nodes not made */
+            odd = doc->odd_at;
+            q = olla_jdom_skip_value(doc, start, p, end, depth);
+
+            if (q != NULL) {
+                if (olla_jdom_opaque(doc, v, p, q) != 0) {
+                    return OLLA_JDOM_NOMEM;
+                }
+
+                p = q;
+                goto next;
+            }
+
+            /* something in it to be read as the parse reads it */
+            doc->odd_at = odd;
+            doc->error[0] = '\0';
+        }
+
+        /* while it is open its flags keep its path state */
+        v->flags = (uint8_t) vs;
         v->len = (uint32_t) (frame + 1);
         v->u.str = (const char *) p;          /* its text, until it closes */
         frame = top - 1;
@@ -778,6 +815,10 @@ value:
         if (p < end && *p == ']') {
             p++;
             goto close;
+        }
+
+        if (vs) {
+            vs = olla_jdom_step_item(doc, vs);
         }
 
         goto value;
@@ -851,6 +892,10 @@ next:
             p++;
 
             if (st[frame].type == OLLA_JDOM_ARRAY) {
+                if (st[frame].flags) {
+                    vs = olla_jdom_step_item(doc, st[frame].flags);
+                }
+
                 goto value;
             }
 
@@ -915,6 +960,8 @@ key:
                               end, "':' expected");
     }
 
+    vs = st[frame].flags ? olla_jdom_step(doc, st[frame].flags, v) : 0;
+
     p++;
     goto value;
 
@@ -952,6 +999,262 @@ done:
     doc->position = len;
 
     return OLLA_JDOM_OK;
+}
+
+
+/*
+ * The path state of an object's member named key in an object in state
+ * (doc->paths); 0: on no path.
+ */
+
+static inline unsigned
+olla_jdom_step(const olla_jdom_doc_t *doc, unsigned state,
+    const olla_jdom_t *key)
+{
+    const olla_jdom_path_t  *s;
+
+    if (state >= doc->npaths) {
+        /* OLLA_JDOM_ASIS: nothing goes on from a value taken as written */
+        return 0;
+    }
+
+    s = &doc->paths[state];
+
+    /* OLLA_JDOM_PATH_KEYS of them; an unused one has len 0 and to 0 */
+
+    if (s->key[0].len == key->len
+        && memcmp(s->key[0].name, key->u.str, key->len) == 0)
+    {
+        return s->key[0].to;
+    }
+
+    if (s->key[1].len == key->len
+        && memcmp(s->key[1].name, key->u.str, key->len) == 0)
+    {
+        return s->key[1].to;
+    }
+
+    return 0;
+}
+
+
+/* the same for an array's item */
+
+static inline unsigned
+olla_jdom_step_item(const olla_jdom_doc_t *doc, unsigned state)
+{
+    return (state < doc->npaths) ? doc->paths[state].item : 0;
+}
+
+
+/*
+ * The end of the array or object at p, in a document known valid
+ * (doc->checked), its nodes not made: brackets counted outside strings,
+ * strings searched for their end 16 and 64 bytes at a time.  What makes
+ * a compact dump differ from its text is noted (doc->odd_at) as the parse
+ * notes it: white space, a real or -0 (numbers are read by the parse's
+ * reader, which also checks their range), an escape olla_jout_esc() does
+ * not write.  NULL, before its end, for what the parse must read to check
+ * or to report as it does: a number out of range, a U+0000 (not allowed
+ * in a key), nesting as deep as the limit, and input that is not valid.
+ */
+
+static const u_char *
+olla_jdom_skip_value(olla_jdom_doc_t *doc, const u_char *start,
+    const u_char *p, const u_char *end, size_t depth)
+{
+    size_t       d;
+    olla_jdom_t  num;
+
+    d = 0;
+
+    while (p < end) {
+
+        switch (*p) {
+
+        case '"':
+            p = olla_jdom_skip_string(doc, p + 1, end);
+            if (p == NULL) {
+                return NULL;
+            }
+
+            continue;
+
+        case ',':
+        case ':':
+            p++;
+            continue;
+
+        case '{':
+        case '[':
+            d++;
+
+            if (depth + d >= doc->max_depth) {
+                return NULL;
+            }
+
+            p++;
+            continue;
+
+        case '}':
+        case ']':
+            p++;
+
+            if (--d == 0) {
+                return p;
+            }
+
+            continue;
+
+        case ' ':
+        case '\n':
+        case '\r':
+        case '\t':
+            doc->odd_at = (const char *) p;
+            p = olla_jdom_skip(p, end);
+            continue;
+
+        case 't':
+        case 'n':
+            if (end - p < 4) {
+                return NULL;
+            }
+
+            p += 4;
+            continue;
+
+        case 'f':
+            if (end - p < 5) {
+                return NULL;
+            }
+
+            p += 5;
+            continue;
+
+        default:
+            if (*p != '-' && !olla_jdom_digit(*p)) {
+                return NULL;
+            }
+
+            p = olla_jdom_number(doc, start, p, end, &num);
+            if (p == NULL) {
+                return NULL;
+            }
+        }
+    }
+
+    return NULL;
+}
+
+
+/* the same for a string from p (after its opening quote): after its end */
+
+static const u_char *
+olla_jdom_skip_string(olla_jdom_doc_t *doc, const u_char *p,
+    const u_char *end)
+{
+    long  cp;
+
+    for ( ;; ) {
+        p = olla_jdom_scan_checked(p, end);
+
+        if (p == end) {
+            return NULL;
+        }
+
+        if (*p == '"') {
+            return p + 1;
+        }
+
+        /* an escape */
+
+        if (end - p < 2) {
+            return NULL;
+        }
+
+        if (p[1] == 'u') {
+            cp = (end - p >= 6) ? olla_jdom_hex4(p + 2) : -1;
+
+            if (cp <= 0) {
+                /* U+0000, which a key may not have, or not valid */
+                return NULL;
+            }
+
+            if (!olla_jdom_ucanon(p, cp)) {
+                doc->odd_at = (const char *) p;
+            }
+
+            p += 6;
+            continue;
+        }
+
+        switch (p[1]) {
+
+        case '"':
+        case '\\':
+        case 'b':
+        case 'f':
+        case 'n':
+        case 'r':
+        case 't':
+            break;
+
+        case '/':
+            doc->odd_at = (const char *) p;
+            break;
+
+        default:
+            return NULL;
+        }
+
+        p += 2;
+    }
+}
+
+
+/*
+ * v (its type set) becomes the array or object p[0..q) taken as written:
+ * no items, its text (olla_jdom_text()); an empty one is as the parse
+ * makes it.
+ */
+
+static int
+olla_jdom_opaque(olla_jdom_doc_t *doc, olla_jdom_t *v, const u_char *p,
+    const u_char *q)
+{
+    const u_char        *s;
+    olla_jdom_rawhdr_t  *hdr;
+
+    /* as at its close: its ancestors' text is not known to be theirs */
+    doc->dup_at = (const char *) p;
+
+    v->len = 0;
+
+    for (s = p + 1; olla_jdom_ws(*s); s++) { /* void */ }
+
+    if (s == q - 1) {
+        v->flags = 0;
+        v->u.items = NULL;
+        return 0;
+    }
+
+    hdr = olla_jdom_alloc(doc, OLLA_JDOM_RAWHDR);
+    if (hdr == NULL) {
+        return -1;
+    }
+
+    hdr->text = (const char *) p;
+    hdr->len = (size_t) (q - p);
+
+    v->flags = OLLA_JDOM_SPAN | OLLA_JDOM_VERBATIM | OLLA_JDOM_OPAQUE;
+
+    if ((uintptr_t) doc->odd_at < (uintptr_t) p) {
+        v->flags |= OLLA_JDOM_COMPACT;
+    }
+
+    v->u.items = (olla_jdom_t *) ((char *) hdr + OLLA_JDOM_RAWHDR);
+
+    return 0;
 }
 
 
@@ -1945,6 +2248,7 @@ olla_jdom_close(olla_jdom_doc_t *doc, olla_jdom_t *st, size_t f, size_t top,
     const u_char *p)
 {
     size_t               i, n, pairs;
+    unsigned             state;
     olla_jdom_t         *m, *items, *c;
     const char          *text;
     olla_jdom_rawhdr_t  *hdr;
@@ -1952,6 +2256,16 @@ olla_jdom_close(olla_jdom_doc_t *doc, olla_jdom_t *st, size_t f, size_t top,
     m = &st[f];
     n = top - f - 1;
     text = m->u.str;
+    state = m->flags;
+
+    if (state == OLLA_JDOM_ASIS) {
+        /*
+         * its text is its value, whatever is in it; its ancestors' are
+         * not known to be theirs: the checked parse that skips it cannot
+         * tell whether it holds a key given twice
+         */
+        doc->dup_at = text;
+    }
 
     if (m->type == OLLA_JDOM_OBJECT) {
         pairs = n / 2;
@@ -2010,13 +2324,16 @@ olla_jdom_close(olla_jdom_doc_t *doc, olla_jdom_t *st, size_t f, size_t top,
 
     m->flags = 0;
 
-    if ((uintptr_t) doc->dup_at < (uintptr_t) text) {
-        m->flags = OLLA_JDOM_SPAN;
+    if (state == OLLA_JDOM_ASIS) {
+        m->flags = OLLA_JDOM_SPAN | OLLA_JDOM_VERBATIM;
 
-        if ((uintptr_t) doc->odd_at < (uintptr_t) text) {
-            /* nothing in it that a compact dump writes otherwise */
-            m->flags |= OLLA_JDOM_COMPACT;
-        }
+    } else if ((uintptr_t) doc->dup_at < (uintptr_t) text) {
+        m->flags = OLLA_JDOM_SPAN;
+    }
+
+    if (m->flags && (uintptr_t) doc->odd_at < (uintptr_t) text) {
+        /* nothing in it that a compact dump writes otherwise */
+        m->flags |= OLLA_JDOM_COMPACT;
     }
 
     m->u.items = items;
@@ -2799,6 +3116,11 @@ olla_jout_value(olla_jout_t *o, const olla_jdom_t *v)
         return;
 
     case OLLA_JDOM_ARRAY:
+        if (v->flags & OLLA_JDOM_VERBATIM) {
+            olla_jout_text(o, v);
+            return;
+        }
+
         olla_jout_ch(o, '[');
 
         for (i = 0; i < v->len; i++) {
@@ -2813,6 +3135,11 @@ olla_jout_value(olla_jout_t *o, const olla_jdom_t *v)
         return;
 
     default: /* OLLA_JDOM_OBJECT */
+        if (v->flags & OLLA_JDOM_VERBATIM) {
+            olla_jout_text(o, v);
+            return;
+        }
+
         olla_jout_ch(o, '{');
 
         for (i = 0; i < v->len; i++) {

@@ -74,6 +74,15 @@ typedef enum {
                                              no white space, no real, no
                                              -0, every escape as
                                              olla_jout_esc() writes it */
+#define OLLA_JDOM_VERBATIM    0x40        /* array, object taken as
+                                             written (a path of
+                                             doc->paths): its text is its
+                                             value (SPAN), and what
+                                             olla_jout_value() writes */
+#define OLLA_JDOM_OPAQUE      0x80        /* and its items were not read
+                                             (doc->checked): len is 0,
+                                             its type and text are all it
+                                             has */
 
 
 typedef struct olla_jdom_s         olla_jdom_t;
@@ -99,6 +108,35 @@ struct olla_jdom_member_s {
 };
 
 
+/*
+ * Values the caller takes as written: a tool's schema, a call's input,
+ * which it passes on whole and reads no further than their type.  Paths
+ * to them are given as states: the root value is in state 1; in an array
+ * in state s the items are in state paths[s].item, in an object in state s
+ * a member named as one of paths[s].key[] is in that key's state ("to"),
+ * anything else in state 0, which no path goes on from (an unused key is
+ * { 0, 0, "" }).  An array or
+ * object in state OLLA_JDOM_ASIS is taken as written.  Such a value's text
+ * is its value (OLLA_JDOM_SPAN) even with a key given twice inside it (a
+ * JSON parser keeps one of them; the backend's reads the text as
+ * written); in a document known valid (doc->checked) it is skipped to its
+ * end, its nodes not made (OLLA_JDOM_OPAQUE), unless something in it is to
+ * be read as the parse reads it to check it or to report it as it does (a
+ * number out of range, a U+0000, nesting as deep as the limit).
+ */
+#define OLLA_JDOM_ASIS        0xff
+#define OLLA_JDOM_PATH_KEYS   2
+
+typedef struct {
+    uint8_t                 item;
+    struct {
+        uint8_t             to;
+        uint8_t             len;
+        const char         *name;
+    }                       key[OLLA_JDOM_PATH_KEYS];
+} olla_jdom_path_t;
+
+
 typedef struct {
     olla_jdom_t            *root;
     size_t                  max_depth;    /* OLLA_JDOM_MAX_DEPTH by init */
@@ -110,6 +148,11 @@ typedef struct {
      * values may be wrong, never out of bounds.  0 by init.
      */
     unsigned                checked;
+
+    /* values taken as written (above): states paths[1..npaths); NULL
+       by init */
+    const olla_jdom_path_t *paths;
+    size_t                  npaths;
 
     /* after OLLA_JDOM_ERROR: what, and where (as jansson counts: bytes
      * read, the line, and the character in the line of the last one) */

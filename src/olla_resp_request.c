@@ -102,6 +102,24 @@ static size_t olla_resp_name(const olla_jdom_t *v);
     (olla_jdom_is_object(b) && olla_resp_is(olla_resp_get(b, "type"), lit))
 
 
+/*
+ * What the translator takes as written (olla_jdom_path_t): a function
+ * tool's parameters, a json_schema format's schema; passed on whole, their
+ * type checked.
+ */
+static const olla_jdom_path_t  olla_resp_asis[] = {
+    { 0, { { 0, 0, "" }, { 0, 0, "" } } },
+    /* 1: the root */
+    { 0, { { 2, 5, "tools" }, { 4, 4, "text" } } },
+    /* 2, 3: tools, a tool */
+    { 3, { { 0, 0, "" }, { 0, 0, "" } } },
+    { 0, { { OLLA_JDOM_ASIS, 10, "parameters" }, { 0, 0, "" } } },
+    /* 4, 5: text, its format */
+    { 0, { { 5, 6, "format" }, { 0, 0, "" } } },
+    { 0, { { OLLA_JDOM_ASIS, 6, "schema" }, { 0, 0, "" } } }
+};
+
+
 void
 olla_resp_info_free(olla_resp_info_t *info)
 {
@@ -153,6 +171,8 @@ olla_resp_request(const char *body, size_t len, unsigned checked, char **out,
 
     olla_jdom_init(&doc, arena, sizeof(arena));
     doc.checked = checked;
+    doc.paths = olla_resp_asis;
+    doc.npaths = sizeof(olla_resp_asis) / sizeof(olla_resp_asis[0]);
 
     memset(&r, 0, sizeof(olla_resp_req_t));
     r.err = err;

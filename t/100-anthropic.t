@@ -30,6 +30,13 @@ sub last_backend_request {
     return ref $log eq 'ARRAY' ? $log->[-1] : $log->{requests}[-1];
 }
 
+# the bodies of the last 50 requests the OpenAI-only backend received
+sub backend_bodies {
+    my $log = OllaMock::requests_log($P2, 50);
+    my @r = ref $log eq 'ARRAY' ? @$log : @{$log->{requests}};
+    return join "\n", map { defined $_->{body} ? $_->{body} : '' } @r;
+}
+
 # the Anthropic SSE events of a body, as [name, decoded data]
 sub events {
     my ($body) = @_;
@@ -491,7 +498,7 @@ X-Mock-Replay: t/data/anthropic/tool-completion.json
 
 
 
-=== TEST 25: translation: a tool's schema and a call's input reach the backend as the client wrote them (white space, escapes); a key given twice gets the value kept, compact
+=== TEST 25: translation: a tool's schema and a call's input reach the backend byte for byte as the client wrote them (white space, escapes, a key given twice)
 --- init
 my %h = ('X-Mock-Replay' => 't/data/anthropic/completion.json');
 my $schema = "{ \"type\" : \"object\",\n  \"properties\": {\"p\": {\"description\": \"caf\\u00e9 \\/\"}} }";
@@ -502,10 +509,43 @@ my $r = OllaTest::http(POST => '/tr/anthropic/v1/messages', body => $body, heade
 Test::More::is($r->{status}, 200, 'answered');
 my $sent = main::last_backend_request()->{body};
 Test::More::ok(index($sent, '"parameters":' . $schema . '}') >= 0, 'the schema as written') or Test::More::diag($sent);
-Test::More::ok(index($sent, '"parameters":{"type":"object"}') >= 0, 'a key given twice: its last value, once');
+Test::More::ok(index($sent, '"parameters":{"type":"string","type":"object"}') >= 0, 'a key given twice: as written') or Test::More::diag($sent);
 my $b = JSON::PP::decode_json($sent);
 Test::More::is($b->{messages}[1]{tool_calls}[0]{function}{arguments}, '{ "p" : [ 1, 2.50 ] }', 'the input as written, as the arguments');
 Test::More::is($b->{tools}[0]{function}{parameters}{properties}{p}{description}, "caf\x{e9} /", 'the same value');
+--- request eval
+"POST /tr/anthropic/v1/messages\n$main::msg"
+--- more_headers
+X-Mock-Replay: t/data/anthropic/completion.json
+--- response_body_like: "type":"message"
+--- no_error_log
+[error]
+
+
+
+=== TEST 26: translation: a tool's schema is read to its end only, yet what the JSON reader refuses in it is still refused (Anthropic-shaped, nothing sent upstream): an integer or a real too large, a key with U+0000
+--- init
+my %h = ('X-Mock-Replay' => 't/data/anthropic/completion.json');
+my $pre = '{"model":"ai/qwen3","max_tokens":10,';
+my $msgs = '"messages":[{"role":"user","content":"Go"}]}';
+my @bad = (
+    [ '"tools":[{"name":"t","input_schema":{"type":"object","maximum":99999999999999999999}}],' . $msgs, qr/request body is not valid JSON: .*integer/ ],
+    [ '"tools":[{"name":"t","input_schema":{"type":"object","x":1e999}}],' . $msgs, qr/request body is not valid JSON: .*real/ ],
+    [ '"tools":[{"name":"t","input_schema":{"a\\u0000":1}}],' . $msgs, qr/request body is not valid JSON: .*NUL/ ],
+);
+for my $c (@bad) {
+    my $r = OllaTest::http(POST => '/tr/anthropic/v1/messages', body => $pre . $c->[0], headers => \%h);
+    Test::More::is($r->{status}, 400, 'refused: ' . substr($c->[0], 0, 70));
+    Test::More::like($r->{body}, qr/^\{"type":"error","error":\{"type":"invalid_request_error","message":"/, 'in the Anthropic shape');
+    Test::More::like($r->{body}, $c->[1], 'saying why') or Test::More::diag($r->{body});
+}
+Test::More::unlike(main::backend_bodies(), qr/99999999999999999999|1e999|"a\\u0000"/, 'nothing went upstream');
+
+# a U+0000 in a string value, a real and white space in the schema: read, and passed as written
+my $schema = '{"type":"object","properties":{"p":{"default":"a\\u0000b","minimum":0.5}}, "required":[]}';
+my $r = OllaTest::http(POST => '/tr/anthropic/v1/messages', body => $pre . '"tools":[{"name":"t","input_schema":' . $schema . '}],' . $msgs, headers => \%h);
+Test::More::is($r->{status}, 200, 'answered');
+Test::More::ok(index(main::last_backend_request()->{body}, '"parameters":' . $schema . '}') >= 0, 'as written') or Test::More::diag(main::last_backend_request()->{body});
 --- request eval
 "POST /tr/anthropic/v1/messages\n$main::msg"
 --- more_headers

@@ -282,6 +282,69 @@ same(const olla_jdom_t *a, const olla_jdom_t *b)
 }
 
 
+/*
+ * Values taken as written (olla_jdom_path_t) on paths that meet most
+ * shapes: "a" of the root, and of any object reached through "b" and ""
+ * and array items, is; so is any item of an array reached so.
+ */
+static const olla_jdom_path_t  fuzz_paths[] = {
+    { 0, { { 0, 0, "" }, { 0, 0, "" } } },
+    { 2, { { OLLA_JDOM_ASIS, 1, "a" }, { 2, 1, "b" } } },
+    { OLLA_JDOM_ASIS, { { OLLA_JDOM_ASIS, 1, "c" }, { 1, 0, "" } } }
+};
+
+
+/*
+ * Parsed with fuzz_paths, checked or not: what it gives is what the parse
+ * without them gives, written out the same in both modes, and the same
+ * value (a key given twice inside a value taken as written is written
+ * twice: jansson keeps the last, as it did reading the input).
+ */
+
+static void
+as_written(const char *doc, size_t size, int rc, const olla_jdom_doc_t *d,
+    json_t *j)
+{
+    char             *w, *w2;
+    size_t            wlen, wlen2;
+    json_t           *back;
+    olla_jdom_doc_t   p, q;
+
+    olla_jdom_init(&p, NULL, 0);
+    p.paths = fuzz_paths;
+    p.npaths = sizeof(fuzz_paths) / sizeof(fuzz_paths[0]);
+
+    CHECK(olla_jdom_parse(&p, doc, size) == rc);
+
+    if (rc != OLLA_JDOM_OK) {
+        CHECK(strcmp(p.error, d->error) == 0);
+        CHECK(p.position == d->position && p.column == d->column);
+        olla_jdom_free(&p);
+        return;
+    }
+
+    olla_jdom_init(&q, NULL, 0);
+    q.paths = fuzz_paths;
+    q.npaths = p.npaths;
+    q.checked = 1;
+    CHECK(olla_jdom_parse(&q, doc, size) == OLLA_JDOM_OK);
+
+    w = written(p.root, &wlen);
+    w2 = written(q.root, &wlen2);
+    CHECK(wlen == wlen2 && memcmp(w, w2, wlen) == 0);
+
+    back = json_loadb(w, wlen, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    CHECK(back != NULL);
+    CHECK(json_equal(back, j));
+    json_decref(back);
+
+    free(w);
+    free(w2);
+    olla_jdom_free(&p);
+    olla_jdom_free(&q);
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -323,6 +386,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     CHECK((rc == OLLA_JDOM_OK) == (j != NULL));
+
+    as_written(doc, size, rc, &d, j);
 
     if (rc != OLLA_JDOM_OK) {
         CHECK(d.root == NULL);

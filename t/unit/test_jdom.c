@@ -1252,6 +1252,208 @@ test_text(void **state)
  * value again.
  */
 
+/* ------------------------------------------------ values taken as written */
+
+
+/*
+ * The paths of test_as_written: "s" of the root, "s" of the object "x" and
+ * each item of its array "l".
+ */
+static const olla_jdom_path_t  test_paths[] = {
+    { 0, { { 0, 0, "" }, { 0, 0, "" } } },
+    { 0, { { OLLA_JDOM_ASIS, 1, "s" }, { 3, 1, "x" } } },
+    { OLLA_JDOM_ASIS, { { 0, 0, "" }, { 0, 0, "" } } },
+    { 0, { { OLLA_JDOM_ASIS, 1, "s" }, { 2, 1, "l" } } }
+};
+
+
+static int
+parse_paths(olla_jdom_doc_t *d, const char *doc, unsigned checked,
+    size_t max_depth)
+{
+    olla_jdom_init(d, NULL, 0);
+    d->checked = checked;
+    d->paths = test_paths;
+    d->npaths = sizeof(test_paths) / sizeof(test_paths[0]);
+
+    if (max_depth) {
+        d->max_depth = max_depth;
+    }
+
+    return olla_jdom_parse(d, doc, strlen(doc));
+}
+
+
+/* as written: its text, SPAN, COMPACT as said, OPAQUE when skipped */
+
+static void
+expect_as_written(const olla_jdom_t *v, const char *text, unsigned compact,
+    unsigned skipped)
+{
+    assert_non_null(v);
+    expect_text(v, text);
+    expect_text_written(v, text);
+    assert_true(v->flags & OLLA_JDOM_SPAN);
+    assert_true(v->flags & OLLA_JDOM_VERBATIM);
+    assert_int_equal(!!(v->flags & OLLA_JDOM_COMPACT), compact);
+    assert_int_equal(!!(v->flags & OLLA_JDOM_OPAQUE), skipped);
+
+    if (skipped) {
+        assert_int_equal(v->len, 0);
+    }
+}
+
+
+/*
+ * A value at a path of doc->paths is taken as written: its text is its
+ * value, a key given twice inside it too; a document known valid skips
+ * it (no nodes), unless something in it is read to be checked (a number
+ * out of range, a U+0000, the depth limit), with the same errors; and
+ * both parse modes say the same of it, and write the same document.
+ */
+
+static void
+test_as_written(void **state)
+{
+    char                *a, *b;
+    size_t               n, la, lb;
+    unsigned             checked;
+    olla_jdom_doc_t      d, u;
+    const olla_jdom_t   *v, *l;
+
+    static const char  doc[] =
+        "{\"s\":{\"a\":[1,2],\"b\":\"x\\n\\\"\"},"
+        "\"x\":{\"s\":[true,false,null,-1],\"l\":[{\"k\":1,\"k\":2},[ 1, 2.5 ],{},{ },[],{\"e\":\"\\u00e9\"},"
+        "{\"t\":\"\\/\"},[-0],[\"\\u001F\"],{\"u\":\"\\u001f\"}]},"
+        "\"n\":{\"s\":{\"a\":1}}}";
+
+    static const char  *errors[] = {
+        "{\"s\":{\"a\":99999999999999999999}}",
+        "{\"s\":[1e999]}",
+        "{\"s\":{\"a\\u0000\":1}}",
+        "{\"s\":[[[[[1]]]]]}"
+    };
+
+    (void) state;
+
+    for (checked = 0; checked < 2; checked++) {
+        assert_int_equal(parse_paths(&d, doc, checked, 0), OLLA_JDOM_OK);
+
+        v = olla_jdom_get(d.root, "s", 1);
+        expect_as_written(v, "{\"a\":[1,2],\"b\":\"x\\n\\\"\"}", 1, checked);
+
+        if (checked) {
+            /* no nodes: nothing found in it */
+            assert_null(olla_jdom_get(v, "a", 1));
+
+        } else {
+            assert_int_equal(v->len, 2);
+            assert_non_null(olla_jdom_get(v, "a", 1));
+        }
+
+        l = olla_jdom_get(olla_jdom_get(d.root, "x", 1), "l", 1);
+        assert_int_equal(l->len, 10);
+
+        /* a key given twice: as written all the same */
+        expect_as_written(olla_jdom_at(l, 0), "{\"k\":1,\"k\":2}", 1, checked);
+
+        /* white space, a real, escapes the writer writes otherwise */
+        expect_as_written(olla_jdom_at(l, 1), "[ 1, 2.5 ]", 0, checked);
+        expect_as_written(olla_jdom_at(l, 5), "{\"e\":\"\\u00e9\"}", 0,
+                          checked);
+        expect_as_written(olla_jdom_at(l, 6), "{\"t\":\"\\/\"}", 0, checked);
+        expect_as_written(olla_jdom_at(l, 7), "[-0]", 0, checked);
+        expect_as_written(olla_jdom_at(l, 8), "[\"\\u001F\"]", 1, checked);
+        expect_as_written(olla_jdom_at(l, 9), "{\"u\":\"\\u001f\"}", 0,
+                          checked);
+
+        /* empty ones as the parse makes them, written as the writer does */
+        for (n = 2; n <= 4; n++) {
+            v = olla_jdom_at(l, n);
+            assert_int_equal(v->flags, 0);
+            assert_int_equal(v->len, 0);
+            assert_null(olla_jdom_text(v, &la));
+        }
+
+        expect_text_written(olla_jdom_at(l, 3), "{}");
+
+        /* "s" of "n" is on no path; "s" of "x" is */
+        v = olla_jdom_get(olla_jdom_get(d.root, "n", 1), "s", 1);
+        assert_false(v->flags & OLLA_JDOM_OPAQUE);
+        assert_int_equal(v->len, 1);
+
+        v = olla_jdom_get(olla_jdom_get(d.root, "x", 1), "s", 1);
+        expect_as_written(v, "[true,false,null,-1]", 1, checked);
+
+        /* the containers around them are not known to be their text */
+        assert_null(olla_jdom_text(d.root, &n));
+        assert_null(olla_jdom_text(l, &n));
+        assert_null(olla_jdom_text(olla_jdom_get(d.root, "x", 1), &n));
+
+        olla_jdom_free(&d);
+    }
+
+    /* both modes write the same document */
+
+    assert_int_equal(parse_paths(&d, doc, 0, 0), OLLA_JDOM_OK);
+    assert_int_equal(parse_paths(&u, doc, 1, 0), OLLA_JDOM_OK);
+    a = write_value(d.root, &la);
+    b = write_value(u.root, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(a, b, la);
+    assert_non_null(strstr(a, "{\"k\":1,\"k\":2},[ 1, 2.5 ],{},{},[]"));
+    free(a);
+    free(b);
+    olla_jdom_free(&d);
+    olla_jdom_free(&u);
+
+    /* read to be checked: the same errors, where they are */
+
+    for (n = 0; n < sizeof(errors) / sizeof(errors[0]); n++) {
+        assert_int_equal(parse_paths(&d, errors[n], 0, 5), OLLA_JDOM_ERROR);
+        assert_int_equal(parse_paths(&u, errors[n], 1, 5), OLLA_JDOM_ERROR);
+        assert_string_equal(d.error, u.error);
+        assert_int_equal(d.position, u.position);
+        assert_int_equal(d.column, u.column);
+        olla_jdom_free(&d);
+        olla_jdom_free(&u);
+    }
+
+    /* given twice: the last one is kept, as written */
+    assert_int_equal(parse_paths(&u, "{\"s\":[1],\"s\":[ 2]}", 1, 0),
+                     OLLA_JDOM_OK);
+    expect_as_written(olla_jdom_get(u.root, "s", 1), "[ 2]", 0, 1);
+    olla_jdom_free(&u);
+
+    /* as deep as the limit allows: skipped */
+    assert_int_equal(parse_paths(&u, "{\"s\":[[[1]]]}", 1, 5), OLLA_JDOM_OK);
+    expect_as_written(olla_jdom_get(u.root, "s", 1), "[[[1]]]", 1, 1);
+    olla_jdom_free(&u);
+
+    /*
+     * a U+0000 in a value: read (a key may not have one), as written; what
+     * the skip noted before it is forgotten: [1] is compact, [ 2] not
+     */
+    assert_int_equal(parse_paths(&u, "{\"s\":[[1],[ 2],\"a\\u0000\"]}", 1, 0),
+                     OLLA_JDOM_OK);
+    v = olla_jdom_get(u.root, "s", 1);
+    expect_as_written(v, "[[1],[ 2],\"a\\u0000\"]", 0, 0);
+    assert_int_equal(v->len, 3);
+    assert_true(olla_jdom_at(v, 0)->flags & OLLA_JDOM_COMPACT);
+    assert_false(olla_jdom_at(v, 1)->flags & OLLA_JDOM_COMPACT);
+    assert_true(olla_jdom_at(v, 2)->flags & OLLA_JDOM_HAS_NUL);
+    olla_jdom_free(&u);
+
+    /* a number inside is read and checked, not a reason to read it all */
+    assert_int_equal(parse_paths(&u, "{\"s\":{\"a\":9223372036854775807,"
+                                     "\"b\":-1.5e3}}", 1, 0),
+                     OLLA_JDOM_OK);
+    expect_as_written(olla_jdom_get(u.root, "s", 1),
+                      "{\"a\":9223372036854775807,\"b\":-1.5e3}", 0, 1);
+    olla_jdom_free(&u);
+}
+
+
 /*
  * A string of escapes in a row, unescaped into the caller's buffer, goes
  * to a chunk of its own when the buffer runs out, and writes nothing
@@ -2132,6 +2334,7 @@ main(void)
         cmocka_unit_test(test_writer),
         cmocka_unit_test(test_raw),
         cmocka_unit_test(test_text),
+        cmocka_unit_test(test_as_written),
         cmocka_unit_test(test_escape_runs),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_arena),

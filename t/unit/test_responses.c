@@ -660,12 +660,12 @@ test_req_tools(void **state)
                       "{ 'type': 'object' }}}", HI)), NULL),
         Q("'schema':{ 'type': 'object' }")));
 
-    /* a key given twice: the value kept (its last), compact */
+    /* a key given twice: as written too */
     assert_non_null(strstr(
         to_chat(Q(REQ(",'tools':[{'type':'function','name':'f',"
                       "'parameters':{'type':'string', 'type':'object'}}]",
                       HI)), NULL),
-        Q("'parameters':{'type':'object'}")));
+        Q("'parameters':{'type':'string', 'type':'object'}")));
 
     /* Codex's namespace groups are dropped too */
     expect_req(REQ(",'tools':[{'type':'namespace','name':'multi_agent_v1',"
