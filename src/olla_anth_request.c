@@ -90,20 +90,37 @@ static void olla_anth_as_string(olla_anth_req_t *r, const olla_jdom_t *v);
 
 /*
  * What the translator takes as written (olla_jdom_path_t): a tool's
- * schema, a tool call's input; passed on whole, their type checked.
+ * schema, a tool call's input, passed on whole, their type checked; and
+ * where strings may be left escaped (lazy): the texts it writes as the
+ * input has them and counts (a string system or content, text blocks,
+ * a tool_result's content, a tool's description), reading the value only
+ * through olla_jdom_head() and olla_jout_unescaped().
  */
+
+#define OLLA_ANTH_NOKEY  { 0, 0, "" }
+
 static const olla_jdom_path_t  olla_anth_asis[] = {
-    { 0, { { 0, 0, "" }, { 0, 0, "" } } },
+    { 0, 0, { OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY } },
     /* 1: the root */
-    { 0, { { 2, 5, "tools" }, { 4, 8, "messages" } } },
+    { 0, 0, { { 2, 5, "tools" }, { 4, 8, "messages" }, { 8, 6, "system" } } },
     /* 2, 3: tools, a tool */
-    { 3, { { 0, 0, "" }, { 0, 0, "" } } },
-    { 0, { { OLLA_JDOM_ASIS, 12, "input_schema" }, { 0, 0, "" } } },
+    { 3, 0, { OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY } },
+    { 0, 0, { { OLLA_JDOM_ASIS, 12, "input_schema" }, { 10, 11, "description" },
+              OLLA_ANTH_NOKEY } },
     /* 4, 5, 6, 7: messages, a message, its content, a block */
-    { 5, { { 0, 0, "" }, { 0, 0, "" } } },
-    { 0, { { 6, 7, "content" }, { 0, 0, "" } } },
-    { 7, { { 0, 0, "" }, { 0, 0, "" } } },
-    { 0, { { OLLA_JDOM_ASIS, 5, "input" }, { 0, 0, "" } } }
+    { 5, 0, { OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY } },
+    { 0, 0, { { 6, 7, "content" }, OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY } },
+    { 7, 1, { OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY } },
+    { 0, 0, { { OLLA_JDOM_ASIS, 5, "input" }, { 10, 4, "text" },
+              { 11, 7, "content" } } },
+    /* 8, 9: system, a system block */
+    { 9, 1, { OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY } },
+    { 0, 0, { { 10, 4, "text" }, OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY } },
+    /* 10: a text */
+    { 0, 1, { OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY } },
+    /* 11, 12: a tool_result's content, a block in it */
+    { 12, 1, { OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY } },
+    { 0, 0, { { 10, 4, "text" }, OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY } }
 };
 
 #define olla_anth_paths(doc)                                                 \
@@ -1088,7 +1105,8 @@ olla_anth_as_string(olla_anth_req_t *r, const olla_jdom_t *v)
 static int
 olla_anth_system(olla_anth_req_t *r, const olla_jdom_t *system)
 {
-    size_t              i, n, joined;
+    char                head[sizeof(OLLA_ANTH_BILLING)];
+    size_t              i, k, n, joined;
     olla_jout_t        *o;
     const olla_jdom_t  *blocks, *t;
 
@@ -1130,9 +1148,14 @@ olla_anth_system(olla_anth_req_t *r, const olla_jdom_t *system)
     for (i = 0; i < n; i++) {
         t = olla_anth_block_text(&blocks[i]);
 
-        if (t == NULL || t->len == 0
-            || olla_anth_prefix_ci(t->u.str, t->len, OLLA_ANTH_BILLING))
-        {
+        if (t == NULL || t->len == 0) {
+            continue;
+        }
+
+        /* the text may be left escaped: its first bytes unescaped */
+        k = olla_jdom_head(t, head, sizeof(OLLA_ANTH_BILLING) - 1);
+
+        if (olla_anth_prefix_ci(head, k, OLLA_ANTH_BILLING)) {
             continue;
         }
 
@@ -1455,7 +1478,7 @@ olla_anth_result_text(olla_jout_t *o, const olla_jdom_t *c, int raw)
 
     if (c->type == OLLA_JDOM_STRING) {
         if (raw) {
-            olla_jout_add(o, c->u.str, c->len);
+            olla_jout_unescaped(o, c);
 
         } else {
             olla_jout_string_esc(o, c);
@@ -1490,7 +1513,7 @@ olla_anth_result_text(olla_jout_t *o, const olla_jdom_t *c, int raw)
         }
 
         if (raw) {
-            olla_jout_add(o, t->u.str, t->len);
+            olla_jout_unescaped(o, t);
 
         } else {
             olla_jout_string_esc(o, t);

@@ -49,8 +49,10 @@
 /* where a call would cost the caller its registers */
 #if defined(__GNUC__)
 #define OLLA_JDOM_INLINE   inline __attribute__((always_inline))
+#define OLLA_JDOM_NOINLINE __attribute__((noinline))
 #else
 #define OLLA_JDOM_INLINE   inline
+#define OLLA_JDOM_NOINLINE
 #endif
 
 #define OLLA_JDOM_ONES     0x0101010101010101ULL
@@ -186,6 +188,10 @@ static const u_char *olla_jdom_skip_string(olla_jdom_doc_t *doc,
     const u_char *p, const u_char *end);
 static int olla_jdom_opaque(olla_jdom_doc_t *doc, olla_jdom_t *v,
     const u_char *p, const u_char *q);
+static const u_char *olla_jdom_lazy(olla_jdom_doc_t *doc, const u_char *s,
+    const u_char *p, const u_char *end, olla_jdom_t *v);
+static size_t olla_jdom_unescape(const olla_jdom_t *v, u_char *d,
+    size_t max);
 
 
 /* ------------------------------------------------------------ memory */
@@ -763,6 +769,16 @@ value:
             goto next;
         }
 
+        if (vs && vs < doc->npaths && doc->paths[vs].lazy && doc->checked) {
+            /* only written as the input has it: left escaped */
+            tok = olla_jdom_lazy(doc, p, q, end, v);
+
+            if (tok != NULL) {
+                p = tok;
+                goto next;
+            }
+        }
+
         p = olla_jdom_string(doc, start, p, q, end, v, 0);
         if (p == NULL) {
             return doc->error[0] ? OLLA_JDOM_ERROR : OLLA_JDOM_NOMEM;
@@ -1032,6 +1048,12 @@ olla_jdom_step(const olla_jdom_doc_t *doc, unsigned state,
         && memcmp(s->key[1].name, key->u.str, key->len) == 0)
     {
         return s->key[1].to;
+    }
+
+    if (s->key[2].len == key->len
+        && memcmp(s->key[2].name, key->u.str, key->len) == 0)
+    {
+        return s->key[2].to;
     }
 
     return 0;
@@ -1349,6 +1371,403 @@ olla_jdom_uesc(const u_char *p, const u_char *end, u_char *d, size_t *n,
     *n = olla_jdom_encode((unsigned long) cp, d);
 
     return 6;
+}
+
+
+#if (OLLA_JDOM_SSE2)
+
+/* the '"' and the '\\' of the 64 bytes at p, a bit a byte */
+
+static inline void
+olla_jdom_qb_masks(const u_char *p, uint64_t *q, uint64_t *b)
+{
+    __m128i  x0, x1, x2, x3, vq, vb;
+
+    vq = _mm_set1_epi8('"');
+    vb = _mm_set1_epi8('\\');
+
+    x0 = _mm_loadu_si128((const __m128i *) p);
+    x1 = _mm_loadu_si128((const __m128i *) (p + 16));
+    x2 = _mm_loadu_si128((const __m128i *) (p + 32));
+    x3 = _mm_loadu_si128((const __m128i *) (p + 48));
+
+    *q = (uint64_t) (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x0, vq))
+         | (uint64_t) (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x1, vq)) << 16
+         | (uint64_t) (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x2, vq)) << 32
+         | (uint64_t) (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x3, vq)) << 48;
+
+    *b = (uint64_t) (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x0, vb))
+         | (uint64_t) (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x1, vb)) << 16
+         | (uint64_t) (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x2, vb)) << 32
+         | (uint64_t) (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x3, vb)) << 48;
+}
+
+
+/* the '/' and the 'u' of the 64 bytes at p */
+
+static inline uint64_t
+olla_jdom_su_mask(const u_char *p)
+{
+    int       i;
+    uint64_t  m;
+    __m128i   x, vs, vu;
+
+    vs = _mm_set1_epi8('/');
+    vu = _mm_set1_epi8('u');
+    m = 0;
+
+    for (i = 0; i < 4; i++) {
+        x = _mm_loadu_si128((const __m128i *) (p + 16 * i));
+        m |= (uint64_t) (unsigned) _mm_movemask_epi8(
+                 _mm_or_si128(_mm_cmpeq_epi8(x, vs), _mm_cmpeq_epi8(x, vu)))
+             << (16 * i);
+    }
+
+    return m;
+}
+
+
+/*
+ * The escaped bytes of a block whose backslashes are b, *carry saying
+ * whether its first byte is escaped (by the last backslash of the block
+ * before), and set for the next block.  A run of backslashes escapes the
+ * byte after it when its length is odd: with the runs' starts on even
+ * and on odd bits told apart, one addition carries each run's start to
+ * the byte after its end, and the bits of the runs that start on odd
+ * bits are flipped to count from their start.
+ */
+
+static inline uint64_t
+olla_jdom_escaped(uint64_t b, uint64_t *carry)
+{
+    uint64_t  follows, odd_starts, sum, even, flip;
+
+    even = 0x5555555555555555ULL;
+
+    /* an escaped backslash escapes nothing */
+    b &= ~*carry;
+
+    follows = (b << 1) | *carry;
+
+    /* runs starting on odd bits */
+    odd_starts = b & ~even & ~follows;
+
+    sum = odd_starts + b;
+
+    /* a run that starts on an odd bit and ends the block is odd */
+    *carry = (sum < b);
+
+    /* the runs that start on odd bits now set the bit after their end */
+    flip = sum << 1;
+
+    return (even ^ flip) & follows;
+}
+
+#endif
+
+
+/*
+ * A string of a document known valid (doc->checked) from s (after its
+ * opening quote), its first escape at p, left escaped (OLLA_JDOM_LAZY):
+ * its end found, its escapes read only for the length and the flags the
+ * unescaped copy would have (olla_jdom_take()), nothing copied.  NULL
+ * for one with a U+0000 (olla_jdom_cstrlen() reads the value), for one
+ * that is not valid, or out of memory: the caller reads it as any other.
+ */
+
+static OLLA_JDOM_NOINLINE const u_char *
+olla_jdom_lazy(olla_jdom_doc_t *doc, const u_char *s, const u_char *p,
+    const u_char *end, olla_jdom_t *v)
+{
+    long                 cp, lo;
+    size_t               less;
+    unsigned             canon;
+    olla_jdom_rawhdr_t  *hdr;
+#if (OLLA_JDOM_SSE2)
+    int                  esc;
+    uint64_t             q, b, e, odd, carry, x;
+#endif
+
+    less = 0;
+    canon = 1;
+
+#if (OLLA_JDOM_SSE2)
+
+    /*
+     * 64 bytes a step where escapes are dense (code): which bytes are
+     * escaped, from runs of backslashes (an odd run escapes the byte after
+     * it), by masks; the escapes counted, only "\/" and "\u" looked at
+     * one by one.  carry: the first byte of the next block is escaped.
+     */
+
+    carry = 0;
+
+    while (end - p >= 64) {
+        olla_jdom_qb_masks(p, &q, &b);
+
+        if ((b | carry) == 0) {
+            if (q) {
+                p += __builtin_ctzll(q);
+                goto found;
+            }
+
+            p += 64;
+            continue;
+        }
+
+        e = olla_jdom_escaped(b, &carry);
+        x = q & ~e;
+
+        if (x) {
+            /* the string ends in this block: its escapes before that */
+            e &= (x & -x) - 1;
+            carry = 0;
+        }
+
+        less += (size_t) __builtin_popcountll(e);
+
+        /* "\/" and "\u": the escaped byte is '/' or 'u' */
+        odd = e & olla_jdom_su_mask(p);
+
+        while (odd) {
+            esc = __builtin_ctzll(odd);
+            odd &= odd - 1;
+
+            if (p[esc] == '/') {
+                canon = 0;
+                continue;
+            }
+
+            /* the 'u' of \uXXXX at p + esc: the escape at p + esc - 1 */
+
+            cp = (end - (p + esc) >= 5) ? olla_jdom_hex4(p + esc - 1 + 2) : -1;
+
+            if (cp <= 0) {
+                /* U+0000 (olla_jdom_cstrlen() reads the value), or bad */
+                return NULL;
+            }
+
+            canon &= olla_jdom_ucanon(p + esc - 1, cp);
+
+            /* 6 bytes for 1 to 3; a surrogate, half of 12 for 4 */
+            less += (cp < 0x80) ? 4 : (cp < 0x800) ? 3
+                    : (cp >= 0xd800 && cp <= 0xdfff) ? 3 : 2;
+        }
+
+        if (x) {
+            p += __builtin_ctzll(x);
+            goto found;
+        }
+
+        p += 64;
+    }
+
+    if (carry) {
+        /* the escape that goes on in the last bytes */
+        p--;
+
+    } else {
+        p = olla_jdom_scan_checked(p, end);
+
+        if (p == end) {
+            return NULL;
+        }
+
+        if (*p == '"') {
+            goto found;
+        }
+    }
+
+#endif
+
+    for ( ;; ) {
+
+        /* an escape at p */
+
+        if (end - p < 2) {
+            return NULL;
+        }
+
+        if (p[1] != 'u') {
+            canon &= (p[1] != '/');
+            less += 1;
+            p += 2;
+
+        } else {
+            cp = (end - p >= 6) ? olla_jdom_hex4(p + 2) : -1;
+
+            if (cp <= 0) {
+                return NULL;
+            }
+
+            canon &= olla_jdom_ucanon(p, cp);
+
+            if (cp >= 0xdc00 && cp <= 0xdfff) {
+                /* the low half of a pair the 64-byte steps read half of */
+                less += 4;
+                p += 6;
+
+            } else if (cp >= 0xd800 && cp <= 0xdbff) {
+                lo = (end - p >= 12 && p[6] == '\\' && p[7] == 'u')
+                     ? olla_jdom_hex4(p + 8) : -1;
+
+                if (lo < 0xdc00 || lo > 0xdfff) {
+                    return NULL;
+                }
+
+                /* 12 bytes for 4 */
+                less += 8;
+                p += 12;
+
+            } else {
+                less += (cp < 0x80) ? 5 : (cp < 0x800) ? 4 : 3;
+                p += 6;
+            }
+        }
+
+        if (p < end && *p == '\\') {
+            continue;
+        }
+
+        p = olla_jdom_scan_checked(p, end);
+
+        if (p == end) {
+            return NULL;
+        }
+
+        if (*p == '"') {
+            break;
+        }
+    }
+
+#if (OLLA_JDOM_SSE2)
+found:
+#endif
+
+    hdr = olla_jdom_alloc(doc, OLLA_JDOM_RAWHDR + 8);
+    if (hdr == NULL) {
+        return NULL;
+    }
+
+    hdr->text = (const char *) s;
+    hdr->len = (size_t) (p - s);
+
+    if (!canon) {
+        /* escapes a compact dump writes otherwise */
+        doc->odd_at = (const char *) s;
+    }
+
+    v->type = OLLA_JDOM_STRING;
+    v->flags = OLLA_JDOM_ESCAPED | OLLA_JDOM_LAZY | (canon ? OLLA_JDOM_RAW : 0);
+    v->len = (uint32_t) ((size_t) (p - s) - less);
+
+    /* not its value: an empty C string, for what reads it all the same */
+    v->u.str = (char *) hdr + OLLA_JDOM_RAWHDR;
+    ((char *) hdr)[OLLA_JDOM_RAWHDR] = '\0';
+
+    return p + 1;
+}
+
+
+/*
+ * The value of a string left escaped, from its text in the input (valid:
+ * olla_jdom_lazy() read it), into d: up to max bytes and the last escape's
+ * (d has room for max + 3); returns the bytes written.
+ */
+
+static size_t
+olla_jdom_unescape(const olla_jdom_t *v, u_char *d, size_t max)
+{
+    size_t                     n, k;
+    unsigned                   flags, canon;
+    const u_char              *p, *q, *end;
+    u_char                    *d0;
+    const olla_jdom_rawhdr_t  *hdr;
+
+    hdr = (const olla_jdom_rawhdr_t *) (v->u.str - OLLA_JDOM_RAWHDR);
+    p = (const u_char *) hdr->text;
+    end = p + hdr->len;
+    d0 = d;
+    flags = 0;
+    canon = 1;
+
+    while (p < end && (size_t) (d - d0) < max) {
+        q = memchr(p, '\\', (size_t) (end - p));
+        n = (size_t) ((q ? q : end) - p);
+
+        if (n > max - (size_t) (d - d0)) {
+            n = max - (size_t) (d - d0);
+            memcpy(d, p, n);
+            return (size_t) (d - d0) + n;
+        }
+
+        memcpy(d, p, n);
+        d += n;
+        p += n;
+
+        if (p == end) {
+            break;
+        }
+
+        if (p[1] != 'u') {
+            *d++ = olla_jdom_unesc[p[1]];
+            p += 2;
+            continue;
+        }
+
+        k = olla_jdom_uesc(p, end, d, &n, &flags, &canon);
+
+        if (k == 0) {
+            /* never: olla_jdom_lazy() read it */
+            break;
+        }
+
+        p += k;
+        d += n;
+    }
+
+    return (size_t) (d - d0);
+}
+
+
+void
+olla_jout_unescaped(olla_jout_t *o, const olla_jdom_t *v)
+{
+    if (!(v->flags & OLLA_JDOM_LAZY)) {
+        olla_jout_add(o, v->u.str, v->len);
+        return;
+    }
+
+    if (v->len + 3 >= o->cap - o->len && olla_jout_grow(o, v->len + 3) != 0) {
+        return;
+    }
+
+    o->len += olla_jdom_unescape(v, (u_char *) o->p + o->len, v->len);
+}
+
+
+size_t
+olla_jdom_head(const olla_jdom_t *v, char *buf, size_t n)
+{
+    u_char  tmp[64 + 3];
+
+    if (n > 64) {
+        n = 64;
+    }
+
+    if (n > v->len) {
+        n = v->len;
+    }
+
+    if (!(v->flags & OLLA_JDOM_LAZY)) {
+        memcpy(buf, v->u.str, n);
+        return n;
+    }
+
+    (void) olla_jdom_unescape(v, tmp, n);
+    memcpy(buf, tmp, n);
+
+    return n;
 }
 
 

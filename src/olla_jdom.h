@@ -66,6 +66,12 @@ typedef enum {
 #define OLLA_JDOM_RAW         0x08        /* escaped string: its text in
                                              the input is how
                                              olla_jout_esc() writes it */
+#define OLLA_JDOM_LAZY        0x10        /* escaped string at a path whose
+                                             strings are left escaped
+                                             (doc->paths, doc->checked):
+                                             u.str is NOT its value (len
+                                             is); olla_jout_unescaped()
+                                             and olla_jdom_head() read it */
 #define OLLA_JDOM_SPAN        0x10        /* array, object: its text in
                                              the input is its value (no
                                              key in it given twice) */
@@ -114,6 +120,7 @@ struct olla_jdom_member_s {
  * to them are given as states: the root value is in state 1; in an array
  * in state s the items are in state paths[s].item, in an object in state s
  * a member named as one of paths[s].key[] is in that key's state ("to"),
+ * up to OLLA_JDOM_PATH_KEYS of them,
  * anything else in state 0, which no path goes on from (an unused key is
  * { 0, 0, "" }).  An array or
  * object in state OLLA_JDOM_ASIS is taken as written.  Such a value's text
@@ -125,10 +132,15 @@ struct olla_jdom_member_s {
  * number out of range, a U+0000, nesting as deep as the limit).
  */
 #define OLLA_JDOM_ASIS        0xff
-#define OLLA_JDOM_PATH_KEYS   2
+#define OLLA_JDOM_PATH_KEYS   3
 
 typedef struct {
     uint8_t                 item;
+    uint8_t                 lazy;         /* a string in this state is
+                                             left escaped (OLLA_JDOM_LAZY)
+                                             in a checked parse: the
+                                             caller only writes it as
+                                             written and counts it */
     struct {
         uint8_t             to;
         uint8_t             len;
@@ -316,6 +328,15 @@ void olla_jout_string(olla_jout_t *o, const olla_jdom_t *v);
 
 /* the same without the quotes */
 void olla_jout_string_esc(olla_jout_t *o, const olla_jdom_t *v);
+
+/* a string node's value, its len bytes, unescaped (OLLA_JDOM_LAZY too) */
+void olla_jout_unescaped(olla_jout_t *o, const olla_jdom_t *v);
+
+/*
+ * The first bytes of a string node's value (OLLA_JDOM_LAZY too) into buf:
+ * at most n (n <= 64), fewer when it is shorter; returns how many.
+ */
+size_t olla_jdom_head(const olla_jdom_t *v, char *buf, size_t n);
 
 /* any node, compact, numbers and strings as they were written */
 void olla_jout_value(olla_jout_t *o, const olla_jdom_t *v);

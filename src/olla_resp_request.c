@@ -107,16 +107,20 @@ static size_t olla_resp_name(const olla_jdom_t *v);
  * tool's parameters, a json_schema format's schema; passed on whole, their
  * type checked.
  */
+#define OLLA_RESP_NOKEY  { 0, 0, "" }
+
 static const olla_jdom_path_t  olla_resp_asis[] = {
-    { 0, { { 0, 0, "" }, { 0, 0, "" } } },
+    { 0, 0, { OLLA_RESP_NOKEY, OLLA_RESP_NOKEY, OLLA_RESP_NOKEY } },
     /* 1: the root */
-    { 0, { { 2, 5, "tools" }, { 4, 4, "text" } } },
+    { 0, 0, { { 2, 5, "tools" }, { 4, 4, "text" }, OLLA_RESP_NOKEY } },
     /* 2, 3: tools, a tool */
-    { 3, { { 0, 0, "" }, { 0, 0, "" } } },
-    { 0, { { OLLA_JDOM_ASIS, 10, "parameters" }, { 0, 0, "" } } },
+    { 3, 0, { OLLA_RESP_NOKEY, OLLA_RESP_NOKEY, OLLA_RESP_NOKEY } },
+    { 0, 0, { { OLLA_JDOM_ASIS, 10, "parameters" }, OLLA_RESP_NOKEY,
+              OLLA_RESP_NOKEY } },
     /* 4, 5: text, its format */
-    { 0, { { 5, 6, "format" }, { 0, 0, "" } } },
-    { 0, { { OLLA_JDOM_ASIS, 6, "schema" }, { 0, 0, "" } } }
+    { 0, 0, { { 5, 6, "format" }, OLLA_RESP_NOKEY, OLLA_RESP_NOKEY } },
+    { 0, 0, { { OLLA_JDOM_ASIS, 6, "schema" }, OLLA_RESP_NOKEY,
+              OLLA_RESP_NOKEY } }
 };
 
 

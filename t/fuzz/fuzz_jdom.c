@@ -288,10 +288,63 @@ same(const olla_jdom_t *a, const olla_jdom_t *b)
  * and array items, is; so is any item of an array reached so.
  */
 static const olla_jdom_path_t  fuzz_paths[] = {
-    { 0, { { 0, 0, "" }, { 0, 0, "" } } },
-    { 2, { { OLLA_JDOM_ASIS, 1, "a" }, { 2, 1, "b" } } },
-    { OLLA_JDOM_ASIS, { { OLLA_JDOM_ASIS, 1, "c" }, { 1, 0, "" } } }
+    { 0, 0, { { 0, 0, "" }, { 0, 0, "" }, { 0, 0, "" } } },
+    { 2, 0, { { OLLA_JDOM_ASIS, 1, "a" }, { 2, 1, "b" }, { 3, 1, "t" } } },
+    { OLLA_JDOM_ASIS, 0, { { OLLA_JDOM_ASIS, 1, "c" }, { 1, 0, "" },
+                           { 3, 1, "t" } } },
+    { 3, 1, { { 1, 1, "o" }, { 0, 0, "" }, { 0, 0, "" } } }
 };
+
+
+/*
+ * a (parsed with fuzz_paths, checked) and b (not checked) hold the same
+ * values: strings left escaped (OLLA_JDOM_LAZY) unescape to b's, with the
+ * same length and flags; what a skipped (OLLA_JDOM_OPAQUE) is not walked
+ */
+
+static void
+same_lazy(const olla_jdom_t *a, const olla_jdom_t *b)
+{
+    char         *p, head[64];
+    size_t        i, n, len;
+    olla_jout_t   o;
+
+    CHECK(a->type == b->type);
+
+    if (a->type == OLLA_JDOM_STRING) {
+        CHECK(a->len == b->len);
+        CHECK((a->flags & ~OLLA_JDOM_LAZY) == b->flags);
+
+        olla_jout_init(&o, 0);
+        olla_jout_unescaped(&o, a);
+        p = olla_jout_finish(&o, &len);
+        CHECK(p != NULL && len == b->len);
+        CHECK(memcmp(p, b->u.str, len) == 0);
+        free(p);
+
+        n = olla_jdom_head(a, head, 27);
+        CHECK(n == (b->len < 27 ? b->len : 27));
+        CHECK(memcmp(head, b->u.str, n) == 0);
+        return;
+    }
+
+    if (a->flags & OLLA_JDOM_OPAQUE) {
+        return;
+    }
+
+    CHECK(a->len == b->len);
+
+    if (a->type == OLLA_JDOM_ARRAY) {
+        for (i = 0; i < a->len; i++) {
+            same_lazy(&a->u.items[i], &b->u.items[i]);
+        }
+
+    } else if (a->type == OLLA_JDOM_OBJECT) {
+        for (i = 0; i < a->len; i++) {
+            same_lazy(&a->u.members[i].value, &b->u.members[i].value);
+        }
+    }
+}
 
 
 /*
@@ -328,6 +381,7 @@ as_written(const char *doc, size_t size, int rc, const olla_jdom_doc_t *d,
     q.npaths = p.npaths;
     q.checked = 1;
     CHECK(olla_jdom_parse(&q, doc, size) == OLLA_JDOM_OK);
+    same_lazy(q.root, p.root);
 
     w = written(p.root, &wlen);
     w2 = written(q.root, &wlen2);

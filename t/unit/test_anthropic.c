@@ -416,6 +416,16 @@ test_req_system(void **state)
         "{'role':'system','content':'Be terse.'},"
         "{'role':'user','content':'Hi'}]}");
 
+    /* escaped, in its first bytes and after them (the text may be left
+       escaped by the checked parse: its head is read unescaped) */
+    expect_req(REQ(",'system':[{'type':'text','text':"
+                   "'X\\u002danthropic-billing-header:\\ncch=a1b2c;'},"
+                   "{'type':'text','text':'Be\\nterse.'},"
+                   "{'type':'text','text':'x-anthropic-billing\\t'}]", HI),
+        "{'model':'ai/smollm2','max_tokens':64,'stream':false,'messages':["
+        "{'role':'system','content':'Be\\nterse.\\nx-anthropic-billing\\t'},"
+        "{'role':'user','content':'Hi'}]}");
+
     /* a single block object */
     expect_req(REQ(",'system':{'type':'text','text':'Solo.'}", HI),
         "{'model':'ai/smollm2','max_tokens':64,'stream':false,'messages':["
@@ -968,7 +978,12 @@ test_req_tool_results(void **state)
         "'content':'fine'},"
         "{'type':'tool_result','tool_use_id':'e','is_error':true,"
         "'content':[{'type':'text','text':'exit 2'}]},"
-        "{'type':'tool_result','tool_use_id':'f','is_error':true}]}]"),
+        "{'type':'tool_result','tool_use_id':'f','is_error':true},"
+        "{'type':'tool_result','tool_use_id':'g','is_error':true,"
+        "'content':'\\u0065rror:\\n\\u00e9'},"
+        "{'type':'tool_result','tool_use_id':'h','is_error':true,"
+        "'content':[{'type':'text','text':'a\\tb'},{'type':'text',"
+        "'text':'\\ud83d\\ude00'}]}]}]"),
         "{'model':'ai/smollm2','max_tokens':64,'stream':false,'messages':["
         "{'role':'tool','tool_call_id':'a','content':'Error: file not found'},"
         "{'role':'tool','tool_call_id':'b',"
@@ -976,7 +991,10 @@ test_req_tool_results(void **state)
         "{'role':'tool','tool_call_id':'c','content':'ERROR 42'},"
         "{'role':'tool','tool_call_id':'d','content':'fine'},"
         "{'role':'tool','tool_call_id':'e','content':'Error: exit 2'},"
-        "{'role':'tool','tool_call_id':'f','content':'Error: '}]}");
+        "{'role':'tool','tool_call_id':'f','content':'Error: '},"
+        "{'role':'tool','tool_call_id':'g','content':'error:\\n\xc3\xa9'},"
+        "{'role':'tool','tool_call_id':'h',"
+        "'content':'Error: a\\tb\\n\xf0\x9f\x98\x80'}]}");
 }
 
 

@@ -1260,10 +1260,11 @@ test_text(void **state)
  * each item of its array "l".
  */
 static const olla_jdom_path_t  test_paths[] = {
-    { 0, { { 0, 0, "" }, { 0, 0, "" } } },
-    { 0, { { OLLA_JDOM_ASIS, 1, "s" }, { 3, 1, "x" } } },
-    { OLLA_JDOM_ASIS, { { 0, 0, "" }, { 0, 0, "" } } },
-    { 0, { { OLLA_JDOM_ASIS, 1, "s" }, { 2, 1, "l" } } }
+    { 0, 0, { { 0, 0, "" }, { 0, 0, "" }, { 0, 0, "" } } },
+    { 0, 0, { { OLLA_JDOM_ASIS, 1, "s" }, { 3, 1, "x" }, { 4, 1, "t" } } },
+    { OLLA_JDOM_ASIS, 0, { { 0, 0, "" }, { 0, 0, "" }, { 0, 0, "" } } },
+    { 0, 0, { { OLLA_JDOM_ASIS, 1, "s" }, { 2, 1, "l" }, { 0, 0, "" } } },
+    { 4, 1, { { 0, 0, "" }, { 0, 0, "" }, { 0, 0, "" } } }
 };
 
 
@@ -1515,6 +1516,189 @@ test_escape_runs(void **state)
     }
 
     free(buf);
+    free(doc);
+}
+
+
+/*
+ * Strings at a path whose strings may be left escaped (test_paths' "t"):
+ * in a checked parse, one with escapes is not unescaped (OLLA_JDOM_LAZY)
+ * but has the length and flags of its value, which olla_jout_unescaped()
+ * and olla_jdom_head() give; one with U+0000 is read; the unchecked
+ * parse reads them all; both write them as written.
+ */
+
+static void
+test_lazy(void **state)
+{
+    char                *p, head[64];
+    size_t               i, n, len;
+    unsigned             checked;
+    olla_jout_t          o;
+    olla_jdom_doc_t      d;
+    const olla_jdom_t   *t, *v;
+
+    static const char  doc[] =
+        "{\"t\":[\"plain\",\"a\\nb\",\"caf\\u00e9 \\/\",\"\\ud83d\\ude00x\","
+        "\"n\\u0000ul\",\"\\u20ac\\u001F\\t\"],\"u\":\"q\\n\"}";
+
+    static const struct {
+        const char  *value;
+        size_t       len;
+        unsigned     flags;              /* in the checked parse */
+    } want[] = {
+        { "plain", 5, 0 },
+        { "a\nb", 3, OLLA_JDOM_ESCAPED | OLLA_JDOM_RAW | OLLA_JDOM_LAZY },
+        { "caf\xc3\xa9 /", 7, OLLA_JDOM_ESCAPED | OLLA_JDOM_LAZY },
+        { "\xf0\x9f\x98\x80x", 5, OLLA_JDOM_ESCAPED | OLLA_JDOM_LAZY },
+        { "n\0ul", 4, OLLA_JDOM_ESCAPED | OLLA_JDOM_HAS_NUL | OLLA_JDOM_RAW },
+        { "\xe2\x82\xac\x1f\t", 5, OLLA_JDOM_ESCAPED | OLLA_JDOM_LAZY }
+    };
+
+    (void) state;
+
+    for (checked = 0; checked < 2; checked++) {
+        assert_int_equal(parse_paths(&d, doc, checked, 0), OLLA_JDOM_OK);
+        t = olla_jdom_get(d.root, "t", 1);
+        assert_int_equal(t->len, 6);
+
+        for (i = 0; i < 6; i++) {
+            v = olla_jdom_at(t, i);
+            assert_int_equal(v->len, want[i].len);
+            assert_int_equal(v->flags, checked ? want[i].flags
+                                               : want[i].flags
+                                                 & ~OLLA_JDOM_LAZY);
+
+            olla_jout_init(&o, 0);
+            olla_jout_unescaped(&o, v);
+            p = olla_jout_finish(&o, &len);
+            assert_non_null(p);
+            assert_int_equal(len, want[i].len);
+            assert_memory_equal(p, want[i].value, len);
+            free(p);
+
+            for (n = 0; n <= want[i].len + 1; n++) {
+                assert_int_equal(olla_jdom_head(v, head, n),
+                                 n < want[i].len ? n : want[i].len);
+                assert_memory_equal(head, want[i].value,
+                                    n < want[i].len ? n : want[i].len);
+            }
+        }
+
+        /* on no such path: read */
+        assert_int_equal(olla_jdom_get(d.root, "u", 1)->flags,
+                         OLLA_JDOM_ESCAPED | OLLA_JDOM_RAW);
+
+        /* written as written, whatever the parse */
+        p = write_value(d.root, &len);
+        assert_string_equal(p, doc);
+        free(p);
+
+        /* the \u00e9 is written otherwise by a compact dump */
+        assert_true(d.root->flags & OLLA_JDOM_SPAN);
+        assert_false(d.root->flags & OLLA_JDOM_COMPACT);
+        olla_jdom_free(&d);
+
+        assert_int_equal(parse_paths(&d, "{\"t\":[\"a\\nb\"]}", checked, 0),
+                         OLLA_JDOM_OK);
+        assert_true(d.root->flags & OLLA_JDOM_COMPACT);
+        olla_jdom_free(&d);
+    }
+}
+
+
+/*
+ * Strings left escaped, 64 bytes a step where escapes are (runs of
+ * backslashes across blocks, "\\u" escapes split by a block's end, the
+ * end quote anywhere): length, flags and value as the full parse reads
+ * them, for strings built at random from escapes and plain bytes.
+ */
+
+static void
+test_lazy_blocks(void **state)
+{
+    char              *doc, *p;
+    size_t             i, k, len, n, plen;
+    unsigned           seed, pick;
+    olla_jout_t        o;
+    olla_jdom_doc_t    d, ref;
+    const olla_jdom_t  *a, *b;
+
+    static const char  *piece[] = {
+        "a", "bc", " ", "\\n", "\\\\", "\\\"", "\\/", "\\t", "\\u00e9",
+        "\\u20ac", "\\ud83d\\ude00", "\\u001F", "\\u0041", "\\\\\\\\",
+        "\\\\\\\\\\\\", "\\\\\\\"", "u", "/", "\\b\\f\\r"
+    };
+
+    (void) state;
+
+    doc = malloc(4096);
+    assert_non_null(doc);
+    seed = 12345;
+
+    for (i = 0; i < 20000; i++) {
+        memcpy(doc, "{\"t\":\"", 6);
+        len = 6;
+
+        /* a plain run first: the block steps start anywhere */
+        seed = seed * 1103515245 + 12345;
+        n = (seed >> 16) % 80;
+        memset(doc + len, 'x', n);
+        len += n;
+
+        memcpy(doc + len, "\\n", 2);
+        len += 2;
+
+        seed = seed * 1103515245 + 12345;
+        k = (seed >> 16) % 120;
+
+        while (k--) {
+            seed = seed * 1103515245 + 12345;
+            pick = (seed >> 16) % (sizeof(piece) / sizeof(piece[0]));
+
+            /* plain bytes more often: escapes dense and sparse */
+            if ((seed >> 8) % 3 == 0) {
+                pick = (seed >> 16) % 3;
+            }
+
+            plen = strlen(piece[pick]);
+            memcpy(doc + len, piece[pick], plen);
+            len += plen;
+        }
+
+        memcpy(doc + len, "\",\"v\":1}", 8);
+        len += 8;
+
+        olla_jdom_init(&ref, NULL, 0);
+        assert_int_equal(olla_jdom_parse(&ref, doc, len), OLLA_JDOM_OK);
+
+        olla_jdom_init(&d, NULL, 0);
+        d.checked = 1;
+        d.paths = test_paths;
+        d.npaths = sizeof(test_paths) / sizeof(test_paths[0]);
+        assert_int_equal(olla_jdom_parse(&d, doc, len), OLLA_JDOM_OK);
+
+        a = olla_jdom_get(d.root, "t", 1);
+        b = olla_jdom_get(ref.root, "t", 1);
+        assert_true(a->flags & OLLA_JDOM_LAZY);
+        assert_int_equal(a->len, b->len);
+        assert_int_equal(a->flags & ~OLLA_JDOM_LAZY, b->flags);
+        assert_int_equal(d.root->flags, ref.root->flags);
+
+        olla_jout_init(&o, 0);
+        olla_jout_unescaped(&o, a);
+        p = olla_jout_finish(&o, &n);
+        assert_non_null(p);
+        assert_int_equal(n, b->len);
+        assert_memory_equal(p, b->u.str, n);
+        free(p);
+
+        assert_int_equal(olla_jdom_int(olla_jdom_get(d.root, "v", 1)), 1);
+
+        olla_jdom_free(&d);
+        olla_jdom_free(&ref);
+    }
+
     free(doc);
 }
 
@@ -2336,6 +2520,8 @@ main(void)
         cmocka_unit_test(test_text),
         cmocka_unit_test(test_as_written),
         cmocka_unit_test(test_escape_runs),
+        cmocka_unit_test(test_lazy),
+        cmocka_unit_test(test_lazy_blocks),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_arena),
         cmocka_unit_test(test_allocation_failures),
