@@ -97,31 +97,35 @@ static void olla_anth_as_string(olla_anth_req_t *r, const olla_jdom_t *v);
  * through olla_jdom_head() and olla_jout_unescaped().
  */
 
-#define OLLA_ANTH_NOKEY  { 0, 0, "" }
+#define X  OLLA_JDOM_NOKEY
 
 static const olla_jdom_path_t  olla_anth_asis[] = {
-    { 0, 0, { OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY } },
+    { 0, 0, { X, X, X, X } },
     /* 1: the root */
-    { 0, 0, { { 2, 5, "tools" }, { 4, 8, "messages" }, { 8, 6, "system" } } },
+    { 0, 0, { { 2, 5, "tools" }, { 4, 8, "messages" }, { 8, 6, "system" },
+              X } },
     /* 2, 3: tools, a tool */
-    { 3, 0, { OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY } },
-    { 0, 0, { { OLLA_JDOM_ASIS, 12, "input_schema" }, { 10, 11, "description" },
-              OLLA_ANTH_NOKEY } },
+    { 3, 0, { X, X, X, X } },
+    { 0, 0, { { OLLA_JDOM_ASIS, 12, "input_schema" },
+              { 10, 11, "description" }, X, X } },
     /* 4, 5, 6, 7: messages, a message, its content, a block */
-    { 5, 0, { OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY } },
-    { 0, 0, { { 6, 7, "content" }, OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY } },
-    { 7, 1, { OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY } },
+    { 5, 0, { X, X, X, X } },
+    { 0, 0, { { 6, 7, "content" }, X, X, X } },
+    { 7, 1, { X, X, X, X } },
     { 0, 0, { { OLLA_JDOM_ASIS, 5, "input" }, { 10, 4, "text" },
-              { 11, 7, "content" } } },
+              { 11, 7, "content" }, X } },
     /* 8, 9: system, a system block */
-    { 9, 1, { OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY } },
-    { 0, 0, { { 10, 4, "text" }, OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY } },
+    { 9, 1, { X, X, X, X } },
+    { 0, 0, { { 10, 4, "text" }, X, X, X } },
     /* 10: a text */
-    { 0, 1, { OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY } },
+    { 0, 1, { X, X, X, X } },
     /* 11, 12: a tool_result's content, a block in it */
-    { 12, 1, { OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY } },
-    { 0, 0, { { 10, 4, "text" }, OLLA_ANTH_NOKEY, OLLA_ANTH_NOKEY } }
+    { 12, 1, { X, X, X, X } },
+    { 0, 0, { { 10, 4, "text" }, X, X, X } }
 };
+
+#undef X
+
 
 #define olla_anth_paths(doc)                                                 \
     (doc)->paths = olla_anth_asis;                                           \

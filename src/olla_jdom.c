@@ -1056,6 +1056,12 @@ olla_jdom_step(const olla_jdom_doc_t *doc, unsigned state,
         return s->key[2].to;
     }
 
+    if (s->key[3].len == key->len
+        && memcmp(s->key[3].name, key->u.str, key->len) == 0)
+    {
+        return s->key[3].to;
+    }
+
     return 0;
 }
 

@@ -122,7 +122,7 @@ struct olla_jdom_member_s {
  * a member named as one of paths[s].key[] is in that key's state ("to"),
  * up to OLLA_JDOM_PATH_KEYS of them,
  * anything else in state 0, which no path goes on from (an unused key is
- * { 0, 0, "" }).  An array or
+ * OLLA_JDOM_NOKEY).  An array or
  * object in state OLLA_JDOM_ASIS is taken as written.  Such a value's text
  * is its value (OLLA_JDOM_SPAN) even with a key given twice inside it (a
  * JSON parser keeps one of them; the backend's reads the text as
@@ -132,7 +132,8 @@ struct olla_jdom_member_s {
  * number out of range, a U+0000, nesting as deep as the limit).
  */
 #define OLLA_JDOM_ASIS        0xff
-#define OLLA_JDOM_PATH_KEYS   3
+#define OLLA_JDOM_PATH_KEYS   4
+#define OLLA_JDOM_NOKEY       { 0, 0, "" }
 
 typedef struct {
     uint8_t                 item;

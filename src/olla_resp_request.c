@@ -104,24 +104,40 @@ static size_t olla_resp_name(const olla_jdom_t *v);
 
 /*
  * What the translator takes as written (olla_jdom_path_t): a function
- * tool's parameters, a json_schema format's schema; passed on whole, their
- * type checked.
+ * tool's parameters, a json_schema format's schema, passed on whole, their
+ * type checked; and where strings may be left escaped (lazy): the texts
+ * it writes as the input has them and counts (a string input or content,
+ * text and refusal parts, instructions, a call's arguments, a call
+ * output, a tool's description).
  */
-#define OLLA_RESP_NOKEY  { 0, 0, "" }
+
+#define X  OLLA_JDOM_NOKEY
 
 static const olla_jdom_path_t  olla_resp_asis[] = {
-    { 0, 0, { OLLA_RESP_NOKEY, OLLA_RESP_NOKEY, OLLA_RESP_NOKEY } },
+    { 0, 0, { X, X, X, X } },
     /* 1: the root */
-    { 0, 0, { { 2, 5, "tools" }, { 4, 4, "text" }, OLLA_RESP_NOKEY } },
-    /* 2, 3: tools, a tool */
-    { 3, 0, { OLLA_RESP_NOKEY, OLLA_RESP_NOKEY, OLLA_RESP_NOKEY } },
-    { 0, 0, { { OLLA_JDOM_ASIS, 10, "parameters" }, OLLA_RESP_NOKEY,
-              OLLA_RESP_NOKEY } },
-    /* 4, 5: text, its format */
-    { 0, 0, { { 5, 6, "format" }, OLLA_RESP_NOKEY, OLLA_RESP_NOKEY } },
-    { 0, 0, { { OLLA_JDOM_ASIS, 6, "schema" }, OLLA_RESP_NOKEY,
-              OLLA_RESP_NOKEY } }
+    { 0, 0, { { 2, 5, "input" }, { 6, 12, "instructions" },
+              { 7, 5, "tools" }, { 9, 4, "text" } } },
+    /* 2, 3: input, an item */
+    { 3, 1, { X, X, X, X } },
+    { 0, 0, { { 4, 7, "content" }, { 4, 6, "output" },
+              { 6, 9, "arguments" }, X } },
+    /* 4, 5: content or output, a part */
+    { 5, 1, { X, X, X, X } },
+    { 0, 0, { { 6, 4, "text" }, { 6, 7, "refusal" }, X, X } },
+    /* 6: a text */
+    { 0, 1, { X, X, X, X } },
+    /* 7, 8: tools, a tool */
+    { 8, 0, { X, X, X, X } },
+    { 0, 0, { { OLLA_JDOM_ASIS, 10, "parameters" },
+              { 6, 11, "description" }, X, X } },
+    /* 9, 10: text, its format */
+    { 0, 0, { { 10, 6, "format" }, X, X, X } },
+    { 0, 0, { { OLLA_JDOM_ASIS, 6, "schema" }, X, X, X } }
 };
+
+#undef X
+
 
 
 void

@@ -287,13 +287,18 @@ same(const olla_jdom_t *a, const olla_jdom_t *b)
  * shapes: "a" of the root, and of any object reached through "b" and ""
  * and array items, is; so is any item of an array reached so.
  */
+#define X  OLLA_JDOM_NOKEY
+
 static const olla_jdom_path_t  fuzz_paths[] = {
-    { 0, 0, { { 0, 0, "" }, { 0, 0, "" }, { 0, 0, "" } } },
-    { 2, 0, { { OLLA_JDOM_ASIS, 1, "a" }, { 2, 1, "b" }, { 3, 1, "t" } } },
+    { 0, 0, { X, X, X, X } },
+    { 2, 0, { { OLLA_JDOM_ASIS, 1, "a" }, { 2, 1, "b" }, { 3, 1, "t" }, X } },
     { OLLA_JDOM_ASIS, 0, { { OLLA_JDOM_ASIS, 1, "c" }, { 1, 0, "" },
-                           { 3, 1, "t" } } },
-    { 3, 1, { { 1, 1, "o" }, { 0, 0, "" }, { 0, 0, "" } } }
+                           { 3, 1, "t" }, X } },
+    { 3, 1, { { 1, 1, "o" }, X, X, X } }
 };
+
+#undef X
+
 
 
 /*

@@ -838,6 +838,50 @@ test_req_escapes(void **state)
     }
 }
 
+/*
+ * The same without U+0000, in strings long enough to be read 64 bytes a
+ * step: a checked parse leaves them escaped (OLLA_JDOM_LAZY) where it
+ * only writes them; the output is the same (to_openai() compares the
+ * checked translation with the other) and holds the same values.
+ */
+
+#define LESC  "a\\/b \\u00e9 \\ud83d\\ude00 ` \\\\ \\n \\t \\\\\\\\\\\" "      \
+              "\\u001f \\u001F \\b \\r \\f \\u0041 \\u20ac \\\\\\\\\\\\ end " \
+              "\\\"quoted\\\" \\u00e9\\u00e9\\u00e9 \\ud83d\\ude00\\n\\n"
+
+static void
+test_req_escapes_lazy(void **state)
+{
+    char        *out;
+    json_t      *g, *m, *want;
+
+    out = to_openai(Q(REQ(",'system':[{'type':'text','text':'" LESC "'}],"
+        "'tools':[{'name':'f','description':'" LESC "'}]",
+        "[{'role':'user','content':'" LESC "'},"
+        "{'role':'user','content':[{'type':'text','text':'" LESC "'}]},"
+        "{'role':'user','content':[{'type':'tool_result','tool_use_id':'t',"
+        "'content':'" LESC "'},{'type':'tool_result','tool_use_id':'u',"
+        "'is_error':true,'content':[{'type':'text','text':'" LESC "'}]}]}"
+        "]")), NULL);
+
+    assert_non_null(strstr(out, "\\\\\\\\\\\" \\u001f \\u001F \\b"));
+
+    want = jparse(Q("'" LESC "'"), strlen(Q("'" LESC "'")));
+    g = jparse(out, strlen(out));
+    m = json_object_get(g, "messages");
+
+    assert_true(json_equal(json_object_get(json_array_get(m, 0), "content"),
+                           want));
+    assert_true(json_equal(json_object_get(json_array_get(m, 1), "content"),
+                           want));
+    assert_true(json_equal(json_object_get(json_array_get(m, 3), "content"),
+                           want));
+
+    json_decref(g);
+    json_decref(want);
+}
+
+
 
 static void
 test_req_user_blocks(void **state)
@@ -4390,6 +4434,7 @@ main(void)
         cmocka_unit_test_teardown(test_req_tool_round_trip, teardown),
         cmocka_unit_test_teardown(test_req_tools_as_written, teardown),
         cmocka_unit_test_teardown(test_req_escapes, teardown),
+        cmocka_unit_test_teardown(test_req_escapes_lazy, teardown),
         cmocka_unit_test_teardown(test_req_user_blocks, teardown),
         cmocka_unit_test_teardown(test_req_images, teardown),
         cmocka_unit_test_teardown(test_req_tool_results, teardown),

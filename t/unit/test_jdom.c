@@ -1259,13 +1259,18 @@ test_text(void **state)
  * The paths of test_as_written: "s" of the root, "s" of the object "x" and
  * each item of its array "l".
  */
+#define X  OLLA_JDOM_NOKEY
+
 static const olla_jdom_path_t  test_paths[] = {
-    { 0, 0, { { 0, 0, "" }, { 0, 0, "" }, { 0, 0, "" } } },
-    { 0, 0, { { OLLA_JDOM_ASIS, 1, "s" }, { 3, 1, "x" }, { 4, 1, "t" } } },
-    { OLLA_JDOM_ASIS, 0, { { 0, 0, "" }, { 0, 0, "" }, { 0, 0, "" } } },
-    { 0, 0, { { OLLA_JDOM_ASIS, 1, "s" }, { 2, 1, "l" }, { 0, 0, "" } } },
-    { 4, 1, { { 0, 0, "" }, { 0, 0, "" }, { 0, 0, "" } } }
+    { 0, 0, { X, X, X, X } },
+    { 0, 0, { { OLLA_JDOM_ASIS, 1, "s" }, { 3, 1, "x" }, { 4, 1, "t" }, X } },
+    { OLLA_JDOM_ASIS, 0, { X, X, X, X } },
+    { 0, 0, { { OLLA_JDOM_ASIS, 1, "s" }, { 2, 1, "l" }, X, X } },
+    { 4, 1, { X, X, X, X } }
 };
+
+#undef X
+
 
 
 static int

@@ -1362,6 +1362,51 @@ test_req_escapes(void **state)
     json_decref(g);
 }
 
+/*
+ * The same without U+0000, in strings long enough to be read 64 bytes a
+ * step: a checked parse leaves them escaped (OLLA_JDOM_LAZY) where it
+ * only writes them; the output is the same (to_chat() compares the
+ * checked translation with the other) and holds the same values.
+ */
+
+#define LESC  "a\\/b \\u00e9 \\ud83d\\ude00 ` \\\\ \\n \\t \\\\\\\\\\\" "      \
+              "\\u001f \\u001F \\b \\r \\f \\u0041 \\u20ac \\\\\\\\\\\\ end " \
+              "\\\"quoted\\\" \\u00e9\\u00e9\\u00e9 \\ud83d\\ude00\\n\\n"
+
+static void
+test_req_escapes_lazy(void **state)
+{
+    char        *out;
+    json_t      *g, *m, *want;
+
+    out = to_chat(Q(REQ(",'instructions':'" LESC "',"
+        "'tools':[{'type':'function','name':'f','description':'" LESC "'}]",
+        "[{'role':'user','content':'" LESC "'},"
+        "{'role':'user','content':[{'type':'input_text','text':'" LESC "'}]},"
+        "{'type':'function_call','call_id':'c','name':'f',"
+        "'arguments':'" LESC "'},"
+        "{'type':'function_call_output','call_id':'c','output':'" LESC "'},"
+        "{'type':'function_call_output','call_id':'c',"
+        "'output':[{'type':'input_text','text':'" LESC "'}]}]")), NULL);
+
+    assert_contains(out, "\\\\\\\\\\\" \\u001f \\u001F \\b");
+
+    want = jparse(Q("'" LESC "'"), strlen(Q("'" LESC "'")));
+    g = jparse(out, strlen(out));
+    m = json_object_get(g, "messages");
+
+    assert_true(json_equal(json_object_get(json_array_get(m, 0), "content"),
+                           want));
+    assert_true(json_equal(json_object_get(json_array_get(m, 1), "content"),
+                           want));
+    assert_true(json_equal(json_object_get(json_array_get(m, 4), "content"),
+                           want));
+
+    json_decref(g);
+    json_decref(want);
+}
+
+
 /* strings survive: escapes, U+0000, non-ASCII */
 
 static void
@@ -3959,6 +4004,7 @@ main(void)
         cmocka_unit_test_teardown(test_req_agents_sdk, teardown),
         cmocka_unit_test_teardown(test_req_unicode, teardown),
         cmocka_unit_test_teardown(test_req_escapes, teardown),
+        cmocka_unit_test_teardown(test_req_escapes_lazy, teardown),
         cmocka_unit_test_teardown(test_resp_text, teardown),
         cmocka_unit_test_teardown(test_resp_tools, teardown),
         cmocka_unit_test_teardown(test_resp_escapes, teardown),
