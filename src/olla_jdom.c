@@ -1036,7 +1036,10 @@ olla_jdom_step(const olla_jdom_doc_t *doc, unsigned state,
 
     s = &doc->paths[state];
 
-    /* OLLA_JDOM_PATH_KEYS of them; an unused one has len 0 and to 0 */
+    /*
+     * OLLA_JDOM_PATH_KEYS of them, an unused one with len 0 and to 0;
+     * written out: a loop over them costs more here
+     */
 
     if (s->key[0].len == key->len
         && memcmp(s->key[0].name, key->u.str, key->len) == 0)
@@ -1387,7 +1390,8 @@ olla_jdom_uesc(const u_char *p, const u_char *end, u_char *d, size_t *n,
 static inline void
 olla_jdom_qb_masks(const u_char *p, uint64_t *q, uint64_t *b)
 {
-    __m128i  x0, x1, x2, x3, vq, vb;
+    uint64_t  q0, q1, q2, q3, b0, b1, b2, b3;
+    __m128i   x0, x1, x2, x3, vq, vb;
 
     vq = _mm_set1_epi8('"');
     vb = _mm_set1_epi8('\\');
@@ -1397,15 +1401,18 @@ olla_jdom_qb_masks(const u_char *p, uint64_t *q, uint64_t *b)
     x2 = _mm_loadu_si128((const __m128i *) (p + 32));
     x3 = _mm_loadu_si128((const __m128i *) (p + 48));
 
-    *q = (uint64_t) (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x0, vq))
-         | (uint64_t) (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x1, vq)) << 16
-         | (uint64_t) (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x2, vq)) << 32
-         | (uint64_t) (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x3, vq)) << 48;
+    q0 = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x0, vq));
+    q1 = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x1, vq));
+    q2 = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x2, vq));
+    q3 = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x3, vq));
 
-    *b = (uint64_t) (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x0, vb))
-         | (uint64_t) (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x1, vb)) << 16
-         | (uint64_t) (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x2, vb)) << 32
-         | (uint64_t) (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x3, vb)) << 48;
+    b0 = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x0, vb));
+    b1 = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x1, vb));
+    b2 = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x2, vb));
+    b3 = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x3, vb));
+
+    *q = q0 | q1 << 16 | q2 << 32 | q3 << 48;
+    *b = b0 | b1 << 16 | b2 << 32 | b3 << 48;
 }
 
 
