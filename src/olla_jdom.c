@@ -635,7 +635,7 @@ olla_jdom_qb64(const u_char *p, __m128i q, __m128i b)
 #endif
 
 
-static inline const u_char *
+static OLLA_JDOM_INLINE const u_char *
 olla_jdom_scan_checked(const u_char *p, const u_char *end)
 {
 #if (OLLA_JDOM_SSE2)
@@ -1416,6 +1416,26 @@ olla_jdom_qb_masks(const u_char *p, uint64_t *q, uint64_t *b)
 }
 
 
+/*
+ * The bits set in x: one instruction where the CPU is known to have it,
+ * else a few without a call (the x86-64 baseline calls libgcc for it)
+ */
+
+static inline unsigned
+olla_jdom_popcount(uint64_t x)
+{
+#if defined(__POPCNT__)
+    return (unsigned) __builtin_popcountll(x);
+#else
+    x -= (x >> 1) & 0x5555555555555555ULL;
+    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+
+    return (unsigned) ((x * 0x0101010101010101ULL) >> 56);
+#endif
+}
+
+
 /* the '/' and the 'u' of the 64 bytes at p */
 
 static inline uint64_t
@@ -1537,7 +1557,7 @@ olla_jdom_lazy(olla_jdom_doc_t *doc, const u_char *s, const u_char *p,
             carry = 0;
         }
 
-        less += (size_t) __builtin_popcountll(e);
+        less += olla_jdom_popcount(e);
 
         /* "\/" and "\u": the escaped byte is '/' or 'u' */
         odd = e & olla_jdom_su_mask(p);
