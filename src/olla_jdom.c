@@ -1571,7 +1571,7 @@ olla_jdom_lazy(olla_jdom_doc_t *doc, const u_char *s, const u_char *p,
                 continue;
             }
 
-            /* the 'u' of \uXXXX at p + esc: the escape at p + esc - 1 */
+            /* the 'u' of \uHHHH at p + esc: the escape at p + esc - 1 */
 
             cp = (end - (p + esc) >= 5) ? olla_jdom_hex4(p + esc - 1 + 2) : -1;
 
