@@ -1101,15 +1101,32 @@ olla_jdom_skip_value(olla_jdom_doc_t *doc, const u_char *start,
 
     while (p < end) {
 
-        switch (*p) {
+        /*
+         * a string and what usually follows it, a key's ':' or an item's
+         * ',' and the next string's quote, without the switch: in a
+         * compact schema (the usual value taken as written) these are
+         * most of the bytes outside strings
+         */
 
-        case '"':
-            p = olla_jdom_skip_string(doc, p + 1, end);
-            if (p == NULL) {
-                return NULL;
-            }
+        if (*p == '"') {
+            do {
+                p = olla_jdom_skip_string(doc, p + 1, end);
+                if (p == NULL) {
+                    return NULL;
+                }
+
+                if (end - p < 2 || (*p != ':' && *p != ',')) {
+                    break;
+                }
+
+                p++;
+
+            } while (*p == '"');
 
             continue;
+        }
+
+        switch (*p) {
 
         case ',':
         case ':':
