@@ -6,6 +6,7 @@
  */
 
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
@@ -14,12 +15,37 @@
 #include "olla_rand.h"
 
 
+/*
+ * Which process this is: 1 at first, one more in each child of a fork()
+ * (pthread_atfork(), registered before the first seed), so a generator
+ * knows it was seeded in another process without a getpid() system call
+ * an id.
+ */
+
+static volatile unsigned long  olla_rand_epoch = 1;
+static pthread_once_t          olla_rand_once = PTHREAD_ONCE_INIT;
+
+
+static void
+olla_rand_forked(void)
+{
+    olla_rand_epoch++;
+}
+
+
+static void
+olla_rand_watch(void)
+{
+    (void) pthread_atfork(NULL, NULL, olla_rand_forked);
+}
+
+
 void
 olla_rand_seed(olla_rand_t *r, unsigned long long seed)
 {
     if (seed == 0) {
         r->fixed = 0;
-        r->pid = -1;
+        r->epoch = 0;
         return;
     }
 
@@ -35,16 +61,14 @@ olla_rand_begin(olla_rand_t *r)
     FILE      *f;
     uint64_t   seed;
 
-    if (r->fixed) {
+    if (r->fixed || r->epoch == olla_rand_epoch) {
         return;
     }
+
+    /* from now on a fork() is seen */
+    (void) pthread_once(&olla_rand_once, olla_rand_watch);
 
     pid = (long) getpid();
-
-    if (pid == r->pid) {
-        return;
-    }
-
     seed = 0;
 
     f = fopen("/dev/urandom", "rb");
@@ -62,7 +86,7 @@ olla_rand_begin(olla_rand_t *r)
     seed ^= (uint64_t) (uintptr_t) &seed;
 
     r->state ^= seed;
-    r->pid = pid;
+    r->epoch = olla_rand_epoch;
 }
 
 

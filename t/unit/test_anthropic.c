@@ -29,6 +29,8 @@
 #include <time.h>
 #include <malloc.h>
 #include <dlfcn.h>
+#include <unistd.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -2362,6 +2364,51 @@ test_resp_ids(void **state)
     }
 
     assert_string_equal(a, b);
+
+    /*
+     * a child of fork() (an nginx worker) seeds again: its next id is not
+     * its parent's, although both start from the same state
+     */
+    olla_anth_set_id_seed(0);
+
+    for (i = 0; i < 8; i++) {
+        int    fd[2], st;
+        pid_t  pid;
+
+        rc = olla_anth_response_from_openai(in, strlen(in), "m", &out,
+                                            &outlen, NULL, 0);
+        assert_int_equal(rc, 0);
+        free(out);
+
+        assert_int_equal(pipe(fd), 0);
+
+        pid = fork();
+        assert_true(pid >= 0);
+
+        if (pid == 0) {
+            rc = olla_anth_response_from_openai(in, strlen(in), "m", &out,
+                                                &outlen, NULL, 0);
+            v = jparse(out, outlen);
+            snprintf(b, 40, "%s", json_string_value(json_object_get(v, "id")));
+            _exit(rc == 0 && write(fd[1], b, 40) == 40 ? 0 : 1);
+        }
+
+        close(fd[1]);
+        assert_int_equal(read(fd[0], b, 40), 40);
+        close(fd[0]);
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+        rc = olla_anth_response_from_openai(in, strlen(in), "m", &out,
+                                            &outlen, NULL, 0);
+        assert_int_equal(rc, 0);
+        v = jparse(out, outlen);
+        snprintf(a, 40, "%s", json_string_value(json_object_get(v, "id")));
+        json_decref(v);
+        free(out);
+
+        assert_string_not_equal(a, b);
+    }
 }
 
 
