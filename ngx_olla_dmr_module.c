@@ -11,6 +11,10 @@
 
 #include "ngx_olla_dmr.h"
 
+#if (defined __GLIBC__)
+#include <malloc.h>
+#endif
+
 
 #ifndef NGX_OLLA_DMR_PROFILES_DIR
 #define NGX_OLLA_DMR_PROFILES_DIR  "/usr/share/nginx/olla/profiles"
@@ -49,6 +53,9 @@ static ngx_int_t ngx_olla_dmr_init_ssl(ngx_conf_t *cf,
 static ngx_int_t ngx_olla_dmr_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_olla_dmr_init_process(ngx_cycle_t *cycle);
 static void ngx_olla_dmr_exit_process(ngx_cycle_t *cycle);
+static char *ngx_olla_dmr_malloc_keep_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static void ngx_olla_dmr_malloc_keep(ngx_cycle_t *cycle);
 
 
 static char *ngx_olla_dmr_check_message_size(ngx_conf_t *cf, void *post,
@@ -80,6 +87,13 @@ static ngx_command_t  ngx_olla_dmr_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_olla_dmr_main_conf_t, zone_size),
+      NULL },
+
+    { ngx_string("olla_malloc_keep"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_olla_dmr_malloc_keep_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("olla_endpoint"),
@@ -313,6 +327,7 @@ ngx_olla_dmr_create_main_conf(ngx_conf_t *cf)
      */
 
     omcf->zone_size = NGX_CONF_UNSET_SIZE;
+    omcf->malloc_keep = NGX_CONF_UNSET_SIZE;
 
     if (ngx_array_init(&omcf->upstreams, cf->pool, 4,
                        sizeof(ngx_olla_dmr_upstream_t *))
@@ -345,6 +360,8 @@ ngx_olla_dmr_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_olla_dmr_main_conf_t  *omcf = conf;
 
     ngx_conf_init_size_value(omcf->zone_size, 1024 * 1024);
+    ngx_conf_init_size_value(omcf->malloc_keep,
+                             NGX_OLLA_DMR_MALLOC_KEEP_DEFAULT);
 
     if (omcf->zone_size < 64 * 1024) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
@@ -894,6 +911,8 @@ ngx_olla_dmr_init_module(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_olla_dmr_init_process(ngx_cycle_t *cycle)
 {
+    ngx_olla_dmr_malloc_keep(cycle);
+
     if (ngx_olla_dmr_queue_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -908,3 +927,104 @@ ngx_olla_dmr_exit_process(ngx_cycle_t *cycle)
     ngx_olla_dmr_health_exit_process(cycle);
 }
 
+
+/*
+ * olla_malloc_keep SIZE | off: a worker's heap keeps up to SIZE of freed
+ * memory for the next requests, and blocks up to a quarter of SIZE come
+ * from it.  With glibc's defaults a block above its mmap threshold (128k
+ * at first, raised as such blocks are freed) is a fresh mapping each time,
+ * and the heap goes back to the kernel as soon as twice that threshold is
+ * free at its top: requests that read a body of hundreds of kilobytes,
+ * parse it and write a new one (translation) paid for every page of those
+ * blocks in page faults, each time (BENCHMARKS.md).
+ */
+
+static char *
+ngx_olla_dmr_malloc_keep_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_olla_dmr_main_conf_t  *omcf = conf;
+
+    ssize_t     size;
+    ngx_str_t  *value;
+
+    if (omcf->malloc_keep != NGX_CONF_UNSET_SIZE) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcasecmp(value[1].data, (u_char *) "off") == 0) {
+        omcf->malloc_keep = 0;
+        return NGX_CONF_OK;
+    }
+
+    size = ngx_parse_size(&value[1]);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid size \"%V\" in \"olla_malloc_keep\", "
+                           "a size such as 32m or \"off\" is expected",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < NGX_OLLA_DMR_MALLOC_KEEP_MIN
+        || size > NGX_OLLA_DMR_MALLOC_KEEP_MAX)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"olla_malloc_keep\" size \"%V\" is out of "
+                           "range: from 512k to 128m, or \"off\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    omcf->malloc_keep = (size_t) size;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_olla_dmr_malloc_keep(ngx_cycle_t *cycle)
+{
+    size_t                     keep;
+    ngx_olla_dmr_main_conf_t  *omcf;
+
+    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_olla_dmr_module);
+
+    if (omcf == NULL || omcf->malloc_keep == 0
+        || (omcf->upstreams.nelts == 0 && !omcf->route_used))
+    {
+        /* off, or the module is loaded and not used */
+        return;
+    }
+
+    keep = omcf->malloc_keep;
+
+#if (defined __GLIBC__ && defined M_MMAP_THRESHOLD && defined M_TRIM_THRESHOLD)
+
+    /* setting either ends glibc's own adjustment of both: set both */
+
+    if (mallopt(M_MMAP_THRESHOLD, (int) (keep / 4)) == 0
+        || mallopt(M_TRIM_THRESHOLD, (int) keep) == 0)
+    {
+        /* an allocator in glibc's place (AddressSanitizer's, valgrind's) */
+        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                      "olla_malloc_keep %uz: the allocator refused it, "
+                      "its defaults stay", keep);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, cycle->log, 0,
+                  "olla_malloc_keep %uz: the heap keeps up to that much "
+                  "freed, blocks up to %uz come from it", keep, keep / 4);
+
+#else
+
+    ngx_log_error(NGX_LOG_INFO, cycle->log, 0,
+                  "olla_malloc_keep %uz: not glibc, the C library's "
+                  "defaults stay", keep);
+
+#endif
+}

@@ -361,6 +361,15 @@ typedef struct {
 #define NGX_OLLA_DMR_FACTS           16
 
 
+/*
+ * olla_malloc_keep: the default; the range (a quarter of it is glibc's
+ * mmap threshold: its default at least, its largest at most)
+ */
+#define NGX_OLLA_DMR_MALLOC_KEEP_DEFAULT  (32 * 1024 * 1024)
+#define NGX_OLLA_DMR_MALLOC_KEEP_MIN      (512 * 1024)
+#define NGX_OLLA_DMR_MALLOC_KEEP_MAX      (128 * 1024 * 1024)
+
+
 typedef struct ngx_olla_dmr_main_conf_s  ngx_olla_dmr_main_conf_t;
 
 /* a part of the zone's layout another file owns (the wait queues) */
@@ -378,6 +387,7 @@ struct ngx_olla_dmr_main_conf_s {
     ngx_uint_t                   override_line;
     olla_profile_set_t          *profiles;
     size_t                       zone_size;
+    size_t                       malloc_keep;  /* 0: off */
     ngx_shm_zone_t              *shm_zone;
     ngx_olla_dmr_zone_init_pt    queue_init_zone;  /* set by the module:
                                                     shm.c calls no glue

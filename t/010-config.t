@@ -18,6 +18,16 @@ our $NEW_PROXY = do {
     defined $a && ($a * 1000000 + $b * 1000 + $c) >= 1029007 ? 1 : 0;
 };
 
+# olla_malloc_keep's line in each worker: glibc takes the sizes; the
+# allocator of an AddressSanitizer build (make test-asan, its nginx is
+# tools/asan-nginx) refuses them
+our $KeepLine = sub {
+    my ($keep, $block) = @_;
+    return ($ENV{TEST_NGINX_BINARY} // '') =~ m{/asan-nginx$}
+        ? qr{\[notice\] .*olla_malloc_keep $keep: the allocator refused it, its defaults stay}
+        : qr{\[info\] .*olla_malloc_keep $keep: the heap keeps up to that much freed, blocks up to $block come from it};
+};
+
 no_shuffle();
 run_tests();
 
@@ -766,3 +776,127 @@ qr{"\*" stands alone in "olla_cors_origins": write "olla_cors_origins \*;" or li
 --- must_die
 --- error_log eval
 qr{invalid origin "chat\.example\.com" in "olla_cors_origins"}
+
+
+
+=== TEST 56: olla_malloc_keep: the default in each worker
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models { olla_endpoint http://127.0.0.1:1; }
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+    location = /t { return 200 "ok\n"; }
+--- request
+GET /t
+--- response_body
+ok
+--- error_log eval
+$main::KeepLine->(33554432, 8388608)
+--- no_error_log eval
+[$OllaTest::NoError, qr/\[warn\]/]
+
+
+
+=== TEST 57: olla_malloc_keep: a size
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    olla_malloc_keep 4m;
+    upstream models { olla_endpoint http://127.0.0.1:1; }
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+    location = /t { return 200 "ok\n"; }
+--- request
+GET /t
+--- response_body
+ok
+--- error_log eval
+$main::KeepLine->(4194304, 1048576)
+--- no_error_log eval
+[$OllaTest::NoError, qr/\[warn\]/, qr/olla_malloc_keep 33554432/]
+
+
+
+=== TEST 58: olla_malloc_keep off: glibc's defaults, nothing said
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    olla_malloc_keep off;
+    upstream models { olla_endpoint http://127.0.0.1:1; }
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+    location = /t { return 200 "ok\n"; }
+--- request
+GET /t
+--- response_body
+ok
+--- no_error_log eval
+[$OllaTest::NoError, qr/olla_malloc_keep/]
+
+
+
+=== TEST 59: olla_malloc_keep: nothing set when the module is loaded and not used
+--- http_config
+    olla_malloc_keep 4m;
+--- config
+    location = /t { return 200 "ok\n"; }
+--- request
+GET /t
+--- response_body
+ok
+--- no_error_log eval
+[$OllaTest::NoError, qr/olla_malloc_keep/]
+
+
+
+=== TEST 60: olla_malloc_keep: not a size
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    olla_malloc_keep lots;
+--- config
+--- must_die
+--- error_log eval
+qr{invalid size "lots" in "olla_malloc_keep", a size such as 32m or "off" is expected in \S+nginx\.conf:\d+}
+
+
+
+=== TEST 61: olla_malloc_keep: below the range
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    olla_malloc_keep 256k;
+--- config
+--- must_die
+--- error_log eval
+qr{"olla_malloc_keep" size "256k" is out of range: from 512k to 128m, or "off" in \S+nginx\.conf:\d+}
+
+
+
+=== TEST 62: olla_malloc_keep: above the range
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    olla_malloc_keep 129m;
+--- config
+--- must_die
+--- error_log eval
+qr{"olla_malloc_keep" size "129m" is out of range: from 512k to 128m, or "off" in \S+nginx\.conf:\d+}
+
+
+
+=== TEST 63: olla_malloc_keep: given twice
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    olla_malloc_keep 4m;
+    olla_malloc_keep off;
+--- config
+--- must_die
+--- error_log eval
+qr{"olla_malloc_keep" directive is duplicate in \S+nginx\.conf:\d+}
+
+
+
+=== TEST 64: olla_malloc_keep: not in a server block
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+--- config
+    olla_malloc_keep 4m;
+--- must_die
+--- error_log eval
+qr{"olla_malloc_keep" directive is not allowed here in \S+nginx\.conf:\d+}
