@@ -930,8 +930,8 @@ ngx_olla_dmr_exit_process(ngx_cycle_t *cycle)
 
 /*
  * olla_malloc_keep SIZE | off: a worker's heap keeps up to SIZE of freed
- * memory for the next requests, and blocks up to a quarter of SIZE come
- * from it.  With glibc's defaults a block above its mmap threshold (128k
+ * memory for the next requests, and blocks up to a quarter of SIZE (32m
+ * at most) come from it.  With glibc's defaults a block above its mmap threshold (128k
  * at first, raised as such blocks are freed) is a fresh mapping each time,
  * and the heap goes back to the kernel as soon as twice that threshold is
  * free at its top: requests that read a body of hundreds of kilobytes,
@@ -964,7 +964,7 @@ ngx_olla_dmr_malloc_keep_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     if (size == NGX_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid size \"%V\" in \"olla_malloc_keep\", "
-                           "a size such as 32m or \"off\" is expected",
+                           "a size such as 128m or \"off\" is expected",
                            &value[1]);
         return NGX_CONF_ERROR;
     }
@@ -974,7 +974,7 @@ ngx_olla_dmr_malloc_keep_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"olla_malloc_keep\" size \"%V\" is out of "
-                           "range: from 512k to 128m, or \"off\"",
+                           "range: from 512k to 1g, or \"off\"",
                            &value[1]);
         return NGX_CONF_ERROR;
     }
@@ -988,7 +988,7 @@ ngx_olla_dmr_malloc_keep_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 static void
 ngx_olla_dmr_malloc_keep(ngx_cycle_t *cycle)
 {
-    size_t                     keep;
+    size_t                     keep, block;
     ngx_olla_dmr_main_conf_t  *omcf;
 
     omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_olla_dmr_module);
@@ -1001,12 +1001,13 @@ ngx_olla_dmr_malloc_keep(ngx_cycle_t *cycle)
     }
 
     keep = omcf->malloc_keep;
+    block = ngx_min(keep / 4, NGX_OLLA_DMR_MMAP_MAX);
 
 #if (defined __GLIBC__ && defined M_MMAP_THRESHOLD && defined M_TRIM_THRESHOLD)
 
     /* setting either ends glibc's own adjustment of both: set both */
 
-    if (mallopt(M_MMAP_THRESHOLD, (int) (keep / 4)) == 0
+    if (mallopt(M_MMAP_THRESHOLD, (int) block) == 0
         || mallopt(M_TRIM_THRESHOLD, (int) keep) == 0)
     {
         /* an allocator in glibc's place (AddressSanitizer's, valgrind's) */
@@ -1018,7 +1019,7 @@ ngx_olla_dmr_malloc_keep(ngx_cycle_t *cycle)
 
     ngx_log_error(NGX_LOG_INFO, cycle->log, 0,
                   "olla_malloc_keep %uz: the heap keeps up to that much "
-                  "freed, blocks up to %uz come from it", keep, keep / 4);
+                  "freed, blocks up to %uz come from it", keep, block);
 
 #else
 

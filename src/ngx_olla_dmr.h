@@ -362,12 +362,13 @@ typedef struct {
 
 
 /*
- * olla_malloc_keep: the default; the range (a quarter of it is glibc's
- * mmap threshold: its default at least, its largest at most)
+ * olla_malloc_keep: the default and the range; a quarter of it is glibc's
+ * mmap threshold, at most its largest (32m)
  */
-#define NGX_OLLA_DMR_MALLOC_KEEP_DEFAULT  (32 * 1024 * 1024)
+#define NGX_OLLA_DMR_MALLOC_KEEP_DEFAULT  (128 * 1024 * 1024)
 #define NGX_OLLA_DMR_MALLOC_KEEP_MIN      (512 * 1024)
-#define NGX_OLLA_DMR_MALLOC_KEEP_MAX      (128 * 1024 * 1024)
+#define NGX_OLLA_DMR_MMAP_MAX             (32 * 1024 * 1024)
+#define NGX_OLLA_DMR_MALLOC_KEEP_MAX      (1024 * 1024 * 1024)
 
 
 typedef struct ngx_olla_dmr_main_conf_s  ngx_olla_dmr_main_conf_t;

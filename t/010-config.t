@@ -791,7 +791,7 @@ GET /t
 --- response_body
 ok
 --- error_log eval
-$main::KeepLine->(33554432, 8388608)
+$main::KeepLine->(134217728, 33554432)
 --- no_error_log eval
 [$OllaTest::NoError, qr/\[warn\]/]
 
@@ -812,7 +812,7 @@ ok
 --- error_log eval
 $main::KeepLine->(4194304, 1048576)
 --- no_error_log eval
-[$OllaTest::NoError, qr/\[warn\]/, qr/olla_malloc_keep 33554432/]
+[$OllaTest::NoError, qr/\[warn\]/, qr/olla_malloc_keep 134217728/]
 
 
 
@@ -854,7 +854,7 @@ ok
 --- config
 --- must_die
 --- error_log eval
-qr{invalid size "lots" in "olla_malloc_keep", a size such as 32m or "off" is expected in \S+nginx\.conf:\d+}
+qr{invalid size "lots" in "olla_malloc_keep", a size such as 128m or "off" is expected in \S+nginx\.conf:\d+}
 
 
 
@@ -865,18 +865,18 @@ qr{invalid size "lots" in "olla_malloc_keep", a size such as 32m or "off" is exp
 --- config
 --- must_die
 --- error_log eval
-qr{"olla_malloc_keep" size "256k" is out of range: from 512k to 128m, or "off" in \S+nginx\.conf:\d+}
+qr{"olla_malloc_keep" size "256k" is out of range: from 512k to 1g, or "off" in \S+nginx\.conf:\d+}
 
 
 
 === TEST 62: olla_malloc_keep: above the range
 --- http_config
     olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
-    olla_malloc_keep 129m;
+    olla_malloc_keep 1025m;
 --- config
 --- must_die
 --- error_log eval
-qr{"olla_malloc_keep" size "129m" is out of range: from 512k to 128m, or "off" in \S+nginx\.conf:\d+}
+qr{"olla_malloc_keep" size "1025m" is out of range: from 512k to 1g, or "off" in \S+nginx\.conf:\d+}
 
 
 
@@ -900,3 +900,22 @@ qr{"olla_malloc_keep" directive is duplicate in \S+nginx\.conf:\d+}
 --- must_die
 --- error_log eval
 qr{"olla_malloc_keep" directive is not allowed here in \S+nginx\.conf:\d+}
+
+
+
+=== TEST 65: olla_malloc_keep: blocks from the heap up to glibc's largest mmap threshold
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    olla_malloc_keep 512m;
+    upstream models { olla_endpoint http://127.0.0.1:1; }
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; }
+    location = /t { return 200 "ok\n"; }
+--- request
+GET /t
+--- response_body
+ok
+--- error_log eval
+$main::KeepLine->(536870912, 33554432)
+--- no_error_log eval
+[$OllaTest::NoError, qr/\[warn\]/]
