@@ -29,13 +29,8 @@ run=$(ls -d "$out"/run.* 2>/dev/null | head -1)
 [ -n "$run" ] && [ -f "$run/olla/nginx.conf" ] || { echo "faults: run make bench first" >&2; exit 1; }
 [ -f "$run/bodies/$body.json" ] || { echo "faults: no body $body in $run/bodies" >&2; exit 2; }
 
-case $target in
-    plain)       name=plain; port=20100 ;;
-    dmr)         name=olla;  port=20103 ;;
-    passthrough) name=olla;  port=20103 ;;
-    translation) name=olla;  port=20153 ;;
-    *) echo "faults: unknown target $target" >&2; exit 2 ;;
-esac
+. "$here/target.sh"
+bench_target "$target" || { echo "faults: unknown target $target" >&2; exit 2; }
 case $target:$body in
     plain:oai*)  path=/engines/v1/chat/completions ;;
     plain:*)     path=/anthropic/v1/messages ;;

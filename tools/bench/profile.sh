@@ -32,13 +32,8 @@ if ! command -v perf >/dev/null; then
     $SUDO apt-get install -y -qq --no-install-recommends linux-perf >/dev/null
 fi
 
-case $target in
-    plain)       name=plain; port=20100 ;;
-    dmr)         name=olla;  port=20103 ;;
-    passthrough) name=olla;  port=20103 ;;
-    translation) name=olla;  port=20153 ;;
-    *) echo "profile: unknown target $target" >&2; exit 2 ;;
-esac
+. "$here/target.sh"
+bench_target "$target" || { echo "profile: unknown target $target" >&2; exit 2; }
 case $target in
     plain)       [ "$body" = stream ] && f=oai-stream || f=oai-$body
                  path=/engines/v1/chat/completions ;;
