@@ -931,12 +931,12 @@ ngx_olla_dmr_exit_process(ngx_cycle_t *cycle)
 /*
  * olla_malloc_keep SIZE | off: a worker's heap keeps up to SIZE of freed
  * memory for the next requests, and blocks up to a quarter of SIZE (32m
- * at most) come from it.  With glibc's defaults a block above its mmap threshold (128k
- * at first, raised as such blocks are freed) is a fresh mapping each time,
- * and the heap goes back to the kernel as soon as twice that threshold is
- * free at its top: requests that read a body of hundreds of kilobytes,
- * parse it and write a new one (translation) paid for every page of those
- * blocks in page faults, each time (BENCHMARKS.md).
+ * at most) come from it.  With glibc's defaults a block above its mmap
+ * threshold (128k at first, raised as such blocks are freed) is a fresh
+ * mapping, and the heap goes back to the kernel as soon as twice that
+ * threshold is free at its top: requests that read a body of hundreds of
+ * kilobytes, parse it and write a new one (translation) paid for every
+ * page of those blocks in page faults, each time (BENCHMARKS.md).
  */
 
 static char *
@@ -1010,7 +1010,7 @@ ngx_olla_dmr_malloc_keep(ngx_cycle_t *cycle)
     if (mallopt(M_MMAP_THRESHOLD, (int) block) == 0
         || mallopt(M_TRIM_THRESHOLD, (int) keep) == 0)
     {
-        /* an allocator in glibc's place (AddressSanitizer's, valgrind's) */
+        /* an allocator in glibc's place (AddressSanitizer's) */
         ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
                       "olla_malloc_keep %uz: the allocator refused it, "
                       "its defaults stay", keep);
