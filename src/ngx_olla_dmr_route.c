@@ -1683,8 +1683,10 @@ ngx_olla_dmr_count_locally(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ctx->xlat->count_tokens((char *) body.data, body.len, &tokens, err,
-                                sizeof(err))
+    /* the scan checked the body: its tools' schemas are skipped */
+
+    if (ctx->xlat->count_tokens((char *) body.data, body.len, ctx->scanned,
+                                &tokens, err, sizeof(err))
         != 0)
     {
         return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_INVALID_REQUEST, "%s", err);

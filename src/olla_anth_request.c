@@ -44,6 +44,8 @@ typedef struct {
 } olla_anth_req_t;
 
 
+static int olla_anth_count(const char *body, size_t len, unsigned checked,
+    long *tokens, char *err, size_t errlen);
 static int olla_anth_request(const char *body, size_t len, unsigned checked,
     char **out, size_t *outlen, olla_anth_info_t *info, char *err,
     size_t errlen);
@@ -872,11 +874,34 @@ int
 olla_anth_count_tokens(const char *body, size_t len, long *tokens,
     char *err, size_t errlen)
 {
+    return olla_anth_count(body, len, 0, tokens, err, errlen);
+}
+
+
+int
+olla_anth_count_tokens_checked(const char *body, size_t len, long *tokens,
+    char *err, size_t errlen)
+{
+    return olla_anth_count(body, len, 1, tokens, err, errlen);
+}
+
+
+/*
+ * checked: the routing scan read the body whole and found it valid, so
+ * the tools' schemas are skipped to their ends, not made into nodes
+ * (OLLA_JDOM_OPAQUE), as for a translation
+ */
+
+static int
+olla_anth_count(const char *body, size_t len, unsigned checked, long *tokens,
+    char *err, size_t errlen)
+{
     char                arena[OLLA_ANTH_ARENA];
     olla_jdom_doc_t     doc;
     const olla_jdom_t  *root;
 
     olla_jdom_init(&doc, arena, sizeof(arena));
+    doc.checked = checked;
 
     olla_anth_paths(&doc);
 

@@ -212,6 +212,16 @@ char *olla_anth_error_from_backend(int status, const char *body, size_t len,
 int olla_anth_count_tokens(const char *body, size_t len, long *tokens,
     char *err, size_t errlen);
 
+/*
+ * The same for a body olla_json_scan_feed() read whole and found valid:
+ * its strings are not checked again, the tools' schemas are skipped to
+ * their ends (as olla_anth_request_to_openai_checked() does).  The same
+ * count; on a body that is not valid JSON it may be wrong (never out of
+ * bounds).
+ */
+int olla_anth_count_tokens_checked(const char *body, size_t len,
+    long *tokens, char *err, size_t errlen);
+
 
 /*
  * Streaming: OpenAI SSE in, Anthropic SSE out.  Each complete Anthropic

@@ -50,6 +50,16 @@ olla_xlat_anth_request(const char *body, size_t len, unsigned checked,
 }
 
 
+static int
+olla_xlat_anth_count(const char *body, size_t len, unsigned checked,
+    long *tokens, char *err, size_t errlen)
+{
+    return checked ? olla_anth_count_tokens_checked(body, len, tokens, err,
+                                                    errlen)
+                   : olla_anth_count_tokens(body, len, tokens, err, errlen);
+}
+
+
 static char *
 olla_xlat_anth_error(int status, const char *message, const char *request_id,
     size_t *outlen)
@@ -99,7 +109,7 @@ const olla_xlat_t  olla_xlat_anthropic = {
     olla_xlat_anth_stream_feed,
     olla_xlat_anth_stream_finish,
     olla_xlat_anth_stream_free,
-    olla_anth_count_tokens,
+    olla_xlat_anth_count,
 };
 
 

@@ -66,9 +66,13 @@ typedef struct {
                                 void *data);
     void       (*stream_free)(void *st);
 
-    /* a local token count of a request, or NULL when the API has none */
-    int        (*count_tokens)(const char *body, size_t len, long *tokens,
-                               char *err, size_t errlen);
+    /*
+     * a local token count of a request, or NULL when the API has none;
+     * checked as for request
+     */
+    int        (*count_tokens)(const char *body, size_t len,
+                               unsigned checked, long *tokens, char *err,
+                               size_t errlen);
 } olla_xlat_t;
 
 

@@ -553,3 +553,38 @@ X-Mock-Replay: t/data/anthropic/completion.json
 --- response_body_like: "type":"message"
 --- no_error_log
 [error]
+
+
+
+=== TEST 27: count_tokens counted locally skips the tools' schemas to their ends (the scan read the body), yet counts them as jansson writes them and refuses what the JSON reader refuses in them
+--- init
+my $pre = '{"model":"ai/smollm2",';
+my $msgs = '"messages":[{"role":"user","content":"hi"}]}';
+# name 6 + description 14 + the schema's compact, sorted dump 58 + user 2: 80 bytes, 20 tokens
+for my $schema ('{"type":"object","properties":{"query":{"type":"string"}}}',
+                "{ \"properties\" : {\"query\": {\"type\":\n \"string\"}},\t\"type\": \"object\" }",
+                '{"type":"\\u006fbject","properties":{"query":{"type":"string"}}}') {
+    my $r = OllaTest::http(POST => '/tr/anthropic/v1/messages/count_tokens',
+                           body => $pre . '"tools":[{"name":"search","description":"Search the web","input_schema":' . $schema . '}],' . $msgs);
+    Test::More::is($r->{status}, 200, 'counted: ' . $schema);
+    Test::More::is($r->{body}, "{\"input_tokens\":20}\n", 'the same count, however the schema is written');
+}
+my @bad = (
+    [ '{"type":"object","maximum":99999999999999999999}', qr/request body is not valid JSON: .*integer/ ],
+    [ '{"type":"object","x":1e999}', qr/request body is not valid JSON: .*real/ ],
+    [ '{"a\\u0000":1}', qr/request body is not valid JSON: .*NUL/ ],
+);
+for my $c (@bad) {
+    my $r = OllaTest::http(POST => '/tr/anthropic/v1/messages/count_tokens',
+                           body => $pre . '"tools":[{"name":"t","input_schema":' . $c->[0] . '}],' . $msgs);
+    Test::More::is($r->{status}, 400, 'refused: ' . $c->[0]);
+    Test::More::like($r->{body}, qr/^\{"type":"error","error":\{"type":"invalid_request_error","message":"/, 'in the Anthropic shape');
+    Test::More::like($r->{body}, $c->[1], 'saying why') or Test::More::diag($r->{body});
+}
+--- request eval
+"POST /tr/anthropic/v1/messages/count_tokens\n$main::msg"
+--- response_headers
+X-Olla-Mode: translation
+--- response_body_like: ^\{"input_tokens":\d+\}$
+--- no_error_log
+[error]

@@ -203,6 +203,40 @@ check_checked(const char *body, size_t size, int rc, const char *out,
 }
 
 
+/* the same for count_tokens: the same verdict, count and message */
+
+static void
+check_count_checked(const char *body, size_t size, int rc, long tokens,
+    const char *err)
+{
+    int                rc2;
+    long               tokens2;
+    char               err2[OLLA_ANTH_ERRLEN];
+    olla_json_scan_t   scan;
+
+    olla_json_scan_init(&scan, NULL, 0, 0);
+
+    if (olla_json_scan_feed(&scan, body, size) != OLLA_JSON_OK
+        || olla_json_scan_end(&scan) != OLLA_JSON_OK)
+    {
+        return;
+    }
+
+    err2[0] = '\0';
+    tokens2 = -1;
+    rc2 = olla_anth_count_tokens_checked(body, size, &tokens2, err2,
+                                         sizeof(err2));
+    CHECK(rc2 == rc);
+
+    if (rc != 0) {
+        CHECK(strcmp(err2, err) == 0);
+        return;
+    }
+
+    CHECK(tokens2 == tokens);
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -269,6 +303,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 0) {
         CHECK(tokens >= 1);
     }
+
+    check_count_checked(body, size, rc, tokens, err);
 
     /* response */
 

@@ -18,6 +18,9 @@
  *   anth    olla_anth_request_to_openai() (Anthropic bodies: anth-*);
  *   anth/chk  olla_anth_request_to_openai_checked() (what the glue calls
  *           for a body its scan found valid).
+ *   count   olla_anth_count_tokens() (Anthropic bodies);
+ *   count/chk  olla_anth_count_tokens_checked() (what the glue calls for
+ *           /v1/messages/count_tokens counted locally).
  *
  * The bodies are those of `make bench` (tools/bench/genbodies.pl DIR).
  */
@@ -181,6 +184,25 @@ anth(void)
 }
 
 
+static void
+count(void)
+{
+    long  tokens;
+    char  err[OLLA_ANTH_ERRLEN];
+
+    if ((checked ? olla_anth_count_tokens_checked
+                 : olla_anth_count_tokens)(body, body_len, &tokens, err,
+                                           sizeof(err))
+        != 0)
+    {
+        fprintf(stderr, "count: %s\n", err);
+        exit(1);
+    }
+
+    sink += (size_t) tokens;
+}
+
+
 /* the best of 5 runs of as many calls as fill about 0.1 s */
 
 static void
@@ -259,6 +281,13 @@ main(int argc, char **argv)
                     checked = 1;
                     anth();
 
+                } else if (strcmp(c, "count") == 0) {
+                    count();
+
+                } else if (strcmp(c, "count/chk") == 0) {
+                    checked = 1;
+                    count();
+
                 } else {
                     anth();
                 }
@@ -287,7 +316,9 @@ main(int argc, char **argv)
             measure(base, "anth", anth);
             checked = 1;
             measure(base, "anth/chk", anth);
+            measure(base, "count/chk", count);
             checked = 0;
+            measure(base, "count", count);
         }
     }
 

@@ -736,7 +736,7 @@ expect_req_decoded(const char *in, const char *want)
 static void
 test_req_escapes(void **state)
 {
-    long               n1, n2;
+    long               n1, n2, n3;
     char              *out, err[OLLA_ANTH_ERRLEN], body[512];
     size_t             i, k;
     json_t            *g, *v;
@@ -834,6 +834,9 @@ test_req_escapes(void **state)
             assert_int_equal(olla_anth_count_tokens(body, strlen(body),
                                                     k ? &n2 : &n1, err,
                                                     sizeof(err)), 0);
+            assert_int_equal(olla_anth_count_tokens_checked(body,
+                                 strlen(body), &n3, err, sizeof(err)), 0);
+            assert_int_equal(n3, k ? n2 : n1);
         }
 
         assert_int_equal(n1, n2);
@@ -1863,21 +1866,36 @@ test_req_claude_code(void **state)
 /* ------------------------------------------------------------ count_tokens */
 
 
+/*
+ * the count, which is the same for the body taken as checked (what the
+ * glue asks for a body its scan found valid: every body here is valid)
+ */
+
 static long
 count(const char *in)
 {
     int     rc;
-    long    n;
+    long    n, c;
     char    err[OLLA_ANTH_ERRLEN];
 
     in = Q(in);
     n = -1;
+    c = -2;
 
     rc = olla_anth_count_tokens(in, strlen(in), &n, err, sizeof(err));
     if (rc != 0) {
         print_error("count_tokens failed: %s\n", err);
         fail();
     }
+
+    rc = olla_anth_count_tokens_checked(in, strlen(in), &c, err,
+                                        sizeof(err));
+    if (rc != 0) {
+        print_error("count_tokens (checked) failed: %s\n", err);
+        fail();
+    }
+
+    assert_int_equal(c, n);
 
     return n;
 }
