@@ -180,6 +180,13 @@ static ngx_command_t  ngx_olla_dmr_commands[] = {
       offsetof(ngx_olla_dmr_loc_conf_t, max_message_size),
       &ngx_olla_dmr_message_size_post },
 
+    { ngx_string("olla_body_memory"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_olla_dmr_body_memory_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("olla_forward_credentials"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -460,6 +467,7 @@ ngx_olla_dmr_create_loc_conf(ngx_conf_t *cf)
     olcf->passthrough = NGX_CONF_UNSET;
     olcf->translation = NGX_CONF_UNSET;
     olcf->max_message_size = NGX_CONF_UNSET_SIZE;
+    olcf->body_memory = NGX_CONF_UNSET_SIZE;
     olcf->forward_credentials = NGX_CONF_UNSET;
     olcf->api_keys = NGX_CONF_UNSET_PTR;
     olcf->cors = NGX_CONF_UNSET_PTR;
@@ -507,6 +515,8 @@ ngx_olla_dmr_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->translation, prev->translation, 1);
     ngx_conf_merge_size_value(conf->max_message_size, prev->max_message_size,
                               10 * 1024 * 1024);
+    ngx_conf_merge_size_value(conf->body_memory, prev->body_memory,
+                              NGX_OLLA_DMR_BODY_MEMORY);
     ngx_conf_merge_value(conf->forward_credentials,
                          prev->forward_credentials, 0);
     ngx_conf_merge_ptr_value(conf->api_keys, prev->api_keys, NULL);
@@ -974,7 +984,7 @@ ngx_olla_dmr_malloc_keep_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"olla_malloc_keep\" size \"%V\" is out of "
-                           "range: from 512k to 1g, or \"off\"",
+                           "range: from 512k to 1024m, or \"off\"",
                            &value[1]);
         return NGX_CONF_ERROR;
     }

@@ -32,6 +32,11 @@
 
 #define NGX_OLLA_DMR_VERSION          "0.1.0"
 
+/* olla_body_memory's default, and its range */
+#define NGX_OLLA_DMR_BODY_MEMORY      (8 * 1024 * 1024)
+#define NGX_OLLA_DMR_BODY_MEMORY_MIN  1024
+#define NGX_OLLA_DMR_BODY_MEMORY_MAX  (1024 * 1024 * 1024)
+
 #define NGX_OLLA_DMR_CB_CLOSED        0
 #define NGX_OLLA_DMR_CB_OPEN          1
 
@@ -465,6 +470,7 @@ typedef struct {
     ngx_flag_t                   passthrough;
     ngx_flag_t                   translation;
     size_t                       max_message_size;
+    size_t                       body_memory;  /* olla_body_memory, 0: off */
     ngx_flag_t                   forward_credentials;
     olla_keys_t                 *api_keys;     /* NULL: off */
     ngx_msec_t                   stream_idle_timeout; /* UNSET: profile's,
@@ -623,6 +629,8 @@ extern ngx_module_t  ngx_olla_dmr_module;
 
 /* ngx_olla_dmr_route.c */
 ngx_int_t ngx_olla_dmr_route_handler(ngx_http_request_t *r);
+char *ngx_olla_dmr_body_memory_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* ngx_olla_dmr_filter.c */
 ngx_int_t ngx_olla_dmr_filter_init(ngx_conf_t *cf);

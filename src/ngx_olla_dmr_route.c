@@ -138,6 +138,8 @@ static ngx_int_t ngx_olla_dmr_route_proxy(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx);
 static ngx_int_t ngx_olla_dmr_scan_body(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx, olla_json_scan_t *scan);
+static ngx_int_t ngx_olla_dmr_body_to_memory(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx, ngx_str_t *body);
 static ngx_int_t ngx_olla_dmr_body_bytes(ngx_http_request_t *r,
     ngx_str_t *body);
 static void ngx_olla_dmr_free(void *data);
@@ -1818,8 +1820,29 @@ ngx_olla_dmr_scan_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     off_t         pos;
     size_t        size;
     ssize_t       n;
+    ngx_int_t     rc;
+    ngx_str_t     body;
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
+
+    /* a temp file within olla_body_memory: read into memory, scanned there */
+
+    rc = ngx_olla_dmr_body_to_memory(r, ctx, &body);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        if (olla_json_scan_feed(scan, (char *) body.data, body.len)
+            != OLLA_JSON_OK
+            || olla_json_scan_end(scan) != OLLA_JSON_OK)
+        {
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
 
     buf = NULL;
 
@@ -1863,6 +1886,152 @@ ngx_olla_dmr_scan_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * A body nginx wrote to its temp file (longer than client_body_buffer_size)
+ * and no longer than olla_body_memory is read back once, into memory, and
+ * becomes the request's body: the scan reads it there and the proxy sends
+ * it from there, in one write with the request's head.  Sent from the file,
+ * the head and the body go in separate writes on an upstream connection
+ * without TCP_NODELAY (nginx sets it only for unbuffered bodies), and the
+ * last segment waits for the backend's delayed ACK: about 40 ms a request
+ * (BENCHMARKS.md).  NGX_DECLINED: the body is not in a file, or is longer.
+ */
+
+static ngx_int_t
+ngx_olla_dmr_body_to_memory(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
+    ngx_str_t *body)
+{
+    u_char       *p, *d;
+    off_t         len, pos;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_uint_t    file;
+    ngx_chain_t  *cl;
+
+    if (ctx->olcf->body_memory == 0 || r->request_body == NULL) {
+        return NGX_DECLINED;
+    }
+
+    len = 0;
+    file = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            file = 1;
+            len += b->file_last - b->file_pos;
+
+        } else {
+            len += b->last - b->pos;
+        }
+    }
+
+    if (!file || len > (off_t) ctx->olcf->body_memory) {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_pnalloc(r->pool, (size_t) len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    d = p;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (!b->in_file) {
+            d = ngx_cpymem(d, b->pos, b->last - b->pos);
+            continue;
+        }
+
+        for (pos = b->file_pos; pos < b->file_last; pos += n) {
+            n = ngx_read_file(b->file, d, (size_t) (b->file_last - pos), pos);
+
+            if (n == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            if (n == 0) {
+                ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                              "olla: the request body's temp file \"%V\" "
+                              "ended at %O of %O bytes",
+                              &b->file->name, pos, b->file_last);
+                return NGX_ERROR;
+            }
+
+            d += n;
+        }
+    }
+
+    if (ngx_olla_dmr_replace_body(r, p, (size_t) len) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "olla: the request body (%O bytes, over "
+                  "client_body_buffer_size) was read from its temp file "
+                  "into memory and is sent from there (olla_body_memory)",
+                  len);
+
+    body->data = p;
+    body->len = (size_t) len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * olla_body_memory SIZE | off: how long a body in a temp file may be to be
+ * read into memory and sent from there (ngx_olla_dmr_body_to_memory())
+ */
+
+char *
+ngx_olla_dmr_body_memory_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_olla_dmr_loc_conf_t  *olcf = conf;
+
+    ssize_t     size;
+    ngx_str_t  *value;
+
+    if (olcf->body_memory != NGX_CONF_UNSET_SIZE) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcasecmp(value[1].data, (u_char *) "off") == 0) {
+        olcf->body_memory = 0;
+        return NGX_CONF_OK;
+    }
+
+    size = ngx_parse_size(&value[1]);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid size \"%V\" in \"olla_body_memory\", "
+                           "a size such as 8m or \"off\" is expected",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < NGX_OLLA_DMR_BODY_MEMORY_MIN
+        || size > NGX_OLLA_DMR_BODY_MEMORY_MAX)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"olla_body_memory\" size \"%V\" is out of "
+                           "range: from 1k to 1024m, or \"off\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    olcf->body_memory = (size_t) size;
+
+    return NGX_CONF_OK;
 }
 
 

@@ -865,7 +865,7 @@ qr{invalid size "lots" in "olla_malloc_keep", a size such as 128m or "off" is ex
 --- config
 --- must_die
 --- error_log eval
-qr{"olla_malloc_keep" size "256k" is out of range: from 512k to 1g, or "off" in \S+nginx\.conf:\d+}
+qr{"olla_malloc_keep" size "256k" is out of range: from 512k to 1024m, or "off" in \S+nginx\.conf:\d+}
 
 
 
@@ -876,7 +876,7 @@ qr{"olla_malloc_keep" size "256k" is out of range: from 512k to 1g, or "off" in 
 --- config
 --- must_die
 --- error_log eval
-qr{"olla_malloc_keep" size "1025m" is out of range: from 512k to 1g, or "off" in \S+nginx\.conf:\d+}
+qr{"olla_malloc_keep" size "1025m" is out of range: from 512k to 1024m, or "off" in \S+nginx\.conf:\d+}
 
 
 
@@ -919,3 +919,77 @@ ok
 $main::KeepLine->(536870912, 33554432)
 --- no_error_log eval
 [$OllaTest::NoError, qr/\[warn\]/]
+
+
+
+=== TEST 66: olla_body_memory: a size or off, in http, server and location
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    olla_body_memory 2m;
+    upstream models { olla_endpoint http://127.0.0.1:1; }
+--- config
+    olla_body_memory off;
+    location /olla/ { olla_body_memory 64K; olla_route models; proxy_pass http://models; }
+    location /olla2/ { olla_route models; proxy_pass http://models; }
+    location = /t { return 200 "ok\n"; }
+--- request
+GET /t
+--- response_body
+ok
+--- no_error_log eval
+[$OllaTest::NoError, qr/\[warn\]/]
+
+
+
+=== TEST 67: olla_body_memory: not a size
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+--- config
+    location /olla/ { olla_body_memory lots; }
+--- must_die
+--- error_log eval
+qr{invalid size "lots" in "olla_body_memory", a size such as 8m or "off" is expected in \S+nginx\.conf:\d+}
+
+
+
+=== TEST 68: olla_body_memory: below the range
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    olla_body_memory 512;
+--- config
+--- must_die
+--- error_log eval
+qr{"olla_body_memory" size "512" is out of range: from 1k to 1024m, or "off" in \S+nginx\.conf:\d+}
+
+
+
+=== TEST 69: olla_body_memory: above the range
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+--- config
+    olla_body_memory 1025m;
+--- must_die
+--- error_log eval
+qr{"olla_body_memory" size "1025m" is out of range: from 1k to 1024m, or "off" in \S+nginx\.conf:\d+}
+
+
+
+=== TEST 70: olla_body_memory: given twice in one block
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+--- config
+    location /olla/ { olla_body_memory 1m; olla_body_memory off; }
+--- must_die
+--- error_log eval
+qr{"olla_body_memory" directive is duplicate in \S+nginx\.conf:\d+}
+
+
+
+=== TEST 71: olla_body_memory: one value
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+--- config
+    location /olla/ { olla_body_memory 1m 2m; }
+--- must_die
+--- error_log eval
+qr{invalid number of arguments in "olla_body_memory" directive in \S+nginx\.conf:\d+}

@@ -560,3 +560,91 @@ GET /olla/dmr/engines/v1/chat/completions
 [qr{"uri":"/engines/v1/chat/completions"}, qr{"uri":"/engines/v1/completions"}]
 --- no_error_log
 [error]
+
+
+
+=== TEST 34: a body in a temp file within olla_body_memory (8m by default) is read into memory once and sent from there, byte for byte
+--- config
+    client_body_buffer_size 1k;
+    location /olla/ { olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
+--- request eval
+"POST /olla/dmr/engines/v1/chat/completions\n" . '{"model":"ai/smollm2","messages":[{"role":"user","content":"' . ("x\\u00e9y \\\"q\\\" " x 5000) . '"}]}'
+--- response_body_like eval
+use Digest::SHA qw(sha256_hex);
+my $body = '{"model":"ai/smollm2","messages":[{"role":"user","content":"' . ("x\\u00e9y \\\"q\\\" " x 5000) . '"}]}';
+my $sha = sha256_hex($body);
+my $len = length $body;
+qr{(?=.*"body_length":$len\b)(?=.*"body_sha256":"$sha")(?=.*"mock":"dmr-a")}s
+--- error_log eval
+qr{\[info\] .*olla: the request body \(75064 bytes, over client_body_buffer_size\) was read from its temp file into memory and is sent from there \(olla_body_memory\)}
+--- no_error_log
+[error]
+
+
+
+=== TEST 35: olla_body_memory off (here in the server, for its locations): the body is sent from its temp file, byte for byte
+--- config
+    client_body_buffer_size 1k;
+    olla_body_memory off;
+    location /olla/ { olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
+--- request eval
+"POST /olla/dmr/engines/v1/chat/completions\n" . '{"model":"ai/smollm2","messages":[{"role":"user","content":"' . ("x\\u00e9y \\\"q\\\" " x 5000) . '"}]}'
+--- response_body_like eval
+use Digest::SHA qw(sha256_hex);
+my $body = '{"model":"ai/smollm2","messages":[{"role":"user","content":"' . ("x\\u00e9y \\\"q\\\" " x 5000) . '"}]}';
+my $sha = sha256_hex($body);
+my $len = length $body;
+qr{(?=.*"body_length":$len\b)(?=.*"body_sha256":"$sha")(?=.*"mock":"dmr-a")}s
+--- no_error_log eval
+[qr/\[error\]/, qr/read from its temp file into memory/]
+
+
+
+=== TEST 36: a body in a temp file longer than olla_body_memory is sent from the file, byte for byte
+--- config
+    client_body_buffer_size 1k;
+    location /olla/ { olla_body_memory 64k; olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
+--- request eval
+"POST /olla/dmr/engines/v1/chat/completions\n" . '{"model":"ai/smollm2","messages":[{"role":"user","content":"' . ("x\\u00e9y \\\"q\\\" " x 5000) . '"}]}'
+--- response_body_like eval
+use Digest::SHA qw(sha256_hex);
+my $body = '{"model":"ai/smollm2","messages":[{"role":"user","content":"' . ("x\\u00e9y \\\"q\\\" " x 5000) . '"}]}';
+my $sha = sha256_hex($body);
+my $len = length $body;
+qr{(?=.*"body_length":$len\b)(?=.*"body_sha256":"$sha")(?=.*"mock":"dmr-a")}s
+--- no_error_log eval
+[qr/\[error\]/, qr/read from its temp file into memory/]
+
+
+
+=== TEST 37: a body in a temp file no longer than olla_body_memory (64k here) is read into memory, byte for byte
+--- config
+    client_body_buffer_size 1k;
+    location /olla/ { olla_body_memory 64k; olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
+--- request eval
+"POST /olla/dmr/engines/v1/chat/completions\n" . '{"model":"ai/smollm2","messages":[{"role":"user","content":"' . ("x\\u00e9y \\\"q\\\" " x 4000) . '"}]}'
+--- response_body_like eval
+use Digest::SHA qw(sha256_hex);
+my $body = '{"model":"ai/smollm2","messages":[{"role":"user","content":"' . ("x\\u00e9y \\\"q\\\" " x 4000) . '"}]}';
+my $sha = sha256_hex($body);
+my $len = length $body;
+qr{(?=.*"body_length":$len\b)(?=.*"body_sha256":"$sha")(?=.*"mock":"dmr-a")}s
+--- error_log eval
+qr{olla: the request body \(60064 bytes, over client_body_buffer_size\) was read from its temp file into memory}
+--- no_error_log
+[error]
+
+
+
+=== TEST 38: invalid JSON in a body read from its temp file into memory: the same 400 as from memory, with the byte
+--- config
+    client_body_buffer_size 1k;
+    location /olla/ { olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
+--- request eval
+"POST /olla/dmr/engines/v1/chat/completions\n" . '{"model":"ai/smollm2","messages":[{"role":"user","content":"' . ("x" x 5000) . '"}],}'
+--- error_code: 400
+--- response_body_like: ^\{"error":\{"message":"request body is not valid JSON: [^"]+ \(at byte 5064\)","type":"invalid_request_error"
+--- error_log
+read from its temp file into memory
+--- no_error_log
+[error]
