@@ -53,9 +53,30 @@ static ngx_int_t ngx_olla_dmr_init_ssl(ngx_conf_t *cf,
 static ngx_int_t ngx_olla_dmr_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_olla_dmr_init_process(ngx_cycle_t *cycle);
 static void ngx_olla_dmr_exit_process(ngx_cycle_t *cycle);
-static char *ngx_olla_dmr_malloc_keep_directive(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
+static char *ngx_olla_dmr_size_or_off(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static void ngx_olla_dmr_malloc_keep(ngx_cycle_t *cycle);
+
+
+/* a "size | off" directive: its range, as said in its messages */
+
+typedef struct {
+    size_t       min;
+    size_t       max;
+    const char  *range;
+    const char  *example;
+} ngx_olla_dmr_size_range_t;
+
+
+static ngx_olla_dmr_size_range_t  ngx_olla_dmr_malloc_keep_range = {
+    NGX_OLLA_DMR_MALLOC_KEEP_MIN, NGX_OLLA_DMR_MALLOC_KEEP_MAX,
+    "from 512k to 1024m", "128m"
+};
+
+static ngx_olla_dmr_size_range_t  ngx_olla_dmr_body_memory_range = {
+    NGX_OLLA_DMR_BODY_MEMORY_MIN, NGX_OLLA_DMR_BODY_MEMORY_MAX,
+    "from 1k to 1024m", "8m"
+};
 
 
 static char *ngx_olla_dmr_check_message_size(ngx_conf_t *cf, void *post,
@@ -91,10 +112,10 @@ static ngx_command_t  ngx_olla_dmr_commands[] = {
 
     { ngx_string("olla_malloc_keep"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_olla_dmr_malloc_keep_directive,
+      ngx_olla_dmr_size_or_off,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_olla_dmr_main_conf_t, malloc_keep),
+      &ngx_olla_dmr_malloc_keep_range },
 
     { ngx_string("olla_endpoint"),
       NGX_HTTP_UPS_CONF|NGX_CONF_1MORE,
@@ -182,10 +203,10 @@ static ngx_command_t  ngx_olla_dmr_commands[] = {
 
     { ngx_string("olla_body_memory"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_olla_dmr_body_memory_directive,
+      ngx_olla_dmr_size_or_off,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_olla_dmr_loc_conf_t, body_memory),
+      &ngx_olla_dmr_body_memory_range },
 
     { ngx_string("olla_forward_credentials"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
@@ -939,6 +960,58 @@ ngx_olla_dmr_exit_process(ngx_cycle_t *cycle)
 
 
 /*
+ * "olla_malloc_keep" and "olla_body_memory": a size within the command's
+ * range (cmd->post), or off (0)
+ */
+
+static char *
+ngx_olla_dmr_size_or_off(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    size_t                     *sp;
+    ssize_t                     size;
+    ngx_str_t                  *value;
+    ngx_olla_dmr_size_range_t  *range;
+
+    sp = (size_t *) (p + cmd->offset);
+    range = cmd->post;
+
+    if (*sp != NGX_CONF_UNSET_SIZE) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcasecmp(value[1].data, (u_char *) "off") == 0) {
+        *sp = 0;
+        return NGX_CONF_OK;
+    }
+
+    size = ngx_parse_size(&value[1]);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid size \"%V\" in \"%V\", a size such as "
+                           "%s or \"off\" is expected",
+                           &value[1], &cmd->name, range->example);
+        return NGX_CONF_ERROR;
+    }
+
+    if ((size_t) size < range->min || (size_t) size > range->max) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" size \"%V\" is out of range: %s, or "
+                           "\"off\"", &cmd->name, &value[1], range->range);
+        return NGX_CONF_ERROR;
+    }
+
+    *sp = (size_t) size;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
  * olla_malloc_keep SIZE | off: a worker's heap keeps up to SIZE of freed
  * memory for the next requests, and blocks up to a quarter of SIZE (32m
  * at most) come from it.  With glibc's defaults a block above its mmap
@@ -948,52 +1021,6 @@ ngx_olla_dmr_exit_process(ngx_cycle_t *cycle)
  * kilobytes, parse it and write a new one (translation) paid for every
  * page of those blocks in page faults, each time (BENCHMARKS.md).
  */
-
-static char *
-ngx_olla_dmr_malloc_keep_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_olla_dmr_main_conf_t  *omcf = conf;
-
-    ssize_t     size;
-    ngx_str_t  *value;
-
-    if (omcf->malloc_keep != NGX_CONF_UNSET_SIZE) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (ngx_strcasecmp(value[1].data, (u_char *) "off") == 0) {
-        omcf->malloc_keep = 0;
-        return NGX_CONF_OK;
-    }
-
-    size = ngx_parse_size(&value[1]);
-
-    if (size == NGX_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid size \"%V\" in \"olla_malloc_keep\", "
-                           "a size such as 128m or \"off\" is expected",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (size < NGX_OLLA_DMR_MALLOC_KEEP_MIN
-        || size > NGX_OLLA_DMR_MALLOC_KEEP_MAX)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"olla_malloc_keep\" size \"%V\" is out of "
-                           "range: from 512k to 1024m, or \"off\"",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    omcf->malloc_keep = (size_t) size;
-
-    return NGX_CONF_OK;
-}
-
 
 static void
 ngx_olla_dmr_malloc_keep(ngx_cycle_t *cycle)

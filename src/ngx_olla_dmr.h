@@ -629,8 +629,6 @@ extern ngx_module_t  ngx_olla_dmr_module;
 
 /* ngx_olla_dmr_route.c */
 ngx_int_t ngx_olla_dmr_route_handler(ngx_http_request_t *r);
-char *ngx_olla_dmr_body_memory_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 
 /* ngx_olla_dmr_filter.c */
 ngx_int_t ngx_olla_dmr_filter_init(ngx_conf_t *cf);

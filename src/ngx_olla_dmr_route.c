@@ -1986,56 +1986,6 @@ ngx_olla_dmr_body_to_memory(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
 
 
 /*
- * olla_body_memory SIZE | off: how long a body in a temp file may be to be
- * read into memory and sent from there (ngx_olla_dmr_body_to_memory())
- */
-
-char *
-ngx_olla_dmr_body_memory_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_olla_dmr_loc_conf_t  *olcf = conf;
-
-    ssize_t     size;
-    ngx_str_t  *value;
-
-    if (olcf->body_memory != NGX_CONF_UNSET_SIZE) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (ngx_strcasecmp(value[1].data, (u_char *) "off") == 0) {
-        olcf->body_memory = 0;
-        return NGX_CONF_OK;
-    }
-
-    size = ngx_parse_size(&value[1]);
-
-    if (size == NGX_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid size \"%V\" in \"olla_body_memory\", "
-                           "a size such as 8m or \"off\" is expected",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (size < NGX_OLLA_DMR_BODY_MEMORY_MIN
-        || size > NGX_OLLA_DMR_BODY_MEMORY_MAX)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"olla_body_memory\" size \"%V\" is out of "
-                           "range: from 1k to 1024m, or \"off\"", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    olcf->body_memory = (size_t) size;
-
-    return NGX_CONF_OK;
-}
-
-
-/*
  * The whole body as one piece of memory (the translators need it).  nginx
  * keeps a body read into memory as the part that came with the request
  * header (in r->header_in) followed by the parts read after it, which are

@@ -56,6 +56,21 @@ sub setup_lists {
 
 setup_lists();
 
+# a chat body of N runs of escapes and quotes (15 bytes each: 61 + 15 N + 4
+# in all), and the echo backend's account of receiving it byte for byte
+sub big_body {
+    my $n = shift;
+    return '{"model":"ai/smollm2","messages":[{"role":"user","content":"'
+           . ("x\\u00e9y \\\"q\\\" " x $n) . '"}]}';
+}
+
+sub echoed {
+    require Digest::SHA;
+    my $body = shift;
+    my ($sha, $len) = (Digest::SHA::sha256_hex($body), length $body);
+    return qr{(?=.*"body_length":$len\b)(?=.*"body_sha256":"$sha")(?=.*"mock":"dmr-a")}s;
+}
+
 run_tests();
 
 __DATA__
@@ -568,13 +583,9 @@ GET /olla/dmr/engines/v1/chat/completions
     client_body_buffer_size 1k;
     location /olla/ { olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
 --- request eval
-"POST /olla/dmr/engines/v1/chat/completions\n" . '{"model":"ai/smollm2","messages":[{"role":"user","content":"' . ("x\\u00e9y \\\"q\\\" " x 5000) . '"}]}'
+"POST /olla/dmr/engines/v1/chat/completions\n" . main::big_body(5000)
 --- response_body_like eval
-use Digest::SHA qw(sha256_hex);
-my $body = '{"model":"ai/smollm2","messages":[{"role":"user","content":"' . ("x\\u00e9y \\\"q\\\" " x 5000) . '"}]}';
-my $sha = sha256_hex($body);
-my $len = length $body;
-qr{(?=.*"body_length":$len\b)(?=.*"body_sha256":"$sha")(?=.*"mock":"dmr-a")}s
+main::echoed(main::big_body(5000))
 --- error_log eval
 qr{\[info\] .*olla: the request body \(75064 bytes, over client_body_buffer_size\) was read from its temp file into memory and is sent from there \(olla_body_memory\)}
 --- no_error_log
@@ -588,13 +599,9 @@ qr{\[info\] .*olla: the request body \(75064 bytes, over client_body_buffer_size
     olla_body_memory off;
     location /olla/ { olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
 --- request eval
-"POST /olla/dmr/engines/v1/chat/completions\n" . '{"model":"ai/smollm2","messages":[{"role":"user","content":"' . ("x\\u00e9y \\\"q\\\" " x 5000) . '"}]}'
+"POST /olla/dmr/engines/v1/chat/completions\n" . main::big_body(5000)
 --- response_body_like eval
-use Digest::SHA qw(sha256_hex);
-my $body = '{"model":"ai/smollm2","messages":[{"role":"user","content":"' . ("x\\u00e9y \\\"q\\\" " x 5000) . '"}]}';
-my $sha = sha256_hex($body);
-my $len = length $body;
-qr{(?=.*"body_length":$len\b)(?=.*"body_sha256":"$sha")(?=.*"mock":"dmr-a")}s
+main::echoed(main::big_body(5000))
 --- no_error_log eval
 [qr/\[error\]/, qr/read from its temp file into memory/]
 
@@ -605,13 +612,9 @@ qr{(?=.*"body_length":$len\b)(?=.*"body_sha256":"$sha")(?=.*"mock":"dmr-a")}s
     client_body_buffer_size 1k;
     location /olla/ { olla_body_memory 64k; olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
 --- request eval
-"POST /olla/dmr/engines/v1/chat/completions\n" . '{"model":"ai/smollm2","messages":[{"role":"user","content":"' . ("x\\u00e9y \\\"q\\\" " x 5000) . '"}]}'
+"POST /olla/dmr/engines/v1/chat/completions\n" . main::big_body(5000)
 --- response_body_like eval
-use Digest::SHA qw(sha256_hex);
-my $body = '{"model":"ai/smollm2","messages":[{"role":"user","content":"' . ("x\\u00e9y \\\"q\\\" " x 5000) . '"}]}';
-my $sha = sha256_hex($body);
-my $len = length $body;
-qr{(?=.*"body_length":$len\b)(?=.*"body_sha256":"$sha")(?=.*"mock":"dmr-a")}s
+main::echoed(main::big_body(5000))
 --- no_error_log eval
 [qr/\[error\]/, qr/read from its temp file into memory/]
 
@@ -622,13 +625,9 @@ qr{(?=.*"body_length":$len\b)(?=.*"body_sha256":"$sha")(?=.*"mock":"dmr-a")}s
     client_body_buffer_size 1k;
     location /olla/ { olla_body_memory 64k; olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
 --- request eval
-"POST /olla/dmr/engines/v1/chat/completions\n" . '{"model":"ai/smollm2","messages":[{"role":"user","content":"' . ("x\\u00e9y \\\"q\\\" " x 4000) . '"}]}'
+"POST /olla/dmr/engines/v1/chat/completions\n" . main::big_body(4000)
 --- response_body_like eval
-use Digest::SHA qw(sha256_hex);
-my $body = '{"model":"ai/smollm2","messages":[{"role":"user","content":"' . ("x\\u00e9y \\\"q\\\" " x 4000) . '"}]}';
-my $sha = sha256_hex($body);
-my $len = length $body;
-qr{(?=.*"body_length":$len\b)(?=.*"body_sha256":"$sha")(?=.*"mock":"dmr-a")}s
+main::echoed(main::big_body(4000))
 --- error_log eval
 qr{olla: the request body \(60064 bytes, over client_body_buffer_size\) was read from its temp file into memory}
 --- no_error_log

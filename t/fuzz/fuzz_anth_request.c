@@ -160,6 +160,20 @@ check_error_body(const char *p, size_t n, int status, int backend)
 }
 
 
+/* whether the routing scan finds the body valid JSON */
+
+static int
+scan_accepts(const char *body, size_t size)
+{
+    olla_json_scan_t  scan;
+
+    olla_json_scan_init(&scan, NULL, 0, 0);
+
+    return olla_json_scan_feed(&scan, body, size) == OLLA_JSON_OK
+           && olla_json_scan_end(&scan) == OLLA_JSON_OK;
+}
+
+
 /*
  * A body the routing scan finds valid goes to the translator "checked"
  * (its strings not checked again): the same verdict, output and info.
@@ -172,14 +186,9 @@ check_checked(const char *body, size_t size, int rc, const char *out,
     int                rc2;
     char               err2[OLLA_ANTH_ERRLEN], *out2;
     size_t             outlen2;
-    olla_json_scan_t   scan;
     olla_anth_info_t   info2;
 
-    olla_json_scan_init(&scan, NULL, 0, 0);
-
-    if (olla_json_scan_feed(&scan, body, size) != OLLA_JSON_OK
-        || olla_json_scan_end(&scan) != OLLA_JSON_OK)
-    {
+    if (!scan_accepts(body, size)) {
         return;
     }
 
@@ -212,13 +221,8 @@ check_count_checked(const char *body, size_t size, int rc, long tokens,
     int                rc2;
     long               tokens2;
     char               err2[OLLA_ANTH_ERRLEN];
-    olla_json_scan_t   scan;
 
-    olla_json_scan_init(&scan, NULL, 0, 0);
-
-    if (olla_json_scan_feed(&scan, body, size) != OLLA_JSON_OK
-        || olla_json_scan_end(&scan) != OLLA_JSON_OK)
-    {
+    if (!scan_accepts(body, size)) {
         return;
     }
 
