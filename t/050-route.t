@@ -647,3 +647,21 @@ qr{olla: the request body \(60064 bytes, over client_body_buffer_size\) was read
 read from its temp file into memory
 --- no_error_log
 [error]
+
+
+
+=== TEST 39: a chunked body that went to a temp file is read into memory too: byte for byte, with its length
+--- config
+    client_body_buffer_size 1k;
+    location /olla/ { olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
+--- raw_request eval
+my $body = main::big_body(5000);
+my $chunks = join '', map { sprintf("%x\r\n%s\r\n", length $_, $_) } unpack '(a10000)*', $body;
+"POST /olla/dmr/engines/v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+. "Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n" . $chunks . "0\r\n\r\n"
+--- response_body_like eval
+main::echoed(main::big_body(5000))
+--- error_log eval
+qr{olla: the request body \(75064 bytes, over client_body_buffer_size\) was read from its temp file into memory}
+--- no_error_log
+[error]
