@@ -437,9 +437,11 @@ wrk_table('Latency at one connection (1 KB bodies)', sub { $_[0]{group} =~ /^lat
 wrk_table('Streams (20 events each, back to back)', sub { $_[0]{group} =~ /stream$/ });
 wrk_table('Bodies in temp files (nginx default `client_body_buffer_size 16k`)',
           sub { $_[0]{group} =~ /^tempfile/ },
-          'With the default buffer, bodies over 16 KB are written to a temp file and sent upstream '
-          . 'from it; plain nginx then waits ~40 ms per request (Nagle on the upstream connection '
-          . 'meets the backend\'s delayed ACK), so requests/s here says little: compare CPU per request.');
+          'With the default buffer, bodies over 16 KB are written to a temp file. Plain nginx sends '
+          . 'them upstream from it and waits ~40 ms per request (Nagle on the upstream connection '
+          . 'meets the backend\'s delayed ACK); the module reads a body of up to `olla_body_memory` '
+          . '(8m) back into memory once and sends it from there, as it sends a translation. '
+          . 'Compare CPU per request; requests/s shows the stall.');
 
 if (@lat_order) {
     p "### Stream events in transit\n\n";

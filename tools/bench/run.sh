@@ -47,10 +47,11 @@
 # nginx, with OLLA_MODULE_BASE).
 #
 # Bodies stay in memory (client_body_buffer_size 2m, both nginx): with the
-# default 16k a buffered body goes to a temp file and is sent upstream from
-# it, and plain nginx then stalls ~40 ms per request (Nagle on the upstream
+# default 16k a buffered body goes to a temp file, plain nginx sends it
+# upstream from there and stalls ~40 ms per request (Nagle on the upstream
 # connection against the backend's delayed ACK), which would hide the
-# module's cost.  The "tempfile" rows measure that default path too.
+# module's cost (the module sends such a body from memory: olla_body_memory).
+# The "tempfile" rows measure that default path too.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -416,6 +417,7 @@ check 20103 /olla/dmr/engines/v1/chat/completions "$b/oai-stream.json" 'chat.com
 check 20110 /engines/v1/chat/completions "$b/oai-1m.json" '"chat.completion"'
 check 20113 /olla/dmr/engines/v1/chat/completions "$b/oai-1m.json" '"chat.completion"' 'X-Olla-Endpoint: dmr3'
 check 20163 /olla/anthropic/v1/messages "$b/anth-50k.json" '"type":"message"' 'X-Olla-Mode: translation'
+check 20113 /olla/anthropic/v1/messages "$b/anth-50k.json" '"type":"message"' 'X-Olla-Mode: passthrough'
 if [ -n "$module_base" ]; then
     for p in 21101 21103 21130; do
         check $p /olla/dmr/engines/v1/chat/completions "$b/oai-50k.json" '"chat.completion"' 'X-Olla-Endpoint: dmr'
@@ -559,6 +561,7 @@ matrix() {
     bench "tempfile openai 1m"     plain       plain       20110 $D  "$b/oai-1m.json" 3
     bench "tempfile openai 1m"     dmr         dmr         20113 $OD "$b/oai-1m.json" 3
     bench "tempfile anthropic 50k" plain       plain       20110 $A  "$b/anth-50k.json" 3
+    bench "tempfile anthropic 50k" passthrough passthrough 20113 $OA "$b/anth-50k.json" 3
     bench "tempfile anthropic 50k" translation translation 20163 $OA "$b/anth-50k.json" 3
     bench "openai stream"    direct      direct      20001 $D  "$b/oai-stream.json" - "$S"
     bench "openai stream"    plain       plain       20100 $D  "$b/oai-stream.json" 3 "$S"
