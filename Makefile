@@ -172,7 +172,7 @@ UNIT_DEPS_test_anthropic := $(ANTH_SRCS)
 UNIT_DEPS_test_jdom      := $(JDOM_SRCS)
 UNIT_DEPS_test_pick      := src/olla_pick.c
 UNIT_DEPS_test_ps        := src/olla_ps.c src/olla_model.c
-UNIT_DEPS_test_usage     := src/olla_usage.c
+UNIT_DEPS_test_usage     := src/olla_usage.c t/unit/usage_ref.c
 UNIT_DEPS_test_yaml      := src/olla_yaml.c
 
 # the error catalogue, the path rules, the route table
@@ -270,6 +270,7 @@ FUZZ_DEPS_fuzz_profile       := src/olla_profile.c src/olla_yaml.c \
                                 src/olla_routes.c
 FUZZ_DEPS_fuzz_probe         := src/olla_probe.c src/olla_model.c
 FUZZ_DEPS_fuzz_path          := src/olla_path.c
+FUZZ_DEPS_fuzz_usage         := src/olla_usage.c t/unit/usage_ref.c
 FUZZ_DEPS_fuzz_resp_request  := $(OLLA_RESP_SRCS) src/olla_sse.c $(JDOM_SRCS)
 FUZZ_DEPS_fuzz_resp_stream   := $(OLLA_RESP_SRCS) src/olla_sse.c $(JDOM_SRCS)
 

@@ -89,10 +89,14 @@ static const olla_usage_bucket_t  olla_usage_buckets[256] = {
 /*
  * The lengths of the keys that start with a byte, as bits (every key is
  * shorter than 32): a quote whose next quote is not at one of them opens
- * none of the keys.  Built from olla_usage_keys once.
+ * none of the keys; and of those that end with a byte (a word that ends
+ * a key's length after its opening quote but not with one of its last
+ * letters is none: "created", "choices" and "content" are not "cache_n").
+ * Built from olla_usage_keys once.
  */
 
 static uint32_t  olla_usage_lens[256];
+static uint32_t  olla_usage_ends[256];
 static int       olla_usage_lens_built;
 
 
@@ -103,6 +107,9 @@ olla_usage_build_lens(void)
 
     for (i = 0; olla_usage_keys[i].key; i++) {
         olla_usage_lens[(unsigned char) olla_usage_keys[i].key[0]]
+            |= (uint32_t) 1 << olla_usage_keys[i].len;
+        olla_usage_ends[(unsigned char)
+                        olla_usage_keys[i].key[olla_usage_keys[i].len - 1]]
             |= (uint32_t) 1 << olla_usage_keys[i].len;
     }
 
@@ -331,71 +338,124 @@ olla_usage_done(olla_usage_t *u)
  * value's, not a closing one), before a letter some key starts with
  */
 
+#define olla_usage_opens(p, q)                                                \
+    ((q) == (p) || (q)[-1] == ',' || (q)[-1] == '{' || (q)[-1] == ' '        \
+     || (q)[-1] == '\n' || (q)[-1] == '\t' || (q)[-1] == '\r')
+
 #define olla_usage_candidate(p, q, end)                                       \
     ((q) + 1 < (end) && olla_usage_buckets[(unsigned char) (q)[1]].to        \
-     && ((q) == (p) || (q)[-1] == ',' || (q)[-1] == '{' || (q)[-1] == ' '    \
-         || (q)[-1] == '\n' || (q)[-1] == '\t' || (q)[-1] == '\r'))
+     && olla_usage_opens(p, q))
 
 
-#if (defined __SSE2__ && defined __GNUC__)
+#if (defined __SSE2__ && defined __GNUC__ && !defined OLLA_USAGE_NO_SIMD)
 
 #include <emmintrin.h>
 
-/* sixteen bytes at a time */
+/*
+ * A closing quote with a byte after it and o, the nearest quote before
+ * it, len bytes before it: o opens a key when one of that length starts
+ * with o[1] and ends with o[len] (keys hold no quote) and o follows '{',
+ * ',' or white space.  A test in the loop, the call only for a key.
+ */
+
+#define olla_usage_may_open(p, o, len)                                        \
+    ((len) < 32                                                               \
+     && (olla_usage_lens[(unsigned char) (o)[1]]                              \
+         & olla_usage_ends[(unsigned char) (o)[len]]                          \
+         & ((uint32_t) 1 << (len)))                                           \
+     && olla_usage_opens(p, o))
+
+
+/*
+ * Sixteen bytes at a time, a key found by its closing quote: a quote
+ * followed by ':' or white space (or another byte up to 0x20: the value
+ * reader looks for the colon), where a value's closing quote is followed
+ * by ',', '}' or ']' and a quote inside a string is escaped.  The quotes
+ * of the last 64 bytes are kept as bits (bit k: q - 48 + k), so the
+ * opening quote is the highest bit below the closing one, in this block
+ * or an earlier one, without a look back.  One candidate a key of the
+ * answer, where a quote-by-quote reader takes every quote of every
+ * value.
+ */
 
 static void
 olla_usage_scan(olla_usage_t *u, const char *p, size_t n)
 {
-    unsigned     m, w;
-    uint32_t     lens;
-    __m128i      quote, v;
+    size_t       k, lim, len;
+    unsigned     m, i, o;
+    uint64_t     hist, below;
+    __m128i      quote, colon, space, v, w;
     const char  *q, *end, *x;
 
     end = p + n;
     quote = _mm_set1_epi8('"');
+    colon = _mm_set1_epi8(':');
+    space = _mm_set1_epi8(' ');
+    hist = 0;
 
-    for (q = p; end - q >= 16; q += 16) {
+    /* a block and the block one byte on (the bytes after its quotes) */
+
+    for (q = p; end - q >= 17; q += 16) {
         v = _mm_loadu_si128((const __m128i *) q);
+        w = _mm_loadu_si128((const __m128i *) (q + 1));
+
         m = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(v, quote));
+        hist = (hist >> 16) | ((uint64_t) m << 48);
+
+        if (m == 0) {
+            continue;
+        }
+
+        m &= (unsigned) _mm_movemask_epi8(
+                 _mm_or_si128(_mm_cmpeq_epi8(w, colon),
+                              _mm_cmpeq_epi8(_mm_min_epu8(w, space), w)));
 
         while (m) {
-            x = q + __builtin_ctz(m);
+            i = (unsigned) __builtin_ctz(m) + 48;
             m &= m - 1;
 
-            if (!olla_usage_candidate(p, x, end)) {
+            below = hist & (((uint64_t) 1 << i) - 1);
+
+            if (below == 0) {
                 continue;
             }
 
-            if (end - x >= 17) {
-                /*
-                 * the next quote ends the word (keys hold none): its
-                 * length, or 16 and more, which no key may have
-                 */
+            o = 63 - (unsigned) __builtin_clzll(below);
+            x = q + ((ptrdiff_t) o - 48);
+            len = i - o - 1;
 
-                w = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(
-                        _mm_loadu_si128((const __m128i *) (x + 1)), quote));
-                lens = olla_usage_lens[(unsigned char) x[1]];
-
-                if (w ? !(lens & ((uint32_t) 1 << __builtin_ctz(w)))
-                      : !(lens & 0xffff0000))
-                {
-                    continue;
-                }
+            if (olla_usage_may_open(p, x, len)) {
+                olla_usage_key(u, x, end);
             }
-
-            olla_usage_key(u, x, end);
         }
     }
 
-    for ( /* void */ ; q < end; q++) {
-        if (*q == '"' && olla_usage_candidate(p, q, end)) {
-            olla_usage_key(u, q, end);
+    /* the last bytes: each closing quote looks back for its opening one */
+
+    for ( /* void */ ; end - q >= 2; q++) {
+        if (*q != '"' || (q[1] != ':' && (unsigned char) q[1] > ' ')) {
+            continue;
+        }
+
+        lim = (size_t) (q - p) < 32 ? (size_t) (q - p) : 32;
+
+        for (k = 1; k <= lim; k++) {
+            x = q - k;
+
+            if (*x == '"') {
+                if (olla_usage_may_open(p, x, k - 1)) {
+                    olla_usage_key(u, x, end);
+                }
+
+                break;
+            }
         }
     }
 }
 
 #elif (defined __GNUC__ && defined __BYTE_ORDER__                            \
-       && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+       && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__                           \
+       && !defined OLLA_USAGE_NO_SIMD)
 
 /*
  * Eight bytes at a time: the high bit of each byte that is c (exact: no

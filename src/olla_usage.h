@@ -28,8 +28,10 @@
  *                  the end: "done": true; an error: "error": "..."
  *
  * Each key is looked for wherever it appears, the last value wins (the
- * counts of a stream only grow).  Cost: two memchr() passes over the
- * bytes and a few comparisons per quote.  No nginx headers.
+ * counts of a stream only grow).  Cost: with SSE2, one pass sixteen
+ * bytes a step and a few comparisons per key (a key is found by its
+ * closing quote); elsewhere a few comparisons per quote.  No nginx
+ * headers.
  */
 
 

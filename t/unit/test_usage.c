@@ -5,7 +5,9 @@
  * Unit tests of the token-count reader (src/olla_usage.c): the answers of
  * llama-server (DMR), OpenAI, Anthropic and the Responses API, each fed
  * whole, split in two at every byte and one byte at a time: the same
- * counts every way.
+ * counts every way.  The SSE2 reader (keys found by their closing quote)
+ * is held to the reference that takes every quote (t/unit/usage_ref.c)
+ * on every key at every offset and on generated text.
  */
 
 
@@ -20,6 +22,7 @@
 #include <cmocka.h>
 
 #include "olla_usage.h"
+#include "usage_ref.h"
 
 
 typedef struct {
@@ -346,6 +349,197 @@ test_long(void **state)
 }
 
 
+/* what the two readers said, field by field */
+
+static void
+same(const olla_usage_t *a, const olla_usage_t *b, const char *text,
+    size_t n, const char *how)
+{
+    if (a->prompt != b->prompt || a->completion != b->completion
+        || a->cached != b->cached || a->seq != b->seq
+        || a->done != b->done || a->failed != b->failed
+        || a->tokens_per_second != b->tokens_per_second)
+    {
+        fail_msg("%s: \"%.*s\": prompt %lld/%lld completion %lld/%lld "
+                 "cached %lld/%lld seq %lld/%lld done %u/%u failed %u/%u "
+                 "tps %g/%g", how, (int) n, text,
+                 (long long) a->prompt, (long long) b->prompt,
+                 (long long) a->completion, (long long) b->completion,
+                 (long long) a->cached, (long long) b->cached,
+                 (long long) a->seq, (long long) b->seq,
+                 a->done, b->done, a->failed, b->failed,
+                 a->tokens_per_second, b->tokens_per_second);
+    }
+}
+
+
+/* text fed to both readers in the pieces cuts[] makes */
+
+static void
+both(const char *text, size_t n, const size_t *cuts, size_t ncuts,
+    olla_usage_t *a)
+{
+    size_t        i, from, to;
+    olla_usage_t  b;
+
+    olla_usage_init(a);
+    olla_usage_ref_init(&b);
+
+    for (i = 0, from = 0; i <= ncuts; i++, from = to) {
+        to = i < ncuts ? cuts[i] : n;
+        olla_usage_feed(a, text + from, to - from);
+        olla_usage_ref_feed(&b, text + from, to - from);
+    }
+
+    olla_usage_finish(a);
+    olla_usage_ref_finish(&b);
+
+    same(a, &b, text, n, ncuts ? "in pieces" : "whole");
+}
+
+
+/*
+ * Every key after 0-47 bytes of padding (the 16-byte blocks, the 64 bytes
+ * of quotes kept, the tail), written compactly, with white space before
+ * its colon, escaped inside a string and run into a longer word: the
+ * value found where a key is, not elsewhere, as the reference says.
+ */
+
+static void
+test_offsets(void **state)
+{
+    size_t        i, pad, form, n, cut;
+    olla_usage_t  u;
+    char          text[256];
+
+    static const char  *keys[] = {
+        "prompt_tokens", "completion_tokens", "cached_tokens",
+        "input_tokens", "output_tokens", "cache_read_input_tokens",
+        "prompt_n", "cache_n", "predicted_n", "prompt_eval_count",
+        "eval_count", "sequence_number", "predicted_ms",
+        "predicted_per_second", "eval_duration", "finish_reason", "type",
+        "done", "error", "total_tokens"
+    };
+
+    static const char  *forms[] = {
+        "{\"x\":\"y\",\"%s\":42,\"z\":1}",
+        "{\"%s\" :\t42}",
+        "{\"%s\"\n:42}",
+        "{\"c\":\"a \\\"%s\\\":42 b\"}",
+        "{\"x%s\":42}",
+        "{\"%sx\":42}",
+        "[\"%s\":42]",
+        "{\"a\":\"\\\\\",\"%s\":42}",
+        "{\"%s\":\"stop\",\"type\":\"message_stop\"}",
+    };
+
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        for (form = 0; form < sizeof(forms) / sizeof(forms[0]); form++) {
+            for (pad = 0; pad < 48; pad++) {
+                memset(text, ' ', pad);
+                n = pad + (size_t) snprintf(text + pad, sizeof(text) - pad,
+                                            forms[form], keys[i]);
+
+                both(text, n, NULL, 0, &u);
+
+                for (cut = 1; cut < n; cut += 7) {
+                    both(text, n, &cut, 1, &u);
+                }
+
+                if (form == 0 && i == 0 && u.prompt != 42) {
+                    fail_msg("prompt_tokens after %zu bytes: %lld", pad,
+                             (long long) u.prompt);
+                }
+
+                if (form == 3 && u.prompt != -1) {
+                    fail_msg("a key inside a string was read: %.*s",
+                             (int) n, text);
+                }
+            }
+        }
+    }
+}
+
+
+/*
+ * Generated text: keys, near misses, quotes, escapes, colons, numbers and
+ * white space in any order, fed whole and in up to four pieces: the two
+ * readers agree on everything.
+ */
+
+static uint64_t  rng = 0x9e3779b97f4a7c15ULL;
+
+static unsigned
+next(unsigned n)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+
+    return (unsigned) (rng % n);
+}
+
+
+static void
+test_generated(void **state)
+{
+    size_t        i, j, n, len, ncuts, cuts[3];
+    olla_usage_t  u;
+    char          text[512];
+
+    static const char  *bits[] = {
+        "\"prompt_tokens\"", "\"completion_tokens\"", "\"cached_tokens\"",
+        "\"input_tokens\"", "\"output_tokens\"", "\"predicted_n\"",
+        "\"predicted_ms\"", "\"predicted_per_second\"", "\"cache_n\"",
+        "\"prompt_n\"", "\"eval_count\"", "\"eval_duration\"",
+        "\"prompt_eval_count\"", "\"cache_read_input_tokens\"",
+        "\"sequence_number\"", "\"finish_reason\"", "\"type\"", "\"done\"",
+        "\"error\"", "\"total_tokens\"", "\"prompt_tokenz\"", "\"usage\"",
+        "\"message_stop\"", "\"response.completed\"", "\"response.failed\"",
+        "\"stop\"", "\"", "\\\"", "\\\\", "\\", ":", ": ", " :", ",", "{", "}",
+        "[", "]", " ", "  ", "\n", "\t", "\r", "12", "7", "3.5", "1e3", "-",
+        "true", "null", "data: ", "[DONE]", "\n\n", "abc", "x", "p", "_",
+        "\x01", "\xc3\xa9"
+    };
+
+    for (i = 0; i < 20000; i++) {
+        len = 1 + next(300);
+
+        for (n = 0; n < len; n += strlen(bits[j])) {
+            j = next(sizeof(bits) / sizeof(bits[0]));
+
+            if (n + strlen(bits[j]) >= sizeof(text)) {
+                break;
+            }
+
+            memcpy(text + n, bits[j], strlen(bits[j]));
+        }
+
+        both(text, n, NULL, 0, &u);
+
+        if (n < 2) {
+            continue;
+        }
+
+        ncuts = 1 + next(3);
+
+        for (j = 0; j < ncuts; j++) {
+            cuts[j] = 1 + next((unsigned) n - 1);
+        }
+
+        /* in order; equal cuts make empty pieces, as nginx may */
+
+        for (j = 1; j < ncuts; j++) {
+            if (cuts[j] < cuts[j - 1]) {
+                cuts[j] = cuts[j - 1];
+            }
+        }
+
+        both(text, n, cuts, ncuts, &u);
+    }
+}
+
+
 int
 main(void)
 {
@@ -360,6 +554,8 @@ main(void)
         cmocka_unit_test(test_end),
         cmocka_unit_test(test_odd),
         cmocka_unit_test(test_long),
+        cmocka_unit_test(test_offsets),
+        cmocka_unit_test(test_generated),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
