@@ -28,6 +28,7 @@
 #include "olla_keys.h"
 #include "olla_queue.h"
 #include "olla_failover.h"
+#include "olla_json.h"
 
 
 #define NGX_OLLA_DMR_VERSION          "0.1.0"
@@ -485,6 +486,56 @@ typedef struct {
 } ngx_olla_dmr_loc_conf_t;
 
 
+/* the scanner's fields of a body (route.c) */
+#define NGX_OLLA_DMR_F_MODEL         0
+#define NGX_OLLA_DMR_F_STREAM        1
+#define NGX_OLLA_DMR_F_MAX_TOKENS    2
+#define NGX_OLLA_DMR_F_MESSAGES      3
+#define NGX_OLLA_DMR_F_TEMPERATURE   4
+#define NGX_OLLA_DMR_F_TOP_P         5
+#define NGX_OLLA_DMR_F_TOP_K         6
+#define NGX_OLLA_DMR_F_SYSTEM        7
+#define NGX_OLLA_DMR_F_INSTRUCTIONS  8
+#define NGX_OLLA_DMR_F_INPUT         9
+#define NGX_OLLA_DMR_F_PREVIOUS      10
+#define NGX_OLLA_DMR_F_INCLUDE       11
+#define NGX_OLLA_DMR_F_SERVICE_TIER  12
+#define NGX_OLLA_DMR_F_N             13
+
+#define NGX_OLLA_DMR_RID_MAX         128    /* a response id's length */
+
+#define NGX_OLLA_DMR_NUM             32     /* a number's text */
+
+/*
+ * A body longer than this is scanned as it arrives: nginx reads it in
+ * several pieces, and by the time the last one is in, the first ones have
+ * left the CPU's caches for other connections' bytes; scanned after, the
+ * whole body would be read from memory once more (BENCHMARKS.md).  A
+ * shorter one comes with the request's head or in a read or two.
+ */
+#define NGX_OLLA_DMR_LIVE_MIN        16384
+
+
+/*
+ * A body's scan and what it captures: on the stack of route.c for a short
+ * body, scanned once it is read; in the request's pool for a longer one,
+ * fed by the request body filter (filter.c) a piece at a time as nginx
+ * reads it (live), and finished by route.c
+ */
+typedef struct {
+    olla_json_scan_t             scan;
+    olla_json_field_t            fields[NGX_OLLA_DMR_F_N];
+    u_char                       num[4][NGX_OLLA_DMR_NUM];
+    u_char                       small[512];   /* most model names */
+    u_char                       rid[NGX_OLLA_DMR_RID_MAX];
+    off_t                        fed;          /* bytes fed */
+    unsigned                     live:1;       /* fed by the filter */
+    unsigned                     last:1;       /* the body's end fed */
+    unsigned                     failed:1;     /* refused: no more fed */
+    unsigned                     lost:1;       /* a piece not in memory */
+} ngx_olla_dmr_scan_t;
+
+
 typedef struct {
     ngx_olla_dmr_upstream_t     *ups;
     ngx_olla_dmr_loc_conf_t     *olcf;         /* NULL: balancer route */
@@ -540,6 +591,7 @@ typedef struct {
     ngx_buf_t                   *rid_head;     /* the answer's first bytes */
     uint64_t                     key;          /* conversation, 0: none */
     unsigned                     scanned:1;    /* the body read whole, valid */
+    ngx_olla_dmr_scan_t         *live;         /* scanned as it arrives */
     olla_pick_reason_e           reason;       /* $olla_route_reason */
     ngx_int_t                    stream;       /* -1 unknown, 0, 1 */
     long                         input_tokens; /* translation estimate */

@@ -20,6 +20,11 @@
  * connection closes.  How the upstream ended comes from its
  * finalize_request, wrapped: nginx calls it before it closes the upstream
  * connection and flushes what the client has not had yet.
+ *
+ * On the way in, a request body filter feeds a long request body to the
+ * scanner route.c set up for it (ctx->live), a piece at a time as nginx
+ * reads it, while the piece is still in the CPU's caches; route.c
+ * finishes the scan once the body is in.
  */
 
 
@@ -81,6 +86,10 @@ static u_char *ngx_olla_dmr_duration(u_char *p, u_char *last,
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+static ngx_http_request_body_filter_pt   ngx_http_next_request_body_filter;
+
+static ngx_int_t ngx_olla_dmr_request_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
 
 
 #define NGX_OLLA_DMR_VAR_ENDPOINT   0
@@ -128,7 +137,70 @@ ngx_olla_dmr_filter_init(ngx_conf_t *cf)
     ngx_http_next_body_filter = ngx_http_top_body_filter;
     ngx_http_top_body_filter = ngx_olla_dmr_body_filter;
 
+    ngx_http_next_request_body_filter = ngx_http_top_request_body_filter;
+    ngx_http_top_request_body_filter = ngx_olla_dmr_request_body_filter;
+
     return NGX_OK;
+}
+
+
+/*
+ * The request body's pieces, decoded (chunked or not), on their way to
+ * memory or the temp file: each one through the scanner while it is
+ * still in the CPU's caches.  The scan stops at the first error (what
+ * follows cannot mend it); a piece not in memory (none is, before the
+ * save filter) leaves the scan to route.c, from the start.
+ */
+
+static ngx_int_t
+ngx_olla_dmr_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    size_t                n;
+    ngx_buf_t            *b;
+    ngx_chain_t          *cl;
+    ngx_olla_dmr_ctx_t   *ctx;
+    ngx_olla_dmr_scan_t  *bs;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_olla_dmr_module);
+
+    if (ctx == NULL || ctx->live == NULL || !ctx->live->live) {
+        return ngx_http_next_request_body_filter(r, in);
+    }
+
+    bs = ctx->live;
+
+    for (cl = in; cl && !bs->last && !bs->lost; cl = cl->next) {
+        b = cl->buf;
+
+        if (!ngx_buf_in_memory(b)) {
+            if (ngx_buf_size(b)) {
+                bs->lost = 1;
+                break;
+            }
+
+            n = 0;
+
+        } else {
+            n = b->last - b->pos;
+        }
+
+        if (n) {
+            bs->fed += n;
+
+            if (!bs->failed
+                && olla_json_scan_feed(&bs->scan, (char *) b->pos, n)
+                   != OLLA_JSON_OK)
+            {
+                bs->failed = 1;
+            }
+        }
+
+        if (b->last_buf) {
+            bs->last = 1;
+        }
+    }
+
+    return ngx_http_next_request_body_filter(r, in);
 }
 
 

@@ -16,29 +16,7 @@
 
 
 #include "ngx_olla_dmr.h"
-#include "olla_json.h"
 #include "olla_anthropic.h"
-
-
-/* the scanner's fields of a body */
-#define NGX_OLLA_DMR_F_MODEL         0
-#define NGX_OLLA_DMR_F_STREAM        1
-#define NGX_OLLA_DMR_F_MAX_TOKENS    2
-#define NGX_OLLA_DMR_F_MESSAGES      3
-#define NGX_OLLA_DMR_F_TEMPERATURE   4
-#define NGX_OLLA_DMR_F_TOP_P         5
-#define NGX_OLLA_DMR_F_TOP_K         6
-#define NGX_OLLA_DMR_F_SYSTEM        7
-#define NGX_OLLA_DMR_F_INSTRUCTIONS  8
-#define NGX_OLLA_DMR_F_INPUT         9
-#define NGX_OLLA_DMR_F_PREVIOUS      10
-#define NGX_OLLA_DMR_F_INCLUDE       11
-#define NGX_OLLA_DMR_F_SERVICE_TIER  12
-#define NGX_OLLA_DMR_F_N             13
-
-#define NGX_OLLA_DMR_RID_MAX         128    /* a response id's length */
-
-#define NGX_OLLA_DMR_NUM             32     /* a number's text */
 
 
 typedef struct ngx_olla_dmr_header_rule_s  ngx_olla_dmr_header_rule_t;
@@ -113,7 +91,10 @@ static void ngx_olla_dmr_route_resume(ngx_http_request_t *r);
 static ngx_int_t ngx_olla_dmr_queue_refuse(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx, ngx_uint_t timed_out);
 static ngx_int_t ngx_olla_dmr_read_model(ngx_http_request_t *r,
-    ngx_olla_dmr_ctx_t *ctx, olla_json_field_t *fields, u_char *num);
+    ngx_olla_dmr_ctx_t *ctx, ngx_olla_dmr_scan_t *bs, off_t size);
+static void ngx_olla_dmr_scan_init(ngx_olla_dmr_scan_t *bs);
+static ngx_int_t ngx_olla_dmr_scan_whole(ngx_http_request_t *r,
+    ngx_olla_dmr_ctx_t *ctx, ngx_olla_dmr_scan_t *bs, off_t size);
 static ngx_int_t ngx_olla_dmr_check_message(ngx_http_request_t *r,
     ngx_olla_dmr_ctx_t *ctx, olla_json_field_t *fields);
 static void ngx_olla_dmr_conversation(ngx_http_request_t *r,
@@ -588,6 +569,20 @@ ngx_olla_dmr_read_body(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_olla_dmr_module);
 
+    if (r->headers_in.content_length_n > NGX_OLLA_DMR_LIVE_MIN
+        || r->headers_in.content_length_n < 0)
+    {
+        /* a long body (or chunked): scanned as it arrives, in the filter */
+
+        ctx->live = ngx_palloc(r->pool, sizeof(ngx_olla_dmr_scan_t));
+        if (ctx->live == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_olla_dmr_scan_init(ctx->live);
+        ctx->live->live = 1;
+    }
+
     if (ctx->route->xlat != OLLA_XLAT_NONE) {
         /*
          * a translator needs the body in one piece: the buffer nginx
@@ -642,10 +637,15 @@ ngx_olla_dmr_route_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
     off_t                     size;
     ngx_int_t                 rc;
     ngx_chain_t              *cl;
-    u_char                    num[4][NGX_OLLA_DMR_NUM];
-    olla_json_field_t         fields[NGX_OLLA_DMR_F_N];
+    ngx_olla_dmr_scan_t      *bs, local;
 
-    ngx_memzero(fields, sizeof(fields));
+    bs = ctx->live;
+
+    if (bs == NULL) {
+        bs = &local;
+        bs->live = 0;
+        ngx_memzero(bs->fields, sizeof(bs->fields));
+    }
 
     size = 0;
 
@@ -661,7 +661,7 @@ ngx_olla_dmr_route_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
             return NGX_DONE;
         }
 
-        rc = ngx_olla_dmr_read_model(r, ctx, fields, num[0]);
+        rc = ngx_olla_dmr_read_model(r, ctx, bs, size);
         if (rc != NGX_OK) {
             return rc;
         }
@@ -681,7 +681,7 @@ ngx_olla_dmr_route_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
     if (ctx->route->body == OLLA_BODY_MESSAGE_SHAPE
         || ctx->route->body == OLLA_BODY_MESSAGE)
     {
-        rc = ngx_olla_dmr_check_message(r, ctx, fields);
+        rc = ngx_olla_dmr_check_message(r, ctx, bs->fields);
         if (rc != NGX_OK) {
             return rc;
         }
@@ -828,100 +828,164 @@ ngx_olla_dmr_route_dispatch(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx)
 }
 
 
+/* the fields a body is scanned for, and the scanner at its start */
+
+static void
+ngx_olla_dmr_scan_init(ngx_olla_dmr_scan_t *bs)
+{
+    olla_json_field_t  *f;
+
+    f = bs->fields;
+
+    ngx_memzero(f, sizeof(bs->fields));
+
+    /* most names fit; a longer one is read again (ngx_olla_dmr_read_model) */
+
+    f[NGX_OLLA_DMR_F_MODEL].key = "model";
+    f[NGX_OLLA_DMR_F_MODEL].key_len = 5;
+    f[NGX_OLLA_DMR_F_MODEL].value = (char *) bs->small;
+    f[NGX_OLLA_DMR_F_MODEL].cap = sizeof(bs->small);
+
+    f[NGX_OLLA_DMR_F_STREAM].key = "stream";
+    f[NGX_OLLA_DMR_F_STREAM].key_len = 6;
+
+    /* the conversation's opening, hashed in the same pass (affinity) */
+
+    f[NGX_OLLA_DMR_F_MESSAGES].key = "messages";
+    f[NGX_OLLA_DMR_F_MESSAGES].key_len = 8;
+    f[NGX_OLLA_DMR_F_MESSAGES].opening = OLLA_JSON_OPENING_TURNS;
+    f[NGX_OLLA_DMR_F_SYSTEM].key = "system";
+    f[NGX_OLLA_DMR_F_SYSTEM].key_len = 6;
+    f[NGX_OLLA_DMR_F_SYSTEM].opening = OLLA_JSON_OPENING_ALL;
+    f[NGX_OLLA_DMR_F_INSTRUCTIONS].key = "instructions";
+    f[NGX_OLLA_DMR_F_INSTRUCTIONS].key_len = 12;
+    f[NGX_OLLA_DMR_F_INSTRUCTIONS].opening = OLLA_JSON_OPENING_ALL;
+    f[NGX_OLLA_DMR_F_INPUT].key = "input";
+    f[NGX_OLLA_DMR_F_INPUT].key_len = 5;
+    f[NGX_OLLA_DMR_F_INPUT].opening = OLLA_JSON_OPENING_TURNS;
+
+    /* the Responses API's conversation */
+
+    f[NGX_OLLA_DMR_F_PREVIOUS].key = "previous_response_id";
+    f[NGX_OLLA_DMR_F_PREVIOUS].key_len = 20;
+    f[NGX_OLLA_DMR_F_PREVIOUS].value = (char *) bs->rid;
+    f[NGX_OLLA_DMR_F_PREVIOUS].cap = NGX_OLLA_DMR_RID_MAX;
+
+    /* what DMR's Responses layer refuses and Codex sends */
+
+    f[NGX_OLLA_DMR_F_INCLUDE].key = "include";
+    f[NGX_OLLA_DMR_F_INCLUDE].key_len = 7;
+    f[NGX_OLLA_DMR_F_SERVICE_TIER].key = "service_tier";
+    f[NGX_OLLA_DMR_F_SERVICE_TIER].key_len = 12;
+
+    /* numbers, in num[0..3] (the Messages shape rule reads them) */
+
+    f[NGX_OLLA_DMR_F_MAX_TOKENS].key = "max_tokens";
+    f[NGX_OLLA_DMR_F_MAX_TOKENS].key_len = 10;
+    f[NGX_OLLA_DMR_F_TEMPERATURE].key = "temperature";
+    f[NGX_OLLA_DMR_F_TEMPERATURE].key_len = 11;
+    f[NGX_OLLA_DMR_F_TOP_P].key = "top_p";
+    f[NGX_OLLA_DMR_F_TOP_P].key_len = 5;
+    f[NGX_OLLA_DMR_F_TOP_K].key = "top_k";
+    f[NGX_OLLA_DMR_F_TOP_K].key_len = 5;
+
+    f[NGX_OLLA_DMR_F_MAX_TOKENS].value = (char *) bs->num[0];
+    f[NGX_OLLA_DMR_F_TEMPERATURE].value = (char *) bs->num[1];
+    f[NGX_OLLA_DMR_F_TOP_P].value = (char *) bs->num[2];
+    f[NGX_OLLA_DMR_F_TOP_K].value = (char *) bs->num[3];
+
+    f[NGX_OLLA_DMR_F_MAX_TOKENS].cap = NGX_OLLA_DMR_NUM;
+    f[NGX_OLLA_DMR_F_TEMPERATURE].cap = NGX_OLLA_DMR_NUM;
+    f[NGX_OLLA_DMR_F_TOP_P].cap = NGX_OLLA_DMR_NUM;
+    f[NGX_OLLA_DMR_F_TOP_K].cap = NGX_OLLA_DMR_NUM;
+
+    olla_json_scan_init(&bs->scan, f, NGX_OLLA_DMR_F_N, 0);
+
+    bs->fed = 0;
+    bs->live = 0;
+    bs->last = 0;
+    bs->failed = 0;
+    bs->lost = 0;
+}
+
+
+/*
+ * The body through the scanner once: fed as it arrived (a long body, see
+ * NGX_OLLA_DMR_LIVE_MIN), finished here; or read whole now
+ */
+
+static ngx_int_t
+ngx_olla_dmr_scan_whole(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
+    ngx_olla_dmr_scan_t *bs, off_t size)
+{
+    ngx_int_t  rc;
+    ngx_str_t  body;
+
+    if (bs->live && bs->failed) {
+        /* refused on the way in: what follows cannot mend it */
+        return NGX_DECLINED;
+    }
+
+    if (bs->live && bs->last && !bs->lost && bs->fed == size) {
+        /* a temp file within olla_body_memory, to be sent from memory */
+
+        rc = ngx_olla_dmr_body_to_memory(r, ctx, &body);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        return olla_json_scan_end(&bs->scan) == OLLA_JSON_OK ? NGX_OK
+                                                              : NGX_DECLINED;
+    }
+
+    if (bs->live) {
+        /* not every byte went by the filter: from the start */
+        ngx_olla_dmr_scan_init(bs);
+    }
+
+    return ngx_olla_dmr_scan_body(r, ctx, &bs->scan);
+}
+
+
 /* the body through the scanner once: valid JSON, its model and stream */
 
 static ngx_int_t
 ngx_olla_dmr_read_model(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
-    olla_json_field_t *fields, u_char *num)
+    ngx_olla_dmr_scan_t *bs, off_t size)
 {
-    u_char            *model, *p;
-    ngx_int_t          rc;
-    olla_json_scan_t   scan;
-    u_char             small[512], rid[NGX_OLLA_DMR_RID_MAX];
+    u_char             *model, *p;
+    ngx_int_t           rc;
+    olla_json_scan_t   *scan;
+    olla_json_field_t  *fields;
 
-    /* most names fit the stack; a longer one is read again below */
+    scan = &bs->scan;
+    fields = bs->fields;
 
-    fields[NGX_OLLA_DMR_F_MODEL].key = "model";
-    fields[NGX_OLLA_DMR_F_MODEL].key_len = 5;
-    fields[NGX_OLLA_DMR_F_MODEL].value = (char *) small;
-    fields[NGX_OLLA_DMR_F_MODEL].cap = sizeof(small);
+    if (!bs->live) {
+        ngx_olla_dmr_scan_init(bs);
+    }
 
-    fields[NGX_OLLA_DMR_F_STREAM].key = "stream";
-    fields[NGX_OLLA_DMR_F_STREAM].key_len = 6;
-
-    /* the conversation's opening, hashed in the same pass (affinity) */
-
-    fields[NGX_OLLA_DMR_F_MESSAGES].key = "messages";
-    fields[NGX_OLLA_DMR_F_MESSAGES].key_len = 8;
-    fields[NGX_OLLA_DMR_F_MESSAGES].opening = OLLA_JSON_OPENING_TURNS;
-    fields[NGX_OLLA_DMR_F_SYSTEM].key = "system";
-    fields[NGX_OLLA_DMR_F_SYSTEM].key_len = 6;
-    fields[NGX_OLLA_DMR_F_SYSTEM].opening = OLLA_JSON_OPENING_ALL;
-    fields[NGX_OLLA_DMR_F_INSTRUCTIONS].key = "instructions";
-    fields[NGX_OLLA_DMR_F_INSTRUCTIONS].key_len = 12;
-    fields[NGX_OLLA_DMR_F_INSTRUCTIONS].opening = OLLA_JSON_OPENING_ALL;
-    fields[NGX_OLLA_DMR_F_INPUT].key = "input";
-    fields[NGX_OLLA_DMR_F_INPUT].key_len = 5;
-    fields[NGX_OLLA_DMR_F_INPUT].opening = OLLA_JSON_OPENING_TURNS;
-
-    /* the Responses API's conversation */
-
-    fields[NGX_OLLA_DMR_F_PREVIOUS].key = "previous_response_id";
-    fields[NGX_OLLA_DMR_F_PREVIOUS].key_len = 20;
-    fields[NGX_OLLA_DMR_F_PREVIOUS].value = (char *) rid;
-    fields[NGX_OLLA_DMR_F_PREVIOUS].cap = NGX_OLLA_DMR_RID_MAX;
-
-    /* what DMR's Responses layer refuses and Codex sends */
-
-    fields[NGX_OLLA_DMR_F_INCLUDE].key = "include";
-    fields[NGX_OLLA_DMR_F_INCLUDE].key_len = 7;
-    fields[NGX_OLLA_DMR_F_SERVICE_TIER].key = "service_tier";
-    fields[NGX_OLLA_DMR_F_SERVICE_TIER].key_len = 12;
-
-    /* numbers, in num[0..3] (the Messages shape rule reads them) */
-
-    fields[NGX_OLLA_DMR_F_MAX_TOKENS].key = "max_tokens";
-    fields[NGX_OLLA_DMR_F_MAX_TOKENS].key_len = 10;
-    fields[NGX_OLLA_DMR_F_TEMPERATURE].key = "temperature";
-    fields[NGX_OLLA_DMR_F_TEMPERATURE].key_len = 11;
-    fields[NGX_OLLA_DMR_F_TOP_P].key = "top_p";
-    fields[NGX_OLLA_DMR_F_TOP_P].key_len = 5;
-    fields[NGX_OLLA_DMR_F_TOP_K].key = "top_k";
-    fields[NGX_OLLA_DMR_F_TOP_K].key_len = 5;
-
-    fields[NGX_OLLA_DMR_F_MAX_TOKENS].value = (char *) num;
-    fields[NGX_OLLA_DMR_F_TEMPERATURE].value = (char *) num
-                                               + NGX_OLLA_DMR_NUM;
-    fields[NGX_OLLA_DMR_F_TOP_P].value = (char *) num + 2 * NGX_OLLA_DMR_NUM;
-    fields[NGX_OLLA_DMR_F_TOP_K].value = (char *) num + 3 * NGX_OLLA_DMR_NUM;
-
-    fields[NGX_OLLA_DMR_F_MAX_TOKENS].cap = NGX_OLLA_DMR_NUM;
-    fields[NGX_OLLA_DMR_F_TEMPERATURE].cap = NGX_OLLA_DMR_NUM;
-    fields[NGX_OLLA_DMR_F_TOP_P].cap = NGX_OLLA_DMR_NUM;
-    fields[NGX_OLLA_DMR_F_TOP_K].cap = NGX_OLLA_DMR_NUM;
-
-    olla_json_scan_init(&scan, fields, NGX_OLLA_DMR_F_N, 0);
-
-    rc = ngx_olla_dmr_scan_body(r, ctx, &scan);
+    rc = ngx_olla_dmr_scan_whole(r, ctx, bs, size);
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (rc == NGX_DECLINED) {
-        if (ngx_strncmp(scan.err, "invalid JSON: ", 14) == 0) {
+        if (ngx_strncmp(scan->err, "invalid JSON: ", 14) == 0) {
             return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_INVALID_JSON,
                                      "request body is not valid JSON: %s "
-                                     "(at byte %uz)", scan.err + 14,
-                                     scan.err_offset);
+                                     "(at byte %uz)", scan->err + 14,
+                                     scan->err_offset);
         }
 
         return ngx_olla_dmr_fail(r, ctx, OLLA_ERR_INVALID_JSON,
-                                 "%s (at byte %uz)", scan.err,
-                                 scan.err_offset);
+                                 "%s (at byte %uz)", scan->err,
+                                 scan->err_offset);
     }
 
-    ctx->key = scan.opening;
+    ctx->key = scan->opening;
     ctx->scanned = 1;
 
     if (fields[NGX_OLLA_DMR_F_PREVIOUS].type == OLLA_JSON_STRING
@@ -941,7 +1005,7 @@ ngx_olla_dmr_read_model(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
 
         ctx->rid.data = p;
         ctx->rid.len = fields[NGX_OLLA_DMR_F_PREVIOUS].len;
-        ngx_memcpy(p, rid, ctx->rid.len);
+        ngx_memcpy(p, bs->rid, ctx->rid.len);
     }
 
     if ((fields[NGX_OLLA_DMR_F_INCLUDE].type == OLLA_JSON_ARRAY
@@ -994,16 +1058,16 @@ ngx_olla_dmr_read_model(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
         fields[NGX_OLLA_DMR_F_MODEL].value = (char *) model;
         fields[NGX_OLLA_DMR_F_MODEL].cap = fields[NGX_OLLA_DMR_F_MODEL].len;
 
-        olla_json_scan_init(&scan, fields, NGX_OLLA_DMR_F_N, 0);
+        olla_json_scan_init(scan, fields, NGX_OLLA_DMR_F_N, 0);
 
-        if (ngx_olla_dmr_scan_body(r, ctx, &scan) != NGX_OK
+        if (ngx_olla_dmr_scan_body(r, ctx, scan) != NGX_OK
             || fields[NGX_OLLA_DMR_F_MODEL].truncated)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
     } else {
-        ngx_memcpy(model, small, fields[NGX_OLLA_DMR_F_MODEL].len);
+        ngx_memcpy(model, bs->small, fields[NGX_OLLA_DMR_F_MODEL].len);
     }
 
     ctx->model.data = model;

@@ -665,3 +665,85 @@ main::echoed(main::big_body(5000))
 qr{olla: the request body \(75064 bytes, over client_body_buffer_size\) was read from its temp file into memory}
 --- no_error_log
 [error]
+
+
+
+=== TEST 40: a long body is scanned as nginx reads it (here in pieces that cut its tokens): routed by its model, byte for byte
+--- config
+    client_body_buffer_size 1m;
+    location /olla/ { olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
+--- raw_request eval
+my $body = main::big_body(5000);
+[ "POST /olla/dmr/engines/v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+  . "Content-Type: application/json\r\nContent-Length: " . length($body) . "\r\n\r\n" . substr($body, 0, 7),
+  map { substr($body, 7 + $_ * 20003, 20003) } 0 .. 3 ]
+--- raw_request_middle_delay: 0.01
+--- response_body_like eval
+main::echoed(main::big_body(5000))
+--- no_error_log eval
+[qr/\[error\]/, qr/read from its temp file into memory/]
+
+
+
+=== TEST 41: invalid JSON at the end of a long body read in pieces: 400 with the byte, as for a short one
+--- config
+    client_body_buffer_size 1m;
+    location /olla/ { olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
+--- raw_request eval
+my $body = '{"model":"ai/smollm2","messages":[{"role":"user","content":"' . ("x" x 30000) . '"}],}';
+[ "POST /olla/dmr/engines/v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+  . "Content-Type: application/json\r\nContent-Length: " . length($body) . "\r\n\r\n" . substr($body, 0, 10000),
+  substr($body, 10000) ]
+--- raw_request_middle_delay: 0.01
+--- error_code: 400
+--- response_body_like: ^\{"error":\{"message":"request body is not valid JSON: [^"]+ \(at byte 30064\)","type":"invalid_request_error"
+--- no_error_log
+[error]
+
+
+
+=== TEST 42: invalid JSON at the start of a long body, the rest still to come (in a temp file): 400 with the byte once the body is in, not read back
+--- config
+    client_body_buffer_size 1k;
+    location /olla/ { olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
+--- raw_request eval
+my $body = '{"model":"ai/smollm2","messages":[{"role":"user","content":"' . "\x01" . ("x" x 30000) . '"}]}';
+[ "POST /olla/dmr/engines/v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+  . "Content-Type: application/json\r\nContent-Length: " . length($body) . "\r\n\r\n" . substr($body, 0, 100),
+  substr($body, 100) ]
+--- raw_request_middle_delay: 0.01
+--- error_code: 400
+--- response_body_like: ^\{"error":\{"message":"request body is not valid JSON: [^"]+ \(at byte 60\)","type":"invalid_request_error"
+--- no_error_log eval
+[qr/\[error\]/, qr/read from its temp file into memory/]
+
+
+
+=== TEST 43: a long body with a model name longer than the scan keeps (600 bytes): read again for it, routed, byte for byte
+--- config
+    client_body_buffer_size 1m;
+    location /olla/ { olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
+--- request eval
+"POST /olla/dmr/engines/v1/chat/completions\n{\"model\":\"" . ("m" x 600) . "\",\"messages\":[{\"role\":\"user\",\"content\":\"" . ("x" x 20000) . "\"}]}"
+--- response_headers_like eval
+"X-Olla-Model: ^m{255}\$"
+--- response_body_like eval
+qr{(?=.*"body_length":20654\b)(?=.*"mock":"dmr-c")}s
+--- no_error_log
+[error]
+
+
+
+=== TEST 44: a long chunked body in 100-byte chunks (every piece a few tokens, cut anywhere): scanned as it comes, byte for byte
+--- config
+    client_body_buffer_size 1m;
+    location /olla/ { olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
+--- raw_request eval
+my $body = main::big_body(2000);
+my $chunks = join '', map { sprintf("%x\r\n%s\r\n", length $_, $_) } unpack '(a100)*', $body;
+"POST /olla/dmr/engines/v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+. "Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n" . $chunks . "0\r\n\r\n"
+--- response_body_like eval
+main::echoed(main::big_body(2000))
+--- no_error_log
+[error]

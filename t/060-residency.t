@@ -511,3 +511,44 @@ invalid "preload=ai/smollm2,,x": preload= takes model names of 1 to 111 characte
 --- must_die
 --- error_log
 invalid "preload=smollm2,ai/smollm2:latest": "ai/smollm2:latest" is listed twice
+
+
+
+=== TEST 16: a conversation keeps its endpoint when its body grows past the length scanned as it arrives (16 KB): the same key both ways
+--- http_config eval
+"olla_profiles $ENV{TEST_NGINX_OLLA_ROOT}/profiles;
+upstream models {
+    olla_endpoint http://127.0.0.1:18601 name=a check_interval=30s check_timeout=2s;
+    olla_endpoint http://127.0.0.1:18602 name=b check_interval=30s check_timeout=2s;
+    olla_endpoint http://127.0.0.1:18603 name=c check_interval=30s check_timeout=2s;
+}
+" . main::dmr(18601, 'a', '[' . main::ps_entry('ai/smollm2') . ']')
+  . main::dmr(18602, 'b', '[' . main::ps_entry('ai/smollm2') . ']')
+  . main::dmr(18603, 'c', '[' . main::ps_entry('ai/smollm2') . ']')
+--- init
+main::wait_residency() or die "no residency read";
+my (%where, $split, @reasons, @sizes);
+for my $c (1 .. 9) {
+    my $sys = { role => 'system', content => "You are agent $c. " . ('Read the \"code\" and fix it.\n' x 400) };
+    my @msgs = ($sys, { role => 'user', content => "task number $c: fix the bug" });
+    my %seen;
+    for my $turn (1 .. 4) {
+        push @sizes, length JSON::PP::encode_json({ model => 'ai/smollm2', messages => [@msgs] }) if $c == 1;
+        my ($ep, $reason) = main::chat('ai/smollm2', [@msgs]);
+        $seen{$ep}++;
+        push @reasons, $reason;
+        push @msgs, { role => 'assistant', content => "answer $turn " . ('x' x 2500) },
+                    { role => 'user', content => "more $turn" };
+    }
+    $split++ if keys %seen > 1;
+    $where{(keys %seen)[0]}++;
+}
+Test::More::ok($sizes[0] < 16384 && $sizes[3] > 16384, "turns below and above 16 KB: @sizes");
+Test::More::is($split // 0, 0, 'no conversation split across endpoints');
+Test::More::ok(keys %where >= 2, 'conversations spread over the endpoints: ' . join(',', map { "$_=$where{$_}" } sort keys %where));
+Test::More::is(scalar(grep { $_ eq 'affinity' } @reasons), 36, 'reason affinity');
+--- request
+GET /internal/status/endpoints
+--- response_body_like: "decisions":\{"resident":0,"affinity":\d+
+--- no_error_log
+[error]
