@@ -71,6 +71,14 @@ sub echoed {
     return qr{(?=.*"body_length":$len\b)(?=.*"body_sha256":"$sha")(?=.*"mock":"dmr-a")}s;
 }
 
+# a chat completion request with BODY sent chunked, SIZE bytes a chunk
+sub chunked {
+    my ($body, $size) = @_;
+    my $chunks = join '', map { sprintf("%x\r\n%s\r\n", length $_, $_) } unpack "(a$size)*", $body;
+    return "POST /olla/dmr/engines/v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+           . "Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n" . $chunks . "0\r\n\r\n";
+}
+
 run_tests();
 
 __DATA__
@@ -655,10 +663,7 @@ read from its temp file into memory
     client_body_buffer_size 1k;
     location /olla/ { olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
 --- raw_request eval
-my $body = main::big_body(5000);
-my $chunks = join '', map { sprintf("%x\r\n%s\r\n", length $_, $_) } unpack '(a10000)*', $body;
-"POST /olla/dmr/engines/v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-. "Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n" . $chunks . "0\r\n\r\n"
+main::chunked(main::big_body(5000), 10000)
 --- response_body_like eval
 main::echoed(main::big_body(5000))
 --- error_log eval
@@ -739,10 +744,7 @@ qr{(?=.*"body_length":20654\b)(?=.*"mock":"dmr-c")}s
     client_body_buffer_size 1m;
     location /olla/ { olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
 --- raw_request eval
-my $body = main::big_body(2000);
-my $chunks = join '', map { sprintf("%x\r\n%s\r\n", length $_, $_) } unpack '(a100)*', $body;
-"POST /olla/dmr/engines/v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-. "Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n" . $chunks . "0\r\n\r\n"
+main::chunked(main::big_body(2000), 100)
 --- response_body_like eval
 main::echoed(main::big_body(2000))
 --- no_error_log

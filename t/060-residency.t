@@ -101,6 +101,19 @@ sub chat {
 
 sub user { return [{ role => 'user', content => $_[0] }] }
 
+# three DMR endpoints a, b and c, each with ai/smollm2 loaded
+sub three_resident {
+    return "olla_profiles $ENV{TEST_NGINX_OLLA_ROOT}/profiles;
+upstream models {
+    olla_endpoint http://127.0.0.1:18601 name=a check_interval=30s check_timeout=2s;
+    olla_endpoint http://127.0.0.1:18602 name=b check_interval=30s check_timeout=2s;
+    olla_endpoint http://127.0.0.1:18603 name=c check_interval=30s check_timeout=2s;
+}
+" . dmr(18601, 'a', '[' . ps_entry('ai/smollm2') . ']')
+  . dmr(18602, 'b', '[' . ps_entry('ai/smollm2') . ']')
+  . dmr(18603, 'c', '[' . ps_entry('ai/smollm2') . ']');
+}
+
 run_tests();
 
 __DATA__
@@ -167,15 +180,7 @@ GET /internal/metrics
 
 === TEST 3: conversation affinity: every turn of a conversation on one endpoint, conversations spread
 --- http_config eval
-"olla_profiles $ENV{TEST_NGINX_OLLA_ROOT}/profiles;
-upstream models {
-    olla_endpoint http://127.0.0.1:18601 name=a check_interval=30s check_timeout=2s;
-    olla_endpoint http://127.0.0.1:18602 name=b check_interval=30s check_timeout=2s;
-    olla_endpoint http://127.0.0.1:18603 name=c check_interval=30s check_timeout=2s;
-}
-" . main::dmr(18601, 'a', '[' . main::ps_entry('ai/smollm2') . ']')
-  . main::dmr(18602, 'b', '[' . main::ps_entry('ai/smollm2') . ']')
-  . main::dmr(18603, 'c', '[' . main::ps_entry('ai/smollm2') . ']')
+main::three_resident()
 --- init
 main::wait_residency() or die "no residency read";
 my (%where, $split, @reasons);
@@ -516,15 +521,7 @@ invalid "preload=smollm2,ai/smollm2:latest": "ai/smollm2:latest" is listed twice
 
 === TEST 16: a conversation keeps its endpoint when its body grows past the length scanned as it arrives (16 KB): the same key both ways
 --- http_config eval
-"olla_profiles $ENV{TEST_NGINX_OLLA_ROOT}/profiles;
-upstream models {
-    olla_endpoint http://127.0.0.1:18601 name=a check_interval=30s check_timeout=2s;
-    olla_endpoint http://127.0.0.1:18602 name=b check_interval=30s check_timeout=2s;
-    olla_endpoint http://127.0.0.1:18603 name=c check_interval=30s check_timeout=2s;
-}
-" . main::dmr(18601, 'a', '[' . main::ps_entry('ai/smollm2') . ']')
-  . main::dmr(18602, 'b', '[' . main::ps_entry('ai/smollm2') . ']')
-  . main::dmr(18603, 'c', '[' . main::ps_entry('ai/smollm2') . ']')
+main::three_resident()
 --- init
 main::wait_residency() or die "no residency read";
 my (%where, $split, @reasons, @sizes);
