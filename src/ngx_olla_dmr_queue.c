@@ -917,7 +917,8 @@ ngx_olla_dmr_queue_next_locked(ngx_olla_dmr_qsh_t *qsh,
     e = olla_queue_next(&qsh->q, qsh->epoch);
 
     if (e == NULL) {
-        turn->ticket = 0;
+        /* nobody: the whole turn says so (its pid is compared with ours) */
+        ngx_memzero(turn, sizeof(ngx_olla_dmr_turn_t));
         return;
     }
 
