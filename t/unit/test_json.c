@@ -2496,6 +2496,73 @@ static const char  *vatoms[] = {
 };
 
 
+/*
+ * A backslash before every byte, at the offsets where a 64-byte block and
+ * its 16-byte lanes begin and end, in one place of a document at a time:
+ * the fast paths take only the bytes an escape may take (AVX2 looks them
+ * up in nibble tables, lane by lane)
+ */
+
+static void
+test_fast_escapes(void **state)
+{
+    char      s[256];
+    size_t    c, o, n, fill, pl;
+    sbuf_t    b;
+    static const size_t  offs[] = {
+        0, 1, 14, 15, 16, 17, 30, 31, 32, 33, 46, 47, 48, 49, 61, 62
+    };
+    static const char  *places[][2] = {
+        /* quiet content */
+        { "{\"model\":\"m\",\"tools\":[{\"description\":\"", "\"}]}" },
+        /* the opening, hashed */
+        { "{\"model\":\"m\",\"system\":\"", "\"}" },
+        /* a later turn */
+        { "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+          "\"q\"},{\"role\":\"assistant\",\"content\":[{\"text\":\"",
+          "\"}]}]}" },
+        /* a member no field reads */
+        { "{\"other\":\"", "\",\"model\":\"m\"}" }
+    };
+
+    memset(&b, 0, sizeof(b));
+
+    for (c = 0; c < 256; c++) {
+        for (o = 0; o < sizeof(offs) / sizeof(offs[0]); o++) {
+            n = 0;
+
+            for (fill = 0; fill < offs[o]; fill++) {
+                s[n++] = (char) ('a' + fill % 26);
+            }
+
+            s[n++] = '\\';
+            s[n++] = (char) c;
+
+            /* four hex digits after a 'u' */
+
+            for (fill = 0; fill < 140; fill++) {
+                s[n++] = (char) ('0' + fill % 10);
+            }
+
+            /*
+             * one place at a time: an invalid escape in the first place
+             * would refuse the document before the others
+             */
+
+            for (pl = 0; pl < sizeof(places) / sizeof(places[0]); pl++) {
+                b.len = 0;
+                sb_str(&b, places[pl][0]);
+                sb_add(&b, s, n);
+                sb_str(&b, places[pl][1]);
+                vcheck(b.p, b.len, 0);
+            }
+        }
+    }
+
+    free(b.p);
+}
+
+
 static void
 test_fast_atoms(void **state)
 {
@@ -3373,6 +3440,7 @@ main(void)
         cmocka_unit_test(test_elements),
         cmocka_unit_test(test_differential),
         cmocka_unit_test(test_fast_atoms),
+        cmocka_unit_test(test_fast_escapes),
         cmocka_unit_test(test_fast_generated),
         cmocka_unit_test(test_fast_uesc),
         cmocka_unit_test(test_fast_modes),
