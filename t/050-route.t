@@ -71,6 +71,32 @@ sub echoed {
     return qr{(?=.*"body_length":$len\b)(?=.*"body_sha256":"$sha")(?=.*"mock":"dmr-a")}s;
 }
 
+# the three endpoints and an HTTP/2 server (h2c, port 1 of the random ports)
+# that routes /olla/ with BUFFER as client_body_buffer_size; the blocks'
+# nginx on the test port passes its /olla/ there with grpc_pass, nginx's
+# HTTP/2 client: the body reaches the module in HTTP/2 DATA frames
+sub h2_http_config {
+    my $buffer = shift;
+    return <<'_EOC_' =~ s/BUFFER/$buffer/r;
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models {
+        olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1 name=a model_url=/a/models health_check_url=/a/models check_interval=30s check_timeout=2s;
+        olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_2 name=b model_url=/b/models health_check_url=/b/models check_interval=30s check_timeout=2s;
+        olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_3 name=c check_interval=30s check_timeout=2s;
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1 http2;
+        client_body_buffer_size BUFFER;
+        location /olla/ { olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
+    }
+_EOC_
+}
+
+our $h2_config = <<'_EOC_';
+    client_body_buffer_size 1m;
+    location /olla/ { grpc_pass grpc://127.0.0.1:$TEST_NGINX_RAND_PORT_1; }
+_EOC_
+
 # a chat completion request with BODY sent chunked, SIZE bytes a chunk
 sub chunked {
     my ($body, $size) = @_;
@@ -747,5 +773,77 @@ qr{(?=.*"body_length":20654\b)(?=.*"mock":"dmr-c")}s
 main::chunked(main::big_body(2000), 100)
 --- response_body_like eval
 main::echoed(main::big_body(2000))
+--- no_error_log
+[error]
+
+
+
+=== TEST 45: HTTP/2: a long body in DATA frames is scanned as nginx reads it: routed by its model, byte for byte
+--- http_config eval
+main::h2_http_config('1m')
+--- config eval
+$main::h2_config
+--- request eval
+"POST /olla/dmr/engines/v1/chat/completions\n" . main::big_body(5000)
+--- response_body_like eval
+main::echoed(main::big_body(5000))
+--- no_error_log eval
+[qr/\[error\]/, qr/read from its temp file into memory/]
+
+
+
+=== TEST 46: HTTP/2: invalid JSON at the end of a long body: 400 with the byte, as over HTTP/1.1
+--- http_config eval
+main::h2_http_config('1m')
+--- config eval
+$main::h2_config
+--- request eval
+"POST /olla/dmr/engines/v1/chat/completions\n" . '{"model":"ai/smollm2","messages":[{"role":"user","content":"' . ("x" x 30000) . '"}],}'
+--- error_code: 400
+--- response_body_like: ^\{"error":\{"message":"request body is not valid JSON: [^"]+ \(at byte 30064\)","type":"invalid_request_error"
+--- no_error_log
+[error]
+
+
+
+=== TEST 47: HTTP/2: a body that came chunked, in 100-byte chunks, sent on in DATA frames: scanned as it comes, byte for byte
+--- http_config eval
+main::h2_http_config('1m')
+--- config eval
+$main::h2_config
+--- raw_request eval
+main::chunked(main::big_body(2000), 100)
+--- response_body_like eval
+main::echoed(main::big_body(2000))
+--- no_error_log
+[error]
+
+
+
+=== TEST 48: HTTP/2: invalid JSON at the start of a long body that goes to a temp file: 400 with the byte, the file not read back (the scan ran as the frames came)
+--- http_config eval
+main::h2_http_config('1k')
+--- config eval
+$main::h2_config
+--- request eval
+"POST /olla/dmr/engines/v1/chat/completions\n" . '{"model":"ai/smollm2","messages":[{"role":"user","content":"' . "\x01" . ("x" x 30000) . '"}]}'
+--- error_code: 400
+--- response_body_like: ^\{"error":\{"message":"request body is not valid JSON: [^"]+ \(at byte 60\)","type":"invalid_request_error"
+--- no_error_log eval
+[qr/\[error\]/, qr/read from its temp file into memory/]
+
+
+
+=== TEST 49: HTTP/2: a long body in a temp file, valid: routed, byte for byte (read into memory once, to be sent from there)
+--- http_config eval
+main::h2_http_config('1k')
+--- config eval
+$main::h2_config
+--- request eval
+"POST /olla/dmr/engines/v1/chat/completions\n" . main::big_body(3000)
+--- response_body_like eval
+main::echoed(main::big_body(3000))
+--- error_log
+read from its temp file into memory
 --- no_error_log
 [error]
