@@ -170,6 +170,7 @@ UNIT_DEPS_test_probe     := src/olla_probe.c src/olla_model.c
 UNIT_DEPS_test_sse       := src/olla_sse.c
 UNIT_DEPS_test_anthropic := $(ANTH_SRCS)
 UNIT_DEPS_test_jdom      := $(JDOM_SRCS)
+UNIT_DEPS_test_jdom_sse2 := src/olla_json.c
 UNIT_DEPS_test_pick      := src/olla_pick.c
 UNIT_DEPS_test_ps        := src/olla_ps.c src/olla_model.c
 UNIT_DEPS_test_usage     := src/olla_usage.c t/unit/usage_ref.c
@@ -192,6 +193,9 @@ $(UNIT_BUILD)/%: t/unit/%.c $$(UNIT_DEPS_$$*) $(wildcard src/olla_*.h) \
                  $(wildcard t/unit/*.h) | deps-unit
 	@mkdir -p $(UNIT_BUILD)
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(UNIT_DEPS_$*) $(UNIT_LIBS)
+
+# test_jdom_sse2.c includes the DOM's source and test_jdom.c
+$(UNIT_BUILD)/test_jdom_sse2: src/olla_jdom.c t/unit/test_jdom.c
 
 unit: $(UNIT_BINS)
 	@fail=0; total=0; for t in $(UNIT_BINS); do \

@@ -29,8 +29,10 @@
 
 /*
  * Scans go 16 bytes at a time with SSE2 (every x86-64), else 8 at a time
- * in a 64-bit word where the byte order is known, else byte by byte.
- * OLLA_JDOM_NO_SSE2 and OLLA_JDOM_NO_SWAR force the others (for tests).
+ * in a 64-bit word where the byte order is known, else byte by byte; a
+ * string left escaped 64 bytes a step, with AVX2 where the CPU has it.
+ * OLLA_JDOM_NO_AVX2, OLLA_JDOM_NO_SSE2 and OLLA_JDOM_NO_SWAR force the
+ * others (for tests).
  */
 #if defined(__SSE2__) && !defined(OLLA_JDOM_NO_SSE2)
 #include <emmintrin.h>
@@ -44,6 +46,19 @@
 #else
 #define OLLA_JDOM_SSE2  0
 #define OLLA_JDOM_SWAR  0
+#endif
+
+/*
+ * AVX2 where the CPU has it, chosen at run time, for the 64-byte steps
+ * over a string left escaped (olla_jdom_lazy()); OLLA_JDOM_NO_AVX2 keeps
+ * SSE2 (for tests)
+ */
+#if (OLLA_JDOM_SSE2 && defined __x86_64__ && defined __GNUC__               \
+     && !defined OLLA_JDOM_NO_AVX2)
+#include <immintrin.h>
+#define OLLA_JDOM_AVX2  1
+#else
+#define OLLA_JDOM_AVX2  0
 #endif
 
 /* where a call would cost the caller its registers */
@@ -1516,49 +1531,50 @@ olla_jdom_escaped(uint64_t b, uint64_t *carry)
 #endif
 
 
+#if (OLLA_JDOM_SSE2)
+
 /*
- * A string of a document known valid (doc->checked) from s (after its
- * opening quote), its first escape at p, left escaped (OLLA_JDOM_LAZY):
- * its end found, its escapes read only for the length and the flags the
- * unescaped copy would have (olla_jdom_take()), nothing copied.  NULL
- * for one with a U+0000 (olla_jdom_cstrlen() reads the value), for one
- * that is not valid, or out of memory: the caller reads it as any other.
+ * The 64-byte steps of olla_jdom_lazy(): where escapes are dense (code),
+ * which bytes are escaped, from runs of backslashes (an odd run escapes
+ * the byte after it), by masks; the escapes counted, only "\/" and "\u"
+ * looked at one by one.  st->carry: the first byte of the next block is
+ * escaped.  Returns the closing quote (st->found), or where fewer than 64
+ * bytes are left; NULL for a U+0000 or a \u escape that is not valid.
+ * One body, built twice: with SSE2 and with AVX2 (the masks and the
+ * bit count given as functions, inlined).
  */
 
-static OLLA_JDOM_NOINLINE const u_char *
-olla_jdom_lazy(olla_jdom_doc_t *doc, const u_char *s, const u_char *p,
-    const u_char *end, olla_jdom_t *v)
+typedef struct {
+    size_t    less;
+    unsigned  canon;
+    unsigned  found;
+    uint64_t  carry;
+} olla_jdom_lazy_t;
+
+
+static OLLA_JDOM_INLINE const u_char *
+olla_jdom_lazy_steps(const u_char *p, const u_char *end, olla_jdom_lazy_t *st,
+    void (*qb_masks)(const u_char *p, uint64_t *q, uint64_t *b),
+    uint64_t (*su_mask)(const u_char *p), unsigned (*popcount)(uint64_t x))
 {
-    long                 cp, lo;
-    size_t               less;
-    unsigned             canon;
-    olla_jdom_rawhdr_t  *hdr;
-#if (OLLA_JDOM_SSE2)
-    int                  esc;
-    uint64_t             q, b, e, odd, carry, x;
-#endif
+    int       esc;
+    long      cp;
+    size_t    less;
+    unsigned  canon;
+    uint64_t  q, b, e, odd, carry, x;
 
-    less = 0;
-    canon = 1;
-
-#if (OLLA_JDOM_SSE2)
-
-    /*
-     * 64 bytes a step where escapes are dense (code): which bytes are
-     * escaped, from runs of backslashes (an odd run escapes the byte after
-     * it), by masks; the escapes counted, only "\/" and "\u" looked at
-     * one by one.  carry: the first byte of the next block is escaped.
-     */
-
-    carry = 0;
+    less = st->less;
+    canon = st->canon;
+    carry = st->carry;
 
     while (end - p >= 64) {
-        olla_jdom_qb_masks(p, &q, &b);
+        qb_masks(p, &q, &b);
 
         if ((b | carry) == 0) {
             if (q) {
                 p += __builtin_ctzll(q);
-                goto found;
+                st->found = 1;
+                goto done;
             }
 
             p += 64;
@@ -1574,10 +1590,10 @@ olla_jdom_lazy(olla_jdom_doc_t *doc, const u_char *s, const u_char *p,
             carry = 0;
         }
 
-        less += olla_jdom_popcount(e);
+        less += popcount(e);
 
         /* "\/" and "\u": the escaped byte is '/' or 'u' */
-        odd = e & olla_jdom_su_mask(p);
+        odd = e & su_mask(p);
 
         while (odd) {
             esc = __builtin_ctzll(odd);
@@ -1606,13 +1622,167 @@ olla_jdom_lazy(olla_jdom_doc_t *doc, const u_char *s, const u_char *p,
 
         if (x) {
             p += __builtin_ctzll(x);
-            goto found;
+            st->found = 1;
+            goto done;
         }
 
         p += 64;
     }
 
-    if (carry) {
+done:
+
+    st->less = less;
+    st->canon = canon;
+    st->carry = carry;
+
+    return p;
+}
+
+
+static const u_char *olla_jdom_lazy_first(const u_char *p, const u_char *end,
+    olla_jdom_lazy_t *st);
+
+static const u_char *(*olla_jdom_lazy_run)(const u_char *p,
+    const u_char *end, olla_jdom_lazy_t *st) = olla_jdom_lazy_first;
+
+
+static const u_char *
+olla_jdom_lazy_sse2(const u_char *p, const u_char *end, olla_jdom_lazy_t *st)
+{
+    return olla_jdom_lazy_steps(p, end, st, olla_jdom_qb_masks,
+                                olla_jdom_su_mask, olla_jdom_popcount);
+}
+
+
+#if (OLLA_JDOM_AVX2)
+
+/* the same masks with AVX2: two loads where SSE2 takes four */
+
+__attribute__((target("avx2,popcnt")))
+static inline void
+olla_jdom_qb_masks_avx2(const u_char *p, uint64_t *q, uint64_t *b)
+{
+    __m256i  x0, x1, vq, vb;
+
+    vq = _mm256_set1_epi8('"');
+    vb = _mm256_set1_epi8('\\');
+
+    x0 = _mm256_loadu_si256((const __m256i *) p);
+    x1 = _mm256_loadu_si256((const __m256i *) (p + 32));
+
+    *q = (uint64_t) (uint32_t) _mm256_movemask_epi8(_mm256_cmpeq_epi8(x0, vq))
+         | (uint64_t) (uint32_t) _mm256_movemask_epi8(
+                                     _mm256_cmpeq_epi8(x1, vq)) << 32;
+    *b = (uint64_t) (uint32_t) _mm256_movemask_epi8(_mm256_cmpeq_epi8(x0, vb))
+         | (uint64_t) (uint32_t) _mm256_movemask_epi8(
+                                     _mm256_cmpeq_epi8(x1, vb)) << 32;
+}
+
+
+__attribute__((target("avx2,popcnt")))
+static inline uint64_t
+olla_jdom_su_mask_avx2(const u_char *p)
+{
+    __m256i  x0, x1, vs, vu;
+
+    vs = _mm256_set1_epi8('/');
+    vu = _mm256_set1_epi8('u');
+
+    x0 = _mm256_loadu_si256((const __m256i *) p);
+    x1 = _mm256_loadu_si256((const __m256i *) (p + 32));
+
+    return (uint64_t) (uint32_t) _mm256_movemask_epi8(
+               _mm256_or_si256(_mm256_cmpeq_epi8(x0, vs),
+                               _mm256_cmpeq_epi8(x0, vu)))
+           | (uint64_t) (uint32_t) _mm256_movemask_epi8(
+                 _mm256_or_si256(_mm256_cmpeq_epi8(x1, vs),
+                                 _mm256_cmpeq_epi8(x1, vu))) << 32;
+}
+
+
+__attribute__((target("avx2,popcnt")))
+static inline unsigned
+olla_jdom_popcnt(uint64_t x)
+{
+    return (unsigned) __builtin_popcountll(x);
+}
+
+
+__attribute__((target("avx2,popcnt")))
+static const u_char *
+olla_jdom_lazy_avx2(const u_char *p, const u_char *end, olla_jdom_lazy_t *st)
+{
+    return olla_jdom_lazy_steps(p, end, st, olla_jdom_qb_masks_avx2,
+                                olla_jdom_su_mask_avx2, olla_jdom_popcnt);
+}
+
+#endif
+
+
+static const u_char *
+olla_jdom_lazy_first(const u_char *p, const u_char *end, olla_jdom_lazy_t *st)
+{
+#if (OLLA_JDOM_AVX2)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt")) {
+        olla_jdom_lazy_run = olla_jdom_lazy_avx2;
+
+    } else
+#endif
+    {
+        olla_jdom_lazy_run = olla_jdom_lazy_sse2;
+    }
+
+    return olla_jdom_lazy_run(p, end, st);
+}
+
+#endif
+
+
+/*
+ * A string of a document known valid (doc->checked) from s (after its
+ * opening quote), its first escape at p, left escaped (OLLA_JDOM_LAZY):
+ * its end found, its escapes read only for the length and the flags the
+ * unescaped copy would have (olla_jdom_take()), nothing copied.  NULL
+ * for one with a U+0000 (olla_jdom_cstrlen() reads the value), for one
+ * that is not valid, or out of memory: the caller reads it as any other.
+ */
+
+static OLLA_JDOM_NOINLINE const u_char *
+olla_jdom_lazy(olla_jdom_doc_t *doc, const u_char *s, const u_char *p,
+    const u_char *end, olla_jdom_t *v)
+{
+    long                 cp, lo;
+    size_t               less;
+    unsigned             canon;
+    olla_jdom_rawhdr_t  *hdr;
+#if (OLLA_JDOM_SSE2)
+    olla_jdom_lazy_t     st;
+#endif
+
+    less = 0;
+    canon = 1;
+
+#if (OLLA_JDOM_SSE2)
+
+    st.less = 0;
+    st.canon = 1;
+    st.carry = 0;
+    st.found = 0;
+
+    p = olla_jdom_lazy_run(p, end, &st);
+
+    if (p == NULL) {
+        return NULL;
+    }
+
+    less = st.less;
+    canon = st.canon;
+
+    if (st.found) {
+        goto found;
+    }
+
+    if (st.carry) {
         /* the escape that goes on in the last bytes */
         p--;
 
