@@ -2,7 +2,7 @@
 # tools/bench/faults.sh TARGET BODY [CONNS] [DIRECTIVE]: an nginx worker's
 # user and kernel time and its page faults per request on one bench row.
 #
-#   TARGET     plain | dmr | passthrough | translation
+#   TARGET     plain | plain-keep | dmr | passthrough | translation
 #   BODY       anth-1k | anth-50k | anth-1m | oai-1m | anth-code-1m ... (a
 #              file of the last run's bodies/, without .json)
 #   CONNS      wrk connections (default 8)
@@ -32,8 +32,8 @@ run=$(ls -d "$out"/run.* 2>/dev/null | head -1)
 . "$here/target.sh"
 bench_target "$target" || { echo "faults: unknown target $target" >&2; exit 2; }
 case $target:$body in
-    plain:oai*)  path=/engines/v1/chat/completions ;;
-    plain:*)     path=/anthropic/v1/messages ;;
+    plain*:oai*) path=/engines/v1/chat/completions ;;
+    plain*:*)    path=/anthropic/v1/messages ;;
     dmr:*)       path=/olla/dmr/engines/v1/chat/completions ;;
     *)           path=/olla/anthropic/v1/messages ;;
 esac
@@ -52,7 +52,7 @@ trap cleanup EXIT
 
 "$out/benchd" -p 20001-20030 2>/dev/null &
 backend_pid=$!
-"$nginx" -p "$dir" -c "$dir/nginx.conf" &
+env ${tunables:+GLIBC_TUNABLES=$tunables} "$nginx" -p "$dir" -c "$dir/nginx.conf" &
 nginx_pid=$!
 
 # ready: both workers up, the route answering

@@ -2,7 +2,7 @@
 # tools/bench/profile.sh TARGET BODY [SECONDS]: where an nginx worker's time
 # goes on one bench row, with perf (DWARF call graphs).
 #
-#   TARGET  plain | dmr | passthrough | translation
+#   TARGET  plain | plain-keep | dmr | passthrough | translation
 #   BODY    1k | 50k | 1m | stream
 #
 # Reuses the configs and bodies of the last `make bench` run
@@ -21,7 +21,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 here=$top/tools/bench
 out=$top/build/bench
 nginx=${NGINX_BIN:-/usr/sbin/nginx}
-target=${1:?usage: profile.sh plain|dmr|passthrough|translation 1k|50k|1m|stream [SECONDS]}
+target=${1:?usage: profile.sh plain|plain-keep|dmr|passthrough|translation 1k|50k|1m|stream [SECONDS]}
 body=${2:?usage: profile.sh TARGET BODY [SECONDS]}
 secs=${3:-4}
 
@@ -35,7 +35,7 @@ fi
 . "$here/target.sh"
 bench_target "$target" || { echo "profile: unknown target $target" >&2; exit 2; }
 case $target in
-    plain)       [ "$body" = stream ] && f=oai-stream || f=oai-$body
+    plain*)      [ "$body" = stream ] && f=oai-stream || f=oai-$body
                  path=/engines/v1/chat/completions ;;
     dmr)         [ "$body" = stream ] && f=oai-stream || f=oai-$body
                  path=/olla/dmr/engines/v1/chat/completions ;;
@@ -66,9 +66,11 @@ trap cleanup EXIT
 "$out/benchd" -p 20001-20030 2>/dev/null &
 backend_pid=$!
 if [ -n "${JANSSON_LIB:-}" ]; then
-    LD_LIBRARY_PATH=$JANSSON_LIB "$nginx" -p "$run/$name" -c "$run/$name/nginx.conf" &
+    env LD_LIBRARY_PATH="$JANSSON_LIB" ${tunables:+GLIBC_TUNABLES=$tunables} \
+        "$nginx" -p "$run/$name" -c "$run/$name/nginx.conf" &
 else
-    "$nginx" -p "$run/$name" -c "$run/$name/nginx.conf" &
+    env ${tunables:+GLIBC_TUNABLES=$tunables} \
+        "$nginx" -p "$run/$name" -c "$run/$name/nginx.conf" &
 fi
 nginx_pid=$!
 

@@ -4,6 +4,13 @@
 # One run, side by side, against one fast local DMR-like backend (benchd):
 #   direct       the backend itself
 #   plain        plain nginx proxy_pass + keepalive (the floor)
+#   plain-keep   the same plain nginx with glibc's heap set as the module's
+#                olla_malloc_keep sets it in its workers (GLIBC_TUNABLES:
+#                trim threshold 128m, mmap threshold 32m): without it plain
+#                nginx's bodies of 50 KB and more cost page faults that vary
+#                from run to run, which the module's workers do not pay; the
+#                issue-16 rows run it too, and the report gives the ratios
+#                against it beside those against plain
 #   dmr          the module, /olla/dmr/engines/v1/chat/completions
 #   passthrough  the module, /olla/anthropic/v1/messages to DMR endpoints
 #   translation  the module, /olla/anthropic/v1/messages to openai-compatible
@@ -43,8 +50,8 @@
 #   OLLA_PROFILES_BASE=DIR   that build's profiles (the YAML schema changed;
 #                        required with OLLA_MODULE_BASE)
 #   OLLA_BASE_LABEL=TEXT what the report calls the base build (a revision)
-# Ports: 20001-20030 (backend), 20100-20190 (nginx), 21101-21180 (the base
-# nginx, with OLLA_MODULE_BASE).
+# Ports: 20001-20030 (backend), 20100-20190 (nginx), 20200 and 20210
+# (plain-keep), 21101-21180 (the base nginx, with OLLA_MODULE_BASE).
 #
 # Bodies stay in memory (client_body_buffer_size 2m, both nginx): with the
 # default 16k a buffered body goes to a temp file, plain nginx sends it
@@ -104,7 +111,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 base_ports=""
 [ -z "$module_base" ] || base_ports="21101 21103 21130 21151 21153 21180"
-for port in 20001 20030 20100 20101 20103 20110 20113 20130 20151 20153 20163 20180 20190 $base_ports; do
+for port in 20001 20030 20100 20101 20103 20110 20113 20130 20151 20153 20163 20180 20190 20200 20210 $base_ports; do
     if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
         die "port $port is taken; something else is listening in 20000-21999"
     fi
@@ -125,6 +132,7 @@ perl "$here/genbodies.pl" "$run/bodies" >/dev/null
 
 backend_pid=""
 plain_pid=""
+plainkeep_pid=""
 olla_pid=""
 base_pid=""
 
@@ -141,6 +149,7 @@ stop_pid() {    # stop_pid PID: TERM (QUIT for nginx), wait
 
 cleanup() {
     stop_nginx plain
+    stop_nginx plainkeep
     stop_nginx olla
     stop_nginx base
     stop_pid "$backend_pid"
@@ -192,12 +201,12 @@ common_http() {   # common_http NAME
 CONF
 }
 
-mkdir -p "$run/plain/tmp" "$run/olla/tmp"
+mkdir -p "$run/plain/tmp" "$run/plainkeep/tmp" "$run/olla/tmp"
 
-{
-    common_main plain
+plain_conf() {    # plain_conf NAME PORT TEMPFILE_PORT
+    common_main "$1"
     echo "http {"
-    common_http plain
+    common_http "$1"
     cat <<CONF
     upstream plain {
         least_conn;
@@ -207,14 +216,14 @@ mkdir -p "$run/plain/tmp" "$run/olla/tmp"
         keepalive 64;
     }
     server {
-        listen 127.0.0.1:20100;
+        listen 127.0.0.1:$2;
         location / {
             proxy_pass http://plain;
             include $top/conf.examples/olla_proxy_params;
         }
     }
     server {
-        listen 127.0.0.1:20110;
+        listen 127.0.0.1:$3;
         client_body_buffer_size 16k;
         location / {
             proxy_pass http://plain;
@@ -223,7 +232,14 @@ mkdir -p "$run/plain/tmp" "$run/olla/tmp"
     }
 }
 CONF
-} > "$run/plain/nginx.conf"
+}
+
+plain_conf plain 20100 20110 > "$run/plain/nginx.conf"
+plain_conf plainkeep 20200 20210 > "$run/plainkeep/nginx.conf"
+
+# what olla_malloc_keep's default (128m) sets in the module's workers:
+# M_TRIM_THRESHOLD 128m, M_MMAP_THRESHOLD a quarter of it, at most 32m
+keep_tunables=glibc.malloc.trim_threshold=134217728:glibc.malloc.mmap_threshold=33554432
 
 olla_upstream() {   # olla_upstream NAME TYPE COUNT
     local name=$1 type=$2 n=$3 i
@@ -311,15 +327,20 @@ if [ -n "$module_base" ]; then
     } > "$run/base/nginx.conf"
 fi
 
-start_nginx() {   # start_nginx plain|olla|base ; sets plain_pid / olla_pid / base_pid
+start_nginx() {   # start_nginx plain|plainkeep|olla|base ; sets plain_pid / ...
     local name=$1 pid
     "$nginx" -t -q -p "$run/$name" -c "$run/$name/nginx.conf" \
         || die "nginx -t failed for $run/$name/nginx.conf"
-    "$nginx" -p "$run/$name" -c "$run/$name/nginx.conf" &
+    if [ "$name" = plainkeep ]; then
+        GLIBC_TUNABLES=$keep_tunables "$nginx" -p "$run/$name" -c "$run/$name/nginx.conf" &
+    else
+        "$nginx" -p "$run/$name" -c "$run/$name/nginx.conf" &
+    fi
     pid=$!
     eval "${name}_pid=$pid"
     case $name in
         plain) wait_port 20100;;
+        plainkeep) wait_port 20200;;
         olla)  wait_port 20103; wait_port 20180;;
         base)  wait_port 21103; wait_port 21180;;
     esac
@@ -369,6 +390,7 @@ cpu_ticks() {     # cpu_ticks PID...: utime+stime summed
 
 b=$run/bodies
 start_nginx plain
+start_nginx plainkeep
 start_nginx olla
 [ -z "$module_base" ] || start_nginx base
 
@@ -444,14 +466,14 @@ pin_cpu=$((ncpu - 1))
 pin_one() {
     local p
     [ "$ncpu" -gt 1 ] || return 0
-    for p in $backend_pid $(workers "$plain_pid") $(workers "$olla_pid"); do
+    for p in $backend_pid $(workers "$plain_pid") $(workers "$plainkeep_pid") $(workers "$olla_pid"); do
         taskset -a -p -c "$pin_cpu" "$p" >/dev/null
     done
 }
 unpin() {
     local p
     [ "$ncpu" -gt 1 ] || return 0
-    for p in $backend_pid $(workers "$plain_pid") $(workers "$olla_pid"); do
+    for p in $backend_pid $(workers "$plain_pid") $(workers "$plainkeep_pid") $(workers "$olla_pid"); do
         taskset -a -p -c "0-$pin_cpu" "$p" >/dev/null
     done
 }
@@ -459,6 +481,7 @@ one() { if [ "$ncpu" -gt 1 ]; then taskset -c "$pin_cpu" "$@"; else "$@"; fi; }
 
 nginx_of() {      # the master pid of a target
     case $1 in direct) echo "";; plain) echo "$plain_pid";; base) echo "$base_pid";;
+               plain-keep) echo "$plainkeep_pid";;
                *) echo "$olla_pid";; esac
 }
 
@@ -518,11 +541,13 @@ matrix() {
     for sz in 1k 50k 1m; do
         bench "openai $sz" direct      direct      20001 $D  "$b/oai-$sz.json" -
         bench "openai $sz" plain       plain       20100 $D  "$b/oai-$sz.json" 3
+        bench "openai $sz" plain-keep  plain-keep  20200 $D  "$b/oai-$sz.json" 3
         ab    "openai $sz" dmr                     20103 $OD "$b/oai-$sz.json"
     done
     for sz in 1k 50k 1m; do
         bench "anthropic $sz" direct      direct      20001 $A  "$b/anth-$sz.json" -
         bench "anthropic $sz" plain       plain       20100 $A  "$b/anth-$sz.json" 3
+        bench "anthropic $sz" plain-keep  plain-keep  20200 $A  "$b/anth-$sz.json" 3
         ab    "anthropic $sz" passthrough             20103 $OA "$b/anth-$sz.json"
         ab    "anthropic $sz" translation             20153 $OA "$b/anth-$sz.json"
     done
@@ -532,8 +557,10 @@ matrix() {
             case "$c:$sz" in 8:[0-9]*) continue;; esac
             g=$sz; [ "$c" = 8 ] || g="$sz c$c"
             BC=$c bench "openai $g"    plain       plain       20100 $D  "$b/oai-$sz.json" 3
+            BC=$c bench "openai $g"    plain-keep  plain-keep  20200 $D  "$b/oai-$sz.json" 3
             BC=$c ab    "openai $g"    dmr                     20103 $OD "$b/oai-$sz.json"
             BC=$c bench "anthropic $g" plain       plain       20100 $A  "$b/anth-$sz.json" 3
+            BC=$c bench "anthropic $g" plain-keep  plain-keep  20200 $A  "$b/anth-$sz.json" 3
             BC=$c ab    "anthropic $g" passthrough             20103 $OA "$b/anth-$sz.json"
             BC=$c ab    "anthropic $g" translation             20153 $OA "$b/anth-$sz.json"
         done
@@ -614,6 +641,7 @@ fi
 
 if [ "$only" = burst ]; then
     stop_nginx plain
+    stop_nginx plainkeep
     stop_nginx olla
     stop_nginx base
     stop_pid "$backend_pid"; backend_pid=""
@@ -625,7 +653,7 @@ fi
 
 # a short warm-up of every path (keepalive pools, page cache, allocators)
 say "warm-up"
-warm=("20001 $D oai" "20100 $D oai" "20103 $OD oai" "20100 $A anth" "20103 $OA anth" "20153 $OA anth")
+warm=("20001 $D oai" "20100 $D oai" "20200 $D oai" "20103 $OD oai" "20100 $A anth" "20103 $OA anth" "20153 $OA anth")
 [ -z "$module_base" ] || warm+=("21103 $OD oai" "21103 $OA anth" "21153 $OA anth")
 for t in "${warm[@]}"; do
     set -- $t
@@ -703,6 +731,7 @@ mem "50 MB stream, translation"  olla  20153 $OA "$b/anth-stream.json" 1 "X-Benc
 fi     # BENCH_ONLY
 
 stop_nginx plain
+stop_nginx plainkeep
 stop_nginx olla
 stop_nginx base
 stop_pid "$backend_pid"; backend_pid=""
