@@ -423,6 +423,47 @@ test_strings(void **state)
 }
 
 
+/*
+ * Each byte in each of a \\u escape's four places: a document only where
+ * it is a hex digit of either case, and then the code point the digits
+ * make (jansson decodes it too); the value of every digit and the bytes
+ * next to the digits' ranges ('/', ':', '@', 'G', '`', 'g') refused.
+ */
+
+static void
+test_hex_digits(void **state)
+{
+    int       k, c, ok;
+    unsigned  cp;
+    char      doc[] = "[\"\\u0041\"]";
+
+    (void) state;
+
+    for (k = 0; k < 4; k++) {
+        for (c = 1; c < 256; c++) {
+            doc[4 + k] = (char) c;
+            ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')
+                 || (c >= 'A' && c <= 'F');
+
+            /* a lone surrogate is refused for itself, not for its digits */
+            cp = 0;
+            if (ok) {
+                cp = (unsigned) strtoul(doc + 4, NULL, 16);
+            }
+
+            if (ok && cp >= 0xd800 && cp <= 0xdfff) {
+                continue;
+            }
+
+            assert_int_equal(differ(doc, sizeof(doc) - 1),
+                             ok ? OLLA_JDOM_OK : OLLA_JDOM_ERROR);
+        }
+
+        doc[4 + k] = "0041"[k];
+    }
+}
+
+
 static void
 test_surrogates(void **state)
 {
@@ -1632,7 +1673,9 @@ test_lazy_blocks(void **state)
     static const char  *piece[] = {
         "a", "bc", " ", "\\n", "\\\\", "\\\"", "\\/", "\\t", "\\u00e9",
         "\\u20ac", "\\ud83d\\ude00", "\\u001F", "\\u0041", "\\\\\\\\",
-        "\\\\\\\\\\\\", "\\\\\\\"", "u", "/", "\\b\\f\\r"
+        "\\\\\\\\\\\\", "\\\\\\\"", "u", "/", "\\b\\f\\r",
+        "\\u001f", "\\u007f", "\\u0080", "\\u07FF", "\\u0800", "\\uabcd",
+        "\\uABCD", "\\uDBFF\\uDFFF", "\\ud7ff", "\\uE000", "\\u0010"
     };
 
     (void) state;
@@ -2509,6 +2552,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_structure),
         cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_hex_digits),
         cmocka_unit_test(test_surrogates),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_numbers),
