@@ -239,7 +239,9 @@ plain_conf plainkeep 20200 20210 > "$run/plainkeep/nginx.conf"
 
 # what olla_malloc_keep's default (128m) sets in the module's workers:
 # M_TRIM_THRESHOLD 128m, M_MMAP_THRESHOLD a quarter of it, at most 32m
-keep_tunables=glibc.malloc.trim_threshold=134217728:glibc.malloc.mmap_threshold=33554432
+. "$here/target.sh"
+bench_target plain-keep
+keep_tunables=$tunables
 
 olla_upstream() {   # olla_upstream NAME TYPE COUNT
     local name=$1 type=$2 n=$3 i

@@ -1,4 +1,4 @@
-# tools/bench/target.sh: sourced by profile.sh and faults.sh.
+# tools/bench/target.sh: sourced by run.sh, profile.sh and faults.sh.
 # bench_target TARGET: sets name (the run's nginx: plain, plainkeep or
 # olla), port (the bench configuration's server for the row) and tunables
 # (GLIBC_TUNABLES for that nginx: plain-keep's heap settings, see run.sh),
