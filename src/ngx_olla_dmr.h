@@ -517,6 +517,15 @@ typedef struct {
 
 
 /*
+ * A body in memory in more pieces than this (a client's small chunks) is
+ * joined into one buffer before the proxy sends it: nginx writes at most 64
+ * buffers (NGX_IOVS_PREALLOCATE) a call, and a request sent in several
+ * calls can wait ~40 ms for the backend's delayed ACK (BENCHMARKS.md)
+ */
+#define NGX_OLLA_DMR_BODY_PIECES     32
+
+
+/*
  * A body's scan and what it captures: on the stack of route.c for a short
  * body, scanned once it is read; in the request's pool for a longer one,
  * fed by the request body filter (filter.c) a piece at a time as nginx

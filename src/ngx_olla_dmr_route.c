@@ -927,7 +927,10 @@ ngx_olla_dmr_scan_whole(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     }
 
     if (bs->live && bs->last && !bs->lost && bs->fed == size) {
-        /* a temp file within olla_body_memory, to be sent from memory */
+        /*
+         * a temp file within olla_body_memory, to be sent from memory, or
+         * a body in many pieces, to be sent from one
+         */
 
         rc = ngx_olla_dmr_body_to_memory(r, ctx, &body);
 
@@ -1889,7 +1892,10 @@ ngx_olla_dmr_scan_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
 
-    /* a temp file within olla_body_memory: read into memory, scanned there */
+    /*
+     * a temp file within olla_body_memory (or a body in many pieces): read
+     * into one buffer, scanned there
+     */
 
     rc = ngx_olla_dmr_body_to_memory(r, ctx, &body);
 
@@ -1961,18 +1967,22 @@ ngx_olla_dmr_scan_body(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
  * the head and the body go in separate writes on an upstream connection
  * without TCP_NODELAY (nginx sets it only for unbuffered bodies), and the
  * last segment waits for the backend's delayed ACK: about 40 ms a request
- * (BENCHMARKS.md).  NGX_DECLINED: the body is not in a file, or is longer.
+ * (BENCHMARKS.md).  The same for a body in memory in more than
+ * NGX_OLLA_DMR_BODY_PIECES pieces (sent chunked, in small chunks: a buffer
+ * a chunk): nginx writes at most 64 buffers a call, and the short segment
+ * each call ends with waits for the last one's ACK.  NGX_DECLINED: the
+ * body is in memory in few pieces, or is longer.
  */
 
 static ngx_int_t
 ngx_olla_dmr_body_to_memory(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
     ngx_str_t *body)
 {
-    u_char       *p, *d;
+    u_char       *p, *d, *last;
     off_t         len, pos;
     ssize_t       n;
     ngx_buf_t    *b;
-    ngx_uint_t    file;
+    ngx_uint_t    file, pieces;
     ngx_chain_t  *cl;
 
     if (ctx->olcf->body_memory == 0 || r->request_body == NULL) {
@@ -1981,6 +1991,8 @@ ngx_olla_dmr_body_to_memory(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
 
     len = 0;
     file = 0;
+    pieces = 0;
+    last = NULL;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
         b = cl->buf;
@@ -1988,13 +2000,26 @@ ngx_olla_dmr_body_to_memory(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
         if (b->in_file) {
             file = 1;
             len += b->file_last - b->file_pos;
-
-        } else {
-            len += b->last - b->pos;
+            continue;
         }
+
+        if (b->last == b->pos) {
+            continue;
+        }
+
+        /* buffers that follow each other in memory go out as one */
+
+        if (b->pos != last) {
+            pieces++;
+        }
+
+        last = b->last;
+        len += b->last - b->pos;
     }
 
-    if (!file || len > (off_t) ctx->olcf->body_memory) {
+    if ((!file && pieces <= NGX_OLLA_DMR_BODY_PIECES)
+        || len > (off_t) ctx->olcf->body_memory)
+    {
         return NGX_DECLINED;
     }
 
@@ -2036,11 +2061,20 @@ ngx_olla_dmr_body_to_memory(ngx_http_request_t *r, ngx_olla_dmr_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "olla: the request body (%O bytes, over "
-                  "client_body_buffer_size) was read from its temp file "
-                  "into memory and is sent from there (olla_body_memory)",
-                  len);
+    if (file) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "olla: the request body (%O bytes, over "
+                      "client_body_buffer_size) was read from its temp file "
+                      "into memory and is sent from there (olla_body_memory)",
+                      len);
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "olla: the request body (%O bytes in %ui pieces) "
+                      "was joined into one buffer and is sent from there "
+                      "(olla_body_memory)",
+                      len, pieces);
+    }
 
     body->data = p;
     body->len = (size_t) len;

@@ -847,3 +847,72 @@ main::echoed(main::big_body(3000))
 read from its temp file into memory
 --- no_error_log
 [error]
+
+
+
+=== TEST 50: a body that came chunked in small chunks (200 bytes: a buffer each in memory; nginx packs chunks of 128 bytes or less itself) is joined into one buffer before it is sent: byte for byte, with its length
+--- config
+    client_body_buffer_size 1m;
+    location /olla/ { olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
+--- raw_request eval
+main::chunked(main::big_body(2000), 200)
+--- response_body_like eval
+main::echoed(main::big_body(2000))
+--- error_log eval
+qr{\[info\] .*olla: the request body \(30064 bytes in \d{3} pieces\) was joined into one buffer and is sent from there \(olla_body_memory\)}
+--- no_error_log
+[error]
+
+
+
+=== TEST 51: a body that came chunked in a few chunks is sent as nginx holds it, not joined: byte for byte
+--- config
+    client_body_buffer_size 1m;
+    location /olla/ { olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
+--- raw_request eval
+main::chunked(main::big_body(2000), 4096)
+--- response_body_like eval
+main::echoed(main::big_body(2000))
+--- no_error_log eval
+[qr/\[error\]/, qr/joined into one buffer/]
+
+
+
+=== TEST 52: olla_body_memory off: a body in small chunks is sent in its pieces, byte for byte
+--- config
+    client_body_buffer_size 1m;
+    olla_body_memory off;
+    location /olla/ { olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
+--- raw_request eval
+main::chunked(main::big_body(2000), 200)
+--- response_body_like eval
+main::echoed(main::big_body(2000))
+--- no_error_log eval
+[qr/\[error\]/, qr/joined into one buffer/]
+
+
+
+=== TEST 53: a body in small chunks longer than olla_body_memory (16k here) is sent in its pieces, byte for byte
+--- config
+    client_body_buffer_size 1m;
+    location /olla/ { olla_body_memory 16k; olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
+--- raw_request eval
+main::chunked(main::big_body(2000), 200)
+--- response_body_like eval
+main::echoed(main::big_body(2000))
+--- no_error_log eval
+[qr/\[error\]/, qr/joined into one buffer/]
+
+
+
+=== TEST 54: invalid JSON in a body that came in small chunks: the same 400 with the byte, nothing joined or sent
+--- config
+    client_body_buffer_size 1m;
+    location /olla/ { olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
+--- raw_request eval
+main::chunked('{"model":"ai/smollm2","messages":[{"role":"user","content":"' . ("x" x 30000) . '"}],}', 200)
+--- error_code: 400
+--- response_body_like: ^\{"error":\{"message":"request body is not valid JSON: [^"]+ \(at byte 30064\)","type":"invalid_request_error"
+--- no_error_log eval
+[qr/\[error\]/, qr/joined into one buffer/]
+

@@ -588,3 +588,27 @@ X-Olla-Mode: translation
 --- response_body_like: ^\{"input_tokens":\d+\}$
 --- no_error_log
 [error]
+
+
+
+=== TEST 28: translation: a request sent chunked in small chunks is joined into one buffer once (olla_body_memory), translated from there, its content whole
+--- config
+    location /tr/ { client_body_buffer_size 1m; olla_route oai; proxy_pass http://oai; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
+--- init
+my $content = join '', map { "word $_ \\\"q\\\" caf\\u00e9 " } 1 .. 400;
+my $body = '{"model":"ai/qwen3","max_tokens":10,"messages":[{"role":"user","content":"' . $content . '"}]}';
+my $r = OllaTest::http(POST => '/tr/anthropic/v1/messages', body => $body, chunked => 200,
+                       headers => {'X-Mock-Replay' => 't/data/anthropic/completion.json', 'Content-Type' => 'application/json'});
+Test::More::is($r->{status}, 200, 'answered');
+Test::More::like($r->{body}, qr/"type":"message"/, 'an Anthropic message');
+my $b = JSON::PP::decode_json(main::last_backend_request()->{body});
+Test::More::is($b->{messages}[0]{content}, JSON::PP::decode_json('"' . $content . '"'), 'the content whole, as the client wrote it');
+--- request eval
+"POST /tr/anthropic/v1/messages\n$main::msg"
+--- more_headers
+X-Mock-Replay: t/data/anthropic/completion.json
+--- response_body_like: "type":"message"
+--- error_log eval
+qr{\[info\] .*olla: the request body \(9970 bytes in \d+ pieces\) was joined into one buffer and is sent from there \(olla_body_memory\)}
+--- no_error_log eval
+[qr/\[error\]/, qr/read from its temp file/]

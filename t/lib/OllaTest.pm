@@ -24,7 +24,8 @@ sub port {
     return $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
 }
 
-# http(METHOD, PATH_OR_URL, headers => {...}, body => '...', timeout => s)
+# http(METHOD, PATH_OR_URL, headers => {...}, body => '...', timeout => s,
+#      chunked => SIZE (the body sent chunked, SIZE bytes a chunk))
 # returns { status => n, headers => { lc name => value }, body => '...',
 #           events => [ [t, bytes], ... ] } (arrival time of each read)
 
@@ -53,9 +54,18 @@ sub http {
         $req .= "$k: $o{headers}{$k}\r\n";
     }
 
-    $req .= "Content-Length: " . length($body) . "\r\n"
-        if length $body || $method eq 'POST';
-    $req .= "\r\n" . $body;
+    if ($o{chunked}) {
+        # the body in chunks of that many bytes, a buffer each in nginx
+        $req .= "Transfer-Encoding: chunked\r\n\r\n"
+              . join('', map { sprintf("%x\r\n%s\r\n", length $_, $_) }
+                         unpack "(a$o{chunked})*", $body)
+              . "0\r\n\r\n";
+
+    } else {
+        $req .= "Content-Length: " . length($body) . "\r\n"
+            if length $body || $method eq 'POST';
+        $req .= "\r\n" . $body;
+    }
 
     print $sock $req;
 

@@ -11,6 +11,8 @@
 #                         (what the server does once the body is in; the
 #                         kernel may still hold some of the body then).
 # Every answer must be 200.  PATH defaults to the routed chat path.
+# CHUNKED=1 sends the body chunked, a chunk a write (a buffer a chunk in
+# nginx; GAP may be 0), as a client whose body has no known length does.
 #
 # The servers are those of a `make bench` or `make bench-ab` run, started
 # by hand from its run directory (their configs say daemon off), e.g.
@@ -29,18 +31,23 @@ import sys
 import time
 
 
-def one(port, body, path, piece, gap, mode):
+def one(port, body, path, piece, gap, mode, chunked):
     ts = time.perf_counter()
     s = socket.create_connection(('127.0.0.1', port))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    length = ("Transfer-Encoding: chunked" if chunked
+              else "Content-Length: %d" % len(body))
     head = ("POST %s HTTP/1.1\r\nHost: bench\r\n"
-            "Content-Type: application/json\r\nContent-Length: %d\r\n"
-            "Connection: close\r\n\r\n" % (path, len(body))).encode()
+            "Content-Type: application/json\r\n%s\r\n"
+            "Connection: close\r\n\r\n" % (path, length)).encode()
     s.sendall(head)
     for i in range(0, len(body), piece):
-        s.sendall(body[i:i + piece])
-        if i + piece < len(body):
+        p = body[i:i + piece]
+        s.sendall(b'%x\r\n%s\r\n' % (len(p), p) if chunked else p)
+        if i + piece < len(body) and gap > 0:
             time.sleep(gap)
+    if chunked:
+        s.sendall(b'0\r\n\r\n')
     t0 = time.perf_counter()
     d = s.recv(65536)
     t1 = time.perf_counter()
@@ -62,10 +69,11 @@ def main():
     path = sys.argv[6] if len(sys.argv) > 6 \
         else '/olla/dmr/engines/v1/chat/completions'
     mode = os.environ.get('MODE', 'total')
+    chunked = os.environ.get('CHUNKED', '') not in ('', '0')
     res = {name: [] for name, _ in targets}
     for k in range(n):
         for name, port in (targets if k % 2 == 0 else targets[::-1]):
-            us, ok = one(port, body, path, piece, gap, mode)
+            us, ok = one(port, body, path, piece, gap, mode, chunked)
             if not ok:
                 sys.exit("slowbody: an answer from %s was not 200" % name)
             res[name].append(us)
