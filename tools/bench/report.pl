@@ -451,9 +451,9 @@ wrk_table('Latency at one connection (1 KB bodies)', sub { $_[0]{group} =~ /^lat
           . 'nothing queues and no process waits for a wake-up on another core, so p50/p99 are the CPU work on '
           . 'the path; requests/s is 1 / latency.');
 wrk_table('Streams (20 events each, back to back)', sub { $_[0]{group} =~ /stream$/ });
-wrk_table('Bodies in temp files (nginx default `client_body_buffer_size 16k`)',
+wrk_table('Bodies in temp files (`client_body_buffer_size 16k`; nginx\'s default is 8k on x86-64)',
           sub { $_[0]{group} =~ /^tempfile/ },
-          'With the default buffer, bodies over 16 KB are written to a temp file. Plain nginx sends '
+          'With this buffer, bodies over 16 KB are written to a temp file. Plain nginx sends '
           . 'them upstream from it and waits ~40 ms per request (Nagle on the upstream connection '
           . 'meets the backend\'s delayed ACK); the module reads a body of up to `olla_body_memory` '
           . '(8m) back into memory once and sends it from there, as it sends a translation. '
