@@ -100,9 +100,9 @@ _EOC_
 # a chat completion request with BODY sent chunked, SIZE bytes a chunk
 sub chunked {
     my ($body, $size) = @_;
-    my $chunks = join '', map { sprintf("%x\r\n%s\r\n", length $_, $_) } unpack "(a$size)*", $body;
+    require OllaTest;
     return "POST /olla/dmr/engines/v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-           . "Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n" . $chunks . "0\r\n\r\n";
+           . "Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n" . OllaTest::chunks($body, $size);
 }
 
 run_tests();

@@ -24,6 +24,14 @@ sub port {
     return $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
 }
 
+# BODY in HTTP/1.1 chunked framing, SIZE bytes a chunk, the last chunk too
+
+sub chunks {
+    my ($body, $size) = @_;
+    return join('', map { sprintf("%x\r\n%s\r\n", length $_, $_) }
+                    unpack "(a$size)*", $body) . "0\r\n\r\n";
+}
+
 # http(METHOD, PATH_OR_URL, headers => {...}, body => '...', timeout => s,
 #      chunked => SIZE (the body sent chunked, SIZE bytes a chunk))
 # returns { status => n, headers => { lc name => value }, body => '...',
@@ -56,10 +64,7 @@ sub http {
 
     if ($o{chunked}) {
         # the body in chunks of that many bytes, a buffer each in nginx
-        $req .= "Transfer-Encoding: chunked\r\n\r\n"
-              . join('', map { sprintf("%x\r\n%s\r\n", length $_, $_) }
-                         unpack "(a$o{chunked})*", $body)
-              . "0\r\n\r\n";
+        $req .= "Transfer-Encoding: chunked\r\n\r\n" . chunks($body, $o{chunked});
 
     } else {
         $req .= "Content-Length: " . length($body) . "\r\n"
