@@ -54,6 +54,7 @@ static ngx_int_t ngx_olla_dmr_init_upstream(ngx_conf_t *cf,
     ngx_http_upstream_srv_conf_t *us);
 static ngx_int_t ngx_olla_dmr_init_peer(ngx_http_request_t *r,
     ngx_http_upstream_srv_conf_t *us);
+static ngx_int_t ngx_olla_dmr_send_request(void *data, ngx_chain_t *in);
 static ngx_int_t ngx_olla_dmr_get_peer(ngx_peer_connection_t *pc,
     void *data);
 static void ngx_olla_dmr_free_peer(ngx_peer_connection_t *pc, void *data,
@@ -1028,6 +1029,7 @@ ngx_olla_dmr_init_peer(ngx_http_request_t *r,
     ngx_http_upstream_conf_t    *conf;
     ngx_olla_dmr_upstream_t     *ups;
     ngx_olla_dmr_peer_data_t    *pd;
+    ngx_http_core_loc_conf_t    *clcf;
 
     ups = ngx_http_conf_upstream_srv_conf(us, ngx_olla_dmr_module);
     u = r->upstream;
@@ -1115,6 +1117,21 @@ ngx_olla_dmr_init_peer(ngx_http_request_t *r,
     u->peer.tries = n ? n : 1;
 
     /*
+     * the request goes out without Nagle's delay (tcp_nodelay, as nginx
+     * does for an unbuffered body): ngx_http_upstream_init_request() has
+     * set the proxy's writer before it calls this
+     */
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (clcf->tcp_nodelay
+        && u->output.output_filter == ngx_chain_writer
+        && u->output.filter_ctx == &u->writer)
+    {
+        u->output.output_filter = ngx_olla_dmr_send_request;
+    }
+
+    /*
      * the profile's read timeout (SPEC 8), and the retries failover
      * decides per answer, on a copy of the conf
      */
@@ -1156,6 +1173,38 @@ ngx_olla_dmr_init_peer(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The proxy's writer of the request to the backend, on a connection with
+ * TCP_NODELAY.  nginx sets it upstream only for an unbuffered body (and
+ * for SSL): a buffered request that goes out in more than one write (the
+ * head, then a body from a temp file; more than 64 buffers) has its last
+ * short segment wait for the backend's delayed ACK, about 40 ms a time.
+ * Set once a connection: a kept-alive one keeps it, a UNIX-domain one
+ * has it disabled.
+ */
+
+static ngx_int_t
+ngx_olla_dmr_send_request(void *data, ngx_chain_t *in)
+{
+    ngx_chain_writer_ctx_t  *wr = data;
+
+    ngx_connection_t  *c;
+
+    c = wr->connection;
+
+    if (c->tcp_nodelay == NGX_TCP_NODELAY_UNSET) {
+        if (ngx_tcp_nodelay(c) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                       "olla: tcp_nodelay on the upstream connection");
+    }
+
+    return ngx_chain_writer(data, in);
 }
 
 

@@ -916,3 +916,56 @@ main::chunked('{"model":"ai/smollm2","messages":[{"role":"user","content":"' . (
 --- no_error_log eval
 [qr/\[error\]/, qr/joined into one buffer/]
 
+
+
+
+=== TEST 55: a body sent from its temp file (olla_body_memory off) goes on an upstream connection with TCP_NODELAY (nginx sets it upstream only for unbuffered bodies), byte for byte
+--- config
+    client_body_buffer_size 1k;
+    olla_body_memory off;
+    location /olla/ { olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
+--- request eval
+"POST /olla/dmr/engines/v1/chat/completions\n" . main::big_body(2000)
+--- response_body_like eval
+main::echoed(main::big_body(2000))
+--- error_log
+olla: tcp_nodelay on the upstream connection
+--- no_error_log
+[error]
+
+
+
+=== TEST 56: tcp_nodelay off in the location: the upstream connection is left as nginx has it, byte for byte
+--- config
+    client_body_buffer_size 1k;
+    olla_body_memory off;
+    location /olla/ { tcp_nodelay off; olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
+--- request eval
+"POST /olla/dmr/engines/v1/chat/completions\n" . main::big_body(2000)
+--- response_body_like eval
+main::echoed(main::big_body(2000))
+--- no_error_log eval
+[qr/\[error\]/, qr/tcp_nodelay on the upstream connection/]
+
+
+
+=== TEST 57: a kept-alive upstream connection has TCP_NODELAY set once: two requests on one connection (keepalive_requests 2 closes it after them), one line, a body in memory
+--- http_config
+    olla_profiles $TEST_NGINX_OLLA_ROOT/profiles;
+    upstream models {
+        olla_endpoint http://127.0.0.1:$TEST_NGINX_MOCK_PORT_1 name=a model_url=/a/models health_check_url=/a/models check_interval=30s check_timeout=2s;
+        keepalive 4;
+        keepalive_requests 2;
+    }
+--- config
+    location /olla/ { olla_route models; proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
+--- pipelined_requests eval
+["POST /olla/dmr/engines/v1/chat/completions\n" . main::big_body(20),
+ "POST /olla/dmr/engines/v1/chat/completions\n" . main::big_body(30)]
+--- response_body_like eval
+[main::echoed(main::big_body(20)), main::echoed(main::big_body(30))]
+--- grep_error_log: olla: tcp_nodelay on the upstream connection
+--- grep_error_log_out
+olla: tcp_nodelay on the upstream connection
+--- no_error_log
+[error]

@@ -53,12 +53,14 @@
 # Ports: 20001-20030 (backend), 20100-20190 (nginx), 20200 and 20210
 # (plain-keep), 21101-21180 (the base nginx, with OLLA_MODULE_BASE).
 #
-# Bodies stay in memory (client_body_buffer_size 2m, both nginx): with the
-# default 16k a buffered body goes to a temp file, plain nginx sends it
-# upstream from there and stalls ~40 ms per request (Nagle on the upstream
+# Bodies stay in memory (client_body_buffer_size 2m, both nginx): with a
+# small buffer (nginx's default is 8k on x86-64; the "tempfile" rows use
+# 16k) a buffered body goes to a temp file, plain nginx sends it upstream
+# from there and stalls ~40 ms per request (Nagle on the upstream
 # connection against the backend's delayed ACK), which would hide the
-# module's cost (the module sends such a body from memory: olla_body_memory).
-# The "tempfile" rows measure that default path too.
+# module's cost (the module sends such a body from memory, olla_body_memory,
+# and sets TCP_NODELAY on its upstream connections).  The "tempfile" rows
+# measure that path too.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
