@@ -969,3 +969,20 @@ main::echoed(main::big_body(2000))
 olla: tcp_nodelay on the upstream connection
 --- no_error_log
 [error]
+
+
+
+=== TEST 58: a plain proxy_pass to an Olla upstream (no olla_route: the balancer alone) also sets TCP_NODELAY, a body from its temp file, byte for byte
+--- config
+    client_body_buffer_size 1k;
+    location /v1/ { proxy_pass http://models; include $TEST_NGINX_OLLA_ROOT/conf.examples/olla_proxy_params; }
+--- request eval
+"POST /v1/chat/completions\n" . main::big_body(2000)
+--- response_body_like eval
+my $b = main::big_body(2000);
+require Digest::SHA;
+qr{"body_length":@{[length $b]},"body_sha256":"@{[Digest::SHA::sha256_hex($b)]}"}
+--- error_log
+olla: tcp_nodelay on the upstream connection
+--- no_error_log
+[error]
