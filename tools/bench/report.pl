@@ -457,6 +457,8 @@ wrk_table('Bodies in temp files (`client_body_buffer_size 16k`; nginx\'s default
           . 'them upstream from it and waits ~40 ms per request (Nagle on the upstream connection '
           . 'meets the backend\'s delayed ACK); the module reads a body of up to `olla_body_memory` '
           . '(8m) back into memory once and sends it from there, as it sends a translation. '
+          . '`dmr-file`: the module with `olla_body_memory off`, the body sent from the temp file as '
+          . 'plain nginx sends it, on an upstream connection with `TCP_NODELAY`: no stall. '
           . 'Compare CPU per request; requests/s shows the stall.');
 
 if (@lat_order) {

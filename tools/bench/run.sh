@@ -113,7 +113,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 base_ports=""
 [ -z "$module_base" ] || base_ports="21101 21103 21130 21151 21153 21180"
-for port in 20001 20030 20100 20101 20103 20110 20113 20130 20151 20153 20163 20180 20190 20200 20210 $base_ports; do
+for port in 20001 20030 20100 20101 20103 20110 20113 20114 20130 20151 20153 20163 20180 20190 20200 20210 $base_ports; do
     if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
         die "port $port is taken; something else is listening in 20000-21999"
     fi
@@ -299,6 +299,7 @@ CONF
     olla_server 20180 oai30
     olla_server 20190 burst1
     olla_server 20113 dmr3 "client_body_buffer_size 16k;"
+    olla_server 20114 dmr3 "client_body_buffer_size 16k; olla_body_memory off;"
     olla_server 20163 oai3 "client_body_buffer_size 16k;"
     echo "}"
 } > "$run/olla/nginx.conf"
@@ -442,6 +443,7 @@ check 20153 /olla/anthropic/v1/messages "$b/anth-stream.json" 'content_block_del
 check 20103 /olla/dmr/engines/v1/chat/completions "$b/oai-stream.json" 'chat.completion.chunk'
 check 20110 /engines/v1/chat/completions "$b/oai-1m.json" '"chat.completion"'
 check 20113 /olla/dmr/engines/v1/chat/completions "$b/oai-1m.json" '"chat.completion"' 'X-Olla-Endpoint: dmr3'
+check 20114 /olla/dmr/engines/v1/chat/completions "$b/oai-1m.json" '"chat.completion"' 'X-Olla-Endpoint: dmr3'
 check 20163 /olla/anthropic/v1/messages "$b/anth-50k.json" '"type":"message"' 'X-Olla-Mode: translation'
 check 20113 /olla/anthropic/v1/messages "$b/anth-50k.json" '"type":"message"' 'X-Olla-Mode: passthrough'
 if [ -n "$module_base" ]; then
@@ -589,8 +591,10 @@ matrix() {
     unpin
     bench "tempfile openai 50k"    plain       plain       20110 $D  "$b/oai-50k.json" 3
     bench "tempfile openai 50k"    dmr         dmr         20113 $OD "$b/oai-50k.json" 3
+    bench "tempfile openai 50k"    dmr-file    dmr         20114 $OD "$b/oai-50k.json" 3
     bench "tempfile openai 1m"     plain       plain       20110 $D  "$b/oai-1m.json" 3
     bench "tempfile openai 1m"     dmr         dmr         20113 $OD "$b/oai-1m.json" 3
+    bench "tempfile openai 1m"     dmr-file    dmr         20114 $OD "$b/oai-1m.json" 3
     bench "tempfile anthropic 50k" plain       plain       20110 $A  "$b/anth-50k.json" 3
     bench "tempfile anthropic 50k" passthrough passthrough 20113 $OA "$b/anth-50k.json" 3
     bench "tempfile anthropic 50k" translation translation 20163 $OA "$b/anth-50k.json" 3
