@@ -519,8 +519,7 @@ typedef struct {
 /*
  * A body in memory in more pieces than this (a client's small chunks) is
  * joined into one buffer before the proxy sends it: nginx writes at most 64
- * buffers (NGX_IOVS_PREALLOCATE) a call, and a request sent in several
- * calls can wait ~40 ms for the backend's delayed ACK (BENCHMARKS.md)
+ * buffers (NGX_IOVS_PREALLOCATE) a call, the joined body goes in one
  */
 #define NGX_OLLA_DMR_BODY_PIECES     32
 
